@@ -1,0 +1,59 @@
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Storage.Hdf5;
+using ChunkSeg.Storage.Zarr;
+
+namespace ChunkSeg.Storage;
+
+/// <summary>Opens and creates volumes by address; the only place that dispatches on the file format.</summary>
+public static class VolumeStore
+{
+    /// <summary>
+    /// Opens an existing volume. <paramref name="axes"/> overrides the file's axis metadata (and is required
+    /// to say the order when a dataset has none and its rank is ambiguous).
+    /// </summary>
+    public static IVolume Open(string address, AxisOrder? axes = null, bool writable = false) =>
+        Open(ParseAddress(address), axes, writable);
+
+    public static IVolume Open(VolumeAddress address, AxisOrder? axes = null, bool writable = false) => address.Format switch
+    {
+        VolumeFormat.Zarr => ZarrVolume.Open(address.RootPath, address.InnerPath, axes, writable),
+        VolumeFormat.Hdf5 => Hdf5Volume.Open(address.RootPath, address.InnerPath, axes, writable),
+        _ => throw new ArgumentOutOfRangeException(nameof(address)),
+    };
+
+    /// <summary>
+    /// Creates a new volume at exactly <paramref name="address"/>. Zarr output is an OME-Zarr 0.4 image
+    /// (axes must then be in OME order t, c, z, y, x); HDF5 output is a chunked dataset with ilastik's axistags.
+    /// Use <see cref="StagedOutput"/> for outputs of a job, so that unfinished ones are never mistaken for finished.
+    /// </summary>
+    public static IVolume Create(VolumeAddress address, VolumeCreateOptions options)
+    {
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"{address}: {e.Message}", e);
+        }
+        return address.Format switch
+        {
+            VolumeFormat.Zarr => ZarrVolume.Create(address.RootPath, address.InnerPath, options),
+            VolumeFormat.Hdf5 => Hdf5Volume.Create(address.RootPath, address.InnerPath, options),
+            _ => throw new ArgumentOutOfRangeException(nameof(address)),
+        };
+    }
+
+    public static VolumeAddress ParseAddress(string address)
+    {
+        try
+        {
+            return VolumeAddress.Parse(address);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message, e);
+        }
+    }
+}
