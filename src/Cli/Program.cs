@@ -1,1 +1,3 @@
-return 0;
+using ChunkSeg.Cli.Commands;
+
+return await CliApp.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using ChunkSeg.Contracts.Errors;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Spectre.Console;
+
+namespace ChunkSeg.Cli.Commands;
+
+/// <summary>The `chunkseg` command: parse, validate, call; every failure becomes a message and an exit code.</summary>
+public static class CliApp
+{
+    public const int Ok = 0, DataError = 1, UsageError = 2;
+
+    internal static readonly Option<bool> Verbose = new("--verbose", "-v")
+    {
+        Description = "Show debug logs and stack traces of errors",
+        Recursive = true,
+    };
+
+    internal static readonly Option<bool> LogJson = new("--log-json")
+    {
+        Description = "Write logs to stderr as JSON lines (for log collectors)",
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        stdout ??= Console.Out;
+        stderr ??= Console.Error;
+        var root = new RootCommand("ChunkSeg: ilastik-style pixel classification, labelling and meshing of terabyte volumes, chunk by chunk.");
+        root.Options.Add(Verbose);
+        root.Options.Add(LogJson);
+        var context = new CommandContext(stdout, stderr);
+        root.Subcommands.Add(InfoCommand.Create(context));
+        root.Subcommands.Add(ConvertCommand.Create(context));
+        root.Subcommands.Add(DemoCommand.Create(context));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) await stderr.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync("Run 'chunkseg --help' for usage.").ConfigureAwait(false);
+            return UsageError;
+        }
+        context.VerboseEnabled = parse.GetValue(Verbose);
+        context.JsonLogs = parse.GetValue(LogJson);
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            return context.Fail(e);
+        }
+    }
+}
+
+/// <summary>What every command shares: its writers, a logger factory and the error policy.</summary>
+internal sealed class CommandContext(TextWriter stdout, TextWriter stderr)
+{
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Error { get; } = stderr;
+    public bool VerboseEnabled { get; set; }
+    public bool JsonLogs { get; set; }
+
+    /// <summary>Progress and tables go to stderr so stdout stays machine-readable.</summary>
+    public IAnsiConsole Console => _console ??= AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Error) });
+    private IAnsiConsole? _console;
+
+    /// <summary>Human output for stdout (tables, summaries).</summary>
+    public IAnsiConsole Stdout => _stdoutConsole ??= AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Out) });
+    private IAnsiConsole? _stdoutConsole;
+
+    public ILoggerFactory CreateLogs() => LoggerFactory.Create(builder =>
+    {
+        builder.SetMinimumLevel(VerboseEnabled ? LogLevel.Debug : LogLevel.Warning);
+        if (JsonLogs) builder.AddJsonConsole(o => o.IncludeScopes = true);
+        else builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    });
+
+    /// <summary>Prints an error as one line (a stack trace only with --verbose) and returns its exit code.</summary>
+    public int Fail(Exception e)
+    {
+        var (code, message) = e switch
+        {
+            ChunkSegException c => (c.ExitCode, c.Message),
+            ArgumentException a => (CliApp.UsageError, a.Message),
+            OperationCanceledException => (CliApp.DataError, "cancelled"),
+            IOException io => (CliApp.DataError, io.Message),
+            UnauthorizedAccessException ua => (CliApp.DataError, ua.Message),
+            _ => (CliApp.DataError, $"internal error: {e.GetType().Name}: {e.Message}"),
+        };
+        Error.WriteLine($"error: {message}");
+        if (VerboseEnabled) Error.WriteLine(e.ToString());
+        return code;
+    }
+}

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Globalization;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.Cli.Commands;
+
+/// <summary>Options shared by several commands, and their validation into domain types.</summary>
+internal static class Options
+{
+    public static Option<string?> Axes() => new("--axes")
+    {
+        Description = "Axis order of the input when its file does not say (or says wrongly), e.g. zyxc, tzyx, czyx",
+    };
+
+    public static Option<int> Workers() => new("--workers")
+    {
+        Description = "Worker threads (default: one per core)",
+        DefaultValueFactory = _ => Environment.ProcessorCount,
+    };
+
+    public static AxisOrder? ParseAxes(string? text) => text is null ? null : Usage("--axes", () => AxisOrder.Parse(text));
+
+    public static Long3? ParseLong3(string option, string? text) => text is null ? null : Usage(option, () => Long3.Parse(text, option));
+
+    public static VoxelSize? ParseVoxelSize(string? text) => text is null ? null : Usage("--voxel-size", () => VoxelSize.Parse(text));
+
+    public static CodecSpec? ParseCodec(string? text) => text is null ? null : Usage("--codec", () => CodecSpec.Parse(text));
+
+    public static int CheckWorkers(int workers) => workers > 0 ? workers
+        : throw new UsageException($"--workers must be at least 1; got {workers}");
+
+    private static T Usage<T>(string option, Func<T> parse)
+    {
+        try { return parse(); }
+        catch (ArgumentException e) { throw new UsageException($"{option}: {e.Message}", e); }
+    }
+}
+
+internal static class Units
+{
+    public static string Bytes(double bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        int u = 0;
+        while (bytes >= 1024 && u < units.Length - 1) { bytes /= 1024; u++; }
+        return string.Create(CultureInfo.InvariantCulture, $"{bytes:0.##} {units[u]}");
+    }
+
+    public static string Rate(double voxelsPerSecond) =>
+        voxelsPerSecond >= 1e6 ? string.Create(CultureInfo.InvariantCulture, $"{voxelsPerSecond / 1e6:0.0} Mvx/s")
+                               : string.Create(CultureInfo.InvariantCulture, $"{voxelsPerSecond / 1e3:0.0} kvx/s");
+}

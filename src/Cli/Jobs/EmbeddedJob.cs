@@ -1,0 +1,79 @@
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Coordinator.Execution;
+using ChunkSeg.Coordinator.Manifest;
+using ChunkSeg.Coordinator.Planning;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Hosting;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace ChunkSeg.Cli.Jobs;
+
+/// <summary>What to run: one stage from an optional input volume to a new output volume.</summary>
+public sealed record JobRequest(
+    string Stage,
+    IVolume? Input,
+    VolumeAddress Output,
+    VolumeCreateOptions OutputOptions,
+    Long3? ChunkShape,
+    int Workers,
+    bool Overwrite,
+    IReadOnlyDictionary<string, string> Parameters);
+
+/// <summary>How a job ended, for the summary the CLI prints.</summary>
+public sealed record JobOutcome(JobResult Result, ChunkGrid Grid, VolumeAddress Output, bool AlreadyComplete, bool Resumed);
+
+/// <summary>
+/// Runs a job on this machine: the coordinator and a pool of in-process workers talking through the
+/// same transport contract the distributed mode uses. Output is staged and committed only when every
+/// chunk is recorded in the manifest; a rerun after a crash resumes where the manifest stops.
+/// </summary>
+public static class EmbeddedJob
+{
+    public static async Task<JobOutcome> RunAsync(JobRequest request, ILoggerFactory logs, IProgress<JobProgress>? progress, CancellationToken ct)
+    {
+        var options = request.OutputOptions;
+        var spatialChunks = new Long3(ChunkOf(options, 'z'), ChunkOf(options, 'y'), ChunkOf(options, 'x'));
+        var spatialShape = new Long3(ExtentOf(options, 'z'), ExtentOf(options, 'y'), ExtentOf(options, 'x'));
+        long timePoints = ExtentOf(options, 't');
+
+        var stage = StageCatalog.Create(request.Stage, request.Parameters, spatialShape, options.VoxelSize);
+        long bytesPerVoxel = ExtentOf(options, 'c') * options.DataType.SizeInBytes() * 2;
+        var grid = ChunkPlanner.Plan(spatialShape, timePoints, spatialChunks, request.ChunkShape, stage.RequiredHalo, bytesPerVoxel);
+
+        // Identifies the job in the manifest: a rerun resumes only an unfinished output of the same job.
+        string parameters = string.Join(' ', request.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
+        string jobKey = $"{request.Stage} {request.Input?.Info.Location ?? "-"} -> {request.Output} chunk {grid.ChunkShape} halo {grid.Halo} {parameters}";
+
+        if (!request.Overwrite && StagedOutput.IsCommitted(request.Output))
+        {
+            // A finished output is only ever renamed into place after its last chunk: nothing to do.
+            var done = new JobResult(grid.Count, 0, grid.Count, [], 0, TimeSpan.Zero);
+            return new JobOutcome(done, grid, request.Output, AlreadyComplete: true, Resumed: false);
+        }
+
+        using var staged = StagedOutput.Begin(request.Output, options, request.Overwrite);
+        var job = new JobSpec(new JobId(Guid.NewGuid().ToString("N")[..12]), request.Stage, request.Input?.Info.Location ?? "",
+            staged.Staging.ToString(), grid.ChunkShape, grid.Halo, request.Parameters);
+
+        JobResult result;
+        using (var manifest = ChunkManifest.OpenOrCreate(staged.ManifestPath, jobKey, grid.Count))
+        {
+            int next = 0;
+            await using var transport = new InProcessTransport(request.Workers, spec =>
+            {
+                var worker = new ChunkWorker(spec, stage, request.Input, staged.Volume, $"local-{Interlocked.Increment(ref next)}");
+                return worker.Process;
+            });
+            var runner = new JobRunner(transport, logs.CreateLogger<JobRunner>());
+            result = await runner.RunAsync(job, grid, manifest, progress, ct).ConfigureAwait(false);
+        }
+        if (result.IsComplete) staged.Commit();
+        return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);
+    }
+
+    private static long ExtentOf(VolumeCreateOptions o, char axis) => o.Axes.IndexOf(axis) is var i and >= 0 ? o.Shape[i] : 1;
+    private static long ChunkOf(VolumeCreateOptions o, char axis) => o.Axes.IndexOf(axis) is var i and >= 0 ? o.Chunks[i] : 1;
+}

@@ -1,0 +1,74 @@
+using ChunkSeg.Contracts.Volumes;
+using System.Buffers;
+using System.Diagnostics;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Messages;
+using ChunkSeg.GpuNode.Internal;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.GpuNode.Hosting;
+
+/// <summary>
+/// Runs one job's stage on chunks: lease a chunk, run the stage on its read box, write its core,
+/// and reply with a checksum of what was written. Thread-safe: one instance serves all worker threads.
+/// </summary>
+public sealed class ChunkWorker
+{
+    private readonly JobSpec _job;
+    private readonly IChunkStage _stage;
+    private readonly IVolume? _input;
+    private readonly IVolume _output;
+    private readonly ChunkGrid _grid;
+    private readonly string _name;
+
+    public ChunkWorker(JobSpec job, IChunkStage stage, IVolume? input, IVolume output, string name)
+    {
+        _job = job;
+        _stage = stage;
+        _input = input;
+        _output = output;
+        _name = name;
+        var info = output.Info;
+        _grid = new ChunkGrid(info.SpatialShape, info.TimePoints, job.ChunkShape, job.Halo);
+    }
+
+    public ChunkGrid Grid => _grid;
+
+    /// <summary>Processes one chunk and returns <see cref="ChunkCompleted"/> or <see cref="ChunkFailed"/>; never throws.</summary>
+    public object Process(ProcessChunk command)
+    {
+        var clock = Stopwatch.StartNew();
+        byte[]? buffer = null;
+        try
+        {
+            var chunk = _grid.Get(command.Chunk);
+            var info = _output.Info;
+            var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
+            int bytes = checked((int)(box.ElementCount * info.DataType.SizeInBytes()));
+            buffer = ArrayPool<byte>.Shared.Rent(bytes);
+            var core = buffer.AsSpan(0, bytes);
+            _stage.Process(chunk, _input, _output, core);
+            _output.Write(box, core);
+            return new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, Crc32.Compute(core), clock.Elapsed, _name);
+        }
+        catch (ChunkSegException e)
+        {
+            // Data errors (corrupt chunk, unsupported dtype) fail the same way every time: do not retry.
+            return new ChunkFailed(_job.Id, command.Chunk, command.Attempt, e.Message, Retryable: false, _name);
+        }
+        catch (IOException e)
+        {
+            return new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"I/O error: {e.Message}", Retryable: true, _name);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"{e.GetType().Name}: {e.Message}", Retryable: true, _name);
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+using System.Globalization;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Contracts.Volumes;
+
+namespace ChunkSeg.GpuNode.Stages;
+
+/// <summary>Builds a job's stage from its <see cref="JobSpec"/>, so a worker anywhere can run any job.</summary>
+public static class StageCatalog
+{
+    public const string Convert = "convert";
+    public const string Synthesize = "synthesize";
+
+    public static IChunkStage Create(JobSpec job, Long3 outputShape, VoxelSize voxelSize) =>
+        Create(job.Stage, job.Parameters, outputShape, voxelSize);
+
+    public static IChunkStage Create(string stage, IReadOnlyDictionary<string, string> parameters, Long3 outputShape, VoxelSize voxelSize) => stage switch
+    {
+        Convert => new ConvertStage(),
+        Synthesize => new SynthesizeStage(outputShape, voxelSize,
+            int.Parse(parameters.GetValueOrDefault("nuclei", "150"), CultureInfo.InvariantCulture),
+            ulong.Parse(parameters.GetValueOrDefault("seed", "42"), CultureInfo.InvariantCulture)),
+        _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}"),
+    };
+}
