@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the native libraries ChunkSeg loads (HDF5, Blosc, Zstandard) and, with --test, the independent
+# reference readers the tests compare against (h5py, zarr-python from Debian's /usr/bin/python3).
+# Idempotent: does nothing when everything is present. Needs root (the project's machines run as root).
+set -euo pipefail
+
+packages=(libhdf5-103-1 libblosc1 libzstd1)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "Installing: ${missing[*]}" >&2
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

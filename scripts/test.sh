@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The project's test command (README and CI run exactly this). Installs what the tests need, runs every
+# test project, and ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --test || exit 1
+
+results=$(mktemp -d)
+dotnet test ChunkSeg.sln -c Release --logger "trx" --results-directory "$results" "$@"
+status=$?
+
+passed=0; failed=0
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+done
+rm -rf "$results"
+if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; echo "dotnet test exited $status (build or runner failure)" >&2; fi
+echo "$passed passed, $failed failed"
+exit $status

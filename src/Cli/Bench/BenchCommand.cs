@@ -1,0 +1,148 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using ChunkSeg.Cli.Commands;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Storage;
+using Spectre.Console;
+
+namespace ChunkSeg.Cli.Bench;
+
+/// <summary>
+/// `chunkseg bench io`: reading and writing throughput of ChunkSeg and of the reference libraries
+/// (zarr-python, h5py) on the same files, on this machine, side by side. Whole-volume reads and writes,
+/// single-threaded on both sides, best of N.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var shape = new Option<string>("--shape") { Description = "Volume shape z,y,x (uint16)", DefaultValueFactory = _ => "128,256,256" };
+        var chunks = new Option<string>("--chunks") { Description = "Storage chunks z,y,x", DefaultValueFactory = _ => "64,64,64" };
+        var zarrCodec = new Option<string>("--zarr-codec") { Description = "Zarr codec", DefaultValueFactory = _ => "blosc-lz4:5" };
+        var h5Codec = new Option<string>("--h5-codec") { Description = "HDF5 codec (none or gzip)", DefaultValueFactory = _ => "gzip:4" };
+        var repeats = new Option<int>("--repeats") { Description = "Runs per measurement; the best is kept", DefaultValueFactory = _ => 3 };
+        var python = new Option<string>("--python") { Description = "Interpreter with h5py and zarr", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var io = new Command("io", "Read/write MB/s of ChunkSeg vs zarr-python and h5py on the same files") { shape, chunks, zarrCodec, h5Codec, repeats, python };
+        io.SetAction(parse =>
+        {
+            var size = Options.ParseLong3("--shape", parse.GetValue(shape))!.Value;
+            var chunk = Options.ParseLong3("--chunks", parse.GetValue(chunks))!.Value;
+            int n = Math.Max(1, parse.GetValue(repeats));
+            string dir = Path.Combine(Path.GetTempPath(), "chunkseg-bench-" + Guid.NewGuid().ToString("N")[..8]);
+            try
+            {
+                var rows = Run(size, chunk, Options.ParseCodec(parse.GetValue(zarrCodec))!, Options.ParseCodec(parse.GetValue(h5Codec))!, n,
+                    parse.GetValue(python)!, dir);
+                var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"{size} uint16, chunks {chunk}, best of {n}"))
+                    .AddColumns("operation", "ChunkSeg MB/s", "reference MB/s", "reference");
+                foreach (var r in rows) table.AddRow(r.Operation, F(r.Ours), F(r.Theirs), Markup.Escape(r.Reference));
+                context.Stdout.Write(table);
+                return CliApp.Ok;
+            }
+            finally
+            {
+                try { Directory.Delete(dir, true); } catch (DirectoryNotFoundException) { }
+            }
+        });
+        return new Command("bench", "Measure ChunkSeg against the reference tools on this machine") { io };
+    }
+
+    private sealed record Row(string Operation, double Ours, double Theirs, string Reference);
+
+    private static string F(double mbps) => mbps.ToString("0.0", CultureInfo.InvariantCulture);
+
+    private static List<Row> Run(Long3 size, Long3 chunk, CodecSpec zarrCodec, CodecSpec h5Codec, int repeats, string python, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var axes = AxisOrder.Parse("zyx");
+        long[] shape = [size.Z, size.Y, size.X];
+        int[] chunkShape = [(int)Math.Min(chunk.Z, size.Z), (int)Math.Min(chunk.Y, size.Y), (int)Math.Min(chunk.X, size.X)];
+        var data = new ushort[size.Volume];
+        var rng = new Random(7);
+        for (int i = 0; i < data.Length; i++) data[i] = (ushort)(1000 + 200 * Math.Sin(i * 0.001) + rng.Next(0, 64));   // compressible, like microscopy
+        var whole = NdBox.Whole(shape);
+        var buffer = new ushort[data.Length];
+        double bytes = data.Length * 2.0;
+
+        var zarrAddress = VolumeAddress.Parse(Path.Combine(dir, "bench.zarr"));
+        var h5Address = VolumeAddress.Parse(Path.Combine(dir, "bench.h5") + "/data");
+        var zarrOptions = new VolumeCreateOptions(axes, shape, DataType.UInt16, chunkShape, VoxelSize.Isotropic, zarrCodec);
+        var h5Options = zarrOptions with { Codec = h5Codec };
+
+        double zarrWrite = Best(repeats, () =>
+        {
+            if (Directory.Exists(zarrAddress.RootPath)) Directory.Delete(zarrAddress.RootPath, true);
+            using var v = VolumeStore.Create(zarrAddress, zarrOptions);
+            v.Write<ushort>(whole, data);
+        });
+        double h5Write = Best(repeats, () =>
+        {
+            if (File.Exists(h5Address.RootPath)) File.Delete(h5Address.RootPath);
+            using var v = VolumeStore.Create(h5Address, h5Options);
+            v.Write<ushort>(whole, data);
+            v.Flush();
+        });
+        double zarrRead, h5Read;
+        using (var z = VolumeStore.Open(zarrAddress)) zarrRead = Best(repeats, () => z.Read<ushort>(whole, buffer));
+        if (!buffer.AsSpan().SequenceEqual(data)) throw new VolumeException(zarrAddress.RootPath, "benchmark read back different data");
+        using (var h = VolumeStore.Open(h5Address)) h5Read = Best(repeats, () => h.Read<ushort>(whole, buffer));
+        if (!buffer.AsSpan().SequenceEqual(data)) throw new VolumeException(h5Address.RootPath, "benchmark read back different data");
+
+        string script = Path.Combine(dir, "io_reference.py");
+        using (var resource = typeof(BenchCommand).Assembly.GetManifestResourceStream("io_reference.py")!)
+        using (var file = File.Create(script)) resource.CopyTo(file);
+        var reference = RunPython(python, script, zarrAddress.RootPath, h5Address.RootPath, "data", repeats.ToString(CultureInfo.InvariantCulture));
+        double Ref(string key) => bytes / 1e6 / reference.GetProperty(key).GetDouble();
+        var versions = reference.GetProperty("versions");
+        string zarrName = $"zarr-python {versions.GetProperty("zarr").GetString()}";
+        string h5Name = $"h5py {versions.GetProperty("h5py").GetString()} (HDF5 {versions.GetProperty("hdf5").GetString()})";
+
+        return
+        [
+            new($"Zarr read ({zarrCodec})", bytes / 1e6 / zarrRead, Ref("zarr_read"), zarrName),
+            new($"Zarr write ({zarrCodec})", bytes / 1e6 / zarrWrite, Ref("zarr_write"), zarrName),
+            new($"HDF5 read ({h5Codec})", bytes / 1e6 / h5Read, Ref("h5_read"), h5Name),
+            new($"HDF5 write ({h5Codec})", bytes / 1e6 / h5Write, Ref("h5_write"), h5Name),
+        ];
+    }
+
+    private static double Best(int repeats, Action action)
+    {
+        double best = double.MaxValue;
+        for (int i = 0; i < repeats; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            action();
+            best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+
+    private static JsonElement RunPython(string python, params string[] args)
+    {
+        var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        Process process;
+        try
+        {
+            process = Process.Start(psi) ?? throw new UsageException($"--python {python}: could not start");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new UsageException($"--python {python}: {e.Message}; install Debian's python3-h5py and python3-zarr", e);
+        }
+        using (process)
+        {
+            var err = process.StandardError.ReadToEndAsync();
+            string output = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+                throw new UsageException($"the reference benchmark ({python}) failed: {err.Result.Trim()}");
+            return JsonDocument.Parse(output).RootElement.Clone();
+        }
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""Times h5py and zarr-python reading and writing the same volume ChunkSeg just timed.
+
+Usage: io_reference.py ZARR_STORE H5_FILE H5_DATASET REPEATS
+Reads the Zarr array at ZARR_STORE/0 and the HDF5 dataset whole, then writes a copy of each with the same
+chunks and codec, keeping the best of REPEATS runs. Prints one JSON object with seconds per operation.
+"""
+import json, os, shutil, sys, tempfile, time
+
+import h5py
+import numcodecs
+import zarr
+
+store, h5_path, h5_dataset, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+numcodecs.blosc.use_threads = False    # ChunkSeg's timed calls are single-threaded too
+
+
+def best(fn):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+z = zarr.open_array(os.path.join(store, "0"), mode="r")
+data = z[...]
+zarr_read = best(lambda: z[...])
+
+tmp = tempfile.mkdtemp()
+def zarr_write():
+    target = os.path.join(tmp, "copy.zarr")
+    shutil.rmtree(target, ignore_errors=True)
+    out = zarr.open_array(target, mode="w", shape=z.shape, chunks=z.chunks, dtype=z.dtype, compressor=z.compressor)
+    out[...] = data
+zarr_write_s = best(zarr_write)
+
+with h5py.File(h5_path, "r") as f:
+    ds = f[h5_dataset]
+    h5_read = best(lambda: ds[...])
+    chunks, compression, opts = ds.chunks, ds.compression, ds.compression_opts
+    h5_data = ds[...]
+
+def h5_write():
+    target = os.path.join(tmp, "copy.h5")
+    with h5py.File(target, "w") as f:
+        f.create_dataset("data", data=h5_data, chunks=chunks, compression=compression, compression_opts=opts)
+h5_write_s = best(h5_write)
+shutil.rmtree(tmp, ignore_errors=True)
+
+print(json.dumps({"bytes": int(data.nbytes), "zarr_read": zarr_read, "zarr_write": zarr_write_s,
+                  "h5_read": h5_read, "h5_write": h5_write_s,
+                  "versions": {"zarr": zarr.__version__, "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version,
+                               "numcodecs": numcodecs.__version__}}))
