@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Jobs;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Storage;
@@ -11,7 +10,7 @@ namespace ChunkSeg.Benchmarks;
 /// data and layout `chunkseg bench io` hands to zarr-python and h5py. MB/s = 16.78 / mean seconds.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RuntimeMoniker.Net10_0, launchCount: 1, warmupCount: 2, iterationCount: 8)]
+
 public class IoBenchmarks
 {
     private static readonly long[] Shape = [128, 256, 256];
