@@ -1,0 +1,191 @@
+using System.Text.Json;
+using ChunkSeg.Cli.Commands;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.Pipeline.Tests;
+
+/// <summary>The `chunkseg` command end to end, in process: outputs, exit codes, messages, resume.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "chunkseg-tests", Guid.NewGuid().ToString("N"));
+
+    public CliTests() => Directory.CreateDirectory(_dir);
+
+    private string P(string name) => Path.Combine(_dir, name);
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static ushort[] ReadAll(string address)
+    {
+        using var v = VolumeStore.Open(address);
+        var data = new ushort[v.Info.ElementCount];
+        v.Read<ushort>(NdBox.Whole(v.Info.Shape), data);
+        return data;
+    }
+
+    [Fact]
+    public async Task Demo_writes_ome_zarr_and_hdf5_with_the_same_voxels_and_voxel_size()
+    {
+        var (code, _, err) = await Run("demo", "--out", _dir, "--shape", "20,48,40", "--nuclei", "12", "--workers", "3");
+        Assert.True(code == 0, err);
+        Assert.False(Directory.Exists(P("nuclei.zarr.partial")));
+        Assert.False(File.Exists(P("nuclei.h5.partial")));
+
+        var (infoCode, json, _) = await Run("info", P("nuclei.zarr"), "--json");
+        Assert.Equal(0, infoCode);
+        using var doc = JsonDocument.Parse(json);
+        Assert.Equal("zyx", doc.RootElement.GetProperty("axes").GetString());
+        Assert.Equal([20L, 48L, 40L], doc.RootElement.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray());
+        Assert.Equal("uint16", doc.RootElement.GetProperty("dtype").GetString());
+        Assert.Equal(2.0, doc.RootElement.GetProperty("voxelSize").GetProperty("z").GetDouble());
+        Assert.Equal(0.4, doc.RootElement.GetProperty("voxelSize").GetProperty("x").GetDouble());
+
+        var zarr = ReadAll(P("nuclei.zarr"));
+        Assert.Equal(zarr, ReadAll(P("nuclei.h5") + "/raw"));
+        Assert.True(zarr.Max() > 600, "the demo should contain bright nuclei");
+
+        using var h5 = VolumeStore.Open(P("nuclei.h5") + "/raw");
+        Assert.Equal(new VoxelSize(2.0, 0.4, 0.4), h5.Info.VoxelSize);
+    }
+
+    [Fact]
+    public async Task The_demo_volume_does_not_depend_on_chunking_or_workers()
+    {
+        Assert.Equal(0, (await Run("demo", "--out", P("a"), "--shape", "9,37,23", "--nuclei", "5", "--workers", "1")).Code);
+        Assert.Equal(0, (await Run("demo", "--out", P("b"), "--shape", "9,37,23", "--nuclei", "5", "--workers", "4")).Code);
+        Assert.Equal(ReadAll(P("a/nuclei.zarr")), ReadAll(P("b/nuclei.zarr")));
+    }
+
+    [Theory]
+    [InlineData("7,5,9", 1)]
+    [InlineData("16,16,16", 2)]
+    [InlineData("64,64,64", 3)]
+    public async Task Convert_of_ilastik_data_round_trips_for_any_chunking(string chunks, int workers)
+    {
+        string source = SharedData.Require("ilastik/Data_3D.h5") + "/data";
+        var (code, _, err) = await Run("convert", source, P("d.zarr"), "--chunks", chunks, "--workers", workers.ToString());
+        Assert.True(code == 0, err);
+        using (var z = VolumeStore.Open(P("d.zarr")))
+        {
+            Assert.Equal("czyx", z.Info.Axes.Names);
+            Assert.Equal([1L, 64L, 64L, 64L], z.Info.Shape);
+        }
+        (code, _, err) = await Run("convert", P("d.zarr"), P("back.h5") + "/data", "--workers", workers.ToString());
+        Assert.True(code == 0, err);
+
+        using var original = VolumeStore.Open(source);
+        using var back = VolumeStore.Open(P("back.h5") + "/data");
+        Assert.Equal("czyx", back.Info.Axes.Names);
+        var a = new byte[original.Info.ElementCount];
+        var b = new byte[back.Info.ElementCount];
+        original.Read(NdBox.Whole(original.Info.Shape), a);    // zyxc with one channel: same bytes as czyx
+        back.Read(NdBox.Whole(back.Info.Shape), b);
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public async Task Rerunning_a_finished_job_does_nothing()
+    {
+        Assert.Equal(0, (await Run("demo", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
+        var (code, output, _) = await Run("demo", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2");
+        Assert.Equal(0, code);
+        Assert.Contains("already complete", output);
+    }
+
+    [Fact]
+    public async Task A_failed_run_keeps_only_a_partial_output_and_a_rerun_resumes_it()
+    {
+        Assert.Equal(0, (await Run("demo", "--out", _dir, "--shape", "8,64,64", "--nuclei", "6")).Code);
+        // Storage chunks of 8x16x16: corrupt one of the 16 chunk files of the input.
+        Assert.Equal(0, (await Run("convert", P("nuclei.zarr"), P("small.zarr"), "--chunks", "8,16,16")).Code);
+        string chunkFile = Path.Combine(P("small.zarr"), "0", "0", "1", "2");
+        Assert.True(File.Exists(chunkFile), "expected the 0/1/2 chunk file");
+        byte[] good = File.ReadAllBytes(chunkFile);
+        File.WriteAllBytes(chunkFile, [1, 2, 3, 4, 5]);
+
+        var (code, _, err) = await Run("convert", P("small.zarr"), P("out.h5") + "/data", "--chunks", "8,16,16", "--workers", "2");
+        Assert.Equal(1, code);
+        Assert.Contains("0/1/2", err);                         // names the corrupt chunk
+        Assert.Contains("partial", err);
+        Assert.False(File.Exists(P("out.h5")));                  // never mistaken for finished
+        Assert.True(File.Exists(P("out.h5.partial")));
+
+        File.WriteAllBytes(chunkFile, good);
+        (code, var output, err) = await Run("convert", P("small.zarr"), P("out.h5") + "/data", "--chunks", "8,16,16", "--workers", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("resumed with 15 chunks already done", output);
+        Assert.Equal(ReadAll(P("nuclei.zarr")), ReadAll(P("out.h5") + "/data"));
+        Assert.False(File.Exists(P("out.h5.partial")));
+    }
+
+    [Fact]
+    public async Task Bad_input_gets_one_clear_line_and_the_right_exit_code()
+    {
+        Assert.Equal(0, (await Run("demo", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
+        string h5 = P("nuclei.h5");
+
+        await Expect(1, "missing.h5", "convert", P("missing.h5") + "/data", P("x.zarr"));
+        await Expect(1, "nope", "info", h5 + "/nope");                                         // missing dataset
+        await Expect(2, "unknown codec", "convert", h5 + "/raw", P("x.zarr"), "--codec", "lzma");
+        await Expect(2, "--chunks", "convert", h5 + "/raw", P("x.zarr"), "--chunks", "0,4,4");
+        await Expect(2, "--axes", "info", h5 + "/raw", "--axes", "zyq");
+        await Expect(1, "zyxc", "info", h5 + "/raw", "--axes", "zyxc");                          // axis count mismatch
+        await Expect(2, "HDF5 output supports", "convert", P("nuclei.zarr"), P("y.h5") + "/d", "--codec", "zstd");
+        await Expect(2, "not a volume address", "info", P("plain.txt"));
+        await Expect(2, "--workers", "convert", h5 + "/raw", P("x.zarr"), "--workers", "0");
+        await Expect(2, "already exists", "convert", h5 + "/raw", P("nuclei.zarr"));              // would overwrite
+        await Expect(2, "", "convert", "--no-such-option");
+    }
+
+    [Fact]
+    public async Task Stack_traces_only_with_verbose()
+    {
+        var quiet = await Run("info", P("missing.zarr"));
+        var loud = await Run("info", P("missing.zarr"), "--verbose");
+        Assert.Equal(1, quiet.Code);
+        Assert.Equal(1, loud.Code);
+        Assert.DoesNotContain("   at ", quiet.Err);
+        Assert.Contains("   at ", loud.Err);
+    }
+
+    private static async Task Expect(int code, string fragment, params string[] args)
+    {
+        var (actual, _, err) = await Run(args);
+        Assert.True(actual == code, $"chunkseg {string.Join(' ', args)} exited {actual}, expected {code}: {err}");
+        Assert.Contains(fragment, err);
+        Assert.StartsWith("error: ", err);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (DirectoryNotFoundException) { }
+    }
+}
+
+/// <summary>../shared/data: skipped with a reason when absent, a failure when absent under CI.</summary>
+internal static class SharedData
+{
+    public static string Require(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (!File.Exists(Path.Combine(dir.FullName, "ChunkSeg.sln"))) continue;
+            string path = Path.Combine(dir.FullName, "..", "shared", "data", relative);
+            if (File.Exists(path)) return Path.GetFullPath(path);
+            break;
+        }
+        if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 })
+            Assert.Fail($"../shared/data/{relative} is missing, and CI must have it");
+        Assert.Skip($"../shared/data/{relative} not found beside the repository");
+        return "";
+    }
+}
