@@ -21,7 +21,7 @@ internal static class ChunkCodecs
     /// <summary>Reads a numcodecs configuration; defaults are numcodecs' own.</summary>
     public static IChunkCodec FromZarrConfig(JsonElement compressor, string location)
     {
-        if (compressor.ValueKind == JsonValueKind.Null) return NoCodec.Instance;
+        if (compressor.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined) return NoCodec.Instance;
         if (compressor.ValueKind != JsonValueKind.Object || !compressor.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.String)
             throw new VolumeException(location, $"compressor {compressor.GetRawText()} has no \"id\"; supported: {Supported}");
         string id = idElement.GetString()!;
