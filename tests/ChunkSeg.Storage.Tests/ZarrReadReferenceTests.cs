@@ -77,6 +77,41 @@ public sealed class ZarrReadReferenceTests
     }
 
     [Fact]
+    public void Writes_into_big_endian_arrays_zarr_python_wrote()
+    {
+        using var dir = new TempDir();
+        PythonReference.Run("zarr_write.py", dir.Path);
+        var manifest = new List<Dictionary<string, object?>>();
+        // codec_3: ">f4", zlib, separator "/"; dtype_*: every dtype with ">" order.
+        using var cases = JsonDocument.Parse(File.ReadAllBytes(dir["manifest.json"]));
+        foreach (var c in cases.RootElement.EnumerateArray().Where(c => c.GetProperty("dtype").GetString()![0] == '>').Take(6))
+        {
+            string name = c.GetProperty("name").GetString()!;
+            string store = c.GetProperty("store").GetString()!;
+            var expected = NpyFile.Read(c.GetProperty("npy").GetString()!);
+            using (var volume = VolumeStore.Open(store, writable: true))
+            {
+                var box = new NdBox([2, 3, 4], [5, 9, 8]);   // crosses chunk borders on every axis
+                var data = TestArrays.Random(expected.DataType, box.ElementCount, name.Length);
+                volume.Write(box, data);
+                Internal.Strided.CopyBox(data, box.Shape, new long[3], expected.Data, expected.Shape, box.Start, box.Shape, expected.DataType.SizeInBytes());
+                var actual = new byte[expected.Data.Length];
+                volume.Read(NdBox.Whole(expected.Shape), actual);
+                TestArrays.AssertEqual(expected.DataType, expected.Data, actual, expected.Shape, name);
+            }
+            NpyFile.Write(dir[$"{name}.after.npy"], expected.DataType, expected.Shape, expected.Data);
+            manifest.Add(new()
+            {
+                ["name"] = name, ["store"] = store, ["inner"] = "", ["npy"] = dir[$"{name}.after.npy"],
+                ["dtype"] = c.GetProperty("dtype").GetString(), ["chunks"] = c.GetProperty("chunks").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+                ["compressor"] = c.GetProperty("codec").GetString() switch { "none" => null, var s when s!.StartsWith("blosc", StringComparison.Ordinal) => "blosc", var s => s },
+            });
+        }
+        Assert.Equal(6, manifest.Count);
+        ZarrWriteReferenceTests.AssertZarrPythonAgrees(dir, manifest);
+    }
+
+    [Fact]
     public void Codec_descriptions_and_nested_addresses()
     {
         using var dir = new TempDir();
