@@ -53,7 +53,9 @@ public static class VolumeExtensions
             empty |= innerShape[d] <= 0;
         }
 
-        if (border == BorderMode.Constant || empty)
+        if (box.ElementCount == 0) return;
+        // Mirror and nearest are defined even for a box that misses the volume entirely (as numpy.pad's are).
+        if (border == BorderMode.Constant)
         {
             Scalars.Fill(destination, Scalars.Encode(info.FillValue, info.DataType));
             if (empty) return;

@@ -1,0 +1,166 @@
+using System.Buffers;
+using System.Text.Json;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Volumes;
+
+namespace ChunkSeg.Storage.Zarr;
+
+/// <summary>Level 0 of an OME-Zarr image: where its array is, its axes and the size of one voxel.</summary>
+internal sealed record OmeImage(string ArrayPath, string[] AxisNames, AxisOrder? Axes, VoxelSize VoxelSize);
+
+/// <summary>
+/// The attributes this layer reads and writes: OME-NGFF 0.4 "multiscales" (https://ngff.openmicroscopy.org/0.4/)
+/// on image groups, and xarray's "_ARRAY_DIMENSIONS" on plain arrays.
+/// </summary>
+internal static class OmeNgff
+{
+    public static OmeImage ReadImage(string groupPath)
+    {
+        string attrsPath = Path.Combine(groupPath, ".zattrs");
+        if (!File.Exists(attrsPath))
+            throw NotAnImage(groupPath);
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(attrsPath));
+            if (!doc.RootElement.TryGetProperty("multiscales", out var all) || all.ValueKind != JsonValueKind.Array || all.GetArrayLength() == 0)
+                throw NotAnImage(groupPath);
+            var ms = all[0];
+            var datasets = ms.GetProperty("datasets");
+            if (datasets.GetArrayLength() == 0)
+                throw new VolumeException(groupPath, "multiscales[0] lists no datasets");
+            var level0 = datasets[0];
+            string path = level0.GetProperty("path").GetString() ?? throw new VolumeException(groupPath, "datasets[0] has no path");
+
+            // 0.4 axes are objects {name, type, unit}; 0.3 axes are bare names.
+            var names = new List<string>();
+            var units = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (ms.TryGetProperty("axes", out var axes))
+            {
+                foreach (var a in axes.EnumerateArray())
+                {
+                    string name = (a.ValueKind == JsonValueKind.String ? a.GetString() : a.GetProperty("name").GetString())?.ToLowerInvariant() ?? "";
+                    names.Add(name);
+                    if (a.ValueKind == JsonValueKind.Object && a.TryGetProperty("unit", out var u) && u.ValueKind == JsonValueKind.String)
+                        units[name] = u.GetString()!;
+                }
+            }
+
+            double[]? scale = Scale(level0);
+            double[]? global = Scale(ms);
+            if (scale is not null && global is not null && global.Length == scale.Length)
+                for (int i = 0; i < scale.Length; i++) scale[i] *= global[i];
+
+            double SizeOf(char axis)
+            {
+                int i = names.IndexOf(axis.ToString());
+                return scale is not null && i >= 0 && i < scale.Length ? scale[i] : 1;
+            }
+            string unit = new[] { "x", "y", "z" }.Select(n => units.GetValueOrDefault(n)).FirstOrDefault(u => u is not null) ?? VoxelSize.Micrometer;
+
+            AxisOrder? order = null;
+            if (names.Count > 0 && names.All(n => n.Length == 1))
+            {
+                try { order = AxisOrder.Parse(string.Concat(names)); }
+                catch (ArgumentException) { order = null; }
+            }
+            string arrayPath = Path.Combine(groupPath, path);
+            if (!File.Exists(Path.Combine(arrayPath, ".zarray")))
+                throw new VolumeException(groupPath, $"level 0 of the multiscales, \"{path}\", is not a Zarr array");
+            return new OmeImage(arrayPath, [.. names], order, new VoxelSize(SizeOf('z'), SizeOf('y'), SizeOf('x'), unit));
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IOException)
+        {
+            throw new VolumeException(groupPath, $".zattrs has malformed multiscales metadata: {e.Message}", e);
+        }
+    }
+
+    private static VolumeException NotAnImage(string groupPath) =>
+        new(groupPath, "is a Zarr group without OME-NGFF multiscales metadata; give the path of an array inside it, e.g. " +
+            Path.Combine(groupPath, "0"));
+
+    /// <summary>The "scale" of a node's coordinateTransformations, or null when it has none.</summary>
+    private static double[]? Scale(JsonElement node)
+    {
+        if (!node.TryGetProperty("coordinateTransformations", out var transforms) || transforms.ValueKind != JsonValueKind.Array)
+            return null;
+        foreach (var t in transforms.EnumerateArray())
+            if (t.TryGetProperty("type", out var type) && type.GetString() == "scale" && t.TryGetProperty("scale", out var s))
+                return s.EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        return null;
+    }
+
+    /// <summary>Axes from xarray's _ARRAY_DIMENSIONS, or null when absent or not one letter per axis from t, c, z, y, x.</summary>
+    public static AxisOrder? ArrayDimensions(string arrayPath, int rank)
+    {
+        string attrsPath = Path.Combine(arrayPath, ".zattrs");
+        if (!File.Exists(attrsPath)) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(attrsPath));
+            if (!doc.RootElement.TryGetProperty("_ARRAY_DIMENSIONS", out var dims) || dims.ValueKind != JsonValueKind.Array || dims.GetArrayLength() != rank)
+                return null;
+            var names = dims.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.String ? d.GetString()! : "").ToArray();
+            if (names.Any(n => n.Length != 1)) return null;
+            return AxisOrder.Parse(string.Concat(names));
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or IOException)
+        {
+            return null;   // the attribute is a hint; the caller falls back to the default for the rank
+        }
+    }
+
+    public static byte[] ArrayDimensionsAttributes(AxisOrder axes) => Json(json =>
+    {
+        json.WriteStartObject();
+        json.WriteStartArray("_ARRAY_DIMENSIONS");
+        foreach (char a in axes.Names) json.WriteStringValue(a.ToString());
+        json.WriteEndArray();
+        json.WriteEndObject();
+    });
+
+    /// <summary>The image group's .zattrs: one multiscale with one dataset, "0", scaled by the voxel size.</summary>
+    public static byte[] ImageAttributes(string name, VolumeCreateOptions options) => Json(json =>
+    {
+        json.WriteStartObject();
+        json.WriteStartArray("multiscales");
+        json.WriteStartObject();
+        json.WriteString("version", "0.4");
+        json.WriteString("name", name);
+        json.WriteStartArray("axes");
+        foreach (char a in options.Axes.Names)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", a.ToString());
+            var kind = AxisOrder.KindOf(a);
+            json.WriteString("type", kind switch { AxisKind.Time => "time", AxisKind.Channel => "channel", _ => "space" });
+            if (kind == AxisKind.Space) json.WriteString("unit", options.VoxelSize.Unit);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteStartArray("datasets");
+        json.WriteStartObject();
+        json.WriteString("path", "0");
+        json.WriteStartArray("coordinateTransformations");
+        json.WriteStartObject();
+        json.WriteString("type", "scale");
+        json.WriteStartArray("scale");
+        foreach (char a in options.Axes.Names)
+            json.WriteNumberValue(AxisOrder.KindOf(a) == AxisKind.Space ? options.VoxelSize[a] : 1.0);
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+    });
+
+    private static byte[] Json(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            write(json);
+        return buffer.WrittenSpan.ToArray();
+    }
+}
