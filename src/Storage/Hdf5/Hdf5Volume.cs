@@ -148,8 +148,11 @@ internal sealed unsafe class Hdf5Volume : IVolume
             }
             else
             {
-                file = H5.H5Fcreate(filePath, H5.AccExcl, H5.Default, H5.Default);
-                if (file < 0) throw new VolumeException(filePath, $"cannot create HDF5 file: {H5.TakeErrorStack()}");
+                long fapl = CreateFileAccessList();
+                file = H5.H5Fcreate(filePath, H5.AccExcl, H5.Default, fapl);
+                string? error = file < 0 ? H5.TakeErrorStack() : null;   // before any other call clears the stack
+                H5.H5Pclose(fapl);
+                if (error is not null) throw new VolumeException(filePath, $"cannot create HDF5 file: {error}");
             }
 
             long dataset = -1, space = -1, dcpl = -1, lcpl = -1, dapl = -1;
@@ -223,18 +226,62 @@ internal sealed unsafe class Hdf5Volume : IVolume
 
     private static long OpenFile(string filePath, bool writable)
     {
-        int isHdf5 = H5.H5Fis_hdf5(filePath);
-        if (isHdf5 <= 0)
+        if (!HasHdf5Signature(filePath))
+            throw new VolumeException(filePath, "is not an HDF5 file (no HDF5 signature found)");
+        long fapl = CreateFileAccessList();
+        long file = H5.H5Fopen(filePath, writable ? H5.AccRdWr : H5.AccRdOnly, fapl);
+        string error = file < 0 ? H5.TakeErrorStack() : "";   // before any other call clears the stack
+        H5.H5Pclose(fapl);
+        if (file >= 0) return file;
+        // libhdf5 shares one open file per process and cannot upgrade it from read-only to read-write.
+        if (writable && error.Contains("already open for read-only", StringComparison.Ordinal))
+            throw new VolumeException(filePath,
+                "cannot open for writing because this process already has it open read-only (e.g. as the input); " +
+                "write the output to a different .h5 file");
+        throw new VolumeException(filePath, $"cannot open{(writable ? " for writing" : "")}: {error}");
+    }
+
+    /// <summary>
+    /// The superblock signature sits at offset 0 or after a user block of 512, 1024, 2048, ... bytes.
+    /// Checked here rather than with H5Fis_hdf5, which would take the file lock that we disable below.
+    /// </summary>
+    private static bool HasHdf5Signature(string filePath)
+    {
+        ReadOnlySpan<byte> signature = [0x89, (byte)'H', (byte)'D', (byte)'F', (byte)'\r', (byte)'\n', 0x1a, (byte)'\n'];
+        try
         {
-            string detail = H5.TakeErrorStack();
-            throw new VolumeException(filePath, isHdf5 == 0
-                ? "is not an HDF5 file (no HDF5 signature found)"
-                : $"cannot read the file: {detail}");
+            using var stream = new FileStream(filePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Span<byte> head = stackalloc byte[8];
+            for (long offset = 0; offset + 8 <= stream.Length; offset = offset == 0 ? 512 : offset * 2)
+            {
+                stream.Position = offset;
+                stream.ReadExactly(head);
+                if (head.SequenceEqual(signature)) return true;
+            }
+            return false;
         }
-        long file = H5.H5Fopen(filePath, writable ? H5.AccRdWr : H5.AccRdOnly, H5.Default);
-        if (file < 0)
-            throw new VolumeException(filePath, $"cannot open{(writable ? " for writing" : "")}: {H5.TakeErrorStack()}");
-        return file;
+        catch (IOException e)
+        {
+            throw new VolumeException(filePath, $"cannot read the file: {e.Message}", e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new VolumeException(filePath, $"cannot read the file: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// File access without HDF5's advisory file locks (as HDF5_USE_FILE_LOCKING=FALSE does). The lock lives on
+    /// the open file description, which any child process started meanwhile inherits (libhdf5 does not open with
+    /// O_CLOEXEC), so a lock would outlive our H5Fclose and make later opens of the same file fail at random.
+    /// Within this process all access is serialized by <see cref="H5.Gate"/>; concurrent writers in other processes
+    /// are not supported by HDF5 anyway.
+    /// </summary>
+    private static long CreateFileAccessList()
+    {
+        long fapl = H5.Check(H5.H5Pcreate(H5.ClassFileAccess), "H5Pcreate(file access)");
+        H5.Check(H5.H5Pset_file_locking(fapl, 0, 1), "H5Pset_file_locking");
+        return fapl;
     }
 
     private static long CreateAccessList()

@@ -73,6 +73,7 @@ internal static unsafe partial class H5
         CS1 = Global("H5T_C_S1_g");
         ClassDatasetCreate = Global("H5P_CLS_DATASET_CREATE_ID_g");
         ClassDatasetAccess = Global("H5P_CLS_DATASET_ACCESS_ID_g");
+        ClassFileAccess = Global("H5P_CLS_FILE_ACCESS_ID_g");
         ClassLinkCreate = Global("H5P_CLS_LINK_CREATE_ID_g");
     }
 
@@ -83,7 +84,7 @@ internal static unsafe partial class H5
     public static readonly long NativeInt8, NativeInt16, NativeInt32, NativeInt64, NativeFloat, NativeDouble;
     public static readonly long StdU8Le, StdU16Le, StdU32Le, StdU64Le, StdI8Le, StdI16Le, StdI32Le, StdI64Le, IeeeF32Le, IeeeF64Le;
     public static readonly long CS1;
-    public static readonly long ClassDatasetCreate, ClassDatasetAccess, ClassLinkCreate;
+    public static readonly long ClassDatasetCreate, ClassDatasetAccess, ClassFileAccess, ClassLinkCreate;
 
     // ---- errors ---------------------------------------------------------------------------------------
 
@@ -143,7 +144,6 @@ internal static unsafe partial class H5
     [LibraryImport(Lib)] public static partial int H5free_memory(IntPtr buf);
 
     // ---- files ----------------------------------------------------------------------------------------
-    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial int H5Fis_hdf5(string name);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial long H5Fopen(string name, uint flags, long fapl);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial long H5Fcreate(string name, uint flags, long fcpl, long fapl);
     [LibraryImport(Lib)] public static partial int H5Fflush(long obj, int scope);
@@ -201,6 +201,7 @@ internal static unsafe partial class H5
     [LibraryImport(Lib)] public static partial int H5Pget_fill_value(long dcpl, long type, void* value);
     [LibraryImport(Lib)] public static partial int H5Pset_create_intermediate_group(long lcpl, uint create);
     [LibraryImport(Lib)] public static partial int H5Pset_chunk_cache(long dapl, nuint slots, nuint bytes, double w0);
+    [LibraryImport(Lib)] public static partial int H5Pset_file_locking(long fapl, int useFileLocking, int ignoreWhenDisabled);   // hbool_t args, 1.10.7+
     [LibraryImport(Lib)] public static partial int H5Zfilter_avail(int filter);
 
     // ---- attributes -----------------------------------------------------------------------------------
