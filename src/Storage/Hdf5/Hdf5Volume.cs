@@ -76,9 +76,9 @@ internal sealed unsafe class Hdf5Volume : IVolume
             {
                 tags = Hdf5Attributes.ParseAxisTags(axisTagsJson);
             }
-            catch (FormatException e) when (axes is not null)
+            catch (FormatException) when (axes is not null)
             {
-                _ = e;   // --axes overrides unreadable metadata
+                // --axes overrides metadata we cannot parse; voxel size then falls back to element_size_um or 1.
             }
             catch (FormatException e)
             {
