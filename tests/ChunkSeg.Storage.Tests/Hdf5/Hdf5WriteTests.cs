@@ -135,6 +135,29 @@ public sealed class Hdf5WriteTests : IDisposable
         Assert.Equal([2L, 3, 4], c.Info.Shape);
     }
 
+    [Fact]
+    public void Writes_into_an_existing_big_endian_h5py_dataset()
+    {
+        RunWithCases("h5_write.py", dir, new[]
+        {
+            new { file = dir["be.h5"], dataset = "g/be", dtype = ">u2", shape = new[] { 5, 6 }, chunks = new[] { 2, 4 }, compression = "gzip", npy = dir["before.npy"] },
+        });
+        var before = Npy.Read(dir["before.npy"]);
+        var box = new NdBox([1, 2], [3, 3]);
+        ushort[] values = [1, 2, 3, 400, 500, 600, 65535, 0, 258];
+        using (var v = VolumeStore.Open(dir["be.h5"] + "/g/be", writable: true))
+        {
+            v.Write(box, values.AsSpan());
+            v.Flush();
+        }
+        RunWithCases("h5_read.py", dir, new[] { new { file = dir["be.h5"], dataset = "g/be", npy = dir["after.npy"] } });
+        var after = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(Npy.Read(dir["after.npy"]).Data.AsSpan()).ToArray();
+        var expected = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(before.Data.AsSpan()).ToArray();
+        for (int i = 0; i < values.Length; i++)
+            expected[(1 + i / 3) * 6 + 2 + i % 3] = values[i];
+        Assert.Equal(expected, after);
+    }
+
     private static void WriteSlab(IVolume volume, byte[] data, long[] shape, long start, long count)
     {
         var boxStart = new long[shape.Length];
