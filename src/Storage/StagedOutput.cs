@@ -36,7 +36,8 @@ public sealed class StagedOutput : IDisposable
     /// <summary>Where the manifest of a committed output lives (it moved with the data).</summary>
     public string FinalManifestPath => ManifestPathFor(Final);
 
-    private static string ManifestPathFor(VolumeAddress a) => a.Format == VolumeFormat.Zarr
+    /// <summary>Where the manifest of an output at <paramref name="a"/> lives: inside a Zarr store, beside an HDF5 file.</summary>
+    public static string ManifestPathFor(VolumeAddress a) => a.Format == VolumeFormat.Zarr
         ? Path.Combine(a.RootPath, ".chunkseg", "manifest.jsonl")
         : a.RootPath + ".chunkseg-manifest.jsonl";
 

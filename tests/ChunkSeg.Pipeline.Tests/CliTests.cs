@@ -111,7 +111,7 @@ public sealed class CliTests : IDisposable
         byte[] good = File.ReadAllBytes(chunkFile);
         File.WriteAllBytes(chunkFile, [1, 2, 3, 4, 5]);
 
-        var (code, _, err) = await Run("convert", P("small.zarr"), P("out.h5") + "/data", "--chunks", "8,16,16", "--workers", "2");
+        var (code, _, err) = await Run("convert", P("small.zarr"), P("out.h5") + "/data", "--chunks", "8,16,16", "--chunk", "8,16,16", "--workers", "2");
         Assert.Equal(1, code);
         Assert.Contains("0/1/2", err);                         // names the corrupt chunk
         Assert.Contains("partial", err);
@@ -119,7 +119,7 @@ public sealed class CliTests : IDisposable
         Assert.True(File.Exists(P("out.h5.partial")));
 
         File.WriteAllBytes(chunkFile, good);
-        (code, var output, err) = await Run("convert", P("small.zarr"), P("out.h5") + "/data", "--chunks", "8,16,16", "--workers", "2");
+        (code, var output, err) = await Run("convert", P("small.zarr"), P("out.h5") + "/data", "--chunks", "8,16,16", "--chunk", "8,16,16", "--workers", "2");
         Assert.True(code == 0, err);
         Assert.Contains("resumed with 15 chunks already done", output);
         Assert.Equal(ReadAll(P("nuclei.zarr")), ReadAll(P("out.h5") + "/data"));

@@ -19,6 +19,7 @@ internal static class ConvertCommand
         var input = new Argument<string>("input") { Description = "Volume to read: x.zarr, x.zarr/0 or file.h5/dataset" };
         var output = new Argument<string>("output") { Description = "Volume to write: out.zarr (OME-Zarr) or out.h5/dataset" };
         var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 64,128,128; 2D: y,x)" };
+        var computeChunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (rounded to whole output storage chunks; default 128³ within a 256 MiB budget)" };
         var codec = new Option<string?>("--codec") { Description = $"Output compression: {string.Join(", ", CodecSpec.Names)}, optional :level (default blosc-lz4:5 for Zarr, gzip:4 for HDF5)" };
         var axes = Options.Axes();
         var voxelSize = new Option<string?>("--voxel-size") { Description = "Voxel size z,y,x in micrometers, overriding the input's" };
@@ -26,19 +27,20 @@ internal static class ConvertCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output (and discard an unfinished one)" };
         var command = new Command("convert", "Convert a volume between Zarr/OME-Zarr and HDF5, chunk by chunk")
         {
-            input, output, chunks, codec, axes, voxelSize, workers, overwrite,
+            input, output, chunks, computeChunk, codec, axes, voxelSize, workers, overwrite,
         };
         command.SetAction(async (parse, ct) =>
         {
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
             var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
+            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(computeChunk));
             var codecSpec = Options.ParseCodec(parse.GetValue(codec));
             var voxel = Options.ParseVoxelSize(parse.GetValue(voxelSize));
             int workerCount = Options.CheckWorkers(parse.GetValue(workers));
             using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
             var options = OutputLayout.For(source.Info, target.Format, requestedChunks, codecSpec, voxel);
 
-            var request = new JobRequest(StageCatalog.Convert, source, target, options, ChunkShape: null, workerCount,
+            var request = new JobRequest(StageCatalog.Convert, source, target, options, requestedCompute, workerCount,
                 parse.GetValue(overwrite), new Dictionary<string, string>());
             var outcome = await JobConsole.RunWithProgressAsync(context, "convert", request, ct).ConfigureAwait(false);
             return JobConsole.Summarize(context, "convert", outcome);

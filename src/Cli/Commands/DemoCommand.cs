@@ -5,7 +5,6 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Storage;
-using Spectre.Console;
 
 namespace ChunkSeg.Cli.Commands;
 
@@ -59,8 +58,7 @@ internal static class DemoCommand
             code = JobConsole.Summarize(context, "convert", convert);
             if (code != CliApp.Ok) return code;
 
-            context.Stdout.MarkupLine(Markup.Escape($"Open {zarr} in napari (napari-ome-zarr) or {h5} in ilastik/Fiji; " +
-                $"inspect with: chunkseg info {zarr}"));
+            context.Out.WriteLine($"Open {zarr} in napari (napari-ome-zarr) or {h5} in ilastik/Fiji; inspect with: chunkseg info {zarr}");
             return CliApp.Ok;
         });
         return command;

@@ -39,15 +39,15 @@ internal static class JobConsole
         var r = outcome.Result;
         if (outcome.AlreadyComplete)
         {
-            context.Stdout.MarkupLine($"[green]{Markup.Escape(title)}[/]: {Markup.Escape(outcome.Output.ToString())} is already complete; nothing to do (pass --overwrite to recompute).");
+            context.Out.WriteLine($"{title}: {outcome.Output} is already complete; nothing to do (pass --overwrite to recompute).");
             return CliApp.Ok;
         }
         string rate = r.Elapsed.TotalSeconds > 0 ? Units.Rate(r.VoxelsProcessed / r.Elapsed.TotalSeconds) : "-";
-        string resumed = outcome.Resumed ? $", resumed with {r.ChunksSkipped} chunks already done" : "";
+        string resumed = outcome.Resumed && r.ChunksSkipped > 0 ? $", resumed with {r.ChunksSkipped} chunks already done" : "";
         if (r.IsComplete)
         {
-            context.Stdout.MarkupLine(Markup.Escape($"{title}: wrote {outcome.Output} — {r.ChunksTotal} chunks of {outcome.Grid.ChunkShape}, " +
-                $"{r.VoxelsProcessed:N0} voxels in {r.Elapsed.TotalSeconds:0.00} s ({rate}){resumed}."));
+            context.Out.WriteLine($"{title}: wrote {outcome.Output} — {r.ChunksTotal} chunks of {outcome.Grid.ChunkShape}, " +
+                $"{r.VoxelsProcessed:N0} voxels in {r.Elapsed.TotalSeconds:0.00} s ({rate}){resumed}.");
             return CliApp.Ok;
         }
         context.Error.WriteLine($"error: {title} incomplete: {r.Failed.Count} of {r.ChunksTotal} chunks failed; the partial output is kept at " +

@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Coordinator.Execution;
@@ -49,7 +50,10 @@ public static class EmbeddedJob
 
         if (!request.Overwrite && StagedOutput.IsCommitted(request.Output))
         {
-            // A finished output is only ever renamed into place after its last chunk: nothing to do.
+            // Outputs are renamed into place only after their last chunk; if this very job made it, nothing is left to do.
+            var summary = ChunkManifest.ReadSummary(StagedOutput.ManifestPathFor(request.Output));
+            if (summary is not { } s || s.Job != jobKey || s.Done != s.Chunks)
+                throw new UsageException($"{request.Output.RootPath}: output already exists; pass --overwrite to replace it");
             var done = new JobResult(grid.Count, 0, grid.Count, [], 0, TimeSpan.Zero);
             return new JobOutcome(done, grid, request.Output, AlreadyComplete: true, Resumed: false);
         }

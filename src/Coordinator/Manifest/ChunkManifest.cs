@@ -96,6 +96,25 @@ public sealed class ChunkManifest : IDisposable
         return new ChunkManifest(path, stream, done, doneCount);
     }
 
+    /// <summary>
+    /// The job named in the manifest at <paramref name="path"/> and how many of its chunks are recorded,
+    /// or null when there is no readable manifest there.
+    /// </summary>
+    public static (string Job, long Chunks, long Done)? ReadSummary(string path)
+    {
+        if (!File.Exists(path)) return null;
+        using var reader = new StreamReader(path);
+        var header = reader.ReadLine() is { } h ? TryParse<Header>(h) : null;
+        if (header is null || header.Format != Format) return null;
+        var done = new HashSet<long>();
+        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        {
+            if (TryParse<Entry>(line) is not { } entry) break;
+            done.Add(entry.Chunk);
+        }
+        return (header.Job, header.Chunks, done.Count);
+    }
+
     /// <summary>Records a finished chunk durably. Returns false when it was already recorded (a duplicate reply).</summary>
     public bool MarkDone(long chunk, uint checksum, long voxels, string worker)
     {
