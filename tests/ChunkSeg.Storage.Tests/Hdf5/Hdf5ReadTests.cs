@@ -54,7 +54,7 @@ public sealed class Hdf5ReadTests : IDisposable
 
         foreach (var c in cases)
         {
-            var expected = Npy.Read(dir[$"{c.Name}.npy"]);
+            var expected = NpyFile.Read(dir[$"{c.Name}.npy"]);
             using var volume = VolumeStore.Open($"{dir[$"{c.Name}.h5"]}/{c.Dataset}");
             var info = volume.Info;
             Assert.True(c.Expected == info.DataType, $"{c.Name}: dtype {info.DataType}");
@@ -174,7 +174,7 @@ public sealed class Hdf5ReadTests : IDisposable
     {
         string npy = dir["ref.npy"];
         RunWithCases("h5_read.py", dir, new[] { new { file, dataset, npy } });
-        var expected = Npy.Read(npy);
+        var expected = NpyFile.Read(npy);
         var actual = new byte[volume.Info.SizeInBytes];
         volume.Read(NdBox.Whole(volume.Info.Shape), actual);
         Assert.True(expected.Data.AsSpan().SequenceEqual(actual), $"{file}/{dataset} differs from h5py");

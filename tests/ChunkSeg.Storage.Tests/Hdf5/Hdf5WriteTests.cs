@@ -99,7 +99,7 @@ public sealed class Hdf5WriteTests : IDisposable
             double[] esu = options.Axes.HasZ ? [options.VoxelSize.Z, options.VoxelSize.Y, options.VoxelSize.X] : [options.VoxelSize.Y, options.VoxelSize.X];
             Assert.Equal(esu, s.GetProperty("element_size_um").EnumerateArray().Select(e => e.GetDouble()));
 
-            var fromPython = Npy.Read(dir[$"{name}.npy"]);
+            var fromPython = NpyFile.Read(dir[$"{name}.npy"]);
             Assert.True(expected[name].AsSpan().SequenceEqual(fromPython.Data), $"{name}: h5py reads other values than were written");
 
             // And ChunkSeg reads its own metadata back.
@@ -142,7 +142,7 @@ public sealed class Hdf5WriteTests : IDisposable
         {
             new { file = dir["be.h5"], dataset = "g/be", dtype = ">u2", shape = new[] { 5, 6 }, chunks = new[] { 2, 4 }, compression = "gzip", npy = dir["before.npy"] },
         });
-        var before = Npy.Read(dir["before.npy"]);
+        var before = NpyFile.Read(dir["before.npy"]);
         var box = new NdBox([1, 2], [3, 3]);
         ushort[] values = [1, 2, 3, 400, 500, 600, 65535, 0, 258];
         using (var v = VolumeStore.Open(dir["be.h5"] + "/g/be", writable: true))
@@ -151,7 +151,7 @@ public sealed class Hdf5WriteTests : IDisposable
             v.Flush();
         }
         RunWithCases("h5_read.py", dir, new[] { new { file = dir["be.h5"], dataset = "g/be", npy = dir["after.npy"] } });
-        var after = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(Npy.Read(dir["after.npy"]).Data.AsSpan()).ToArray();
+        var after = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(NpyFile.Read(dir["after.npy"]).Data.AsSpan()).ToArray();
         var expected = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(before.Data.AsSpan()).ToArray();
         for (int i = 0; i < values.Length; i++)
             expected[(1 + i / 3) * 6 + 2 + i % 3] = values[i];
