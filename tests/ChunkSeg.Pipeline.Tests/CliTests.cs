@@ -143,6 +143,8 @@ public sealed class CliTests : IDisposable
         await Expect(2, "--workers", "convert", h5 + "/raw", P("x.zarr"), "--workers", "0");
         await Expect(2, "already exists", "convert", h5 + "/raw", P("nuclei.zarr"));              // would overwrite
         await Expect(2, "", "convert", "--no-such-option");
+        await Expect(2, "different file", "convert", h5 + "/raw", h5 + "/copy", "--overwrite");   // would delete the input
+        Assert.True(File.Exists(h5));
     }
 
     [Fact]

@@ -36,6 +36,9 @@ public static class EmbeddedJob
     public static async Task<JobOutcome> RunAsync(JobRequest request, ILoggerFactory logs, IProgress<JobProgress>? progress, CancellationToken ct)
     {
         var options = request.OutputOptions;
+        if (request.Input is { } input && SameRoot(input.Info.Location, request.Output))
+            throw new UsageException($"{request.Output}: the output must be a different file or store than the input " +
+                $"({input.Info.Location}); outputs are written whole under a new name and renamed into place");
         var spatialChunks = new Long3(ChunkOf(options, 'z'), ChunkOf(options, 'y'), ChunkOf(options, 'x'));
         var spatialShape = new Long3(ExtentOf(options, 'z'), ExtentOf(options, 'y'), ExtentOf(options, 'x'));
         long timePoints = ExtentOf(options, 't');
@@ -76,6 +79,14 @@ public static class EmbeddedJob
         }
         if (result.IsComplete) staged.Commit();
         return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);
+    }
+
+    /// <summary>True when the volume at <paramref name="location"/> lives in the file or store <paramref name="output"/> writes.</summary>
+    private static bool SameRoot(string location, VolumeAddress output)
+    {
+        string root = Path.GetFullPath(output.RootPath).TrimEnd('/');
+        string path = Path.GetFullPath(location).TrimEnd('/');
+        return path == root || path.StartsWith(root + "/", StringComparison.Ordinal);
     }
 
     private static long ExtentOf(VolumeCreateOptions o, char axis) => o.Axes.IndexOf(axis) is var i and >= 0 ? o.Shape[i] : 1;

@@ -12,7 +12,7 @@ namespace ChunkSeg.GpuNode.Hosting;
 
 /// <summary>
 /// Runs one job's stage on chunks: lease a chunk, run the stage on its read box, write its core,
-/// and reply with a checksum of what was written. Thread-safe: one instance serves all worker threads.
+/// and reply with a CRC-32C of what was written. Thread-safe: one instance serves all worker threads.
 /// </summary>
 public sealed class ChunkWorker
 {
@@ -51,7 +51,7 @@ public sealed class ChunkWorker
             var core = buffer.AsSpan(0, bytes);
             _stage.Process(chunk, _input, _output, core);
             _output.Write(box, core);
-            return new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, Crc32.Compute(core), clock.Elapsed, _name);
+            return new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, Crc32C.Compute(core), clock.Elapsed, _name);
         }
         catch (ChunkSegException e)
         {
