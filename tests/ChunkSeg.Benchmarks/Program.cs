@@ -7,4 +7,4 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 // in-process job measures the same code on the host runtime. `--job short` style flags still apply.
 var config = DefaultConfig.Instance.AddJob(
     Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(8));
-BenchmarkSwitcher.FromAssembly(typeof(ChunkSeg.Benchmarks.IoBenchmarks).Assembly).Run(args, config);
+BenchmarkSwitcher.FromAssembly(typeof(ChunkSeg.Benchmarks.VolumeBenchmark).Assembly).Run(args, config);

@@ -66,7 +66,11 @@ internal sealed class CommandContext(TextWriter stdout, TextWriter stderr)
     public bool JsonLogs { get; set; }
 
     /// <summary>Progress and tables go to stderr so stdout stays machine-readable.</summary>
-    public IAnsiConsole Console => _console ??= AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Error) });
+    public IAnsiConsole Console => _console ??= AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(Error),
+        Ansi = ReferenceEquals(Error, System.Console.Error) && !System.Console.IsErrorRedirected ? AnsiSupport.Detect : AnsiSupport.No,
+    });
     private IAnsiConsole? _console;
 
     /// <summary>Human output for stdout (tables, summaries).</summary>
