@@ -74,7 +74,11 @@ internal sealed class CommandContext(TextWriter stdout, TextWriter stderr)
     private IAnsiConsole? _console;
 
     /// <summary>Human output for stdout (tables, summaries).</summary>
-    public IAnsiConsole Stdout => _stdoutConsole ??= AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Out) });
+    public IAnsiConsole Stdout => _stdoutConsole ??= AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(Out),
+        Ansi = ReferenceEquals(Out, System.Console.Out) && !System.Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
+    });
     private IAnsiConsole? _stdoutConsole;
 
     public ILoggerFactory CreateLogs() => LoggerFactory.Create(builder =>
