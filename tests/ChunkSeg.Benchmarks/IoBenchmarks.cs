@@ -12,101 +12,73 @@ namespace ChunkSeg.Benchmarks;
 /// </summary>
 public abstract class VolumeBenchmark
 {
-    protected static readonly long[] Shape = [128, 256, 256];
-    protected static readonly NdBox Whole = NdBox.Whole(Shape);
-    protected readonly ushort[] Data = new ushort[Shape[0] * Shape[1] * Shape[2]];
-    protected readonly ushort[] Buffer = new ushort[Shape[0] * Shape[1] * Shape[2]];
-    protected string Dir = "";
+    private static readonly long[] Shape = [128, 256, 256];
+    private static readonly NdBox Whole = NdBox.Whole(Shape);
+    private readonly ushort[] _data = new ushort[Shape[0] * Shape[1] * Shape[2]];
+    private readonly ushort[] _buffer = new ushort[Shape[0] * Shape[1] * Shape[2]];
+    private string _dir = "";
+    private IVolume? _volume;
 
-    protected void CreateData()
+    /// <summary>The codec under test, as `--codec` names it.</summary>
+    public abstract string Codec { get; set; }
+
+    /// <summary>An address for a new volume of this format named <paramref name="name"/> in <paramref name="dir"/>.</summary>
+    protected abstract string AddressIn(string dir, string name);
+
+    [GlobalSetup]
+    public void Setup()
     {
         var rng = new Random(7);
-        for (int i = 0; i < Data.Length; i++) Data[i] = (ushort)(1000 + 200 * Math.Sin(i * 0.001) + rng.Next(0, 64));
-        Dir = Path.Combine(Path.GetTempPath(), "chunkseg-bdn-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(Dir);
+        for (int i = 0; i < _data.Length; i++) _data[i] = (ushort)(1000 + 200 * Math.Sin(i * 0.001) + rng.Next(0, 64));
+        _dir = Path.Combine(Path.GetTempPath(), "chunkseg-bdn-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(_dir);
+        string address = AddressIn(_dir, "read");
+        WriteVolume(address);
+        _volume = VolumeStore.Open(address);
     }
 
-    protected string NewPath(string extension) => Path.Combine(Dir, Guid.NewGuid().ToString("N")[..8] + extension);
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _volume?.Dispose();
+        Directory.Delete(_dir, true);
+    }
 
-    protected static VolumeCreateOptions Options(CodecSpec codec) =>
-        new(AxisOrder.Parse("zyx"), Shape, DataType.UInt16, [64, 64, 64], VoxelSize.Isotropic, codec);
+    [Benchmark]
+    public void Read() => _volume!.Read<ushort>(Whole, _buffer);
+
+    [Benchmark]
+    public void Write()
+    {
+        string dir = Path.Combine(_dir, Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        WriteVolume(AddressIn(dir, "write"));
+        Directory.Delete(dir, true);
+    }
+
+    private void WriteVolume(string address)
+    {
+        using var v = VolumeStore.Create(VolumeAddress.Parse(address),
+            new VolumeCreateOptions(AxisOrder.Parse("zyx"), Shape, DataType.UInt16, [64, 64, 64], VoxelSize.Isotropic, CodecSpec.Parse(Codec)));
+        v.Write<ushort>(Whole, _data);
+        v.Flush();
+    }
 }
 
 [MemoryDiagnoser]
 public class ZarrBenchmarks : VolumeBenchmark
 {
-    private IVolume? _volume;
-
     [Params("blosc-lz4:5", "zstd:3", "none")]
-    public string Codec { get; set; } = "blosc-lz4:5";
+    public override string Codec { get; set; } = "blosc-lz4:5";
 
-    [GlobalSetup]
-    public void Setup()
-    {
-        CreateData();
-        string path = Path.Combine(Dir, "read.zarr");
-        using (var z = VolumeStore.Create(VolumeAddress.Parse(path), Options(CodecSpec.Parse(Codec))))
-            z.Write<ushort>(Whole, Data);
-        _volume = VolumeStore.Open(path);
-    }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        _volume?.Dispose();
-        Directory.Delete(Dir, true);
-    }
-
-    [Benchmark]
-    public void Read() => _volume!.Read<ushort>(Whole, Buffer);
-
-    [Benchmark]
-    public void Write()
-    {
-        string path = NewPath(".zarr");
-        using (var z = VolumeStore.Create(VolumeAddress.Parse(path), Options(CodecSpec.Parse(Codec))))
-            z.Write<ushort>(Whole, Data);
-        Directory.Delete(path, true);
-    }
+    protected override string AddressIn(string dir, string name) => Path.Combine(dir, name + ".zarr");
 }
 
 [MemoryDiagnoser]
 public class Hdf5Benchmarks : VolumeBenchmark
 {
-    private IVolume? _volume;
-
     [Params("gzip:4", "none")]
-    public string Codec { get; set; } = "gzip:4";
+    public override string Codec { get; set; } = "gzip:4";
 
-    [GlobalSetup]
-    public void Setup()
-    {
-        CreateData();
-        string path = Path.Combine(Dir, "read.h5") + "/data";
-        using (var h = VolumeStore.Create(VolumeAddress.Parse(path), Options(CodecSpec.Parse(Codec))))
-            h.Write<ushort>(Whole, Data);
-        _volume = VolumeStore.Open(path);
-    }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        _volume?.Dispose();
-        Directory.Delete(Dir, true);
-    }
-
-    [Benchmark]
-    public void Read() => _volume!.Read<ushort>(Whole, Buffer);
-
-    [Benchmark]
-    public void Write()
-    {
-        string path = NewPath(".h5");
-        using (var h = VolumeStore.Create(VolumeAddress.Parse(path + "/data"), Options(CodecSpec.Parse(Codec))))
-        {
-            h.Write<ushort>(Whole, Data);
-            h.Flush();
-        }
-        File.Delete(path);
-    }
+    protected override string AddressIn(string dir, string name) => Path.Combine(dir, name + ".h5") + "/data";
 }
