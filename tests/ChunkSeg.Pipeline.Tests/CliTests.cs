@@ -172,22 +172,3 @@ public sealed class CliTests : IDisposable
         try { Directory.Delete(_dir, true); } catch (DirectoryNotFoundException) { }
     }
 }
-
-/// <summary>../shared/data: skipped with a reason when absent, a failure when absent under CI.</summary>
-internal static class SharedData
-{
-    public static string Require(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "ChunkSeg.sln"))) continue;
-            string path = Path.Combine(dir.FullName, "..", "shared", "data", relative);
-            if (File.Exists(path)) return Path.GetFullPath(path);
-            break;
-        }
-        if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 })
-            Assert.Fail($"../shared/data/{relative} is missing, and CI must have it");
-        Assert.Skip($"../shared/data/{relative} not found beside the repository");
-        return "";
-    }
-}

@@ -6,23 +6,8 @@ namespace ChunkSeg.Storage.Tests.Hdf5;
 
 internal static class Hdf5TestSupport
 {
-    /// <summary>
-    /// /work/shared/data-style reference data: ../shared/data beside the directory holding ChunkSeg.sln.
-    /// Skips when absent, except under CI, where its absence fails the test.
-    /// </summary>
-    public static string SharedData(string relative)
-    {
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "ChunkSeg.sln")))
-            dir = Path.GetDirectoryName(dir);
-        string? path = dir is null ? null : Path.GetFullPath(Path.Combine(dir, "..", "shared", "data", relative));
-        if (path is not null && File.Exists(path)) return path;
-        string message = $"shared/data not found (looked for {path ?? relative} beside the repository holding ChunkSeg.sln)";
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")))
-            Assert.Fail(message);
-        Assert.Skip(message);
-        return "";
-    }
+    /// <summary>../shared/data/<paramref name="relative"/>; see <see cref="ChunkSeg.Tests.Shared.SharedData"/>.</summary>
+    public static string SharedData(string relative) => ChunkSeg.Tests.Shared.SharedData.Require(relative);
 
     /// <summary>Runs a Python script on a JSON list of cases written to <paramref name="dir"/>.</summary>
     public static string RunWithCases(string script, TempDir dir, object cases)

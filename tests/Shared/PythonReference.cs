@@ -1,9 +1,9 @@
 using System.Diagnostics;
 
-namespace ChunkSeg.Storage.Tests;
+namespace ChunkSeg.Tests.Shared;
 
 /// <summary>
-/// Runs the independent reference implementations (h5py, zarr-python, numcodecs from Debian's
+/// Runs the independent reference implementations (h5py, zarr-python, numcodecs, vigra from Debian's
 /// /usr/bin/python3) on files the tests share with them. Scripts live in Python/ beside the tests.
 /// </summary>
 internal static class PythonReference

@@ -1,0 +1,1 @@
+namespace ChunkSeg.Kernels.Tests;
