@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # The project's test command (README and CI run exactly this). Installs what the tests need, runs every
-# test project, and ends with one line: "N passed, N failed".
+# test project, then reruns the kernel tests with Vector256 only and with no SIMD at all (their results
+# must be bit-identical at every SIMD width), and ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test || exit 1
 
 results=$(mktemp -d)
-dotnet test ChunkSeg.sln -c Release --logger "trx" --results-directory "$results" "$@"
-status=$?
+status=0
+dotnet test ChunkSeg.sln -c Release --logger trx --results-directory "$results" "$@" || status=1
+if [[ -d tests/ChunkSeg.Kernels.Tests ]]; then
+  for mode in "DOTNET_EnableAVX512F=0:avx2" "DOTNET_EnableHWIntrinsic=0:scalar"; do
+    env "${mode%%:*}" dotnet test tests/ChunkSeg.Kernels.Tests -c Release --no-build \
+      --logger "trx;LogFileName=kernels-${mode##*:}.trx" --results-directory "$results" "$@" || status=1
+  done
+fi
 
 passed=0; failed=0
 for trx in "$results"/*.trx; do
@@ -18,6 +25,6 @@ for trx in "$results"/*.trx; do
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 done
 rm -rf "$results"
-if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; echo "dotnet test exited $status (build or runner failure)" >&2; fi
+if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; echo "dotnet test failed (build or runner failure)" >&2; fi
 echo "$passed passed, $failed failed"
 exit $status

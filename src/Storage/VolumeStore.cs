@@ -23,8 +23,8 @@ public static class VolumeStore
     };
 
     /// <summary>
-    /// Creates a new volume at exactly <paramref name="address"/>. Zarr output is an OME-Zarr 0.4 image
-    /// (axes must then be in OME order t, c, z, y, x); HDF5 output is a chunked dataset with ilastik's axistags.
+    /// Creates a new volume at exactly <paramref name="address"/>. Zarr output is an OME-Zarr 0.4 image when
+    /// the axes are in OME order (t, c, z, y, x), else a plain Zarr v2 array; HDF5 output is a chunked dataset with ilastik's axistags.
     /// Use <see cref="StagedOutput"/> for outputs of a job, so that unfinished ones are never mistaken for finished.
     /// </summary>
     public static IVolume Create(VolumeAddress address, VolumeCreateOptions options)
@@ -39,7 +39,10 @@ public static class VolumeStore
         }
         return address.Format switch
         {
-            VolumeFormat.Zarr => ZarrVolume.Create(address.RootPath, address.InnerPath, options),
+            // OME-NGFF 0.4 requires t, c, z, y, x; other orders (a channels-last feature matrix) are written as
+            // a plain Zarr v2 array that names its axes in _ARRAY_DIMENSIONS.
+            VolumeFormat.Zarr when options.Axes.IsOmeOrder => ZarrVolume.Create(address.RootPath, address.InnerPath, options),
+            VolumeFormat.Zarr => ZarrVolume.CreateArray(Path.Combine(address.RootPath, address.InnerPath), options),
             VolumeFormat.Hdf5 => Hdf5Volume.Create(address.RootPath, address.InnerPath, options),
             _ => throw new ArgumentOutOfRangeException(nameof(address)),
         };

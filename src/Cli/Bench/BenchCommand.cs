@@ -48,7 +48,7 @@ internal static class BenchCommand
                 try { Directory.Delete(dir, true); } catch (DirectoryNotFoundException) { }
             }
         });
-        return new Command("bench", "Measure ChunkSeg against the reference tools on this machine") { io };
+        return new Command("bench", "Measure ChunkSeg against the reference tools on this machine") { io, FeaturesBench.Create(context) };
     }
 
     private sealed record Row(string Operation, double Ours, double Theirs, string Reference);
@@ -93,9 +93,7 @@ internal static class BenchCommand
         double h5Read = Best(repeats, () => { using var h = VolumeStore.Open(h5Address); h.Read<ushort>(whole, buffer); });
         if (!buffer.AsSpan().SequenceEqual(data)) throw new VolumeException(h5Address.RootPath, "benchmark read back different data");
 
-        string script = Path.Combine(dir, "io_reference.py");
-        using (var resource = typeof(BenchCommand).Assembly.GetManifestResourceStream("io_reference.py")!)
-        using (var file = File.Create(script)) resource.CopyTo(file);
+        string script = ExtractScript("io_reference.py", dir);
         var reference = RunPython(python, script, zarrAddress.RootPath, h5Address.RootPath, "data", repeats.ToString(CultureInfo.InvariantCulture));
         double Ref(string key) => bytes / 1e6 / reference.GetProperty(key).GetDouble();
         var versions = reference.GetProperty("versions");
@@ -111,7 +109,17 @@ internal static class BenchCommand
         ];
     }
 
-    private static double Best(int repeats, Action action)
+    /// <summary>Writes an embedded reference script (tools/reference/) into <paramref name="dir"/>.</summary>
+    internal static string ExtractScript(string name, string dir)
+    {
+        string script = Path.Combine(dir, name);
+        using var resource = typeof(BenchCommand).Assembly.GetManifestResourceStream(name)!;
+        using var file = File.Create(script);
+        resource.CopyTo(file);
+        return script;
+    }
+
+    internal static double Best(int repeats, Action action)
     {
         double best = double.MaxValue;
         for (int i = 0; i < repeats; i++)
@@ -123,7 +131,7 @@ internal static class BenchCommand
         return best;
     }
 
-    private static JsonElement RunPython(string python, params string[] args)
+    internal static JsonElement RunPython(string python, params string[] args)
     {
         var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);

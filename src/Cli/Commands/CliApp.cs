@@ -35,6 +35,7 @@ public static class CliApp
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(ConvertCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
+        root.Subcommands.Add(FeaturesCommand.Create(context));
         root.Subcommands.Add(Bench.BenchCommand.Create(context));
 
         var parse = root.Parse(args);

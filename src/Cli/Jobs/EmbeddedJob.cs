@@ -21,7 +21,9 @@ public sealed record JobRequest(
     Long3? ChunkShape,
     int Workers,
     bool Overwrite,
-    IReadOnlyDictionary<string, string> Parameters);
+    IReadOnlyDictionary<string, string> Parameters,
+    long? PlanningBytesPerVoxel = null,
+    long MaxChunkBytes = 256L << 20);
 
 /// <summary>How a job ended, for the summary the CLI prints.</summary>
 public sealed record JobOutcome(JobResult Result, ChunkGrid Grid, VolumeAddress Output, bool AlreadyComplete, bool Resumed);
@@ -44,8 +46,10 @@ public static class EmbeddedJob
         long timePoints = ExtentOf(options, 't');
 
         var stage = StageCatalog.Create(request.Stage, request.Parameters, spatialShape, options.VoxelSize);
-        long bytesPerVoxel = ExtentOf(options, 'c') * options.DataType.SizeInBytes() * 2;
-        var grid = ChunkPlanner.Plan(spatialShape, timePoints, spatialChunks, request.ChunkShape, stage.RequiredHalo, bytesPerVoxel);
+        // What one spatial voxel of a chunk costs in memory: the stage says (features keep many images per
+        // block); a copy stage holds its input and its output.
+        long bytesPerVoxel = request.PlanningBytesPerVoxel ?? ExtentOf(options, 'c') * options.DataType.SizeInBytes() * 2;
+        var grid = ChunkPlanner.Plan(spatialShape, timePoints, spatialChunks, request.ChunkShape, stage.RequiredHalo, bytesPerVoxel, request.MaxChunkBytes);
 
         // Identifies the job in the manifest: a rerun resumes only an unfinished output of the same job.
         string parameters = string.Join(' ', request.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));

@@ -10,6 +10,7 @@ public static class StageCatalog
 {
     public const string Convert = "convert";
     public const string Synthesize = "synthesize";
+    public const string Features = "features";
 
     public static IChunkStage Create(JobSpec job, Long3 outputShape, VoxelSize voxelSize) =>
         Create(job.Stage, job.Parameters, outputShape, voxelSize);
@@ -20,6 +21,8 @@ public static class StageCatalog
         Synthesize => new SynthesizeStage(outputShape, voxelSize,
             int.Parse(parameters.GetValueOrDefault("nuclei", "150"), CultureInfo.InvariantCulture),
             ulong.Parse(parameters.GetValueOrDefault("seed", "42"), CultureInfo.InvariantCulture)),
-        _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}"),
+        Features => new FeaturesStage(Kernels.Features.FeatureSet.Parse(parameters["features"]), outputShape.Z,
+            int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture)),
+        _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}, {Features}"),
     };
 }

@@ -2,9 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using ChunkSeg.Contracts.Volumes;
-using ChunkSeg.Storage.Internal;
 
-namespace ChunkSeg.Storage.Tests;
+namespace ChunkSeg.Tests.Shared;
 
 /// <summary>An array read from a .npy file; <see cref="Data"/> is C-ordered and little-endian.</summary>
 internal sealed record NpyArray(DataType DataType, long[] Shape, byte[] Data);
@@ -34,7 +33,7 @@ internal static partial class NpyFile
         long expected = shape.Aggregate(1L, (a, b) => a * b) * type.SizeInBytes();
         if (data.Length != expected)
             throw new InvalidDataException($"{path}: {data.Length} data bytes, expected {expected}");
-        if (descr[0] == '>') Strided.SwapBytes(data, type.SizeInBytes());
+        if (descr[0] == '>') SwapBytes(data, type.SizeInBytes());
         return new NpyArray(type, shape, data);
     }
 
@@ -79,6 +78,13 @@ internal static partial class NpyFile
 
     [GeneratedRegex(@"'shape':\s*\(([^)]*)\)")]
     private static partial Regex ShapePattern();
+
+    /// <summary>Big-endian .npy files (NumPy writes them for '>' dtypes) are turned little-endian on read.</summary>
+    private static void SwapBytes(Span<byte> data, int elementSize)
+    {
+        for (int i = 0; i + elementSize <= data.Length; i += elementSize)
+            data.Slice(i, elementSize).Reverse();
+    }
 }
 
 internal static class TestArrays

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using ChunkSeg.Cli.Commands;
+using ChunkSeg.Kernels.Features;
+using Spectre.Console;
+
+namespace ChunkSeg.Cli.Bench;
+
+/// <summary>
+/// `chunkseg bench features`: ilastik's feature matrix on one float32 cube, ChunkSeg's engine against VIGRA
+/// called the way ilastik calls it (tools/reference/vigra_features.py), on this machine, side by side.
+/// </summary>
+internal static class FeaturesBench
+{
+    public static Command Create(CommandContext context)
+    {
+        var size = new Option<int>("--size") { Description = "Edge of the float32 cube", DefaultValueFactory = _ => 128 };
+        var features = new Option<string>("--features") { Description = "Feature spec ('all' = the 37 entries / 61 channels of ilastik's table)", DefaultValueFactory = _ => "all" };
+        var threads = new Option<int>("--threads") { Description = "ChunkSeg threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var repeats = new Option<int>("--repeats") { Description = "ChunkSeg runs (best kept); VIGRA runs once", DefaultValueFactory = _ => 3 };
+        var python = new Option<string>("--python") { Description = "Interpreter with vigra", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var skipVigra = new Option<bool>("--no-vigra") { Description = "Time ChunkSeg only" };
+        var command = new Command("features", "Feature-matrix voxels/s of ChunkSeg vs VIGRA on the same volume") { size, features, threads, repeats, python, skipVigra };
+        command.SetAction(parse =>
+        {
+            int edge = parse.GetValue(size);
+            if (edge < 40) throw new Contracts.Errors.UsageException("--size must be at least 40 (ilastik's scale 10 needs 36 voxels per axis)");
+            var set = FeatureSet.Parse(parse.GetValue(features)!);
+            int threadCount = Options.CheckWorkers(parse.GetValue(threads));
+            int n = edge * edge * edge;
+            var volume = new float[n];
+            var rng = new Random(17);
+            for (int i = 0; i < n; i++)
+                volume[i] = (float)(100 + 60 * Math.Sin(i % edge * 0.3) * Math.Cos(i / edge % edge * 0.2) + 40 * Math.Sin(i / (edge * edge) * 0.5) + rng.Next(0, 30));
+
+            int channels = set.ChannelCount(edge);
+            var matrix = new float[(long)n * channels];   // channel-planar: the whole matrix exists, as VIGRA's does
+            var offsets = new int[set.Entries.Count];
+            for (int e = 1; e < offsets.Length; e++) offsets[e] = offsets[e - 1] + FeatureSet.ChannelsOf(set.Entries[e - 1], edge);
+            var engine = new FeatureEngine(set, edge, threadCount);
+            double ours = BenchCommand.Best(Math.Max(1, parse.GetValue(repeats)), () =>
+                engine.Compute(volume, edge, edge, edge, (entry, component, image) =>
+                    image.CopyTo(matrix.AsSpan((offsets[entry] + component) * n, n))));
+
+            double? vigra = null;
+            if (!parse.GetValue(skipVigra))
+            {
+                string dir = Path.Combine(Path.GetTempPath(), "chunkseg-bench-" + Guid.NewGuid().ToString("N")[..8]);
+                Directory.CreateDirectory(dir);
+                try
+                {
+                    string npy = Path.Combine(dir, "volume.npy");
+                    WriteNpy(npy, volume, edge);
+                    string script = BenchCommand.ExtractScript("vigra_features.py", dir);
+                    vigra = BenchCommand.RunPython(parse.GetValue(python)!, script, npy, set.ToString(), Path.Combine(dir, "vigra.npy")).GetDouble();
+                }
+                finally
+                {
+                    Directory.Delete(dir, true);
+                }
+            }
+
+            double mvx(double seconds) => n / seconds / 1e6;
+            var table = new Table().Border(TableBorder.Rounded)
+                .Title(Markup.Escape($"{edge}³ float32, {set.Entries.Count} feature/scale entries, {channels} channels"))
+                .AddColumns("implementation", "seconds", "Mvoxels/s", "speed-up");
+            table.AddRow(Markup.Escape($"ChunkSeg ({threadCount} threads, {SimdName()})"), F(ours), F(mvx(ours)), vigra is { } v ? F(v / ours) + "x" : "-");
+            if (vigra is { } vs) table.AddRow("VIGRA 1.11 (ilastik's calls)", F(vs), F(mvx(vs)), "1x");
+            context.Stdout.Write(table);
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    private static string F(double v) => v.ToString(v >= 100 ? "0" : v >= 1 ? "0.00" : "0.000", CultureInfo.InvariantCulture);
+
+    private static string SimdName() =>
+        System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "Vector512"
+        : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "Vector256" : "scalar";
+
+    /// <summary>A float32 (z, y, x) .npy file, version 1.0, as numpy.load reads it.</summary>
+    private static void WriteNpy(string path, float[] data, int edge)
+    {
+        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({edge}, {edge}, {edge}), }}";
+        int total = 10 + header.Length + 1;
+        header = header.PadRight(header.Length + (64 - total % 64) % 64) + "\n";
+        using var file = File.Create(path);
+        file.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0]);   // magic, version 1.0
+        file.Write(BitConverter.GetBytes((ushort)header.Length));
+        file.Write(Encoding.ASCII.GetBytes(header));
+        file.Write(MemoryMarshal.AsBytes(data.AsSpan()));
+    }
+}

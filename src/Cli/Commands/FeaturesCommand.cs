@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Globalization;
+using ChunkSeg.Cli.Jobs;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Storage;
+using ChunkSeg.Storage.Ilastik;
+
+namespace ChunkSeg.Cli.Commands;
+
+/// <summary>
+/// `chunkseg features IN OUT (--ilp PROJECT.ilp | --features SPEC)`: ilastik's pixel-feature matrix,
+/// float32, channels last in ilastik's order, computed chunk by chunk with the halo the features need.
+/// </summary>
+internal static class FeaturesCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var input = new Argument<string>("input") { Description = "Volume to read: x.zarr, x.zarr/0 or file.h5/dataset" };
+        var output = new Argument<string>("output") { Description = "Feature matrix to write: out.h5/features or out.zarr (float32, channels last)" };
+        var ilp = new Option<string?>("--ilp") { Description = "Take the feature selection from an ilastik project (FeatureSelections)" };
+        var features = new Option<string?>("--features")
+        {
+            Description = "Feature selection: 'all', or e.g. 'GaussianSmoothing:0.3,1.0;HessianOfGaussianEigenvalues:1.6/2d,3.5' (/2d = per z-slice)",
+        };
+        var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
+        var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 32,64,64; 2D: y,x 128,128)" };
+        var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, none for HDF5)" };
+        var axes = Options.Axes();
+        var workers = Options.Workers();
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output (and discard an unfinished one)" };
+        var command = new Command("features", "Compute ilastik's pixel features (exact, chunk-invariant)")
+        {
+            input, output, ilp, features, chunk, chunks, codec, axes, workers, overwrite,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var set = SelectFeatures(parse.GetValue(ilp), parse.GetValue(features));
+            var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
+            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
+            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
+            var codecSpec = Options.ParseCodec(parse.GetValue(codec));
+            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
+            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            var info = source.Info;
+            int inputChannels = checked((int)info.Channels);
+            long volumeZ = info.SpatialShape.Z;
+            var stage = new FeaturesStage(set, volumeZ, inputChannels);
+
+            var outAxes = FeaturesStage.OutputAxes(info.Axes);
+            var storage = requestedChunks ?? (info.Axes.HasZ ? new Long3(32, 64, 64) : new Long3(1, 128, 128));
+            var shape = new long[outAxes.Rank];
+            var chunkShape = new int[outAxes.Rank];
+            for (int d = 0; d < outAxes.Rank; d++)
+            {
+                char a = outAxes[d];
+                shape[d] = a == 'c' ? stage.OutputChannels : info.Extent(a);
+                long c = a switch { 'z' => storage.Z, 'y' => storage.Y, 'x' => storage.X, 'c' => stage.OutputChannels, _ => 1 };
+                chunkShape[d] = (int)Math.Clamp(c, 1, shape[d]);
+            }
+            codecSpec ??= target.Format == VolumeFormat.Zarr ? CodecSpec.Default : CodecSpec.None;
+            if (target.Format == VolumeFormat.Hdf5 && codecSpec.Name is not ("none" or "gzip" or "zlib"))
+                throw new UsageException($"--codec {codecSpec}: HDF5 output supports none and gzip");
+            var options = new VolumeCreateOptions(outAxes, shape, DataType.Float32, chunkShape, info.VoxelSize, codecSpec);
+
+            var parameters = new Dictionary<string, string>
+            {
+                ["features"] = set.ToString(),
+                ["inputChannels"] = inputChannels.ToString(CultureInfo.InvariantCulture),
+            };
+            var request = new JobRequest(StageCatalog.Features, source, target, options, requestedCompute, workerCount,
+                parse.GetValue(overwrite), parameters, PlanningBytesPerVoxel: 4L * (40 * inputChannels + stage.OutputChannels),
+                MaxChunkBytes: 1L << 30);
+            var outcome = await JobConsole.RunWithProgressAsync(context, "features", request, ct).ConfigureAwait(false);
+            int code = JobConsole.Summarize(context, "features", outcome);
+            if (code == CliApp.Ok && !outcome.AlreadyComplete)
+                context.Out.WriteLine($"features: {stage.OutputChannels} channels ({set.Entries.Count} feature/scale entries), halo {stage.RequiredHalo} (z,y,x)");
+            return code;
+        });
+        return command;
+    }
+
+    private static FeatureSet SelectFeatures(string? ilp, string? spec)
+    {
+        if ((ilp is null) == (spec is null))
+            throw new UsageException("give exactly one of --ilp PROJECT.ilp or --features SPEC");
+        try
+        {
+            if (spec is not null) return FeatureSet.Parse(spec);
+            using var project = IlastikProject.Open(ilp!);
+            var selection = project.ReadFeatureSelection();
+            return FeatureSet.FromIlastikSelection(selection.FeatureIds, selection.Scales, selection.Selection, selection.ComputeIn2d);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(spec is not null ? $"--features: {e.Message}" : $"{ilp}: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,323 @@
+using System.Buffers;
+using System.Runtime.Intrinsics;
+using ChunkSeg.Kernels.Eigen;
+using ChunkSeg.Kernels.Filters;
+
+namespace ChunkSeg.Kernels.Features;
+
+/// <summary>Receives one feature image (over the whole block) of entry <paramref name="entry"/>, eigenvalue/component <paramref name="component"/>.</summary>
+public delegate void FeatureImageSink(int entry, int component, ReadOnlySpan<float> image);
+
+/// <summary>
+/// Computes ilastik's feature images on one float32 block of one input channel, exactly as ilastik's
+/// release builds do (fastfilters semantics, ILASTIK_RECIPE §3):
+/// <code>
+///   I ──G(p, w 3.5)──▶ P ──x pass──▶ X[σ, ox] ──y pass──▶ XY[σ, ox, oy] ──z pass──▶ D[σ, oz, oy, ox]
+///        pre-smoothing        (cached per scale: every feature of a scale shares these images)
+///
+///   GS  = D000          LoG = (D002 + D020) + D200        GGM = sqrt((D001² + D010²) + D100²)
+///   DoG = D000(s') − D000(0.66 s')                        HoGE = eig(D002, D011, D101, D020, D110, D200)
+///   STE = eig(G_s'(g_a·g_b)), g = (D001, D010, D100) at 0.5 s'
+/// </code>
+/// Every pass mirrors at the block's own borders (reflect-101). With the halo of
+/// <see cref="FeatureSet.RequiredHalo"/> those mirrors never reach the block's core, and at the volume
+/// border the block border is the volume border: the core equals the whole-volume result bit for bit.
+/// Images are emitted one at a time to a sink, so no consumer needs the whole feature matrix at once.
+/// </summary>
+public sealed class FeatureEngine
+{
+    private const double PresmoothWindow = 3.5, FilterWindow = 2.0;
+
+    private readonly FeatureSet _set;
+    private readonly long _volumeZ;
+    private readonly int _maxThreads;
+
+    /// <param name="volumeZ">z extent of the whole volume (decides 2D fallbacks, as in ilastik), not of the block.</param>
+    /// <param name="maxThreads">Threads for each convolution pass (1 when chunks already run in parallel).</param>
+    public FeatureEngine(FeatureSet set, long volumeZ, int maxThreads = 1)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(volumeZ);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxThreads);
+        _set = set;
+        _volumeZ = volumeZ;
+        _maxThreads = maxThreads;
+    }
+
+    public FeatureSet Set => _set;
+
+    /// <summary>Computes every feature image of the set for one block of shape (sz, sy, sx).</summary>
+    public void Compute(ReadOnlySpan<float> block, int sz, int sy, int sx, FeatureImageSink sink)
+    {
+        int n = checked(sz * sy * sx);
+        if (block.Length < n) throw new ArgumentException($"block holds {block.Length} values; shape {sz}x{sy}x{sx} needs {n}");
+        using var pool = new ScratchPool(n);
+
+        // Entries sharing a pre-smoothing (same scale and same 2D flag) are computed from one P.
+        foreach (var group in _set.Entries.Select((e, i) => (Entry: e, Index: i, Plan: FeatureSet.PlanOf(e, _volumeZ)))
+                     .GroupBy(x => (x.Plan.Presmooth, x.Plan.Presmooth2D)))
+        {
+            var presmoothed = pool.Rent();
+            var presmoothKernel = FirKernel.Gaussian(0, group.Key.Presmooth, PresmoothWindow);
+            Separable(block[..n], presmoothed, sz, sy, sx, group.Key.Presmooth2D || sz == 1, presmoothKernel, presmoothKernel, presmoothKernel, pool);
+            var cache = new DerivativeCache(presmoothed, sz, sy, sx, pool, _maxThreads);
+            foreach (var (entry, index, plan) in group)
+                ComputeEntry(entry, index, plan, cache, pool, sink);
+            cache.Release();
+            pool.Return(presmoothed);
+        }
+    }
+
+    private void ComputeEntry(FeatureEntry entry, int index, FeaturePlan plan, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
+    {
+        double s = plan.Filter;
+        bool flat = plan.Filter2D || cache.Sz == 1;
+        switch (entry.Kind)
+        {
+            case FeatureKind.GaussianSmoothing:
+                sink(index, 0, cache.Get(s, flat, 0, 0, 0));
+                break;
+
+            case FeatureKind.LaplacianOfGaussian:
+            {
+                var sum = pool.Rent();
+                Elementwise.Add(cache.Get(s, flat, 0, 0, 2), cache.Get(s, flat, 0, 2, 0), sum);
+                if (!flat) Elementwise.Add(sum, cache.Get(s, flat, 2, 0, 0), sum);
+                sink(index, 0, sum);
+                pool.Return(sum);
+                break;
+            }
+
+            case FeatureKind.GaussianGradientMagnitude:
+            {
+                var magnitude = pool.Rent();
+                if (flat) Elementwise.Magnitude(cache.Get(s, flat, 0, 0, 1), cache.Get(s, flat, 0, 1, 0), default, magnitude);
+                else Elementwise.Magnitude(cache.Get(s, flat, 0, 0, 1), cache.Get(s, flat, 0, 1, 0), cache.Get(s, flat, 1, 0, 0), magnitude);
+                sink(index, 0, magnitude);
+                pool.Return(magnitude);
+                break;
+            }
+
+            case FeatureKind.DifferenceOfGaussians:
+            {
+                var difference = pool.Rent();
+                Elementwise.Subtract(cache.Get(s, flat, 0, 0, 0), cache.Get(0.66 * s, flat, 0, 0, 0), difference);
+                sink(index, 0, difference);
+                pool.Return(difference);
+                break;
+            }
+
+            case FeatureKind.HessianOfGaussianEigenvalues:
+                if (flat)
+                    Eigen2(cache.Get(s, flat, 0, 0, 2), cache.Get(s, flat, 0, 1, 1), cache.Get(s, flat, 0, 2, 0), index, pool, sink);
+                else
+                    Eigen3(cache.Get(s, flat, 2, 0, 0), cache.Get(s, flat, 1, 1, 0), cache.Get(s, flat, 1, 0, 1),
+                           cache.Get(s, flat, 0, 2, 0), cache.Get(s, flat, 0, 1, 1), cache.Get(s, flat, 0, 0, 2), index, pool, sink);
+                break;
+
+            case FeatureKind.StructureTensorEigenvalues:
+                StructureTensor(s, flat, index, cache, pool, sink);
+                break;
+        }
+    }
+
+    /// <summary>Gradient at 0.5·s', products in float32, each smoothed at s' (fastfilters semantics), eigenvalues.</summary>
+    private void StructureTensor(double s, bool flat, int index, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
+    {
+        double gradientSigma = 0.5 * s;
+        var gx = cache.Get(gradientSigma, flat, 0, 0, 1);
+        var gy = cache.Get(gradientSigma, flat, 0, 1, 0);
+        var smooth = FirKernel.Gaussian(0, s, FilterWindow);
+        float[] Smoothed(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        {
+            var product = pool.Rent();
+            Elementwise.Multiply(a, b, product);
+            var result = pool.Rent();
+            Separable(product, result, cache.Sz, cache.Sy, cache.Sx, flat, smooth, smooth, smooth, pool);
+            pool.Return(product);
+            return result;
+        }
+
+        if (flat)
+        {
+            var xx = Smoothed(gx, gx); var xy = Smoothed(gx, gy); var yy = Smoothed(gy, gy);
+            Eigen2(xx, xy, yy, index, pool, sink);
+            pool.Return(xx); pool.Return(xy); pool.Return(yy);
+            return;
+        }
+        var gz = cache.Get(gradientSigma, flat, 1, 0, 0);
+        var tzz = Smoothed(gz, gz); var tyz = Smoothed(gy, gz); var txz = Smoothed(gx, gz);
+        var tyy = Smoothed(gy, gy); var txy = Smoothed(gx, gy); var txx = Smoothed(gx, gx);
+        Eigen3(tzz, tyz, txz, tyy, txy, txx, index, pool, sink);
+        foreach (var t in new[] { tzz, tyz, txz, tyy, txy, txx }) pool.Return(t);
+    }
+
+    private static void Eigen2(ReadOnlySpan<float> xx, ReadOnlySpan<float> xy, ReadOnlySpan<float> yy, int index, ScratchPool pool, FeatureImageSink sink)
+    {
+        var ev0 = pool.Rent(); var ev1 = pool.Rent();
+        SymmetricEigen.Eigenvalues2(xx[..pool.Length], xy[..pool.Length], yy[..pool.Length], ev0.AsSpan(0, pool.Length), ev1.AsSpan(0, pool.Length));
+        sink(index, 0, ev0.AsSpan(0, pool.Length));
+        sink(index, 1, ev1.AsSpan(0, pool.Length));
+        pool.Return(ev0); pool.Return(ev1);
+    }
+
+    private static void Eigen3(ReadOnlySpan<float> zz, ReadOnlySpan<float> yz, ReadOnlySpan<float> xz, ReadOnlySpan<float> yy,
+        ReadOnlySpan<float> xy, ReadOnlySpan<float> xx, int index, ScratchPool pool, FeatureImageSink sink)
+    {
+        int n = pool.Length;
+        var ev0 = pool.Rent(); var ev1 = pool.Rent(); var ev2 = pool.Rent();
+        SymmetricEigen.Eigenvalues3(zz[..n], yz[..n], xz[..n], yy[..n], xy[..n], xx[..n], ev0.AsSpan(0, n), ev1.AsSpan(0, n), ev2.AsSpan(0, n));
+        sink(index, 0, ev0.AsSpan(0, n));
+        sink(index, 1, ev1.AsSpan(0, n));
+        sink(index, 2, ev2.AsSpan(0, n));
+        pool.Return(ev0); pool.Return(ev1); pool.Return(ev2);
+    }
+
+    /// <summary>x, then y, then (unless <paramref name="flat"/>) z pass; flat blocks of one slice skip z.</summary>
+    private void Separable(ReadOnlySpan<float> src, Span<float> dst, int sz, int sy, int sx, bool flat,
+        FirKernel kz, FirKernel ky, FirKernel kx, ScratchPool pool)
+    {
+        int n = sz * sy * sx;
+        var tmp = pool.Rent();
+        SeparableConvolution.Apply(src[..n], tmp.AsSpan(0, n), sz, sy, sx, 2, kx, _maxThreads);
+        if (flat || sz == 1)
+        {
+            SeparableConvolution.Apply(tmp.AsSpan(0, n), dst[..n], sz, sy, sx, 1, ky, _maxThreads);
+        }
+        else
+        {
+            var tmp2 = pool.Rent();
+            SeparableConvolution.Apply(tmp.AsSpan(0, n), tmp2.AsSpan(0, n), sz, sy, sx, 1, ky, _maxThreads);
+            SeparableConvolution.Apply(tmp2.AsSpan(0, n), dst[..n], sz, sy, sx, 0, kz, _maxThreads);
+            pool.Return(tmp2);
+        }
+        pool.Return(tmp);
+    }
+
+    /// <summary>
+    /// Derivative images of one pre-smoothed block: order ox along x, oy along y, oz along z, all at one
+    /// sigma (order-0 kernels of the same sigma on the other axes). The x-pass and xy-pass results are
+    /// kept, so e.g. the six Hessian images cost 3 + 6 + 6 passes instead of 18.
+    /// </summary>
+    private sealed class DerivativeCache(float[] source, int sz, int sy, int sx, ScratchPool pool, int maxThreads)
+    {
+        private readonly Dictionary<(double Sigma, int Ox), float[]> _x = new();
+        private readonly Dictionary<(double Sigma, int Ox, int Oy), float[]> _xy = new();
+        private readonly Dictionary<(double Sigma, bool Flat, int Oz, int Oy, int Ox), float[]> _full = new();
+
+        public int Sz => sz;
+        public int Sy => sy;
+        public int Sx => sx;
+
+        public ReadOnlySpan<float> Get(double sigma, bool flat, int oz, int oy, int ox)
+        {
+            int n = sz * sy * sx;
+            flat |= sz == 1;
+            if (flat) oz = 0;
+            if (_full.TryGetValue((sigma, flat, oz, oy, ox), out var done)) return done.AsSpan(0, n);
+
+            if (!_x.TryGetValue((sigma, ox), out var x))
+            {
+                x = pool.Rent();
+                SeparableConvolution.Apply(source.AsSpan(0, n), x.AsSpan(0, n), sz, sy, sx, 2, FirKernel.Gaussian(ox, sigma, FilterWindow), maxThreads);
+                _x[(sigma, ox)] = x;
+            }
+            if (!_xy.TryGetValue((sigma, ox, oy), out var xy))
+            {
+                xy = pool.Rent();
+                SeparableConvolution.Apply(x.AsSpan(0, n), xy.AsSpan(0, n), sz, sy, sx, 1, FirKernel.Gaussian(oy, sigma, FilterWindow), maxThreads);
+                _xy[(sigma, ox, oy)] = xy;
+            }
+            if (flat) return xy.AsSpan(0, n);
+
+            var full = pool.Rent();
+            SeparableConvolution.Apply(xy.AsSpan(0, n), full.AsSpan(0, n), sz, sy, sx, 0, FirKernel.Gaussian(oz, sigma, FilterWindow), maxThreads);
+            _full[(sigma, flat, oz, oy, ox)] = full;
+            return full.AsSpan(0, n);
+        }
+
+        public void Release()
+        {
+            foreach (var b in _x.Values.Concat(_xy.Values).Concat(_full.Values)) pool.Return(b);
+            _x.Clear(); _xy.Clear(); _full.Clear();
+        }
+    }
+
+    /// <summary>Block-sized float buffers from the shared ArrayPool, all returned when the block is done.</summary>
+    private sealed class ScratchPool(int length) : IDisposable
+    {
+        private readonly List<float[]> _rented = new();
+
+        public int Length => length;
+
+        public float[] Rent()
+        {
+            var buffer = ArrayPool<float>.Shared.Rent(length);
+            _rented.Add(buffer);
+            return buffer;
+        }
+
+        public void Return(float[] buffer)
+        {
+            if (_rented.Remove(buffer)) ArrayPool<float>.Shared.Return(buffer);
+        }
+
+        public void Dispose()
+        {
+            foreach (var b in _rented) ArrayPool<float>.Shared.Return(b);
+            _rented.Clear();
+        }
+    }
+}
+
+/// <summary>
+/// Element-wise float32 arithmetic of the features, each operation rounded separately (no FMA), so the
+/// vector body and the scalar tail give the same bits.
+/// </summary>
+internal static class Elementwise
+{
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        int n = dst.Length < a.Length ? dst.Length : a.Length, i = 0;
+        for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+            (Vector256.Create(a.Slice(i, 8)) + Vector256.Create(b.Slice(i, 8))).CopyTo(dst.Slice(i, 8));
+        for (; i < n; i++) dst[i] = a[i] + b[i];
+    }
+
+    public static void Subtract(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        int n = dst.Length < a.Length ? dst.Length : a.Length, i = 0;
+        for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+            (Vector256.Create(a.Slice(i, 8)) - Vector256.Create(b.Slice(i, 8))).CopyTo(dst.Slice(i, 8));
+        for (; i < n; i++) dst[i] = a[i] - b[i];
+    }
+
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        int n = dst.Length < a.Length ? dst.Length : a.Length, i = 0;
+        for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+            (Vector256.Create(a.Slice(i, 8)) * Vector256.Create(b.Slice(i, 8))).CopyTo(dst.Slice(i, 8));
+        for (; i < n; i++) dst[i] = a[i] * b[i];
+    }
+
+    /// <summary>sqrt((x² + y²) + z²), or sqrt(x² + y²) when <paramref name="z"/> is empty.</summary>
+    public static void Magnitude(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> z, Span<float> dst)
+    {
+        int n = dst.Length < x.Length ? dst.Length : x.Length, i = 0;
+        bool has3 = !z.IsEmpty;
+        for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+        {
+            var vx = Vector256.Create(x.Slice(i, 8));
+            var vy = Vector256.Create(y.Slice(i, 8));
+            var sum = vx * vx + vy * vy;
+            if (has3) { var vz = Vector256.Create(z.Slice(i, 8)); sum += vz * vz; }
+            Vector256.Sqrt(sum).CopyTo(dst.Slice(i, 8));
+        }
+        for (; i < n; i++)
+        {
+            float sum = x[i] * x[i] + y[i] * y[i];
+            if (has3) sum += z[i] * z[i];
+            dst[i] = MathF.Sqrt(sum);
+        }
+    }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""ilastik's pixel features computed with VIGRA the way ilastik calls it (ILASTIK_RECIPE §3.2, §3.5), in
+double-precision VIGRA arithmetic with fastfilters' structure-tensor semantics (gradient at 0.5 s',
+tensor smoothed at s').
+
+Usage: vigra_features.py INPUT.npy SPEC OUTPUT.npy [2d-data]
+INPUT is a float32 (z, y, x) volume (or (y, x) with "2d-data"); SPEC is ChunkSeg's feature spec
+("GaussianSmoothing:0.3,1.0;..." with optional "/2d" per scale). OUTPUT gets the feature matrix,
+channels last, in ilastik's order. Prints the seconds spent in VIGRA.
+"""
+import math, sys, time
+import numpy as np
+import vigra
+
+KINDS = {"gaussiansmoothing", "laplacianofgaussian", "gaussiangradientmagnitude",
+         "differenceofgaussians", "structuretensoreigenvalues", "hessianofgaussianeigenvalues"}
+
+
+def parse(spec):
+    entries = []
+    for block in filter(None, (b.strip() for b in spec.split(";"))):
+        kind, scales = block.split(":")
+        kind = kind.strip().lower()
+        assert kind in KINDS, kind
+        for item in filter(None, (s.strip() for s in scales.split(","))):
+            in2d = item.lower().endswith("/2d")
+            entries.append((kind, float(item[:-3] if in2d else item), in2d))
+    return entries
+
+
+def feature(kind, p, s):
+    """One feature of a pre-smoothed image p at filter scale s, channels last (VIGRA returns that)."""
+    f = vigra.filters
+    if kind == "gaussiansmoothing":
+        return f.gaussianSmoothing(p, s, window_size=2.0)
+    if kind == "laplacianofgaussian":
+        return f.laplacianOfGaussian(p, s, window_size=2.0)
+    if kind == "gaussiangradientmagnitude":
+        return f.gaussianGradientMagnitude(p, s, window_size=2.0)
+    if kind == "differenceofgaussians":
+        return f.gaussianSmoothing(p, s, window_size=2.0) - f.gaussianSmoothing(p, 0.66 * s, window_size=2.0)
+    if kind == "structuretensoreigenvalues":
+        return f.structureTensorEigenvalues(p, 0.5 * s, s, window_size=2.0)
+    return f.hessianOfGaussianEigenvalues(p, s, window_size=2.0)
+
+
+def compute(volume, entries, is2d_data):
+    z = 1 if is2d_data else volume.shape[0]
+    channels = []
+    for kind, scale, in2d in entries:
+        pre = math.sqrt(scale * scale - 1) if scale > 1 else scale
+        s = 1.0 if scale > 1 else scale
+        flat = is2d_data or in2d
+        sigmas = [s, 0.66 * s] if kind == "differenceofgaussians" else [s, 0.5 * s] if kind == "structuretensoreigenvalues" else [s]
+        filter_flat = flat or any(math.ceil(2 * g) + 1 > z for g in sigmas)
+        if is2d_data:
+            img = vigra.taggedView(volume, "yx")
+            p = vigra.filters.gaussianSmoothing(img, pre, window_size=3.5)
+            out = np.asarray(feature(kind, p, s), dtype=np.float64)
+            out = out.reshape(out.shape[0], out.shape[1], -1)[None]
+        else:
+            img = vigra.taggedView(volume, "zyx")
+            if flat:
+                p = np.stack([np.asarray(vigra.filters.gaussianSmoothing(vigra.taggedView(volume[i], "yx"), pre, window_size=3.5)) for i in range(z)])
+            else:
+                p = np.asarray(vigra.filters.gaussianSmoothing(img, pre, window_size=3.5))
+            if filter_flat:
+                slices = [np.asarray(feature(kind, vigra.taggedView(np.ascontiguousarray(p[i]).astype(np.float32), "yx"), s), dtype=np.float64) for i in range(z)]
+                out = np.stack([x.reshape(x.shape[0], x.shape[1], -1) for x in slices])
+            else:
+                out = np.asarray(feature(kind, vigra.taggedView(p.astype(np.float32), "zyx"), s), dtype=np.float64)
+                out = out.reshape(out.shape[0], out.shape[1], out.shape[2], -1)
+        if kind in ("structuretensoreigenvalues", "hessianofgaussianeigenvalues"):
+            out = -np.sort(-out, axis=-1)          # descending, as ilastik orders eigenvalues
+        channels.append(out)
+    return np.concatenate(channels, axis=-1)
+
+
+if __name__ == "__main__":
+    volume = np.load(sys.argv[1]).astype(np.float32)
+    is2d = len(sys.argv) > 4 and sys.argv[4] == "2d-data"
+    entries = parse(sys.argv[2])
+    start = time.perf_counter()
+    result = compute(volume, entries, is2d)
+    elapsed = time.perf_counter() - start
+    if is2d:
+        result = result[0]
+    np.save(sys.argv[3], result.astype(np.float32))
+    print(elapsed)
