@@ -39,7 +39,8 @@ internal static unsafe partial class H5
     public const int FilterDeflate = 1, FilterShuffle = 2, FilterFletcher32 = 3, FilterSzip = 4, FilterNbit = 5, FilterScaleOffset = 6;
     public const int FilterLzf = 32000, FilterBlosc = 32001, FilterBzip2 = 307, FilterLz4 = 32004, FilterZstd = 32015, FilterBitshuffle = 32008;
 
-    public const int IdDataset = 5;   // H5I_DATASET
+    public const int IdGroup = 2, IdDataset = 5;   // H5I_GROUP, H5I_DATASET
+    public const int StrSpacePad = 2;               // H5T_STR_SPACEPAD
     public const int ScalarSpace = 0; // H5S_SCALAR
 
     static H5()
@@ -151,6 +152,7 @@ internal static unsafe partial class H5
 
     // ---- links, objects -------------------------------------------------------------------------------
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial int H5Lexists(long loc, string name, long lapl);
+    [LibraryImport(Lib)] public static partial int H5Literate(long group, int indexType, int order, ulong* idx, delegate* unmanaged<long, byte*, IntPtr, IntPtr, int> op, IntPtr opData);
     [LibraryImport(Lib)] public static partial int H5Lvisit(long group, int indexType, int order, delegate* unmanaged<long, byte*, IntPtr, IntPtr, int> op, IntPtr opData);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial long H5Oopen(long loc, string name, long lapl);
     [LibraryImport(Lib)] public static partial int H5Oclose(long obj);
@@ -183,6 +185,8 @@ internal static unsafe partial class H5
     [LibraryImport(Lib)] public static partial int H5Tget_order(long type);
     [LibraryImport(Lib)] public static partial int H5Tis_variable_str(long type);
     [LibraryImport(Lib)] public static partial int H5Tget_cset(long type);
+    [LibraryImport(Lib)] public static partial int H5Tget_strpad(long type);
+    [LibraryImport(Lib)] public static partial long H5Tget_super(long type);
     [LibraryImport(Lib)] public static partial long H5Tcopy(long type);
     [LibraryImport(Lib)] public static partial int H5Tset_size(long type, nuint size);
     [LibraryImport(Lib)] public static partial int H5Tset_cset(long type, int cset);
