@@ -72,10 +72,10 @@ internal static class EigenEngine
         // Lanes are independent voxels; each width stops before it would run past n, and the next
         // narrower one (finally the one-lane path) finishes the rest with the same operations.
         if (width == EigenWidth.Auto && Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= n; i += 16) Step2<Lane16>(ref pxx, ref pxy, ref pyy, ref pe0, ref pe1, i);
+            i = Loop2<Lane16>(ref pxx, ref pxy, ref pyy, ref pe0, ref pe1, i, n);
         if (width != EigenWidth.ScalarOnly && Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8) Step2<Lane8>(ref pxx, ref pxy, ref pyy, ref pe0, ref pe1, i);
-        for (; i < n; i++) Step2<Lane1>(ref pxx, ref pxy, ref pyy, ref pe0, ref pe1, i);
+            i = Loop2<Lane8>(ref pxx, ref pxy, ref pyy, ref pe0, ref pe1, i, n);
+        Loop2<Lane1>(ref pxx, ref pxy, ref pyy, ref pe0, ref pe1, i, n);
     }
 
     internal static void Run3(ReadOnlySpan<float> a00, ReadOnlySpan<float> a01, ReadOnlySpan<float> a02,
@@ -97,13 +97,31 @@ internal static class EigenEngine
         nuint n = (nuint)len, i = 0;
 
         if (width == EigenWidth.Auto && Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= n; i += 16)
-                Step3<Lane16>(ref p00, ref p01, ref p02, ref p11, ref p12, ref p22, ref pe0, ref pe1, ref pe2, i);
+            i = Loop3<Lane16>(ref p00, ref p01, ref p02, ref p11, ref p12, ref p22, ref pe0, ref pe1, ref pe2, i, n);
         if (width != EigenWidth.ScalarOnly && Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8)
-                Step3<Lane8>(ref p00, ref p01, ref p02, ref p11, ref p12, ref p22, ref pe0, ref pe1, ref pe2, i);
-        for (; i < n; i++)
-            Step3<Lane1>(ref p00, ref p01, ref p02, ref p11, ref p12, ref p22, ref pe0, ref pe1, ref pe2, i);
+            i = Loop3<Lane8>(ref p00, ref p01, ref p02, ref p11, ref p12, ref p22, ref pe0, ref pe1, ref pe2, i, n);
+        Loop3<Lane1>(ref p00, ref p01, ref p02, ref p11, ref p12, ref p22, ref pe0, ref pe1, ref pe2, i, n);
+    }
+
+    // One loop per width, never inlined into the driver: the formula is large, and each width needs the
+    // JIT's whole inlining budget to itself for the lane operations to become plain instructions.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nuint Loop2<V>(ref float xx, ref float xy, ref float yy, ref float ev0, ref float ev1, nuint i, nuint n)
+        where V : struct, ILanes<V>
+    {
+        for (nuint w = (nuint)V.Count; i + w <= n; i += w)
+            Step2<V>(ref xx, ref xy, ref yy, ref ev0, ref ev1, i);
+        return i;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static nuint Loop3<V>(ref float a00, ref float a01, ref float a02, ref float a11, ref float a12, ref float a22,
+                                  ref float ev0, ref float ev1, ref float ev2, nuint i, nuint n)
+        where V : struct, ILanes<V>
+    {
+        for (nuint w = (nuint)V.Count; i + w <= n; i += w)
+            Step3<V>(ref a00, ref a01, ref a02, ref a11, ref a12, ref a22, ref ev0, ref ev1, ref ev2, i);
+        return i;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

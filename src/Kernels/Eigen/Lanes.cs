@@ -17,6 +17,8 @@ namespace ChunkSeg.Kernels.Eigen;
 /// </summary>
 internal interface ILanes<TSelf> where TSelf : struct, ILanes<TSelf>
 {
+    /// <summary>Lanes per value.</summary>
+    static abstract int Count { get; }
     static abstract TSelf Load(ref float source, nuint index);
     static abstract void Store(TSelf value, ref float destination, nuint index);
     static abstract TSelf Splat(float value);
@@ -68,6 +70,7 @@ internal readonly struct Lane1 : ILanes<Lane1>
 {
     private readonly float _v;
     private Lane1(float v) => _v = v;
+    public static int Count => 1;
     private static Lane1 Bits(int bits) => new(BitConverter.Int32BitsToSingle(bits));
     private int AsBits => BitConverter.SingleToInt32Bits(_v);
     private static Lane1 Mask(bool condition) => Bits(condition ? -1 : 0);
@@ -76,31 +79,51 @@ internal readonly struct Lane1 : ILanes<Lane1>
     public static Lane1 Load(ref float source, nuint index) => new(Unsafe.Add(ref source, index));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(Lane1 value, ref float destination, nuint index) => Unsafe.Add(ref destination, index) = value._v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 Splat(float value) => new(value);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 operator +(Lane1 a, Lane1 b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 operator -(Lane1 a, Lane1 b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 operator *(Lane1 a, Lane1 b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 operator /(Lane1 a, Lane1 b) => new(a._v / b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 Sqrt(Lane1 a) => new(MathF.Sqrt(a._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 Abs(Lane1 a) => Bits(a.AsBits & int.MaxValue);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 Negate(Lane1 a) => Bits(a.AsBits ^ int.MinValue);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 SignBit(Lane1 a) => Bits(a.AsBits & int.MinValue);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 Xor(Lane1 a, Lane1 b) => Bits(a.AsBits ^ b.AsBits);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 And(Lane1 mask, Lane1 a) => Bits(mask.AsBits & a.AsBits);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 AndNot(Lane1 mask, Lane1 a) => Bits(~mask.AsBits & a.AsBits);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 MinX86(Lane1 a, Lane1 b) => a._v < b._v ? a : b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 MaxX86(Lane1 a, Lane1 b) => a._v > b._v ? a : b;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 GreaterThan(Lane1 a, Lane1 b) => Mask(a._v > b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 EqualTo(Lane1 a, Lane1 b) => Mask(a._v == b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 LessThanOrEqual(Lane1 a, Lane1 b) => Mask(a._v <= b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 Select(Lane1 mask, Lane1 ifSet, Lane1 ifClear) =>
         Bits((mask.AsBits & ifSet.AsBits) | (~mask.AsBits & ifClear.AsBits));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane1 SelectBySign(Lane1 sign, Lane1 ifSet, Lane1 ifClear) => sign.AsBits < 0 ? ifSet : ifClear;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void CephesOctant(Lane1 scaled, out Lane1 octant, out Lane1 polyMask, out Lane1 sinSwap, out Lane1 cosSign)
     {
         int j = (int)scaled._v;                                 // saturating truncation, like Vector256.ConvertToInt32
@@ -117,38 +140,59 @@ internal readonly struct Lane8 : ILanes<Lane8>
 {
     private readonly Vector256<float> _v;
     private Lane8(Vector256<float> v) => _v = v;
+    public static int Count => Vector256<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 Load(ref float source, nuint index) => new(Vector256.LoadUnsafe(ref source, index));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(Lane8 value, ref float destination, nuint index) => value._v.StoreUnsafe(ref destination, index);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 Splat(float value) => new(Vector256.Create(value));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 operator +(Lane8 a, Lane8 b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 operator -(Lane8 a, Lane8 b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 operator *(Lane8 a, Lane8 b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 operator /(Lane8 a, Lane8 b) => new(a._v / b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 Sqrt(Lane8 a) => new(Vector256.Sqrt(a._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 Abs(Lane8 a) => new(a._v & Vector256.Create(int.MaxValue).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 Negate(Lane8 a) => new(a._v ^ Vector256.Create(int.MinValue).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 SignBit(Lane8 a) => new(a._v & Vector256.Create(int.MinValue).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 Xor(Lane8 a, Lane8 b) => new(a._v ^ b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 And(Lane8 mask, Lane8 a) => new(mask._v & a._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 AndNot(Lane8 mask, Lane8 a) => new(Vector256.AndNot(a._v, mask._v));   // a & ~mask
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 MinX86(Lane8 a, Lane8 b) =>
         new(Avx.IsSupported ? Avx.Min(a._v, b._v) : Vector256.ConditionalSelect(Vector256.LessThan(a._v, b._v), a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 MaxX86(Lane8 a, Lane8 b) =>
         new(Avx.IsSupported ? Avx.Max(a._v, b._v) : Vector256.ConditionalSelect(Vector256.GreaterThan(a._v, b._v), a._v, b._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 GreaterThan(Lane8 a, Lane8 b) => new(Vector256.GreaterThan(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 EqualTo(Lane8 a, Lane8 b) => new(Vector256.Equals(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 LessThanOrEqual(Lane8 a, Lane8 b) => new(Vector256.LessThanOrEqual(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 Select(Lane8 mask, Lane8 ifSet, Lane8 ifClear) => new(Vector256.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane8 SelectBySign(Lane8 sign, Lane8 ifSet, Lane8 ifClear) =>
         new(Vector256.ConditionalSelect(Vector256.ShiftRightArithmetic(sign._v.AsInt32(), 31).AsSingle(), ifSet._v, ifClear._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void CephesOctant(Lane8 scaled, out Lane8 octant, out Lane8 polyMask, out Lane8 sinSwap, out Lane8 cosSign)
     {
         Vector256<int> j = Vector256.ConvertToInt32(scaled._v);   // saturating, as the scalar (int) cast
@@ -165,38 +209,59 @@ internal readonly struct Lane16 : ILanes<Lane16>
 {
     private readonly Vector512<float> _v;
     private Lane16(Vector512<float> v) => _v = v;
+    public static int Count => Vector512<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 Load(ref float source, nuint index) => new(Vector512.LoadUnsafe(ref source, index));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(Lane16 value, ref float destination, nuint index) => value._v.StoreUnsafe(ref destination, index);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 Splat(float value) => new(Vector512.Create(value));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 operator +(Lane16 a, Lane16 b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 operator -(Lane16 a, Lane16 b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 operator *(Lane16 a, Lane16 b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 operator /(Lane16 a, Lane16 b) => new(a._v / b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 Sqrt(Lane16 a) => new(Vector512.Sqrt(a._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 Abs(Lane16 a) => new(a._v & Vector512.Create(int.MaxValue).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 Negate(Lane16 a) => new(a._v ^ Vector512.Create(int.MinValue).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 SignBit(Lane16 a) => new(a._v & Vector512.Create(int.MinValue).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 Xor(Lane16 a, Lane16 b) => new(a._v ^ b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 And(Lane16 mask, Lane16 a) => new(mask._v & a._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 AndNot(Lane16 mask, Lane16 a) => new(Vector512.AndNot(a._v, mask._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 MinX86(Lane16 a, Lane16 b) =>
         new(Avx512F.IsSupported ? Avx512F.Min(a._v, b._v) : Vector512.ConditionalSelect(Vector512.LessThan(a._v, b._v), a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 MaxX86(Lane16 a, Lane16 b) =>
         new(Avx512F.IsSupported ? Avx512F.Max(a._v, b._v) : Vector512.ConditionalSelect(Vector512.GreaterThan(a._v, b._v), a._v, b._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 GreaterThan(Lane16 a, Lane16 b) => new(Vector512.GreaterThan(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 EqualTo(Lane16 a, Lane16 b) => new(Vector512.Equals(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 LessThanOrEqual(Lane16 a, Lane16 b) => new(Vector512.LessThanOrEqual(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 Select(Lane16 mask, Lane16 ifSet, Lane16 ifClear) => new(Vector512.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lane16 SelectBySign(Lane16 sign, Lane16 ifSet, Lane16 ifClear) =>
         new(Vector512.ConditionalSelect(Vector512.ShiftRightArithmetic(sign._v.AsInt32(), 31).AsSingle(), ifSet._v, ifClear._v));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void CephesOctant(Lane16 scaled, out Lane16 octant, out Lane16 polyMask, out Lane16 sinSwap, out Lane16 cosSign)
     {
         Vector512<int> j = Vector512.ConvertToInt32(scaled._v);
