@@ -253,7 +253,8 @@ internal static class EigenEngine
 
     /// <summary>
     /// sincos256_ps (cephes): both polynomials are evaluated and combined by masks with a subtraction and
-    /// an addition, which is not the same as picking one (−0 becomes +0), so it is reproduced literally.
+    /// an addition. That differs from simply picking one only for −0 or infinite polynomial values, which the
+    /// bounded, sign-stripped argument here never produces; it is reproduced literally all the same.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void SinCos<V>(V x, out V sin, out V cos) where V : struct, ILanes<V>

@@ -24,6 +24,11 @@
 // blendv on sign bits, the cephes octant arithmetic) has fastfilters' x86 meaning; see Lanes.cs.
 // No fused multiply-add is used anywhere (RyuJIT never contracts a·b+c on its own).
 //
+// Faithful includes fastfilters' inaccuracies. Near-repeated eigenvalues lose ~√ε_float of the
+// largest one (the cubic's coefficients cancel). And atan2_ff(y > 0, 0) returns 0 rather than π/2, so
+// a tensor whose float32 mb2 rounds to exactly 0 (evenly spaced eigenvalues, e.g. diag(4, 2, 0)) gets
+// a spurious double eigenvalue: (4.31, 0.845, 0.845). ilastik's features contain the same values.
+//
 // One deliberate difference: fastfilters sends the last len mod 8 elements of each call through a
 // scalar loop in double/libm arithmetic. We run the float32 formula on every element, so a voxel's
 // eigenvalues do not depend on where its array, row or chunk happens to end (chunked == whole). Only
