@@ -76,7 +76,7 @@ public sealed class FeatureParityTests : IDisposable
     public void Per_slice_2D_features_on_3D_data_match_vigra()
     {
         int[] shape = [9, 40, 44];
-        var set = FeatureSet.Parse("gs:0.3/2d,3.5/2d;log:1.0/2d;ggm:1.6/2d;dog:5.0/2d;ste:0.7/2d,10/2d;hoge:1.0/2d,3.5;gs:1.6");
+        var set = FeatureSet.Parse("gs:0.3/2d,3.5/2d;log:1.0/2d;ggm:1.6/2d;dog:5.0/2d;ste:0.7/2d,10/2d;hoge:1.0/2d,1.6;gs:1.6");   // 3D scales whose radii fit 9 slices
         var volume = FeatureEngineTests.SmoothRandomVolume(9, 40, 44, 8);
         var (ours, vigra, channels) = Run(volume, shape, set, twoD: false);
         AssertClose(ours, vigra, channels, volume.Max() - volume.Min(), set, 9);

@@ -15,20 +15,22 @@ public class FeatureSetTests
         Assert.Equal(122, full.ChannelCount(volumeZ: 64, inputChannels: 2));
     }
 
-    [Theory]   // ILASTIK_RECIPE §3.8: scales 0.3/0.7/1.0/1.6/3.5/5/10 need 2/3/6/6/14/19/37 px, the structure tensor 1 more
-    [InlineData(0.3, 2)]
-    [InlineData(0.7, 3)]
-    [InlineData(1.0, 6)]
-    [InlineData(1.6, 6)]
-    [InlineData(3.5, 14)]
-    [InlineData(5.0, 19)]
-    [InlineData(10.0, 37)]
-    public void Halo_is_presmoothing_plus_filter_radius(double scale, int halo)
+    // ILASTIK_RECIPE §3.8: scales 0.3/0.7/1.0/1.6/3.5/5/10 need 2/3/6/6/14/19/37 px; the structure tensor
+    // adds its gradient radius floor(2·0.5s'+0.5): 0 at s' = 0.3, 1 from 0.7 on.
+    [Theory]
+    [InlineData(0.3, 2, 2)]
+    [InlineData(0.7, 3, 4)]
+    [InlineData(1.0, 6, 7)]
+    [InlineData(1.6, 6, 7)]
+    [InlineData(3.5, 14, 15)]
+    [InlineData(5.0, 19, 20)]
+    [InlineData(10.0, 37, 38)]
+    public void Halo_is_presmoothing_plus_filter_radius(double scale, int halo, int structureTensorHalo)
     {
         var log = new FeatureSet([new FeatureEntry(FeatureKind.LaplacianOfGaussian, scale)]);
         Assert.Equal(Halo.Uniform(halo), log.RequiredHalo(volumeZ: 200));
         var st = new FeatureSet([new FeatureEntry(FeatureKind.StructureTensorEigenvalues, scale)]);
-        Assert.Equal(Halo.Uniform(halo + 1), st.RequiredHalo(volumeZ: 200));
+        Assert.Equal(Halo.Uniform(structureTensorHalo), st.RequiredHalo(volumeZ: 200));
     }
 
     [Fact]

@@ -32,8 +32,9 @@ public sealed class FeaturesPipelineTests : IDisposable
         var shape = new Long3(rng.Next(8, 16), rng.Next(12, 24), rng.Next(12, 24));
         const int channels = 2;
         var input = new MemoryVolume(AxisOrder.Parse("zyxc"), [shape.Z, shape.Y, shape.X, channels], DataType.UInt16);
-        var values = MemoryMarshal.Cast<byte, ushort>(input.Data);
+        var values = new ushort[input.Info.ElementCount];
         for (int i = 0; i < values.Length; i++) values[i] = (ushort)(500 + 300 * Math.Sin(i * 0.37) + rng.Next(0, 200));
+        MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(input.Data);
 
         var stage = new FeaturesStage(set, shape.Z, channels);
         var chunk = new Long3(rng.Next(1, (int)shape.Z + 2), rng.Next(2, (int)shape.Y + 2), rng.Next(2, (int)shape.X + 2));
@@ -49,7 +50,7 @@ public sealed class FeaturesPipelineTests : IDisposable
 
         // The whole volume through the engine, channel by channel, in ilastik's channel order.
         int n = (int)shape.Volume;
-        var got = MemoryMarshal.Cast<byte, float>(output.Data);
+        var got = MemoryMarshal.Cast<byte, float>(output.Data).ToArray();
         int[] widths = set.Entries.Select(e => FeatureSet.ChannelsOf(e, shape.Z)).ToArray();
         for (int c = 0; c < channels; c++)
         {

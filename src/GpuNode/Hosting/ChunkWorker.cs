@@ -49,7 +49,7 @@ public sealed class ChunkWorker
             int bytes = checked((int)(box.ElementCount * info.DataType.SizeInBytes()));
             buffer = ArrayPool<byte>.Shared.Rent(bytes);
             var core = buffer.AsSpan(0, bytes);
-            _stage.Process(chunk, _input, _output, core);
+            _stage.Process(chunk, _input, _output, buffer.AsMemory(0, bytes));
             _output.Write(box, core);
             return new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, Crc32C.Compute(core), clock.Elapsed, _name);
         }

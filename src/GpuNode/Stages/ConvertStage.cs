@@ -10,14 +10,14 @@ public sealed class ConvertStage : IChunkStage
 {
     public Halo RequiredHalo => Halo.None;
 
-    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Span<byte> coreOutput)
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
     {
         ArgumentNullException.ThrowIfNull(input);
         var inInfo = input.Info;
         var box = BoxLayout.ForChunk(inInfo.Axes, inInfo.Shape, chunk.TimePoint, chunk.Core);
         if (inInfo.Axes.Equals(output.Info.Axes))
         {
-            input.Read(box, coreOutput);
+            input.Read(box, coreOutput.Span);
             return;
         }
         int bytes = checked((int)(box.ElementCount * inInfo.DataType.SizeInBytes()));
@@ -25,7 +25,7 @@ public sealed class ConvertStage : IChunkStage
         try
         {
             input.Read(box, buffer.AsSpan(0, bytes));
-            BoxLayout.Transpose(buffer.AsSpan(0, bytes), box.Shape, inInfo.Axes, coreOutput, output.Info.Axes, inInfo.DataType.SizeInBytes());
+            BoxLayout.Transpose(buffer.AsSpan(0, bytes), box.Shape, inInfo.Axes, coreOutput.Span, output.Info.Axes, inInfo.DataType.SizeInBytes());
         }
         finally
         {

@@ -40,7 +40,7 @@ public sealed class FeaturesStage : IChunkStage
     /// <summary>The feature matrix's axes: the input's axes without c, then c.</summary>
     public static AxisOrder OutputAxes(AxisOrder input) => AxisOrder.Parse(input.Names.Replace("c", "", StringComparison.Ordinal) + "c");
 
-    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Span<byte> coreOutput)
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
     {
         ArgumentNullException.ThrowIfNull(input);
         var info = input.Info;
@@ -58,7 +58,6 @@ public sealed class FeaturesStage : IChunkStage
             var planarAxes = info.Axes.ToOmeOrder();
             BoxLayout.Transpose(read.AsSpan(0, raw), readBox.Shape, info.Axes, planar.AsSpan(0, raw), planarAxes, elementSize);
 
-            var cores = MemoryMarshal.Cast<byte, float>(coreOutput);
             var size = chunk.Read.Size;
             var offset = chunk.CoreOffsetInRead;
             var core = chunk.Core.Size;
@@ -68,7 +67,7 @@ public sealed class FeaturesStage : IChunkStage
                 ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), info.DataType, block.AsSpan(0, n));
                 int channel = c;
                 engine.Compute(block.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, (entry, component, image) =>
-                    ScatterCore(image, size, offset, core, cores, OutputChannels,
+                    ScatterCore(image, size, offset, core, MemoryMarshal.Cast<byte, float>(coreOutput.Span), OutputChannels,
                         _blockOffsets[entry] + channel * _blockWidths[entry] + component));
             }
         }

@@ -14,5 +14,5 @@ public interface IChunkStage
 
     /// <summary>Writes the output for <paramref name="chunk"/>'s core into <paramref name="coreOutput"/>,
     /// laid out as the output volume's box for that core (output axis order, C order).</summary>
-    void Process(ChunkSpec chunk, IVolume? input, IVolume output, Span<byte> coreOutput);
+    void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput);
 }

@@ -38,11 +38,11 @@ public sealed class SynthesizeStage : IChunkStage
 
     public Halo RequiredHalo => Halo.None;
 
-    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Span<byte> coreOutput)
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
     {
         if (output.Info.DataType != DataType.UInt16)
             throw new ArgumentException("the synthetic volume is uint16");
-        var voxels = MemoryMarshal.Cast<byte, ushort>(coreOutput);
+        var voxels = MemoryMarshal.Cast<byte, ushort>(coreOutput.Span);
         var box = chunk.Core;
         // Only nuclei whose bounding box (with the soft edge) touches the chunk contribute.
         var near = _nuclei.Where(n => n.Touches(box)).ToArray();

@@ -81,9 +81,9 @@ public sealed class FeatureEngine
             case FeatureKind.LaplacianOfGaussian:
             {
                 var sum = pool.Rent();
-                Elementwise.Add(cache.Get(s, flat, 0, 0, 2), cache.Get(s, flat, 0, 2, 0), sum);
-                if (!flat) Elementwise.Add(sum, cache.Get(s, flat, 2, 0, 0), sum);
-                sink(index, 0, sum);
+                Elementwise.Add(cache.Get(s, flat, 0, 0, 2), cache.Get(s, flat, 0, 2, 0), sum.AsSpan(0, pool.Length));
+                if (!flat) Elementwise.Add(sum.AsSpan(0, pool.Length), cache.Get(s, flat, 2, 0, 0), sum.AsSpan(0, pool.Length));
+                sink(index, 0, sum.AsSpan(0, pool.Length));
                 pool.Return(sum);
                 break;
             }
@@ -93,7 +93,7 @@ public sealed class FeatureEngine
                 var magnitude = pool.Rent();
                 if (flat) Elementwise.Magnitude(cache.Get(s, flat, 0, 0, 1), cache.Get(s, flat, 0, 1, 0), default, magnitude);
                 else Elementwise.Magnitude(cache.Get(s, flat, 0, 0, 1), cache.Get(s, flat, 0, 1, 0), cache.Get(s, flat, 1, 0, 0), magnitude);
-                sink(index, 0, magnitude);
+                sink(index, 0, magnitude.AsSpan(0, pool.Length));
                 pool.Return(magnitude);
                 break;
             }
@@ -102,7 +102,7 @@ public sealed class FeatureEngine
             {
                 var difference = pool.Rent();
                 Elementwise.Subtract(cache.Get(s, flat, 0, 0, 0), cache.Get(0.66 * s, flat, 0, 0, 0), difference);
-                sink(index, 0, difference);
+                sink(index, 0, difference.AsSpan(0, pool.Length));
                 pool.Return(difference);
                 break;
             }
@@ -131,7 +131,7 @@ public sealed class FeatureEngine
         float[] Smoothed(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
         {
             var product = pool.Rent();
-            Elementwise.Multiply(a, b, product);
+            Elementwise.Multiply(a, b, product.AsSpan(0, pool.Length));
             var result = pool.Rent();
             Separable(product, result, cache.Sz, cache.Sy, cache.Sx, flat, smooth, smooth, smooth, pool);
             pool.Return(product);
@@ -278,7 +278,7 @@ internal static class Elementwise
 {
     public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {
-        int n = dst.Length < a.Length ? dst.Length : a.Length, i = 0;
+        int n = Math.Min(Math.Min(a.Length, b.Length), dst.Length), i = 0;
         for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
             (Vector256.Create(a.Slice(i, 8)) + Vector256.Create(b.Slice(i, 8))).CopyTo(dst.Slice(i, 8));
         for (; i < n; i++) dst[i] = a[i] + b[i];
@@ -286,7 +286,7 @@ internal static class Elementwise
 
     public static void Subtract(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {
-        int n = dst.Length < a.Length ? dst.Length : a.Length, i = 0;
+        int n = Math.Min(Math.Min(a.Length, b.Length), dst.Length), i = 0;
         for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
             (Vector256.Create(a.Slice(i, 8)) - Vector256.Create(b.Slice(i, 8))).CopyTo(dst.Slice(i, 8));
         for (; i < n; i++) dst[i] = a[i] - b[i];
@@ -294,7 +294,7 @@ internal static class Elementwise
 
     public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {
-        int n = dst.Length < a.Length ? dst.Length : a.Length, i = 0;
+        int n = Math.Min(Math.Min(a.Length, b.Length), dst.Length), i = 0;
         for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
             (Vector256.Create(a.Slice(i, 8)) * Vector256.Create(b.Slice(i, 8))).CopyTo(dst.Slice(i, 8));
         for (; i < n; i++) dst[i] = a[i] * b[i];
@@ -303,7 +303,7 @@ internal static class Elementwise
     /// <summary>sqrt((x² + y²) + z²), or sqrt(x² + y²) when <paramref name="z"/> is empty.</summary>
     public static void Magnitude(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> z, Span<float> dst)
     {
-        int n = dst.Length < x.Length ? dst.Length : x.Length, i = 0;
+        int n = Math.Min(Math.Min(x.Length, y.Length), dst.Length), i = 0;
         bool has3 = !z.IsEmpty;
         for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
         {
