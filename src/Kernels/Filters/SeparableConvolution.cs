@@ -35,8 +35,9 @@
 // the x pass's "rows" are the padded line shifted by ±k. It runs W = 16/8/4 lanes at once, four vectors
 // per step for independent FMA chains, then single vectors, then one final vector that overlaps the
 // previous one (recomputing a few samples with identical bits); lines shorter than W go scalar.
-// The y/z passes split L into blocks of at most ~128 KiB per axis line so the 2R+1 input rows of a block
-// stay in L2; blocks (and z-slabs, and groups of x lines) are the units handed to Parallel.For.
+// The y/z passes split L into blocks whose n rows take at most 128 KiB, so the 2R+1 input rows of a block
+// stay in L2; a block narrower than its row (z pass) is gathered into a contiguous scratch first, since
+// planes a power of two apart alias in the caches. Blocks (and groups of x lines) go to Parallel.For.
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -125,8 +126,8 @@ internal struct OddKernel : ISymmetry { public static bool Odd => true; }
 /// <summary>The loops; callers (<see cref="SeparableConvolution"/>) validated everything.</summary>
 internal static unsafe class ConvolutionEngine
 {
-    /// <summary>Floats per axis line a y/z block may cover, so its 2R+1 input rows stay in L2.</summary>
-    private const int BlockFloatsPerLine = 32 * 1024;
+    /// <summary>Floats one y/z block holds over its n rows (128 KiB), so the 2R+1 rows it reads stay in L2.</summary>
+    private const int BlockFloats = 32 * 1024;
 
     public static void Run<TL, TVec>(in Pass p) where TL : struct, ILanes<TVec> where TVec : struct
     {
@@ -207,7 +208,7 @@ internal static unsafe class ConvolutionEngine
         int outer = p.Axis == 1 ? p.Sz : 1;
         int n = p.Axis == 1 ? p.Sy : p.Sz;
         long innerL = p.Axis == 1 ? p.Sx : (long)p.Sx * p.Sy;
-        long blockTarget = Math.Max(64, BlockFloatsPerLine / n);
+        long blockTarget = Math.Max(64, BlockFloats / n);
         int blocksPerOuter = (int)Math.Max(1, Math.Min((innerL + blockTarget - 1) / blockTarget, int.MaxValue / Math.Max(1, outer)));
         // More blocks than threads for balance, only when a block stays a whole number of 64-float runs.
         if (p.MaxThreads > 1 && (long)outer * blocksPerOuter < 4L * p.MaxThreads)
@@ -240,11 +241,18 @@ internal static unsafe class ConvolutionEngine
         where TL : struct, ILanes<TVec> where TVec : struct where TSym : struct, ISymmetry
     {
         int r = p.Radius;
+        // A block narrower than its rows (the z pass over big planes) is first gathered into a contiguous
+        // scratch: rows a power-of-two plane apart alias in the caches, gathered rows do not. The stride gets
+        // one spare cache line for the same reason. Same values, so same bits.
+        bool gather = g.BlockLen < g.InnerL;
+        nint stride = gather ? (nint)g.BlockLen + 16 : (nint)g.InnerL;
         nint[] rowArray = ArrayPool<nint>.Shared.Rent(2 * r + 1);
+        float[] scratchArray = ArrayPool<float>.Shared.Rent(gather ? (int)(g.N * stride) : 1);
         try
         {
             fixed (nint* rows = rowArray)
             fixed (int* mirror = map)
+            fixed (float* scratch = scratchArray)
             {
                 int* m = mirror + r;                                 // m[j] for j in -R..n-1+R
                 float* c = (float*)p.Taps;
@@ -255,13 +263,20 @@ internal static unsafe class ConvolutionEngine
                     nint len = (nint)Math.Min(g.BlockLen, g.InnerL - start);
                     float* inBase = (float*)p.Src + (nint)o * g.N * (nint)g.InnerL + (nint)start;
                     float* outBase = (float*)p.Dst + (nint)o * g.N * (nint)g.InnerL + (nint)start;
+                    if (gather)
+                    {
+                        for (int pos = 0; pos < g.N; pos++)
+                            new ReadOnlySpan<float>(inBase + (nint)pos * (nint)g.InnerL, (int)len)
+                                .CopyTo(new Span<float>(scratch + pos * stride, (int)len));
+                        inBase = scratch;
+                    }
                     for (int pos = 0; pos < g.N; pos++)
                     {
-                        rows[0] = (nint)(inBase + (nint)pos * (nint)g.InnerL);
+                        rows[0] = (nint)(inBase + pos * stride);
                         for (int k = 1; k <= r; k++)
                         {
-                            rows[2 * k - 1] = (nint)(inBase + (nint)m[pos + k] * (nint)g.InnerL);
-                            rows[2 * k] = (nint)(inBase + (nint)m[pos - k] * (nint)g.InnerL);
+                            rows[2 * k - 1] = (nint)(inBase + m[pos + k] * stride);
+                            rows[2 * k] = (nint)(inBase + m[pos - k] * stride);
                         }
                         Rows<TL, TVec, TSym>(rows, outBase + (nint)pos * (nint)g.InnerL, 0, len, c, r);
                     }
@@ -270,6 +285,7 @@ internal static unsafe class ConvolutionEngine
         }
         finally
         {
+            ArrayPool<float>.Shared.Return(scratchArray);
             ArrayPool<nint>.Shared.Return(rowArray);
         }
     }
