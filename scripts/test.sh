@@ -10,7 +10,7 @@ results=$(mktemp -d)
 status=0
 dotnet test ChunkSeg.sln -c Release --logger trx --results-directory "$results" "$@" || status=1
 if [[ -d tests/ChunkSeg.Kernels.Tests ]]; then
-  for mode in "DOTNET_EnableAVX512F=0:avx2" "DOTNET_EnableHWIntrinsic=0:scalar"; do
+  for mode in "DOTNET_EnableAVX512=0:avx2" "DOTNET_EnableHWIntrinsic=0:scalar"; do
     env "${mode%%:*}" dotnet test tests/ChunkSeg.Kernels.Tests -c Release --no-build \
       --logger "trx;LogFileName=kernels-${mode##*:}.trx" --results-directory "$results" "$@" || status=1
   done

@@ -37,12 +37,19 @@ public sealed class FeatureParityTests : IDisposable
         return (ours, vigra, channels);
     }
 
+    /// <summary>
+    /// Every channel within 1e-4 × the data range. Structure-tensor eigenvalues are in squared intensity
+    /// units, so their "data" is the tensor: 1e-4 × the range of the block's own values. That bound is
+    /// what ilastik's float32 closed-form solver (which we reproduce) achieves: applied to VIGRA's exact
+    /// tensor of the ilastik fixture it is off by up to 1.0e-4 of the largest eigenvalue, on 233 voxels.
+    /// </summary>
     private static void AssertClose(float[] ours, float[] vigra, int channels, float range, FeatureSet set, long volumeZ)
     {
         var names = set.ChannelNames(volumeZ);
-        double tolerance = 1e-4 * range;
+        var kinds = set.Entries.SelectMany(e => Enumerable.Repeat(e.Kind, FeatureSet.ChannelsOf(e, volumeZ))).ToArray();
         for (int ch = 0; ch < channels; ch++)
         {
+            double tolerance = 1e-4 * (kinds[ch] == FeatureKind.StructureTensorEigenvalues ? BlockRange(vigra, channels, kinds, ch) : range);
             double worst = 0;
             int at = 0;
             for (int i = ch; i < ours.Length; i += channels)
@@ -52,6 +59,18 @@ public sealed class FeatureParityTests : IDisposable
             }
             Assert.True(worst <= tolerance, $"{names[ch]}: max |ChunkSeg - VIGRA| = {worst:G4} at voxel {at} > {tolerance:G4} (1e-4 x data range)");
         }
+    }
+
+    /// <summary>max − min of VIGRA's values over every channel of the block <paramref name="ch"/> belongs to.</summary>
+    private static double BlockRange(float[] vigra, int channels, FeatureKind[] kinds, int ch)
+    {
+        int first = ch, last = ch;
+        while (first > 0 && kinds[first - 1] == kinds[ch]) first--;
+        while (last + 1 < channels && kinds[last + 1] == kinds[ch]) last++;
+        float lo = float.MaxValue, hi = float.MinValue;
+        for (int i = 0; i < vigra.Length; i += channels)
+            for (int c = first; c <= last; c++) { lo = Math.Min(lo, vigra[i + c]); hi = Math.Max(hi, vigra[i + c]); }
+        return hi - lo;
     }
 
     [Fact]

@@ -63,6 +63,17 @@ public class FeatureSetTests
     }
 
     [Fact]
+    public void Scales_too_large_for_the_volume_are_refused_before_any_work()
+    {
+        var e = Assert.Throws<ArgumentException>(() => FeatureSet.Parse("gs:3.5").Validate(new Long3(9, 64, 64)));
+        Assert.Contains("needs at least 13 voxels along z", e.Message);
+        Assert.Contains("/2d", e.Message);
+        FeatureSet.Parse("gs:3.5/2d").Validate(new Long3(9, 64, 64));           // per slice: fine
+        FeatureSet.IlastikFull.Validate(new Long3(36, 36, 36));                  // scale 10 needs 36
+        Assert.Throws<ArgumentException>(() => FeatureSet.IlastikFull.Validate(new Long3(36, 35, 36)));
+    }
+
+    [Fact]
     public void Spec_round_trips_in_order()
     {
         var set = FeatureSet.Parse("gs:0.3,1.0; HessianOfGaussianEigenvalues:1.6/2d,3.5;GaussianSmoothing:10");

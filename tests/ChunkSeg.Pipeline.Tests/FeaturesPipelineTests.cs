@@ -29,7 +29,8 @@ public sealed class FeaturesPipelineTests : IDisposable
         var rng = new Random(seed);
         string[] specs = ["gs:0.7;ste:1.0;hoge:1.6", "log:1.0;ggm:0.7;dog:1.6", "hoge:1.0/2d;gs:3.5", "ste:0.7/2d;ggm:1.0"];
         var set = FeatureSet.Parse(specs[seed % specs.Length]);
-        var shape = new Long3(rng.Next(8, 16), rng.Next(12, 24), rng.Next(12, 24));
+        var shape = new Long3(rng.Next(13, 17), rng.Next(13, 24), rng.Next(13, 24));   // gs:3.5 needs 13 voxels per axis
+        set.Validate(shape);
         const int channels = 2;
         var input = new MemoryVolume(AxisOrder.Parse("zyxc"), [shape.Z, shape.Y, shape.X, channels], DataType.UInt16);
         var values = new ushort[input.Info.ElementCount];
@@ -100,6 +101,9 @@ public sealed class FeaturesPipelineTests : IDisposable
         bad = await CliApp.RunAsync(["features", data, Path.Combine(_dir, "g.h5") + "/f", "--features", "gs:zero"], new StringWriter(), stderr = new StringWriter());
         Assert.Equal(2, bad);
         Assert.Contains("--features", stderr.ToString());
+        bad = await CliApp.RunAsync(["features", data, Path.Combine(_dir, "g.h5") + "/f", "--features", "gs:20"], new StringWriter(), stderr = new StringWriter());
+        Assert.Equal(2, bad);
+        Assert.Contains("needs at least 71 voxels along y", stderr.ToString());
     }
 
     public void Dispose()

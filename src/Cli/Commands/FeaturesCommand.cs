@@ -48,6 +48,8 @@ internal static class FeaturesCommand
             var info = source.Info;
             int inputChannels = checked((int)info.Channels);
             long volumeZ = info.SpatialShape.Z;
+            try { set.Validate(info.SpatialShape); }
+            catch (ArgumentException e) { throw new UsageException($"{info.Location}: {e.Message}", e); }
             var stage = new FeaturesStage(set, volumeZ, inputChannels);
 
             var outAxes = FeaturesStage.OutputAxes(info.Axes);

@@ -163,6 +163,31 @@ public sealed class FeatureSet
         return new Halo(z, xy, xy);
     }
 
+    /// <summary>
+    /// Refuses entries whose kernels are longer than the volume (reflect-101 needs radius ≤ extent − 1 at
+    /// every pass; ilastik's GUI refuses such scales too), naming the feature, scale and axis.
+    /// </summary>
+    public void Validate(Long3 volumeShape)
+    {
+        foreach (var e in Entries)
+        {
+            var plan = PlanOf(e, volumeShape.Z);
+            int pre = Radius(plan.Presmooth, 3.5);
+            int filter = FilterSigmas(e.Kind, plan.Filter).Max(sigma => Radius(sigma, 2.0));
+            Check(e, 'y', volumeShape.Y, Math.Max(pre, filter));
+            Check(e, 'x', volumeShape.X, Math.Max(pre, filter));
+            if (!plan.Presmooth2D) Check(e, 'z', volumeShape.Z, plan.Filter2D ? pre : Math.Max(pre, filter));
+        }
+
+        static void Check(FeatureEntry e, char axis, long extent, int radius)
+        {
+            if (radius > extent - 1)
+                throw new ArgumentException(
+                    $"{e.Kind} at scale {e.Scale.ToString(CultureInfo.InvariantCulture)} needs at least {radius + 1} voxels along {axis} " +
+                    $"(kernel radius {radius}); the volume has {extent}. Use a smaller scale" + (axis == 'z' ? " or compute it per slice (/2d)" : ""));
+        }
+    }
+
     /// <summary>fastfilters' kernel radius: floor(w·σ + 0.5), 0 below σ = 1e-6.</summary>
     public static int Radius(double sigma, double windowRatio) => sigma < 1e-6 ? 0 : (int)Math.Floor(windowRatio * sigma + 0.5);
 
