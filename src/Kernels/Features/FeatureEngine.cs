@@ -109,10 +109,10 @@ public sealed class FeatureEngine
 
             case FeatureKind.HessianOfGaussianEigenvalues:
                 if (flat)
-                    Eigen2(cache.Get(s, flat, 0, 0, 2), cache.Get(s, flat, 0, 1, 1), cache.Get(s, flat, 0, 2, 0), index, pool, sink);
+                    Eigen2(cache.GetArray(s, flat, 0, 0, 2), cache.GetArray(s, flat, 0, 1, 1), cache.GetArray(s, flat, 0, 2, 0), index, pool, sink);
                 else
-                    Eigen3(cache.Get(s, flat, 2, 0, 0), cache.Get(s, flat, 1, 1, 0), cache.Get(s, flat, 1, 0, 1),
-                           cache.Get(s, flat, 0, 2, 0), cache.Get(s, flat, 0, 1, 1), cache.Get(s, flat, 0, 0, 2), index, pool, sink);
+                    Eigen3(cache.GetArray(s, flat, 2, 0, 0), cache.GetArray(s, flat, 1, 1, 0), cache.GetArray(s, flat, 1, 0, 1),
+                           cache.GetArray(s, flat, 0, 2, 0), cache.GetArray(s, flat, 0, 1, 1), cache.GetArray(s, flat, 0, 0, 2), index, pool, sink);
                 break;
 
             case FeatureKind.StructureTensorEigenvalues:
@@ -125,13 +125,14 @@ public sealed class FeatureEngine
     private void StructureTensor(double s, bool flat, int index, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
     {
         double gradientSigma = 0.5 * s;
-        var gx = cache.Get(gradientSigma, flat, 0, 0, 1);
-        var gy = cache.Get(gradientSigma, flat, 0, 1, 0);
+        int n = pool.Length;
+        var gx = cache.GetArray(gradientSigma, flat, 0, 0, 1);
+        var gy = cache.GetArray(gradientSigma, flat, 0, 1, 0);
         var smooth = FirKernel.Gaussian(0, s, FilterWindow);
-        float[] Smoothed(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        float[] Smoothed(float[] a, float[] b)
         {
             var product = pool.Rent();
-            Elementwise.Multiply(a, b, product.AsSpan(0, pool.Length));
+            Elementwise.Multiply(a.AsSpan(0, n), b.AsSpan(0, n), product.AsSpan(0, n));
             var result = pool.Rent();
             Separable(product, result, cache.Sz, cache.Sy, cache.Sx, flat, smooth, smooth, smooth, pool);
             pool.Return(product);
@@ -145,32 +146,52 @@ public sealed class FeatureEngine
             pool.Return(xx); pool.Return(xy); pool.Return(yy);
             return;
         }
-        var gz = cache.Get(gradientSigma, flat, 1, 0, 0);
+        var gz = cache.GetArray(gradientSigma, flat, 1, 0, 0);
         var tzz = Smoothed(gz, gz); var tyz = Smoothed(gy, gz); var txz = Smoothed(gx, gz);
         var tyy = Smoothed(gy, gy); var txy = Smoothed(gx, gy); var txx = Smoothed(gx, gx);
         Eigen3(tzz, tyz, txz, tyy, txy, txx, index, pool, sink);
         foreach (var t in new[] { tzz, tyz, txz, tyy, txy, txx }) pool.Return(t);
     }
 
-    private static void Eigen2(ReadOnlySpan<float> xx, ReadOnlySpan<float> xy, ReadOnlySpan<float> yy, int index, ScratchPool pool, FeatureImageSink sink)
+    private void Eigen2(float[] a, float[] b, float[] c, int index, ScratchPool pool, FeatureImageSink sink)
     {
+        int n = pool.Length;
         var ev0 = pool.Rent(); var ev1 = pool.Rent();
-        SymmetricEigen.Eigenvalues2(xx[..pool.Length], xy[..pool.Length], yy[..pool.Length], ev0.AsSpan(0, pool.Length), ev1.AsSpan(0, pool.Length));
-        sink(index, 0, ev0.AsSpan(0, pool.Length));
-        sink(index, 1, ev1.AsSpan(0, pool.Length));
+        ForRanges(n, (start, length) => SymmetricEigen.Eigenvalues2(a.AsSpan(start, length), b.AsSpan(start, length), c.AsSpan(start, length),
+            ev0.AsSpan(start, length), ev1.AsSpan(start, length)));
+        sink(index, 0, ev0.AsSpan(0, n));
+        sink(index, 1, ev1.AsSpan(0, n));
         pool.Return(ev0); pool.Return(ev1);
     }
 
-    private static void Eigen3(ReadOnlySpan<float> zz, ReadOnlySpan<float> yz, ReadOnlySpan<float> xz, ReadOnlySpan<float> yy,
-        ReadOnlySpan<float> xy, ReadOnlySpan<float> xx, int index, ScratchPool pool, FeatureImageSink sink)
+    /// <summary>Eigenvalues of the tensor passed as fastfilters does: (a00, a01, a02, a11, a12, a22) = (zz, yz, xz, yy, xy, xx).</summary>
+    private void Eigen3(float[] zz, float[] yz, float[] xz, float[] yy, float[] xy, float[] xx, int index, ScratchPool pool, FeatureImageSink sink)
     {
         int n = pool.Length;
         var ev0 = pool.Rent(); var ev1 = pool.Rent(); var ev2 = pool.Rent();
-        SymmetricEigen.Eigenvalues3(zz[..n], yz[..n], xz[..n], yy[..n], xy[..n], xx[..n], ev0.AsSpan(0, n), ev1.AsSpan(0, n), ev2.AsSpan(0, n));
+        var t = new[] { zz, yz, xz, yy, xy, xx };
+        ForRanges(n, (start, length) => SymmetricEigen.Eigenvalues3(t[0].AsSpan(start, length), t[1].AsSpan(start, length), t[2].AsSpan(start, length),
+            t[3].AsSpan(start, length), t[4].AsSpan(start, length), t[5].AsSpan(start, length),
+            ev0.AsSpan(start, length), ev1.AsSpan(start, length), ev2.AsSpan(start, length)));
         sink(index, 0, ev0.AsSpan(0, n));
         sink(index, 1, ev1.AsSpan(0, n));
         sink(index, 2, ev2.AsSpan(0, n));
         pool.Return(ev0); pool.Return(ev1); pool.Return(ev2);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> over [0, n) in contiguous ranges on up to maxThreads threads. Only for
+    /// element-wise work (eigenvalues): each element's result is independent of the split, so the bits
+    /// are the same for any thread count.
+    /// </summary>
+    private void ForRanges(int n, Action<int, int> body)
+    {
+        const int MinRange = 1 << 14;
+        int parts = Math.Min(_maxThreads, Math.Max(1, n / MinRange));
+        if (parts == 1) { body(0, n); return; }
+        int step = (n + parts - 1) / parts;
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts },
+            p => body(p * step, Math.Min(step, n - p * step)));
     }
 
     /// <summary>x, then y, then (unless <paramref name="flat"/>) z pass; flat blocks of one slice skip z.</summary>
@@ -209,12 +230,16 @@ public sealed class FeatureEngine
         public int Sy => sy;
         public int Sx => sx;
 
-        public ReadOnlySpan<float> Get(double sigma, bool flat, int oz, int oy, int ox)
+        public ReadOnlySpan<float> Get(double sigma, bool flat, int oz, int oy, int ox) =>
+            GetArray(sigma, flat, oz, oy, ox).AsSpan(0, sz * sy * sx);
+
+        /// <summary>The pooled buffer holding the image (its first sz·sy·sx values); owned by the cache.</summary>
+        public float[] GetArray(double sigma, bool flat, int oz, int oy, int ox)
         {
             int n = sz * sy * sx;
             flat |= sz == 1;
             if (flat) oz = 0;
-            if (_full.TryGetValue((sigma, flat, oz, oy, ox), out var done)) return done.AsSpan(0, n);
+            if (_full.TryGetValue((sigma, flat, oz, oy, ox), out var done)) return done;
 
             if (!_x.TryGetValue((sigma, ox), out var x))
             {
@@ -228,12 +253,12 @@ public sealed class FeatureEngine
                 SeparableConvolution.Apply(x.AsSpan(0, n), xy.AsSpan(0, n), sz, sy, sx, 1, FirKernel.Gaussian(oy, sigma, FilterWindow), maxThreads);
                 _xy[(sigma, ox, oy)] = xy;
             }
-            if (flat) return xy.AsSpan(0, n);
+            if (flat) return xy;
 
             var full = pool.Rent();
             SeparableConvolution.Apply(xy.AsSpan(0, n), full.AsSpan(0, n), sz, sy, sx, 0, FirKernel.Gaussian(oz, sigma, FilterWindow), maxThreads);
             _full[(sigma, flat, oz, oy, ox)] = full;
-            return full.AsSpan(0, n);
+            return full;
         }
 
         public void Release()
