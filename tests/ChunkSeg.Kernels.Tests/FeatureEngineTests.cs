@@ -70,6 +70,20 @@ public class FeatureEngineTests
     }
 
     [Fact]
+    public void Scratch_memory_is_a_fixed_number_of_block_buffers()
+    {
+        var volume = SmoothRandomVolume(40, 40, 40, 2);
+        var engine = new FeatureEngine(FeatureSet.IlastikFull, 40);
+        engine.Compute(volume, 40, 40, 40, (_, _, _) => { });
+        // The planner budgets MaxScratchBuffers per block voxel; docs/performance.md states the full table's 36.
+        Assert.Equal(36, engine.PeakScratchBuffers);
+        Assert.True(engine.PeakScratchBuffers <= FeatureEngine.MaxScratchBuffers);
+        var small = new FeatureEngine(FeatureSet.Parse("gs:1.0"), 40);
+        small.Compute(volume, 40, 40, 40, (_, _, _) => { });
+        Assert.InRange(small.PeakScratchBuffers, 1, 8);
+    }
+
+    [Fact]
     public void Thread_count_does_not_change_a_bit()
     {
         // 60000 voxels: passes split by rows and eigenvalues split into 3 element ranges.

@@ -106,6 +106,45 @@ public sealed class FeaturesPipelineTests : IDisposable
         Assert.Contains("needs at least 71 voxels along y", stderr.ToString());
     }
 
+    [Fact]
+    public async Task Each_time_point_is_computed_on_its_own()
+    {
+        // 2 time points of 14 x 15 x 16, different content; features of each must equal the engine on that time point alone.
+        var shape = new long[] { 2, 14, 15, 16 };
+        var data = new byte[shape.Aggregate(1L, (a, b) => a * b)];
+        var rng = new Random(5);
+        rng.NextBytes(data);
+        string input = Path.Combine(_dir, "t.h5") + "/raw";
+        using (var v = VolumeStore.Create(VolumeAddress.Parse(input),
+                   new VolumeCreateOptions(AxisOrder.Parse("tzyx"), shape, DataType.UInt8, [1, 7, 8, 8], VoxelSize.Isotropic, CodecSpec.None)))
+            v.Write(NdBox.Whole(shape), data);
+
+        const string spec = "gs:0.7;hoge:1.0;ste:1.0/2d";
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(["features", input, Path.Combine(_dir, "tf.zarr"), "--features", spec, "--chunk", "7,8,8"], new StringWriter(), stderr);
+        Assert.True(code == 0, stderr.ToString());
+
+        using var output = VolumeStore.Open(Path.Combine(_dir, "tf.zarr"));
+        var set = FeatureSet.Parse(spec);
+        int channels = set.ChannelCount(14);
+        Assert.Equal("tzyxc", output.Info.Axes.Names);
+        Assert.Equal([2L, 14, 15, 16, channels], output.Info.Shape);
+        var got = new float[output.Info.ElementCount];
+        output.Read<float>(NdBox.Whole(output.Info.Shape), got);
+        int n = 14 * 15 * 16;
+        int[] widths = set.Entries.Select(e => FeatureSet.ChannelsOf(e, 14)).ToArray();
+        for (int t = 0; t < 2; t++)
+        {
+            var block = data.Skip(t * n).Take(n).Select(b => (float)b).ToArray();
+            new FeatureEngine(set, 14).Compute(block, 14, 15, 16, (entry, component, image) =>
+            {
+                int ch = widths.Take(entry).Sum() + component;
+                for (int i = 0; i < n; i++)
+                    Assert.Equal(BitConverter.SingleToInt32Bits(image[i]), BitConverter.SingleToInt32Bits(got[(t * n + i) * channels + ch]));
+            });
+        }
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_dir, true); } catch (DirectoryNotFoundException) { }

@@ -74,7 +74,7 @@ internal static class FeaturesCommand
                 ["inputChannels"] = inputChannels.ToString(CultureInfo.InvariantCulture),
             };
             var request = new JobRequest(StageCatalog.Features, source, target, options, requestedCompute, workerCount,
-                parse.GetValue(overwrite), parameters, PlanningBytesPerVoxel: 4L * (40 * inputChannels + stage.OutputChannels),
+                parse.GetValue(overwrite), parameters, PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels),
                 MaxChunkBytes: 1L << 30);
             var outcome = await JobConsole.RunWithProgressAsync(context, "features", request, ct).ConfigureAwait(false);
             int code = JobConsole.Summarize(context, "features", outcome);

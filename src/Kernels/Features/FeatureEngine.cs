@@ -46,6 +46,18 @@ public sealed class FeatureEngine
 
     public FeatureSet Set => _set;
 
+    /// <summary>
+    /// Upper bound of <see cref="PeakScratchBuffers"/> for any feature set (36 for ilastik's full table):
+    /// what the chunk planner budgets per voxel of a block.
+    /// </summary>
+    public const int MaxScratchBuffers = 40;
+
+    /// <summary>
+    /// Most block-sized float32 buffers the last <see cref="Compute"/> held at once: its peak scratch memory
+    /// is this × block voxels × 4 bytes (the feature matrix itself is never materialised here).
+    /// </summary>
+    public int PeakScratchBuffers { get; private set; }
+
     /// <summary>Computes every feature image of the set for one block of shape (sz, sy, sx).</summary>
     public void Compute(ReadOnlySpan<float> block, int sz, int sy, int sx, FeatureImageSink sink)
     {
@@ -66,6 +78,7 @@ public sealed class FeatureEngine
             cache.Release();
             pool.Return(presmoothed);
         }
+        PeakScratchBuffers = pool.Peak;
     }
 
     private void ComputeEntry(FeatureEntry entry, int index, FeaturePlan plan, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
@@ -274,11 +287,13 @@ public sealed class FeatureEngine
         private readonly List<float[]> _rented = new();
 
         public int Length => length;
+        public int Peak { get; private set; }
 
         public float[] Rent()
         {
             var buffer = ArrayPool<float>.Shared.Rent(length);
             _rented.Add(buffer);
+            Peak = Math.Max(Peak, _rented.Count);
             return buffer;
         }
 
