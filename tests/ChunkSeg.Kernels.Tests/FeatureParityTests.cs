@@ -15,10 +15,11 @@ public sealed class FeatureParityTests : IDisposable
 
     private (float[] Ours, float[] Vigra, int Channels) Run(float[] volume, int[] shape, FeatureSet set, bool twoD)
     {
+        var extra = twoD ? "2d-data" : set.AxisScales.Equals(Sigma3.One) ? null : $"axis-scales={set.AxisScales}";
         string input = _dir["in.npy"], output = _dir["out.npy"];
         NpyFile.Write(input, DataType.Float32, shape.Select(s => (long)s).ToArray(), MemoryMarshal.AsBytes(volume.AsSpan()));
         var args = new List<string> { input, set.ToString(), output };
-        if (twoD) args.Add("2d-data");
+        if (extra is not null) args.Add(extra);
         PythonReference.Run("vigra_features.py", args.ToArray());
         var vigra = MemoryMarshal.Cast<byte, float>(NpyFile.Read(output).Data).ToArray();
 
@@ -27,7 +28,7 @@ public sealed class FeatureParityTests : IDisposable
         var ours = new float[n * channels];
         var offsets = new List<int>();
         int next = 0;
-        foreach (var e in set.Entries) { offsets.Add(next); next += FeatureSet.ChannelsOf(e, sz); }
+        foreach (var e in set.Entries) { offsets.Add(next); next += set.ChannelsOf(e, sz); }
         new FeatureEngine(set, sz).Compute(volume, sz, sy, sx, (entry, component, image) =>
         {
             int ch = offsets[entry] + component;
@@ -46,7 +47,7 @@ public sealed class FeatureParityTests : IDisposable
     private static void AssertClose(float[] ours, float[] vigra, int channels, float range, FeatureSet set, long volumeZ)
     {
         var names = set.ChannelNames(volumeZ);
-        var kinds = set.Entries.SelectMany(e => Enumerable.Repeat(e.Kind, FeatureSet.ChannelsOf(e, volumeZ))).ToArray();
+        var kinds = set.Entries.SelectMany(e => Enumerable.Repeat(e.Kind, set.ChannelsOf(e, volumeZ))).ToArray();
         for (int ch = 0; ch < channels; ch++)
         {
             double tolerance = 1e-4 * (kinds[ch] == FeatureKind.StructureTensorEigenvalues ? BlockRange(vigra, channels, kinds, ch) : range);
@@ -99,6 +100,17 @@ public sealed class FeatureParityTests : IDisposable
         var volume = FeatureEngineTests.SmoothRandomVolume(9, 40, 44, 8);
         var (ours, vigra, channels) = Run(volume, shape, set, twoD: false);
         AssertClose(ours, vigra, channels, volume.Max() - volume.Min(), set, 9);
+    }
+
+    [Fact]
+    public void Anisotropic_sigmas_match_vigra_with_per_axis_scales()
+    {
+        int[] shape = [24, 40, 44];
+        // z steps twice the xy steps: every sigma is halved along z.
+        var set = FeatureSet.Parse("gs:1.6,3.5;log:1.6;ggm:3.5;dog:1.6;ste:3.5;hoge:1.6,3.5").WithAxisScales(new Sigma3(0.5, 1, 1));
+        var volume = FeatureEngineTests.SmoothRandomVolume(24, 40, 44, 9);
+        var (ours, vigra, channels) = Run(volume, shape, set, twoD: false);
+        AssertClose(ours, vigra, channels, volume.Max() - volume.Min(), set, 24);
     }
 
     [Fact]

@@ -38,7 +38,7 @@ public class FeatureSetTests
     {
         var set = FeatureSet.Parse("HessianOfGaussianEigenvalues:3.5/2d");
         Assert.Equal(new Halo(0, 14, 14), set.RequiredHalo(volumeZ: 50));
-        Assert.Equal(2, FeatureSet.ChannelsOf(set.Entries[0], 50));
+        Assert.Equal(2, set.ChannelsOf(set.Entries[0], 50));
     }
 
     [Fact]
@@ -46,20 +46,22 @@ public class FeatureSetTests
     {
         // ceil(2·1.0)+1 = 3 > Z = 2: the Hessian at s' = 1 runs per slice (ilastik's OpBaseFilter.invalid_z).
         var entry = new FeatureEntry(FeatureKind.HessianOfGaussianEigenvalues, 1.0);
-        var plan = FeatureSet.PlanOf(entry, volumeZ: 2);
+        var set = new FeatureSet([entry]);
+        var plan = set.PlanOf(entry, volumeZ: 2);
         Assert.True(plan.Filter2D);
         Assert.False(plan.Presmooth2D);
-        Assert.Equal(2, FeatureSet.ChannelsOf(entry, 2));
-        Assert.Equal(3, FeatureSet.ChannelsOf(entry, 3));
+        Assert.Equal(2, set.ChannelsOf(entry, 2));
+        Assert.Equal(3, set.ChannelsOf(entry, 3));
     }
 
     [Fact]
     public void Presmoothing_and_filter_scales_follow_the_recipe()
     {
-        Assert.Equal(new FeaturePlan(0.7, 0.7, false, false), FeatureSet.PlanOf(new(FeatureKind.GaussianSmoothing, 0.7), 100));
-        var p = FeatureSet.PlanOf(new(FeatureKind.GaussianSmoothing, 5.0), 100);
-        Assert.Equal(Math.Sqrt(24), p.Presmooth);
-        Assert.Equal(1.0, p.Filter);
+        var set = FeatureSet.Parse("gs:0.7,5.0");
+        Assert.Equal(new FeaturePlan(Sigma3.Uniform(0.7), Sigma3.Uniform(0.7), false, false), set.PlanOf(set.Entries[0], 100));
+        var p = set.PlanOf(set.Entries[1], 100);
+        Assert.Equal(Sigma3.Uniform(Math.Sqrt(24)), p.Presmooth);
+        Assert.Equal(Sigma3.One, p.Filter);
     }
 
     [Fact]
@@ -71,6 +73,22 @@ public class FeatureSetTests
         FeatureSet.Parse("gs:3.5/2d").Validate(new Long3(9, 64, 64));           // per slice: fine
         FeatureSet.IlastikFull.Validate(new Long3(36, 36, 36));                  // scale 10 needs 36
         Assert.Throws<ArgumentException>(() => FeatureSet.IlastikFull.Validate(new Long3(36, 35, 36)));
+    }
+
+    [Fact]
+    public void Anisotropic_scales_apply_the_recipe_per_axis()
+    {
+        // z voxels 2.0 µm, xy 0.4 µm: a scale of 3.5 is 3.5 xy voxels but 0.7 z voxels.
+        var factors = FeatureSet.ForVoxelSize(2.0, 0.4, 0.4);
+        Assert.Equal(new Sigma3(0.2, 1, 1), factors);
+        var set = FeatureSet.Parse("hoge:3.5").WithAxisScales(factors);
+        var plan = set.PlanOf(set.Entries[0], 100);
+        Assert.Equal(0.7000000000000001, plan.Presmooth.Z, 12);      // 3.5 · 0.2 ≤ 1: pre-smoothing and filter at s
+        Assert.Equal(Math.Sqrt(3.5 * 3.5 - 1), plan.Presmooth.Y);
+        Assert.Equal(new Halo(3, 14, 14), set.RequiredHalo(100));    // z: floor(3.5·0.7+.5) + floor(2·0.7+.5)
+        var tooThin = Assert.Throws<ArgumentException>(() => FeatureSet.Parse("ste:1.0").WithAxisScales(factors).Validate(new Long3(50, 50, 50)));
+        Assert.Contains("along z", tooThin.Message);
+        Assert.Contains("derivative", tooThin.Message);
     }
 
     [Fact]

@@ -52,7 +52,7 @@ public sealed class FeaturesPipelineTests : IDisposable
         // The whole volume through the engine, channel by channel, in ilastik's channel order.
         int n = (int)shape.Volume;
         var got = MemoryMarshal.Cast<byte, float>(output.Data).ToArray();
-        int[] widths = set.Entries.Select(e => FeatureSet.ChannelsOf(e, shape.Z)).ToArray();
+        int[] widths = set.Entries.Select(e => set.ChannelsOf(e, shape.Z)).ToArray();
         for (int c = 0; c < channels; c++)
         {
             var block = new float[n];
@@ -132,7 +132,7 @@ public sealed class FeaturesPipelineTests : IDisposable
         var got = new float[output.Info.ElementCount];
         output.Read<float>(NdBox.Whole(output.Info.Shape), got);
         int n = 14 * 15 * 16;
-        int[] widths = set.Entries.Select(e => FeatureSet.ChannelsOf(e, 14)).ToArray();
+        int[] widths = set.Entries.Select(e => set.ChannelsOf(e, 14)).ToArray();
         for (int t = 0; t < 2; t++)
         {
             var block = data.Skip(t * n).Take(n).Select(b => (float)b).ToArray();

@@ -3,7 +3,7 @@
 double-precision VIGRA arithmetic with fastfilters' structure-tensor semantics (gradient at 0.5 s',
 tensor smoothed at s').
 
-Usage: vigra_features.py INPUT.npy SPEC OUTPUT.npy [2d-data]
+Usage: vigra_features.py INPUT.npy SPEC OUTPUT.npy [2d-data | axis-scales=fz,fy,fx]
 INPUT is a float32 (z, y, x) volume (or (y, x) with "2d-data"); SPEC is ChunkSeg's feature spec
 ("GaussianSmoothing:0.3,1.0;..." with optional "/2d" per scale). OUTPUT gets the feature matrix,
 channels last, in ilastik's order. Prints the seconds spent inside VIGRA's filter calls (numpy's
@@ -40,6 +40,10 @@ def parse(spec):
     return entries
 
 
+def scaled(s, f):
+    return f * s if isinstance(s, float) else tuple(f * v for v in s)
+
+
 def feature(kind, p, s):
     """One feature of a pre-smoothed image p at filter scale s, channels last (VIGRA returns that)."""
     f = vigra.filters
@@ -50,20 +54,28 @@ def feature(kind, p, s):
     if kind == "gaussiangradientmagnitude":
         return timed(f.gaussianGradientMagnitude, p, s, window_size=2.0)
     if kind == "differenceofgaussians":
-        return timed(f.gaussianSmoothing, p, s, window_size=2.0) - timed(f.gaussianSmoothing, p, 0.66 * s, window_size=2.0)
+        return timed(f.gaussianSmoothing, p, s, window_size=2.0) - timed(f.gaussianSmoothing, p, scaled(s, 0.66), window_size=2.0)
     if kind == "structuretensoreigenvalues":
-        return timed(f.structureTensorEigenvalues, p, 0.5 * s, s, window_size=2.0)
+        return timed(f.structureTensorEigenvalues, p, scaled(s, 0.5), s, window_size=2.0)
     return timed(f.hessianOfGaussianEigenvalues, p, s, window_size=2.0)
 
 
-def compute(volume, entries, is2d_data):
+def per_axis(f, scales):
+    """f applied to each axis' scale; a plain float when isotropic (VIGRA's usual call)."""
+    values = tuple(f(v) for v in scales)
+    return values[0] if len(set(values)) == 1 else values
+
+
+def compute(volume, entries, is2d_data, factors=(1.0, 1.0, 1.0)):
     z = 1 if is2d_data else volume.shape[0]
     channels = []
     for kind, scale, in2d in entries:
-        pre = math.sqrt(scale * scale - 1) if scale > 1 else scale
-        s = 1.0 if scale > 1 else scale
+        scales = [scale * f for f in factors]
+        pre = per_axis(lambda v: math.sqrt(v * v - 1) if v > 1 else v, scales)
+        s = per_axis(lambda v: 1.0 if v > 1 else v, scales)
         flat = is2d_data or in2d
-        sigmas = [s, 0.66 * s] if kind == "differenceofgaussians" else [s, 0.5 * s] if kind == "structuretensoreigenvalues" else [s]
+        sz = s if isinstance(s, float) else s[0]
+        sigmas = [sz, 0.66 * sz] if kind == "differenceofgaussians" else [sz, 0.5 * sz] if kind == "structuretensoreigenvalues" else [sz]
         filter_flat = flat or any(math.ceil(2 * g) + 1 > z for g in sigmas)
         if is2d_data:
             img = vigra.taggedView(volume, "yx")
@@ -90,9 +102,11 @@ def compute(volume, entries, is2d_data):
 
 if __name__ == "__main__":
     volume = np.load(sys.argv[1]).astype(np.float32)
-    is2d = len(sys.argv) > 4 and sys.argv[4] == "2d-data"
+    option = sys.argv[4] if len(sys.argv) > 4 else ""
+    is2d = option == "2d-data"
+    factors = tuple(float(v) for v in option.split("=")[1].split(",")) if option.startswith("axis-scales=") else (1.0, 1.0, 1.0)
     entries = parse(sys.argv[2])
-    result = compute(volume, entries, is2d)
+    result = compute(volume, entries, is2d, factors)
     if is2d:
         result = result[0]
     np.save(sys.argv[3], result.astype(np.float32))

@@ -38,7 +38,7 @@ internal static class FeaturesBench
             int channels = set.ChannelCount(edge);
             var matrix = new float[(long)n * channels];   // channel-planar: the whole matrix exists, as VIGRA's does
             var offsets = new int[set.Entries.Count];
-            for (int e = 1; e < offsets.Length; e++) offsets[e] = offsets[e - 1] + FeatureSet.ChannelsOf(set.Entries[e - 1], edge);
+            for (int e = 1; e < offsets.Length; e++) offsets[e] = offsets[e - 1] + set.ChannelsOf(set.Entries[e - 1], edge);
             var engine = new FeatureEngine(set, edge, threadCount);
             double ours = BenchCommand.Best(Math.Max(1, parse.GetValue(repeats)), () =>
                 engine.Compute(volume, edge, edge, edge, (entry, component, image) =>

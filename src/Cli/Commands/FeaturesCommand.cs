@@ -29,12 +29,16 @@ internal static class FeaturesCommand
         var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
         var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 32,64,64; 2D: y,x 128,128)" };
         var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, none for HDF5)" };
+        var anisotropic = new Option<bool>("--anisotropic")
+        {
+            Description = "Scale sigmas per axis by the voxel size (a scale counts widths of the finest voxel axis); ilastik ignores voxel size, so projects trained in ilastik expect this off",
+        };
         var axes = Options.Axes();
         var workers = Options.Workers();
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output (and discard an unfinished one)" };
         var command = new Command("features", "Compute ilastik's pixel features (exact, chunk-invariant)")
         {
-            input, output, ilp, features, chunk, chunks, codec, axes, workers, overwrite,
+            input, output, ilp, features, anisotropic, chunk, chunks, codec, axes, workers, overwrite,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -48,6 +52,8 @@ internal static class FeaturesCommand
             var info = source.Info;
             int inputChannels = checked((int)info.Channels);
             long volumeZ = info.SpatialShape.Z;
+            if (parse.GetValue(anisotropic))
+                set = set.WithAxisScales(FeatureSet.ForVoxelSize(info.Axes.HasZ ? info.VoxelSize.Z : info.VoxelSize.Y, info.VoxelSize.Y, info.VoxelSize.X));
             try { set.Validate(info.SpatialShape); }
             catch (ArgumentException e) { throw new UsageException($"{info.Location}: {e.Message}", e); }
             var stage = new FeaturesStage(set, volumeZ, inputChannels);
@@ -73,13 +79,15 @@ internal static class FeaturesCommand
                 ["features"] = set.ToString(),
                 ["inputChannels"] = inputChannels.ToString(CultureInfo.InvariantCulture),
             };
+            if (!set.AxisScales.Equals(Sigma3.One)) parameters["axisScales"] = set.AxisScales.ToString();
             var request = new JobRequest(StageCatalog.Features, source, target, options, requestedCompute, workerCount,
                 parse.GetValue(overwrite), parameters, PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels),
                 MaxChunkBytes: 1L << 30);
             var outcome = await JobConsole.RunWithProgressAsync(context, "features", request, ct).ConfigureAwait(false);
             int code = JobConsole.Summarize(context, "features", outcome);
             if (code == CliApp.Ok && !outcome.AlreadyComplete)
-                context.Out.WriteLine($"features: {stage.OutputChannels} channels ({set.Entries.Count} feature/scale entries), halo {stage.RequiredHalo} (z,y,x)");
+                context.Out.WriteLine($"features: {stage.OutputChannels} channels ({set.Entries.Count} feature/scale entries), halo {stage.RequiredHalo} (z,y,x)" +
+                    (set.AxisScales.Equals(Sigma3.One) ? "" : $", sigmas scaled per axis by {set.AxisScales} (z,y,x)"));
             return code;
         });
         return command;

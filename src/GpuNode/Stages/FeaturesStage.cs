@@ -27,7 +27,7 @@ public sealed class FeaturesStage : IChunkStage
         _set = set;
         _volumeZ = volumeZ;
         _inputChannels = inputChannels;
-        _blockWidths = set.Entries.Select(e => FeatureSet.ChannelsOf(e, volumeZ)).ToArray();
+        _blockWidths = set.Entries.Select(e => set.ChannelsOf(e, volumeZ)).ToArray();
         _blockOffsets = new int[_blockWidths.Length];
         for (int i = 1; i < _blockWidths.Length; i++) _blockOffsets[i] = _blockOffsets[i - 1] + _blockWidths[i - 1] * inputChannels;
         OutputChannels = set.ChannelCount(volumeZ, inputChannels);

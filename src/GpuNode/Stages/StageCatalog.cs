@@ -12,6 +12,13 @@ public static class StageCatalog
     public const string Synthesize = "synthesize";
     public const string Features = "features";
 
+    /// <summary>The job's feature selection: "features" (a spec) and optional per-axis sigma factors "axisScales" (z,y,x).</summary>
+    public static Kernels.Features.FeatureSet FeatureSetOf(IReadOnlyDictionary<string, string> parameters)
+    {
+        var set = Kernels.Features.FeatureSet.Parse(parameters["features"]);
+        return parameters.TryGetValue("axisScales", out var scales) ? set.WithAxisScales(Kernels.Features.Sigma3.Parse(scales)) : set;
+    }
+
     public static IChunkStage Create(JobSpec job, Long3 outputShape, VoxelSize voxelSize) =>
         Create(job.Stage, job.Parameters, outputShape, voxelSize);
 
@@ -21,7 +28,7 @@ public static class StageCatalog
         Synthesize => new SynthesizeStage(outputShape, voxelSize,
             int.Parse(parameters.GetValueOrDefault("nuclei", "150"), CultureInfo.InvariantCulture),
             ulong.Parse(parameters.GetValueOrDefault("seed", "42"), CultureInfo.InvariantCulture)),
-        Features => new FeaturesStage(Kernels.Features.FeatureSet.Parse(parameters["features"]), outputShape.Z,
+        Features => new FeaturesStage(FeatureSetOf(parameters), outputShape.Z,
             int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture)),
         _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}, {Features}"),
     };

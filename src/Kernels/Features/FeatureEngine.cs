@@ -66,12 +66,14 @@ public sealed class FeatureEngine
         using var pool = new ScratchPool(n);
 
         // Entries sharing a pre-smoothing (same scale and same 2D flag) are computed from one P.
-        foreach (var group in _set.Entries.Select((e, i) => (Entry: e, Index: i, Plan: FeatureSet.PlanOf(e, _volumeZ)))
+        foreach (var group in _set.Entries.Select((e, i) => (Entry: e, Index: i, Plan: _set.PlanOf(e, _volumeZ)))
                      .GroupBy(x => (x.Plan.Presmooth, x.Plan.Presmooth2D)))
         {
             var presmoothed = pool.Rent();
-            var presmoothKernel = FirKernel.Gaussian(0, group.Key.Presmooth, PresmoothWindow);
-            Separable(block[..n], presmoothed, sz, sy, sx, group.Key.Presmooth2D || sz == 1, presmoothKernel, presmoothKernel, presmoothKernel, pool);
+            var p = group.Key.Presmooth;
+            bool flat = group.Key.Presmooth2D || sz == 1;
+            Separable(block[..n], presmoothed, sz, sy, sx, flat,
+                flat ? null : FirKernel.Gaussian(0, p.Z, PresmoothWindow), FirKernel.Gaussian(0, p.Y, PresmoothWindow), FirKernel.Gaussian(0, p.X, PresmoothWindow), pool);
             var cache = new DerivativeCache(presmoothed, sz, sy, sx, pool, _maxThreads);
             foreach (var (entry, index, plan) in group)
                 ComputeEntry(entry, index, plan, cache, pool, sink);
@@ -83,7 +85,7 @@ public sealed class FeatureEngine
 
     private void ComputeEntry(FeatureEntry entry, int index, FeaturePlan plan, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
     {
-        double s = plan.Filter;
+        var s = plan.Filter;
         bool flat = plan.Filter2D || cache.Sz == 1;
         switch (entry.Kind)
         {
@@ -114,7 +116,7 @@ public sealed class FeatureEngine
             case FeatureKind.DifferenceOfGaussians:
             {
                 var difference = pool.Rent();
-                Elementwise.Subtract(cache.Get(s, flat, 0, 0, 0), cache.Get(0.66 * s, flat, 0, 0, 0), difference);
+                Elementwise.Subtract(cache.Get(s, flat, 0, 0, 0), cache.Get(s * 0.66, flat, 0, 0, 0), difference.AsSpan(0, pool.Length));
                 sink(index, 0, difference.AsSpan(0, pool.Length));
                 pool.Return(difference);
                 break;
@@ -135,19 +137,19 @@ public sealed class FeatureEngine
     }
 
     /// <summary>Gradient at 0.5·s', products in float32, each smoothed at s' (fastfilters semantics), eigenvalues.</summary>
-    private void StructureTensor(double s, bool flat, int index, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
+    private void StructureTensor(Sigma3 s, bool flat, int index, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
     {
-        double gradientSigma = 0.5 * s;
+        var gradientSigma = s * 0.5;
         int n = pool.Length;
         var gx = cache.GetArray(gradientSigma, flat, 0, 0, 1);
         var gy = cache.GetArray(gradientSigma, flat, 0, 1, 0);
-        var smooth = FirKernel.Gaussian(0, s, FilterWindow);
+        var (smoothZ, smoothY, smoothX) = (flat ? null : FirKernel.Gaussian(0, s.Z, FilterWindow), FirKernel.Gaussian(0, s.Y, FilterWindow), FirKernel.Gaussian(0, s.X, FilterWindow));
         float[] Smoothed(float[] a, float[] b)
         {
             var product = pool.Rent();
             Elementwise.Multiply(a.AsSpan(0, n), b.AsSpan(0, n), product.AsSpan(0, n));
             var result = pool.Rent();
-            Separable(product, result, cache.Sz, cache.Sy, cache.Sx, flat, smooth, smooth, smooth, pool);
+            Separable(product, result, cache.Sz, cache.Sy, cache.Sx, flat, smoothZ, smoothY, smoothX, pool);
             pool.Return(product);
             return result;
         }
@@ -209,12 +211,12 @@ public sealed class FeatureEngine
 
     /// <summary>x, then y, then (unless <paramref name="flat"/>) z pass; flat blocks of one slice skip z.</summary>
     private void Separable(ReadOnlySpan<float> src, Span<float> dst, int sz, int sy, int sx, bool flat,
-        FirKernel kz, FirKernel ky, FirKernel kx, ScratchPool pool)
+        FirKernel? kz, FirKernel ky, FirKernel kx, ScratchPool pool)
     {
         int n = sz * sy * sx;
         var tmp = pool.Rent();
         SeparableConvolution.Apply(src[..n], tmp.AsSpan(0, n), sz, sy, sx, 2, kx, _maxThreads);
-        if (flat || sz == 1)
+        if (flat || sz == 1 || kz is null)
         {
             SeparableConvolution.Apply(tmp.AsSpan(0, n), dst[..n], sz, sy, sx, 1, ky, _maxThreads);
         }
@@ -235,41 +237,41 @@ public sealed class FeatureEngine
     /// </summary>
     private sealed class DerivativeCache(float[] source, int sz, int sy, int sx, ScratchPool pool, int maxThreads)
     {
-        private readonly Dictionary<(double Sigma, int Ox), float[]> _x = new();
-        private readonly Dictionary<(double Sigma, int Ox, int Oy), float[]> _xy = new();
-        private readonly Dictionary<(double Sigma, bool Flat, int Oz, int Oy, int Ox), float[]> _full = new();
+        private readonly Dictionary<(double SigmaX, int Ox), float[]> _x = new();
+        private readonly Dictionary<(double SigmaX, double SigmaY, int Ox, int Oy), float[]> _xy = new();
+        private readonly Dictionary<(Sigma3 Sigma, bool Flat, int Oz, int Oy, int Ox), float[]> _full = new();
 
         public int Sz => sz;
         public int Sy => sy;
         public int Sx => sx;
 
-        public ReadOnlySpan<float> Get(double sigma, bool flat, int oz, int oy, int ox) =>
+        public ReadOnlySpan<float> Get(Sigma3 sigma, bool flat, int oz, int oy, int ox) =>
             GetArray(sigma, flat, oz, oy, ox).AsSpan(0, sz * sy * sx);
 
         /// <summary>The pooled buffer holding the image (its first sz·sy·sx values); owned by the cache.</summary>
-        public float[] GetArray(double sigma, bool flat, int oz, int oy, int ox)
+        public float[] GetArray(Sigma3 sigma, bool flat, int oz, int oy, int ox)
         {
             int n = sz * sy * sx;
             flat |= sz == 1;
             if (flat) oz = 0;
             if (_full.TryGetValue((sigma, flat, oz, oy, ox), out var done)) return done;
 
-            if (!_x.TryGetValue((sigma, ox), out var x))
+            if (!_x.TryGetValue((sigma.X, ox), out var x))
             {
                 x = pool.Rent();
-                SeparableConvolution.Apply(source.AsSpan(0, n), x.AsSpan(0, n), sz, sy, sx, 2, FirKernel.Gaussian(ox, sigma, FilterWindow), maxThreads);
-                _x[(sigma, ox)] = x;
+                SeparableConvolution.Apply(source.AsSpan(0, n), x.AsSpan(0, n), sz, sy, sx, 2, FirKernel.Gaussian(ox, sigma.X, FilterWindow), maxThreads);
+                _x[(sigma.X, ox)] = x;
             }
-            if (!_xy.TryGetValue((sigma, ox, oy), out var xy))
+            if (!_xy.TryGetValue((sigma.X, sigma.Y, ox, oy), out var xy))
             {
                 xy = pool.Rent();
-                SeparableConvolution.Apply(x.AsSpan(0, n), xy.AsSpan(0, n), sz, sy, sx, 1, FirKernel.Gaussian(oy, sigma, FilterWindow), maxThreads);
-                _xy[(sigma, ox, oy)] = xy;
+                SeparableConvolution.Apply(x.AsSpan(0, n), xy.AsSpan(0, n), sz, sy, sx, 1, FirKernel.Gaussian(oy, sigma.Y, FilterWindow), maxThreads);
+                _xy[(sigma.X, sigma.Y, ox, oy)] = xy;
             }
             if (flat) return xy;
 
             var full = pool.Rent();
-            SeparableConvolution.Apply(xy.AsSpan(0, n), full.AsSpan(0, n), sz, sy, sx, 0, FirKernel.Gaussian(oz, sigma, FilterWindow), maxThreads);
+            SeparableConvolution.Apply(xy.AsSpan(0, n), full.AsSpan(0, n), sz, sy, sx, 0, FirKernel.Gaussian(oz, sigma.Z, FilterWindow), maxThreads);
             _full[(sigma, flat, oz, oy, ox)] = full;
             return full;
         }

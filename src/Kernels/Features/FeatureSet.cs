@@ -30,7 +30,7 @@ public sealed class FeatureSet
     /// <summary>ilastik's feature order (the rows of every project seen).</summary>
     public static readonly FeatureKind[] IlastikOrder = Enum.GetValues<FeatureKind>();
 
-    public FeatureSet(IReadOnlyList<FeatureEntry> entries)
+    public FeatureSet(IReadOnlyList<FeatureEntry> entries, Sigma3? axisScales = null)
     {
         ArgumentNullException.ThrowIfNull(entries);
         if (entries.Count == 0) throw new ArgumentException("the feature selection is empty; select at least one feature and scale");
@@ -41,9 +41,31 @@ public sealed class FeatureSet
             if (!Enum.IsDefined(e.Kind)) throw new ArgumentException($"unknown feature {e.Kind}");
         }
         Entries = entries.ToArray();
+        AxisScales = axisScales ?? Sigma3.One;
+        if (!(AxisScales.Z > 0 && AxisScales.Y > 0 && AxisScales.X > 0))
+            throw new ArgumentException($"axis scale factors {AxisScales} must be positive");
     }
 
     public IReadOnlyList<FeatureEntry> Entries { get; }
+
+    /// <summary>
+    /// Per-axis factors applied to every scale (z, y, x). (1, 1, 1), ilastik's behaviour, ignores the voxel
+    /// size; <see cref="ForVoxelSize"/> makes sigmas physical, so anisotropic stacks are smoothed alike in µm.
+    /// </summary>
+    public Sigma3 AxisScales { get; }
+
+    /// <summary>The same selection with sigmas scaled per axis.</summary>
+    public FeatureSet WithAxisScales(Sigma3 axisScales) => new(Entries, axisScales);
+
+    /// <summary>
+    /// Factors that make a scale mean "this many of the finest voxel's widths" on every axis:
+    /// min(voxel size) / voxel size of the axis (a z step 5x the xy step gets a z sigma 1/5 as many voxels).
+    /// </summary>
+    public static Sigma3 ForVoxelSize(double z, double y, double x)
+    {
+        double finest = Math.Min(z, Math.Min(y, x));
+        return new Sigma3(finest / z, finest / y, finest / x);
+    }
 
     /// <summary>The whole ilastik feature table: Gaussian smoothing at all 7 scales, the others from 0.7 (37 entries, 61 channels in 3D).</summary>
     public static FeatureSet IlastikFull { get; } = new(
@@ -111,17 +133,17 @@ public sealed class FeatureSet
 
     /// <summary>
     /// How the recipe computes <paramref name="e"/> on a volume whose full z extent is <paramref name="volumeZ"/>
-    /// (ILASTIK_RECIPE §3.2, §3.7).
+    /// (ILASTIK_RECIPE §3.2, §3.7), applied per axis to the scale times <see cref="AxisScales"/>.
     /// </summary>
-    public static FeaturePlan PlanOf(FeatureEntry e, long volumeZ)
+    public FeaturePlan PlanOf(FeatureEntry e, long volumeZ)
     {
-        double s = e.Scale;
-        double presmooth = s > 1 ? Math.Sqrt(s * s - 1) : s;
-        double filter = s > 1 ? 1.0 : s;
+        var s = AxisScales * e.Scale;
+        var presmooth = s.Map(v => v > 1 ? Math.Sqrt(v * v - 1) : v);
+        var filter = s.Map(v => v > 1 ? 1.0 : v);
         bool presmooth2D = volumeZ == 1 || e.In2D;
         // A 3D filter falls back to per-slice 2D when ceil(2σ)+1 > Z for any of its sigmas (OpBaseFilter.invalid_z);
         // the pre-smoothing stays 3D then.
-        bool filter2D = presmooth2D || FilterSigmas(e.Kind, filter).Any(sigma => Math.Ceiling(2 * sigma) + 1 > volumeZ);
+        bool filter2D = presmooth2D || FilterSigmas(e.Kind, filter.Z).Any(sigma => Math.Ceiling(2 * sigma) + 1 > volumeZ);
         return new FeaturePlan(presmooth, filter, presmooth2D, filter2D);
     }
 
@@ -134,7 +156,7 @@ public sealed class FeatureSet
     };
 
     /// <summary>Channels of one entry per input channel: 1, or the eigenvalue count (3 in 3D, 2 in 2D).</summary>
-    public static int ChannelsOf(FeatureEntry e, long volumeZ) =>
+    public int ChannelsOf(FeatureEntry e, long volumeZ) =>
         e.Kind is FeatureKind.StructureTensorEigenvalues or FeatureKind.HessianOfGaussianEigenvalues
             ? (PlanOf(e, volumeZ).Filter2D ? 2 : 3)
             : 1;
@@ -149,19 +171,21 @@ public sealed class FeatureSet
     /// </summary>
     public Halo RequiredHalo(long volumeZ)
     {
-        int xy = 0, z = 0;
+        int z = 0, y = 0, x = 0;
         foreach (var e in Entries)
         {
             var plan = PlanOf(e, volumeZ);
-            int pre = Radius(plan.Presmooth, 3.5);
-            int filter = e.Kind == FeatureKind.StructureTensorEigenvalues
-                ? Radius(0.5 * plan.Filter, 2.0) + Radius(plan.Filter, 2.0)
-                : FilterSigmas(e.Kind, plan.Filter).Max(sigma => Radius(sigma, 2.0));
-            xy = Math.Max(xy, pre + filter);
-            z = Math.Max(z, (plan.Presmooth2D ? 0 : pre) + (plan.Filter2D ? 0 : filter));
+            y = Math.Max(y, Radius(plan.Presmooth.Y, 3.5) + FilterRadius(e.Kind, plan.Filter.Y));
+            x = Math.Max(x, Radius(plan.Presmooth.X, 3.5) + FilterRadius(e.Kind, plan.Filter.X));
+            z = Math.Max(z, (plan.Presmooth2D ? 0 : Radius(plan.Presmooth.Z, 3.5)) + (plan.Filter2D ? 0 : FilterRadius(e.Kind, plan.Filter.Z)));
         }
-        return new Halo(z, xy, xy);
+        return new Halo(z, y, x);
     }
+
+    /// <summary>Support of the feature's own filter along one axis (structure tensor: gradient plus smoothing).</summary>
+    private static int FilterRadius(FeatureKind kind, double filter) => kind == FeatureKind.StructureTensorEigenvalues
+        ? Radius(0.5 * filter, 2.0) + Radius(filter, 2.0)
+        : FilterSigmas(kind, filter).Max(sigma => Radius(sigma, 2.0));
 
     /// <summary>
     /// Refuses entries whose kernels are longer than the volume (reflect-101 needs radius ≤ extent − 1 at
@@ -172,19 +196,23 @@ public sealed class FeatureSet
         foreach (var e in Entries)
         {
             var plan = PlanOf(e, volumeShape.Z);
-            int pre = Radius(plan.Presmooth, 3.5);
-            int filter = FilterSigmas(e.Kind, plan.Filter).Max(sigma => Radius(sigma, 2.0));
-            Check(e, 'y', volumeShape.Y, Math.Max(pre, filter));
-            Check(e, 'x', volumeShape.X, Math.Max(pre, filter));
-            if (!plan.Presmooth2D) Check(e, 'z', volumeShape.Z, plan.Filter2D ? pre : Math.Max(pre, filter));
+            CheckAxis(e, 'y', volumeShape.Y, plan.Presmooth.Y, plan.Filter.Y);
+            CheckAxis(e, 'x', volumeShape.X, plan.Presmooth.X, plan.Filter.X);
+            if (!plan.Presmooth2D) CheckAxis(e, 'z', volumeShape.Z, plan.Presmooth.Z, plan.Filter2D ? null : plan.Filter.Z);
         }
 
-        static void Check(FeatureEntry e, char axis, long extent, int radius)
+        static void CheckAxis(FeatureEntry e, char axis, long extent, double presmooth, double? filter)
         {
+            int radius = Math.Max(Radius(presmooth, 3.5), filter is { } f ? FilterSigmas(e.Kind, f).Max(sigma => Radius(sigma, 2.0)) : 0);
+            string what = $"{e.Kind} at scale {e.Scale.ToString(CultureInfo.InvariantCulture)}";
             if (radius > extent - 1)
-                throw new ArgumentException(
-                    $"{e.Kind} at scale {e.Scale.ToString(CultureInfo.InvariantCulture)} needs at least {radius + 1} voxels along {axis} " +
+                throw new ArgumentException($"{what} needs at least {radius + 1} voxels along {axis} " +
                     $"(kernel radius {radius}); the volume has {extent}. Use a smaller scale" + (axis == 'z' ? " or compute it per slice (/2d)" : ""));
+            // A derivative kernel needs a radius of at least 1 (fastfilters' rule gives 0 below sigma 0.25).
+            double derivative = e.Kind == FeatureKind.StructureTensorEigenvalues ? 0.5 * (filter ?? 1) : filter ?? 1;
+            if (e.Kind is not (FeatureKind.GaussianSmoothing or FeatureKind.DifferenceOfGaussians) && Radius(derivative, 2.0) < 1)
+                throw new ArgumentException($"{what} takes derivatives with sigma {derivative.ToString("G4", CultureInfo.InvariantCulture)} along {axis}, " +
+                    "too small for a derivative kernel (radius 0); use a larger scale (ilastik's minimum for derivative features is 0.7)");
         }
     }
 
@@ -242,7 +270,25 @@ public sealed class FeatureSet
 }
 
 /// <summary>
-/// How one entry is computed: pre-smoothing sigma (window 3.5), the feature's filter sigma (window 2.0),
-/// and whether each runs per z-slice.
+/// How one entry is computed: pre-smoothing sigmas (window 3.5), the feature's filter sigmas (window 2.0),
+/// per axis, and whether each runs per z-slice.
 /// </summary>
-public readonly record struct FeaturePlan(double Presmooth, double Filter, bool Presmooth2D, bool Filter2D);
+public readonly record struct FeaturePlan(Sigma3 Presmooth, Sigma3 Filter, bool Presmooth2D, bool Filter2D);
+
+/// <summary>A z, y, x triple of sigmas (or per-axis factors).</summary>
+public readonly record struct Sigma3(double Z, double Y, double X)
+{
+    public static Sigma3 One => new(1, 1, 1);
+    public static Sigma3 Uniform(double v) => new(v, v, v);
+    public static Sigma3 operator *(Sigma3 a, double f) => new(a.Z * f, a.Y * f, a.X * f);
+    public Sigma3 Map(Func<double, double> f) => new(f(Z), f(Y), f(X));
+    public bool IsIsotropic => Z == Y && Y == X;
+
+    public static Sigma3 Parse(string text)
+    {
+        var v = text.Split(',').Select(p => double.Parse(p, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+        return v.Length == 3 ? new Sigma3(v[0], v[1], v[2]) : throw new ArgumentException($"\"{text}\" is not z,y,x");
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Z:R},{Y:R},{X:R}");
+}
