@@ -107,6 +107,41 @@ public sealed class FeaturesPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_dimensional_ilastik_data_gets_the_2D_project_features()
+    {
+        string ilp = SharedData.Require("ilastik/PixelClass.ilp");
+        string data = SharedData.Require("ilastik/Data_1channel.h5") + "/data";
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(["features", data, Path.Combine(_dir, "f2.zarr"), "--ilp", ilp, "--chunk", "1,64,64", "--workers", "2"], new StringWriter(), stderr);
+        Assert.True(code == 0, stderr.ToString());
+
+        using var project = IlastikProject.Open(ilp);
+        using var output = VolumeStore.Open(Path.Combine(_dir, "f2.zarr"));
+        Assert.Equal("yxc", output.Info.Axes.Names);
+        Assert.Equal([128L, 128L, project.FeatureNames().Length], output.Info.Shape);
+
+        // Chunked through the spine equals the engine on the whole image.
+        using var input = VolumeStore.Open(data);
+        var raw = new byte[input.Info.ElementCount];
+        input.Read(NdBox.Whole(input.Info.Shape), raw);
+        var selection = project.ReadFeatureSelection();
+        var set = FeatureSet.FromIlastikSelection(selection.FeatureIds, selection.Scales, selection.Selection, selection.ComputeIn2d);
+        var got = new float[output.Info.ElementCount];
+        output.Read<float>(NdBox.Whole(output.Info.Shape), got);
+        int channels = (int)output.Info.Shape[2], images = 0;
+        int[] widths = set.Entries.Select(e => set.ChannelsOf(e, 1)).ToArray();
+        // The engine emits images grouped by pre-smoothing, not in channel order: place them by entry.
+        new FeatureEngine(set, 1).Compute(raw.Select(b => (float)b).ToArray(), 1, 128, 128, (entry, component, image) =>
+        {
+            int ch = widths.Take(entry).Sum() + component;
+            images++;
+            for (int i = 0; i < image.Length; i++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(image[i]), BitConverter.SingleToInt32Bits(got[i * channels + ch]));
+        });
+        Assert.Equal(channels, images);
+    }
+
+    [Fact]
     public async Task Each_time_point_is_computed_on_its_own()
     {
         // 2 time points of 14 x 15 x 16, different content; features of each must equal the engine on that time point alone.
