@@ -132,16 +132,18 @@ public sealed class ZarrErrorTests
     }
 
     [Fact]
-    public void Create_refuses_non_ome_axis_orders_and_existing_data()
+    public void Non_ome_axis_orders_become_plain_arrays_and_existing_data_is_refused()
     {
         using var dir = new TempDir();
         var zyxc = new VolumeCreateOptions(AxisOrder.Parse("zyxc"), [2, 3, 4, 2], DataType.UInt8, [2, 3, 4, 1], VoxelSize.Isotropic, CodecSpec.None);
-        var e = Assert.Throws<UsageException>(() => VolumeStore.Create(VolumeStore.ParseAddress(dir["x.zarr"]), zyxc));
+        // The OME-Zarr writer itself refuses orders NGFF 0.4 forbids...
+        var e = Assert.Throws<UsageException>(() => ZarrVolume.Create(dir["ome.zarr"], "", zyxc));
         Assert.Contains("t, c, z, y, x", e.Message, StringComparison.Ordinal);
         Assert.Contains("czyx", e.Message, StringComparison.Ordinal);
 
-        // Plain arrays take any order and remember it in _ARRAY_DIMENSIONS.
-        using (ZarrVolume.CreateArray(dir["plain.zarr"], zyxc)) { }
+        // ...so VolumeStore writes them (a channels-last feature matrix) as plain arrays named in _ARRAY_DIMENSIONS.
+        using (VolumeStore.Create(VolumeStore.ParseAddress(dir["plain.zarr"]), zyxc)) { }
+        Assert.False(File.Exists(Path.Combine(dir["plain.zarr"], ".zgroup")));
         using (var v = VolumeStore.Open(dir["plain.zarr"])) Assert.Equal("zyxc", v.Info.Axes.Names);
 
         var czyx = zyxc with { Axes = AxisOrder.Parse("czyx"), Shape = [2, 2, 3, 4], Chunks = [1, 2, 3, 4] };
