@@ -126,5 +126,18 @@ public sealed class FeatureParityTests : IDisposable
         AssertClose(ours, vigra, channels, volume.Max() - volume.Min(), FeatureSet.IlastikFull, shape[0]);
     }
 
+    [Fact]
+    public void Ilastik_2D_fixture_features_match_vigra()
+    {
+        string h5 = SharedData.Require("ilastik/Data_1channel.h5");
+        string npy = _dir["data2d.npy"];
+        PythonReference.Run("h5_to_npy.py", h5, "data", npy);
+        var raw = NpyFile.Read(npy);                                   // uint8 yxc with one channel
+        var volume = raw.Data.Select(b => (float)b).ToArray();
+        int[] shape = [(int)raw.Shape[0], (int)raw.Shape[1]];
+        var (ours, vigra, channels) = Run(volume, shape, FeatureSet.IlastikFull, twoD: true);
+        AssertClose(ours, vigra, channels, volume.Max() - volume.Min(), FeatureSet.IlastikFull, 1);
+    }
+
     public void Dispose() => _dir.Dispose();
 }
