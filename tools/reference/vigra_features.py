@@ -3,7 +3,8 @@
 double-precision VIGRA arithmetic with fastfilters' structure-tensor semantics (gradient at 0.5 s',
 tensor smoothed at s').
 
-Usage: vigra_features.py INPUT.npy SPEC OUTPUT.npy [2d-data | axis-scales=fz,fy,fx]
+Usage: vigra_features.py INPUT.npy SPEC OUTPUT.npy [2d-data | axis-scales=fz,fy,fx | st=vigra]
+(st=vigra: the structure tensor of an ilastik without fastfilters, gradient at s', smoothing at 0.5 s')
 INPUT is a float32 (z, y, x) volume (or (y, x) with "2d-data"); SPEC is ChunkSeg's feature spec
 ("GaussianSmoothing:0.3,1.0;..." with optional "/2d" per scale). OUTPUT gets the feature matrix,
 channels last, in ilastik's order. Prints the seconds spent inside VIGRA's filter calls (numpy's
@@ -13,6 +14,7 @@ import math, sys, time
 import numpy as np
 import vigra
 
+VIGRA_ST = False      # st=vigra: ilastik's VIGRA fallback order of the structure tensor's scales
 VIGRA_SECONDS = 0.0   # time inside VIGRA's filter calls only (not numpy's conversions, sorting, stacking)
 
 
@@ -56,6 +58,8 @@ def feature(kind, p, s):
     if kind == "differenceofgaussians":
         return timed(f.gaussianSmoothing, p, s, window_size=2.0) - timed(f.gaussianSmoothing, p, scaled(s, 0.66), window_size=2.0)
     if kind == "structuretensoreigenvalues":
+        if VIGRA_ST:
+            return timed(f.structureTensorEigenvalues, p, s, scaled(s, 0.5), window_size=2.0)
         return timed(f.structureTensorEigenvalues, p, scaled(s, 0.5), s, window_size=2.0)
     return timed(f.hessianOfGaussianEigenvalues, p, s, window_size=2.0)
 
@@ -104,6 +108,7 @@ if __name__ == "__main__":
     volume = np.load(sys.argv[1]).astype(np.float32)
     option = sys.argv[4] if len(sys.argv) > 4 else ""
     is2d = option == "2d-data"
+    VIGRA_ST = option == "st=vigra"
     factors = tuple(float(v) for v in option.split("=")[1].split(",")) if option.startswith("axis-scales=") else (1.0, 1.0, 1.0)
     entries = parse(sys.argv[2])
     result = compute(volume, entries, is2d, factors)

@@ -12,11 +12,16 @@ public static class StageCatalog
     public const string Synthesize = "synthesize";
     public const string Features = "features";
 
-    /// <summary>The job's feature selection: "features" (a spec) and optional per-axis sigma factors "axisScales" (z,y,x).</summary>
+    /// <summary>
+    /// The job's feature selection: "features" (a spec), optional per-axis sigma factors "axisScales" (z,y,x)
+    /// and "structureTensor" = "vigra" for projects from ilastik builds without fastfilters.
+    /// </summary>
     public static Kernels.Features.FeatureSet FeatureSetOf(IReadOnlyDictionary<string, string> parameters)
     {
         var set = Kernels.Features.FeatureSet.Parse(parameters["features"]);
-        return parameters.TryGetValue("axisScales", out var scales) ? set.WithAxisScales(Kernels.Features.Sigma3.Parse(scales)) : set;
+        if (parameters.TryGetValue("axisScales", out var scales)) set = set.WithAxisScales(Kernels.Features.Sigma3.Parse(scales));
+        if (parameters.TryGetValue("structureTensor", out var st) && st == "vigra") set = set.WithVigraStructureTensor();
+        return set;
     }
 
     public static IChunkStage Create(JobSpec job, Long3 outputShape, VoxelSize voxelSize) =>

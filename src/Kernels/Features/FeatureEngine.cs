@@ -136,14 +136,19 @@ public sealed class FeatureEngine
         }
     }
 
-    /// <summary>Gradient at 0.5·s', products in float32, each smoothed at s' (fastfilters semantics), eigenvalues.</summary>
+    /// <summary>
+    /// Gradient at 0.5·s', products in float32, each smoothed at s' (fastfilters semantics; swapped with
+    /// <see cref="FeatureSet.VigraStructureTensor"/>), eigenvalues.
+    /// </summary>
     private void StructureTensor(Sigma3 s, bool flat, int index, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
     {
-        var gradientSigma = s * 0.5;
+        var (gradientFactor, smoothingFactor) = _set.StructureTensorScales;
+        var gradientSigma = s * gradientFactor;
+        var smoothing = s * smoothingFactor;
         int n = pool.Length;
         var gx = cache.GetArray(gradientSigma, flat, 0, 0, 1);
         var gy = cache.GetArray(gradientSigma, flat, 0, 1, 0);
-        var (smoothZ, smoothY, smoothX) = (flat ? null : FirKernel.Gaussian(0, s.Z, FilterWindow), FirKernel.Gaussian(0, s.Y, FilterWindow), FirKernel.Gaussian(0, s.X, FilterWindow));
+        var (smoothZ, smoothY, smoothX) = (flat ? null : FirKernel.Gaussian(0, smoothing.Z, FilterWindow), FirKernel.Gaussian(0, smoothing.Y, FilterWindow), FirKernel.Gaussian(0, smoothing.X, FilterWindow));
         float[] Smoothed(float[] a, float[] b)
         {
             var product = pool.Rent();

@@ -30,7 +30,7 @@ public sealed class FeatureSet
     /// <summary>ilastik's feature order (the rows of every project seen).</summary>
     public static readonly FeatureKind[] IlastikOrder = Enum.GetValues<FeatureKind>();
 
-    public FeatureSet(IReadOnlyList<FeatureEntry> entries, Sigma3? axisScales = null)
+    public FeatureSet(IReadOnlyList<FeatureEntry> entries, Sigma3? axisScales = null, bool vigraStructureTensor = false)
     {
         ArgumentNullException.ThrowIfNull(entries);
         if (entries.Count == 0) throw new ArgumentException("the feature selection is empty; select at least one feature and scale");
@@ -42,6 +42,7 @@ public sealed class FeatureSet
         }
         Entries = entries.ToArray();
         AxisScales = axisScales ?? Sigma3.One;
+        VigraStructureTensor = vigraStructureTensor;
         if (!(AxisScales.Z > 0 && AxisScales.Y > 0 && AxisScales.X > 0))
             throw new ArgumentException($"axis scale factors {AxisScales} must be positive");
     }
@@ -54,8 +55,21 @@ public sealed class FeatureSet
     /// </summary>
     public Sigma3 AxisScales { get; }
 
+    /// <summary>
+    /// False (default): fastfilters' structure tensor, as every ilastik release build computes it — gradient
+    /// at 0.5·s', tensor smoothed at s'. True: VIGRA's order, gradient at s' and smoothing at 0.5·s', which
+    /// projects trained by an ilastik without fastfilters (developer builds) expect (ILASTIK_RECIPE §1).
+    /// </summary>
+    public bool VigraStructureTensor { get; }
+
     /// <summary>The same selection with sigmas scaled per axis.</summary>
-    public FeatureSet WithAxisScales(Sigma3 axisScales) => new(Entries, axisScales);
+    public FeatureSet WithAxisScales(Sigma3 axisScales) => new(Entries, axisScales, VigraStructureTensor);
+
+    /// <summary>The same selection with the structure tensor's scales in VIGRA's order (see <see cref="VigraStructureTensor"/>).</summary>
+    public FeatureSet WithVigraStructureTensor(bool vigra = true) => new(Entries, AxisScales, vigra);
+
+    /// <summary>(gradient, smoothing) sigma factors of the structure tensor, relative to s'.</summary>
+    internal (double Gradient, double Smoothing) StructureTensorScales => VigraStructureTensor ? (1.0, 0.5) : (0.5, 1.0);
 
     /// <summary>
     /// Factors that make a scale mean "this many of the finest voxel's widths" on every axis:
@@ -196,12 +210,12 @@ public sealed class FeatureSet
         foreach (var e in Entries)
         {
             var plan = PlanOf(e, volumeShape.Z);
-            CheckAxis(e, 'y', volumeShape.Y, plan.Presmooth.Y, plan.Filter.Y);
-            CheckAxis(e, 'x', volumeShape.X, plan.Presmooth.X, plan.Filter.X);
-            if (!plan.Presmooth2D) CheckAxis(e, 'z', volumeShape.Z, plan.Presmooth.Z, plan.Filter2D ? null : plan.Filter.Z);
+            CheckAxis(e, 'y', volumeShape.Y, plan.Presmooth.Y, plan.Filter.Y, StructureTensorScales.Gradient);
+            CheckAxis(e, 'x', volumeShape.X, plan.Presmooth.X, plan.Filter.X, StructureTensorScales.Gradient);
+            if (!plan.Presmooth2D) CheckAxis(e, 'z', volumeShape.Z, plan.Presmooth.Z, plan.Filter2D ? null : plan.Filter.Z, StructureTensorScales.Gradient);
         }
 
-        static void CheckAxis(FeatureEntry e, char axis, long extent, double presmooth, double? filter)
+        static void CheckAxis(FeatureEntry e, char axis, long extent, double presmooth, double? filter, double gradientFactor)
         {
             int radius = Math.Max(Radius(presmooth, 3.5), filter is { } f ? FilterSigmas(e.Kind, f).Max(sigma => Radius(sigma, 2.0)) : 0);
             string what = $"{e.Kind} at scale {e.Scale.ToString(CultureInfo.InvariantCulture)}";
@@ -209,7 +223,7 @@ public sealed class FeatureSet
                 throw new ArgumentException($"{what} needs at least {radius + 1} voxels along {axis} " +
                     $"(kernel radius {radius}); the volume has {extent}. Use a smaller scale" + (axis == 'z' ? " or compute it per slice (/2d)" : ""));
             // A derivative kernel needs a radius of at least 1 (fastfilters' rule gives 0 below sigma 0.25).
-            double derivative = e.Kind == FeatureKind.StructureTensorEigenvalues ? 0.5 * (filter ?? 1) : filter ?? 1;
+            double derivative = e.Kind == FeatureKind.StructureTensorEigenvalues ? gradientFactor * (filter ?? 1) : filter ?? 1;
             if (e.Kind is not (FeatureKind.GaussianSmoothing or FeatureKind.DifferenceOfGaussians) && Radius(derivative, 2.0) < 1)
                 throw new ArgumentException($"{what} takes derivatives with sigma {derivative.ToString("G4", CultureInfo.InvariantCulture)} along {axis}, " +
                     "too small for a derivative kernel (radius 0); use a larger scale (ilastik's minimum for derivative features is 0.7)");
