@@ -1,0 +1,89 @@
+using System.Buffers;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Internal;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.GpuNode.Stages;
+
+/// <summary>Receives one feature image over a chunk's read box, for output channel <paramref name="channel"/> (ilastik's order).</summary>
+public delegate void ChannelImageSink(int channel, ReadOnlySpan<float> image);
+
+/// <summary>
+/// The feature images of one chunk: its read box of every input channel, cast to float32 and run through
+/// <see cref="FeatureEngine"/>, each image labelled with its channel in ilastik's feature-matrix order
+/// (feature block, then input channel, then eigenvalue). Shared by the features and predict stages.
+/// </summary>
+public sealed class ChunkFeatures
+{
+    private readonly FeatureSet _set;
+    private readonly long _volumeZ;
+    private readonly int _inputChannels;
+    private readonly int[] _blockOffsets;   // first channel of each entry, for input channel 0
+    private readonly int[] _blockWidths;    // eigenvalue count of each entry
+
+    public ChunkFeatures(FeatureSet set, long volumeZ, int inputChannels)
+    {
+        _set = set;
+        _volumeZ = volumeZ;
+        _inputChannels = inputChannels;
+        _blockWidths = set.Entries.Select(e => set.ChannelsOf(e, volumeZ)).ToArray();
+        _blockOffsets = new int[_blockWidths.Length];
+        for (int i = 1; i < _blockWidths.Length; i++) _blockOffsets[i] = _blockOffsets[i - 1] + _blockWidths[i - 1] * inputChannels;
+        Channels = set.ChannelCount(volumeZ, inputChannels);
+    }
+
+    public int Channels { get; }
+    public Halo RequiredHalo => _set.RequiredHalo(_volumeZ);
+
+    public void Compute(ChunkSpec chunk, IVolume input, ChannelImageSink sink)
+    {
+        var info = input.Info;
+        var readBox = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Read);
+        int elementSize = info.DataType.SizeInBytes();
+        int n = checked((int)chunk.Read.VoxelCount);
+        int raw = checked(n * _inputChannels * elementSize);
+        byte[] read = ArrayPool<byte>.Shared.Rent(raw);
+        byte[] planar = ArrayPool<byte>.Shared.Rent(raw);
+        float[] block = ArrayPool<float>.Shared.Rent(n);
+        try
+        {
+            input.Read(readBox, read.AsSpan(0, raw));
+            // (any order of t, c, z, y, x) → c, z, y, x: each channel's block is then contiguous.
+            BoxLayout.Transpose(read.AsSpan(0, raw), readBox.Shape, info.Axes, planar.AsSpan(0, raw), info.Axes.ToOmeOrder(), elementSize);
+            var size = chunk.Read.Size;
+            var engine = new FeatureEngine(_set, _volumeZ);
+            for (int c = 0; c < _inputChannels; c++)
+            {
+                ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), info.DataType, block.AsSpan(0, n));
+                int channel = c;
+                engine.Compute(block.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, (entry, component, image) =>
+                    sink(_blockOffsets[entry] + channel * _blockWidths[entry] + component, image));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(read);
+            ArrayPool<byte>.Shared.Return(planar);
+            ArrayPool<float>.Shared.Return(block);
+        }
+    }
+
+    /// <summary>
+    /// Visits the core voxels of a read-box image in raster order: <paramref name="visit"/>(row of the core, index of
+    /// its first voxel among the core's voxels).
+    /// </summary>
+    public static void ForEachCoreRow(ChunkSpec chunk, ReadOnlySpan<float> image, CoreRowVisitor visit)
+    {
+        var size = chunk.Read.Size;
+        var offset = chunk.CoreOffsetInRead;
+        var core = chunk.Core.Size;
+        int first = 0;
+        for (long z = 0; z < core.Z; z++)
+        for (long y = 0; y < core.Y; y++, first += (int)core.X)
+            visit(image.Slice((int)(((offset.Z + z) * size.Y + offset.Y + y) * size.X + offset.X), (int)core.X), first);
+    }
+}
+
+public delegate void CoreRowVisitor(ReadOnlySpan<float> row, int firstCoreVoxel);

@@ -1,0 +1,61 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.GpuNode.Stages;
+
+/// <summary>A pixel classifier over a planar feature matrix (feature f of voxel v at f·voxels + v).</summary>
+public interface IPixelClassifier
+{
+    int FeatureCount { get; }
+
+    /// <summary>Channels of the probability output (one per class, ilastik's label order).</summary>
+    int OutputChannels { get; }
+
+    /// <summary>Writes probabilities [v·OutputChannels + c] for <paramref name="voxelCount"/> voxels.</summary>
+    void Predict(ReadOnlySpan<float> planarFeatures, int voxelCount, Span<float> probabilities);
+}
+
+/// <summary>
+/// Per-class probabilities of a chunk: the features of its read box (<see cref="ChunkFeatures"/>), of which
+/// only the core's voxels are kept (planar, channel by channel as the engine emits them: the read box's
+/// whole feature matrix never exists), then the classifier on the core. Output float32, channels last.
+/// </summary>
+public sealed class PredictStage : IChunkStage
+{
+    private readonly ChunkFeatures _features;
+    private readonly IPixelClassifier _classifier;
+
+    public PredictStage(FeatureSet set, long volumeZ, int inputChannels, IPixelClassifier classifier)
+    {
+        _features = new ChunkFeatures(set, volumeZ, inputChannels);
+        _classifier = classifier;
+        if (_features.Channels != classifier.FeatureCount)
+            throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {_features.Channels} " +
+                $"for {inputChannels} input channel(s); was it trained on data with another channel count?");
+    }
+
+    public int OutputChannels => _classifier.OutputChannels;
+
+    public Halo RequiredHalo => _features.RequiredHalo;
+
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        int voxels = checked((int)chunk.Core.VoxelCount);
+        int length = checked(voxels * _features.Channels);
+        float[] planar = ArrayPool<float>.Shared.Rent(length);
+        try
+        {
+            _features.Compute(chunk, input, (channel, image) =>
+                ChunkFeatures.ForEachCoreRow(chunk, image, (row, first) => row.CopyTo(planar.AsSpan(channel * voxels + first))));
+            _classifier.Predict(planar.AsSpan(0, length), voxels, MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..(voxels * OutputChannels)]);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(planar);
+        }
+    }
+}
