@@ -36,6 +36,8 @@ public static class CliApp
         root.Subcommands.Add(ConvertCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
         root.Subcommands.Add(FeaturesCommand.Create(context));
+        root.Subcommands.Add(TrainCommand.Create(context));
+        root.Subcommands.Add(PredictCommand.Create(context));
         root.Subcommands.Add(Bench.BenchCommand.Create(context));
 
         var parse = root.Parse(args);

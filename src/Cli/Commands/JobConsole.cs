@@ -56,10 +56,4 @@ internal static class JobConsole
         if (r.Failed.Count > 10) context.Error.WriteLine($"  ... and {r.Failed.Count - 10} more");
         return CliApp.DataError;
     }
-
-    /// <summary>IProgress that reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool out of order).</summary>
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

@@ -53,3 +53,9 @@ internal static class Units
         voxelsPerSecond >= 1e6 ? string.Create(CultureInfo.InvariantCulture, $"{voxelsPerSecond / 1e6:0.0} Mvx/s")
                                : string.Create(CultureInfo.InvariantCulture, $"{voxelsPerSecond / 1e3:0.0} kvx/s");
 }
+
+/// <summary>IProgress that reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+internal sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

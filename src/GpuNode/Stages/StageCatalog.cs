@@ -11,6 +11,19 @@ public static class StageCatalog
     public const string Convert = "convert";
     public const string Synthesize = "synthesize";
     public const string Features = "features";
+    public const string Predict = "predict";
+
+    /// <summary>The classifier a predict job names: "ilp" (an ilastik project) or "model" (a ChunkSeg model file).</summary>
+    public static LoadedClassifier ClassifierOf(IReadOnlyDictionary<string, string> parameters) =>
+        parameters.TryGetValue("ilp", out var ilp)
+            ? ClassifierLoader.FromIlastik(ilp, parameters.GetValueOrDefault("structureTensor") == "vigra")
+            : ClassifierLoader.FromModel(parameters["model"]);
+
+    private static PredictStage PredictStageOf(IReadOnlyDictionary<string, string> parameters, long volumeZ)
+    {
+        var loaded = ClassifierOf(parameters);
+        return new PredictStage(loaded.Features, volumeZ, int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture), loaded.Classifier);
+    }
 
     /// <summary>
     /// The job's feature selection: "features" (a spec), optional per-axis sigma factors "axisScales" (z,y,x)
@@ -35,6 +48,7 @@ public static class StageCatalog
             ulong.Parse(parameters.GetValueOrDefault("seed", "42"), CultureInfo.InvariantCulture)),
         Features => new FeaturesStage(FeatureSetOf(parameters), outputShape.Z,
             int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture)),
-        _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}, {Features}"),
+        Predict => PredictStageOf(parameters, outputShape.Z),
+        _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}, {Features}, {Predict}"),
     };
 }

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Globalization;
+using ChunkSeg.Cli.Jobs;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.Cli.Commands;
+
+/// <summary>
+/// `chunkseg predict IN OUT (--ilp PROJECT | --model MODEL)`: per-class probabilities, float32, channels last
+/// (one per class in the project's label order), chunk by chunk through the spine.
+/// </summary>
+internal static class PredictCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var input = new Argument<string>("input") { Description = "Volume to classify: x.zarr, x.zarr/0 or file.h5/dataset" };
+        var output = new Argument<string>("output") { Description = "Probabilities to write: out.h5/probabilities or out.zarr" };
+        var ilp = new Option<string?>("--ilp") { Description = "An ilastik Pixel Classification project with a trained classifier" };
+        var model = new Option<string?>("--model") { Description = "A model written by chunkseg train" };
+        var vigraSt = new Option<bool>("--vigra-structure-tensor")
+        {
+            Description = "For projects saved by an ilastik without fastfilters (developer builds): structure tensor with VIGRA's scale order",
+        };
+        var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
+        var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 64,64,64; 2D: y,x 256,256)" };
+        var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
+        var axes = Options.Axes();
+        var workers = Options.Workers();
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output (and discard an unfinished one)" };
+        var command = new Command("predict", "Per-class probabilities from an ilastik project or a ChunkSeg model")
+        {
+            input, output, ilp, model, vigraSt, chunk, chunks, codec, axes, workers, overwrite,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            string? ilpPath = parse.GetValue(ilp), modelPath = parse.GetValue(model);
+            if ((ilpPath is null) == (modelPath is null))
+                throw new UsageException("give exactly one of --ilp PROJECT.ilp or --model MODEL");
+            if (modelPath is not null && parse.GetValue(vigraSt))
+                throw new UsageException("--vigra-structure-tensor applies to ilastik projects (--ilp); a ChunkSeg model records its own");
+            var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
+            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
+            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
+            var codecSpec = Options.ParseCodec(parse.GetValue(codec));
+            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
+            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            var info = source.Info;
+            int inputChannels = checked((int)info.Channels);
+
+            var parameters = new Dictionary<string, string> { ["inputChannels"] = inputChannels.ToString(CultureInfo.InvariantCulture) };
+            if (ilpPath is not null)
+            {
+                parameters["ilp"] = Path.GetFullPath(ilpPath);
+                if (parse.GetValue(vigraSt)) parameters["structureTensor"] = "vigra";
+            }
+            else
+            {
+                parameters["model"] = Path.GetFullPath(modelPath!);
+            }
+            var loaded = StageCatalog.ClassifierOf(parameters);
+            if (loaded.InputChannels is { } trained && trained != inputChannels)
+                throw new UsageException($"{modelPath}: the model was trained on {trained}-channel data; {info.Location} has {inputChannels} channel(s)");
+            try { loaded.Features.Validate(info.SpatialShape); }
+            catch (ArgumentException e) { throw new UsageException($"{info.Location}: {e.Message}", e); }
+            PredictStage stage;
+            try { stage = new PredictStage(loaded.Features, info.SpatialShape.Z, inputChannels, loaded.Classifier); }
+            catch (ArgumentException e) { throw new UsageException($"{loaded.Source} on {info.Location}: {e.Message}", e); }
+
+            var outAxes = FeaturesStage.OutputAxes(info.Axes);
+            var storage = requestedChunks ?? (info.Axes.HasZ ? new Long3(64, 64, 64) : new Long3(1, 256, 256));
+            var shape = new long[outAxes.Rank];
+            var chunkShape = new int[outAxes.Rank];
+            for (int d = 0; d < outAxes.Rank; d++)
+            {
+                char a = outAxes[d];
+                shape[d] = a == 'c' ? stage.OutputChannels : info.Extent(a);
+                long c = a switch { 'z' => storage.Z, 'y' => storage.Y, 'x' => storage.X, 'c' => stage.OutputChannels, _ => 1 };
+                chunkShape[d] = (int)Math.Clamp(c, 1, shape[d]);
+            }
+            codecSpec ??= target.Format == VolumeFormat.Zarr ? CodecSpec.Default : CodecSpec.Gzip(1);
+            if (target.Format == VolumeFormat.Hdf5 && codecSpec.Name is not ("none" or "gzip" or "zlib"))
+                throw new UsageException($"--codec {codecSpec}: HDF5 output supports none and gzip");
+            var options = new VolumeCreateOptions(outAxes, shape, DataType.Float32, chunkShape, info.VoxelSize, codecSpec);
+
+            var request = new JobRequest(StageCatalog.Predict, source, target, options, requestedCompute, workerCount, parse.GetValue(overwrite),
+                parameters, PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels + loaded.Classifier.FeatureCount),
+                MaxChunkBytes: 1L << 30);
+            var outcome = await JobConsole.RunWithProgressAsync(context, "predict", request, ct).ConfigureAwait(false);
+            int code = JobConsole.Summarize(context, "predict", outcome);
+            if (code == CliApp.Ok && !outcome.AlreadyComplete)
+                context.Out.WriteLine($"predict: {stage.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)}) from {loaded.Classifier.FeatureCount} features");
+            return code;
+        });
+        return command;
+    }
+}

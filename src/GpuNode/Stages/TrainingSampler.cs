@@ -1,0 +1,105 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.GpuNode.Stages;
+
+/// <summary>Feature rows of the labelled voxels: row-major [sample][feature], with each sample's label value.</summary>
+public sealed record TrainingSamples(float[] Features, int FeatureCount, int[] Labels)
+{
+    public int Count => Labels.Length;
+}
+
+/// <summary>
+/// Collects training samples the way ilastik's brush strokes are used: features are computed only for
+/// chunks whose core holds labelled voxels (label ≠ 0), each with its halo, never for the whole volume.
+/// Chunks are visited in parallel and their rows assembled in chunk order, so the samples (and the trees
+/// trained from them) do not depend on the worker count.
+/// </summary>
+public static class TrainingSampler
+{
+    public static TrainingSamples Collect(FeatureSet set, IVolume raw, IVolume labels, Long3 chunkShape, int workers,
+        IProgress<(long Done, long Total)>? progress = null)
+    {
+        var info = raw.Info;
+        CheckLabels(info, labels.Info);
+        int inputChannels = checked((int)info.Channels);
+        var features = new ChunkFeatures(set, info.SpatialShape.Z, inputChannels);
+        var grid = new ChunkGrid(info.SpatialShape, info.TimePoints, chunkShape, features.RequiredHalo);
+        int f = features.Channels;
+        var perChunk = new (float[] Rows, int[] Labels)?[checked((int)grid.Count)];
+        long done = 0;
+        Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, i =>
+        {
+            var chunk = grid[i];
+            var coreLabels = ReadLabels(labels, chunk);
+            int[] where = Enumerable.Range(0, coreLabels.Length).Where(v => coreLabels[v] != 0).ToArray();
+            if (where.Length > 0)
+            {
+                var rows = new float[where.Length * f];
+                int voxels = (int)chunk.Core.VoxelCount;
+                float[] column = ArrayPool<float>.Shared.Rent(voxels);
+                try
+                {
+                    features.Compute(chunk, raw, (channel, image) =>
+                    {
+                        ChunkFeatures.ForEachCoreRow(chunk, image, (row, first) => row.CopyTo(column.AsSpan(first)));
+                        for (int s = 0; s < where.Length; s++) rows[s * f + channel] = column[where[s]];
+                    });
+                }
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(column);
+                }
+                perChunk[i] = (rows, where.Select(v => coreLabels[v]).ToArray());
+            }
+            progress?.Report((Interlocked.Increment(ref done), grid.Count));
+        });
+
+        var all = perChunk.Where(p => p is not null).Select(p => p!.Value).ToArray();
+        return new TrainingSamples(all.SelectMany(p => p.Rows).ToArray(), f, all.SelectMany(p => p.Labels).ToArray());
+    }
+
+    /// <summary>The label volume must cover the same voxels: same t, z, y, x extents, one channel at most.</summary>
+    private static void CheckLabels(VolumeInfo raw, VolumeInfo labels)
+    {
+        if (labels.SpatialShape != raw.SpatialShape || labels.TimePoints != raw.TimePoints || labels.Channels != 1)
+            throw new VolumeException(labels.Location,
+                $"labels of shape [{string.Join(", ", labels.Shape)}] ({labels.Axes}) do not match the raw data's spatial shape {raw.SpatialShape} " +
+                $"with {raw.TimePoints} time point(s); expected one label channel per voxel");
+        if (labels.DataType.IsFloat())
+            throw new VolumeException(labels.Location, $"labels must be integers (0 = unlabelled, 1..K = classes); got {labels.DataType.Name()}");
+    }
+
+    private static int[] ReadLabels(IVolume labels, ChunkSpec chunk)
+    {
+        var info = labels.Info;
+        var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
+        int n = (int)box.ElementCount, size = info.DataType.SizeInBytes();
+        var bytes = new byte[n * size];
+        labels.Read(box, bytes);
+        // Any axis order: reorder to t, c, z, y, x (t and c have extent 1 here) so values follow the core's raster order.
+        var ordered = new byte[bytes.Length];
+        BoxLayout.Transpose(bytes, box.Shape, info.Axes, ordered, info.Axes.ToOmeOrder(), size);
+        var values = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            var e = ordered.AsSpan(i * size, size);
+            long v = info.DataType switch
+            {
+                DataType.UInt8 => e[0], DataType.Int8 => (sbyte)e[0],
+                DataType.UInt16 => MemoryMarshal.Read<ushort>(e), DataType.Int16 => MemoryMarshal.Read<short>(e),
+                DataType.UInt32 => MemoryMarshal.Read<uint>(e), DataType.Int32 => MemoryMarshal.Read<int>(e),
+                DataType.UInt64 => (long)MemoryMarshal.Read<ulong>(e), _ => MemoryMarshal.Read<long>(e),
+            };
+            if (v < 0 || v > int.MaxValue)
+                throw new VolumeException(info.Location, $"label value {v} is outside 0..{int.MaxValue} (0 = unlabelled, 1..K = classes)");
+            values[i] = (int)v;
+        }
+        return values;
+    }
+}
