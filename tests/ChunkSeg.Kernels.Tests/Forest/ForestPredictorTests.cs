@@ -1,0 +1,171 @@
+using ChunkSeg.Kernels.Forest;
+
+namespace ChunkSeg.Kernels.Tests.Forest;
+
+/// <summary>VigraForestConverter and ForestPredictor on hand-built vigra trees (recipe §5), and IlastikClassifier's channel mapping (§6).</summary>
+public sealed class ForestPredictorTests
+{
+    // PixelClass3D.ilp Forest0000/Tree_0: root splits column 3 at 1.887 → leaf [1, 0] if smaller, else [0, 1].
+    private static readonly int[] StumpTopology = [11, 2, 0, 0, 9, 7, 3, 1073741824, 2, 1073741824, 5];
+    private static readonly double[] StumpParameters = [1, 1.887, 26, 0, 1, 34, 1, 0];
+
+    // Root (topology 2) splits column 0 at 0.5; its left child (topology 7) splits column 1 at -1; leaves at 12, 14, 16.
+    // The left-left leaf (topology 14) is stored after its sibling, to exercise the offset → index remap.
+    private static readonly int[] DeepTopology = [2, 3, 0, 0, 7, 16, 0, 0, 2, 14, 12, 1, 1073741824, 4, 1073741824, 8, 1073741824, 12];
+    private static readonly double[] DeepParameters = [1, 0.5, 1, -1, 2, 0, 0, 1, 5, 0.2, 0.3, 0.5, 4, 1, 0, 0];
+
+    [Fact]
+    public void Converter_remaps_topology_offsets_to_flat_nodes()
+    {
+        var tree = VigraForestConverter.TreeFromVigra(DeepTopology, DeepParameters, 2, 3);
+        Assert.Equal(5, tree.NodeCount);
+        Assert.Equal([0, 1, -1, -1, -1], tree.Feature);
+        Assert.Equal(0.5, tree.Threshold[0]);
+        Assert.Equal(-1, tree.Threshold[1]);
+        Assert.Equal(1, tree.Left[0]);
+        Assert.Equal(-1, tree.Feature[tree.Right[0]]);
+        var weighted = VigraForestConverter.TreeFromVigra(DeepTopology, DeepParameters, 2, 3, predictWeighted: true);
+        Assert.Equal([0.2 * 5, 0.3 * 5, 0.5 * 5], weighted.LeafValues.Take(3));
+    }
+
+    [Fact]
+    public void Splits_compare_the_float_promoted_to_double_strictly()
+    {
+        var forest = VigraForestConverter.FromVigra([StumpTopology], [StumpParameters], 11, [1, 2]);
+        float below = (float)1.887 < 1.887 ? (float)1.887 : MathF.BitDecrement((float)1.887);
+        float above = MathF.BitIncrement(below);
+        var threshold = new float[11];
+        var probs = new float[2];
+        foreach (var (x, expectClass0) in new[] { (below, true), (above, false), (float.PositiveInfinity, false), (float.NegativeInfinity, true) })
+        {
+            threshold[3] = x;
+            ForestPredictor.PredictProbabilities(forest, threshold, 1, probs);
+            Assert.Equal(expectClass0 ? [1f, 0f] : [0f, 1f], probs);
+        }
+    }
+
+    [Fact]
+    public void Per_forest_arithmetic_is_vigras()
+    {
+        // Three trees; voxel 0 goes left-left (leaf [0.2, 0.3, 0.5]) in all of them.
+        var forest = VigraForestConverter.FromVigra([DeepTopology, DeepTopology, DeepTopology], [DeepParameters, DeepParameters, DeepParameters], 2, [1, 2, 3]);
+        var probs = new float[3];
+        ForestPredictor.PredictProbabilities(forest, [0f, -2f], 1, probs);
+        float[] sum = new float[3];
+        double total = 0;
+        for (int t = 0; t < 3; t++)
+            for (int c = 0; c < 3; c++)
+            {
+                sum[c] += (float)new[] { 0.2, 0.3, 0.5 }[c];
+                total += new[] { 0.2, 0.3, 0.5 }[c];
+            }
+        Assert.Equal(sum.Select(s => s / (float)total), probs);
+    }
+
+    [Fact]
+    public void A_NaN_anywhere_in_the_row_gives_zero_probabilities()
+    {
+        var forest = VigraForestConverter.FromVigra([StumpTopology], [StumpParameters], 11, [1, 2]);
+        var features = new float[11 * 2];
+        features[7 * 2 + 1] = float.NaN;                  // voxel 1, feature 7: a column no split reads
+        var probs = new float[4];
+        ForestPredictor.PredictProbabilities(forest, features, 2, probs);
+        Assert.Equal([1f, 0f, 0f, 0f], probs);
+    }
+
+    [Fact]
+    public void Results_do_not_depend_on_threads_or_block_size()
+    {
+        var rng = new Random(7);
+        var topologies = Enumerable.Range(0, 25).Select(_ => RandomTree(rng, 6, 3, out _)).ToArray();
+        var trees = topologies.Select(t => t.Topology).ToArray();
+        var parameters = topologies.Select(t => t.Parameters).ToArray();
+        var forest = VigraForestConverter.FromVigra(trees, parameters, 6, [1, 2, 3]);
+        int n = 1000;
+        var features = Enumerable.Range(0, 6 * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var reference = new float[n * 3];
+        ForestPredictor.PredictProbabilities(forest, features, n, reference, 1, 1);
+        foreach (var (threads, block) in new[] { (1, 128), (2, 7), (2, 128), (4, 1000), (3, 5000) })
+        {
+            var got = new float[n * 3];
+            ForestPredictor.PredictProbabilities(forest, features, n, got, threads, block);
+            Assert.Equal(reference, got);
+        }
+    }
+
+    [Fact]
+    public void Classifier_combines_forests_and_maps_classes_to_known_label_channels()
+    {
+        var a = VigraForestConverter.FromVigra([StumpTopology, StumpTopology], [StumpParameters, StumpParameters], 11, [1, 2]);
+        var b = VigraForestConverter.FromVigra([StumpTopology], [StumpParameters], 11, [1, 2]);
+        var classifier = new IlastikClassifier([a, b], [1u, 3u], 4);
+        var features = new float[11 * 2];
+        features[3 * 2 + 1] = 5f;                                         // voxel 1 above the threshold
+        var output = Enumerable.Repeat(float.NaN, 8).ToArray();
+        classifier.PredictProbabilities(features, 2, output);
+        Assert.Equal([1f, 0f, 0f, 0f, 0f, 0f, 1f, 0f], output);
+        Assert.Equal(3, classifier.TreeCount);
+    }
+
+    [Fact]
+    public void Unknown_node_types_and_bad_shapes_are_refused()
+    {
+        int[] hyperplane = (int[])StumpTopology.Clone();
+        hyperplane[2] = 1;
+        var e = Assert.Throws<ArgumentException>(() => VigraForestConverter.FromVigra([StumpTopology, hyperplane], [StumpParameters, StumpParameters], 11, [1, 2]));
+        Assert.Contains("tree 1: the node at topology 2 has type 1 (0x00000001)", e.Message, StringComparison.Ordinal);
+        int[] ext = (int[])StumpTopology.Clone();
+        ext[7] = 0x40000001;
+        e = Assert.Throws<ArgumentException>(() => VigraForestConverter.TreeFromVigra(ext, StumpParameters, 11, 2));
+        Assert.Contains("type 1073741825 (0x40000001)", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<ArgumentException>(() => VigraForestConverter.TreeFromVigra(StumpTopology, StumpParameters, 12, 2));
+        Assert.Contains("the forest has [12, 2]", e.Message, StringComparison.Ordinal);
+        int[] dangling = (int[])StumpTopology.Clone();
+        dangling[4] = 40;
+        e = Assert.Throws<ArgumentException>(() => VigraForestConverter.TreeFromVigra(dangling, StumpParameters, 11, 2));
+        Assert.Contains("node reference 40 is outside", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Feature_count_mismatch_is_refused()
+    {
+        var forest = VigraForestConverter.FromVigra([StumpTopology], [StumpParameters], 11, [1, 2]);
+        var e = Assert.Throws<ArgumentException>(() => ForestPredictor.PredictProbabilities(forest, new float[10 * 4], 4, new float[8]));
+        Assert.Contains("the forest reads 11 features for each of 4 voxels", e.Message, StringComparison.Ordinal);
+        var classifier = new IlastikClassifier([forest], [1u, 2u], 2);
+        e = Assert.Throws<ArgumentException>(() => classifier.PredictProbabilities(new float[12 * 4], 4, new float[8]));
+        Assert.Contains("feature selection and the classifier's feature count must match", e.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new IlastikClassifier([forest], [1u, 3u], 2));
+    }
+
+    /// <summary>A random vigra tree: splits on random columns and thresholds, random leaf values, nodes in vigra's layout.</summary>
+    internal static (int[] Topology, double[] Parameters) RandomTree(Random rng, int columns, int classes, out int leaves)
+    {
+        var topology = new List<int> { columns, classes };
+        var parameters = new List<double>();
+        leaves = 0;
+        int count = 0;
+        Build(0);
+        return (topology.ToArray(), parameters.ToArray());
+
+        int Build(int depth)
+        {
+            int at = topology.Count;
+            if (depth >= 5 || (depth > 1 && rng.Next(3) == 0))
+            {
+                topology.AddRange([0x40000000, parameters.Count]);
+                parameters.Add(1 + rng.Next(10));
+                for (int c = 0; c < classes; c++) parameters.Add(rng.NextDouble());
+                count++;
+                return at;
+            }
+            topology.AddRange([0, parameters.Count, -1, -1, rng.Next(columns)]);
+            parameters.AddRange([1, rng.NextDouble() * 2 - 1]);
+            int l = Build(depth + 1);
+            int r = Build(depth + 1);
+            topology[at + 2] = l;
+            topology[at + 3] = r;
+            return at;
+        }
+    }
+}
