@@ -91,7 +91,7 @@ public static class ForestTrainer
                 float v = row[f];
                 if (!float.IsFinite(v))
                     throw new ArgumentException($"sample {i}, feature {f} is {v}; features must be finite", nameof(samples));
-                columns[(long)f * n + i] = v;
+                columns[(long)f * n + i] = v == 0 ? 0f : v;   // −0 → +0: same routing, and radix keys then order like ==
             }
         }
 
@@ -120,6 +120,8 @@ internal sealed class TreeGrower
     private readonly float[] _keys;      // their feature values, sorted alongside
     private readonly int[] _spill;       // right-hand side while partitioning
     private readonly int[] _features;    // feature draw order (partial Fisher–Yates)
+    private readonly uint[] _radixKeys, _radixKeys2;
+    private readonly int[] _histogram = new int[3 * 2048];
     private readonly long[] _total, _left;
     private readonly Stack<(int Start, int End, int Depth, int Parent, bool IsLeft)> _stack = new();
 
@@ -138,6 +140,8 @@ internal sealed class TreeGrower
         _sorted = new int[n];
         _keys = new float[n];
         _spill = new int[n];
+        _radixKeys = new uint[n];
+        _radixKeys2 = new uint[n];
         _features = new int[data.FeatureCount];
         _total = new long[data.ClassCount];
         _left = new long[data.ClassCount];
@@ -213,14 +217,7 @@ internal sealed class TreeGrower
             (_features[drawn], _features[j]) = (_features[j], _features[drawn]);
             int f = _features[drawn++];
 
-            var column = _d.Columns.AsSpan(f * n, n);
-            for (int p = 0; p < m; p++)
-            {
-                int s = _index[start + p];
-                sorted[p] = s;
-                keys[p] = column[s];
-            }
-            keys.Sort(sorted);
+            SortByFeature(start, m, f);
             if (keys[0] == keys[m - 1]) continue;  // constant here: counts as drawn, not as found
             nonConstant++;
 
@@ -249,6 +246,77 @@ internal sealed class TreeGrower
         }
         return bestFeature >= 0;
     }
+
+    /// <summary>
+    /// Fills _sorted[0..m) with the node's samples ordered by feature f and _keys with their values. Small
+    /// nodes use introsort; large ones an LSD radix sort (3 passes of 11 bits, O(m) instead of O(m log m):
+    /// the root and the first levels, where most of the sorting work is).
+    /// </summary>
+    private void SortByFeature(int start, int m, int f)
+    {
+        var column = _d.Columns.AsSpan(f * _d.SampleCount, _d.SampleCount);
+        var keys = _keys.AsSpan(0, m);
+        var sorted = _sorted.AsSpan(0, m);
+        if (m < RadixThreshold)
+        {
+            for (int p = 0; p < m; p++)
+            {
+                int s = _index[start + p];
+                sorted[p] = s;
+                keys[p] = column[s];
+            }
+            keys.Sort(sorted);
+            return;
+        }
+
+        var k0 = _radixKeys.AsSpan(0, m);
+        var k1 = _radixKeys2.AsSpan(0, m);
+        var i0 = sorted;
+        var i1 = _spill.AsSpan(0, m);
+        var hist = _histogram.AsSpan();
+        hist.Clear();
+        for (int p = 0; p < m; p++)
+        {
+            int s = _index[start + p];
+            uint key = SortableKey(column[s]);
+            k0[p] = key;
+            i0[p] = s;
+            hist[(int)(key & 0x7FF)]++;
+            hist[2048 + (int)((key >> 11) & 0x7FF)]++;
+            hist[4096 + (int)(key >> 22)]++;
+        }
+        for (int pass = 0; pass < 3; pass++)
+        {
+            var h = hist.Slice(pass * 2048, 2048);
+            int shift = pass * 11;
+            if (h[(int)((k0[0] >> shift) & 0x7FF)] == m) continue;   // one bucket: this digit is already sorted
+            int sum = 0;
+            for (int b = 0; b < 2048; b++) { int c = h[b]; h[b] = sum; sum += c; }
+            for (int p = 0; p < m; p++)
+            {
+                uint key = k0[p];
+                int dst = h[(int)((key >> shift) & 0x7FF)]++;
+                k1[dst] = key;
+                i1[dst] = i0[p];
+            }
+            var tk = k0; k0 = k1; k1 = tk;
+            var ti = i0; i0 = i1; i1 = ti;
+        }
+        if (i0 != sorted) i0.CopyTo(sorted);   // compares the spans' starts: odd pass counts end in _spill
+        for (int p = 0; p < m; p++) keys[p] = FromSortableKey(k0[p]);
+    }
+
+    private const int RadixThreshold = 512;
+
+    /// <summary>float → uint with the same order (finite values, no −0): negatives flipped, positives offset.</summary>
+    private static uint SortableKey(float v)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(v);
+        return (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
+    }
+
+    private static float FromSortableKey(uint key) =>
+        BitConverter.UInt32BitsToSingle((key & 0x80000000u) != 0 ? key & 0x7FFFFFFFu : ~key);
 
     /// <summary>A double t with a &lt; t ≤ b, so (double)x &lt; t routes x ≤ a left and x ≥ b right.</summary>
     internal static double Midpoint(float a, float b)
