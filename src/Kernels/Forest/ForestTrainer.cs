@@ -194,7 +194,7 @@ internal sealed class TreeGrower
 
     private bool FindSplit(int start, int end, ref TreeRandom rng, out int bestFeature, out double bestThreshold)
     {
-        int n = _d.SampleCount, fc = _d.FeatureCount, k = _d.ClassCount, minLeaf = _d.MinSamplesLeaf;
+        int fc = _d.FeatureCount, k = _d.ClassCount, minLeaf = _d.MinSamplesLeaf;
         int m = end - start;
         var labels = _d.Labels;
         var weight = _weight;
