@@ -1,4 +1,5 @@
 using ChunkSeg.Contracts.Errors;
+using ChunkSeg.GpuNode.Classifiers;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Forest;
 using ChunkSeg.Storage.Ilastik;
@@ -32,7 +33,7 @@ public static class ClassifierLoader
         }
         if (vigraStructureTensor) set = set.WithVigraStructureTensor();
         var names = project.LabelNames();
-        var classifier = IlastikForests.Load(project, names.Length);
+        var classifier = new IlastikForestClassifier(IlastikClassifierLoader.Load(project));
         return new LoadedClassifier(set, classifier, names, null, ilpPath);
     }
 
@@ -71,25 +72,6 @@ public sealed class ForestClassifier(RandomForest forest) : IPixelClassifier
 
     public void Predict(ReadOnlySpan<float> planarFeatures, int voxelCount, Span<float> probabilities) =>
         ForestPredictor.PredictProbabilities(forest, planarFeatures, voxelCount, probabilities);
-}
-
-/// <summary>An ilastik project's vigra forests as one classifier (ILASTIK_RECIPE §5–§6).</summary>
-internal static class IlastikForests
-{
-    public static IPixelClassifier Load(IlastikProject project, int labelCount)
-    {
-        try
-        {
-            var forests = project.ReadForests().Select(f => VigraForestConverter.FromVigra(
-                f.Trees.Select(t => t.Topology).ToArray(), f.Trees.Select(t => t.Parameters).ToArray(),
-                f.ColumnCount, f.Labels.Select(l => checked((int)l)).ToArray(), f.PredictWeighted)).ToList();
-            return new IlastikForestClassifier(new IlastikClassifier(forests, project.KnownLabels(), labelCount));
-        }
-        catch (ArgumentException e)
-        {
-            throw new VolumeException(project.Path, $"ClassifierForests: {e.Message}", e);
-        }
-    }
 }
 
 /// <summary>ilastik's forest of forests as a classifier: one output channel per label name.</summary>

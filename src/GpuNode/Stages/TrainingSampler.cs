@@ -17,8 +17,9 @@ public sealed record TrainingSamples(float[] Features, int FeatureCount, int[] L
 /// <summary>
 /// Collects training samples the way ilastik's brush strokes are used: features are computed only for
 /// chunks whose core holds labelled voxels (label ≠ 0), each with its halo, never for the whole volume.
-/// Chunks are visited in parallel and their rows assembled in chunk order, so the samples (and the trees
-/// trained from them) do not depend on the worker count.
+/// Chunks are visited in parallel; the rows are then put in the volume's raster order (t, z, y, x), so the
+/// samples, and the trees trained from them with a given seed, depend neither on the chunk shape nor on the
+/// worker count.
 /// </summary>
 public static class TrainingSampler
 {
@@ -31,7 +32,7 @@ public static class TrainingSampler
         var features = new ChunkFeatures(set, info.SpatialShape.Z, inputChannels);
         var grid = new ChunkGrid(info.SpatialShape, info.TimePoints, chunkShape, features.RequiredHalo);
         int f = features.Channels;
-        var perChunk = new (float[] Rows, int[] Labels)?[checked((int)grid.Count)];
+        var perChunk = new (float[] Rows, int[] Labels, long[] Positions)?[checked((int)grid.Count)];
         long done = 0;
         Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, i =>
         {
@@ -55,13 +56,36 @@ public static class TrainingSampler
                 {
                     ArrayPool<float>.Shared.Return(column);
                 }
-                perChunk[i] = (rows, where.Select(v => coreLabels[v]).ToArray());
+                perChunk[i] = (rows, where.Select(v => coreLabels[v]).ToArray(), where.Select(v => RasterIndex(chunk, v, info.SpatialShape)).ToArray());
             }
             progress?.Report((Interlocked.Increment(ref done), grid.Count));
         });
 
         var all = perChunk.Where(p => p is not null).Select(p => p!.Value).ToArray();
-        return new TrainingSamples(all.SelectMany(p => p.Rows).ToArray(), f, all.SelectMany(p => p.Labels).ToArray());
+        var positions = all.SelectMany(p => p.Positions).ToArray();
+        var order = Enumerable.Range(0, positions.Length).ToArray();
+        Array.Sort(positions.ToArray(), order);                       // raster order of the whole volume
+        var chunkRows = all.SelectMany(p => Enumerable.Range(0, p.Labels.Length).Select(r => (p.Rows, Row: r))).ToArray();
+        var labelsInOrder = all.SelectMany(p => p.Labels).ToArray();
+        var sortedRows = new float[positions.Length * f];
+        var sortedLabels = new int[positions.Length];
+        for (int k = 0; k < order.Length; k++)
+        {
+            var (rows, row) = chunkRows[order[k]];
+            rows.AsSpan(row * f, f).CopyTo(sortedRows.AsSpan(k * f, f));
+            sortedLabels[k] = labelsInOrder[order[k]];
+        }
+        return new TrainingSamples(sortedRows, f, sortedLabels);
+    }
+
+    /// <summary>Linear index of core voxel <paramref name="v"/> of <paramref name="chunk"/> in the (t, z, y, x) volume.</summary>
+    private static long RasterIndex(ChunkSpec chunk, int v, Long3 shape)
+    {
+        var core = chunk.Core;
+        long x = core.Start.X + v % core.Size.X;
+        long y = core.Start.Y + v / core.Size.X % core.Size.Y;
+        long z = core.Start.Z + v / (core.Size.X * core.Size.Y);
+        return ((chunk.TimePoint * shape.Z + z) * shape.Y + y) * shape.X + x;
     }
 
     /// <summary>The label volume must cover the same voxels: same t, z, y, x extents, one channel at most.</summary>
