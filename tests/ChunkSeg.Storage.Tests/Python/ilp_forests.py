@@ -4,7 +4,7 @@ Usage:
   ilp_forests.py dump project.ilp              JSON {"forests": [{Name, ColumnCount, ClassCount, Labels, PredictWeighted,
                                                Trees: [{Name, Topology, Parameters}]}], "known_labels": [...] | null}
   ilp_forests.py make source.ilp out.ilp KIND  a copy of source with KIND: no-classifier, sklearn, no-vigra-attr,
-                                               no-known-labels, unknown-node
+                                               no-known-labels
 """
 import json
 import shutil
@@ -54,11 +54,6 @@ def make(source, out, kind):
             del cf["Forest0001"].attrs["vigra_random_forest_version"]
         elif kind == "no-known-labels":
             del cf["known_labels"]
-        elif kind == "unknown-node":
-            t = cf["Forest0002/Tree_3/topology"]
-            topo = t[()]
-            topo[2] = 2  # the root becomes a hypersphere node
-            t[...] = topo
         else:
             raise SystemExit(f"unknown kind {kind}")
 
