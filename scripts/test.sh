@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README and CI run exactly this). Installs what the tests need, runs every
 # test project, then reruns the kernel tests with Vector256 only and with no SIMD at all (their results
-# must be bit-identical at every SIMD width), and ends with one line: "N passed, N failed".
+# must be bit-identical at every SIMD width) and the ilastik parity tests with no SIMD, and ends with one
+# line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test || exit 1
@@ -14,6 +15,10 @@ if [[ -d tests/ChunkSeg.Kernels.Tests ]]; then
     env "${mode%%:*}" dotnet test tests/ChunkSeg.Kernels.Tests -c Release --no-build \
       --logger "trx;LogFileName=kernels-${mode##*:}.trx" --results-directory "$results" "$@" || status=1
   done
+  # ilastik's probabilities, exactly, also without SIMD (features and forests through the chunk spine).
+  DOTNET_EnableHWIntrinsic=0 dotnet test tests/ChunkSeg.Pipeline.Tests -c Release --no-build \
+    --filter "FullyQualifiedName~IlastikParity|FullyQualifiedName~Chunked_prediction_equals" \
+    --logger "trx;LogFileName=parity-scalar.trx" --results-directory "$results" "$@" || status=1
 fi
 
 passed=0; failed=0

@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
-using System.Text;
 using ChunkSeg.Cli.Commands;
 using ChunkSeg.Kernels.Features;
 using Spectre.Console;
@@ -52,7 +50,7 @@ internal static class FeaturesBench
                 try
                 {
                     string npy = Path.Combine(dir, "volume.npy");
-                    WriteNpy(npy, volume, edge);
+                    Npy.Write(npy, volume, edge, edge, edge);
                     string script = BenchCommand.ExtractScript("vigra_features.py", dir);
                     vigra = BenchCommand.RunPython(parse.GetValue(python)!, script, npy, set.ToString(), Path.Combine(dir, "vigra.npy")).GetDouble();
                 }
@@ -79,17 +77,4 @@ internal static class FeaturesBench
     private static string SimdName() =>
         System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "Vector512"
         : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "Vector256" : "scalar";
-
-    /// <summary>A float32 (z, y, x) .npy file, version 1.0, as numpy.load reads it.</summary>
-    private static void WriteNpy(string path, float[] data, int edge)
-    {
-        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({edge}, {edge}, {edge}), }}";
-        int total = 10 + header.Length + 1;
-        header = header.PadRight(header.Length + (64 - total % 64) % 64) + "\n";
-        using var file = File.Create(path);
-        file.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0]);   // magic, version 1.0
-        file.Write(BitConverter.GetBytes((ushort)header.Length));
-        file.Write(Encoding.ASCII.GetBytes(header));
-        file.Write(MemoryMarshal.AsBytes(data.AsSpan()));
-    }
 }

@@ -17,7 +17,11 @@ namespace ChunkSeg.Kernels.Forest;
 /// </summary>
 public static class ForestPredictor
 {
-    public const int BlockSize = 128;
+    /// <summary>
+    /// Voxels per block: every tree's nodes are walked for the whole block before the next tree, so a
+    /// forest larger than the caches is read once per block, not once per voxel.
+    /// </summary>
+    public const int BlockSize = 8192;
 
     public static void PredictProbabilities(RandomForest forest, ReadOnlySpan<float> features, int voxelCount, Span<float> probabilities, int maxThreads = 1) =>
         PredictProbabilities(forest, features, voxelCount, probabilities, maxThreads, BlockSize);
@@ -95,10 +99,65 @@ internal sealed class BlockScratch(int blockSize, int width)
     public int[] Node { get; } = new int[blockSize];
     public float[] Probabilities { get; } = new float[blockSize * width];
     public float[] Sum { get; } = new float[blockSize * width];
+
+    /// <summary>The block's features voxel-major, grown to the largest forest seen.</summary>
+    public float[] Rows(int length) => _rows.Length >= length ? _rows : _rows = new float[length];
+    private float[] _rows = [];
 }
 
 internal static unsafe class ForestEngine
 {
+    /// <summary>
+    /// The node (a leaf) each voxel of the block ends at. Branch-free: the child is Left + (x &lt; threshold ? 0 : 1)
+    /// and leaves loop on themselves (<see cref="DecisionTree.Packed"/>), so eight interleaved walks advance in
+    /// lock-step with no mispredicted branches, checking every four steps whether any walk still moves.
+    /// <paramref name="rows"/> holds the block's features voxel-major (voxel v's at v·F), so one walk reads
+    /// from two or three cache lines. The decisions equal vigra's double comparisons
+    /// (<see cref="DecisionTree.FloatThreshold"/>).
+    /// </summary>
+    private static void Traverse(PackedNode[] nodes, float* rows, int featureCount, Span<int> ends)
+    {
+        int count = ends.Length, v = 0;
+        ref PackedNode root = ref nodes[0];
+        for (; v + 8 <= count; v += 8)
+        {
+            float* x = rows + (long)v * featureCount;
+            int f = featureCount;
+            int a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+            int moved;
+            do
+            {
+                moved = 0;
+                for (int s = 0; s < 4; s++)
+                {
+                    moved |= Step(ref root, x, ref a0) | Step(ref root, x + f, ref a1) | Step(ref root, x + 2 * f, ref a2) | Step(ref root, x + 3 * f, ref a3)
+                           | Step(ref root, x + 4 * f, ref a4) | Step(ref root, x + 5 * f, ref a5) | Step(ref root, x + 6 * f, ref a6) | Step(ref root, x + 7 * f, ref a7);
+                }
+            }
+            while (moved != 0);
+            ends[v] = a0; ends[v + 1] = a1; ends[v + 2] = a2; ends[v + 3] = a3;
+            ends[v + 4] = a4; ends[v + 5] = a5; ends[v + 6] = a6; ends[v + 7] = a7;
+        }
+        for (; v < count; v++)                     // tail: one walk at a time, the same decisions
+        {
+            int a = 0;
+            while (Step(ref root, rows + (long)v * featureCount, ref a) != 0) { }
+            ends[v] = a;
+        }
+    }
+
+    /// <summary>One level of one walk; returns non-zero when the walk moved (it stays put on a leaf).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static int Step(ref PackedNode root, float* x, ref int node)
+    {
+        ref readonly PackedNode nd = ref System.Runtime.CompilerServices.Unsafe.Add(ref root, node);
+        int right = x[nd.Feature] < nd.Threshold ? 0 : 1;
+        int next = System.Runtime.CompilerServices.Unsafe.Add(ref System.Runtime.CompilerServices.Unsafe.AsRef(in nd.Left), right);
+        int moved = next ^ node;
+        node = next;
+        return moved;
+    }
+
     /// <summary>vigra's per-forest probabilities (see <see cref="ForestPredictor"/>) of voxels [start, start + count) into <paramref name="probs"/>[v * C + c].</summary>
     public static void PredictBlock(RandomForest forest, FeatureMatrix x, int start, int count, Span<float> probs, BlockScratch scratch)
     {
@@ -118,17 +177,22 @@ internal static unsafe class ForestEngine
                 if (float.IsNaN(row[v])) nan[v] = true;
         }
 
+        int features = forest.FeatureCount;
+        var rows = scratch.Rows(count * features);
+        for (int f = 0; f < features; f++)          // planar → voxel-major for this block
+        {
+            float* plane = block + f * n;
+            for (int v = 0; v < count; v++) rows[v * features + f] = plane[v];
+        }
+        var ends = scratch.Node.AsSpan(0, count);
         foreach (var tree in forest.Trees)
         {
-            int[] feature = tree.Feature, left = tree.Left, right = tree.Right;
-            double[] threshold = tree.Threshold, values = tree.LeafValues;
-            for (int v = 0; v < count; v++)
+            fixed (float* r = rows) Traverse(tree.Packed, r, features, ends);
+            double[] values = tree.LeafValues;
+            int[] leafOffset = tree.PackedLeafValues;
+            for (int v = 0; v < count; v++)        // per voxel, trees are added in tree order: vigra's sums
             {
-                int node = 0;
-                int column;
-                while ((column = feature[node]) >= 0)
-                    node = (double)block[column * n + v] < threshold[node] ? left[node] : right[node];
-                int leaf = left[node];
+                int leaf = leafOffset[ends[v]];
                 ref float p = ref probs[v * classes];
                 double t = total[v];
                 for (int c = 0; c < classes; c++)

@@ -169,3 +169,24 @@ public sealed class ForestPredictorTests
         }
     }
 }
+
+public class FloatThresholdTests
+{
+    /// <summary>Packed nodes compare in float32; that must take exactly vigra's (double)x &lt; t decisions.</summary>
+    [Fact]
+    public void Float_comparison_takes_the_same_decisions_as_the_double_one()
+    {
+        var rng = new Random(41);
+        for (int i = 0; i < 200_000; i++)
+        {
+            double t = i % 4 == 0 ? (double)(float)(rng.NextDouble() * 200 - 100)                  // exactly a float
+                     : (rng.NextDouble() * 2 - 1) * Math.Pow(10, rng.Next(-8, 8));                 // between floats
+            float ft = ChunkSeg.Kernels.Forest.DecisionTree.FloatThreshold(t);
+            float near = (float)t;
+            foreach (float x in new[] { near, MathF.BitDecrement(near), MathF.BitIncrement(near), ft, MathF.BitDecrement(ft), -near, 0f, -0f })
+                Assert.True(((double)x < t) == (x < ft), $"x = {x:R}, t = {t:R}, float threshold {ft:R}");
+        }
+        Assert.False(float.NaN < ChunkSeg.Kernels.Forest.DecisionTree.FloatThreshold(1.0));
+        Assert.Equal(float.PositiveInfinity, ChunkSeg.Kernels.Forest.DecisionTree.FloatThreshold(1e300));
+    }
+}

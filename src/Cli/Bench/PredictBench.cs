@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using ChunkSeg.Cli.Commands;
+using ChunkSeg.Kernels.Forest;
+using Spectre.Console;
+
+namespace ChunkSeg.Cli.Bench;
+
+/// <summary>
+/// `chunkseg bench predict`: random-forest training and prediction on the same synthetic data (two
+/// overlapping classes in --features dimensions), ChunkSeg against scikit-learn and VIGRA on this machine.
+/// Each library trains its own forest of --trees trees on the same samples, then predicts the same voxels.
+/// </summary>
+internal static class PredictBench
+{
+    public static Command Create(CommandContext context)
+    {
+        var features = new Option<int>("--features") { Description = "Features per voxel", DefaultValueFactory = _ => 40 };
+        var samples = new Option<int>("--samples") { Description = "Training samples", DefaultValueFactory = _ => 20_000 };
+        var voxels = new Option<int>("--voxels") { Description = "Voxels to predict", DefaultValueFactory = _ => 1_000_000 };
+        var trees = new Option<int>("--trees") { Description = "Trees per forest", DefaultValueFactory = _ => 100 };
+        var threads = new Option<int>("--threads") { Description = "ChunkSeg threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var repeats = new Option<int>("--repeats") { Description = "Prediction runs (best kept)", DefaultValueFactory = _ => 3 };
+        var python = new Option<string>("--python") { Description = "Interpreter with scikit-learn and vigra", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var command = new Command("predict", "Forest training time and prediction voxels/s of ChunkSeg vs scikit-learn and VIGRA")
+        {
+            features, samples, voxels, trees, threads, repeats, python,
+        };
+        command.SetAction(parse =>
+        {
+            int f = parse.GetValue(features), n = parse.GetValue(samples), m = parse.GetValue(voxels), t = parse.GetValue(trees);
+            int threadCount = Options.CheckWorkers(parse.GetValue(threads)), r = Math.Max(1, parse.GetValue(repeats));
+            if (f < 2 || n < 10 || m < 1 || t < 1) throw new Contracts.Errors.UsageException("--features ≥ 2, --samples ≥ 10, --voxels ≥ 1 and --trees ≥ 1");
+            var (trainX, trainY) = Synthesize(n, f, seed: 1);
+            var (testX, _) = Synthesize(m, f, seed: 2);
+
+            var clock = Stopwatch.StartNew();
+            var forest = ForestTrainer.Train(trainX, f, trainY, [1, 2], new ForestTrainingOptions(Trees: t, Seed: 0, MaxThreads: threadCount));
+            double ourFit = clock.Elapsed.TotalSeconds;
+            var planar = new float[(long)m * f];                         // the predictor reads features planar, as the stages provide them
+            for (int v = 0; v < m; v++)
+                for (int k = 0; k < f; k++) planar[(long)k * m + v] = testX[(long)v * f + k];
+            var probabilities = new float[m * 2];
+            double ourPredict = BenchCommand.Best(r, () => ForestPredictor.PredictProbabilities(forest, planar, m, probabilities, threadCount));
+
+            string dir = Path.Combine(Path.GetTempPath(), "chunkseg-bench-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(dir);
+            System.Text.Json.JsonElement reference;
+            try
+            {
+                Npy.Write(Path.Combine(dir, "train_x.npy"), trainX, n, f);
+                Npy.Write(Path.Combine(dir, "train_y.npy"), trainY, n);
+                Npy.Write(Path.Combine(dir, "test_x.npy"), testX, m, f);
+                string script = BenchCommand.ExtractScript("forest_reference.py", dir);
+                reference = BenchCommand.RunPython(parse.GetValue(python)!, script, Path.Combine(dir, "train_x.npy"), Path.Combine(dir, "train_y.npy"),
+                    Path.Combine(dir, "test_x.npy"), t.ToString(CultureInfo.InvariantCulture), r.ToString(CultureInfo.InvariantCulture));
+            }
+            finally
+            {
+                Directory.Delete(dir, true);
+            }
+            double Get(string key) => reference.GetProperty(key).GetDouble();
+            double fastest = Math.Min(Get("sklearn_predict"), Get("vigra_predict"));
+            var versions = reference.GetProperty("versions");
+
+            var table = new Table().Border(TableBorder.Rounded)
+                .Title(Markup.Escape($"{t} trees, {f} features, 2 classes; trained on {n:N0} samples, predicting {m:N0} voxels"))
+                .AddColumns("implementation", "training s", "prediction Mvoxels/s", "vs faster reference");
+            table.AddRow(Markup.Escape($"ChunkSeg ({threadCount} threads)"), F(ourFit), F(m / ourPredict / 1e6), F(fastest / ourPredict) + "x");
+            table.AddRow(Markup.Escape($"scikit-learn {versions.GetProperty("sklearn").GetString()} (n_jobs=2)"), F(Get("sklearn_fit")), F(m / Get("sklearn_predict") / 1e6), F(fastest / Get("sklearn_predict")) + "x");
+            table.AddRow(Markup.Escape($"VIGRA {versions.GetProperty("vigra").GetString()} (predictProbabilities)"), F(Get("vigra_fit")), F(m / Get("vigra_predict") / 1e6), F(fastest / Get("vigra_predict")) + "x");
+            context.Stdout.Write(table);
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    private static string F(double v) => v.ToString(v >= 100 ? "0" : v >= 1 ? "0.00" : "0.000", CultureInfo.InvariantCulture);
+
+    /// <summary>Two overlapping Gaussian classes: class 2's mean is shifted by 0.5 on every feature. Row-major [sample][feature].</summary>
+    private static (float[] X, int[] Y) Synthesize(int count, int features, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new float[(long)count * features];
+        var y = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            y[i] = rng.Next(2);
+            for (int k = 0; k < features; k++)
+            {
+                double u1 = 1 - rng.NextDouble(), u2 = rng.NextDouble();
+                x[(long)i * features + k] = (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2) + 0.5 * y[i] * (k % 3 == 0 ? 1 : 0.3));
+            }
+        }
+        return (x, y);
+    }
+}
