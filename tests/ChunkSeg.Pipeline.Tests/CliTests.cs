@@ -15,13 +15,7 @@ public sealed class CliTests : IDisposable
 
     private string P(string name) => Path.Combine(_dir, name);
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = await CliApp.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => Cli.Run(args);
 
     private static ushort[] ReadAll(string address)
     {
@@ -158,14 +152,7 @@ public sealed class CliTests : IDisposable
         Assert.Contains("   at ", loud.Err);
     }
 
-    private static async Task Expect(int code, string fragment, params string[] args)
-    {
-        var (actual, _, err) = await Run(args);
-        Assert.True(actual == code, $"chunkseg {string.Join(' ', args)} exited {actual}, expected {code}: {err}");
-        Assert.Contains(fragment, err);
-        Assert.StartsWith("error: ", err);
-        Assert.DoesNotContain("   at ", err);
-    }
+    private static Task Expect(int code, string fragment, params string[] args) => Cli.Expect(code, fragment, args);
 
     public void Dispose()
     {

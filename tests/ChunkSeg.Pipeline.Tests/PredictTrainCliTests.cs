@@ -15,13 +15,7 @@ public sealed class PredictTrainCliTests : IDisposable
 
     private string P(string name) => Path.Combine(_dir, name);
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = await CliApp.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => Cli.Run(args);
 
     [Theory]
     [InlineData("ilastik/PixelClass3D.ilp", "ilastik/Data_3D.h5", "ilastik/Data_3D_Probabilities.h5", "16,16,16", 1)]
@@ -133,13 +127,7 @@ public sealed class PredictTrainCliTests : IDisposable
 
     }
 
-    private static async Task Expect(int code, string fragment, params string[] args)
-    {
-        var (actual, _, err) = await Run(args);
-        Assert.True(actual == code, $"chunkseg {string.Join(' ', args)} exited {actual}, expected {code}: {err}");
-        Assert.Contains(fragment, err);
-        Assert.DoesNotContain("   at ", err);
-    }
+    private static Task Expect(int code, string fragment, params string[] args) => Cli.Expect(code, fragment, args);
 
     public void Dispose()
     {

@@ -55,6 +55,30 @@ internal static class OutputLayout
     public static readonly Long3 DefaultChunks3D = new(64, 128, 128);
     public static readonly Long3 DefaultChunks2D = new(1, 256, 256);
 
+    /// <summary>
+    /// A float32 matrix with the input's spatial and time axes and <paramref name="channels"/> channels last
+    /// (features, probabilities), stored in <paramref name="spatialChunks"/> with every channel in a chunk.
+    /// </summary>
+    public static VolumeCreateOptions ChannelsLast(VolumeInfo input, VolumeFormat format, int channels, Long3? spatialChunks,
+        Long3 defaultChunks3D, Long3 defaultChunks2D, CodecSpec? codec, CodecSpec defaultHdf5Codec)
+    {
+        var axes = FeaturesStage.OutputAxes(input.Axes);
+        var chunk3 = spatialChunks ?? (input.Axes.HasZ ? defaultChunks3D : defaultChunks2D);
+        var shape = new long[axes.Rank];
+        var chunks = new int[axes.Rank];
+        for (int d = 0; d < axes.Rank; d++)
+        {
+            char a = axes[d];
+            shape[d] = a == 'c' ? channels : input.Extent(a);
+            long c = a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, 'c' => channels, _ => 1 };
+            chunks[d] = (int)Math.Clamp(c, 1, shape[d]);
+        }
+        codec ??= format == VolumeFormat.Zarr ? CodecSpec.Default : defaultHdf5Codec;
+        if (format == VolumeFormat.Hdf5 && codec.Name is not ("none" or "gzip" or "zlib"))
+            throw new UsageException($"--codec {codec}: HDF5 output supports none and gzip");
+        return new VolumeCreateOptions(axes, shape, Contracts.Volumes.DataType.Float32, chunks, input.VoxelSize, codec);
+    }
+
     public static VolumeCreateOptions For(VolumeInfo input, VolumeFormat format, Long3? spatialChunks, CodecSpec? codec, Contracts.Volumes.VoxelSize? voxelSize)
     {
         var axes = format == VolumeFormat.Zarr ? input.Axes.ToOmeOrder() : input.Axes;

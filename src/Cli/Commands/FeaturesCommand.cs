@@ -58,21 +58,8 @@ internal static class FeaturesCommand
             catch (ArgumentException e) { throw new UsageException($"{info.Location}: {e.Message}", e); }
             var stage = new FeaturesStage(set, volumeZ, inputChannels);
 
-            var outAxes = FeaturesStage.OutputAxes(info.Axes);
-            var storage = requestedChunks ?? (info.Axes.HasZ ? new Long3(32, 64, 64) : new Long3(1, 128, 128));
-            var shape = new long[outAxes.Rank];
-            var chunkShape = new int[outAxes.Rank];
-            for (int d = 0; d < outAxes.Rank; d++)
-            {
-                char a = outAxes[d];
-                shape[d] = a == 'c' ? stage.OutputChannels : info.Extent(a);
-                long c = a switch { 'z' => storage.Z, 'y' => storage.Y, 'x' => storage.X, 'c' => stage.OutputChannels, _ => 1 };
-                chunkShape[d] = (int)Math.Clamp(c, 1, shape[d]);
-            }
-            codecSpec ??= target.Format == VolumeFormat.Zarr ? CodecSpec.Default : CodecSpec.None;
-            if (target.Format == VolumeFormat.Hdf5 && codecSpec.Name is not ("none" or "gzip" or "zlib"))
-                throw new UsageException($"--codec {codecSpec}: HDF5 output supports none and gzip");
-            var options = new VolumeCreateOptions(outAxes, shape, DataType.Float32, chunkShape, info.VoxelSize, codecSpec);
+            var options = OutputLayout.ChannelsLast(info, target.Format, stage.OutputChannels, requestedChunks,
+                new Long3(32, 64, 64), new Long3(1, 128, 128), codecSpec, CodecSpec.None);
 
             var parameters = new Dictionary<string, string>
             {

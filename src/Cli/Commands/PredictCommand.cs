@@ -71,21 +71,8 @@ internal static class PredictCommand
             try { stage = new PredictStage(loaded.Features, info.SpatialShape.Z, inputChannels, loaded.Classifier); }
             catch (ArgumentException e) { throw new UsageException($"{loaded.Source} on {info.Location}: {e.Message}", e); }
 
-            var outAxes = FeaturesStage.OutputAxes(info.Axes);
-            var storage = requestedChunks ?? (info.Axes.HasZ ? new Long3(64, 64, 64) : new Long3(1, 256, 256));
-            var shape = new long[outAxes.Rank];
-            var chunkShape = new int[outAxes.Rank];
-            for (int d = 0; d < outAxes.Rank; d++)
-            {
-                char a = outAxes[d];
-                shape[d] = a == 'c' ? stage.OutputChannels : info.Extent(a);
-                long c = a switch { 'z' => storage.Z, 'y' => storage.Y, 'x' => storage.X, 'c' => stage.OutputChannels, _ => 1 };
-                chunkShape[d] = (int)Math.Clamp(c, 1, shape[d]);
-            }
-            codecSpec ??= target.Format == VolumeFormat.Zarr ? CodecSpec.Default : CodecSpec.Gzip(1);
-            if (target.Format == VolumeFormat.Hdf5 && codecSpec.Name is not ("none" or "gzip" or "zlib"))
-                throw new UsageException($"--codec {codecSpec}: HDF5 output supports none and gzip");
-            var options = new VolumeCreateOptions(outAxes, shape, DataType.Float32, chunkShape, info.VoxelSize, codecSpec);
+            var options = OutputLayout.ChannelsLast(info, target.Format, stage.OutputChannels, requestedChunks,
+                new Long3(64, 64, 64), new Long3(1, 256, 256), codecSpec, CodecSpec.Gzip(1));
 
             var request = new JobRequest(StageCatalog.Predict, source, target, options, requestedCompute, workerCount, parse.GetValue(overwrite),
                 parameters, PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels + loaded.Classifier.FeatureCount),
