@@ -79,7 +79,7 @@ internal sealed unsafe class Hdf5File : IDisposable
             var handle = GCHandle.Alloc(names);
             try
             {
-                if (H5.H5Literate(group, 0 /* H5_INDEX_NAME */, 0 /* H5_ITER_INC */, null, &CollectName, GCHandle.ToIntPtr(handle)) < 0)
+                if (H5.H5Literate(group, 0 /* H5_INDEX_NAME */, 0 /* H5_ITER_INC */, null, &Hdf5Files.CollectName, GCHandle.ToIntPtr(handle)) < 0)
                     throw new VolumeException(Location(name), $"cannot list group: {H5.TakeErrorStack()}");
             }
             finally
@@ -90,15 +90,6 @@ internal sealed unsafe class Hdf5File : IDisposable
             names.Sort(StringComparer.Ordinal);
             return names;
         }
-    }
-
-    [UnmanagedCallersOnly]
-    private static int CollectName(long group, byte* name, IntPtr info, IntPtr data)
-    {
-        var names = (List<string>)GCHandle.FromIntPtr(data).Target!;
-        string? text = Marshal.PtrToStringUTF8((IntPtr)name);
-        if (text is not null) names.Add(text);
-        return 0;
     }
 
     /// <summary>The dimensions of dataset <paramref name="datasetPath"/>, slowest first; empty for a scalar.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Storage.Hdf5.Native;
 using ChunkSeg.Storage.Internal;
@@ -9,7 +10,7 @@ namespace ChunkSeg.Storage.Hdf5;
 /// <see cref="Hdf5File"/> (small datasets and groups, e.g. an ilastik project). Except <see cref="RequireFile"/>,
 /// callers hold <see cref="H5.Gate"/>.
 /// </summary>
-internal static class Hdf5Files
+internal static unsafe class Hdf5Files
 {
     /// <summary>
     /// A clear <see cref="VolumeException"/> when <paramref name="filePath"/> is missing or a directory, and a clear
@@ -124,5 +125,18 @@ internal static class Hdf5Files
         int type = H5.H5Iget_type(obj);
         H5.H5Oclose(obj);
         return type;
+    }
+
+    /// <summary>
+    /// H5Literate/H5Lvisit callback: appends each link name to the <c>List&lt;string&gt;</c> behind the GCHandle
+    /// passed as <paramref name="data"/>.
+    /// </summary>
+    [UnmanagedCallersOnly]
+    internal static int CollectName(long group, byte* name, IntPtr info, IntPtr data)
+    {
+        var names = (List<string>)GCHandle.FromIntPtr(data).Target!;
+        string? text = Marshal.PtrToStringUTF8((IntPtr)name);
+        if (text is not null) names.Add(text);
+        return 0;
     }
 }

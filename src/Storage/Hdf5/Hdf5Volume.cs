@@ -267,7 +267,7 @@ internal sealed unsafe class Hdf5Volume : IVolume
         var handle = GCHandle.Alloc(links);
         try
         {
-            H5.H5Lvisit(file, 0 /* H5_INDEX_NAME */, 0 /* H5_ITER_INC */, &CollectLink, GCHandle.ToIntPtr(handle));
+            H5.H5Lvisit(file, 0 /* H5_INDEX_NAME */, 0 /* H5_ITER_INC */, &Hdf5Files.CollectName, GCHandle.ToIntPtr(handle));
             H5.H5Eclear2(H5.Default);
         }
         finally
@@ -275,15 +275,6 @@ internal sealed unsafe class Hdf5Volume : IVolume
             handle.Free();
         }
         return links.Where(l => Hdf5Files.ObjectType(file, l) == H5.IdDataset).ToList();
-    }
-
-    [UnmanagedCallersOnly]
-    private static int CollectLink(long group, byte* name, IntPtr info, IntPtr data)
-    {
-        var links = (List<string>)GCHandle.FromIntPtr(data).Target!;
-        string? text = Marshal.PtrToStringUTF8((IntPtr)name);
-        if (text is not null) links.Add(text);
-        return 0;
     }
 
     // ---- metadata -------------------------------------------------------------------------------------
