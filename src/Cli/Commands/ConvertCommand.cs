@@ -24,7 +24,7 @@ internal static class ConvertCommand
         var axes = Options.Axes();
         var voxelSize = new Option<string?>("--voxel-size") { Description = "Voxel size z,y,x in micrometers, overriding the input's" };
         var workers = Options.Workers();
-        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output (and discard an unfinished one)" };
+        var overwrite = Options.Overwrite();
         var command = new Command("convert", "Convert a volume between Zarr/OME-Zarr and HDF5, chunk by chunk")
         {
             input, output, chunks, computeChunk, codec, axes, voxelSize, workers, overwrite,

@@ -35,14 +35,14 @@ internal static class FeaturesCommand
         };
         var axes = Options.Axes();
         var workers = Options.Workers();
-        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output (and discard an unfinished one)" };
+        var overwrite = Options.Overwrite();
         var command = new Command("features", "Compute ilastik's pixel features (exact, chunk-invariant)")
         {
             input, output, ilp, features, anisotropic, chunk, chunks, codec, axes, workers, overwrite,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var set = SelectFeatures(parse.GetValue(ilp), parse.GetValue(features));
+            var set = Options.SelectFeatures(parse.GetValue(ilp), parse.GetValue(features));
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
             var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
             var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
@@ -52,10 +52,7 @@ internal static class FeaturesCommand
             var info = source.Info;
             int inputChannels = checked((int)info.Channels);
             long volumeZ = info.SpatialShape.Z;
-            if (parse.GetValue(anisotropic))
-                set = set.WithAxisScales(FeatureSet.ForVoxelSize(info.Axes.HasZ ? info.VoxelSize.Z : info.VoxelSize.Y, info.VoxelSize.Y, info.VoxelSize.X));
-            try { set.Validate(info.SpatialShape); }
-            catch (ArgumentException e) { throw new UsageException($"{info.Location}: {e.Message}", e); }
+            set = Options.FitToVolume(set, info, parse.GetValue(anisotropic));
             var stage = new FeaturesStage(set, volumeZ, inputChannels);
 
             var options = OutputLayout.ChannelsLast(info, target.Format, stage.OutputChannels, requestedChunks,
@@ -69,7 +66,7 @@ internal static class FeaturesCommand
             if (!set.AxisScales.Equals(Sigma3.One)) parameters["axisScales"] = set.AxisScales.ToString();
             var request = new JobRequest(StageCatalog.Features, source, target, options, requestedCompute, workerCount,
                 parse.GetValue(overwrite), parameters, PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels),
-                MaxChunkBytes: 1L << 30);
+                MaxChunkBytes: 1L << 30, Stage: stage);
             var outcome = await JobConsole.RunWithProgressAsync(context, "features", request, ct).ConfigureAwait(false);
             int code = JobConsole.Summarize(context, "features", outcome);
             if (code == CliApp.Ok && !outcome.AlreadyComplete)
@@ -78,22 +75,5 @@ internal static class FeaturesCommand
             return code;
         });
         return command;
-    }
-
-    private static FeatureSet SelectFeatures(string? ilp, string? spec)
-    {
-        if ((ilp is null) == (spec is null))
-            throw new UsageException("give exactly one of --ilp PROJECT.ilp or --features SPEC");
-        try
-        {
-            if (spec is not null) return FeatureSet.Parse(spec);
-            using var project = IlastikProject.Open(ilp!);
-            var selection = project.ReadFeatureSelection();
-            return FeatureSet.FromIlastikSelection(selection.FeatureIds, selection.Scales, selection.Selection, selection.ComputeIn2d);
-        }
-        catch (ArgumentException e)
-        {
-            throw new UsageException(spec is not null ? $"--features: {e.Message}" : $"{ilp}: {e.Message}", e);
-        }
     }
 }

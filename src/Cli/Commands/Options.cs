@@ -3,7 +3,9 @@ using System.Globalization;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Kernels.Features;
 using ChunkSeg.Storage;
+using ChunkSeg.Storage.Ilastik;
 
 namespace ChunkSeg.Cli.Commands;
 
@@ -20,6 +22,48 @@ internal static class Options
         Description = "Worker threads (default: one per core)",
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
+
+    public static Option<bool> Overwrite() => new("--overwrite")
+    {
+        Description = "Replace an existing output (and discard an unfinished one)",
+    };
+
+    /// <summary>The feature selection of exactly one of --ilp (a project's FeatureSelections) or --features (a spec).</summary>
+    public static FeatureSet SelectFeatures(string? ilp, string? spec)
+    {
+        if ((ilp is null) == (spec is null))
+            throw new UsageException("give exactly one of --features SPEC or --ilp PROJECT.ilp");
+        try
+        {
+            if (spec is not null) return FeatureSet.Parse(spec);
+            using var project = IlastikProject.Open(ilp!);
+            var selection = project.ReadFeatureSelection();
+            return FeatureSet.FromIlastikSelection(selection.FeatureIds, selection.Scales, selection.Selection, selection.ComputeIn2d);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(spec is not null ? $"--features: {e.Message}" : $"{ilp}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="set"/> for the volume <paramref name="info"/>: sigmas scaled per axis by its voxel size
+    /// when <paramref name="anisotropic"/>, and scales its extents cannot hold refused before any work.
+    /// </summary>
+    public static FeatureSet FitToVolume(FeatureSet set, VolumeInfo info, bool anisotropic)
+    {
+        if (anisotropic)
+            set = set.WithAxisScales(FeatureSet.ForVoxelSize(info.Axes.HasZ ? info.VoxelSize.Z : info.VoxelSize.Y, info.VoxelSize.Y, info.VoxelSize.X));
+        try
+        {
+            set.Validate(info.SpatialShape);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"{info.Location}: {e.Message}", e);
+        }
+        return set;
+    }
 
     public static AxisOrder? ParseAxes(string? text) => text is null ? null : Usage("--axes", () => AxisOrder.Parse(text));
 

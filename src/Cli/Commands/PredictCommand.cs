@@ -31,7 +31,7 @@ internal static class PredictCommand
         var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
         var axes = Options.Axes();
         var workers = Options.Workers();
-        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output (and discard an unfinished one)" };
+        var overwrite = Options.Overwrite();
         var command = new Command("predict", "Per-class probabilities from an ilastik project or a ChunkSeg model")
         {
             input, output, ilp, model, vigraSt, chunk, chunks, codec, axes, workers, overwrite,
@@ -65,8 +65,7 @@ internal static class PredictCommand
             var loaded = StageCatalog.ClassifierOf(parameters);
             if (loaded.InputChannels is { } trained && trained != inputChannels)
                 throw new UsageException($"{modelPath}: the model was trained on {trained}-channel data; {info.Location} has {inputChannels} channel(s)");
-            try { loaded.Features.Validate(info.SpatialShape); }
-            catch (ArgumentException e) { throw new UsageException($"{info.Location}: {e.Message}", e); }
+            Options.FitToVolume(loaded.Features, info, anisotropic: false);
             PredictStage stage;
             try { stage = new PredictStage(loaded.Features, info.SpatialShape.Z, inputChannels, loaded.Classifier); }
             catch (ArgumentException e) { throw new UsageException($"{loaded.Source} on {info.Location}: {e.Message}", e); }
@@ -76,7 +75,7 @@ internal static class PredictCommand
 
             var request = new JobRequest(StageCatalog.Predict, source, target, options, requestedCompute, workerCount, parse.GetValue(overwrite),
                 parameters, PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels + loaded.Classifier.FeatureCount),
-                MaxChunkBytes: 1L << 30);
+                MaxChunkBytes: 1L << 30, Stage: stage);
             var outcome = await JobConsole.RunWithProgressAsync(context, "predict", request, ct).ConfigureAwait(false);
             int code = JobConsole.Summarize(context, "predict", outcome);
             if (code == CliApp.Ok && !outcome.AlreadyComplete)

@@ -39,9 +39,8 @@ internal static class TrainCommand
         };
         command.SetAction(parse =>
         {
-            string? ilpPath = parse.GetValue(ilp), spec = parse.GetValue(features);
-            if ((ilpPath is null) == (spec is null))
-                throw new UsageException("give exactly one of --features SPEC or --ilp PROJECT.ilp");
+            string? ilpPath = parse.GetValue(ilp);
+            var set = Options.SelectFeatures(ilpPath, parse.GetValue(features));
             int treeCount = parse.GetValue(trees);
             if (treeCount < 1) throw new UsageException($"--trees must be at least 1; got {treeCount}");
             if (parse.GetValue(maxDepth) is < 1) throw new UsageException("--max-depth must be at least 1");
@@ -49,30 +48,16 @@ internal static class TrainCommand
             var chunkShape = Options.ParseLong3("--chunk", parse.GetValue(chunk)) ?? new Long3(64, 64, 64);
 
             string[]? ilastikNames = null;
-            FeatureSet set;
-            try
+            if (ilpPath is not null)
             {
-                if (spec is not null) set = FeatureSet.Parse(spec);
-                else
-                {
-                    using var project = IlastikProject.Open(ilpPath!);
-                    var s = project.ReadFeatureSelection();
-                    set = FeatureSet.FromIlastikSelection(s.FeatureIds, s.Scales, s.Selection, s.ComputeIn2d);
-                    ilastikNames = project.LabelNames();
-                }
-            }
-            catch (ArgumentException e)
-            {
-                throw new UsageException(spec is not null ? $"--features: {e.Message}" : $"{ilpPath}: {e.Message}", e);
+                using var project = IlastikProject.Open(ilpPath);
+                ilastikNames = project.LabelNames();
             }
 
             using var image = VolumeStore.Open(parse.GetValue(raw)!, Options.ParseAxes(parse.GetValue(axes)));
             using var labelVolume = VolumeStore.Open(parse.GetValue(labels)!, Options.ParseAxes(parse.GetValue(labelAxes)));
             var info = image.Info;
-            if (parse.GetValue(anisotropic))
-                set = set.WithAxisScales(FeatureSet.ForVoxelSize(info.Axes.HasZ ? info.VoxelSize.Z : info.VoxelSize.Y, info.VoxelSize.Y, info.VoxelSize.X));
-            try { set.Validate(info.SpatialShape); }
-            catch (ArgumentException e) { throw new UsageException($"{info.Location}: {e.Message}", e); }
+            set = Options.FitToVolume(set, info, parse.GetValue(anisotropic));
 
             var clock = Stopwatch.StartNew();
             TrainingSamples samples = null!;

@@ -12,9 +12,13 @@ using Microsoft.Extensions.Logging;
 
 namespace ChunkSeg.Cli.Jobs;
 
-/// <summary>What to run: one stage from an optional input volume to a new output volume.</summary>
+/// <summary>
+/// What to run: one stage from an optional input volume to a new output volume. <see cref="Stage"/> is the
+/// stage the command already built (so a classifier is loaded once); without it the stage is made from
+/// <see cref="StageName"/> and <see cref="Parameters"/>, as a remote worker would.
+/// </summary>
 public sealed record JobRequest(
-    string Stage,
+    string StageName,
     IVolume? Input,
     VolumeAddress Output,
     VolumeCreateOptions OutputOptions,
@@ -23,7 +27,8 @@ public sealed record JobRequest(
     bool Overwrite,
     IReadOnlyDictionary<string, string> Parameters,
     long? PlanningBytesPerVoxel = null,
-    long MaxChunkBytes = 256L << 20);
+    long MaxChunkBytes = 256L << 20,
+    IChunkStage? Stage = null);
 
 /// <summary>How a job ended, for the summary the CLI prints.</summary>
 public sealed record JobOutcome(JobResult Result, ChunkGrid Grid, VolumeAddress Output, bool AlreadyComplete, bool Resumed);
@@ -45,7 +50,7 @@ public static class EmbeddedJob
         var spatialShape = new Long3(ExtentOf(options, 'z'), ExtentOf(options, 'y'), ExtentOf(options, 'x'));
         long timePoints = ExtentOf(options, 't');
 
-        var stage = StageCatalog.Create(request.Stage, request.Parameters, spatialShape, options.VoxelSize);
+        var stage = request.Stage ?? StageCatalog.Create(request.StageName, request.Parameters, spatialShape, options.VoxelSize);
         // What one spatial voxel of a chunk costs in memory: the stage says (features keep many images per
         // block); a copy stage holds its input and its output.
         long bytesPerVoxel = request.PlanningBytesPerVoxel ?? ExtentOf(options, 'c') * options.DataType.SizeInBytes() * 2;
@@ -53,7 +58,7 @@ public static class EmbeddedJob
 
         // Identifies the job in the manifest: a rerun resumes only an unfinished output of the same job.
         string parameters = string.Join(' ', request.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
-        string jobKey = $"{request.Stage} {request.Input?.Info.Location ?? "-"} -> {request.Output} chunk {grid.ChunkShape} halo {grid.Halo} {parameters}";
+        string jobKey = $"{request.StageName} {request.Input?.Info.Location ?? "-"} -> {request.Output} chunk {grid.ChunkShape} halo {grid.Halo} {parameters}";
 
         if (!request.Overwrite && StagedOutput.IsCommitted(request.Output))
         {
@@ -66,7 +71,7 @@ public static class EmbeddedJob
         }
 
         using var staged = StagedOutput.Begin(request.Output, options, request.Overwrite);
-        var job = new JobSpec(new JobId(Guid.NewGuid().ToString("N")[..12]), request.Stage, request.Input?.Info.Location ?? "",
+        var job = new JobSpec(new JobId(Guid.NewGuid().ToString("N")[..12]), request.StageName, request.Input?.Info.Location ?? "",
             staged.Staging.ToString(), grid.ChunkShape, grid.Halo, request.Parameters);
 
         JobResult result;
