@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(libhdf5-103-1 libblosc1 libzstd1)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs python3-vigra python3-sklearn)
+  packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs python3-vigra python3-sklearn python3-scipy python3-skimage)
 fi
 
 missing=()

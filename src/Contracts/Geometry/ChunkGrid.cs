@@ -80,6 +80,20 @@ public sealed class ChunkGrid
         return new ChunkSpec(id, t, core, core.Grow(Halo, Bounds));
     }
 
+    /// <summary>Index of the chunk whose core holds voxel <paramref name="voxel"/> of time point <paramref name="t"/>.</summary>
+    public long IndexOf(long t, Long3 voxel) => IndexOfBlock(t, new Long3(voxel.Z / ChunkShape.Z, voxel.Y / ChunkShape.Y, voxel.X / ChunkShape.X));
+
+    /// <summary>Index of the chunk at block coordinates <paramref name="block"/> (chunks along z, y, x) of time point <paramref name="t"/>.</summary>
+    public long IndexOfBlock(long t, Long3 block) => ((t * Blocks.Z + block.Z) * Blocks.Y + block.Y) * Blocks.X + block.X;
+
+    /// <summary>Block coordinates (chunks along z, y, x) of chunk <paramref name="index"/>.</summary>
+    public Long3 BlockOf(long index)
+    {
+        long bx = index % Blocks.X; index /= Blocks.X;
+        long by = index % Blocks.Y; index /= Blocks.Y;
+        return new Long3(index % Blocks.Z, by, bx);
+    }
+
     /// <summary>All chunks in index order, computed one at a time.</summary>
     public IEnumerable<ChunkSpec> Enumerate()
     {

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Globalization;
+using ChunkSeg.Cli.Jobs;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.Cli.Commands;
+
+/// <summary>
+/// `chunkseg label IN OUT`: objects from a probability map (threshold or argmax) or a binary/label volume,
+/// connected chunk by chunk and merged exactly across chunk borders; optional size/border filters and an
+/// object table.
+/// </summary>
+internal static class LabelCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var input = new Argument<string>("input") { Description = "Probabilities (float, channels) or a binary/label image (integers): x.zarr, file.h5/dataset" };
+        var output = new Argument<string>("output") { Description = "Labels to write: out.zarr or out.h5/labels" };
+        var threshold = new Option<float?>("--threshold") { Description = "Foreground where the channel's probability is >= this (default 0.5)" };
+        var channel = new Option<int?>("--channel") { Description = "Probability channel to threshold, 0-based along c (default 1)" };
+        var argmax = new Option<bool>("--argmax") { Description = "Simple segmentation: foreground where --foreground holds the largest probability" };
+        var foreground = new Option<int?>("--foreground") { Description = "With --argmax: the foreground channel, 0-based (default 1)" };
+        var smooth = new Option<string?>("--smooth-sigma") { Description = "Gaussian pre-smoothing of the probabilities, sigma in voxels: s or z,y,x" };
+        var connectivity = new Option<int?>("--connectivity") { Description = "6 or 26 in 3D (default 6), 4 or 8 in 2D (default 4)" };
+        var minSize = new Option<long>("--min-size") { Description = "Drop objects smaller than this many voxels (after merging across chunks)" };
+        var maxSize = new Option<long?>("--max-size") { Description = "Drop objects larger than this many voxels" };
+        var excludeBorder = new Option<bool>("--exclude-border") { Description = "Drop objects that touch the volume's border" };
+        var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
+        var intensity = new Option<string?>("--intensity") { Description = "A single-channel volume of the same shape whose mean per object the table reports" };
+        var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default 128^3, aligned to storage chunks)" };
+        var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 64,64,64; 2D: y,x 256,256)" };
+        var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
+        var axes = Options.Axes();
+        var workers = Options.Workers();
+        var overwrite = Options.Overwrite();
+        var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
+        {
+            input, output, threshold, channel, argmax, foreground, smooth, connectivity, minSize, maxSize, excludeBorder, objects, intensity,
+            chunk, chunks, codec, axes, workers, overwrite,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
+            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
+            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
+            var codecSpec = Options.ParseCodec(parse.GetValue(codec));
+            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
+            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            var info = source.Info;
+
+            var segmentation = SegmentationOf(info, parse.GetValue(threshold), parse.GetValue(channel), parse.GetValue(argmax),
+                parse.GetValue(foreground), parse.GetValue(smooth));
+            var conn = ConnectivityOf(info, parse.GetValue(connectivity));
+            long min = parse.GetValue(minSize), max = parse.GetValue(maxSize) ?? long.MaxValue;
+            if (min < 0) throw new UsageException($"--min-size must not be negative; got {min}");
+            if (max < Math.Max(1, min)) throw new UsageException($"--max-size {max} is below --min-size {min} (or 1): every object would be dropped");
+            string? objectsPath = parse.GetValue(objects) is { } o ? Path.GetFullPath(o) : null;
+            if (objectsPath is not null && !Directory.Exists(Path.GetDirectoryName(objectsPath)))
+                throw new UsageException($"--objects {objectsPath}: the directory does not exist");
+            using var intensityVolume = parse.GetValue(intensity) is { } i ? OpenIntensity(i, info) : null;
+
+            var request = new LabelRequest(source, target, segmentation, conn, new ObjectFilter(min, max, parse.GetValue(excludeBorder)),
+                objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite));
+            var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));
+            var outcome = await LabelJob.RunAsync(request, (title, job, token) => JobConsole.RunWithProgressAsync(context, title, job, token), status, ct)
+                .ConfigureAwait(false);
+            if (!outcome.Components.Result.IsComplete) return JobConsole.Summarize(context, "label (components)", outcome.Components);
+            int code = JobConsole.Summarize(context, "label", outcome.Relabel);
+            if (code != CliApp.Ok) return code;
+            context.Out.WriteLine($"label: {outcome.Objects:N0} objects ({(int)conn}-connected); {outcome.CrossingObjects:N0} of them cross chunk borders " +
+                $"({outcome.CrossingPieces:N0} pieces, {outcome.Equivalences:N0} equivalences), merged in {outcome.MergeTime.TotalSeconds:0.00} s " +
+                $"using {Units.Bytes(outcome.MergeMemoryBytes)}" + (objectsPath is null ? "." : $"; table: {objectsPath}"));
+            return code;
+        });
+        return command;
+    }
+
+    private static Segmentation SegmentationOf(VolumeInfo info, float? threshold, int? channel, bool argmax, int? foreground, string? smooth)
+    {
+        if (!info.DataType.IsFloat())
+        {
+            string? probabilityOption = threshold is not null ? "--threshold" : channel is not null ? "--channel" : argmax ? "--argmax"
+                : foreground is not null ? "--foreground" : smooth is not null ? "--smooth-sigma" : null;
+            if (probabilityOption is not null)
+                throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels, used as they are; {probabilityOption} applies to probability maps (float32)");
+            if (info.Channels != 1)
+                throw new UsageException($"{info.Location}: a label image has one channel; this one has {info.Channels}");
+            return new Segmentation(SegmentationMode.Labels);
+        }
+        if (argmax && (threshold is not null || channel is not null))
+            throw new UsageException("--argmax picks the foreground by --foreground; --threshold and --channel are for thresholding one channel");
+        if (!argmax && foreground is not null)
+            throw new UsageException("--foreground goes with --argmax; to threshold one channel use --channel");
+        int ch = argmax ? foreground ?? 1 : channel ?? 1;
+        string option = argmax ? "--foreground" : "--channel";
+        if (ch < 0 || ch >= info.Channels)
+            throw new UsageException($"{option} {ch}: {info.Location} has {info.Channels} channel(s), numbered 0 to {info.Channels - 1}");
+        if (argmax && info.Channels < 2)
+            throw new UsageException($"--argmax: {info.Location} has one channel; argmax needs the probabilities of at least two classes");
+        float t = threshold ?? 0.5f;
+        if (!float.IsFinite(t)) throw new UsageException($"--threshold must be a number; got {t}");
+        Sigma3 sigma = default;
+        if (smooth is not null)
+        {
+            try
+            {
+                var parts = smooth.Split(',');
+                sigma = parts.Length == 1 ? Sigma3.Uniform(double.Parse(smooth, CultureInfo.InvariantCulture)) : Sigma3.Parse(smooth);
+            }
+            catch (FormatException e) { throw new UsageException($"--smooth-sigma \"{smooth}\": expected a sigma s or z,y,x in voxels", e); }
+            catch (ArgumentException e) { throw new UsageException($"--smooth-sigma: {e.Message}", e); }
+            if (sigma.Z < 0 || sigma.Y < 0 || sigma.X < 0 || !double.IsFinite(sigma.Z + sigma.Y + sigma.X))
+                throw new UsageException($"--smooth-sigma {smooth}: sigmas must be finite and not negative");
+        }
+        var segmentation = new Segmentation(argmax ? SegmentationMode.Argmax : SegmentationMode.Threshold, ch, t, sigma);
+        var shape = info.SpatialShape;
+        long[] extents = [shape.Z, shape.Y, shape.X];
+        for (int axis = info.Axes.HasZ ? 0 : 1; axis < 3; axis++)
+            if (segmentation.KernelOf(axis) is { } k && k.Radius > extents[axis] - 1)
+                throw new UsageException($"--smooth-sigma {smooth}: a Gaussian of radius {k.Radius} needs at least {k.Radius + 1} voxels along {"zyx"[axis]}; {info.Location} has {extents[axis]}");
+        return segmentation;
+    }
+
+    private static Connectivity ConnectivityOf(VolumeInfo info, int? value)
+    {
+        bool is3D = info.Axes.HasZ;
+        return (value ?? (is3D ? 6 : 4), is3D) switch
+        {
+            (6, true) or (4, false) => Connectivity.Faces,
+            (26, true) or (8, false) => Connectivity.All,
+            var (v, _) => throw new UsageException($"--connectivity {v}: {info.Location} is {(is3D ? "3D; use 6 or 26" : "2D; use 4 or 8")}"),
+        };
+    }
+
+    private static IVolume OpenIntensity(string address, VolumeInfo input)
+    {
+        var volume = VolumeStore.Open(address);
+        var info = volume.Info;
+        if (info.SpatialShape != input.SpatialShape || info.TimePoints != input.TimePoints || info.Channels != 1)
+        {
+            volume.Dispose();
+            throw new UsageException($"--intensity {info.Location}: shape [{string.Join(", ", info.Shape)}] ({info.Axes}) does not match " +
+                $"{input.Location} [{string.Join(", ", input.Shape)}] ({input.Axes}) with one channel");
+        }
+        return volume;
+    }
+}

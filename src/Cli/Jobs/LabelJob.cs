@@ -1,0 +1,170 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Labeling;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Storage;
+using ChunkSeg.Storage.Labeling;
+
+namespace ChunkSeg.Cli.Jobs;
+
+/// <summary>What `chunkseg label` asks for.</summary>
+public sealed record LabelRequest(
+    IVolume Input,
+    VolumeAddress Output,
+    Segmentation Segmentation,
+    Connectivity Connectivity,
+    ObjectFilter Filter,
+    string? ObjectsPath,
+    IVolume? Intensity,
+    Long3? ChunkShape,
+    Long3? StorageChunks,
+    CodecSpec? Codec,
+    int Workers,
+    bool Overwrite);
+
+/// <summary>How a labelling ended.</summary>
+public sealed record LabelOutcome(JobOutcome Components, JobOutcome Relabel, ulong Objects, int CrossingPieces, int CrossingObjects,
+    long Equivalences, TimeSpan MergeTime, long MergeMemoryBytes)
+{
+    public bool IsComplete => Components.Result.IsComplete && Relabel.Result.IsComplete;
+}
+
+/// <summary>
+/// Connected components chunk by chunk with an exact merge across chunk borders, in three passes:
+/// <code>
+///   1 components  (workers)      segment + label each chunk's core locally; write local labels and a
+///                                summary (piece statistics, the six face planes)
+///   2 merge       (coordinator)  pieces that touch across faces (from the face planes) → union-find over
+///                                crossing pieces only → final ids by first voxel, filters, object table
+///   3 relabel     (workers)      local labels → final ids, written as uint32 (uint64 when needed)
+/// </code>
+/// Passes 1 and 3 run through the embedded spine (staged, resumable); pass 2 is recomputed on a rerun. The
+/// scratch data lives in <see cref="LabelWorkspace"/> beside the output and is removed once all is committed.
+/// </summary>
+public static class LabelJob
+{
+    public delegate Task<JobOutcome> PassRunner(string title, JobRequest request, CancellationToken ct);
+
+    public static async Task<LabelOutcome> RunAsync(LabelRequest request, PassRunner runPass, IProgress<string>? status, CancellationToken ct)
+    {
+        var info = request.Input.Info;
+        var spatial = info.SpatialShape;
+        var workspace = LabelWorkspace.For(request.Output.RootPath);
+        if (StagedOutput.IsCommitted(request.Output) && !request.Overwrite && !Directory.Exists(workspace.Root))
+            throw new UsageException($"{request.Output.RootPath}: output already exists; pass --overwrite to replace it");
+
+        var parameters = new Dictionary<string, string>
+        {
+            ["connectivity"] = ((int)request.Connectivity).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["minSize"] = request.Filter.MinVoxels.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["maxSize"] = request.Filter.MaxVoxels.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["excludeBorder"] = request.Filter.ExcludeBorder ? "1" : "0",
+        };
+        request.Segmentation.AddTo(parameters);
+        if (request.Intensity is not null) parameters["intensity"] = request.Intensity.Info.Location;
+        string jobKey = $"label {info.Location} -> {request.Output} chunk {request.ChunkShape?.ToString() ?? "auto"} " +
+            string.Join(' ', parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
+        if (request.Overwrite) workspace.Delete();
+        workspace.Begin(jobKey, request.Overwrite);
+
+        // Pass 1: local components and summaries.
+        var stage = new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity);
+        var localAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.LocalLabels, "");
+        var localOptions = LabelLayout(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
+        long inputBytes = info.Channels * info.DataType.SizeInBytes();
+        var components = await runPass("label 1/3: components", new JobRequest("label", request.Input, localAddress, localOptions, request.ChunkShape,
+            request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: 2 * inputBytes + 4L * (info.Channels + 4) + 8, Stage: stage), ct).ConfigureAwait(false);
+        if (!components.Result.IsComplete)
+            return new LabelOutcome(components, components, 0, 0, 0, 0, TimeSpan.Zero, 0);
+
+        // Pass 2: merge across chunk borders and number the objects.
+        var grid = components.Grid;
+        var clock = Stopwatch.StartNew();
+        status?.Report("label 2/3: merging pieces across chunk borders");
+        var merge = new BoundaryMerge(grid.Count);
+        long equivalences = FindEquivalences(grid, workspace, request.Connectivity, merge, request.Workers, ct);
+        int sets = merge.Flatten();
+        string? tablePartial = request.ObjectsPath is null ? null : request.ObjectsPath + ".partial";
+        var numbering = new ObjectNumbering(grid, merge, workspace.ReadSummary, request.Filter, keepStats: tablePartial is not null);
+        using (var table = tablePartial is null ? null : new ObjectTableWriter(new StreamWriter(tablePartial), info.VoxelSize,
+                   info.Axes.HasTime, info.Axes.HasZ, request.Intensity is not null || request.Segmentation.Mode != SegmentationMode.Labels))
+        {
+            numbering.Run((c, ids) => workspace.WriteMap(c, ids), table is null ? null : (id, t, o) => table.Write(id, t, o));
+        }
+        clock.Stop();
+
+        // Pass 3: final ids.
+        var outputType = numbering.ObjectCount > uint.MaxValue ? DataType.UInt64 : DataType.UInt32;
+        var finalOptions = LabelLayout(info, request.Output.Format, outputType, request.StorageChunks, request.Codec);
+        using var local = VolumeStore.Open(localAddress);
+        var relabel = await runPass("label 3/3: relabel", new JobRequest("relabel", local, request.Output, finalOptions, grid.ChunkShape,
+            request.Workers, request.Overwrite, new Dictionary<string, string>(parameters) { ["objects"] = numbering.ObjectCount.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            PlanningBytesPerVoxel: 16, Stage: new RelabelStage(workspace, outputType)), ct).ConfigureAwait(false);
+
+        var outcome = new LabelOutcome(components, relabel, numbering.ObjectCount, merge.NodeCount, sets, equivalences, clock.Elapsed,
+            merge.MemoryBytes + numbering.SetMemoryBytes);
+        if (relabel.Result.IsComplete)
+        {
+            if (tablePartial is not null) File.Move(tablePartial, request.ObjectsPath!, overwrite: true);
+            local.Dispose();
+            workspace.Delete();
+        }
+        return outcome;
+    }
+
+    /// <summary>
+    /// Pass 2's first half: registers every chunk's face pieces and unites the touching ones, one slab of chunks
+    /// (a row along z) at a time so only two slabs of summaries are held. Returns the number of equivalences.
+    /// </summary>
+    private static long FindEquivalences(ChunkGrid grid, LabelWorkspace workspace, Connectivity connectivity, BoundaryMerge merge, int workers, CancellationToken ct)
+    {
+        long perSlab = grid.Blocks.Y * grid.Blocks.X;
+        var cache = new ConcurrentDictionary<long, Lazy<ChunkLabelSummary>>();
+        ChunkLabelSummary SummaryOf(long c) => cache.GetOrAdd(c, i => new Lazy<ChunkLabelSummary>(() => workspace.ReadSummary(i))).Value;
+        long count = 0;
+        var spatial = grid.VolumeShape;
+        for (long slab = 0; slab * perSlab < grid.Count; slab++)
+        {
+            long first = slab * perSlab;
+            var faceLabels = new uint[perSlab][];
+            Parallel.For(0, perSlab, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct },
+                k => faceLabels[k] = SummaryOf(first + k).InteriorFaceLabels(spatial));
+            for (long k = 0; k < perSlab; k++) merge.Register(first + k, faceLabels[k]);
+            var pairs = new List<(PieceRef, PieceRef)>[perSlab];
+            Parallel.For(0, perSlab, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct },
+                k => pairs[k] = EquivalenceTask.Run(grid, first + k, SummaryOf, connectivity));
+            foreach (var list in pairs)
+                foreach (var (a, b) in list) { merge.Union(a, b); count++; }
+            // The next slab looks back at this one only.
+            foreach (var key in cache.Keys) if (key < first) cache.TryRemove(key, out _);
+        }
+        return count;
+    }
+
+    /// <summary>A label volume's layout: the input's spatial and time axes (no channels), OME order for Zarr.</summary>
+    public static VolumeCreateOptions LabelLayout(VolumeInfo input, VolumeFormat format, DataType type, Long3? storageChunks, CodecSpec? codec)
+    {
+        var names = input.Axes.Names.Replace("c", "", StringComparison.Ordinal);
+        var axes = AxisOrder.Parse(names);
+        if (format == VolumeFormat.Zarr) axes = axes.ToOmeOrder();
+        var chunk3 = storageChunks ?? (input.Axes.HasZ ? new Long3(64, 64, 64) : new Long3(1, 256, 256));
+        var shape = new long[axes.Rank];
+        var chunks = new int[axes.Rank];
+        for (int d = 0; d < axes.Rank; d++)
+        {
+            char a = axes[d];
+            shape[d] = input.Extent(a);
+            long c = a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, _ => 1 };
+            chunks[d] = (int)Math.Clamp(c, 1, shape[d]);
+        }
+        codec ??= format == VolumeFormat.Zarr ? CodecSpec.Default : CodecSpec.Gzip(1);
+        if (format == VolumeFormat.Hdf5 && codec.Name is not ("none" or "gzip" or "zlib"))
+            throw new UsageException($"--codec {codec}: HDF5 output supports none and gzip");
+        return new VolumeCreateOptions(axes, shape, type, chunks, input.VoxelSize, codec);
+    }
+}

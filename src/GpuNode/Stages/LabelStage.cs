@@ -1,0 +1,228 @@
+using System.Buffers;
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Labeling;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Internal;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Kernels.Filters;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Storage;
+using ChunkSeg.Storage.Labeling;
+
+namespace ChunkSeg.GpuNode.Stages;
+
+/// <summary>How the foreground is found: an integer input as is, a threshold on one probability channel, or argmax.</summary>
+public enum SegmentationMode { Labels, Threshold, Argmax }
+
+/// <summary>
+/// The segmentation before labelling. <see cref="Channel"/> is 0-based along the input's c axis (the
+/// thresholded class, or the foreground class of argmax); a voxel is foreground when its (smoothed)
+/// probability is ≥ <see cref="Threshold"/>, or when <see cref="Channel"/> holds its largest probability
+/// (the first one on ties, as numpy.argmax). <see cref="Smoothing"/>: Gaussian sigmas (z, y, x) in voxels
+/// applied to the probabilities first (0 = none on that axis), with a window of 3 sigma.
+/// </summary>
+public sealed record Segmentation(SegmentationMode Mode, int Channel = 1, float Threshold = 0.5f, Sigma3 Smoothing = default)
+{
+    public const double SmoothingWindow = 3.0;
+
+    public bool Smooths => Smoothing.Z > 0 || Smoothing.Y > 0 || Smoothing.X > 0;
+
+    /// <summary>The Gaussian of one axis, or null when that axis is not smoothed.</summary>
+    public FirKernel? KernelOf(int axis)
+    {
+        double sigma = axis switch { 0 => Smoothing.Z, 1 => Smoothing.Y, _ => Smoothing.X };
+        if (sigma <= 0) return null;
+        var kernel = FirKernel.Gaussian(0, sigma, SmoothingWindow);
+        return kernel.Radius == 0 ? null : kernel;
+    }
+
+    public void AddTo(IDictionary<string, string> parameters)
+    {
+        parameters["segmentation"] = Mode.ToString().ToLowerInvariant();
+        if (Mode == SegmentationMode.Labels) return;
+        parameters["channel"] = Channel.ToString(CultureInfo.InvariantCulture);
+        if (Mode == SegmentationMode.Threshold) parameters["threshold"] = Threshold.ToString("R", CultureInfo.InvariantCulture);
+        if (Smooths) parameters["smoothing"] = Smoothing.ToString();
+    }
+
+    public static Segmentation From(IReadOnlyDictionary<string, string> parameters)
+    {
+        var mode = Enum.Parse<SegmentationMode>(parameters["segmentation"], ignoreCase: true);
+        if (mode == SegmentationMode.Labels) return new Segmentation(mode);
+        return new Segmentation(mode,
+            int.Parse(parameters["channel"], CultureInfo.InvariantCulture),
+            parameters.TryGetValue("threshold", out var t) ? float.Parse(t, CultureInfo.InvariantCulture) : 0.5f,
+            parameters.TryGetValue("smoothing", out var s) ? Sigma3.Parse(s) : default);
+    }
+}
+
+/// <summary>
+/// Pass 1 of labelling: segment a chunk's core (smoothing reads the halo), label its components locally
+/// (1 … n by first voxel), write the local labels (uint32) as the chunk's output and its
+/// <see cref="ChunkLabelSummary"/> to the workspace. The coordinator later merges pieces across chunks.
+/// </summary>
+public sealed class LabelStage : IChunkStage
+{
+    private readonly Segmentation _segmentation;
+    private readonly Connectivity _connectivity;
+    private readonly LabelWorkspace _workspace;
+    private readonly IVolume? _intensity;
+    private readonly Long3 _volumeShape;
+    private readonly bool _is2D;
+    private readonly FirKernel?[] _kernels;
+
+    /// <param name="intensity">An optional single-channel volume of the input's shape whose mean per object is reported.</param>
+    /// <param name="is2D">The volume has no z axis: z neither smooths nor counts as a border.</param>
+    public LabelStage(Segmentation segmentation, Connectivity connectivity, LabelWorkspace workspace, Long3 volumeShape, bool is2D, IVolume? intensity)
+    {
+        _segmentation = segmentation;
+        _connectivity = connectivity;
+        _workspace = workspace;
+        _volumeShape = volumeShape;
+        _is2D = is2D;
+        _intensity = intensity;
+        _kernels = segmentation.Mode == SegmentationMode.Labels ? new FirKernel?[3]
+            : [is2D ? null : segmentation.KernelOf(0), segmentation.KernelOf(1), segmentation.KernelOf(2)];
+        RequiredHalo = new Halo(_kernels[0]?.Radius ?? 0, _kernels[1]?.Radius ?? 0, _kernels[2]?.Radius ?? 0);
+    }
+
+    public Halo RequiredHalo { get; }
+
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var info = input.Info;
+        var labels = MemoryMarshal.Cast<byte, uint>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
+        var box = chunk.Read;
+        int n = checked((int)box.VoxelCount);
+        int channels = checked((int)info.Channels);
+        int elementSize = info.DataType.SizeInBytes();
+        var readBox = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, box);
+        byte[] raw = ArrayPool<byte>.Shared.Rent(n * channels * elementSize);
+        byte[] planar = ArrayPool<byte>.Shared.Rent(n * channels * elementSize);
+        try
+        {
+            input.Read(readBox, raw.AsSpan(0, n * channels * elementSize));
+            BoxLayout.Transpose(raw.AsSpan(0, n * channels * elementSize), readBox.Shape, info.Axes, planar.AsSpan(0, n * channels * elementSize), info.Axes.ToOmeOrder(), elementSize);
+            var values = planar.AsSpan(0, n * channels * elementSize);
+            if (_segmentation.Mode == SegmentationMode.Labels)
+            {
+                float[]? intensity = ReadIntensity(chunk);
+                switch (elementSize)
+                {
+                    case 1: Label(chunk, MemoryMarshal.Cast<byte, byte>(values), intensity, labels); break;
+                    case 2: Label(chunk, MemoryMarshal.Cast<byte, ushort>(values), intensity, labels); break;
+                    case 4: Label(chunk, MemoryMarshal.Cast<byte, uint>(values), intensity, labels); break;
+                    default: Label(chunk, MemoryMarshal.Cast<byte, ulong>(values), intensity, labels); break;
+                }
+                return;
+            }
+            SegmentAndLabel(chunk, values, info.DataType, channels, labels);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+            ArrayPool<byte>.Shared.Return(planar);
+        }
+    }
+
+    private void SegmentAndLabel(ChunkSpec chunk, ReadOnlySpan<byte> planar, DataType type, int channels, Span<uint> labels)
+    {
+        var box = chunk.Read;
+        int n = (int)box.VoxelCount, core = (int)chunk.Core.VoxelCount;
+        int elementSize = type.SizeInBytes();
+        var mask = new byte[core];
+        float[] probability = ArrayPool<float>.Shared.Rent(n);
+        float[] smoothed = ArrayPool<float>.Shared.Rent(n);
+        float[] best = ArrayPool<float>.Shared.Rent(core);
+        float[] intensity = ReadIntensity(chunk) ?? new float[core];
+        bool ownIntensity = _intensity is null;
+        try
+        {
+            int first = _segmentation.Mode == SegmentationMode.Threshold ? _segmentation.Channel : 0;
+            int last = _segmentation.Mode == SegmentationMode.Threshold ? _segmentation.Channel : channels - 1;
+            for (int c = first; c <= last; c++)
+            {
+                ToFloat.Convert(planar.Slice(c * n * elementSize, n * elementSize), type, probability.AsSpan(0, n));
+                if (c == _segmentation.Channel && ownIntensity) CropCore(chunk, probability, intensity);
+                var image = Smooth(box.Size, probability, smoothed);
+                var values = new float[core];
+                CropCore(chunk, image, values);
+                if (_segmentation.Mode == SegmentationMode.Threshold)
+                {
+                    for (int i = 0; i < core; i++) mask[i] = values[i] >= _segmentation.Threshold ? (byte)1 : (byte)0;
+                    continue;
+                }
+                // Argmax: the foreground channel wins only when strictly larger than every earlier channel
+                // and at least as large as every later one (numpy's first-maximum rule).
+                for (int i = 0; i < core; i++)
+                {
+                    float v = values[i];
+                    if (c == 0) { best[i] = v; mask[i] = _segmentation.Channel == 0 ? (byte)1 : (byte)0; continue; }
+                    if (v > best[i]) { best[i] = v; mask[i] = c == _segmentation.Channel ? (byte)1 : (byte)0; }
+                }
+            }
+            Label(chunk, (ReadOnlySpan<byte>)mask, intensity, labels);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(probability);
+            ArrayPool<float>.Shared.Return(smoothed);
+            ArrayPool<float>.Shared.Return(best);
+        }
+    }
+
+    /// <summary>The Gaussian-smoothed read box (x, then y, then z passes), or the input itself when nothing smooths.</summary>
+    private float[] Smooth(Long3 size, float[] image, float[] scratch)
+    {
+        int sz = (int)size.Z, sy = (int)size.Y, sx = (int)size.X, n = sz * sy * sx;
+        float[] current = image, other = scratch;
+        for (int axis = 2; axis >= 0; axis--)
+        {
+            if (_kernels[axis] is not { } kernel) continue;
+            SeparableConvolution.Apply(current.AsSpan(0, n), other.AsSpan(0, n), sz, sy, sx, axis, kernel);
+            (current, other) = (other, current);
+        }
+        if (!ReferenceEquals(current, image)) current.AsSpan(0, n).CopyTo(image);
+        return image;
+    }
+
+    private void Label<T>(ChunkSpec chunk, ReadOnlySpan<T> values, float[]? intensity, Span<uint> labels) where T : unmanaged, IBinaryInteger<T>
+    {
+        var size = chunk.Core.Size;
+        using var runs = ConnectedComponents.Label(values, (int)size.Z, (int)size.Y, (int)size.X, _connectivity);
+        runs.WriteLabels(labels);
+        var summary = ChunkPieces.Summarize(runs, values, intensity, labels, chunk.Id.Value, chunk.Core, _volumeShape, (!_is2D, true, true));
+        _workspace.WriteSummary(summary);
+    }
+
+    /// <summary>The intensity volume over the chunk's core, as float32, or null when none was given.</summary>
+    private float[]? ReadIntensity(ChunkSpec chunk)
+    {
+        if (_intensity is null) return null;
+        var info = _intensity.Info;
+        var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
+        int n = (int)chunk.Core.VoxelCount, bytes = n * info.DataType.SizeInBytes();
+        byte[] raw = ArrayPool<byte>.Shared.Rent(bytes);
+        byte[] ordered = ArrayPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            _intensity.Read(box, raw.AsSpan(0, bytes));
+            BoxLayout.Transpose(raw.AsSpan(0, bytes), box.Shape, info.Axes, ordered.AsSpan(0, bytes), info.Axes.ToOmeOrder(), info.DataType.SizeInBytes());
+            var values = new float[n];
+            ToFloat.Convert(ordered.AsSpan(0, bytes), info.DataType, values);
+            return values;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+            ArrayPool<byte>.Shared.Return(ordered);
+        }
+    }
+
+    private static void CropCore(ChunkSpec chunk, float[] readBoxImage, float[] core) =>
+        ChunkFeatures.ForEachCoreRow(chunk, readBoxImage, (row, first) => row.CopyTo(core.AsSpan(first)));
+}

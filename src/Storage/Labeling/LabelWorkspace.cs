@@ -1,0 +1,134 @@
+using System.IO.Compression;
+using System.Runtime.InteropServices;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Labeling;
+
+namespace ChunkSeg.Storage.Labeling;
+
+/// <summary>
+/// The scratch directory of a labelling job, beside its output, removed when the job commits:
+/// <code>
+///   OUT.work/
+///     job.txt            the job's parameters: a rerun resumes only the same job
+///     local.zarr/        pass 1: each chunk's local labels (uint32), staged and resumable like any output
+///     summaries/N.bin    pass 1: chunk N's piece statistics and face planes (<see cref="ChunkLabelSummary"/>)
+///     maps/N.bin         numbering: chunk N's local label → final id table, read by the relabel pass
+/// </code>
+/// Every file is written under a temporary name and renamed, so a crash never leaves half a file behind.
+/// </summary>
+public sealed class LabelWorkspace
+{
+    public LabelWorkspace(string root)
+    {
+        Root = Path.GetFullPath(root);
+    }
+
+    public string Root { get; }
+    public string JobFile => Path.Combine(Root, "job.txt");
+    public string LocalLabels => Path.Combine(Root, "local.zarr");
+    private string Summaries => Path.Combine(Root, "summaries");
+    private string Maps => Path.Combine(Root, "maps");
+
+    /// <summary>The workspace for the output at <paramref name="outputRoot"/>.</summary>
+    public static LabelWorkspace For(string outputRoot) => new(outputRoot.TrimEnd('/') + ".work");
+
+    /// <summary>
+    /// Opens the workspace for job <paramref name="jobKey"/>: an existing one of the same job is kept (resume);
+    /// one of another job is an error unless <paramref name="overwrite"/>, which clears it.
+    /// </summary>
+    public void Begin(string jobKey, bool overwrite)
+    {
+        if (Directory.Exists(Root))
+        {
+            string? existing = File.Exists(JobFile) ? File.ReadAllText(JobFile) : null;
+            if (existing != jobKey)
+            {
+                if (!overwrite)
+                    throw new UsageException($"{Root}: holds an unfinished labelling run with other inputs or parameters; " +
+                        "rerun that command to finish it, or pass --overwrite to discard it");
+                Directory.Delete(Root, recursive: true);
+            }
+        }
+        Directory.CreateDirectory(Summaries);
+        Directory.CreateDirectory(Maps);
+        if (!File.Exists(JobFile)) WriteAtomically(JobFile, s => s.Write(System.Text.Encoding.UTF8.GetBytes(jobKey)));
+    }
+
+    public void WriteSummary(ChunkLabelSummary summary) =>
+        WriteAtomically(SummaryPath(summary.Chunk), summary.Write);
+
+    public ChunkLabelSummary ReadSummary(long chunk)
+    {
+        string path = SummaryPath(chunk);
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            var summary = ChunkLabelSummary.Read(stream, path);
+            if (summary.Chunk != chunk) throw new VolumeException(path, $"holds chunk {summary.Chunk}, not chunk {chunk}");
+            return summary;
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new VolumeException(path, "the summary of a finished chunk is missing; pass --overwrite to relabel from scratch", e);
+        }
+    }
+
+    public void WriteMap(long chunk, ReadOnlySpan<ulong> ids)
+    {
+        var copy = ids.ToArray();
+        WriteAtomically(MapPath(chunk), s =>
+        {
+            using var zip = new ZLibStream(s, CompressionLevel.Fastest, leaveOpen: true);
+            zip.Write(BitConverter.GetBytes(copy.LongLength));
+            zip.Write(MemoryMarshal.AsBytes(copy.AsSpan()));
+        });
+    }
+
+    public ulong[] ReadMap(long chunk)
+    {
+        string path = MapPath(chunk);
+        try
+        {
+            using var stream = File.OpenRead(path);
+            using var zip = new ZLibStream(stream, CompressionMode.Decompress);
+            Span<byte> header = stackalloc byte[8];
+            zip.ReadExactly(header);
+            long n = BitConverter.ToInt64(header);
+            if (n < 1 || n > Array.MaxLength) throw new InvalidDataException($"a map of {n} entries");
+            var ids = new ulong[n];
+            zip.ReadExactly(MemoryMarshal.AsBytes(ids.AsSpan()));
+            return ids;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FileNotFoundException)
+        {
+            throw new VolumeException(path, $"unreadable label map: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Removes the workspace after the job committed its outputs.</summary>
+    public void Delete()
+    {
+        if (Directory.Exists(Root)) Directory.Delete(Root, recursive: true);
+    }
+
+    private string SummaryPath(long chunk) => Path.Combine(Summaries, $"{chunk}.bin");
+    private string MapPath(long chunk) => Path.Combine(Maps, $"{chunk}.bin");
+
+    private static void WriteAtomically(string path, Action<Stream> write)
+    {
+        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+        }
+    }
+}
