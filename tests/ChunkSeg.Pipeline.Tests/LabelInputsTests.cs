@@ -44,7 +44,7 @@ public sealed class LabelInputsTests : IDisposable
             Assert.True(code == 0, err);
             TestArrays.AssertEqual(DataType.UInt32, expectedMulti, MemoryMarshal.AsBytes(ReadUInt32(outMulti).AsSpan()), shape, $"label image, chunks {chunk}");
         }
-        // 36 annotated nuclei; three of them have parts that touch only diagonally, so 6-connectivity finds 39 objects.
+        // 36 annotated nuclei; three of them fall into more than one 6-connected part, so there are 39 objects.
         Assert.Equal(39u, MemoryMarshal.Cast<byte, uint>(expectedMulti).ToArray().Max());
     }
 

@@ -163,3 +163,27 @@ public sealed class LabelPipelineTests : IDisposable
         return mask;
     }
 }
+
+/// <summary>The storage-free chunked path `chunkseg bench label` measures gives the whole-volume labels too.</summary>
+public sealed class LabelBenchTests
+{
+    [Theory]
+    [InlineData(6, 7)]
+    [InlineData(26, 16)]
+    public void Chunked_in_memory_equals_the_whole_volume(int connectivity, int edge)
+    {
+        const int n = 37;
+        var mask = LabelPipelineTests.RandomMask(n * n * n, connectivity == 6 ? 0.33 : 0.11, seed: edge);
+        var labels = new uint[mask.Length];
+        ChunkSeg.Cli.Bench.LabelBench.ChunkedInMemory(mask, n, edge, (Connectivity)connectivity, 2, labels);
+        Assert.Equal(LabelPipelineTests.WholeVolume(mask, n, n, n, (Connectivity)connectivity, 0, false, false), labels);
+    }
+
+    [Fact]
+    public void Merge_simulation_finds_every_synthetic_object()
+    {
+        var result = ChunkSeg.Cli.Bench.LabelBench.SimulateMerge(1000, 20_000);
+        Assert.Equal(20_000, result.Sets);
+        Assert.True(result.Pieces > 40_000 && result.Equivalences == result.Pieces - 20_000, $"{result}");
+    }
+}

@@ -48,7 +48,9 @@ internal static class BenchCommand
                 try { Directory.Delete(dir, true); } catch (DirectoryNotFoundException) { }
             }
         });
-        return new Command("bench", "Measure ChunkSeg against the reference tools on this machine") { io, FeaturesBench.Create(context), PredictBench.Create(context) };
+        return new Command("bench", "Measure ChunkSeg against the reference tools on this machine") {
+            io, FeaturesBench.Create(context), PredictBench.Create(context), LabelBench.CreateLabel(context), LabelBench.CreateMerge(context),
+        };
     }
 
     private sealed record Row(string Operation, double Ours, double Theirs, string Reference);

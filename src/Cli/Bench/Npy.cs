@@ -10,6 +10,8 @@ internal static class Npy
 
     public static void Write(string path, ReadOnlySpan<int> data, params long[] shape) => Write(path, "<i4", MemoryMarshal.AsBytes(data), shape);
 
+    public static void Write(string path, ReadOnlySpan<byte> data, params long[] shape) => Write(path, "|u1", data, shape);
+
     private static void Write(string path, string descr, ReadOnlySpan<byte> bytes, long[] shape)
     {
         string dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape);

@@ -109,7 +109,7 @@ public sealed class ChunkLabelSummary
     /// </summary>
     public uint[] InteriorFaceLabels(Long3 volumeShape)
     {
-        var seen = new HashSet<uint>();
+        var onFace = new bool[Pieces.Length + 1];
         var end = Core.End;
         bool[] interior =
         [
@@ -117,10 +117,10 @@ public sealed class ChunkLabelSummary
         ];
         for (int f = 0; f < 6; f++)
             if (interior[f])
-                foreach (uint l in Faces[f]) if (l != 0) seen.Add(l);
-        var labels = seen.ToArray();
-        Array.Sort(labels);
-        return labels;
+                foreach (uint l in Faces[f]) onFace[l] = true;
+        var labels = new List<uint>();
+        for (int l = 1; l < onFace.Length; l++) if (onFace[l]) labels.Add((uint)l);
+        return [.. labels];
     }
 
     public void Write(Stream stream)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Labeling;
 
@@ -52,9 +53,25 @@ public static class ChunkEquivalences
             slots[s] = summaryOf(grid.IndexOfBlock(spec.TimePoint, block - d));
         }
 
-        // E's labels on the shell and on the core's lower faces (the interior of the core stays 0: no shell voxel touches it).
-        var labels = new uint[ez * ey * ex];
-        var slotOf = new byte[labels.Length];
+        // E's labels on the shell and on the core's lower faces. The rest of the core is never read (no shell voxel
+        // touches it), so pooled buffers need no clearing.
+        int size = ez * ey * ex;
+        var labels = ArrayPool<uint>.Shared.Rent(size);
+        var slotOf = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            Match(labels, slotOf, slots, origin, grow, ez, ey, ex, connectivity, touch);
+        }
+        finally
+        {
+            ArrayPool<uint>.Shared.Return(labels);
+            ArrayPool<byte>.Shared.Return(slotOf);
+        }
+    }
+
+    private static void Match(uint[] labels, byte[] slotOf, ChunkLabelSummary?[] slots, Long3 origin, Long3 grow, int ez, int ey, int ex,
+        Connectivity connectivity, Action<PieceRef, PieceRef> touch)
+    {
         for (int z = 0; z < ez; z++)
         for (int y = 0; y < ey; y++)
         for (int x = 0, xEnd = z > grow.Z && y > grow.Y ? (int)grow.X + 1 : ex; x < xEnd; x++)
@@ -69,6 +86,7 @@ public static class ChunkEquivalences
 
         var offsets = Neighbourhood(connectivity);
         var seen = new HashSet<(int, uint, int, uint)>();
+        var last = (-1, 0u, -1, 0u);
         for (int z = 0; z < ez; z++)
         for (int y = 0; y < ey; y++)
         for (int x = 0; x < ex; x++)
@@ -88,6 +106,8 @@ public static class ChunkEquivalences
                 int sb = slotOf[j];
                 if (b == 0 || sb == sa || slots[sb]!.Pieces[b - 1].Value != value) continue;
                 var key = sa < sb ? (sa, a, sb, b) : (sb, b, sa, a);
+                if (key == last) continue;                          // neighbouring voxels mostly repeat the last pair
+                last = key;
                 if (seen.Add(key)) touch(new PieceRef(slots[key.Item1]!.Chunk, key.Item2), new PieceRef(slots[key.Item3]!.Chunk, key.Item4));
             }
         }
