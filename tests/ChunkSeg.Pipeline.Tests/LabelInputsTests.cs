@@ -93,6 +93,45 @@ public sealed class LabelInputsTests : IDisposable
         Assert.Equal(LabelPipelineTests.WholeVolume(mask, sz, sy, sx, Connectivity.Faces, 0, false, false), whole);
     }
 
+    [Theory]
+    [InlineData(6, "zyx")]
+    [InlineData(26, "zyx")]
+    [InlineData(4, "yx")]
+    public async Task Filled_holes_equal_scipy_binary_fill_holes(int connectivity, string axes)
+    {
+        // Hollow shells (random spheres' surfaces) plus noise: many holes, some cut by chunk borders.
+        long[] shape = axes == "zyx" ? [30, 34, 38] : [70, 90];
+        int sz = axes == "zyx" ? 30 : 1, sy = (int)shape[^2], sx = (int)shape[^1];
+        var mask = new byte[sz * sy * sx];
+        var rng = new Random(connectivity);
+        for (int k = 0; k < 14; k++)
+        {
+            double cz = rng.Next(sz), cy = rng.Next(sy), cx = rng.Next(sx), radius = rng.Next(3, 9);
+            for (int z = 0; z < sz; z++)
+            for (int y = 0; y < sy; y++)
+            for (int x = 0; x < sx; x++)
+            {
+                double d = Math.Sqrt((z - cz) * (z - cz) * (sz == 1 ? 0 : 1) + (y - cy) * (y - cy) + (x - cx) * (x - cx));
+                if (Math.Abs(d - radius) < 1.2) mask[(z * sy + y) * sx + x] = 1;
+            }
+        }
+        for (int i = 0; i < mask.Length; i++) if (rng.NextDouble() < 0.03) mask[i] = 1;
+        string input = WriteZarr("holes.zarr", axes, shape, DataType.UInt8, mask);
+        NpyFile.Write(_dir["holes.npy"], DataType.UInt8, shape, mask);
+        string reference = Directory.CreateDirectory(_dir["ref"]).FullName;
+        PythonReference.Run("label_reference.py", "label", _dir["holes.npy"], reference, connectivity is 6 or 4 ? "1" : "3", "--fill-holes");
+        string chunk = axes == "zyx" ? "9,11,13" : "1,17,23";
+        var (code, _, err) = await Cli.Run("label", input, _dir["filled.zarr"], "--fill-holes", "--chunk", chunk, "--chunks", chunk,
+            "--connectivity", connectivity.ToString(CultureInfo.InvariantCulture), "--workers", "2");
+        Assert.True(code == 0, err);
+        var filled = ReadUInt32(_dir["filled.zarr"]);
+        TestArrays.AssertEqual(DataType.UInt32, NpyFile.Read(Path.Combine(reference, "labels.npy")).Data, MemoryMarshal.AsBytes(filled.AsSpan()), shape, "filled");
+        Assert.True(filled.Count(l => l != 0) > mask.Count(m => m != 0) + 100, "the case should have holes to fill");
+
+        string labels = WriteZarr("nonbinary.zarr", axes, shape, DataType.UInt8, mask.Select(m => (byte)(m * 2)).ToArray());
+        await Cli.Expect(1, "--fill-holes needs a binary image", "label", labels, _dir["x.zarr"], "--fill-holes");
+    }
+
     [Fact]
     public async Task Time_series_label_each_time_point_with_ids_unique_across_time()
     {

@@ -2,10 +2,11 @@
 """Connected components with SciPy and scikit-image: the independent reference for `chunkseg label`.
 
 Usage:
-  label_reference.py label IN.npy OUTDIR CONN [--multilabel] [--min N] [--max N] [--exclude-border] [--intensity I.npy]
+  label_reference.py label IN.npy OUTDIR CONN [--multilabel] [--fill-holes] [--min N] [--max N] [--exclude-border] [--intensity I.npy]
       IN: a binary (or, with --multilabel, label) image, 2D (y, x) or 3D (z, y, x). CONN: 1 = faces (4/6),
       ndim = all (8/26). Binary: scipy.ndimage.label with generate_binary_structure(ndim, CONN); multilabel:
-      skimage.measure.label (touching different values stay apart). Then objects outside [min, max] voxels and,
+      skimage.measure.label (touching different values stay apart); --fill-holes runs scipy.ndimage.binary_fill_holes
+      on the binary image first. Then objects outside [min, max] voxels and,
       with --exclude-border, touching the image border are dropped and the rest renumbered 1..n in order
       (skimage.segmentation.relabel_sequential keeps the first-voxel order). Writes OUTDIR/labels.npy (uint32) and
       OUTDIR/objects.csv from skimage.measure.regionprops: label, area, centroid, bbox[, mean_intensity].
@@ -59,6 +60,8 @@ def main():
     lo = int(opts[opts.index("--min") + 1]) if "--min" in opts else 0
     hi = int(opts[opts.index("--max") + 1]) if "--max" in opts else None
     img = np.load(src)
+    if "--fill-holes" in opts:
+        img = ndi.binary_fill_holes(img != 0).astype(np.uint8)
     conn = img.ndim if conn > 1 else 1
     lab = label(img, conn, multilabel)
     sizes = np.bincount(lab.ravel())

@@ -31,6 +31,7 @@ internal static class LabelCommand
         var minSize = new Option<long>("--min-size") { Description = "Drop objects smaller than this many voxels (after merging across chunks)" };
         var maxSize = new Option<long?>("--max-size") { Description = "Drop objects larger than this many voxels" };
         var excludeBorder = new Option<bool>("--exclude-border") { Description = "Drop objects that touch the volume's border" };
+        var fillHoles = new Option<bool>("--fill-holes") { Description = "Fill holes first: background not connected (by faces) to the volume's border becomes foreground" };
         var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
         var intensity = new Option<string?>("--intensity") { Description = "A single-channel volume of the same shape whose mean per object the table reports" };
         var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default 128^3, aligned to storage chunks)" };
@@ -41,7 +42,7 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, threshold, channel, argmax, foreground, smooth, connectivity, minSize, maxSize, excludeBorder, objects, intensity,
+            input, output, threshold, channel, argmax, foreground, smooth, connectivity, minSize, maxSize, excludeBorder, fillHoles, objects, intensity,
             chunk, chunks, codec, axes, workers, overwrite,
         };
         command.SetAction(async (parse, ct) =>
@@ -66,7 +67,7 @@ internal static class LabelCommand
             using var intensityVolume = parse.GetValue(intensity) is { } i ? OpenIntensity(i, info) : null;
 
             var request = new LabelRequest(source, target, segmentation, conn, new ObjectFilter(min, max, parse.GetValue(excludeBorder)),
-                objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite));
+                objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite), parse.GetValue(fillHoles));
             var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));
             var outcome = await LabelJob.RunAsync(request, (title, job, token) => JobConsole.RunWithProgressAsync(context, title, job, token), status, ct)
                 .ConfigureAwait(false);

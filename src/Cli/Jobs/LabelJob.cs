@@ -25,7 +25,8 @@ public sealed record LabelRequest(
     Long3? StorageChunks,
     CodecSpec? Codec,
     int Workers,
-    bool Overwrite);
+    bool Overwrite,
+    bool FillHoles = false);
 
 /// <summary>How a labelling ended.</summary>
 public sealed record LabelOutcome(JobOutcome Components, JobOutcome Relabel, ulong Objects, int CrossingPieces, int CrossingObjects,
@@ -67,18 +68,58 @@ public static class LabelJob
         };
         request.Segmentation.AddTo(parameters);
         if (request.Intensity is not null) parameters["intensity"] = request.Intensity.Info.Location;
+        if (request.FillHoles) parameters["fillHoles"] = "1";
         string jobKey = $"label {info.Location} -> {request.Output} chunk {request.ChunkShape?.ToString() ?? "auto"} " +
             string.Join(' ', parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
         if (request.Overwrite) workspace.Delete();
         workspace.Begin(jobKey, request.Overwrite);
 
-        // Pass 1: local components and summaries.
-        var stage = new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity);
-        var localAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.LocalLabels, "");
-        var localOptions = LabelLayout(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
         long inputBytes = info.Channels * info.DataType.SizeInBytes();
+        long planningBytes = 2 * inputBytes + 4L * (info.Channels + 4) + 8 + (request.FillHoles ? 5 : 0);
+        var localOptions = LabelLayout(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
+
+        // Holes first (only with --fill-holes): the background's components, numbered with the border ones dropped.
+        HoleFilling? holes = null;
+        IVolume? holeLabels = null;
+        try
+        {
+            if (request.FillHoles)
+            {
+                var holeSpace = new LabelWorkspace(Path.Combine(workspace.Root, "holes"));
+                holeSpace.Begin(jobKey, overwrite: false);
+                var backgroundStage = new LabelStage(request.Segmentation, Connectivity.Faces, holeSpace, spatial, !info.Axes.HasZ, null, HoleFilling.LabelBackground());
+                var holeAddress = new VolumeAddress(VolumeFormat.Zarr, holeSpace.LocalLabels, "");
+                var background = await runPass("label 0/3: holes", new JobRequest("label-background", request.Input, holeAddress, localOptions, request.ChunkShape,
+                    request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: planningBytes, Stage: backgroundStage), ct).ConfigureAwait(false);
+                if (!background.Result.IsComplete)
+                    return new LabelOutcome(background, background, 0, 0, 0, 0, TimeSpan.Zero, 0);
+                status?.Report("label 0/3: finding holes");
+                var holeMerge = new BoundaryMerge(background.Grid.Count);
+                FindEquivalences(background.Grid, holeSpace, Connectivity.Faces, holeMerge, request.Workers, ct);
+                holeMerge.Flatten();
+                new ObjectNumbering(background.Grid, holeMerge, holeSpace.ReadSummary, new ObjectFilter(ExcludeBorder: true), keepStats: false)
+                    .Run((c, ids) => holeSpace.WriteMap(c, ids));
+                holeLabels = VolumeStore.Open(holeAddress);
+                holes = HoleFilling.AddHoles(holeLabels, holeSpace);
+            }
+            return await LabelForeground(request, runPass, status, workspace, parameters, localOptions, planningBytes, holes, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            holeLabels?.Dispose();
+        }
+    }
+
+    private static async Task<LabelOutcome> LabelForeground(LabelRequest request, PassRunner runPass, IProgress<string>? status, LabelWorkspace workspace,
+        Dictionary<string, string> parameters, VolumeCreateOptions localOptions, long planningBytes, HoleFilling? holes, CancellationToken ct)
+    {
+        var info = request.Input.Info;
+        var spatial = info.SpatialShape;
+        // Pass 1: local components and summaries.
+        var stage = new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity, holes);
+        var localAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.LocalLabels, "");
         var components = await runPass("label 1/3: components", new JobRequest("label", request.Input, localAddress, localOptions, request.ChunkShape,
-            request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: 2 * inputBytes + 4L * (info.Channels + 4) + 8, Stage: stage), ct).ConfigureAwait(false);
+            request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: planningBytes, Stage: stage), ct).ConfigureAwait(false);
         if (!components.Result.IsComplete)
             return new LabelOutcome(components, components, 0, 0, 0, 0, TimeSpan.Zero, 0);
 

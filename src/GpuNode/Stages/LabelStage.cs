@@ -73,11 +73,14 @@ public sealed class LabelStage : IChunkStage
     private readonly Long3 _volumeShape;
     private readonly bool _is2D;
     private readonly FirKernel?[] _kernels;
+    private readonly HoleFilling? _holes;
 
     /// <param name="intensity">An optional single-channel volume of the input's shape whose mean per object is reported.</param>
     /// <param name="is2D">The volume has no z axis: z neither smooths nor counts as a border.</param>
-    public LabelStage(Segmentation segmentation, Connectivity connectivity, LabelWorkspace workspace, Long3 volumeShape, bool is2D, IVolume? intensity)
+    public LabelStage(Segmentation segmentation, Connectivity connectivity, LabelWorkspace workspace, Long3 volumeShape, bool is2D, IVolume? intensity,
+        HoleFilling? holes = null)
     {
+        _holes = holes;
         _segmentation = segmentation;
         _connectivity = connectivity;
         _workspace = workspace;
@@ -108,6 +111,20 @@ public sealed class LabelStage : IChunkStage
             input.Read(readBox, raw.AsSpan(0, n * channels * elementSize));
             BoxLayout.Transpose(raw.AsSpan(0, n * channels * elementSize), readBox.Shape, info.Axes, planar.AsSpan(0, n * channels * elementSize), info.Axes.ToOmeOrder(), elementSize);
             var values = planar.AsSpan(0, n * channels * elementSize);
+            if (_segmentation.Mode == SegmentationMode.Labels && _holes is not null)
+            {
+                // Hole filling works on a binary foreground: take the image as one, refusing any other value.
+                var mask = new byte[chunk.Core.VoxelCount];
+                switch (elementSize)
+                {
+                    case 1: ToMask(MemoryMarshal.Cast<byte, byte>(values), mask, info.Location); break;
+                    case 2: ToMask(MemoryMarshal.Cast<byte, ushort>(values), mask, info.Location); break;
+                    case 4: ToMask(MemoryMarshal.Cast<byte, uint>(values), mask, info.Location); break;
+                    default: ToMask(MemoryMarshal.Cast<byte, ulong>(values), mask, info.Location); break;
+                }
+                Label(chunk, (ReadOnlySpan<byte>)mask, ReadIntensity(chunk), labels);
+                return;
+            }
             if (_segmentation.Mode == SegmentationMode.Labels)
             {
                 float[]? intensity = ReadIntensity(chunk);
@@ -190,8 +207,25 @@ public sealed class LabelStage : IChunkStage
         return image;
     }
 
+    private static void ToMask<T>(ReadOnlySpan<T> values, byte[] mask, string location) where T : unmanaged, IBinaryInteger<T>
+    {
+        for (int i = 0; i < mask.Length; i++)
+        {
+            if (values[i] > T.One)
+                throw new Contracts.Errors.VolumeException(location, $"--fill-holes needs a binary image (0 and 1); found the value {values[i]}");
+            mask[i] = values[i] == T.Zero ? (byte)0 : (byte)1;
+        }
+    }
+
     private void Label<T>(ChunkSpec chunk, ReadOnlySpan<T> values, float[]? intensity, Span<uint> labels) where T : unmanaged, IBinaryInteger<T>
     {
+        if (typeof(T) == typeof(byte) && _holes is not null)
+        {
+            // A binary mask: either label its background (the hole search) or add the holes found before.
+            var mask = MemoryMarshal.Cast<T, byte>(values).ToArray();
+            _holes.Apply(chunk, mask);
+            values = MemoryMarshal.Cast<byte, T>(mask.AsSpan());
+        }
         var size = chunk.Core.Size;
         using var runs = ConnectedComponents.Label(values, (int)size.Z, (int)size.Y, (int)size.X, _connectivity);
         runs.WriteLabels(labels);
@@ -225,4 +259,43 @@ public sealed class LabelStage : IChunkStage
 
     private static void CropCore(ChunkSpec chunk, float[] readBoxImage, float[] core) =>
         ChunkFeatures.ForEachCoreRow(chunk, readBoxImage, (row, first) => row.CopyTo(core.AsSpan(first)));
+}
+
+/// <summary>
+/// Hole filling in two labelling runs, as scipy.ndimage.binary_fill_holes defines holes: background components
+/// (face-connected) that do not touch the volume's border. The first run labels the background
+/// (<see cref="LabelBackground"/>); its numbering keeps only components off the border, so a non-zero final id
+/// marks a hole voxel. The second run reads those local labels and maps and adds the holes to the foreground.
+/// </summary>
+public sealed class HoleFilling
+{
+    private readonly IVolume? _backgroundLabels;
+    private readonly LabelWorkspace? _background;
+
+    private HoleFilling(IVolume? backgroundLabels, LabelWorkspace? background)
+    {
+        _backgroundLabels = backgroundLabels;
+        _background = background;
+    }
+
+    /// <summary>For the first run: the stage labels the complement of the foreground.</summary>
+    public static HoleFilling LabelBackground() => new(null, null);
+
+    /// <summary>For the second run: holes are the background pieces whose final id (from <paramref name="background"/>'s maps) is not 0.</summary>
+    public static HoleFilling AddHoles(IVolume backgroundLabels, LabelWorkspace background) => new(backgroundLabels, background);
+
+    internal void Apply(ChunkSpec chunk, byte[] mask)
+    {
+        if (_backgroundLabels is null)
+        {
+            for (int i = 0; i < mask.Length; i++) mask[i] ^= 1;
+            return;
+        }
+        var info = _backgroundLabels.Info;
+        var local = new uint[mask.Length];
+        _backgroundLabels.Read(BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core), MemoryMarshal.AsBytes(local.AsSpan()));
+        ulong[] ids = _background!.ReadMap(chunk.Id.Value);
+        for (int i = 0; i < mask.Length; i++)
+            if (local[i] != 0 && ids[local[i]] != 0) mask[i] = 1;
+    }
 }
