@@ -35,7 +35,7 @@ internal static class LabelCommand
         var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
         var intensity = new Option<string?>("--intensity") { Description = "A single-channel volume of the same shape whose mean per object the table reports" };
         var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default 128^3, aligned to storage chunks)" };
-        var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 64,64,64; 2D: y,x 256,256)" };
+        var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default: --chunk if given, else 64,64,64; 2D: y,x 256,256)" };
         var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
         var axes = Options.Axes();
         var workers = Options.Workers();
@@ -49,7 +49,8 @@ internal static class LabelCommand
         {
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
             var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
-            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
+            // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
+            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
             var codecSpec = Options.ParseCodec(parse.GetValue(codec));
             int workerCount = Options.CheckWorkers(parse.GetValue(workers));
             using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
