@@ -55,49 +55,10 @@ public sealed class DecisionTree
     /// <summary>The largest feature index any split reads, or −1 for a single-leaf tree.</summary>
     public int MaxFeature => Feature.Max();
 
-    /// <summary>
-    /// The nodes packed 16 bytes each for branch-free traversal (built once, on first use): a leaf becomes a
-    /// self-loop (threshold NaN, so the comparison is false, and both children are the leaf itself, feature 0),
-    /// so a walk that reached its leaf stays there whatever it reads.
-    /// The nodes are laid out in depth-first preorder (a left child right after its parent, each subtree
-    /// contiguous), so a walk down the tree stays within few cache lines. <see cref="PackedLeafValues"/> gives
-    /// the leaf-value offset of each packed node.
-    /// </summary>
-    internal PackedNode[] Packed => (_packed ??= Pack()).Nodes;
+    /// <summary>The nodes packed for traversal (built once, on first use; see <see cref="PackedTree"/>).</summary>
+    internal PackedTree Packed => _packed ??= PackedTree.Build(this);
 
-    /// <summary>Offset into <see cref="LeafValues"/> for each node of <see cref="Packed"/> (leaves only).</summary>
-    internal int[] PackedLeafValues => (_packed ??= Pack()).LeafValues;
-
-    private (PackedNode[] Nodes, int[] LeafValues)? _packed;
-
-    private (PackedNode[], int[]) Pack()
-    {
-        int n = NodeCount;
-        var order = new int[n];                 // packed index → original index, in preorder
-        var position = new int[n];              // original index → packed index
-        var stack = new Stack<int>();
-        stack.Push(0);
-        int next = 0;
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            position[i] = next;
-            order[next++] = i;
-            if (Feature[i] >= 0) { stack.Push(Right[i]); stack.Push(Left[i]); }
-        }
-        if (next != n) Array.Resize(ref order, next);   // nodes unreachable from the root are dropped
-        var nodes = new PackedNode[next];
-        var leafValues = new int[next];
-        for (int k = 0; k < next; k++)
-        {
-            int i = order[k];
-            nodes[k] = Feature[i] >= 0
-                ? new PackedNode(FloatThreshold(Threshold[i]), Feature[i], position[Left[i]], position[Right[i]])
-                : new PackedNode(float.NaN, 0, k, k);
-            leafValues[k] = Feature[i] >= 0 ? 0 : Left[i];
-        }
-        return (nodes, leafValues);
-    }
+    private PackedTree? _packed;
 
     /// <summary>
     /// The smallest float32 ≥ <paramref name="t"/>. For every float32 x, <c>(double)x &lt; t</c> ⇔ <c>x &lt; FloatThreshold(t)</c>:
@@ -109,16 +70,6 @@ public sealed class DecisionTree
         float f = (float)t;                     // round to nearest
         return f < t ? MathF.BitIncrement(f) : f;
     }
-}
-
-/// <summary>One node for traversal: go to <see cref="Left"/> if x[<see cref="Feature"/>] &lt; <see cref="Threshold"/>, else to <see cref="Right"/> (adjacent fields: the child is Left + 0 or 1).</summary>
-[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-internal readonly struct PackedNode(float threshold, int feature, int left, int right)
-{
-    public readonly float Threshold = threshold;
-    public readonly int Feature = feature;
-    public readonly int Left = left;
-    public readonly int Right = right;
 }
 
 /// <summary>

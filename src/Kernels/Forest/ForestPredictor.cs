@@ -1,3 +1,8 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace ChunkSeg.Kernels.Forest;
 
 /// <summary>
@@ -19,9 +24,11 @@ public static class ForestPredictor
 {
     /// <summary>
     /// Voxels per block: every tree's nodes are walked for the whole block before the next tree, so a
-    /// forest larger than the caches is read once per block, not once per voxel.
+    /// forest larger than the caches is read once per block, not once per voxel. 4096 voxels × 40 features
+    /// of voxel-major rows (640 KB) stay in a 1 MB L2 with the tree being walked and the next one being
+    /// prefetched; 8192 (1.3 MB) do not.
     /// </summary>
-    public const int BlockSize = 8192;
+    public const int BlockSize = 4096;
 
     public static void PredictProbabilities(RandomForest forest, ReadOnlySpan<float> features, int voxelCount, Span<float> probabilities, int maxThreads = 1) =>
         PredictProbabilities(forest, features, voxelCount, probabilities, maxThreads, BlockSize);
@@ -107,18 +114,112 @@ internal sealed class BlockScratch(int blockSize, int width)
 
 internal static unsafe class ForestEngine
 {
+    /// <summary>vigra's per-forest probabilities (see <see cref="ForestPredictor"/>) of voxels [start, start + count) into <paramref name="probs"/>[v * C + c].</summary>
+    public static void PredictBlock(RandomForest forest, FeatureMatrix x, int start, int count, Span<float> probs, BlockScratch scratch)
+    {
+        int classes = forest.ClassCount;
+        long n = x.VoxelCount;
+        float* block = x.Data + start;
+        var total = scratch.Total.AsSpan(0, count);
+        var nan = scratch.HasNaN.AsSpan(0, count);
+        probs = probs[..(count * classes)];
+        probs.Clear();
+        total.Clear();
+        nan.Clear();
+        for (int f = 0; f < forest.FeatureCount; f++)
+        {
+            float* row = block + f * n;
+            for (int v = 0; v < count; v++)
+                if (float.IsNaN(row[v])) nan[v] = true;
+        }
+
+        int features = forest.FeatureCount;
+        var rows = scratch.Rows(count * features);
+        for (int f = 0; f < features; f++)          // planar → voxel-major for this block
+        {
+            float* plane = block + f * n;
+            for (int v = 0; v < count; v++) rows[v * features + f] = plane[v];
+        }
+        var ends = scratch.Node.AsSpan(0, count);
+        var trees = forest.Trees;
+        fixed (float* r = rows)
+        {
+            for (int t = 0; t < trees.Count; t++)
+            {
+                var tree = trees[t].Packed;
+                if (t + 1 < trees.Count) Prefetch(trees[t + 1].Packed);
+                if (tree.Compact is { } compact)
+                {
+                    TraverseCompact(compact, r, features, ends);
+                    AddVotes(compact, tree.Votes, ends, probs, total, classes);
+                }
+                else
+                {
+                    Traverse(tree.Wide!, r, features, ends);
+                    AddVotes(tree.Wide!, tree.Votes, ends, probs, total, classes);
+                }
+            }
+        }
+
+        for (int v = 0; v < count; v++)
+        {
+            var p = probs.Slice(v * classes, classes);
+            if (nan[v])
+            {
+                p.Clear();
+                continue;
+            }
+            float divisor = (float)total[v];
+            for (int c = 0; c < classes; c++) p[c] /= divisor;
+        }
+    }
+
     /// <summary>
-    /// The node (a leaf) each voxel of the block ends at. Branch-free: the child is Left + (x &lt; threshold ? 0 : 1)
-    /// and leaves loop on themselves (<see cref="DecisionTree.Packed"/>), so eight interleaved walks advance in
+    /// Asks for the next tree's nodes while this one is walked: a tree is read once per block, and reading it as one
+    /// sequential sweep is much cheaper than the random misses its walks would take (their first visits per block).
+    /// </summary>
+    private static void Prefetch(PackedTree tree)
+    {
+        if (!Sse.IsSupported) return;
+        var bytes = tree.Compact is { } compact ? MemoryMarshal.AsBytes(compact.AsSpan()) : MemoryMarshal.AsBytes(tree.Wide.AsSpan());
+        fixed (byte* p = bytes)
+            for (int i = 0; i < bytes.Length; i += 64) Sse.Prefetch1(p + i);
+    }
+
+    /// <summary>Per voxel, the tree's leaf votes added in tree order (vigra's sums): prob[c] += float32(w[c]) and the double total += w[c].</summary>
+    private static void AddVotes<TNode>(TNode[] nodes, double[] votes, ReadOnlySpan<int> ends, Span<float> probs, Span<double> total, int classes)
+        where TNode : struct, IPackedNode<TNode>
+    {
+        ref TNode root = ref nodes[0];
+        ref double w0 = ref votes[0];
+        ref float p0 = ref MemoryMarshal.GetReference(probs);
+        for (int v = 0; v < ends.Length; v++)
+        {
+            ref double w = ref Unsafe.Add(ref w0, TNode.VoteOf(ref root, ends[v]) * classes);
+            ref float p = ref Unsafe.Add(ref p0, v * classes);
+            double t = total[v];
+            for (int c = 0; c < classes; c++)
+            {
+                double wc = Unsafe.Add(ref w, c);
+                Unsafe.Add(ref p, c) += (float)wc;
+                t += wc;
+            }
+            total[v] = t;
+        }
+    }
+
+    /// <summary>
+    /// The node (a leaf) each voxel of the block ends at. Branch-free: the child is chosen by arithmetic on the
+    /// comparison and leaves loop on themselves (<see cref="PackedTree"/>), so eight interleaved walks advance in
     /// lock-step with no mispredicted branches, checking every four steps whether any walk still moves.
     /// <paramref name="rows"/> holds the block's features voxel-major (voxel v's at v·F), so one walk reads
     /// from two or three cache lines. The decisions equal vigra's double comparisons
     /// (<see cref="DecisionTree.FloatThreshold"/>).
     /// </summary>
-    private static void Traverse(PackedNode[] nodes, float* rows, int featureCount, Span<int> ends)
+    private static void Traverse<TNode>(TNode[] nodes, float* rows, int featureCount, Span<int> ends) where TNode : struct, IPackedNode<TNode>
     {
         int count = ends.Length, v = 0;
-        ref PackedNode root = ref nodes[0];
+        ref TNode root = ref nodes[0];
         for (; v + 8 <= count; v += 8)
         {
             float* x = rows + (long)v * featureCount;
@@ -147,74 +248,90 @@ internal static unsafe class ForestEngine
     }
 
     /// <summary>One level of one walk; returns non-zero when the walk moved (it stays put on a leaf).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static int Step(ref PackedNode root, float* x, ref int node)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Step<TNode>(ref TNode root, float* x, ref int node) where TNode : struct, IPackedNode<TNode>
     {
-        ref readonly PackedNode nd = ref System.Runtime.CompilerServices.Unsafe.Add(ref root, node);
-        int right = x[nd.Feature] < nd.Threshold ? 0 : 1;
-        int next = System.Runtime.CompilerServices.Unsafe.Add(ref System.Runtime.CompilerServices.Unsafe.AsRef(in nd.Left), right);
+        int next = TNode.Next(ref root, x, node);
         int moved = next ^ node;
         node = next;
         return moved;
     }
 
-    /// <summary>vigra's per-forest probabilities (see <see cref="ForestPredictor"/>) of voxels [start, start + count) into <paramref name="probs"/>[v * C + c].</summary>
-    public static void PredictBlock(RandomForest forest, FeatureMatrix x, int start, int count, Span<float> probs, BlockScratch scratch)
+    /// <summary>
+    /// <see cref="Traverse{TNode}"/> over compact nodes with AVX2 gathers: a Vector256 holds the nodes of a group of
+    /// 8 walks (lane i: voxel v + i), and four groups advance together so that the gathers' latencies overlap. Each
+    /// lane's step is exactly <see cref="CompactNode.Next"/> (see <see cref="StepGather"/>). A group whose 8 walks
+    /// all stopped moving has reached its leaves: it stores them and takes the next 8 voxels, so a group waits only
+    /// for its own deepest walk. The voxels after the last full 8 take the scalar walk.
+    /// </summary>
+    private static void TraverseCompact(CompactNode[] nodes, float* rows, int featureCount, Span<int> ends)
     {
-        int classes = forest.ClassCount;
-        long n = x.VoxelCount;
-        float* block = x.Data + start;
-        var total = scratch.Total.AsSpan(0, count);
-        var nan = scratch.HasNaN.AsSpan(0, count);
-        probs = probs[..(count * classes)];
-        probs.Clear();
-        total.Clear();
-        nan.Clear();
-        for (int f = 0; f < forest.FeatureCount; f++)
+        int count = ends.Length, v = 0;
+        if (Avx2.IsSupported && (long)count * featureCount <= int.MaxValue)   // gather offsets are int32
         {
-            float* row = block + f * n;
-            for (int v = 0; v < count; v++)
-                if (float.IsNaN(row[v])) nan[v] = true;
-        }
-
-        int features = forest.FeatureCount;
-        var rows = scratch.Rows(count * features);
-        for (int f = 0; f < features; f++)          // planar → voxel-major for this block
-        {
-            float* plane = block + f * n;
-            for (int v = 0; v < count; v++) rows[v * features + f] = plane[v];
-        }
-        var ends = scratch.Node.AsSpan(0, count);
-        foreach (var tree in forest.Trees)
-        {
-            fixed (float* r = rows) Traverse(tree.Packed, r, features, ends);
-            double[] values = tree.LeafValues;
-            int[] leafOffset = tree.PackedLeafValues;
-            for (int v = 0; v < count; v++)        // per voxel, trees are added in tree order: vigra's sums
+            fixed (CompactNode* root = nodes)
+            fixed (int* end = ends)
             {
-                int leaf = leafOffset[ends[v]];
-                ref float p = ref probs[v * classes];
-                double t = total[v];
-                for (int c = 0; c < classes; c++)
+                var rowStep = Vector256.Create(featureCount) * Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+                int full = count & ~7, live = 0;
+                Vector256<int> n0 = default, n1 = default, n2 = default, n3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
+                int v0 = Take(ref v, full, featureCount, rowStep, ref o0, ref live), v1 = Take(ref v, full, featureCount, rowStep, ref o1, ref live);
+                int v2 = Take(ref v, full, featureCount, rowStep, ref o2, ref live), v3 = Take(ref v, full, featureCount, rowStep, ref o3, ref live);
+                while (live > 0)
                 {
-                    double w = values[leaf + c];
-                    System.Runtime.CompilerServices.Unsafe.Add(ref p, c) += (float)w;
-                    t += w;
+                    var m0 = StepGather(root, rows, o0, n0);
+                    var m1 = StepGather(root, rows, o1, n1);
+                    var m2 = StepGather(root, rows, o2, n2);
+                    var m3 = StepGather(root, rows, o3, n3);
+                    if (m0 == n0 && v0 >= 0) v0 = Retire(end, v0, ref m0, ref v, full, featureCount, rowStep, ref o0, ref live);
+                    if (m1 == n1 && v1 >= 0) v1 = Retire(end, v1, ref m1, ref v, full, featureCount, rowStep, ref o1, ref live);
+                    if (m2 == n2 && v2 >= 0) v2 = Retire(end, v2, ref m2, ref v, full, featureCount, rowStep, ref o2, ref live);
+                    if (m3 == n3 && v3 >= 0) v3 = Retire(end, v3, ref m3, ref v, full, featureCount, rowStep, ref o3, ref live);
+                    n0 = m0; n1 = m1; n2 = m2; n3 = m3;
                 }
-                total[v] = t;
             }
         }
+        if (v < count) Traverse(nodes, rows + (long)v * featureCount, featureCount, ends[v..]);
+    }
 
-        for (int v = 0; v < count; v++)
-        {
-            var p = probs.Slice(v * classes, classes);
-            if (nan[v])
-            {
-                p.Clear();
-                continue;
-            }
-            float divisor = (float)total[v];
-            for (int c = 0; c < classes; c++) p[c] /= divisor;
-        }
+    /// <summary>Starts a group on the next 8 voxels, at the root; returns its first voxel, or −1 (an idle group) when none are left.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Take(ref int next, int full, int featureCount, Vector256<int> rowStep, ref Vector256<int> rowOffset, ref int live)
+    {
+        if (next >= full) return -1;
+        int first = next;
+        next += 8;
+        live++;
+        rowOffset = Vector256.Create(first * featureCount) + rowStep;    // lane i: where voxel first + i's row starts
+        return first;
+    }
+
+    /// <summary>Stores the leaves of a finished group and restarts it on the next voxels (<see cref="Take"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Retire(int* end, int first, ref Vector256<int> node, ref int next, int full, int featureCount, Vector256<int> rowStep, ref Vector256<int> rowOffset, ref int live)
+    {
+        node.Store(end + first);
+        node = default;
+        live--;
+        return Take(ref next, full, featureCount, rowStep, ref rowOffset, ref live);
+    }
+
+    /// <summary>
+    /// One step of 8 walks: lane i goes from node[i] to node[i] + 1 + (x &lt; threshold ? 0 : skip), reading
+    /// x = rows[rowOffset[i] + feature]. The nodes are fetched whole (threshold and word, 8 bytes) by two 4-lane
+    /// gathers, on lanes (0 1 4 5) and (2 3 6 7) so that one in-lane shuffle sorts them back to lane order.
+    /// A NaN x or threshold compares false (ordered compare), as in the scalar step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> StepGather(CompactNode* root, float* rows, Vector256<int> rowOffset, Vector256<int> node)
+    {
+        var pairs = Avx2.Permute4x64(node.AsInt64(), 0b11_01_10_00).AsInt32();        // nodes 0 1 4 5 | 2 3 6 7
+        var lo = Avx2.GatherVector256((long*)root, pairs.GetLower(), 8).AsSingle();   // t0 w0 t1 w1 | t4 w4 t5 w5
+        var hi = Avx2.GatherVector256((long*)root, pairs.GetUpper(), 8).AsSingle();   // t2 w2 t3 w3 | t6 w6 t7 w7
+        var threshold = Avx.Shuffle(lo, hi, 0b10_00_10_00);                           // t0 t1 t2 t3 | t4 t5 t6 t7
+        var word = Avx.Shuffle(lo, hi, 0b11_01_11_01).AsInt32();
+        var x = Avx2.GatherVector256(rows, rowOffset + (word & Vector256.Create(0xFF)), 4);
+        var less = Avx.CompareLessThan(x, threshold).AsInt32();
+        return node + Vector256<int>.One + Vector256.AndNot(Vector256.ShiftRightArithmetic(word, 8), less);
     }
 }

@@ -93,6 +93,54 @@ public sealed class ForestPredictorTests
         }
     }
 
+    /// <summary>
+    /// Against a plain walk of the DecisionTree arrays with vigra's double comparisons and sums: 6 features pack
+    /// into 8-byte nodes (the AVX2 gather walk where supported, scalar walks for the tail); with 300, the trees
+    /// that read a feature above 255 take 16-byte nodes and the others 8-byte ones, in one forest.
+    /// Thresholds are drawn among the feature values too, so equality takes the right branch.
+    /// </summary>
+    [Theory]
+    [InlineData(6, 3)]
+    [InlineData(300, 2)]
+    public void Both_node_layouts_equal_a_plain_walk(int columns, int classes)
+    {
+        var rng = new Random(11);
+        int n = 1237;
+        var features = Enumerable.Range(0, columns * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var topologies = Enumerable.Range(0, 9).Select(_ => RandomTree(rng, columns, classes, out _,
+            () => rng.Next(2) == 0 ? features[rng.Next(features.Length)] : rng.NextDouble() * 2 - 1)).ToArray();
+        features[3 * n + 100] = float.NaN;
+        var forest = VigraForestConverter.FromVigra(topologies.Select(t => t.Topology).ToArray(), topologies.Select(t => t.Parameters).ToArray(), columns, Enumerable.Range(1, classes).ToArray());
+        Assert.All(forest.Trees, t => Assert.Equal(t.MaxFeature <= byte.MaxValue, t.Packed.Compact is not null));
+        if (columns > 256) Assert.Contains(forest.Trees, t => t.Packed.Compact is null);
+
+        var expected = new float[n * classes];
+        for (int v = 0; v < n; v++)
+        {
+            double total = 0;
+            bool nan = false;
+            for (int f = 0; f < columns; f++) nan |= float.IsNaN(features[f * n + v]);
+            foreach (var tree in forest.Trees)
+            {
+                int i = 0;
+                while (tree.Feature[i] >= 0)
+                    i = (double)features[tree.Feature[i] * n + v] < tree.Threshold[i] ? tree.Left[i] : tree.Right[i];
+                for (int c = 0; c < classes; c++)
+                {
+                    expected[v * classes + c] += (float)tree.LeafValues[tree.Left[i] + c];
+                    total += tree.LeafValues[tree.Left[i] + c];
+                }
+            }
+            for (int c = 0; c < classes; c++) expected[v * classes + c] = nan ? 0 : expected[v * classes + c] / (float)total;
+        }
+        foreach (var (threads, block) in new[] { (1, 1), (1, 13), (2, 100), (1, ForestPredictor.BlockSize) })
+        {
+            var got = new float[n * classes];
+            ForestPredictor.PredictProbabilities(forest, features, n, got, threads, block);
+            Assert.Equal(expected, got);
+        }
+    }
+
     [Fact]
     public void Classifier_combines_forests_and_maps_classes_to_known_label_channels()
     {
@@ -139,7 +187,7 @@ public sealed class ForestPredictorTests
     }
 
     /// <summary>A random vigra tree: splits on random columns and thresholds, random leaf values, nodes in vigra's layout.</summary>
-    internal static (int[] Topology, double[] Parameters) RandomTree(Random rng, int columns, int classes, out int leaves)
+    internal static (int[] Topology, double[] Parameters) RandomTree(Random rng, int columns, int classes, out int leaves, Func<double>? threshold = null)
     {
         var topology = new List<int> { columns, classes };
         var parameters = new List<double>();
@@ -160,7 +208,7 @@ public sealed class ForestPredictorTests
                 return at;
             }
             topology.AddRange([0, parameters.Count, -1, -1, rng.Next(columns)]);
-            parameters.AddRange([1, rng.NextDouble() * 2 - 1]);
+            parameters.AddRange([1, threshold?.Invoke() ?? rng.NextDouble() * 2 - 1]);
             int l = Build(depth + 1);
             int r = Build(depth + 1);
             topology[at + 2] = l;
