@@ -90,7 +90,7 @@ public sealed class LabelPipelineTests : IDisposable
         var (code, stdout, err) = await Cli.Run(["label", input, _dir["out.zarr"], "--chunk", "16,12,20", "--chunks", "16,12,20", "--connectivity",
             connectivity.ToString(CultureInfo.InvariantCulture), .. filterArgs, "--intensity", intensityPath, "--objects", _dir["objects.csv"]]);
         Assert.True(code == 0, err);
-        Assert.Contains("cross chunk borders", stdout);
+        Assert.Contains("reached a shared chunk face", stdout);
         var expected = NpyFile.Read(Path.Combine(reference, "labels.npy"));
         TestArrays.AssertEqual(DataType.UInt32, expected.Data, MemoryMarshal.AsBytes(ReadUInt32(_dir["out.zarr"]).AsSpan()), [sz, sy, sx], $"{connectivity}-connected");
 

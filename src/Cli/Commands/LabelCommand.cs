@@ -75,8 +75,8 @@ internal static class LabelCommand
             if (!outcome.Components.Result.IsComplete) return JobConsole.Summarize(context, "label (components)", outcome.Components);
             int code = JobConsole.Summarize(context, "label", outcome.Relabel);
             if (code != CliApp.Ok) return code;
-            context.Out.WriteLine($"label: {outcome.Objects:N0} objects ({(int)conn}-connected); {outcome.CrossingObjects:N0} of them cross chunk borders " +
-                $"({outcome.CrossingPieces:N0} pieces, {outcome.Equivalences:N0} equivalences), merged in {outcome.MergeTime.TotalSeconds:0.00} s " +
+            context.Out.WriteLine($"label: {outcome.Objects:N0} objects kept ({(int)conn}-connected); before filtering, {outcome.CrossingObjects:N0} objects " +
+                $"reached a shared chunk face ({outcome.CrossingPieces:N0} pieces, {outcome.Equivalences:N0} equivalences), merged in {outcome.MergeTime.TotalSeconds:0.00} s " +
                 $"using {Units.Bytes(outcome.MergeMemoryBytes)}" + (objectsPath is null ? "." : $"; table: {objectsPath}"));
             return code;
         });
