@@ -23,7 +23,7 @@ public sealed class LabelInputsTests : IDisposable
         var labels = new uint[source.Info.ElementCount];
         source.Read(NdBox.Whole(shape), MemoryMarshal.AsBytes(labels.AsSpan()));
         var mask = labels.Select(l => l == 0 ? (byte)0 : (byte)1).ToArray();
-        string binary = WriteZarr("binary.zarr", "zyx", shape, DataType.UInt8, mask);
+        string binary = TestVolumes.WriteZarr(_dir, "binary.zarr", "zyx", shape, DataType.UInt8, mask);
         NpyFile.Write(_dir["binary.npy"], DataType.UInt8, shape, mask);
         NpyFile.Write(_dir["gt.npy"], DataType.UInt32, shape, MemoryMarshal.AsBytes(labels.AsSpan()));
         string binaryRef = Directory.CreateDirectory(_dir["ref-binary"]).FullName, multiRef = Directory.CreateDirectory(_dir["ref-multi"]).FullName;
@@ -38,11 +38,11 @@ public sealed class LabelInputsTests : IDisposable
             string outBinary = _dir[$"b{run}.zarr"], outMulti = _dir[$"m{run++}.zarr"];
             var (code, _, err) = await Cli.Run("label", binary, outBinary, "--chunk", chunk, "--chunks", chunk, "--connectivity", "26");
             Assert.True(code == 0, err);
-            TestArrays.AssertEqual(DataType.UInt32, expectedBinary, MemoryMarshal.AsBytes(ReadUInt32(outBinary).AsSpan()), shape, $"binary, chunks {chunk}");
+            TestArrays.AssertEqual(DataType.UInt32, expectedBinary, MemoryMarshal.AsBytes(TestVolumes.ReadUInt32(outBinary).AsSpan()), shape, $"binary, chunks {chunk}");
             // The label image as it is: touching nuclei with different ids stay apart.
             (code, _, err) = await Cli.Run("label", gt + "/labels", outMulti, "--chunk", chunk, "--chunks", chunk);
             Assert.True(code == 0, err);
-            TestArrays.AssertEqual(DataType.UInt32, expectedMulti, MemoryMarshal.AsBytes(ReadUInt32(outMulti).AsSpan()), shape, $"label image, chunks {chunk}");
+            TestArrays.AssertEqual(DataType.UInt32, expectedMulti, MemoryMarshal.AsBytes(TestVolumes.ReadUInt32(outMulti).AsSpan()), shape, $"label image, chunks {chunk}");
         }
         // 36 annotated nuclei; three of them fall into more than one 6-connected part, so there are 39 objects.
         Assert.Equal(39u, MemoryMarshal.Cast<byte, uint>(expectedMulti).ToArray().Max());
@@ -66,7 +66,7 @@ public sealed class LabelInputsTests : IDisposable
             probabilities[v * channels + 1] = a;
             probabilities[v * channels + 2] = 1 - a - b;
         }
-        string input = WriteZarr("p.zarr", "zyxc", [sz, sy, sx, channels], DataType.Float32, MemoryMarshal.AsBytes(probabilities.AsSpan()).ToArray());
+        string input = TestVolumes.WriteZarr(_dir, "p.zarr", "zyxc", [sz, sy, sx, channels], DataType.Float32, MemoryMarshal.AsBytes(probabilities.AsSpan()).ToArray());
         string[] options = mode switch
         {
             "threshold" => ["--threshold", "0.6", "--channel", "1"],
@@ -75,11 +75,11 @@ public sealed class LabelInputsTests : IDisposable
         };
         var (code, _, err) = await Cli.Run(["label", input, _dir["whole.zarr"], .. options]);
         Assert.True(code == 0, err);
-        var whole = ReadUInt32(_dir["whole.zarr"]);
+        var whole = TestVolumes.ReadUInt32(_dir["whole.zarr"]);
         Assert.True(whole.Max() > 3, "the segmentation should give several objects");
         (code, _, err) = await Cli.Run(["label", input, _dir["chunked.zarr"], "--chunk", "7,9,8", "--chunks", "7,9,8", "--workers", "3", .. options]);
         Assert.True(code == 0, err);
-        Assert.Equal(whole, ReadUInt32(_dir["chunked.zarr"]));
+        Assert.Equal(whole, TestVolumes.ReadUInt32(_dir["chunked.zarr"]));
 
         if (mode == "smoothed") return;
         // Without smoothing the foreground is a plain expression of the probabilities: compare with the labeller on it.
@@ -116,7 +116,7 @@ public sealed class LabelInputsTests : IDisposable
             }
         }
         for (int i = 0; i < mask.Length; i++) if (rng.NextDouble() < 0.03) mask[i] = 1;
-        string input = WriteZarr("holes.zarr", axes, shape, DataType.UInt8, mask);
+        string input = TestVolumes.WriteZarr(_dir, "holes.zarr", axes, shape, DataType.UInt8, mask);
         NpyFile.Write(_dir["holes.npy"], DataType.UInt8, shape, mask);
         string reference = Directory.CreateDirectory(_dir["ref"]).FullName;
         PythonReference.Run("label_reference.py", "label", _dir["holes.npy"], reference, connectivity is 6 or 4 ? "1" : "3", "--fill-holes");
@@ -124,11 +124,11 @@ public sealed class LabelInputsTests : IDisposable
         var (code, _, err) = await Cli.Run("label", input, _dir["filled.zarr"], "--fill-holes", "--chunk", chunk, "--chunks", chunk,
             "--connectivity", connectivity.ToString(CultureInfo.InvariantCulture), "--workers", "2");
         Assert.True(code == 0, err);
-        var filled = ReadUInt32(_dir["filled.zarr"]);
+        var filled = TestVolumes.ReadUInt32(_dir["filled.zarr"]);
         TestArrays.AssertEqual(DataType.UInt32, NpyFile.Read(Path.Combine(reference, "labels.npy")).Data, MemoryMarshal.AsBytes(filled.AsSpan()), shape, "filled");
         Assert.True(filled.Count(l => l != 0) > mask.Count(m => m != 0) + 100, "the case should have holes to fill");
 
-        string labels = WriteZarr("nonbinary.zarr", axes, shape, DataType.UInt8, mask.Select(m => (byte)(m * 2)).ToArray());
+        string labels = TestVolumes.WriteZarr(_dir, "nonbinary.zarr", axes, shape, DataType.UInt8, mask.Select(m => (byte)(m * 2)).ToArray());
         await Cli.Expect(1, "--fill-holes needs a binary image", "label", labels, _dir["x.zarr"], "--fill-holes");
     }
 
@@ -137,10 +137,10 @@ public sealed class LabelInputsTests : IDisposable
     {
         const int st = 3, sz = 6, sy = 14, sx = 12;
         var mask = LabelPipelineTests.RandomMask(st * sz * sy * sx, 0.3, seed: 3);
-        string input = WriteZarr("t.zarr", "tzyx", [st, sz, sy, sx], DataType.UInt8, mask);
+        string input = TestVolumes.WriteZarr(_dir, "t.zarr", "tzyx", [st, sz, sy, sx], DataType.UInt8, mask);
         var (code, _, err) = await Cli.Run("label", input, _dir["t-out.zarr"], "--chunk", "4,5,7", "--chunks", "4,5,7", "--objects", _dir["t.csv"]);
         Assert.True(code == 0, err);
-        var actual = ReadUInt32(_dir["t-out.zarr"]);
+        var actual = TestVolumes.ReadUInt32(_dir["t-out.zarr"]);
         int n = sz * sy * sx;
         uint offset = 0;
         for (int t = 0; t < st; t++)
@@ -159,8 +159,8 @@ public sealed class LabelInputsTests : IDisposable
     [Fact]
     public async Task Bad_input_gets_a_clear_error_and_an_existing_output_is_kept()
     {
-        string labels = WriteZarr("l.zarr", "zyx", [4, 5, 6], DataType.UInt16, new byte[4 * 5 * 6 * 2]);
-        string probabilities = WriteZarr("pr.zarr", "zyxc", [4, 5, 6, 2], DataType.Float32, new byte[4 * 5 * 6 * 2 * 4]);
+        string labels = TestVolumes.WriteZarr(_dir, "l.zarr", "zyx", [4, 5, 6], DataType.UInt16, new byte[4 * 5 * 6 * 2]);
+        string probabilities = TestVolumes.WriteZarr(_dir, "pr.zarr", "zyxc", [4, 5, 6, 2], DataType.Float32, new byte[4 * 5 * 6 * 2 * 4]);
         string o = _dir["o.zarr"];
         await Cli.Expect(2, "--threshold applies to probability maps", "label", labels, o, "--threshold", "0.3");
         await Cli.Expect(2, "--channel 2: ", "label", probabilities, o, "--channel", "2");
@@ -168,7 +168,7 @@ public sealed class LabelInputsTests : IDisposable
         await Cli.Expect(2, "--max-size 3 is below --min-size 5", "label", labels, o, "--min-size", "5", "--max-size", "3");
         await Cli.Expect(2, "--foreground goes with --argmax", "label", probabilities, o, "--foreground", "1");
         await Cli.Expect(2, "needs at least", "label", probabilities, o, "--smooth-sigma", "3");
-        string other = WriteZarr("other.zarr", "zyx", [4, 5, 7], DataType.Float32, new byte[4 * 5 * 7 * 4]);
+        string other = TestVolumes.WriteZarr(_dir, "other.zarr", "zyx", [4, 5, 7], DataType.Float32, new byte[4 * 5 * 7 * 4]);
         await Cli.Expect(2, "does not match", "label", labels, o, "--intensity", other);
         Assert.False(Directory.Exists(o));
 
@@ -179,20 +179,5 @@ public sealed class LabelInputsTests : IDisposable
         Assert.True(code == 0, err);
     }
 
-    private string WriteZarr(string name, string axes, long[] shape, DataType type, byte[] data)
-    {
-        var address = new VolumeAddress(VolumeFormat.Zarr, _dir[name], "");
-        var chunks = shape.Select(s => (int)Math.Min(s, 32)).ToArray();
-        using var volume = VolumeStore.Create(address, new VolumeCreateOptions(AxisOrder.Parse(axes), shape, type, chunks, VoxelSize.Isotropic, CodecSpec.Default));
-        volume.Write(NdBox.Whole(shape), data);
-        return address.RootPath;
-    }
 
-    private static uint[] ReadUInt32(string path)
-    {
-        using var volume = VolumeStore.Open(path);
-        var labels = new uint[volume.Info.ElementCount];
-        volume.Read(NdBox.Whole(volume.Info.Shape), MemoryMarshal.AsBytes(labels.AsSpan()));
-        return labels;
-    }
 }

@@ -45,7 +45,7 @@ public sealed class LabelPipelineTests : IDisposable
         {
             var mask = RandomMask(c.Sz * c.Sy * c.Sx, c.Density, c.Seed);
             bool twoD = c.Sz == 1;
-            string input = WriteZarr($"in{run}.zarr", twoD ? "yx" : "zyx", twoD ? [c.Sy, c.Sx] : [c.Sz, c.Sy, c.Sx], DataType.UInt8, mask);
+            string input = TestVolumes.WriteZarr(_dir, $"in{run}.zarr", twoD ? "yx" : "zyx", twoD ? [c.Sy, c.Sx] : [c.Sz, c.Sy, c.Sx], DataType.UInt8, mask);
             string output = _dir[$"out{run++}.zarr"];
             string chunk = $"{c.Cz},{c.Cy},{c.Cx}";
             var args = new List<string> { "label", input, output, "--chunk", chunk, "--chunks", chunk, "--workers", c.Workers.ToString(CultureInfo.InvariantCulture),
@@ -56,7 +56,7 @@ public sealed class LabelPipelineTests : IDisposable
             Assert.True(code == 0, $"{c}: {err}");
 
             var expected = WholeVolume(mask, c.Sz, c.Sy, c.Sx, (Connectivity)c.Connectivity, c.MinSize, c.ExcludeBorder, twoD);
-            var actual = ReadUInt32(output);
+            var actual = TestVolumes.ReadUInt32(output);
             for (int i = 0; i < expected.Length; i++)
                 if (expected[i] != actual[i]) Assert.Fail($"{c}: voxel {i} is {actual[i]}, whole-volume labelling gives {expected[i]}");
             Assert.False(Directory.Exists(output + ".work"), "the workspace is removed after the job commits");
@@ -79,8 +79,8 @@ public sealed class LabelPipelineTests : IDisposable
         var rng = new Random(5);
         var intensity = new float[mask.Length];
         for (int i = 0; i < intensity.Length; i++) intensity[i] = (float)(rng.NextDouble() * 100);
-        string input = WriteZarr("in.zarr", "zyx", [sz, sy, sx], DataType.UInt8, mask);
-        string intensityPath = WriteZarr("intensity.zarr", "zyx", [sz, sy, sx], DataType.Float32, MemoryMarshal.AsBytes(intensity.AsSpan()).ToArray());
+        string input = TestVolumes.WriteZarr(_dir, "in.zarr", "zyx", [sz, sy, sx], DataType.UInt8, mask);
+        string intensityPath = TestVolumes.WriteZarr(_dir, "intensity.zarr", "zyx", [sz, sy, sx], DataType.Float32, MemoryMarshal.AsBytes(intensity.AsSpan()).ToArray());
         NpyFile.Write(_dir["in.npy"], DataType.UInt8, [sz, sy, sx], mask);
         NpyFile.Write(_dir["intensity.npy"], DataType.Float32, [sz, sy, sx], MemoryMarshal.AsBytes(intensity.AsSpan()));
         string reference = Directory.CreateDirectory(_dir["reference"]).FullName;
@@ -92,7 +92,7 @@ public sealed class LabelPipelineTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("reached a shared chunk face", stdout);
         var expected = NpyFile.Read(Path.Combine(reference, "labels.npy"));
-        TestArrays.AssertEqual(DataType.UInt32, expected.Data, MemoryMarshal.AsBytes(ReadUInt32(_dir["out.zarr"]).AsSpan()), [sz, sy, sx], $"{connectivity}-connected");
+        TestArrays.AssertEqual(DataType.UInt32, expected.Data, MemoryMarshal.AsBytes(TestVolumes.ReadUInt32(_dir["out.zarr"]).AsSpan()), [sz, sy, sx], $"{connectivity}-connected");
 
         // The table: scikit-image's regionprops gives label, area, centroid (3), bbox (6), mean_intensity per row.
         var ours = File.ReadAllLines(_dir["objects.csv"]);
@@ -113,23 +113,7 @@ public sealed class LabelPipelineTests : IDisposable
         }
     }
 
-    private string WriteZarr(string name, string axes, long[] shape, DataType type, byte[] data)
-    {
-        var address = new VolumeAddress(VolumeFormat.Zarr, _dir[name], "");
-        var options = new VolumeCreateOptions(AxisOrder.Parse(axes), shape, type, shape.Select(s => (int)Math.Min(s, 16)).ToArray(), VoxelSize.Isotropic, CodecSpec.Default);
-        using var volume = VolumeStore.Create(address, options);
-        volume.Write(NdBox.Whole(shape), data);
-        return address.RootPath;
-    }
 
-    private static uint[] ReadUInt32(string path)
-    {
-        using var volume = VolumeStore.Open(path);
-        Assert.Equal(DataType.UInt32, volume.Info.DataType);
-        var labels = new uint[volume.Info.ElementCount];
-        volume.Read(NdBox.Whole(volume.Info.Shape), MemoryMarshal.AsBytes(labels.AsSpan()));
-        return labels;
-    }
 
     /// <summary>The oracle: the block labeller (itself equal to scipy) on the whole volume, then the filters and a renumbering.</summary>
     internal static uint[] WholeVolume(byte[] mask, int sz, int sy, int sx, Connectivity connectivity, long minSize, bool excludeBorder, bool twoD)
