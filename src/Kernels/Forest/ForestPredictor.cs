@@ -126,19 +126,17 @@ internal static unsafe class ForestEngine
         probs.Clear();
         total.Clear();
         nan.Clear();
-        for (int f = 0; f < forest.FeatureCount; f++)
-        {
-            float* row = block + f * n;
-            for (int v = 0; v < count; v++)
-                if (float.IsNaN(row[v])) nan[v] = true;
-        }
-
         int features = forest.FeatureCount;
         var rows = scratch.Rows(count * features);
-        for (int f = 0; f < features; f++)          // planar → voxel-major for this block
+        for (int f = 0; f < features; f++)          // planar → voxel-major for this block, noting NaNs on the way
         {
             float* plane = block + f * n;
-            for (int v = 0; v < count; v++) rows[v * features + f] = plane[v];
+            for (int v = 0; v < count; v++)
+            {
+                float value = plane[v];
+                rows[v * features + f] = value;
+                if (float.IsNaN(value)) nan[v] = true;
+            }
         }
         var ends = scratch.Node.AsSpan(0, count);
         var trees = forest.Trees;
