@@ -166,14 +166,7 @@ internal static class LabelBench
             summaries[c] = ChunkPieces.Summarize<byte>(runs, block, default, chunkLabels, c, core, shape, (true, true, true));
         });
         var merge = new BoundaryMerge(grid.Count);
-        long perSlab = grid.Blocks.Y * grid.Blocks.X;
-        for (long first = 0; first < grid.Count; first += perSlab)
-        {
-            for (long c = first; c < first + perSlab; c++) merge.Register(c, summaries[c].InteriorFaceLabels(shape));
-            var pairs = new List<(PieceRef, PieceRef)>[perSlab];
-            Parallel.For(0, perSlab, parallel, k => pairs[k] = EquivalenceTask.Run(grid, first + k, c => summaries[c], connectivity));
-            foreach (var list in pairs) foreach (var (a, b) in list) merge.Union(a, b);
-        }
+        LabelJob.FindEquivalences(grid, c => summaries[c], connectivity, merge, threads, CancellationToken.None);
         merge.Flatten();
         var maps = new ulong[grid.Count][];
         new ObjectNumbering(grid, merge, c => summaries[c], new ObjectFilter(), keepStats: false).Run((c, ids) => maps[c] = ids);

@@ -73,18 +73,13 @@ internal static class OutputLayout
             long c = a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, 'c' => channels, _ => 1 };
             chunks[d] = (int)Math.Clamp(c, 1, shape[d]);
         }
-        codec ??= format == VolumeFormat.Zarr ? CodecSpec.Default : defaultHdf5Codec;
-        if (format == VolumeFormat.Hdf5 && codec.Name is not ("none" or "gzip" or "zlib"))
-            throw new UsageException($"--codec {codec}: HDF5 output supports none and gzip");
-        return new VolumeCreateOptions(axes, shape, Contracts.Volumes.DataType.Float32, chunks, input.VoxelSize, codec);
+        return new VolumeCreateOptions(axes, shape, Contracts.Volumes.DataType.Float32, chunks, input.VoxelSize, CodecFor(format, codec, defaultHdf5Codec));
     }
 
     public static VolumeCreateOptions For(VolumeInfo input, VolumeFormat format, Long3? spatialChunks, CodecSpec? codec, Contracts.Volumes.VoxelSize? voxelSize)
     {
         var axes = format == VolumeFormat.Zarr ? input.Axes.ToOmeOrder() : input.Axes;
-        codec ??= format == VolumeFormat.Zarr ? CodecSpec.Default : CodecSpec.Gzip();
-        if (format == VolumeFormat.Hdf5 && codec.Name is not ("none" or "gzip" or "zlib"))
-            throw new UsageException($"--codec {codec}: HDF5 output supports none and gzip");
+        codec = CodecFor(format, codec, CodecSpec.Gzip());
         var chunk3 = spatialChunks ?? (input.Axes.HasZ ? DefaultChunks3D : DefaultChunks2D);
         var shape = new long[axes.Rank];
         var chunks = new int[axes.Rank];
@@ -101,5 +96,31 @@ internal static class OutputLayout
             chunks[d] = (int)Math.Clamp(c, 1, shape[d]);
         }
         return new VolumeCreateOptions(axes, shape, input.DataType, chunks, voxelSize ?? input.VoxelSize, codec, input.FillValue);
+    }
+    /// <summary>A label volume: the input's spatial and time axes (no channels), OME order for Zarr, <paramref name="type"/> voxels.</summary>
+    public static VolumeCreateOptions Labels(VolumeInfo input, VolumeFormat format, Contracts.Volumes.DataType type, Long3? spatialChunks, CodecSpec? codec)
+    {
+        var axes = Contracts.Volumes.AxisOrder.Parse(input.Axes.Names.Replace("c", "", StringComparison.Ordinal));
+        if (format == VolumeFormat.Zarr) axes = axes.ToOmeOrder();
+        var chunk3 = spatialChunks ?? (input.Axes.HasZ ? new Long3(64, 64, 64) : new Long3(1, 256, 256));
+        var shape = new long[axes.Rank];
+        var chunks = new int[axes.Rank];
+        for (int d = 0; d < axes.Rank; d++)
+        {
+            char a = axes[d];
+            shape[d] = input.Extent(a);
+            long c = a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, _ => 1 };
+            chunks[d] = (int)Math.Clamp(c, 1, shape[d]);
+        }
+        return new VolumeCreateOptions(axes, shape, type, chunks, input.VoxelSize, CodecFor(format, codec, CodecSpec.Gzip(1)));
+    }
+
+    /// <summary>The asked codec, or the format's default; HDF5 output takes only none and gzip.</summary>
+    private static CodecSpec CodecFor(VolumeFormat format, CodecSpec? codec, CodecSpec defaultHdf5Codec)
+    {
+        codec ??= format == VolumeFormat.Zarr ? CodecSpec.Default : defaultHdf5Codec;
+        if (format == VolumeFormat.Hdf5 && codec.Name is not ("none" or "gzip" or "zlib"))
+            throw new UsageException($"--codec {codec}: HDF5 output supports none and gzip");
+        return codec;
     }
 }

@@ -76,7 +76,7 @@ public static class LabelJob
 
         long inputBytes = info.Channels * info.DataType.SizeInBytes();
         long planningBytes = 2 * inputBytes + 4L * (info.Channels + 4) + 8 + (request.FillHoles ? 5 : 0);
-        var localOptions = LabelLayout(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
+        var localOptions = Commands.OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
 
         // Holes first (only with --fill-holes): the background's components, numbered with the border ones dropped.
         HoleFilling? holes = null;
@@ -141,7 +141,7 @@ public static class LabelJob
 
         // Pass 3: final ids.
         var outputType = numbering.ObjectCount > uint.MaxValue ? DataType.UInt64 : DataType.UInt32;
-        var finalOptions = LabelLayout(info, request.Output.Format, outputType, request.StorageChunks, request.Codec);
+        var finalOptions = Commands.OutputLayout.Labels(info, request.Output.Format, outputType, request.StorageChunks, request.Codec);
         using var local = VolumeStore.Open(localAddress);
         var relabel = await runPass("label 3/3: relabel", new JobRequest("relabel", local, request.Output, finalOptions, grid.ChunkShape,
             request.Workers, request.Overwrite, new Dictionary<string, string>(parameters) { ["objects"] = numbering.ObjectCount.ToString(System.Globalization.CultureInfo.InvariantCulture) },
@@ -158,54 +158,37 @@ public static class LabelJob
         return outcome;
     }
 
-    /// <summary>
-    /// Pass 2's first half: registers every chunk's face pieces and unites the touching ones, one slab of chunks
-    /// (a row along z) at a time so only two slabs of summaries are held. Returns the number of equivalences.
-    /// </summary>
+    /// <summary>Pass 2's first half on the workspace's summaries, holding only two slabs of them (see the overload).</summary>
     private static long FindEquivalences(ChunkGrid grid, LabelWorkspace workspace, Connectivity connectivity, BoundaryMerge merge, int workers, CancellationToken ct)
     {
-        long perSlab = grid.Blocks.Y * grid.Blocks.X;
         var cache = new ConcurrentDictionary<long, Lazy<ChunkLabelSummary>>();
-        ChunkLabelSummary SummaryOf(long c) => cache.GetOrAdd(c, i => new Lazy<ChunkLabelSummary>(() => workspace.ReadSummary(i))).Value;
-        long count = 0;
-        var spatial = grid.VolumeShape;
-        for (long slab = 0; slab * perSlab < grid.Count; slab++)
-        {
-            long first = slab * perSlab;
-            var faceLabels = new uint[perSlab][];
-            Parallel.For(0, perSlab, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct },
-                k => faceLabels[k] = SummaryOf(first + k).InteriorFaceLabels(spatial));
-            for (long k = 0; k < perSlab; k++) merge.Register(first + k, faceLabels[k]);
-            var pairs = new List<(PieceRef, PieceRef)>[perSlab];
-            Parallel.For(0, perSlab, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct },
-                k => pairs[k] = EquivalenceTask.Run(grid, first + k, SummaryOf, connectivity));
-            foreach (var list in pairs)
-                foreach (var (a, b) in list) { merge.Union(a, b); count++; }
-            // The next slab looks back at this one only.
-            foreach (var key in cache.Keys) if (key < first) cache.TryRemove(key, out _);
-        }
-        return count;
+        return FindEquivalences(grid, c => cache.GetOrAdd(c, i => new Lazy<ChunkLabelSummary>(() => workspace.ReadSummary(i))).Value,
+            connectivity, merge, workers, ct,
+            slabStart => { foreach (var key in cache.Keys) if (key < slabStart) cache.TryRemove(key, out _); });
     }
 
-    /// <summary>A label volume's layout: the input's spatial and time axes (no channels), OME order for Zarr.</summary>
-    public static VolumeCreateOptions LabelLayout(VolumeInfo input, VolumeFormat format, DataType type, Long3? storageChunks, CodecSpec? codec)
+    /// <summary>
+    /// Pass 2's first half: registers every chunk's face pieces and unites the touching ones, one slab of chunks
+    /// (a row along z) at a time. A slab looks back at the previous one only, so <paramref name="releaseBefore"/>(first
+    /// chunk of a slab) is told after each slab which summaries are no longer needed. Returns the number of equivalences.
+    /// </summary>
+    internal static long FindEquivalences(ChunkGrid grid, Func<long, ChunkLabelSummary> summaryOf, Connectivity connectivity, BoundaryMerge merge,
+        int workers, CancellationToken ct, Action<long>? releaseBefore = null)
     {
-        var names = input.Axes.Names.Replace("c", "", StringComparison.Ordinal);
-        var axes = AxisOrder.Parse(names);
-        if (format == VolumeFormat.Zarr) axes = axes.ToOmeOrder();
-        var chunk3 = storageChunks ?? (input.Axes.HasZ ? new Long3(64, 64, 64) : new Long3(1, 256, 256));
-        var shape = new long[axes.Rank];
-        var chunks = new int[axes.Rank];
-        for (int d = 0; d < axes.Rank; d++)
+        long perSlab = grid.Blocks.Y * grid.Blocks.X;
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct };
+        long count = 0;
+        for (long first = 0; first < grid.Count; first += perSlab)
         {
-            char a = axes[d];
-            shape[d] = input.Extent(a);
-            long c = a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, _ => 1 };
-            chunks[d] = (int)Math.Clamp(c, 1, shape[d]);
+            var faceLabels = new uint[perSlab][];
+            Parallel.For(0, perSlab, parallel, k => faceLabels[k] = summaryOf(first + k).InteriorFaceLabels(grid.VolumeShape));
+            for (long k = 0; k < perSlab; k++) merge.Register(first + k, faceLabels[k]);
+            var pairs = new List<(PieceRef, PieceRef)>[perSlab];
+            Parallel.For(0, perSlab, parallel, k => pairs[k] = EquivalenceTask.Run(grid, first + k, summaryOf, connectivity));
+            foreach (var list in pairs)
+                foreach (var (a, b) in list) { merge.Union(a, b); count++; }
+            releaseBefore?.Invoke(first);
         }
-        codec ??= format == VolumeFormat.Zarr ? CodecSpec.Default : CodecSpec.Gzip(1);
-        if (format == VolumeFormat.Hdf5 && codec.Name is not ("none" or "gzip" or "zlib"))
-            throw new UsageException($"--codec {codec}: HDF5 output supports none and gzip");
-        return new VolumeCreateOptions(axes, shape, type, chunks, input.VoxelSize, codec);
+        return count;
     }
 }
