@@ -47,16 +47,6 @@ public sealed record Segmentation(SegmentationMode Mode, int Channel = 1, float 
         if (Mode == SegmentationMode.Threshold) parameters["threshold"] = Threshold.ToString("R", CultureInfo.InvariantCulture);
         if (Smooths) parameters["smoothing"] = Smoothing.ToString();
     }
-
-    public static Segmentation From(IReadOnlyDictionary<string, string> parameters)
-    {
-        var mode = Enum.Parse<SegmentationMode>(parameters["segmentation"], ignoreCase: true);
-        if (mode == SegmentationMode.Labels) return new Segmentation(mode);
-        return new Segmentation(mode,
-            int.Parse(parameters["channel"], CultureInfo.InvariantCulture),
-            parameters.TryGetValue("threshold", out var t) ? float.Parse(t, CultureInfo.InvariantCulture) : 0.5f,
-            parameters.TryGetValue("smoothing", out var s) ? Sigma3.Parse(s) : default);
-    }
 }
 
 /// <summary>
@@ -111,29 +101,14 @@ public sealed class LabelStage : IChunkStage
             input.Read(readBox, raw.AsSpan(0, n * channels * elementSize));
             BoxLayout.Transpose(raw.AsSpan(0, n * channels * elementSize), readBox.Shape, info.Axes, planar.AsSpan(0, n * channels * elementSize), info.Axes.ToOmeOrder(), elementSize);
             var values = planar.AsSpan(0, n * channels * elementSize);
-            if (_segmentation.Mode == SegmentationMode.Labels && _holes is not null)
-            {
-                // Hole filling works on a binary foreground: take the image as one, refusing any other value.
-                var mask = new byte[chunk.Core.VoxelCount];
-                switch (elementSize)
-                {
-                    case 1: ToMask(MemoryMarshal.Cast<byte, byte>(values), mask, info.Location); break;
-                    case 2: ToMask(MemoryMarshal.Cast<byte, ushort>(values), mask, info.Location); break;
-                    case 4: ToMask(MemoryMarshal.Cast<byte, uint>(values), mask, info.Location); break;
-                    default: ToMask(MemoryMarshal.Cast<byte, ulong>(values), mask, info.Location); break;
-                }
-                Label(chunk, (ReadOnlySpan<byte>)mask, ReadIntensity(chunk), labels);
-                return;
-            }
             if (_segmentation.Mode == SegmentationMode.Labels)
             {
-                float[]? intensity = ReadIntensity(chunk);
                 switch (elementSize)
                 {
-                    case 1: Label(chunk, MemoryMarshal.Cast<byte, byte>(values), intensity, labels); break;
-                    case 2: Label(chunk, MemoryMarshal.Cast<byte, ushort>(values), intensity, labels); break;
-                    case 4: Label(chunk, MemoryMarshal.Cast<byte, uint>(values), intensity, labels); break;
-                    default: Label(chunk, MemoryMarshal.Cast<byte, ulong>(values), intensity, labels); break;
+                    case 1: LabelIntegers(chunk, MemoryMarshal.Cast<byte, byte>(values), info.Location, labels); break;
+                    case 2: LabelIntegers(chunk, MemoryMarshal.Cast<byte, ushort>(values), info.Location, labels); break;
+                    case 4: LabelIntegers(chunk, MemoryMarshal.Cast<byte, uint>(values), info.Location, labels); break;
+                    default: LabelIntegers(chunk, MemoryMarshal.Cast<byte, ulong>(values), info.Location, labels); break;
                 }
                 return;
             }
@@ -207,14 +182,23 @@ public sealed class LabelStage : IChunkStage
         return image;
     }
 
-    private static void ToMask<T>(ReadOnlySpan<T> values, byte[] mask, string location) where T : unmanaged, IBinaryInteger<T>
+    /// <summary>An integer image as it is; with hole filling, as a binary foreground (any value but 0 and 1 refused).</summary>
+    private void LabelIntegers<T>(ChunkSpec chunk, ReadOnlySpan<T> values, string location, Span<uint> labels) where T : unmanaged, IBinaryInteger<T>
     {
+        float[]? intensity = ReadIntensity(chunk);
+        if (_holes is null)
+        {
+            Label(chunk, values, intensity, labels);
+            return;
+        }
+        var mask = new byte[chunk.Core.VoxelCount];
         for (int i = 0; i < mask.Length; i++)
         {
             if (values[i] > T.One)
                 throw new Contracts.Errors.VolumeException(location, $"--fill-holes needs a binary image (0 and 1); found the value {values[i]}");
             mask[i] = values[i] == T.Zero ? (byte)0 : (byte)1;
         }
+        Label(chunk, (ReadOnlySpan<byte>)mask, intensity, labels);
     }
 
     private void Label<T>(ChunkSpec chunk, ReadOnlySpan<T> values, float[]? intensity, Span<uint> labels) where T : unmanaged, IBinaryInteger<T>

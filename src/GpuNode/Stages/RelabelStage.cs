@@ -27,18 +27,19 @@ public sealed class RelabelStage(LabelWorkspace workspace, DataType outputType) 
             input.Read(box, MemoryMarshal.AsBytes(local.AsSpan(0, n)));
             ulong[] ids = workspace.ReadMap(chunk.Id.Value);
             var source = local.AsSpan(0, n);
-            foreach (uint l in source)
-                if (l >= ids.Length) throw new Contracts.Errors.VolumeException(info.Location, $"chunk {chunk.Id.Value} holds local label {l} but its map has {ids.Length - 1}");
             if (outputType == DataType.UInt64)
             {
                 var target = MemoryMarshal.Cast<byte, ulong>(coreOutput.Span);
-                for (int i = 0; i < n; i++) target[i] = ids[source[i]];
+                for (int i = 0; i < n; i++) target[i] = ids[Checked(source[i])];
             }
             else
             {
                 var target = MemoryMarshal.Cast<byte, uint>(coreOutput.Span);
-                for (int i = 0; i < n; i++) target[i] = checked((uint)ids[source[i]]);
+                for (int i = 0; i < n; i++) target[i] = checked((uint)ids[Checked(source[i])]);
             }
+
+            uint Checked(uint l) => l < ids.Length ? l
+                : throw new Contracts.Errors.VolumeException(info.Location, $"chunk {chunk.Id.Value} holds local label {l} but its map has {ids.Length - 1}");
         }
         finally
         {

@@ -73,16 +73,13 @@ public sealed class LabelWorkspace
         }
     }
 
-    public void WriteMap(long chunk, ReadOnlySpan<ulong> ids)
-    {
-        var copy = ids.ToArray();
+    public void WriteMap(long chunk, ulong[] ids) =>
         WriteAtomically(MapPath(chunk), s =>
         {
             using var zip = new ZLibStream(s, CompressionLevel.Fastest, leaveOpen: true);
-            zip.Write(BitConverter.GetBytes(copy.LongLength));
-            zip.Write(MemoryMarshal.AsBytes(copy.AsSpan()));
+            zip.Write(BitConverter.GetBytes(ids.LongLength));
+            zip.Write(MemoryMarshal.AsBytes(ids.AsSpan()));
         });
-    }
 
     public ulong[] ReadMap(long chunk)
     {
