@@ -16,15 +16,8 @@ namespace ChunkSeg.Storage.Labeling;
 /// </code>
 /// Every file is written under a temporary name and renamed, so a crash never leaves half a file behind.
 /// </summary>
-public sealed class LabelWorkspace
+public sealed class LabelWorkspace(string root) : JobWorkspace(root, "labelling")
 {
-    public LabelWorkspace(string root)
-    {
-        Root = Path.GetFullPath(root);
-    }
-
-    public string Root { get; }
-    public string JobFile => Path.Combine(Root, "job.txt");
     public string LocalLabels => Path.Combine(Root, "local.zarr");
     private string Summaries => Path.Combine(Root, "summaries");
     private string Maps => Path.Combine(Root, "maps");
@@ -32,27 +25,7 @@ public sealed class LabelWorkspace
     /// <summary>The workspace for the output at <paramref name="outputRoot"/>.</summary>
     public static LabelWorkspace For(string outputRoot) => new(outputRoot.TrimEnd('/') + ".work");
 
-    /// <summary>
-    /// Opens the workspace for job <paramref name="jobKey"/>: an existing one of the same job is kept (resume);
-    /// one of another job is an error unless <paramref name="overwrite"/>, which clears it.
-    /// </summary>
-    public void Begin(string jobKey, bool overwrite)
-    {
-        if (Directory.Exists(Root))
-        {
-            string? existing = File.Exists(JobFile) ? File.ReadAllText(JobFile) : null;
-            if (existing != jobKey)
-            {
-                if (!overwrite)
-                    throw new UsageException($"{Root}: holds an unfinished labelling run with other inputs or parameters; " +
-                        "rerun that command to finish it, or pass --overwrite to discard it");
-                Directory.Delete(Root, recursive: true);
-            }
-        }
-        Directory.CreateDirectory(Summaries);
-        Directory.CreateDirectory(Maps);
-        if (!File.Exists(JobFile)) WriteAtomically(JobFile, s => s.Write(System.Text.Encoding.UTF8.GetBytes(jobKey)));
-    }
+    protected override IEnumerable<string> Folders => [Summaries, Maps];
 
     public void WriteSummary(ChunkLabelSummary summary) =>
         WriteAtomically(SummaryPath(summary.Chunk), summary.Write);
@@ -102,30 +75,6 @@ public sealed class LabelWorkspace
         }
     }
 
-    /// <summary>Removes the workspace after the job committed its outputs.</summary>
-    public void Delete()
-    {
-        if (Directory.Exists(Root)) Directory.Delete(Root, recursive: true);
-    }
-
     private string SummaryPath(long chunk) => Path.Combine(Summaries, $"{chunk}.bin");
     private string MapPath(long chunk) => Path.Combine(Maps, $"{chunk}.bin");
-
-    private static void WriteAtomically(string path, Action<Stream> write)
-    {
-        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
-    }
 }

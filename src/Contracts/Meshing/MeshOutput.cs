@@ -1,0 +1,50 @@
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+
+namespace ChunkSeg.Contracts.Meshing;
+
+/// <summary>
+/// How vertex ids become coordinates: micrometers from the voxel size, written x y z (<see cref="ArrayOrder"/>
+/// false, what Blender and most mesh tools expect) or z y x (array order, as blender_tissue_cartography keeps).
+/// </summary>
+public sealed record MeshCoordinates(Long3 VolumeShape, VoxelSize VoxelSize, bool ArrayOrder = false)
+{
+    /// <summary>Writes the position of vertex <paramref name="id"/> with edge offset <paramref name="offset"/> (see <see cref="SurfacePiece"/>).</summary>
+    public void PositionOf(ulong id, float offset, Span<float> xyz)
+    {
+        ulong edge = id >> 1;
+        long voxel = (long)(edge / 3);
+        int axis = (int)(edge % 3);
+        double x = voxel % VolumeShape.X, y = voxel / VolumeShape.X % VolumeShape.Y, z = voxel / (VolumeShape.X * VolumeShape.Y);
+        switch (axis)
+        {
+            case 0: x += offset; break;
+            case 1: y += offset; break;
+            default: z += offset; break;
+        }
+        x *= VoxelSize.X; y *= VoxelSize.Y; z *= VoxelSize.Z;
+        if (ArrayOrder) { xyz[0] = (float)z; xyz[1] = (float)y; xyz[2] = (float)x; }
+        else { xyz[0] = (float)x; xyz[1] = (float)y; xyz[2] = (float)z; }
+    }
+
+    /// <summary>The z plane of the voxel a vertex id starts from (its edge's lower end).</summary>
+    public long PlaneOf(ulong id) => (long)((id >> 1) / 3) / (VolumeShape.X * VolumeShape.Y);
+}
+
+/// <summary>
+/// Where a welded mesh goes, in order: vertices (0-based indices count on across objects), then triangles that
+/// name only vertices already given; an object starts a named group. Writers stream what they get.
+/// </summary>
+public interface IMeshSink
+{
+    void BeginObject(string name);
+
+    /// <summary>Three coordinates per vertex; <paramref name="normals"/> three per vertex, or empty.</summary>
+    void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals);
+
+    /// <summary>Three 0-based vertex indices per triangle.</summary>
+    void AddTriangles(ReadOnlySpan<long> corners);
+
+    /// <summary>Finishes the file; nothing is written after this.</summary>
+    void Complete();
+}

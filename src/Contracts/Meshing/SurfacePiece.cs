@@ -1,0 +1,189 @@
+using System.IO.Compression;
+using System.Runtime.InteropServices;
+using ChunkSeg.Contracts.Geometry;
+
+namespace ChunkSeg.Contracts.Meshing;
+
+/// <summary>
+/// One chunk's share of a surface before welding: the triangles of the marching-cubes cells the chunk owns
+/// (cells whose lowest corner lies in its core) and their vertices, named by global ids so that the
+/// coordinator welds the pieces of all chunks by id alone.
+/// <code>
+///   vertex id  = ((voxel · 3 + axis) · 2 + side)     voxel = x + X·(y + Y·z), the lower end of the cell edge
+///                                                     the vertex lies on; axis 0 = x, 1 = y, 2 = z; side 1
+///                                                     when it belongs to the surface of the edge's upper end's
+///                                                     label (label surfaces), else 0
+///   position   = voxel + Offset along axis            (in voxels; 0 &lt; Offset &lt; 1 up to rounding)
+///   cell       = x + X·(y + Y·z) of the cell's lowest corner; triangles are in cell order, a cell's in table order
+/// </code>
+/// Both chunks around a border compute a border vertex's id and offset from the same voxel values, so they
+/// agree bit for bit. Stored zlib-compressed, versioned.
+/// </summary>
+public sealed class SurfacePiece
+{
+    private const uint Magic = 0x534D5343;   // "CSMS"
+    private const int Version = 1;
+
+    private ulong[] _ids = new ulong[256];
+    private float[] _offsets = new float[256];
+    private ulong[] _labels = [];
+    private long[] _cells = new long[256];
+    private int[] _corners = new int[768];
+
+    public SurfacePiece(long chunk, Long3 volumeShape, bool labelled)
+    {
+        Chunk = chunk;
+        VolumeShape = volumeShape;
+        Labelled = labelled;
+        if (labelled) _labels = new ulong[256];
+    }
+
+    public long Chunk { get; }
+    public Long3 VolumeShape { get; }
+
+    /// <summary>True for per-label surfaces: every vertex carries the label whose surface it belongs to.</summary>
+    public bool Labelled { get; }
+
+    public int VertexCount { get; private set; }
+    public int TriangleCount { get; private set; }
+
+    public ReadOnlySpan<ulong> VertexIds => _ids.AsSpan(0, VertexCount);
+    public ReadOnlySpan<float> VertexOffsets => _offsets.AsSpan(0, VertexCount);
+    public ReadOnlySpan<ulong> VertexLabels => Labelled ? _labels.AsSpan(0, VertexCount) : default;
+    public ReadOnlySpan<long> TriangleCells => _cells.AsSpan(0, TriangleCount);
+    /// <summary>Three indices into this piece's vertices per triangle.</summary>
+    public ReadOnlySpan<int> TriangleCorners => _corners.AsSpan(0, 3 * TriangleCount);
+
+    public int AddVertex(ulong id, float offset, ulong label)
+    {
+        if (VertexCount == _ids.Length)
+        {
+            Array.Resize(ref _ids, 2 * _ids.Length);
+            Array.Resize(ref _offsets, _ids.Length);
+            if (Labelled) Array.Resize(ref _labels, _ids.Length);
+        }
+        _ids[VertexCount] = id;
+        _offsets[VertexCount] = offset;
+        if (Labelled) _labels[VertexCount] = label;
+        return VertexCount++;
+    }
+
+    public void AddTriangle(long cell, int a, int b, int c)
+    {
+        if (TriangleCount == _cells.Length)
+        {
+            Array.Resize(ref _cells, 2 * _cells.Length);
+            Array.Resize(ref _corners, 3 * _cells.Length);
+        }
+        _cells[TriangleCount] = cell;
+        _corners[3 * TriangleCount] = a;
+        _corners[3 * TriangleCount + 1] = b;
+        _corners[3 * TriangleCount + 2] = c;
+        TriangleCount++;
+    }
+
+    public void Write(Stream destination)
+    {
+        using var zip = new ZLibStream(destination, CompressionLevel.Fastest, leaveOpen: true);
+        using var writer = new BinaryWriter(zip);
+        writer.Write(Magic);
+        writer.Write(Version);
+        writer.Write(Chunk);
+        writer.Write(VolumeShape.Z); writer.Write(VolumeShape.Y); writer.Write(VolumeShape.X);
+        writer.Write(Labelled);
+        writer.Write(VertexCount);
+        writer.Write(TriangleCount);
+        var layers = LastLayers();
+        writer.Write(layers.Length);
+        foreach (var (label, layer) in layers) { writer.Write(label); writer.Write(layer); }
+        writer.Flush();
+        zip.Write(MemoryMarshal.AsBytes(VertexIds));
+        zip.Write(MemoryMarshal.AsBytes(VertexOffsets));
+        if (Labelled) zip.Write(MemoryMarshal.AsBytes(VertexLabels));
+        zip.Write(MemoryMarshal.AsBytes(TriangleCells));
+        zip.Write(MemoryMarshal.AsBytes(TriangleCorners));
+    }
+
+    /// <summary>
+    /// For label surfaces: each label with triangles here and the last cell layer (z) that holds one of them,
+    /// by label. The coordinator learns from these alone when an object's surface is complete.
+    /// </summary>
+    public (ulong Label, long LastLayer)[] LastLayers()
+    {
+        if (!Labelled) return [];
+        var last = new Dictionary<ulong, long>();
+        long plane = VolumeShape.Y * VolumeShape.X;
+        for (int t = 0; t < TriangleCount; t++)
+        {
+            ulong label = _labels[_corners[3 * t]];
+            long layer = _cells[t] / plane;
+            if (!last.TryGetValue(label, out long known) || layer > known) last[label] = layer;
+        }
+        return last.OrderBy(p => p.Key).Select(p => (p.Key, p.Value)).ToArray();
+    }
+
+    /// <summary>Reads only the <see cref="LastLayers"/> table from the start of a stored piece.</summary>
+    public static (ulong Label, long LastLayer)[] ReadLastLayers(Stream stream, string source)
+    {
+        try
+        {
+            using var zip = new ZLibStream(stream, CompressionMode.Decompress, leaveOpen: true);
+            using var reader = new BinaryReader(zip);
+            var header = ReadHeader(reader);
+            return header.Layers;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw new Errors.VolumeException(source, $"unreadable surface piece: {e.Message}", e);
+        }
+    }
+
+    private static (long Chunk, Long3 Shape, bool Labelled, int Vertices, int Triangles, (ulong, long)[] Layers) ReadHeader(BinaryReader reader)
+    {
+        if (reader.ReadUInt32() != Magic) throw new InvalidDataException("not a ChunkSeg surface piece");
+        int version = reader.ReadInt32();
+        if (version != Version) throw new InvalidDataException($"surface piece version {version}; this build reads version {Version}");
+        long chunk = reader.ReadInt64();
+        var shape = new Long3(reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
+        bool labelled = reader.ReadBoolean();
+        int vertices = reader.ReadInt32(), triangles = reader.ReadInt32();
+        if (vertices < 0 || triangles < 0 || triangles > Array.MaxLength / 3)
+            throw new InvalidDataException($"{vertices} vertices and {triangles} triangles");
+        int count = reader.ReadInt32();
+        if (count < 0 || count > triangles) throw new InvalidDataException($"{count} labels for {triangles} triangles");
+        var layers = new (ulong, long)[count];
+        for (int i = 0; i < count; i++) layers[i] = (reader.ReadUInt64(), reader.ReadInt64());
+        return (chunk, shape, labelled, vertices, triangles, layers);
+    }
+
+    /// <summary>Reads a piece written by <see cref="Write"/>; <paramref name="source"/> names the file in errors.</summary>
+    public static SurfacePiece Read(Stream stream, string source)
+    {
+        try
+        {
+            using var zip = new ZLibStream(stream, CompressionMode.Decompress, leaveOpen: true);
+            using var reader = new BinaryReader(zip);
+            var (chunk, shape, labelled, vertices, triangles, _) = ReadHeader(reader);
+            var piece = new SurfacePiece(chunk, shape, labelled);
+            piece._ids = new ulong[Math.Max(vertices, 1)];
+            piece._offsets = new float[piece._ids.Length];
+            piece._labels = labelled ? new ulong[piece._ids.Length] : [];
+            piece._cells = new long[Math.Max(triangles, 1)];
+            piece._corners = new int[3 * piece._cells.Length];
+            zip.ReadExactly(MemoryMarshal.AsBytes(piece._ids.AsSpan(0, vertices)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(piece._offsets.AsSpan(0, vertices)));
+            if (labelled) zip.ReadExactly(MemoryMarshal.AsBytes(piece._labels.AsSpan(0, vertices)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(piece._cells.AsSpan(0, triangles)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(piece._corners.AsSpan(0, 3 * triangles)));
+            piece.VertexCount = vertices;
+            piece.TriangleCount = triangles;
+            foreach (int corner in piece.TriangleCorners)
+                if ((uint)corner >= (uint)vertices) throw new InvalidDataException($"a triangle names vertex {corner} of {vertices}");
+            return piece;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw new Errors.VolumeException(source, $"unreadable surface piece: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,231 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Meshing;
+
+namespace ChunkSeg.Storage.Meshing;
+
+/// <summary>Mesh file formats: Wavefront OBJ (text) and binary little-endian PLY.</summary>
+public enum MeshFormat { Obj, Ply }
+
+/// <summary>
+/// Streams a welded mesh to <c>PATH.partial</c> and renames it to PATH in <see cref="IMeshSink.Complete"/>, so a
+/// file under the final name is always whole. Disposing without completing deletes the partial file.
+/// </summary>
+public abstract class MeshFileWriter : IMeshSink, IDisposable
+{
+    protected MeshFileWriter(string path)
+    {
+        Path = path;
+        PartialPath = path + ".partial";
+    }
+
+    public string Path { get; }
+    protected string PartialPath { get; }
+    public long VertexCount { get; protected set; }
+    public long TriangleCount { get; protected set; }
+
+    /// <summary>The format a file name asks for (.obj or .ply).</summary>
+    public static MeshFormat FormatOf(string path) => System.IO.Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".obj" => MeshFormat.Obj,
+        ".ply" => MeshFormat.Ply,
+        _ => throw new UsageException($"{path}: the mesh file must end in .obj or .ply"),
+    };
+
+    /// <param name="header">Comment lines (units, axis order, source) written at the top.</param>
+    /// <param name="labelled">PLY only: give every face the numeric id of its object (a "label" property).</param>
+    public static MeshFileWriter Create(string path, IReadOnlyList<string> header, bool labelled) => FormatOf(path) switch
+    {
+        MeshFormat.Obj => new ObjWriter(path, header),
+        _ => new PlyWriter(path, header, labelled),
+    };
+
+    public abstract void BeginObject(string name);
+    public abstract void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals);
+    public abstract void AddTriangles(ReadOnlySpan<long> corners);
+    public abstract void Complete();
+    protected abstract void Close();
+
+    protected void Commit()
+    {
+        Close();
+        File.Move(PartialPath, Path, overwrite: true);
+    }
+
+    public void Dispose()
+    {
+        Close();
+        if (File.Exists(PartialPath)) File.Delete(PartialPath);
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>
+/// Wavefront OBJ: <c>o</c> and <c>g</c> lines name each object, <c>v x y z</c> (shortest round-trip floats),
+/// optional <c>vn</c>, and <c>f a b c</c> (or <c>f a//a b//b c//c</c> with normals), 1-based.
+/// </summary>
+internal sealed class ObjWriter : MeshFileWriter
+{
+    private readonly Stream _stream;
+    private readonly byte[] _line = new byte[256];
+    private bool _normals;
+    private bool _closed;
+
+    public ObjWriter(string path, IReadOnlyList<string> header) : base(path)
+    {
+        _stream = new FileStream(PartialPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        foreach (var line in header) WriteText($"# {line}\n");
+    }
+
+    public override void BeginObject(string name) => WriteText($"o {name}\ng {name}\n");
+
+    public override void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals)
+    {
+        _normals = !normals.IsEmpty;
+        for (int i = 0; i < positions.Length; i += 3) WriteTriple("v "u8, positions.Slice(i, 3));
+        for (int i = 0; i < normals.Length; i += 3) WriteTriple("vn "u8, normals.Slice(i, 3));
+        VertexCount += positions.Length / 3;
+    }
+
+    public override void AddTriangles(ReadOnlySpan<long> corners)
+    {
+        for (int i = 0; i < corners.Length; i += 3)
+        {
+            int n = 0;
+            _line[n++] = (byte)'f';
+            for (int j = 0; j < 3; j++)
+            {
+                _line[n++] = (byte)' ';
+                long index = corners[i + j] + 1;
+                index.TryFormat(_line.AsSpan(n), out int w, default, CultureInfo.InvariantCulture);
+                n += w;
+                if (!_normals) continue;
+                _line[n++] = (byte)'/'; _line[n++] = (byte)'/';
+                index.TryFormat(_line.AsSpan(n), out w, default, CultureInfo.InvariantCulture);
+                n += w;
+            }
+            _line[n++] = (byte)'\n';
+            _stream.Write(_line, 0, n);
+        }
+        TriangleCount += corners.Length / 3;
+    }
+
+    public override void Complete() => Commit();
+
+    protected override void Close()
+    {
+        if (_closed) return;
+        _closed = true;
+        _stream.Flush();
+        _stream.Dispose();
+    }
+
+    private void WriteTriple(ReadOnlySpan<byte> prefix, ReadOnlySpan<float> xyz)
+    {
+        prefix.CopyTo(_line);
+        int n = prefix.Length;
+        for (int j = 0; j < 3; j++)
+        {
+            if (j > 0) _line[n++] = (byte)' ';
+            xyz[j].TryFormat(_line.AsSpan(n), out int w, default, CultureInfo.InvariantCulture);
+            n += w;
+        }
+        _line[n++] = (byte)'\n';
+        _stream.Write(_line, 0, n);
+    }
+
+    private void WriteText(string text) => _stream.Write(Encoding.UTF8.GetBytes(text));
+}
+
+/// <summary>
+/// Binary little-endian PLY: float x y z (and nx ny nz), faces as a uchar-counted int list (and a uint "label"
+/// per face for label surfaces). PLY wants both counts in the header, so vertices and faces are streamed to two
+/// scratch files and joined behind the header at the end.
+/// </summary>
+internal sealed class PlyWriter : MeshFileWriter
+{
+    private readonly IReadOnlyList<string> _header;
+    private readonly bool _labelled;
+    private readonly string _verticesPath, _facesPath;
+    private readonly FileStream _vertices, _faces;
+    private readonly byte[] _buffer = new byte[32];
+    private bool _normals;
+    private uint _label;
+    private bool _closed;
+
+    public PlyWriter(string path, IReadOnlyList<string> header, bool labelled) : base(path)
+    {
+        _header = header;
+        _labelled = labelled;
+        _verticesPath = PartialPath + ".vertices";
+        _facesPath = PartialPath + ".faces";
+        _vertices = new FileStream(_verticesPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        _faces = new FileStream(_facesPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+    }
+
+    public override void BeginObject(string name)
+    {
+        // Label surfaces are named label_<id>; the id is what a PLY face can carry.
+        _label = name.StartsWith("label_", StringComparison.Ordinal) && uint.TryParse(name.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out uint id) ? id : 0;
+    }
+
+    public override void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals)
+    {
+        _normals = !normals.IsEmpty;
+        for (int v = 0; v < positions.Length; v += 3)
+        {
+            int n = 0;
+            for (int j = 0; j < 3; j++, n += 4) BinaryPrimitives.WriteSingleLittleEndian(_buffer.AsSpan(n), positions[v + j]);
+            if (_normals)
+                for (int j = 0; j < 3; j++, n += 4) BinaryPrimitives.WriteSingleLittleEndian(_buffer.AsSpan(n), normals[v + j]);
+            _vertices.Write(_buffer, 0, n);
+        }
+        VertexCount += positions.Length / 3;
+        if (VertexCount > int.MaxValue) throw new VolumeException(Path, "more than 2^31 vertices do not fit a PLY file's int indices; write .obj instead");
+    }
+
+    public override void AddTriangles(ReadOnlySpan<long> corners)
+    {
+        for (int i = 0; i < corners.Length; i += 3)
+        {
+            _buffer[0] = 3;
+            for (int j = 0; j < 3; j++) BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(1 + 4 * j), (int)corners[i + j]);
+            int n = 13;
+            if (_labelled) { BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(13), _label); n += 4; }
+            _faces.Write(_buffer, 0, n);
+        }
+        TriangleCount += corners.Length / 3;
+    }
+
+    public override void Complete()
+    {
+        using (var file = new FileStream(PartialPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            var header = new StringBuilder("ply\nformat binary_little_endian 1.0\n");
+            foreach (var line in _header) header.Append("comment ").Append(line).Append('\n');
+            header.Append(CultureInfo.InvariantCulture, $"element vertex {VertexCount}\nproperty float x\nproperty float y\nproperty float z\n");
+            if (_normals) header.Append("property float nx\nproperty float ny\nproperty float nz\n");
+            header.Append(CultureInfo.InvariantCulture, $"element face {TriangleCount}\nproperty list uchar int vertex_indices\n");
+            if (_labelled) header.Append("property uint label\n");
+            header.Append("end_header\n");
+            file.Write(Encoding.ASCII.GetBytes(header.ToString()));
+            foreach (var part in new[] { _vertices, _faces })
+            {
+                part.Flush();
+                part.Position = 0;
+                part.CopyTo(file);
+            }
+        }
+        Commit();
+    }
+
+    protected override void Close()
+    {
+        if (_closed) return;
+        _closed = true;
+        _vertices.Dispose();
+        _faces.Dispose();
+    }
+}

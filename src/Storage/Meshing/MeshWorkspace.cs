@@ -1,0 +1,50 @@
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Meshing;
+
+namespace ChunkSeg.Storage.Meshing;
+
+/// <summary>
+/// The scratch directory of a meshing job, removed once the mesh file is committed:
+/// <code>
+///   OUT.obj.work/
+///     job.txt          the job's parameters: a rerun resumes only the same job
+///     pieces/N.bin     chunk N's <see cref="SurfacePiece"/>; present = chunk done (written atomically)
+/// </code>
+/// </summary>
+public sealed class MeshWorkspace(string root) : JobWorkspace(root, "meshing")
+{
+    private string Pieces => Path.Combine(Root, "pieces");
+
+    /// <summary>The workspace for the mesh file at <paramref name="outputPath"/>.</summary>
+    public static MeshWorkspace For(string outputPath) => new(outputPath + ".work");
+
+    protected override IEnumerable<string> Folders => [Pieces];
+
+    public bool HasPiece(long chunk) => File.Exists(PiecePath(chunk));
+
+    public void WritePiece(SurfacePiece piece) => WriteAtomically(PiecePath(piece.Chunk), piece.Write);
+
+    public SurfacePiece ReadPiece(long chunk) => Open(chunk, (stream, path) =>
+    {
+        var piece = SurfacePiece.Read(stream, path);
+        return piece.Chunk == chunk ? piece : throw new VolumeException(path, $"holds chunk {piece.Chunk}, not chunk {chunk}");
+    });
+
+    public (ulong Label, long LastLayer)[] ReadLastLayers(long chunk) => Open(chunk, SurfacePiece.ReadLastLayers);
+
+    private T Open<T>(long chunk, Func<Stream, string, T> read)
+    {
+        string path = PiecePath(chunk);
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            return read(stream, path);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new VolumeException(path, "the surface piece of a finished chunk is missing; pass --overwrite to mesh from scratch", e);
+        }
+    }
+
+    private string PiecePath(long chunk) => Path.Combine(Pieces, $"{chunk}.bin");
+}

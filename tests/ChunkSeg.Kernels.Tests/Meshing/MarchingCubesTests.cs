@@ -1,0 +1,262 @@
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Meshing;
+using ChunkSeg.Kernels.Meshing;
+
+namespace ChunkSeg.Kernels.Tests.Meshing;
+
+/// <summary>
+/// The case table and the block kernel: topology (closed, manifold, outward) on random fields, and the
+/// piece of any sub-block equal to the same cells of the whole block.
+/// </summary>
+public sealed class MarchingCubesTests
+{
+    [Fact]
+    public void Every_loop_has_a_fan_without_diagonals_in_a_cube_face()
+    {
+        _ = MarchingCubesTable.Edges.Length;
+        Assert.Equal(0, MarchingCubesTable.FallbackTriangulations);
+    }
+
+    [Fact]
+    public void Every_case_uses_exactly_its_crossed_edges()
+    {
+        for (int c = 1; c < 255; c++)
+        {
+            var edges = TrianglesOf(c).SelectMany(t => t).ToHashSet();
+            var crossed = Enumerable.Range(0, 12).Where(e =>
+            {
+                var (lo, hi) = MarchingCubesTable.EdgeCorners[e];
+                return ((c >> lo) & 1) != ((c >> hi) & 1);
+            }).ToHashSet();
+            Assert.True(crossed.SetEquals(edges), $"case {c}: triangles use edges {string.Join(',', edges)}, crossings are {string.Join(',', crossed)}");
+        }
+    }
+
+    [Fact]
+    public void A_single_inside_corner_gets_one_triangle_facing_away_from_it()
+    {
+        var values = new float[8];
+        values[0] = 1;
+        var piece = Extract(values, new Long3(2, 2, 2), 0.5f);
+        Assert.Equal(1, piece.TriangleCount);
+        var mesh = Weld([piece]);
+        var n = MeshNormals.Face(mesh.Positions.AsSpan(3 * mesh.Triangles[0], 3), mesh.Positions.AsSpan(3 * mesh.Triangles[1], 3), mesh.Positions.AsSpan(3 * mesh.Triangles[2], 3));
+        Assert.True(n.X > 0 && n.Y > 0 && n.Z > 0, $"normal {n} should point away from the inside corner at the origin");
+    }
+
+    public static TheoryData<int, double> Fields => new() { { 1, 0.0 }, { 2, 0.8 }, { 3, 1.5 }, { 4, 3.0 } };
+
+    /// <summary>Random smooth fields padded with a low border: every surface is closed, manifold and outward.</summary>
+    [Theory]
+    [MemberData(nameof(Fields))]
+    public void Surfaces_of_random_fields_are_closed_manifold_and_outward(int seed, double smoothness)
+    {
+        var shape = new Long3(14, 17, 19);
+        var values = RandomField(shape, seed, smoothness, pad: true);
+        var mesh = Weld([Extract(values, shape, 0f)]);
+        Assert.True(mesh.TriangleCount > 50, $"only {mesh.TriangleCount} triangles");
+        var edges = DirectedEdges(mesh);
+        foreach (var ((a, b), count) in edges)
+        {
+            Assert.Equal(1, count);
+            Assert.True(edges.ContainsKey((b, a)), $"edge {a}-{b} has no twin: the surface is open or wound inconsistently");
+        }
+        Assert.True(SignedVolume(mesh) > 0, "outward normals give a positive enclosed volume");
+    }
+
+    [Fact]
+    public void Label_surfaces_are_closed_per_label_and_touching_labels_keep_their_own_vertices()
+    {
+        var shape = new Long3(9, 10, 11);
+        var rng = new Random(5);
+        var labels = new ushort[shape.Volume];
+        for (long z = 1; z < shape.Z - 1; z++)
+        for (long y = 1; y < shape.Y - 1; y++)
+        for (long x = 1; x < shape.X - 1; x++)
+            labels[(z * shape.Y + y) * shape.X + x] = (ushort)rng.Next(0, 4);
+        var piece = new SurfacePiece(0, shape, labelled: true);
+        MarchingCubes.ExtractLabels<ushort>(labels, shape, Long3.Zero, new Box3(Long3.Zero, shape - Long3.Uniform(1)), perLabel: true, piece);
+        var byLabel = Enumerable.Range(0, piece.TriangleCount).GroupBy(t => piece.VertexLabels[piece.TriangleCorners[3 * t]]);
+        Assert.Equal([1UL, 2UL, 3UL], byLabel.Select(g => g.Key).Order());
+        foreach (var group in byLabel)
+        {
+            var directed = new Dictionary<(ulong, ulong), int>();
+            foreach (int t in group)
+            {
+                var ids = Enumerable.Range(0, 3).Select(j => piece.VertexIds[piece.TriangleCorners[3 * t + j]]).ToArray();
+                Assert.All(ids, (id, j) => Assert.Equal(group.Key, piece.VertexLabels[piece.TriangleCorners[3 * t + j]]));
+                for (int j = 0; j < 3; j++) directed[(ids[j], ids[(j + 1) % 3])] = directed.GetValueOrDefault((ids[j], ids[(j + 1) % 3])) + 1;
+            }
+            foreach (var ((a, b), count) in directed)
+            {
+                Assert.Equal(1, count);
+                Assert.True(directed.ContainsKey((b, a)), $"label {group.Key}: edge without twin");
+            }
+        }
+    }
+
+    /// <summary>Any sub-block's piece holds exactly the vertices and triangles of the same cells of the whole.</summary>
+    [Fact]
+    public void Pieces_of_sub_blocks_weld_into_the_whole_blocks_mesh()
+    {
+        var shape = new Long3(13, 16, 18);
+        var values = RandomField(shape, seed: 7, smoothness: 1.2, pad: false);
+        var whole = Weld([Extract(values, shape, 0f)]);
+        foreach (var chunk in new[] { new Long3(1, 1, 1), new Long3(4, 5, 3), new Long3(13, 2, 18), new Long3(7, 16, 6) })
+        {
+            var pieces = new List<SurfacePiece>();
+            for (long z = 0; z < shape.Z - 1; z += chunk.Z)
+            for (long y = 0; y < shape.Y - 1; y += chunk.Y)
+            for (long x = 0; x < shape.X - 1; x += chunk.X)
+            {
+                var cells = Box3.FromBounds(new Long3(z, y, x), Long3.Min(new Long3(z, y, x) + chunk, shape - Long3.Uniform(1)));
+                var block = new Box3(cells.Start, cells.Size + Long3.Uniform(1));
+                var sub = Crop(values, shape, block);
+                var piece = new SurfacePiece(pieces.Count, shape, labelled: false);
+                MarchingCubes.Extract(sub, block.Size, block.Start, cells, 0f, piece);
+                pieces.Add(piece);
+            }
+            var welded = Weld(pieces);
+            Assert.Equal(whole.Positions, welded.Positions);
+            Assert.Equal(TriangleSet(whole), TriangleSet(welded));
+        }
+    }
+
+    [Fact]
+    public void Blocks_that_miss_corners_or_leave_the_volume_are_refused()
+    {
+        var shape = new Long3(4, 4, 4);
+        var values = new float[shape.Volume];
+        var piece = new SurfacePiece(0, shape, labelled: false);
+        Assert.Throws<ArgumentOutOfRangeException>(() => MarchingCubes.Extract(values, shape, Long3.Zero, new Box3(Long3.Zero, shape), 0.5f, piece));
+        Assert.Throws<ArgumentException>(() => MarchingCubes.Extract(values.AsSpan(1), shape, Long3.Zero, new Box3(Long3.Zero, Long3.Uniform(3)), 0.5f, piece));
+        MarchingCubes.Extract(values, shape, Long3.Zero, new Box3(Long3.Zero, Long3.Uniform(3)), 0.5f, piece);
+        Assert.Equal(0, piece.TriangleCount);
+    }
+
+    // ---- helpers ----
+
+    private static List<int[]> TrianglesOf(int @case)
+    {
+        var list = new List<int[]>();
+        for (int k = MarchingCubesTable.Offsets[@case]; k < MarchingCubesTable.Offsets[@case + 1]; k += 3)
+            list.Add([MarchingCubesTable.Edges[k], MarchingCubesTable.Edges[k + 1], MarchingCubesTable.Edges[k + 2]]);
+        return list;
+    }
+
+    internal static SurfacePiece Extract(float[] values, Long3 shape, float isovalue)
+    {
+        var piece = new SurfacePiece(0, shape, labelled: false);
+        MarchingCubes.Extract(values, shape, Long3.Zero, new Box3(Long3.Zero, shape - Long3.Uniform(1)), isovalue, piece);
+        return piece;
+    }
+
+    /// <summary>Welds pieces by vertex id; vertices in id order, positions in voxels (x, y, z).</summary>
+    internal static TriangleMesh Weld(IReadOnlyList<SurfacePiece> pieces)
+    {
+        var offsets = new SortedDictionary<ulong, float>();
+        foreach (var p in pieces)
+            for (int v = 0; v < p.VertexCount; v++) offsets.TryAdd(p.VertexIds[v], p.VertexOffsets[v]);
+        var index = new Dictionary<ulong, int>();
+        var shape = pieces[0].VolumeShape;
+        var coordinates = new MeshCoordinates(shape, Contracts.Volumes.VoxelSize.Isotropic);
+        var positions = new float[3 * offsets.Count];
+        foreach (var (id, offset) in offsets)
+        {
+            coordinates.PositionOf(id, offset, positions.AsSpan(3 * index.Count, 3));
+            index[id] = index.Count;
+        }
+        var triangles = new List<int>();
+        foreach (var p in pieces)
+            foreach (int corner in p.TriangleCorners) triangles.Add(index[p.VertexIds[corner]]);
+        return new TriangleMesh(positions, triangles.ToArray());
+    }
+
+    internal static HashSet<(int, int, int)> TriangleSet(TriangleMesh mesh)
+    {
+        var set = new HashSet<(int, int, int)>();
+        var t = mesh.Triangles;
+        for (int i = 0; i < t.Length; i += 3)
+        {
+            // Rotate so the smallest index leads: the same triangle with the same winding compares equal.
+            int a = t[i], b = t[i + 1], c = t[i + 2];
+            var key = a < b && a < c ? (a, b, c) : b < c ? (b, c, a) : (c, a, b);
+            Assert.True(set.Add(key), $"triangle {key} twice");
+        }
+        return set;
+    }
+
+    internal static Dictionary<(int, int), int> DirectedEdges(TriangleMesh mesh)
+    {
+        var edges = new Dictionary<(int, int), int>();
+        var t = mesh.Triangles;
+        for (int i = 0; i < t.Length; i += 3)
+            for (int j = 0; j < 3; j++)
+            {
+                var key = (t[i + j], t[i + (j + 1) % 3]);
+                edges[key] = edges.GetValueOrDefault(key) + 1;
+            }
+        return edges;
+    }
+
+    internal static double SignedVolume(TriangleMesh mesh)
+    {
+        double volume = 0;
+        var p = mesh.Positions;
+        var t = mesh.Triangles;
+        for (int i = 0; i < t.Length; i += 3)
+        {
+            int a = 3 * t[i], b = 3 * t[i + 1], c = 3 * t[i + 2];
+            volume += (p[a] * ((double)p[b + 1] * p[c + 2] - (double)p[b + 2] * p[c + 1])
+                     - p[a + 1] * ((double)p[b] * p[c + 2] - (double)p[b + 2] * p[c])
+                     + p[a + 2] * ((double)p[b] * p[c + 1] - (double)p[b + 1] * p[c])) / 6;
+        }
+        return volume;
+    }
+
+    /// <summary>Seeded noise, box-blurred <paramref name="smoothness"/> times; with <paramref name="pad"/> a border of −1 closes every surface.</summary>
+    internal static float[] RandomField(Long3 shape, int seed, double smoothness, bool pad)
+    {
+        var rng = new Random(seed);
+        var v = new float[shape.Volume];
+        for (int i = 0; i < v.Length; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+        for (int pass = 0; pass < (int)Math.Ceiling(smoothness); pass++)
+        {
+            var next = new float[v.Length];
+            for (long z = 0; z < shape.Z; z++)
+            for (long y = 0; y < shape.Y; y++)
+            for (long x = 0; x < shape.X; x++)
+            {
+                double sum = 0; int n = 0;
+                for (long dz = -1; dz <= 1; dz++)
+                for (long dy = -1; dy <= 1; dy++)
+                for (long dx = -1; dx <= 1; dx++)
+                {
+                    long zz = z + dz, yy = y + dy, xx = x + dx;
+                    if (zz < 0 || yy < 0 || xx < 0 || zz >= shape.Z || yy >= shape.Y || xx >= shape.X) continue;
+                    sum += v[(zz * shape.Y + yy) * shape.X + xx]; n++;
+                }
+                next[(z * shape.Y + y) * shape.X + x] = (float)(sum / n * 2.5);
+            }
+            v = next;
+        }
+        if (pad)
+            for (long z = 0; z < shape.Z; z++)
+            for (long y = 0; y < shape.Y; y++)
+            for (long x = 0; x < shape.X; x++)
+                if (z == 0 || y == 0 || x == 0 || z == shape.Z - 1 || y == shape.Y - 1 || x == shape.X - 1)
+                    v[(z * shape.Y + y) * shape.X + x] = -1;
+        return v;
+    }
+
+    private static float[] Crop(float[] values, Long3 shape, Box3 box)
+    {
+        var sub = new float[box.VoxelCount];
+        int i = 0;
+        for (long z = box.Start.Z; z < box.End.Z; z++)
+        for (long y = box.Start.Y; y < box.End.Y; y++)
+        for (long x = box.Start.X; x < box.End.X; x++)
+            sub[i++] = values[(z * shape.Y + y) * shape.X + x];
+        return sub;
+    }
+}
