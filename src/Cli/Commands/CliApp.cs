@@ -39,6 +39,7 @@ public static class CliApp
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(PredictCommand.Create(context));
         root.Subcommands.Add(LabelCommand.Create(context));
+        root.Subcommands.Add(MeshCommand.Create(context));
         root.Subcommands.Add(Bench.BenchCommand.Create(context));
 
         var parse = root.Parse(args);

@@ -107,19 +107,7 @@ internal static class LabelCommand
             throw new UsageException($"--argmax: {info.Location} has one channel; argmax needs the probabilities of at least two classes");
         float t = threshold ?? 0.5f;
         if (!float.IsFinite(t)) throw new UsageException($"--threshold must be a number; got {t}");
-        Sigma3 sigma = default;
-        if (smooth is not null)
-        {
-            try
-            {
-                var parts = smooth.Split(',');
-                sigma = parts.Length == 1 ? Sigma3.Uniform(double.Parse(smooth, CultureInfo.InvariantCulture)) : Sigma3.Parse(smooth);
-            }
-            catch (FormatException e) { throw new UsageException($"--smooth-sigma \"{smooth}\": expected a sigma s or z,y,x in voxels", e); }
-            catch (ArgumentException e) { throw new UsageException($"--smooth-sigma: {e.Message}", e); }
-            if (sigma.Z < 0 || sigma.Y < 0 || sigma.X < 0 || !double.IsFinite(sigma.Z + sigma.Y + sigma.X))
-                throw new UsageException($"--smooth-sigma {smooth}: sigmas must be finite and not negative");
-        }
+        var sigma = Options.ParseSigma("--smooth-sigma", smooth);
         var segmentation = new Segmentation(argmax ? SegmentationMode.Argmax : SegmentationMode.Threshold, ch, t, sigma);
         var shape = info.SpatialShape;
         long[] extents = [shape.Z, shape.Y, shape.X];

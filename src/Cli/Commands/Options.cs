@@ -73,6 +73,22 @@ internal static class Options
 
     public static CodecSpec? ParseCodec(string? text) => text is null ? null : Usage("--codec", () => CodecSpec.Parse(text));
 
+    /// <summary>Gaussian sigmas in voxels from "s" or "z,y,x" (finite, not negative); zero when <paramref name="text"/> is null.</summary>
+    public static Sigma3 ParseSigma(string option, string? text)
+    {
+        if (text is null) return default;
+        Sigma3 sigma;
+        try
+        {
+            sigma = text.Split(',').Length == 1 ? Sigma3.Uniform(double.Parse(text, CultureInfo.InvariantCulture)) : Sigma3.Parse(text);
+        }
+        catch (FormatException e) { throw new UsageException($"{option} \"{text}\": expected a sigma s or z,y,x in voxels", e); }
+        catch (ArgumentException e) { throw new UsageException($"{option}: {e.Message}", e); }
+        if (sigma.Z < 0 || sigma.Y < 0 || sigma.X < 0 || !double.IsFinite(sigma.Z + sigma.Y + sigma.X))
+            throw new UsageException($"{option} {text}: sigmas must be finite and not negative");
+        return sigma;
+    }
+
     public static int CheckWorkers(int workers) => workers > 0 ? workers
         : throw new UsageException($"--workers must be at least 1; got {workers}");
 

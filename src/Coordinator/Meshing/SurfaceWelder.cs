@@ -146,6 +146,12 @@ public sealed class SurfaceWelder
         return runs;
     }
 
+    /// <summary>z y x coordinates mirror x y z: the winding flips too, so normals still point outwards in the file's frame.</summary>
+    private static void ReverseWinding(int[] triangles)
+    {
+        for (int i = 0; i < triangles.Length; i += 3) (triangles[i + 1], triangles[i + 2]) = (triangles[i + 2], triangles[i + 1]);
+    }
+
     /// <summary>One object's surface as it grows: vertices by id, triangles in arrival (cell) order.</summary>
     private sealed class ObjectSurface
     {
@@ -190,6 +196,7 @@ public sealed class SurfaceWelder
             }
             var triangles = new int[_corners.Count];
             for (int i = 0; i < triangles.Length; i++) triangles[i] = rank[_corners[i]];
+            if (coordinates.ArrayOrder) ReverseWinding(triangles);
             return new TriangleMesh(positions, triangles);
         }
     }
@@ -229,7 +236,7 @@ public sealed class SurfaceWelder
                         coordinates.PositionOf(a.Id, a.Offset, _a);
                         coordinates.PositionOf(b.Id, b.Offset, _b);
                         coordinates.PositionOf(c.Id, c.Offset, _c);
-                        var (nx, ny, nz) = MeshNormals.Face(_a, _b, _c);
+                        var (nx, ny, nz) = coordinates.ArrayOrder ? MeshNormals.Face(_a, _c, _b) : MeshNormals.Face(_a, _b, _c);
                         foreach (var v in (Span<Vertex>)[a, b, c]) { v.Nx += nx; v.Ny += ny; v.Nz += nz; }
                     }
                     _held.Add((a, b, c, piece.TriangleCells[i] / plane));
@@ -257,6 +264,7 @@ public sealed class SurfaceWelder
             for (int i = 0; i < ready; i++)
             {
                 var (a, b, c, _) = _held[i];
+                if (coordinates.ArrayOrder) (b, c) = (c, b);
                 triangles[3 * i] = a.Output; triangles[3 * i + 1] = b.Output; triangles[3 * i + 2] = c.Output;
             }
             _held.RemoveRange(0, ready);

@@ -79,7 +79,7 @@ public sealed class LabelStage : IChunkStage
         _intensity = intensity;
         _kernels = segmentation.Mode == SegmentationMode.Labels ? new FirKernel?[3]
             : [is2D ? null : segmentation.KernelOf(0), segmentation.KernelOf(1), segmentation.KernelOf(2)];
-        RequiredHalo = new Halo(_kernels[0]?.Radius ?? 0, _kernels[1]?.Radius ?? 0, _kernels[2]?.Radius ?? 0);
+        RequiredHalo = BlockSmoothing.HaloOf(_kernels);
     }
 
     public Halo RequiredHalo { get; }
@@ -89,18 +89,12 @@ public sealed class LabelStage : IChunkStage
         ArgumentNullException.ThrowIfNull(input);
         var info = input.Info;
         var labels = MemoryMarshal.Cast<byte, uint>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
-        var box = chunk.Read;
-        int n = checked((int)box.VoxelCount);
         int channels = checked((int)info.Channels);
         int elementSize = info.DataType.SizeInBytes();
-        var readBox = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, box);
-        byte[] raw = ArrayPool<byte>.Shared.Rent(n * channels * elementSize);
-        byte[] planar = ArrayPool<byte>.Shared.Rent(n * channels * elementSize);
+        byte[] planar = PlanarRead.Rent(input, chunk.TimePoint, chunk.Read, out int bytes);
         try
         {
-            input.Read(readBox, raw.AsSpan(0, n * channels * elementSize));
-            BoxLayout.Transpose(raw.AsSpan(0, n * channels * elementSize), readBox.Shape, info.Axes, planar.AsSpan(0, n * channels * elementSize), info.Axes.ToOmeOrder(), elementSize);
-            var values = planar.AsSpan(0, n * channels * elementSize);
+            var values = planar.AsSpan(0, bytes);
             if (_segmentation.Mode == SegmentationMode.Labels)
             {
                 switch (elementSize)
@@ -116,7 +110,6 @@ public sealed class LabelStage : IChunkStage
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(raw);
             ArrayPool<byte>.Shared.Return(planar);
         }
     }
@@ -140,7 +133,7 @@ public sealed class LabelStage : IChunkStage
             {
                 ToFloat.Convert(planar.Slice(c * n * elementSize, n * elementSize), type, probability.AsSpan(0, n));
                 if (c == _segmentation.Channel && ownIntensity) CropCore(chunk, probability, intensity);
-                var image = Smooth(box.Size, probability, smoothed);
+                var image = BlockSmoothing.Apply(_kernels, box.Size, probability, smoothed);
                 var values = new float[core];
                 CropCore(chunk, image, values);
                 if (_segmentation.Mode == SegmentationMode.Threshold)
@@ -165,21 +158,6 @@ public sealed class LabelStage : IChunkStage
             ArrayPool<float>.Shared.Return(smoothed);
             ArrayPool<float>.Shared.Return(best);
         }
-    }
-
-    /// <summary>The Gaussian-smoothed read box (x, then y, then z passes), or the input itself when nothing smooths.</summary>
-    private float[] Smooth(Long3 size, float[] image, float[] scratch)
-    {
-        int sz = (int)size.Z, sy = (int)size.Y, sx = (int)size.X, n = sz * sy * sx;
-        float[] current = image, other = scratch;
-        for (int axis = 2; axis >= 0; axis--)
-        {
-            if (_kernels[axis] is not { } kernel) continue;
-            SeparableConvolution.Apply(current.AsSpan(0, n), other.AsSpan(0, n), sz, sy, sx, axis, kernel);
-            (current, other) = (other, current);
-        }
-        if (!ReferenceEquals(current, image)) current.AsSpan(0, n).CopyTo(image);
-        return image;
     }
 
     /// <summary>An integer image as it is; with hole filling, as a binary foreground (any value but 0 and 1 refused).</summary>

@@ -4,10 +4,10 @@
 // edge joins an inside and an outside corner, the surface crosses it at one vertex. On each of the cube's six
 // faces the crossings pair up into segments that cut the face's inside corners off its outside ones:
 //
-//      one inside corner      two adjacent         two opposite (ambiguous): always separated
+//      one inside corner      two adjacent         two opposite (ambiguous): always joined
 //      ●───x───○              ●───────●            ●───x───○
-//      │ ╱     │              x───────x            x╱     ╲x
-//      x╱      │              │       │            x╲     ╱x
+//      │ ╱     │              x───────x            x  ╲    │
+//      x╱      │              │       │            │    ╲  x
 //      ○───────○              ○───────○            ○───x───●
 //
 // Every crossing lies on exactly two faces, so the segments chain into closed loops around the cube, and each
@@ -15,11 +15,14 @@
 // that share a face cut it identically: the surface has no cracks, every edge of it inside the volume belongs to
 // exactly two triangles, and the loops of neighbouring cells join into closed, consistently wound surfaces.
 //
-// An ambiguous face (inside corners on one diagonal) is always cut into two separate corners, the rule a binary
-// mask gets from any decider (its saddle value is a tie), so the inside of a surface is face-connected
-// (6-connected). The asymptotic decider, which may join them instead, was tried: joined faces make loops of up
-// to nine crossings that no triangulation of crossings alone keeps manifold across faces (MC33 adds vertices
-// inside the cell for those); separating keeps every loop triangulable with crossings only.
+// An ambiguous face (inside corners on one diagonal) always joins its inside corners (cuts off the outside
+// ones). That is what scikit-image's Lewiner marching cubes does with a binary mask, whose face saddle is a
+// tie: inside voxels that share an edge are one surface (18-connected), corners touching only at a point
+// are not. The asymptotic decider, which may join or separate by the values, was tried: mixing the two
+// makes loops of up to nine crossings that no triangulation of crossings alone keeps manifold across faces
+// (MC33 adds vertices inside the cell for those). A fixed rule keeps every loop triangulable with crossings
+// only: the table is generated for "separate the inside corners" and case c takes the triangles of its
+// complement 255 − c, wound the other way (separating the complement's inside is joining c's).
 //
 // Segments run from where the boundary walk (counter-clockwise seen from outside the cube) leaves the inside to
 // where it re-enters, so each loop circles the inside part of the cube's surface; reversed, its triangles face
@@ -35,7 +38,7 @@ namespace ChunkSeg.Kernels.Meshing;
 
 internal static class MarchingCubesTable
 {
-    /// <summary>Triangles of case c (bit k set when corner k is inside): edges [Offsets[c], Offsets[c + 1]) of <see cref="Edges"/>, three per triangle.</summary>
+    /// <summary>Triangles of case c (bit k set when corner k is inside; ambiguous faces joined): edges [Offsets[c], Offsets[c + 1]) of <see cref="Edges"/>, three per triangle.</summary>
     public static readonly int[] Offsets = new int[257];
     public static readonly byte[] Edges;
 
@@ -83,7 +86,9 @@ internal static class MarchingCubesTable
         for (int c = 0; c < 256; c++)
         {
             Offsets[c] = edges.Count;
-            foreach (int e in Triangulate(c)) edges.Add((byte)e);
+            var complement = Triangulate(255 - c);
+            for (int k = 0; k < complement.Count; k += 3)
+                edges.AddRange([(byte)complement[k], (byte)complement[k + 2], (byte)complement[k + 1]]);
         }
         Offsets[256] = edges.Count;
         Edges = edges.ToArray();
@@ -108,6 +113,7 @@ internal static class MarchingCubesTable
         return faces;
     }
 
+    /// <summary>The case's triangles with every ambiguous face separating its inside corners.</summary>
     private static List<int> Triangulate(int @case)
     {
         // next[e] = the crossing that follows crossing e along its loop.

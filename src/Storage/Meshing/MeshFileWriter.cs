@@ -63,12 +63,14 @@ public abstract class MeshFileWriter : IMeshSink, IDisposable
 }
 
 /// <summary>
-/// Wavefront OBJ: <c>o</c> and <c>g</c> lines name each object, <c>v x y z</c> (shortest round-trip floats),
-/// optional <c>vn</c>, and <c>f a b c</c> (or <c>f a//a b//b c//c</c> with normals), 1-based.
+/// Wavefront OBJ: per object <c>o</c> and <c>g</c> lines naming it, its <c>v x y z</c> lines (shortest round-trip
+/// floats), optional <c>vn</c> lines, then its <c>f a b c</c> (or <c>f a//a b//b c//c</c>) lines, 1-based. Normals
+/// and faces wait in scratch files until the object ends, so an object streamed in slabs is laid out exactly
+/// like one written at once.
 /// </summary>
 internal sealed class ObjWriter : MeshFileWriter
 {
-    private readonly Stream _stream;
+    private readonly FileStream _stream, _normalLines, _faceLines;
     private readonly byte[] _line = new byte[256];
     private bool _normals;
     private bool _closed;
@@ -76,16 +78,33 @@ internal sealed class ObjWriter : MeshFileWriter
     public ObjWriter(string path, IReadOnlyList<string> header) : base(path)
     {
         _stream = new FileStream(PartialPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        foreach (var line in header) WriteText($"# {line}\n");
+        _normalLines = new FileStream(PartialPath + ".normals", FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        _faceLines = new FileStream(PartialPath + ".faces", FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        foreach (var line in header) Write(_stream, $"# {line}\n");
     }
 
-    public override void BeginObject(string name) => WriteText($"o {name}\ng {name}\n");
+    public override void BeginObject(string name)
+    {
+        EndObject();
+        Write(_stream, $"o {name}\ng {name}\n");
+    }
+
+    private void EndObject()
+    {
+        foreach (var part in new[] { _normalLines, _faceLines })
+        {
+            part.Flush();
+            part.Position = 0;
+            part.CopyTo(_stream);
+            part.SetLength(0);
+        }
+    }
 
     public override void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals)
     {
         _normals = !normals.IsEmpty;
-        for (int i = 0; i < positions.Length; i += 3) WriteTriple("v "u8, positions.Slice(i, 3));
-        for (int i = 0; i < normals.Length; i += 3) WriteTriple("vn "u8, normals.Slice(i, 3));
+        for (int i = 0; i < positions.Length; i += 3) WriteTriple(_stream, "v "u8, positions.Slice(i, 3));
+        for (int i = 0; i < normals.Length; i += 3) WriteTriple(_normalLines, "vn "u8, normals.Slice(i, 3));
         VertexCount += positions.Length / 3;
     }
 
@@ -107,12 +126,16 @@ internal sealed class ObjWriter : MeshFileWriter
                 n += w;
             }
             _line[n++] = (byte)'\n';
-            _stream.Write(_line, 0, n);
+            _faceLines.Write(_line, 0, n);
         }
         TriangleCount += corners.Length / 3;
     }
 
-    public override void Complete() => Commit();
+    public override void Complete()
+    {
+        EndObject();
+        Commit();
+    }
 
     protected override void Close()
     {
@@ -120,9 +143,11 @@ internal sealed class ObjWriter : MeshFileWriter
         _closed = true;
         _stream.Flush();
         _stream.Dispose();
+        _normalLines.Dispose();
+        _faceLines.Dispose();
     }
 
-    private void WriteTriple(ReadOnlySpan<byte> prefix, ReadOnlySpan<float> xyz)
+    private void WriteTriple(Stream stream, ReadOnlySpan<byte> prefix, ReadOnlySpan<float> xyz)
     {
         prefix.CopyTo(_line);
         int n = prefix.Length;
@@ -133,10 +158,10 @@ internal sealed class ObjWriter : MeshFileWriter
             n += w;
         }
         _line[n++] = (byte)'\n';
-        _stream.Write(_line, 0, n);
+        stream.Write(_line, 0, n);
     }
 
-    private void WriteText(string text) => _stream.Write(Encoding.UTF8.GetBytes(text));
+    private static void Write(Stream stream, string text) => stream.Write(Encoding.UTF8.GetBytes(text));
 }
 
 /// <summary>

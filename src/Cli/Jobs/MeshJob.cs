@@ -1,0 +1,136 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Meshing;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Coordinator.Meshing;
+using ChunkSeg.Coordinator.Planning;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Meshing;
+using ChunkSeg.Storage;
+using ChunkSeg.Storage.Meshing;
+
+namespace ChunkSeg.Cli.Jobs;
+
+/// <summary>What `chunkseg mesh` asks for. <see cref="DecimateFraction"/> 1 and <see cref="TaubinIterations"/> 0 leave the welded mesh as it is.</summary>
+public sealed record MeshRequest(
+    IVolume Input,
+    string OutputPath,
+    SurfaceSpec Surface,
+    VoxelSize VoxelSize,
+    bool ArrayOrder,
+    bool Normals,
+    int TaubinIterations,
+    double DecimateFraction,
+    Long3? ChunkShape,
+    int Workers,
+    bool Overwrite);
+
+/// <summary>How a meshing job ended.</summary>
+public sealed record MeshOutcome(long Chunks, long ChunksResumed, Long3 ChunkShape, WeldSummary Weld, TimeSpan ExtractTime, TimeSpan WeldTime);
+
+/// <summary>
+/// Meshing in two passes:
+/// <code>
+///   1 extract  (workers)      marching cubes on each chunk's cells → OUT.work/pieces/N.bin (resumable: a piece
+///                             on disk is a finished chunk)
+///   2 weld     (coordinator)  pieces slab by slab → one mesh, vertices shared across chunk borders by id,
+///                             streamed to OUT.partial, smoothed/decimated per object if asked, renamed to OUT
+/// </code>
+/// The written file is the same for every chunk shape and worker count.
+/// </summary>
+public static class MeshJob
+{
+    public static MeshOutcome Run(MeshRequest request, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
+    {
+        var info = request.Input.Info;
+        string output = Path.GetFullPath(request.OutputPath);
+        var workspace = MeshWorkspace.For(output);
+        if (File.Exists(output) && !request.Overwrite)
+            throw new UsageException($"{output}: output already exists; pass --overwrite to replace it");
+        var parameters = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        request.Surface.AddTo(parameters);
+        string jobKey = $"mesh {info.Location} chunk {request.ChunkShape?.ToString() ?? "auto"} " +
+            string.Join(' ', parameters.Select(p => $"{p.Key}={p.Value}"));
+        if (request.Overwrite) workspace.Delete();
+        workspace.Begin(jobKey, request.Overwrite);
+
+        var task = new SurfaceTask(request.Surface, request.Input, workspace);
+        long bytesPerVoxel = info.Channels * info.DataType.SizeInBytes() * 2 + (request.Surface.Kind == SurfaceKind.PerLabel ? 8 : 16);
+        // A chunk shape asked for is honoured as given; the default one is aligned to the input's storage chunks.
+        var align = request.ChunkShape is null ? info.SpatialStorageChunks : Long3.Uniform(1);
+        var grid = ChunkPlanner.Plan(info.SpatialShape, 1, align, request.ChunkShape, task.RequiredHalo, bytesPerVoxel);
+
+        // Pass 1: pieces.
+        var clock = Stopwatch.StartNew();
+        var todo = Enumerable.Range(0, checked((int)grid.Count)).Where(c => !workspace.HasPiece(c)).ToList();
+        long resumed = grid.Count - todo.Count, done = resumed;
+        progress?.Report((done, grid.Count));
+        Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = request.Workers, CancellationToken = ct }, c =>
+        {
+            task.Run(grid[c]);
+            progress?.Report((Interlocked.Increment(ref done), grid.Count));
+        });
+        var extractTime = clock.Elapsed;
+
+        // Pass 2: weld and write.
+        clock.Restart();
+        var coordinates = new MeshCoordinates(info.SpatialShape, request.VoxelSize, request.ArrayOrder);
+        var welder = new SurfaceWelder(grid, workspace.ReadPiece, coordinates, request.Normals, FinishOf(request));
+        bool perLabel = request.Surface.Kind == SurfaceKind.PerLabel;
+        WeldSummary summary;
+        using (var writer = MeshFileWriter.Create(output, HeaderOf(request, info), labelled: perLabel))
+        {
+            summary = perLabel
+                ? welder.WeldLabels(0, writer, LastLayers(grid, workspace, request.Workers))
+                : welder.WeldSurface(0, writer);
+        }
+        workspace.Delete();
+        return new MeshOutcome(grid.Count, resumed, grid.ChunkShape, summary, extractTime, clock.Elapsed);
+    }
+
+    private static Func<TriangleMesh, TriangleMesh>? FinishOf(MeshRequest request)
+    {
+        if (request.TaubinIterations == 0 && request.DecimateFraction >= 1) return null;
+        return mesh =>
+        {
+            if (request.TaubinIterations > 0) mesh = MeshSmoothing.Taubin(mesh, request.TaubinIterations);
+            if (request.DecimateFraction < 1) mesh = MeshDecimation.Decimate(mesh, request.DecimateFraction);
+            return mesh;
+        };
+    }
+
+    /// <summary>Every label's last cell layer over all pieces (their headers only).</summary>
+    private static Dictionary<ulong, long> LastLayers(ChunkGrid grid, MeshWorkspace workspace, int workers)
+    {
+        var last = new ConcurrentDictionary<ulong, long>();
+        Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, c =>
+        {
+            foreach (var (label, layer) in workspace.ReadLastLayers(c))
+                last.AddOrUpdate(label, layer, (_, known) => Math.Max(known, layer));
+        });
+        return new Dictionary<ulong, long>(last);
+    }
+
+    private static List<string> HeaderOf(MeshRequest request, VolumeInfo info)
+    {
+        var s = request.Surface;
+        string what = s.Kind switch
+        {
+            SurfaceKind.PerLabel => "one closed surface per label (objects named label_<id>)",
+            SurfaceKind.Foreground => $"surface of the non-zero voxels{(s.Smooths ? $", Gaussian sigma {s.Smoothing} voxels, isovalue {s.Isovalue}" : "")}",
+            _ => $"isosurface of channel {s.Channel} at {s.Isovalue}{(s.Smooths ? $", Gaussian sigma {s.Smoothing} voxels" : "")}",
+        };
+        var v = request.VoxelSize;
+        return
+        [
+            $"ChunkSeg {typeof(MeshJob).Assembly.GetName().Version} marching cubes of {info.Location}" + (info.TimePoints > 1 ? $" at t={s.TimePoint}" : ""),
+            what,
+            $"units: micrometer (voxel size z,y,x = {v.Z},{v.Y},{v.X})",
+            request.ArrayOrder ? "vertex coordinates: z y x (array order)" : "vertex coordinates: x y z",
+            $"post-processing: {(request.TaubinIterations > 0 ? $"Taubin smoothing x{request.TaubinIterations}" : "no smoothing")}, " +
+                (request.DecimateFraction < 1 ? $"decimated to {request.DecimateFraction:0.###} of the triangles" : "not decimated"),
+        ];
+    }
+}

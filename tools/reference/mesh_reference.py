@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""Independent checks of ChunkSeg meshes: read them with meshio, compare them with scikit-image.
+
+  mesh_reference.py check MESH                     -> JSON on stdout: counts and topology per object
+  mesh_reference.py compare MESH VOLUME.npy SPEC   -> JSON on stdout: ChunkSeg vs skimage.measure.marching_cubes
+  mesh_reference.py npy FILE.h5 DATASET OUT.npy    -> writes an HDF5 dataset as .npy (h5py)
+
+MESH is an .obj or .ply file as `chunkseg mesh` writes it (x y z in micrometers unless SPEC says zyx).
+SPEC is a JSON object: {"spacing": [z, y, x], "level": 0.5, "per_label": false, "zyx": false}.
+With per_label, VOLUME holds integer labels and each label is meshed by skimage as labels == id at 0.5 on
+the whole volume; otherwise VOLUME is the scalar field (float) meshed at "level".
+
+Per object the topology check reports: vertices and triangles used, edges used by one triangle (open
+border), by more than two (non-manifold), directed edges used twice (inconsistent winding), repeated vertex
+positions, Euler characteristic V - E + F and connected components, surface area and signed volume.
+"""
+import json
+import sys
+
+import meshio
+import numpy as np
+from scipy.spatial import cKDTree
+from skimage import measure
+
+
+def read_objects(path):
+    """The mesh as (points, [(name, triangles)]): OBJ groups or PLY 'label' face data become objects."""
+    mesh = meshio.read(path)
+    points = np.asarray(mesh.points, dtype=np.float64)
+    objects = []
+    if path.lower().endswith(".obj"):
+        group_ids = mesh.cell_data.get("obj:group_ids")
+        for i, block in enumerate(mesh.cells):
+            assert block.type == "triangle", block.type
+            gid = int(group_ids[i][0]) if group_ids is not None else i
+            objects.append((f"group{gid}", np.asarray(block.data, dtype=np.int64)))
+    else:
+        triangles = np.concatenate([np.asarray(b.data, dtype=np.int64) for b in mesh.cells if b.type == "triangle"])
+        labels = None
+        for key, data in mesh.cell_data.items():
+            if key.endswith("label"):
+                labels = np.concatenate(data)
+        if labels is None:
+            objects.append(("surface", triangles))
+        else:
+            for value in np.unique(labels):
+                objects.append((f"label_{int(value)}", triangles[labels == value]))
+    return points, objects
+
+
+def topology(points, triangles):
+    used = np.unique(triangles)
+    directed = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    undirected = np.sort(directed, axis=1)
+    _, edge_counts = np.unique(undirected, axis=0, return_counts=True)
+    _, directed_counts = np.unique(directed, axis=0, return_counts=True)
+    _, position_counts = np.unique(points[used], axis=0, return_counts=True)
+    # Connected components over the triangles' vertices (union-find).
+    parent = {int(v): int(v) for v in used}
+
+    def find(v):
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for a, b, c in triangles:
+        ra, rb, rc = find(int(a)), find(int(b)), find(int(c))
+        parent[rb] = ra
+        parent[find(rc)] = ra
+    components = len({find(int(v)) for v in used})
+    p = points[triangles]
+    cross = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    area = 0.5 * np.linalg.norm(cross, axis=1).sum()
+    volume = np.einsum("ij,ij->i", p[:, 0], np.cross(p[:, 1], p[:, 2])).sum() / 6.0
+    return {
+        "vertices": int(len(used)),
+        "triangles": int(len(triangles)),
+        "edges": int(len(edge_counts)),
+        "border_edges": int((edge_counts == 1).sum()),
+        "nonmanifold_edges": int((edge_counts > 2).sum()),
+        "misoriented_edges": int((directed_counts > 1).sum()),
+        "duplicate_positions": int((position_counts > 1).sum()),
+        "degenerate_triangles": int((np.linalg.norm(cross, axis=1) == 0).sum()),
+        "euler": int(len(used) - len(edge_counts) + len(triangles)),
+        "components": components,
+        "area": float(area),
+        "volume": float(volume),
+    }
+
+
+def skimage_mesh(field, level, spacing):
+    verts, faces, _, _ = measure.marching_cubes(field, level=level, spacing=tuple(spacing))
+    return verts, faces
+
+
+def surface_samples(verts, faces):
+    """Points on a surface: its vertices, edge midpoints and triangle centroids."""
+    p = verts[faces]
+    return np.concatenate([verts[np.unique(faces)], (p[:, 0] + p[:, 1]) / 2, (p[:, 1] + p[:, 2]) / 2,
+                           (p[:, 2] + p[:, 0]) / 2, p.mean(axis=1)])
+
+
+def point_triangle_distance(q, a, b, c):
+    """Distance from points q to triangles (a, b, c), row by row (Ericson, Real-Time Collision Detection 5.1.5)."""
+    ab, ac, ap = b - a, c - a, q - a
+    d1, d2 = np.einsum("ij,ij->i", ab, ap), np.einsum("ij,ij->i", ac, ap)
+    bp = q - b
+    d3, d4 = np.einsum("ij,ij->i", ab, bp), np.einsum("ij,ij->i", ac, bp)
+    cp = q - c
+    d5, d6 = np.einsum("ij,ij->i", ab, cp), np.einsum("ij,ij->i", ac, cp)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    closest = np.empty_like(q)
+    denom = va + vb + vc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = vb / denom
+        w = vc / denom
+        closest[:] = a + ab * v[:, None] + ac * w[:, None]
+        cases = [
+            ((d1 <= 0) & (d2 <= 0), a),
+            ((d3 >= 0) & (d4 <= d3), b),
+            ((d6 >= 0) & (d5 <= d6), c),
+        ]
+        t = d1 / (d1 - d3)
+        m = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
+        closest[m] = (a + ab * t[:, None])[m]
+        t = d2 / (d2 - d6)
+        m = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
+        closest[m] = (a + ac * t[:, None])[m]
+        t = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        m = (va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0)
+        closest[m] = (b + (c - b) * t[:, None])[m]
+        for mask, point in cases:
+            closest[mask] = point[mask]
+    return np.linalg.norm(q - closest, axis=1)
+
+
+def one_sided(samples, verts, faces, k=24):
+    """Largest distance from the sample points to the surface (verts, faces)."""
+    centroids = verts[faces].mean(axis=1)
+    _, nearest = cKDTree(centroids).query(samples, k=min(k, len(faces)))
+    nearest = nearest.reshape(len(samples), -1)
+    best = np.full(len(samples), np.inf)
+    for j in range(nearest.shape[1]):
+        tri = faces[nearest[:, j]]
+        best = np.minimum(best, point_triangle_distance(samples, verts[tri[:, 0]], verts[tri[:, 1]], verts[tri[:, 2]]))
+    return float(best.max())
+
+
+def hausdorff(verts_a, faces_a, verts_b, faces_b):
+    """Symmetric Hausdorff distance between two surfaces, measured from points sampled on each to the other."""
+    return max(one_sided(surface_samples(verts_a, faces_a), verts_b, faces_b),
+               one_sided(surface_samples(verts_b, faces_b), verts_a, faces_a))
+
+
+def enclosed_volume(verts, faces):
+    """skimage winds its triangles the other way round (normals into the inside): its volume, made positive."""
+    p = verts[faces]
+    return abs(float(np.einsum("ij,ij->i", p[:, 0], np.cross(p[:, 1], p[:, 2])).sum() / 6.0))
+
+
+def compare(mesh_path, volume_path, spec):
+    spacing = spec["spacing"]
+    written, objects = read_objects(mesh_path)
+    # skimage's order is z y x; topology (and the sign of the volume) is taken in the file's own order.
+    points = written if spec.get("zyx", False) else written[:, ::-1]
+    volume = np.load(volume_path)
+    results = []
+    if spec.get("per_label", False):
+        ids = [int(v) for v in np.unique(volume) if v != 0]
+        # Objects are written in a ChunkSeg-specific order; match them to labels by their vertices' voxels.
+        by_label = {}
+        for name, triangles in objects:
+            by_label[name] = (triangles, np.unique(triangles))
+        for label in ids:
+            verts, faces = skimage_mesh((volume == label).astype(np.float32), 0.5, spacing)
+            # Our object for this label: the one whose vertex set is nearest to skimage's.
+            tree = cKDTree(verts)
+            best = min(by_label.items(), key=lambda kv: tree.query(points[kv[1][1]])[0].mean())
+            triangles, used = best[1]
+            mine = topology(written, triangles)
+            results.append({
+                "label": label, "closed": mine["border_edges"] == 0,
+                "area": mine["area"], "volume": mine["volume"],
+                "skimage_area": float(measure.mesh_surface_area(verts, faces)),
+                "skimage_volume": enclosed_volume(verts, faces),
+                "hausdorff": hausdorff(points, triangles, verts, faces),
+            })
+    else:
+        verts, faces = skimage_mesh(volume.astype(np.float32), spec.get("level", 0.5), spacing)
+        triangles = np.concatenate([t for _, t in objects])
+        mine = topology(written, triangles)
+        results.append({
+            "label": 0, "closed": mine["border_edges"] == 0,
+            "area": mine["area"], "volume": mine["volume"],
+            "skimage_area": float(measure.mesh_surface_area(verts, faces)),
+            "skimage_volume": enclosed_volume(verts, faces),
+            "hausdorff": hausdorff(points, triangles, verts, faces),
+        })
+    return results
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "check":
+        points, objects = read_objects(argv[1])
+        report = {"points": int(len(points)), "objects": [dict(name=n, **topology(points, t)) for n, t in objects]}
+    elif len(argv) >= 4 and argv[0] == "npy":
+        import h5py
+        with h5py.File(argv[1], "r") as f:
+            np.save(argv[3], f[argv[2]][...])
+        return
+    elif len(argv) >= 4 and argv[0] == "compare":
+        report = compare(argv[1], argv[2], json.loads(argv[3]))
+    else:
+        sys.exit(__doc__)
+    json.dump(report, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
