@@ -125,7 +125,16 @@ internal static class LabelBench
     }
 
     /// <summary>Thresholded Gaussian-smoothed noise: blobs of about the sigma's size, about half the volume.</summary>
-    private static byte[] Blobs(int n, double sigma, int threads)
+    internal static byte[] Blobs(int n, double sigma, int threads)
+    {
+        var field = SmoothNoise(n, sigma, threads);
+        var mask = new byte[field.LongLength];
+        for (long i = 0; i < field.LongLength; i++) mask[i] = field[i] > 0 ? (byte)1 : (byte)0;
+        return mask;
+    }
+
+    /// <summary>Uniform noise in [−0.5, 0.5) (seed 1) smoothed by a Gaussian of <paramref name="sigma"/> voxels: a smooth random field around 0.</summary>
+    internal static float[] SmoothNoise(int n, double sigma, int threads)
     {
         long count = (long)n * n * n;
         var noise = new float[count];
@@ -136,9 +145,7 @@ internal static class LabelBench
         SeparableConvolution.Apply(noise, other, n, n, n, 2, kernel, threads);
         SeparableConvolution.Apply(other, noise, n, n, n, 1, kernel, threads);
         SeparableConvolution.Apply(noise, other, n, n, n, 0, kernel, threads);
-        var mask = new byte[count];
-        for (long i = 0; i < count; i++) mask[i] = other[i] > 0 ? (byte)1 : (byte)0;
-        return mask;
+        return other;
     }
 
     /// <summary>

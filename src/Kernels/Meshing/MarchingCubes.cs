@@ -14,6 +14,7 @@
 //                  shared edges (side 0: the lower voxel's label, side 1: the upper one's), so every
 //                  object's surface is closed on its own.
 
+using System.Buffers;
 using System.Numerics;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Meshing;
@@ -33,43 +34,60 @@ public static class MarchingCubes
         var block = Validate(values.Length, blockSize, blockOrigin, cells, piece);
         if (piece.Labelled) throw new ArgumentException("an isosurface piece carries no labels", nameof(piece));
         var cursor = new Cursor(block, blockOrigin, piece.VolumeShape, sides: 1);
-        Span<int> corner = stackalloc int[8];
-        Span<float> v = stackalloc float[8];
-        for (long gz = cells.Start.Z; gz < cells.End.Z; gz++)
+        // Inside flags first: a cell is skipped when its eight flags agree, found a vector of cells at a time.
+        byte[] inside = ArrayPool<byte>.Shared.Rent(values.Length);
+        int[] found = ArrayPool<int>.Shared.Rent((int)block.X);
+        try
         {
-            cursor.BeginLayer(gz);
-            for (long gy = cells.Start.Y; gy < cells.End.Y; gy++)
+            for (int i = 0; i < values.Length; i++) inside[i] = values[i] > isovalue ? (byte)1 : (byte)0;
+            var flags = inside.AsSpan(0, values.Length);
+            Span<int> corner = stackalloc int[8];
+            Span<float> v = stackalloc float[8];
+            for (long gz = cells.Start.Z; gz < cells.End.Z; gz++)
             {
-                for (long gx = cells.Start.X; gx < cells.End.X; gx++)
+                cursor.BeginLayer(gz);
+                for (long gy = cells.Start.Y; gy < cells.End.Y; gy++)
                 {
-                    int i0 = cursor.Index(gy, gx);
-                    int @case = 0;
-                    for (int c = 0; c < 8; c++)
+                    int rowStart = cursor.Index(gy, cells.Start.X);
+                    int count = cursor.MixedCells<byte>(flags, rowStart, (int)cells.Size.X, found);
+                    for (int f = 0; f < count; f++)
                     {
-                        v[c] = values[i0 + cursor.CornerOffset[c]];
-                        if (v[c] > isovalue) @case |= 1 << c;
-                    }
-                    if (@case is 0 or 255) continue;
-                    long cell = cursor.CellIndex(gy, gx);
-                    int start = MarchingCubesTable.Offsets[@case], end = MarchingCubesTable.Offsets[@case + 1];
-                    for (int k = start; k < end; k += 3)
-                    {
-                        for (int j = 0; j < 3; j++)
+                        int i0 = rowStart + found[f];
+                        long gx = cells.Start.X + found[f];
+                        int @case = 0;
+                        for (int c = 0; c < 8; c++)
                         {
-                            int e = MarchingCubesTable.Edges[k + j];
-                            ref int slot = ref cursor.Slot(e, gy, gx, side: 0);
-                            if (slot < 0)
-                            {
-                                var (low, high) = MarchingCubesTable.EdgeCorners[e];
-                                float t = (isovalue - v[low]) / (v[high] - v[low]);
-                                slot = piece.AddVertex(cursor.VertexId(e, gy, gx, side: 0), t, 0);
-                            }
-                            corner[j] = slot;
+                            int at = i0 + cursor.CornerOffset[c];
+                            v[c] = values[at];
+                            @case |= flags[at] << c;
                         }
-                        piece.AddTriangle(cell, corner[0], corner[1], corner[2]);
+                        long cell = cursor.CellIndex(gy, gx);
+                        int start = MarchingCubesTable.Offsets[@case], end = MarchingCubesTable.Offsets[@case + 1];
+                        int slots = cursor.SlotBase(gy, gx);
+                        for (int k = start; k < end; k += 3)
+                        {
+                            for (int j = 0; j < 3; j++)
+                            {
+                                int e = MarchingCubesTable.Edges[k + j];
+                                ref int slot = ref cursor.Slot(e, slots, side: 0);
+                                if (slot < 0)
+                                {
+                                    var (low, high) = MarchingCubesTable.EdgeCorners[e];
+                                    float t = (isovalue - v[low]) / (v[high] - v[low]);
+                                    slot = piece.AddVertex(cursor.VertexId(e, gy, gx, side: 0), t, 0);
+                                }
+                                corner[j] = slot;
+                            }
+                            piece.AddTriangle(cell, corner[0], corner[1], corner[2]);
+                        }
                     }
                 }
             }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(inside);
+            ArrayPool<int>.Shared.Return(found);
         }
     }
 
@@ -85,49 +103,55 @@ public static class MarchingCubes
         var block = Validate(labels.Length, blockSize, blockOrigin, cells, piece);
         if (piece.Labelled != perLabel) throw new ArgumentException("per-label surfaces need a labelled piece, a foreground surface an unlabelled one", nameof(piece));
         var cursor = new Cursor(block, blockOrigin, piece.VolumeShape, sides: perLabel ? 2 : 1);
-        Span<int> corner = stackalloc int[8];
-        Span<T> l = stackalloc T[8];
-        for (long gz = cells.Start.Z; gz < cells.End.Z; gz++)
+        int[] found = ArrayPool<int>.Shared.Rent((int)block.X);
+        try
         {
-            cursor.BeginLayer(gz);
-            for (long gy = cells.Start.Y; gy < cells.End.Y; gy++)
+            Span<int> corner = stackalloc int[8];
+            Span<T> l = stackalloc T[8];
+            for (long gz = cells.Start.Z; gz < cells.End.Z; gz++)
             {
-                for (long gx = cells.Start.X; gx < cells.End.X; gx++)
+                cursor.BeginLayer(gz);
+                for (long gy = cells.Start.Y; gy < cells.End.Y; gy++)
                 {
-                    int i0 = cursor.Index(gy, gx);
-                    bool uniform = true;
-                    for (int c = 0; c < 8; c++)
+                    int rowStart = cursor.Index(gy, cells.Start.X);
+                    int count = cursor.MixedCells(labels, rowStart, (int)cells.Size.X, found);
+                    for (int f = 0; f < count; f++)
                     {
-                        l[c] = labels[i0 + cursor.CornerOffset[c]];
-                        uniform &= l[c] == l[0];
-                    }
-                    if (uniform) continue;
-                    long cell = cursor.CellIndex(gy, gx);
-                    for (int first = 0; first < 8; first++)
-                    {
-                        T label = l[first];
-                        if (perLabel ? label == T.Zero || l[..first].Contains(label) : first > 0) continue;
-                        int @case = 0;
-                        for (int c = 0; c < 8; c++)
-                            if (perLabel ? l[c] == label : l[c] != T.Zero) @case |= 1 << c;
-                        if (@case is 0 or 255) continue;
-                        int start = MarchingCubesTable.Offsets[@case], end = MarchingCubesTable.Offsets[@case + 1];
-                        ulong id = perLabel ? ulong.CreateTruncating(label) : 0;
-                        for (int k = start; k < end; k += 3)
+                        int i0 = rowStart + found[f];
+                        long gx = cells.Start.X + found[f];
+                        for (int c = 0; c < 8; c++) l[c] = labels[i0 + cursor.CornerOffset[c]];
+                        long cell = cursor.CellIndex(gy, gx);
+                        int slots = cursor.SlotBase(gy, gx);
+                        for (int first = 0; first < 8; first++)
                         {
-                            for (int j = 0; j < 3; j++)
+                            T label = l[first];
+                            if (perLabel ? label == T.Zero || l[..first].Contains(label) : first > 0) continue;
+                            int @case = 0;
+                            for (int c = 0; c < 8; c++)
+                                if (perLabel ? l[c] == label : l[c] != T.Zero) @case |= 1 << c;
+                            if (@case is 0 or 255) continue;
+                            int start = MarchingCubesTable.Offsets[@case], end = MarchingCubesTable.Offsets[@case + 1];
+                            ulong id = perLabel ? ulong.CreateTruncating(label) : 0;
+                            for (int k = start; k < end; k += 3)
                             {
-                                int e = MarchingCubesTable.Edges[k + j];
-                                int side = perLabel && l[MarchingCubesTable.EdgeCorners[e].Low] != label ? 1 : 0;
-                                ref int slot = ref cursor.Slot(e, gy, gx, side);
-                                if (slot < 0) slot = piece.AddVertex(cursor.VertexId(e, gy, gx, side), 0.5f, id);
-                                corner[j] = slot;
+                                for (int j = 0; j < 3; j++)
+                                {
+                                    int e = MarchingCubesTable.Edges[k + j];
+                                    int side = perLabel && l[MarchingCubesTable.EdgeCorners[e].Low] != label ? 1 : 0;
+                                    ref int slot = ref cursor.Slot(e, slots, side);
+                                    if (slot < 0) slot = piece.AddVertex(cursor.VertexId(e, gy, gx, side), 0.5f, id);
+                                    corner[j] = slot;
+                                }
+                                piece.AddTriangle(cell, corner[0], corner[1], corner[2]);
                             }
-                            piece.AddTriangle(cell, corner[0], corner[1], corner[2]);
                         }
                     }
                 }
             }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(found);
         }
     }
 
@@ -150,6 +174,7 @@ public static class MarchingCubes
         private readonly long _originZ, _originY, _originX, _volumeY, _volumeX;
         private int[] _lower, _upper;
         private readonly int[] _vertical;
+        private readonly int[] _edgeDelta = new int[12], _edgePlane = new int[12];
         private int _layerBase;
         private long _z;
 
@@ -162,6 +187,14 @@ public static class MarchingCubes
             (_volumeY, _volumeX) = (volume.Y, volume.X);
             int sxy = _sy * _sx;
             for (int c = 0; c < 8; c++) CornerOffset[c] = (c & 1) + (c >> 1 & 1) * _sx + (c >> 2) * sxy;
+            // An edge's slot: x- and y-edges in the lower or upper plane (two slots per position), z-edges in the layer.
+            for (int e = 0; e < 12; e++)
+            {
+                var (low, _) = MarchingCubesTable.EdgeCorners[e];
+                int axis = e >> 2, at = (low >> 1 & 1) * _sx + (low & 1);
+                _edgePlane[e] = axis == 2 ? 2 : low >> 2;
+                _edgeDelta[e] = at;
+            }
             _lower = new int[sxy * 2 * sides];
             _upper = new int[sxy * 2 * sides];
             _vertical = new int[sxy * sides];
@@ -185,15 +218,54 @@ public static class MarchingCubes
 
         public long CellIndex(long y, long x) => (_z * _volumeY + y) * _volumeX + x;
 
-        public ref int Slot(int edge, long y, long x, int side)
+        /// <summary>Where cell (y, x)'s edge slots start; <see cref="Slot"/> adds the edge's fixed offset.</summary>
+        public int SlotBase(long y, long x) => (int)(y - _originY) * _sx + (int)(x - _originX);
+
+        public ref int Slot(int edge, int slotBase, int side)
         {
-            var (low, _) = MarchingCubesTable.EdgeCorners[edge];
-            int axis = edge >> 2;
-            int at = ((int)(y - _originY) + (low >> 1 & 1)) * _sx + (int)(x - _originX) + (low & 1);
-            if (axis == 2) return ref _vertical[at * _sides + side];
-            var plane = (low >> 2) == 0 ? _lower : _upper;
-            return ref plane[(at * 2 + axis) * _sides + side];
+            int at = slotBase + _edgeDelta[edge];
+            int plane = _edgePlane[edge];
+            if (plane == 2) return ref _vertical[at * _sides + side];
+            return ref (plane == 0 ? _lower : _upper)[((at << 1) + (edge >> 2)) * _sides + side];
         }
+
+        /// <summary>
+        /// Offsets (from <paramref name="rowStart"/>) of the cells among the next <paramref name="cells"/> of a row whose
+        /// eight corners are not all equal, written to <paramref name="found"/>; returns how many.
+        /// </summary>
+        public int MixedCells<T>(ReadOnlySpan<T> block, int rowStart, int cells, Span<int> found) where T : unmanaged, IEquatable<T>
+        {
+            var r00 = block[rowStart..];
+            var r01 = block[(rowStart + CornerOffset[2])..];
+            var r10 = block[(rowStart + CornerOffset[4])..];
+            var r11 = block[(rowStart + CornerOffset[6])..];
+            int count = 0, x = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                int width = Vector<T>.Count;
+                // Column x is uniform when its four voxels agree; cell x when columns x, x + 1 are and agree.
+                for (; x + width + 1 <= cells + 1 && x + width + 1 <= r11.Length; x += width)
+                {
+                    var a = new Vector<T>(r00[x..]);
+                    var a1 = new Vector<T>(r00[(x + 1)..]);
+                    var uniform = Vector.Equals(a, new Vector<T>(r01[x..])) & Vector.Equals(a, new Vector<T>(r10[x..])) & Vector.Equals(a, new Vector<T>(r11[x..]))
+                        & Vector.Equals(a1, new Vector<T>(r01[(x + 1)..])) & Vector.Equals(a1, new Vector<T>(r10[(x + 1)..])) & Vector.Equals(a1, new Vector<T>(r11[(x + 1)..]))
+                        & Vector.Equals(a, a1);
+                    if (uniform == Vector<T>.AllBitsSet) continue;
+                    for (int lane = 0; lane < width; lane++)
+                        if (!uniform[lane].Equals(AllOnes<T>())) found[count++] = x + lane;
+                }
+            }
+            for (; x < cells; x++)
+            {
+                T a = r00[x];
+                if (!(a.Equals(r01[x]) && a.Equals(r10[x]) && a.Equals(r11[x]) && a.Equals(r00[x + 1]) && a.Equals(r01[x + 1]) && a.Equals(r10[x + 1]) && a.Equals(r11[x + 1])))
+                    found[count++] = x;
+            }
+            return count;
+        }
+
+        private static T AllOnes<T>() where T : unmanaged => Vector<T>.AllBitsSet[0];
 
         public ulong VertexId(int edge, long y, long x, int side)
         {

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using ChunkSeg.Cli.Commands;
+using ChunkSeg.Cli.Jobs;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Meshing;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Kernels.Meshing;
+using ChunkSeg.Storage;
+using Spectre.Console;
+
+namespace ChunkSeg.Cli.Bench;
+
+/// <summary>
+/// `chunkseg bench mesh`: marching cubes on a smooth random field and on the labelled blobs of the same field,
+/// ChunkSeg's kernel (whole volume in memory, one thread) and the `mesh` command (Zarr to OBJ, chunked, all
+/// workers) against scikit-image's marching_cubes on the same volumes, side by side.
+/// </summary>
+internal static class MeshBench
+{
+    public static Command Create(CommandContext context)
+    {
+        var size = new Option<int>("--size") { Description = "Edge of the cubic volume", DefaultValueFactory = _ => 256 };
+        var sigma = new Option<double>("--sigma") { Description = "Smoothing of the noise, in voxels", DefaultValueFactory = _ => 4 };
+        var chunk = new Option<int>("--chunk") { Description = "Chunk edge of the `mesh` command run", DefaultValueFactory = _ => 128 };
+        var workers = Options.Workers();
+        var repeats = new Option<int>("--repeats") { Description = "Runs per measurement; the best is kept", DefaultValueFactory = _ => 2 };
+        var python = new Option<string>("--python") { Description = "Interpreter with scikit-image", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var mesh = new Command("mesh", "Marching cubes voxels/s of ChunkSeg vs skimage.measure.marching_cubes") { size, sigma, chunk, workers, repeats, python };
+        mesh.SetAction((parse, ct) =>
+        {
+            int n = parse.GetValue(size), edge = parse.GetValue(chunk), r = Math.Max(1, parse.GetValue(repeats));
+            int threads = Options.CheckWorkers(parse.GetValue(workers));
+            if (n < 8 || edge < 2) throw new Contracts.Errors.UsageException("--size must be at least 8 and --chunk at least 2");
+            context.Error.WriteLine($"bench mesh: making a {n}^3 smooth random field (sigma {parse.GetValue(sigma)}) and labelling its blobs");
+            var field = LabelBench.SmoothNoise(n, parse.GetValue(sigma), threads);
+            var mask = new byte[field.LongLength];
+            for (long i = 0; i < mask.LongLength; i++) mask[i] = field[i] > 0 ? (byte)1 : (byte)0;
+            var labels = new uint[mask.LongLength];
+            using (var runs = ConnectedComponents.Label<byte>(mask, n, n, n, Connectivity.Faces)) runs.WriteLabels(labels);
+            long voxels = (long)n * n * n;
+            var shape = Long3.Uniform(n);
+            var cells = new Box3(Long3.Zero, shape - Long3.Uniform(1));
+            string dir = Path.Combine(Path.GetTempPath(), "chunkseg-bench-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(dir);
+            var table = new Table().Border(TableBorder.Rounded)
+                .Title(Markup.Escape($"{n}^3, best of {r}; {labels.Max():N0} labelled blobs"))
+                .AddColumns("surface", "implementation", "triangles", "Mvoxels/s", "vs skimage");
+            try
+            {
+                string script = BenchCommand.ExtractScript("mesh_reference.py", dir);
+                string fieldNpy = Path.Combine(dir, "field.npy"), labelsNpy = Path.Combine(dir, "labels.npy");
+                Npy.Write(fieldNpy, field, n, n, n);
+                Npy.Write(labelsNpy, System.Runtime.InteropServices.MemoryMarshal.Cast<uint, int>(labels.AsSpan()), n, n, n);
+                string labelsZarr = Path.Combine(dir, "labels.zarr");
+                using (var volume = VolumeStore.Create(new VolumeAddress(VolumeFormat.Zarr, labelsZarr, ""), new VolumeCreateOptions(AxisOrder.Parse("zyx"),
+                           [n, n, n], DataType.UInt32, [64, 64, 64], VoxelSize.Isotropic, CodecSpec.Default)))
+                    volume.Write(NdBox.Whole([n, n, n]), System.Runtime.InteropServices.MemoryMarshal.AsBytes(labels.AsSpan()));
+
+                foreach (var (mode, title) in new[] { ("iso", "isosurface of the field at 0"), ("foreground", "foreground of the labels"), ("per-label", "one surface per label") })
+                {
+                    var reference = BenchCommand.RunPython(parse.GetValue(python)!, script, "time", mode == "iso" ? fieldNpy : labelsNpy, mode, r.ToString(CultureInfo.InvariantCulture));
+                    double skimage = reference.GetProperty("seconds").GetDouble();
+                    int triangles = 0;
+                    double kernel = BenchCommand.Best(r, () =>
+                    {
+                        var piece = new SurfacePiece(0, shape, labelled: mode == "per-label");
+                        if (mode == "iso") MarchingCubes.Extract(field, shape, Long3.Zero, cells, 0f, piece);
+                        else MarchingCubes.ExtractLabels<uint>(labels, shape, Long3.Zero, cells, mode == "per-label", piece);
+                        triangles = piece.TriangleCount;
+                    });
+                    table.AddRow(title, "ChunkSeg kernel, whole volume in memory (1 thread)", $"{triangles:N0}", F(voxels / kernel / 1e6), F(skimage / kernel) + "x");
+                    if (mode != "iso")
+                    {
+                        double command = double.MaxValue;
+                        long written = 0;
+                        using var source = VolumeStore.Open(labelsZarr);
+                        for (int i = 0; i < r; i++)
+                        {
+                            var request = new MeshRequest(source, Path.Combine(dir, "mesh.obj"), new SurfaceSpec(mode == "per-label" ? SurfaceKind.PerLabel : SurfaceKind.Foreground),
+                                VoxelSize.Isotropic, ArrayOrder: false, Normals: false, 0, 1, Long3.Uniform(edge), threads, Overwrite: true);
+                            var clock = Stopwatch.StartNew();
+                            written = MeshJob.Run(request, null, ct).Weld.Triangles;
+                            command = Math.Min(command, clock.Elapsed.TotalSeconds);
+                        }
+                        table.AddRow(title, Markup.Escape($"ChunkSeg mesh, Zarr to OBJ, {edge}^3 chunks, {threads} workers"), $"{written:N0}", F(voxels / command / 1e6), F(skimage / command) + "x");
+                    }
+                    string how = mode == "per-label" ? " (each label's padded bounding box)" : "";
+                    table.AddRow(title, Markup.Escape($"skimage {reference.GetProperty("skimage").GetString()} marching_cubes{how}"),
+                        $"{reference.GetProperty("triangles").GetInt64():N0}", F(voxels / skimage / 1e6), "1x");
+                }
+            }
+            finally
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            context.Stdout.Write(table);
+            return Task.FromResult(CliApp.Ok);
+        });
+        return mesh;
+    }
+
+    private static string F(double v) => v.ToString("0.0", CultureInfo.InvariantCulture);
+}
