@@ -58,7 +58,7 @@ public static class MeshDecimation
         if (!(targetFraction > 0 && targetFraction <= 1))
             throw new ArgumentOutOfRangeException(nameof(targetFraction), targetFraction,
                 $"targetFraction is the share of triangles to keep and must lie in (0, 1]; got {targetFraction}. Use 1 for an unchanged copy");
-        ThrowIfInvalid(mesh);
+        mesh.ThrowIfInvalid();
 
         if (targetFraction == 1) return new TriangleMesh((float[])mesh.Positions.Clone(), (int[])mesh.Triangles.Clone());
         if (mesh.TriangleCount == 0) return TriangleMesh.Empty;
@@ -67,20 +67,6 @@ public static class MeshDecimation
         var collapser = new EdgeCollapser(mesh);
         collapser.Run(target);
         return collapser.ToMesh();
-    }
-
-    private static void ThrowIfInvalid(TriangleMesh mesh)
-    {
-        int vertexCount = mesh.VertexCount;
-        int[] triangles = mesh.Triangles;
-        for (int i = 0; i < triangles.Length; i++)
-            if ((uint)triangles[i] >= (uint)vertexCount)
-                throw new ArgumentException(
-                    $"triangle {i / 3} refers to vertex {triangles[i]}, but the mesh has {vertexCount} vertices (0 … {vertexCount - 1})", nameof(mesh));
-        float[] positions = mesh.Positions;
-        for (int i = 0; i < positions.Length; i++)
-            if (!float.IsFinite(positions[i]))
-                throw new ArgumentException($"vertex {i / 3} has a coordinate that is not finite ({positions[i]})", nameof(mesh));
     }
 }
 

@@ -47,7 +47,7 @@ public static class MeshSmoothing
         if (!(mu >= -1 && mu <= 1))
             throw new ArgumentOutOfRangeException(nameof(mu), mu,
                 $"mu must lie in [-1, 1] and is normally a little more negative than -lambda; got {mu}. Taubin's default is -0.53");
-        ThrowIfInvalid(mesh);
+        mesh.ThrowIfInvalid();
 
         int vertexCount = mesh.VertexCount;
         var (offsets, neighbours, isBoundary) = Neighbours(mesh.Triangles, vertexCount);
@@ -137,19 +137,5 @@ public static class MeshSmoothing
         }
         offsets[vertexCount] = write;
         return (offsets, all.AsSpan(0, write).ToArray(), isBoundary);
-    }
-
-    private static void ThrowIfInvalid(TriangleMesh mesh)
-    {
-        int vertexCount = mesh.VertexCount;
-        int[] triangles = mesh.Triangles;
-        for (int i = 0; i < triangles.Length; i++)
-            if ((uint)triangles[i] >= (uint)vertexCount)
-                throw new ArgumentException(
-                    $"triangle {i / 3} refers to vertex {triangles[i]}, but the mesh has {vertexCount} vertices (0 … {vertexCount - 1})", nameof(mesh));
-        float[] positions = mesh.Positions;
-        for (int i = 0; i < positions.Length; i++)
-            if (!float.IsFinite(positions[i]))
-                throw new ArgumentException($"vertex {i / 3} has a coordinate that is not finite ({positions[i]})", nameof(mesh));
     }
 }

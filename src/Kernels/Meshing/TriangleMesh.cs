@@ -23,4 +23,17 @@ public sealed class TriangleMesh
     public int[] Triangles { get; }
     public int VertexCount => Positions.Length / 3;
     public int TriangleCount => Triangles.Length / 3;
+
+    /// <summary>Refuses indices out of range and coordinates that are not finite (the post-processing kernels trust both).</summary>
+    internal void ThrowIfInvalid()
+    {
+        int vertexCount = VertexCount;
+        for (int i = 0; i < Triangles.Length; i++)
+            if ((uint)Triangles[i] >= (uint)vertexCount)
+                throw new ArgumentException(
+                    $"triangle {i / 3} refers to vertex {Triangles[i]}, but the mesh has {vertexCount} vertices (0 … {vertexCount - 1})", "mesh");
+        for (int i = 0; i < Positions.Length; i++)
+            if (!float.IsFinite(Positions[i]))
+                throw new ArgumentException($"vertex {i / 3} has a coordinate that is not finite ({Positions[i]})", "mesh");
+    }
 }

@@ -55,13 +55,8 @@ public sealed class MarchingCubesTests
         var values = RandomField(shape, seed, smoothness, pad: true);
         var mesh = Weld([Extract(values, shape, 0f)]);
         Assert.True(mesh.TriangleCount > 50, $"only {mesh.TriangleCount} triangles");
-        var edges = DirectedEdges(mesh);
-        foreach (var ((a, b), count) in edges)
-        {
-            Assert.Equal(1, count);
-            Assert.True(edges.ContainsKey((b, a)), $"edge {a}-{b} has no twin: the surface is open or wound inconsistently");
-        }
-        Assert.True(SignedVolume(mesh) > 0, "outward normals give a positive enclosed volume");
+        var properties = MeshProperties.AssertClosedManifold(mesh);
+        Assert.True(properties.Volume > 0, "outward normals give a positive enclosed volume");
     }
 
     [Fact]
@@ -184,34 +179,6 @@ public sealed class MarchingCubesTests
             Assert.True(set.Add(key), $"triangle {key} twice");
         }
         return set;
-    }
-
-    internal static Dictionary<(int, int), int> DirectedEdges(TriangleMesh mesh)
-    {
-        var edges = new Dictionary<(int, int), int>();
-        var t = mesh.Triangles;
-        for (int i = 0; i < t.Length; i += 3)
-            for (int j = 0; j < 3; j++)
-            {
-                var key = (t[i + j], t[i + (j + 1) % 3]);
-                edges[key] = edges.GetValueOrDefault(key) + 1;
-            }
-        return edges;
-    }
-
-    internal static double SignedVolume(TriangleMesh mesh)
-    {
-        double volume = 0;
-        var p = mesh.Positions;
-        var t = mesh.Triangles;
-        for (int i = 0; i < t.Length; i += 3)
-        {
-            int a = 3 * t[i], b = 3 * t[i + 1], c = 3 * t[i + 2];
-            volume += (p[a] * ((double)p[b + 1] * p[c + 2] - (double)p[b + 2] * p[c + 1])
-                     - p[a + 1] * ((double)p[b] * p[c + 2] - (double)p[b + 2] * p[c])
-                     + p[a + 2] * ((double)p[b] * p[c + 1] - (double)p[b + 1] * p[c])) / 6;
-        }
-        return volume;
     }
 
     /// <summary>Seeded noise, box-blurred <paramref name="smoothness"/> times; with <paramref name="pad"/> a border of −1 closes every surface.</summary>
