@@ -233,6 +233,7 @@ public sealed class MeshPipelineTests : IDisposable
         await Cli.Expect(2, "--decimate", "mesh", input, _dir["out.obj"], "--decimate", "1.5");
         await Cli.Expect(2, "--axis-order", "mesh", input, _dir["out.obj"], "--axis-order", "yxz");
         await Cli.Expect(2, "--per-label meshes each label", "mesh", input, _dir["out.obj"], "--per-label", "--smooth-sigma", "1");
+        await Cli.Expect(2, "needs at least", "mesh", input, _dir["out.obj"], "--smooth-sigma", "3");
         Assert.False(File.Exists(_dir["out.obj"]));
         Assert.Equal(0, (await Cli.Run("mesh", input, _dir["out.obj"])).Code);
         await Cli.Expect(2, "already exists", "mesh", input, _dir["out.obj"]);

@@ -109,11 +109,7 @@ internal static class LabelCommand
         if (!float.IsFinite(t)) throw new UsageException($"--threshold must be a number; got {t}");
         var sigma = Options.ParseSigma("--smooth-sigma", smooth);
         var segmentation = new Segmentation(argmax ? SegmentationMode.Argmax : SegmentationMode.Threshold, ch, t, sigma);
-        var shape = info.SpatialShape;
-        long[] extents = [shape.Z, shape.Y, shape.X];
-        for (int axis = info.Axes.HasZ ? 0 : 1; axis < 3; axis++)
-            if (segmentation.KernelOf(axis) is { } k && k.Radius > extents[axis] - 1)
-                throw new UsageException($"--smooth-sigma {smooth}: a Gaussian of radius {k.Radius} needs at least {k.Radius + 1} voxels along {"zyx"[axis]}; {info.Location} has {extents[axis]}");
+        Options.CheckSmoothingFits(smooth, BlockSmoothing.Kernels(sigma, !info.Axes.HasZ), info);
         return segmentation;
     }
 

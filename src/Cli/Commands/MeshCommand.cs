@@ -123,15 +123,7 @@ internal static class MeshCommand
         var shape = info.SpatialShape;
         if (shape.Z < 2 || shape.Y < 2 || shape.X < 2)
             throw new UsageException($"{info.Location}: marching cubes needs at least 2 voxels along each axis; the volume is {shape}");
-        double[] sigmas = [spec.Smoothing.Z, spec.Smoothing.Y, spec.Smoothing.X];
-        long[] extents = [shape.Z, shape.Y, shape.X];
-        for (int axis = 0; axis < 3; axis++)
-        {
-            if (sigmas[axis] <= 0) continue;
-            int radius = Kernels.Filters.FirKernel.Gaussian(0, sigmas[axis], SurfaceSpec.SmoothingWindow).Radius;
-            if (radius > extents[axis] - 1)
-                throw new UsageException($"--smooth-sigma: a Gaussian of radius {radius} needs at least {radius + 1} voxels along {"zyx"[axis]}; {info.Location} has {extents[axis]}");
-        }
+        Options.CheckSmoothingFits(spec.Smoothing.ToString(), BlockSmoothing.Kernels(spec.Smoothing), info);
         return spec;
     }
 

@@ -89,6 +89,13 @@ internal static class Options
         return sigma;
     }
 
+    /// <summary>Refuses Gaussian smoothing (kernels from <see cref="GpuNode.Stages.BlockSmoothing"/>) wider than the volume.</summary>
+    public static void CheckSmoothingFits(string? sigmaText, Kernels.Filters.FirKernel?[] kernels, VolumeInfo info)
+    {
+        if (GpuNode.Stages.BlockSmoothing.Misfit(kernels, info.SpatialShape) is { } why)
+            throw new UsageException($"--smooth-sigma {sigmaText}: {why} ({info.Location})");
+    }
+
     public static int CheckWorkers(int workers) => workers > 0 ? workers
         : throw new UsageException($"--workers must be at least 1; got {workers}");
 

@@ -26,18 +26,7 @@ public enum SegmentationMode { Labels, Threshold, Argmax }
 /// </summary>
 public sealed record Segmentation(SegmentationMode Mode, int Channel = 1, float Threshold = 0.5f, Sigma3 Smoothing = default)
 {
-    public const double SmoothingWindow = 3.0;
-
     public bool Smooths => Smoothing.Z > 0 || Smoothing.Y > 0 || Smoothing.X > 0;
-
-    /// <summary>The Gaussian of one axis, or null when that axis is not smoothed.</summary>
-    public FirKernel? KernelOf(int axis)
-    {
-        double sigma = axis switch { 0 => Smoothing.Z, 1 => Smoothing.Y, _ => Smoothing.X };
-        if (sigma <= 0) return null;
-        var kernel = FirKernel.Gaussian(0, sigma, SmoothingWindow);
-        return kernel.Radius == 0 ? null : kernel;
-    }
 
     public void AddTo(IDictionary<string, string> parameters)
     {
@@ -78,7 +67,7 @@ public sealed class LabelStage : IChunkStage
         _is2D = is2D;
         _intensity = intensity;
         _kernels = segmentation.Mode == SegmentationMode.Labels ? new FirKernel?[3]
-            : [is2D ? null : segmentation.KernelOf(0), segmentation.KernelOf(1), segmentation.KernelOf(2)];
+            : BlockSmoothing.Kernels(segmentation.Smoothing, is2D);
         RequiredHalo = BlockSmoothing.HaloOf(_kernels);
     }
 

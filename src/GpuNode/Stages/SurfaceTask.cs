@@ -32,8 +32,6 @@ public enum SurfaceKind
 /// </summary>
 public sealed record SurfaceSpec(SurfaceKind Kind, int Channel = 0, float Isovalue = 0.5f, Sigma3 Smoothing = default, long TimePoint = 0)
 {
-    public const double SmoothingWindow = 3.0;
-
     public bool Smooths => Smoothing.Z > 0 || Smoothing.Y > 0 || Smoothing.X > 0;
 
     public void AddTo(IDictionary<string, string> parameters)
@@ -66,17 +64,12 @@ public sealed class SurfaceTask
         _input = input;
         _workspace = workspace;
         _volumeShape = input.Info.SpatialShape;
-        _kernels = spec.Smooths && spec.Kind != SurfaceKind.PerLabel
-            ? [KernelOf(spec.Smoothing.Z), KernelOf(spec.Smoothing.Y), KernelOf(spec.Smoothing.X)]
-            : new FirKernel?[3];
+        _kernels = spec.Kind != SurfaceKind.PerLabel ? BlockSmoothing.Kernels(spec.Smoothing) : new FirKernel?[3];
         // One voxel beyond the core for the cells' upper corners, plus the smoothing's reach around those.
         RequiredHalo = BlockSmoothing.HaloOf(_kernels) + Halo.Uniform(1);
     }
 
     public Halo RequiredHalo { get; }
-
-    private static FirKernel? KernelOf(double sigma) =>
-        sigma > 0 && FirKernel.Gaussian(0, sigma, SurfaceSpec.SmoothingWindow) is { Radius: > 0 } kernel ? kernel : null;
 
     /// <summary>Meshes one chunk (of a grid over a single time point) and stores its piece; returns its triangle count.</summary>
     public int Run(ChunkSpec chunk)

@@ -85,8 +85,8 @@ internal sealed record MeshProperties(
         return p;
     }
 
-    /// <summary>The edges used by one triangle, as pairs of positions (order-free), to compare boundaries across renumbering.</summary>
-    public static HashSet<string> BoundaryEdgePositions(TriangleMesh mesh)
+    /// <summary>The edges used by one triangle (open borders), as vertex pairs (smaller index first).</summary>
+    public static List<(int A, int B)> OpenEdges(TriangleMesh mesh)
     {
         var uses = new Dictionary<(int, int), int>();
         for (int t = 0; t < mesh.TriangleCount; t++)
@@ -96,10 +96,15 @@ internal sealed record MeshProperties(
                 var key = (Math.Min(a, b), Math.Max(a, b));
                 uses[key] = uses.GetValueOrDefault(key) + 1;
             }
+        return uses.Where(u => u.Value == 1).Select(u => u.Key).ToList();
+    }
+
+    /// <summary>The edges used by one triangle, as pairs of positions (order-free), to compare boundaries across renumbering.</summary>
+    public static HashSet<string> BoundaryEdgePositions(TriangleMesh mesh)
+    {
         var edges = new HashSet<string>();
-        foreach (var ((a, b), n) in uses)
+        foreach (var (a, b) in OpenEdges(mesh))
         {
-            if (n != 1) continue;
             string pa = PointText(mesh, a), pb = PointText(mesh, b);
             edges.Add(string.CompareOrdinal(pa, pb) < 0 ? $"{pa}|{pb}" : $"{pb}|{pa}");
         }

@@ -153,19 +153,6 @@ public sealed class MeshSmoothingTests
         Assert.Throws<ArgumentException>(() => MeshSmoothing.Taubin(new TriangleMesh(notFinite, mesh.Triangles), 1));
     }
 
-    private static HashSet<int> BoundaryVertices(TriangleMesh mesh)
-    {
-        var uses = new Dictionary<(int, int), int>();
-        for (int t = 0; t < mesh.TriangleCount; t++)
-            for (int c = 0; c < 3; c++)
-            {
-                int a = mesh.Triangles[3 * t + c], b = mesh.Triangles[3 * t + (c + 1) % 3];
-                var key = (Math.Min(a, b), Math.Max(a, b));
-                uses[key] = uses.GetValueOrDefault(key) + 1;
-            }
-        var vertices = new HashSet<int>();
-        foreach (var ((a, b), n) in uses)
-            if (n == 1) { vertices.Add(a); vertices.Add(b); }
-        return vertices;
-    }
+    private static HashSet<int> BoundaryVertices(TriangleMesh mesh) =>
+        MeshProperties.OpenEdges(mesh).SelectMany(e => new[] { e.A, e.B }).ToHashSet();
 }
