@@ -154,10 +154,9 @@ public sealed class MeshPipelineTests : IDisposable
 
     /// <summary>
     /// Platynereis nuclei (ground truth labels): one closed surface per label, each against skimage's
-    /// marching_cubes(labels == id, 0.5). Area and volume agree within 1%. The surfaces differ only in cells
-    /// where Lewiner's MC33 resolves an interior ambiguity with a tunnel while ChunkSeg's table keeps corners
-    /// apart: there a point of skimage's surface lies up to 0.53 voxel from ours (0.75/√2, measured), hence
-    /// the bound of 0.54 rather than 0.5.
+    /// marching_cubes(labels == id, 0.5): area and volume within 1%, symmetric Hausdorff distance at most 0.5
+    /// voxel, and the same topology (Euler characteristic) but where skimage cuts a case-7 tunnel, which the
+    /// table does not (see MarchingCubesTable): label 37 has one, and there the two surfaces are 0.5 voxel apart.
     /// </summary>
     [Fact]
     public async Task Platynereis_label_surfaces_match_scikit_image_per_object()
@@ -170,29 +169,30 @@ public sealed class MeshPipelineTests : IDisposable
 
         var objects = Topology(mesh).GetProperty("objects").EnumerateArray().ToList();
         Assert.Equal(36, objects.Count);
-        int closed = 0;
         foreach (var o in objects)
         {
             Assert.Equal(0, o.GetProperty("nonmanifold_edges").GetInt32());
             Assert.Equal(0, o.GetProperty("misoriented_edges").GetInt32());
             Assert.Equal(0, o.GetProperty("duplicate_positions").GetInt32());
-            if (o.GetProperty("border_edges").GetInt32() > 0) continue;   // cut by the volume's border: open there
-            closed++;
-            Assert.Equal(2 * o.GetProperty("components").GetInt32(), o.GetProperty("euler").GetInt32());
         }
-        Assert.True(closed >= 25, $"only {closed} closed objects");
+        Assert.True(objects.Count(o => o.GetProperty("border_edges").GetInt32() == 0) >= 25, "most nuclei lie inside the volume: closed");
 
         string npy = _dir["nuclei.npy"];
         PythonReference.Run("mesh_reference.py", "npy", labels, "labels", npy);
         var compare = JsonDocument.Parse(PythonReference.Run("mesh_reference.py", "compare", mesh, npy, "{\"spacing\": [1, 1, 1], \"per_label\": true}")).RootElement;
+        var otherTopology = new List<int>();
         foreach (var o in compare.EnumerateArray())
         {
-            string what = $"label {o.GetProperty("label").GetInt32()}";
+            int label = o.GetProperty("label").GetInt32();
+            string what = $"label {label}";
             Assert.True(Math.Abs(o.GetProperty("area").GetDouble() / o.GetProperty("skimage_area").GetDouble() - 1) <= 0.01, $"{what}: area");
             if (o.GetProperty("closed").GetBoolean())   // an open surface (cut by the border) encloses nothing
                 Assert.True(Math.Abs(o.GetProperty("volume").GetDouble() / o.GetProperty("skimage_volume").GetDouble() - 1) <= 0.01, $"{what}: volume");
-            Assert.True(o.GetProperty("hausdorff").GetDouble() <= 0.54, $"{what}: Hausdorff {o.GetProperty("hausdorff").GetDouble()}");
+            // 0.5 exactly (binary fractions) in a case-7 cell; the slack is for rounding only.
+            Assert.True(o.GetProperty("hausdorff").GetDouble() <= 0.5 + 1e-9, $"{what}: Hausdorff {o.GetProperty("hausdorff").GetDouble()}");
+            if (o.GetProperty("euler").GetInt32() != o.GetProperty("skimage_euler").GetInt32()) otherTopology.Add(label);
         }
+        Assert.Equal([37], otherTopology);
     }
 
     [Fact]

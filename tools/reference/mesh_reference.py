@@ -7,6 +7,11 @@
   mesh_reference.py time VOLUME.npy MODE REPEATS   -> JSON: best wall time of skimage marching_cubes, MODE one of
                                                       iso (float field at 0), foreground (labels > 0 at 0.5),
                                                       per-label (labels == id on each object's padded bounding box)
+  mesh_reference.py cases                          -> JSON: for each marching-cubes case 1..254 of a 2x2x2 mask,
+                                                      skimage's (Lewiner) surface as connected components, each
+                                                      the sorted cube edges it crosses (12 = a vertex inside the
+                                                      cube); corner k = x + 2y + 4z, edge 4*axis + k' as in
+                                                      src/Kernels/Meshing/MarchingCubesTable.cs
 
 MESH is an .obj or .ply file as `chunkseg mesh` writes it (x y z in micrometers unless SPEC says zyx).
 SPEC is a JSON object: {"spacing": [z, y, x], "level": 0.5, "per_label": false, "zyx": false}.
@@ -185,6 +190,8 @@ def compare(mesh_path, volume_path, spec):
             results.append({
                 "label": label, "closed": mine["border_edges"] == 0,
                 "area": mine["area"], "volume": mine["volume"],
+                "euler": mine["euler"], "components": mine["components"],
+                "skimage_euler": topology(verts, faces)["euler"],
                 "skimage_area": float(measure.mesh_surface_area(verts, faces)),
                 "skimage_volume": enclosed_volume(verts, faces),
                 "hausdorff": hausdorff(points, triangles, verts, faces),
@@ -232,6 +239,43 @@ def time_skimage(volume, mode, repeats):
     return {"seconds": best, "triangles": triangles, "skimage": skimage.__version__}
 
 
+def case_components():
+    """skimage's surface of each 2x2x2 mask case as components of crossed cube edges (12: inside the cube)."""
+    def edge_of(xyz):
+        off_grid = [abs(a - round(a)) > 1e-6 for a in xyz]
+        if sum(off_grid) != 1:
+            return 12
+        axis = off_grid.index(True)
+        u, v = (int(round(xyz[i])) for i in range(3) if i != axis)
+        return 4 * axis + u + 2 * v
+
+    cases = {}
+    for case in range(1, 255):
+        mask = np.zeros((2, 2, 2), np.float32)
+        for k in range(8):
+            if case >> k & 1:
+                mask[k >> 2 & 1, k >> 1 & 1, k & 1] = 1
+        verts, faces, _, _ = measure.marching_cubes(mask, 0.5, method="lewiner", allow_degenerate=True)
+        ids = [edge_of(v[::-1]) for v in verts]
+        parent = {}
+
+        def root(a):
+            while parent.setdefault(a, a) != a:
+                a = parent[a]
+            return a
+
+        for f in faces:
+            for i in f[1:]:
+                parent[root(ids[i])] = root(ids[f[0]])
+        groups = {}
+        for f in faces:
+            for i in f:
+                groups.setdefault(root(ids[i]), set()).add(ids[i])
+        cases[str(case)] = sorted(sorted(g) for g in groups.values())
+    import skimage
+    return {"skimage": skimage.__version__, "cases": cases}
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "check":
         points, objects = read_objects(argv[1])
@@ -243,6 +287,8 @@ def main(argv):
         with h5py.File(argv[1], "r") as f:
             np.save(argv[3], f[argv[2]][...])
         return
+    elif argv[:1] == ["cases"]:
+        report = case_components()
     elif len(argv) >= 4 and argv[0] == "compare":
         report = compare(argv[1], argv[2], json.loads(argv[3]))
     else:

@@ -12,23 +12,22 @@ public sealed record MeshCoordinates(Long3 VolumeShape, VoxelSize VoxelSize, boo
     /// <summary>Writes the position of vertex <paramref name="id"/> with edge offset <paramref name="offset"/> (see <see cref="SurfacePiece"/>).</summary>
     public void PositionOf(ulong id, float offset, Span<float> xyz)
     {
-        ulong edge = id >> 1;
-        long voxel = (long)(edge / 3);
-        int axis = (int)(edge % 3);
+        var (voxel, axis) = SurfacePiece.DecodeVertexId(id);
         double x = voxel % VolumeShape.X, y = voxel / VolumeShape.X % VolumeShape.Y, z = voxel / (VolumeShape.X * VolumeShape.Y);
         switch (axis)
         {
             case 0: x += offset; break;
             case 1: y += offset; break;
-            default: z += offset; break;
+            case 2: z += offset; break;
+            default: x += offset; y += offset; z += offset; break;
         }
         x *= VoxelSize.X; y *= VoxelSize.Y; z *= VoxelSize.Z;
         if (ArrayOrder) { xyz[0] = (float)z; xyz[1] = (float)y; xyz[2] = (float)x; }
         else { xyz[0] = (float)x; xyz[1] = (float)y; xyz[2] = (float)z; }
     }
 
-    /// <summary>The z plane of the voxel a vertex id starts from (its edge's lower end).</summary>
-    public long PlaneOf(ulong id) => (long)((id >> 1) / 3) / (VolumeShape.X * VolumeShape.Y);
+    /// <summary>The z plane of the voxel a vertex id counts from (its edge's lower end, or its cell's lowest corner).</summary>
+    public long PlaneOf(ulong id) => SurfacePiece.DecodeVertexId(id).Voxel / (VolumeShape.X * VolumeShape.Y);
 }
 
 /// <summary>

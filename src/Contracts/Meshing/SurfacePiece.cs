@@ -9,20 +9,38 @@ namespace ChunkSeg.Contracts.Meshing;
 /// (cells whose lowest corner lies in its core) and their vertices, named by global ids so that the
 /// coordinator welds the pieces of all chunks by id alone.
 /// <code>
-///   vertex id  = ((voxel · 3 + axis) · 2 + side)     voxel = x + X·(y + Y·z), the lower end of the cell edge
-///                                                     the vertex lies on; axis 0 = x, 1 = y, 2 = z; side 1
-///                                                     when it belongs to the surface of the edge's upper end's
-///                                                     label (label surfaces), else 0
-///   position   = voxel + Offset along axis            (in voxels; 0 &lt; Offset &lt; 1 up to rounding)
-///   cell       = x + X·(y + Y·z) of the cell's lowest corner; triangles are in cell order, a cell's in table order
+///   edge vertex    id = voxel · 16 + 2 · axis + side   voxel = x + X·(y + Y·z), the lower end of the cell edge the
+///                                                      vertex lies on; axis 0 = x, 1 = y, 2 = z; side 1 when it
+///                                                      belongs to the surface of the edge's upper end's label
+///                                                      (label surfaces), else 0
+///                  position = voxel + Offset along axis   (in voxels; 0 &lt; Offset &lt; 1 up to rounding)
+///   centre vertex  id = voxel · 16 + 8 + corner        a mask cell's tunnel vertex: voxel = the cell's lowest
+///                                                      corner, corner (0-7) = the surface's lowest corner in the
+///                                                      cell (one label's surface each)
+///                  position = voxel + Offset along every axis
+///   cell           = x + X·(y + Y·z) of the cell's lowest corner; triangles are in cell order, a cell's in table order
 /// </code>
+/// Ids sort by voxel first, so a plane's vertices precede the next plane's.
 /// Both chunks around a border compute a border vertex's id and offset from the same voxel values, so they
 /// agree bit for bit. Stored zlib-compressed, versioned.
 /// </summary>
 public sealed class SurfacePiece
 {
     private const uint Magic = 0x534D5343;   // "CSMS"
-    private const int Version = 1;
+    private const int Version = 2;
+
+    /// <summary>The id of the vertex on the edge from <paramref name="voxel"/> along <paramref name="axis"/> (see the class comment).</summary>
+    public static ulong EdgeVertexId(long voxel, int axis, int side) => (ulong)voxel * 16 + (ulong)(2 * axis + side);
+
+    /// <summary>The id of the centre vertex of the cell at <paramref name="voxel"/> for the surface whose lowest corner there is <paramref name="corner"/>.</summary>
+    public static ulong CentreVertexId(long voxel, int corner) => (ulong)voxel * 16 + 8 + (ulong)corner;
+
+    /// <summary>The voxel an id counts from, and the axis of its edge (−1 for a centre vertex).</summary>
+    public static (long Voxel, int Axis) DecodeVertexId(ulong id)
+    {
+        int slot = (int)(id & 15);
+        return ((long)(id >> 4), slot >= 8 ? -1 : slot >> 1);
+    }
 
     private ulong[] _ids = new ulong[256];
     private float[] _offsets = new float[256];

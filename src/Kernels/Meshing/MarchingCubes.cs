@@ -10,9 +10,10 @@
 //   scalar field   inside = value > isovalue; offset t = (isovalue − v_low) / (v_high − v_low), interpolated
 //                  on the edge as scikit-image does
 //   label image    one surface per label (inside = voxel holds the label) or one for the foreground (inside =
-//                  not 0); vertices at edge midpoints. Two labels that touch get one vertex each on their
-//                  shared edges (side 0: the lower voxel's label, side 1: the upper one's), so every
-//                  object's surface is closed on its own.
+//                  not 0); vertices at edge midpoints, triangles from the mask table (tunnel cases add a
+//                  vertex at the cell's centre). Two labels that touch get one vertex each on their shared
+//                  edges (side 0: the lower voxel's label, side 1: the upper one's), so every object's
+//                  surface is closed on its own.
 
 using System.Buffers;
 using System.Numerics;
@@ -130,13 +131,20 @@ public static class MarchingCubes
                             for (int c = 0; c < 8; c++)
                                 if (perLabel ? l[c] == label : l[c] != T.Zero) @case |= 1 << c;
                             if (@case is 0 or 255) continue;
-                            int start = MarchingCubesTable.Offsets[@case], end = MarchingCubesTable.Offsets[@case + 1];
+                            int start = MarchingCubesTable.MaskOffsets[@case], end = MarchingCubesTable.MaskOffsets[@case + 1];
                             ulong id = perLabel ? ulong.CreateTruncating(label) : 0;
+                            int centre = -1;
                             for (int k = start; k < end; k += 3)
                             {
                                 for (int j = 0; j < 3; j++)
                                 {
-                                    int e = MarchingCubesTable.Edges[k + j];
+                                    int e = MarchingCubesTable.MaskEdges[k + j];
+                                    if (e == MarchingCubesTable.Centre)
+                                    {
+                                        if (centre < 0) centre = piece.AddVertex(SurfacePiece.CentreVertexId(cell, first), 0.5f, id);
+                                        corner[j] = centre;
+                                        continue;
+                                    }
                                     int side = perLabel && l[MarchingCubesTable.EdgeCorners[e].Low] != label ? 1 : 0;
                                     ref int slot = ref cursor.Slot(e, slots, side);
                                     if (slot < 0) slot = piece.AddVertex(cursor.VertexId(e, gy, gx, side), 0.5f, id);
@@ -218,6 +226,7 @@ public static class MarchingCubes
 
         public long CellIndex(long y, long x) => (_z * _volumeY + y) * _volumeX + x;
 
+
         /// <summary>Where cell (y, x)'s edge slots start; <see cref="Slot"/> adds the edge's fixed offset.</summary>
         public int SlotBase(long y, long x) => (int)(y - _originY) * _sx + (int)(x - _originX);
 
@@ -271,7 +280,7 @@ public static class MarchingCubes
         {
             var (low, _) = MarchingCubesTable.EdgeCorners[edge];
             long voxel = ((_z + (low >> 2)) * _volumeY + y + (low >> 1 & 1)) * _volumeX + x + (low & 1);
-            return ((ulong)voxel * 3 + (ulong)(edge >> 2)) * 2 + (ulong)side;
+            return SurfacePiece.EdgeVertexId(voxel, edge >> 2, side);
         }
     }
 }

@@ -17,12 +17,16 @@ public sealed class MarchingCubesTests
         Assert.Equal(0, MarchingCubesTable.FallbackTriangulations);
     }
 
-    [Fact]
-    public void Every_case_uses_exactly_its_crossed_edges()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Every_case_uses_exactly_its_crossed_edges(bool mask)
     {
         for (int c = 1; c < 255; c++)
         {
-            var edges = TrianglesOf(c).SelectMany(t => t).ToHashSet();
+            var edges = TrianglesOf(c, mask).SelectMany(t => t).ToHashSet();
+            bool tunnel = edges.Remove(MarchingCubesTable.Centre);
+            Assert.Equal(mask && MarchingCubesTable.HasInteriorTunnel(c), tunnel);
             var crossed = Enumerable.Range(0, 12).Where(e =>
             {
                 var (lo, hi) = MarchingCubesTable.EdgeCorners[e];
@@ -30,6 +34,52 @@ public sealed class MarchingCubesTests
             }).ToHashSet();
             Assert.True(crossed.SetEquals(edges), $"case {c}: triangles use edges {string.Join(',', edges)}, crossings are {string.Join(',', crossed)}");
         }
+    }
+
+    /// <summary>
+    /// The mask table's surface in each case, as connected sets of crossed edges, against scikit-image's Lewiner
+    /// marching cubes on the same 2×2×2 mask (golden file from tools/reference/mesh_reference.py cases): equal but
+    /// for the 8 case-7 tunnels the table does not cut (see MarchingCubesTable), where skimage joins two sheets.
+    /// </summary>
+    [Fact]
+    public void Mask_surfaces_connect_as_scikit_images_but_for_case_7_tunnels()
+    {
+        using var golden = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Meshing", "skimage_lewiner_cases.json")));
+        var differing = new List<int>();
+        for (int c = 1; c < 255; c++)
+        {
+            var expected = golden.RootElement.GetProperty("cases").GetProperty(c.ToString()).EnumerateArray()
+                .Select(g => string.Join(',', g.EnumerateArray().Select(e => e.GetInt32()))).Order().ToList();
+            var actual = Components(TrianglesOf(c, mask: true)).Select(g => string.Join(',', g)).Order().ToList();
+            if (!expected.SequenceEqual(actual)) differing.Add(c);
+        }
+        // Three inside corners, pairwise across a face diagonal: the neighbours of one outside corner.
+        var case7 = Enumerable.Range(1, 254).Where(c => int.PopCount(c) == 3 && Enumerable.Range(0, 8).Any(k =>
+            (c >> k & 1) == 0 && Enumerable.Range(0, 3).All(axis => (c >> (k ^ (1 << axis)) & 1) == 1))).ToList();
+        Assert.Equal(8, case7.Count);
+        Assert.Equal(case7, differing);
+        Assert.Equal(24, Enumerable.Range(1, 254).Count(MarchingCubesTable.HasInteriorTunnel));
+    }
+
+    /// <summary>A tunnel cell (case 6 seen from inside) inside a closed mask: one vertex at the cell's centre, the surface still closed and outward.</summary>
+    [Fact]
+    public void A_tunnel_cell_adds_a_centre_vertex_and_keeps_the_surface_closed()
+    {
+        int @case = Enumerable.Range(1, 254).First(MarchingCubesTable.HasInteriorTunnel);
+        var shape = new Long3(4, 4, 4);
+        var mask = new byte[shape.Volume];
+        for (int k = 0; k < 8; k++)
+            if ((@case >> k & 1) == 1) mask[((1 + (k >> 2)) * 4 + 1 + (k >> 1 & 1)) * 4 + 1 + (k & 1)] = 1;
+        var piece = new SurfacePiece(0, shape, labelled: false);
+        MarchingCubes.ExtractLabels<byte>(mask, shape, Long3.Zero, new Box3(Long3.Zero, shape - Long3.Uniform(1)), perLabel: false, piece);
+        var centres = Enumerable.Range(0, piece.VertexCount).Where(v => SurfacePiece.DecodeVertexId(piece.VertexIds[v]).Axis < 0).ToList();
+        Assert.Single(centres);
+        Assert.Equal(SurfacePiece.CentreVertexId((1 * 4 + 1) * 4 + 1, 0), piece.VertexIds[centres[0]]);
+        var mesh = Weld([piece]);
+        var properties = MeshProperties.AssertClosedManifold(mesh);
+        Assert.True(properties.Volume > 0, "outward normals give a positive enclosed volume");
+        int centre = Array.IndexOf(Enumerable.Range(0, mesh.VertexCount).Select(v => (mesh.Positions[3 * v], mesh.Positions[3 * v + 1], mesh.Positions[3 * v + 2])).ToArray(), (1.5f, 1.5f, 1.5f));
+        Assert.True(centre >= 0, "a vertex at the cell's centre (1.5, 1.5, 1.5)");
     }
 
     [Fact]
@@ -131,12 +181,22 @@ public sealed class MarchingCubesTests
 
     // ---- helpers ----
 
-    private static List<int[]> TrianglesOf(int @case)
+    private static List<int[]> TrianglesOf(int @case, bool mask = false)
     {
+        var (offsets, edges) = mask ? (MarchingCubesTable.MaskOffsets, MarchingCubesTable.MaskEdges) : (MarchingCubesTable.Offsets, MarchingCubesTable.Edges);
         var list = new List<int[]>();
-        for (int k = MarchingCubesTable.Offsets[@case]; k < MarchingCubesTable.Offsets[@case + 1]; k += 3)
-            list.Add([MarchingCubesTable.Edges[k], MarchingCubesTable.Edges[k + 1], MarchingCubesTable.Edges[k + 2]]);
+        for (int k = offsets[@case]; k < offsets[@case + 1]; k += 3)
+            list.Add([edges[k], edges[k + 1], edges[k + 2]]);
         return list;
+    }
+
+    /// <summary>The triangles' connected components, each as its sorted vertices.</summary>
+    private static List<List<int>> Components(List<int[]> triangles)
+    {
+        var parent = Enumerable.Range(0, 13).ToArray();
+        int Root(int a) => parent[a] == a ? a : parent[a] = Root(parent[a]);
+        foreach (var t in triangles) { parent[Root(t[1])] = Root(t[0]); parent[Root(t[2])] = Root(t[0]); }
+        return triangles.SelectMany(t => t).Distinct().GroupBy(Root).Select(g => g.Order().ToList()).ToList();
     }
 
     internal static SurfacePiece Extract(float[] values, Long3 shape, float isovalue)
