@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
 
@@ -22,12 +21,13 @@ namespace ChunkSeg.Contracts.Meshing;
 /// </code>
 /// Ids sort by voxel first, so a plane's vertices precede the next plane's.
 /// Both chunks around a border compute a border vertex's id and offset from the same voxel values, so they
-/// agree bit for bit. Stored zlib-compressed, versioned.
+/// agree bit for bit. Stored as raw little-endian arrays behind a versioned header: a piece is read back once,
+/// soon, and compressing it cost more than meshing it.
 /// </summary>
 public sealed class SurfacePiece
 {
     private const uint Magic = 0x534D5343;   // "CSMS"
-    private const int Version = 2;
+    private const int Version = 3;
 
     /// <summary>The id of the vertex on the edge from <paramref name="voxel"/> along <paramref name="axis"/> (see the class comment).</summary>
     public static ulong EdgeVertexId(long voxel, int axis, int side) => (ulong)voxel * 16 + (ulong)(2 * axis + side);
@@ -100,10 +100,40 @@ public sealed class SurfacePiece
         TriangleCount++;
     }
 
+    /// <summary>Renumbers the vertices in id order (triangles follow); stored pieces are, so the welder merges instead of sorting.</summary>
+    public void SortVertices()
+    {
+        int n = VertexCount;
+        var ids = _ids.AsSpan(0, n);
+        bool sorted = true;
+        for (int i = 1; i < n && sorted; i++) sorted = ids[i - 1] < ids[i];
+        if (sorted) return;
+        var order = new int[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        var keys = ids.ToArray();
+        Array.Sort(keys, order);
+        var newIndex = new int[n];
+        var offsets = new float[_offsets.Length];
+        var labels = new ulong[_labels.Length];
+        for (int r = 0; r < n; r++)
+        {
+            newIndex[order[r]] = r;
+            offsets[r] = _offsets[order[r]];
+            if (Labelled) labels[r] = _labels[order[r]];
+        }
+        keys.CopyTo(ids);
+        _offsets = offsets;
+        _labels = labels;
+        var corners = _corners.AsSpan(0, 3 * TriangleCount);
+        for (int i = 0; i < corners.Length; i++) corners[i] = newIndex[corners[i]];
+    }
+
+    /// <summary>Stores the piece (vertices in id order: see <see cref="SortVertices"/>).</summary>
     public void Write(Stream destination)
     {
-        using var zip = new ZLibStream(destination, CompressionLevel.Fastest, leaveOpen: true);
-        using var writer = new BinaryWriter(zip);
+        SortVertices();
+        var buffered = new BufferedStream(destination, 1 << 16);
+        using var writer = new BinaryWriter(buffered, System.Text.Encoding.UTF8, leaveOpen: true);
         writer.Write(Magic);
         writer.Write(Version);
         writer.Write(Chunk);
@@ -115,11 +145,12 @@ public sealed class SurfacePiece
         writer.Write(layers.Length);
         foreach (var (label, layer) in layers) { writer.Write(label); writer.Write(layer); }
         writer.Flush();
-        zip.Write(MemoryMarshal.AsBytes(VertexIds));
-        zip.Write(MemoryMarshal.AsBytes(VertexOffsets));
-        if (Labelled) zip.Write(MemoryMarshal.AsBytes(VertexLabels));
-        zip.Write(MemoryMarshal.AsBytes(TriangleCells));
-        zip.Write(MemoryMarshal.AsBytes(TriangleCorners));
+        buffered.Write(MemoryMarshal.AsBytes(VertexIds));
+        buffered.Write(MemoryMarshal.AsBytes(VertexOffsets));
+        if (Labelled) buffered.Write(MemoryMarshal.AsBytes(VertexLabels));
+        buffered.Write(MemoryMarshal.AsBytes(TriangleCells));
+        buffered.Write(MemoryMarshal.AsBytes(TriangleCorners));
+        buffered.Flush();
     }
 
     /// <summary>
@@ -145,8 +176,7 @@ public sealed class SurfacePiece
     {
         try
         {
-            using var zip = new ZLibStream(stream, CompressionMode.Decompress, leaveOpen: true);
-            using var reader = new BinaryReader(zip);
+            using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
             var header = ReadHeader(reader);
             return header.Layers;
         }
@@ -179,8 +209,8 @@ public sealed class SurfacePiece
     {
         try
         {
-            using var zip = new ZLibStream(stream, CompressionMode.Decompress, leaveOpen: true);
-            using var reader = new BinaryReader(zip);
+            var zip = new BufferedStream(stream, 1 << 16);
+            using var reader = new BinaryReader(zip, System.Text.Encoding.UTF8, leaveOpen: true);
             var (chunk, shape, labelled, vertices, triangles, _) = ReadHeader(reader);
             var piece = new SurfacePiece(chunk, shape, labelled);
             piece._ids = new ulong[Math.Max(vertices, 1)];
@@ -197,6 +227,9 @@ public sealed class SurfacePiece
             piece.TriangleCount = triangles;
             foreach (int corner in piece.TriangleCorners)
                 if ((uint)corner >= (uint)vertices) throw new InvalidDataException($"a triangle names vertex {corner} of {vertices}");
+            var ids = piece.VertexIds;
+            for (int i = 1; i < ids.Length; i++)
+                if (ids[i - 1] >= ids[i]) throw new InvalidDataException($"vertex ids out of order at vertex {i}");
             return piece;
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)

@@ -65,27 +65,46 @@ public sealed class SurfaceWelder
         long vertices = 0, triangles = 0, objects = 0, peak = 0, pending = 0;
         foreach (var slab in Slabs(t))
         {
+            // A piece's vertex belongs to one object (its label's): where it went, by piece-local index.
+            var placed = new Dictionary<SurfacePiece, int[]>(ReferenceEqualityComparer.Instance);
+            ObjectSurface? surface = null;
+            ulong current = 0;
             foreach (var (piece, first, count) in slab.Triangles)
             {
-                var corners = piece.TriangleCorners;
-                for (int i = first; i < first + count; i++)
+                if (!placed.TryGetValue(piece, out var where))
                 {
-                    int a = corners[3 * i];
-                    ulong label = piece.Labelled ? piece.VertexLabels[a] : 0;
-                    if (!open.TryGetValue(label, out var surface)) open[label] = surface = new ObjectSurface();
-                    int before = surface.VertexCount;
-                    surface.Add(piece, a, corners[3 * i + 1], corners[3 * i + 2]);
-                    pending += surface.VertexCount - before;
+                    placed[piece] = where = new int[piece.VertexCount];
+                    Array.Fill(where, -1);
+                }
+                var corners = piece.TriangleCorners;
+                for (int i = 3 * first; i < 3 * (first + count); i += 3)
+                {
+                    ulong label = piece.Labelled ? piece.VertexLabels[corners[i]] : 0;
+                    if (surface is null || label != current)
+                    {
+                        if (!open.TryGetValue(label, out surface)) open[label] = surface = new ObjectSurface();
+                        current = label;
+                    }
+                    for (int j = i; j < i + 3; j++)
+                    {
+                        int v = corners[j];
+                        if (where[v] < 0)
+                        {
+                            where[v] = surface.AddVertex(piece.VertexIds[v], piece.VertexOffsets[v]);
+                            pending++;
+                        }
+                        surface.AddCorner(where[v]);
+                    }
                 }
             }
             peak = Math.Max(peak, pending);
             var complete = open.Where(o => slab.IsLast || LastLayerOf(lastLayers, o.Key) < slab.End)
                 .OrderBy(o => LastLayerOf(lastLayers, o.Key)).ThenBy(o => o.Key).ToList();
-            foreach (var (label, surface) in complete)
+            foreach (var (label, done) in complete)
             {
                 open.Remove(label);
-                pending -= surface.VertexCount;
-                var mesh = surface.ToMesh(_coordinates);
+                pending -= done.RawVertexCount;
+                var mesh = done.ToMesh(_coordinates);
                 if (_finish is not null) mesh = _finish(mesh);
                 sink.BeginObject(nameOf(label));
                 sink.AddVertices(mesh.Positions, _normals ? MeshNormals.AreaWeighted(mesh) : default);
@@ -152,69 +171,128 @@ public sealed class SurfaceWelder
         for (int i = 0; i < triangles.Length; i += 3) (triangles[i + 1], triangles[i + 2]) = (triangles[i + 2], triangles[i + 1]);
     }
 
-    /// <summary>One object's surface as it grows: vertices by id, triangles in arrival (cell) order.</summary>
+    /// <summary>
+    /// One object's surface as it grows: its vertices as met (each once per piece, so a vertex on a chunk border
+    /// appears once per chunk), triangles in arrival (cell) order naming those entries. Settled when complete.
+    /// </summary>
     private sealed class ObjectSurface
     {
-        private readonly Dictionary<ulong, int> _index = new();
-        private readonly List<ulong> _ids = new();
-        private readonly List<float> _offsets = new();
-        private readonly List<int> _corners = new();
+        private ulong[] _ids = new ulong[64];
+        private float[] _offsets = new float[64];
+        private int[] _corners = new int[192];
+        private int _cornerCount;
 
-        public int VertexCount => _ids.Count;
+        public int RawVertexCount { get; private set; }
 
-        public void Add(SurfacePiece piece, int a, int b, int c)
+        public int AddVertex(ulong id, float offset)
         {
-            _corners.Add(IndexOf(piece, a));
-            _corners.Add(IndexOf(piece, b));
-            _corners.Add(IndexOf(piece, c));
+            if (RawVertexCount == _ids.Length)
+            {
+                Array.Resize(ref _ids, 2 * _ids.Length);
+                Array.Resize(ref _offsets, _ids.Length);
+            }
+            _ids[RawVertexCount] = id;
+            _offsets[RawVertexCount] = offset;
+            return RawVertexCount++;
         }
 
-        private int IndexOf(SurfacePiece piece, int vertex)
+        public void AddCorner(int vertex)
         {
-            ulong id = piece.VertexIds[vertex];
-            if (_index.TryGetValue(id, out int known)) return known;
-            _index[id] = _ids.Count;
-            _ids.Add(id);
-            _offsets.Add(piece.VertexOffsets[vertex]);
-            return _ids.Count - 1;
+            if (_cornerCount == _corners.Length) Array.Resize(ref _corners, 2 * _corners.Length);
+            _corners[_cornerCount++] = vertex;
         }
 
-        /// <summary>The mesh with vertices in id order.</summary>
+        /// <summary>The mesh with its distinct vertices in id order.</summary>
         public TriangleMesh ToMesh(MeshCoordinates coordinates)
         {
-            int n = _ids.Count;
-            var order = new int[n];
-            for (int i = 0; i < n; i++) order[i] = i;
-            var keys = _ids.ToArray();
-            Array.Sort(keys, order);
-            var rank = new int[n];
-            var positions = new float[3 * n];
-            for (int r = 0; r < n; r++)
-            {
-                rank[order[r]] = r;
-                coordinates.PositionOf(keys[r], _offsets[order[r]], positions.AsSpan(3 * r, 3));
-            }
-            var triangles = new int[_corners.Count];
+            var (unique, offsets, rank) = SortedUnique(_ids.AsSpan(0, RawVertexCount), _offsets.AsSpan(0, RawVertexCount));
+            var positions = new float[3 * unique.Length];
+            for (int r = 0; r < unique.Length; r++) coordinates.PositionOf(unique[r], offsets[r], positions.AsSpan(3 * r, 3));
+            var triangles = new int[_cornerCount];
             for (int i = 0; i < triangles.Length; i++) triangles[i] = rank[_corners[i]];
             if (coordinates.ArrayOrder) ReverseWinding(triangles);
             return new TriangleMesh(positions, triangles);
         }
     }
 
+    /// <summary>
+    /// As <see cref="SortedUnique"/> for ids made of ascending runs starting at <paramref name="runStarts"/> (the
+    /// pending vertices and each piece's): the runs are merged pairwise, log₂(runs) linear passes.
+    /// </summary>
+    private static (ulong[] Unique, float[] Offsets, int[] Rank) MergedUnique(ulong[] ids, float[] offsets, List<int> runStarts)
+    {
+        int n = ids.Length;
+        var keys = (ulong[])ids.Clone();
+        var from = new int[n];
+        for (int i = 0; i < n; i++) from[i] = i;
+        var keys2 = new ulong[n];
+        var from2 = new int[n];
+        var starts = runStarts.Where(s => s < n).Distinct().Order().ToList();
+        while (starts.Count > 1)
+        {
+            var next = new List<int>();
+            for (int r = 0; r < starts.Count; r += 2)
+            {
+                int a = starts[r], mid = r + 1 < starts.Count ? starts[r + 1] : n, end = r + 2 < starts.Count ? starts[r + 2] : n;
+                int i = a, j = mid, o = a;
+                while (i < mid && j < end)
+                {
+                    if (keys[j] < keys[i]) { keys2[o] = keys[j]; from2[o++] = from[j++]; }
+                    else { keys2[o] = keys[i]; from2[o++] = from[i++]; }
+                }
+                for (; i < mid; i++, o++) { keys2[o] = keys[i]; from2[o] = from[i]; }
+                for (; j < end; j++, o++) { keys2[o] = keys[j]; from2[o] = from[j]; }
+                next.Add(a);
+            }
+            (keys, keys2) = (keys2, keys);
+            (from, from2) = (from2, from);
+            starts = next;
+        }
+        var rank = new int[n];
+        int distinct = 0;
+        for (int k = 0; k < n; k++)
+        {
+            if (k == 0 || keys[k] != keys[k - 1]) keys[distinct++] = keys[k];
+            rank[from[k]] = distinct - 1;
+        }
+        var uniqueOffsets = new float[distinct];
+        for (int i = 0; i < n; i++) uniqueOffsets[rank[i]] = offsets[i];
+        return (keys.AsSpan(0, distinct).ToArray(), uniqueOffsets, rank);
+    }
+
+    /// <summary>
+    /// The distinct ids in ascending order with their offsets (equal ids carry equal offsets: both come from the
+    /// same two voxels), and for each input entry the rank of its id.
+    /// </summary>
+    private static (ulong[] Unique, float[] Offsets, int[] Rank) SortedUnique(ReadOnlySpan<ulong> ids, ReadOnlySpan<float> offsets)
+    {
+        int n = ids.Length;
+        var keys = ids.ToArray();
+        var order = new int[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        Array.Sort(keys, order);
+        var rank = new int[n];
+        int distinct = 0;
+        for (int k = 0; k < n; k++)
+        {
+            if (k == 0 || keys[k] != keys[k - 1]) keys[distinct++] = keys[k];
+            rank[order[k]] = distinct - 1;
+        }
+        var unique = keys.AsSpan(0, distinct).ToArray();
+        var uniqueOffsets = new float[distinct];
+        for (int i = 0; i < n; i++) uniqueOffsets[rank[i]] = offsets[i];
+        return (unique, uniqueOffsets, rank);
+    }
+
     /// <summary>A single surface written as the slabs arrive (see the class comment).</summary>
     private sealed class StreamingSurface(MeshCoordinates coordinates, bool normals, IMeshSink sink)
     {
-        private sealed class Vertex(ulong id, float offset)
-        {
-            public readonly ulong Id = id;
-            public readonly float Offset = offset;
-            public double Nx, Ny, Nz;
-            public long Output = -1;
-        }
-
-        private readonly Dictionary<ulong, Vertex> _pending = new();
-        private readonly List<(Vertex A, Vertex B, Vertex C, long Layer)> _held = new();
-        private readonly float[] _a = new float[3], _b = new float[3], _c = new float[3];
+        // Vertices not yet written (on the last slab's upper plane), with the normal sums gathered so far, and the
+        // triangles of the last slab's top cell layer: a corner ≥ 0 is a written vertex, ~k the k-th pending one.
+        private ulong[] _pendingIds = [];
+        private float[] _pendingOffsets = [];
+        private double[] _pendingNormals = [];
+        private long[] _held = [];
 
         public long Vertices { get; private set; }
         public long TrianglesWritten { get; private set; }
@@ -222,65 +300,88 @@ public sealed class SurfaceWelder
 
         public void Add(List<(SurfacePiece Piece, int First, int Count)> runs, long end, bool isLast)
         {
+            // Every vertex the slab knows, pending ones first, then each piece's once; sorted, duplicates merged.
+            var pieces = new Dictionary<SurfacePiece, int>(ReferenceEqualityComparer.Instance);
+            int total = _pendingIds.Length;
+            foreach (var (piece, _, _) in runs)
+                if (pieces.TryAdd(piece, total)) total += piece.VertexCount;
+            var ids = new ulong[total];
+            var offsets = new float[total];
+            _pendingIds.CopyTo(ids, 0);
+            _pendingOffsets.CopyTo(offsets, 0);
+            var runStarts = new List<int> { 0 };
+            foreach (var (piece, at) in pieces)
+            {
+                piece.SortVertices();
+                piece.VertexIds.CopyTo(ids.AsSpan(at));
+                piece.VertexOffsets.CopyTo(offsets.AsSpan(at));
+                runStarts.Add(at);
+            }
+            var (unique, uniqueOffsets, rank) = MergedUnique(ids, offsets, runStarts);
+            int n = unique.Length;
+            PeakPending = Math.Max(PeakPending, n);
+
+            // Ids sort by plane: the vertices below the slab's top plane (all, in the last slab) are a prefix.
+            int final = isLast ? n : LowerBound(unique, end);
+            var positions = new float[3 * (normals ? n : final)];
+            for (int r = 0; r < positions.Length / 3; r++) coordinates.PositionOf(unique[r], uniqueOffsets[r], positions.AsSpan(3 * r, 3));
+            double[] sums = normals ? new double[3 * n] : [];
+            for (int k = 0; k < _pendingIds.Length && normals; k++)
+                for (int d = 0; d < 3; d++) sums[3 * rank[k] + d] += _pendingNormals[3 * k + d];
+
+            // Triangles: the held ones first (cell order), then the slab's; the top layer's wait for the next slab.
+            var written = new List<long>(_held.Length + 3 * runs.Sum(r => r.Count));
+            foreach (long corner in _held) written.Add(corner >= 0 ? corner : Vertices + rank[~corner]);
             long plane = coordinates.VolumeShape.Y * coordinates.VolumeShape.X;
+            var held = new List<long>();
+            Span<int> abc = stackalloc int[3];
             foreach (var (piece, first, count) in runs)
             {
+                int at = pieces[piece];
                 var corners = piece.TriangleCorners;
+                var cells = piece.TriangleCells;
                 for (int i = first; i < first + count; i++)
                 {
-                    var a = VertexOf(piece, corners[3 * i]);
-                    var b = VertexOf(piece, corners[3 * i + 1]);
-                    var c = VertexOf(piece, corners[3 * i + 2]);
+                    for (int j = 0; j < 3; j++) abc[j] = rank[at + corners[3 * i + j]];
+                    if (coordinates.ArrayOrder) (abc[1], abc[2]) = (abc[2], abc[1]);
                     if (normals)
                     {
-                        coordinates.PositionOf(a.Id, a.Offset, _a);
-                        coordinates.PositionOf(b.Id, b.Offset, _b);
-                        coordinates.PositionOf(c.Id, c.Offset, _c);
-                        var (nx, ny, nz) = coordinates.ArrayOrder ? MeshNormals.Face(_a, _c, _b) : MeshNormals.Face(_a, _b, _c);
-                        foreach (var v in (Span<Vertex>)[a, b, c]) { v.Nx += nx; v.Ny += ny; v.Nz += nz; }
+                        var (nx, ny, nz) = MeshNormals.Face(positions.AsSpan(3 * abc[0], 3), positions.AsSpan(3 * abc[1], 3), positions.AsSpan(3 * abc[2], 3));
+                        foreach (int v in abc) { sums[3 * v] += nx; sums[3 * v + 1] += ny; sums[3 * v + 2] += nz; }
                     }
-                    _held.Add((a, b, c, piece.TriangleCells[i] / plane));
+                    bool ready = isLast || cells[i] / plane < end - 1;
+                    foreach (int v in abc)
+                    {
+                        if (ready) written.Add(Vertices + v);
+                        else held.Add(v < final ? Vertices + v : ~(long)(v - final));
+                    }
                 }
             }
-            PeakPending = Math.Max(PeakPending, _pending.Count);
 
-            var final = _pending.Values.Where(v => isLast || coordinates.PlaneOf(v.Id) < end).OrderBy(v => v.Id).ToList();
-            var positions = new float[3 * final.Count];
-            var normalsOut = normals ? new float[3 * final.Count] : [];
-            for (int i = 0; i < final.Count; i++)
-            {
-                var v = final[i];
-                v.Output = Vertices + i;
-                _pending.Remove(v.Id);
-                coordinates.PositionOf(v.Id, v.Offset, positions.AsSpan(3 * i, 3));
-                if (normals) MeshNormals.Normalize(v.Nx, v.Ny, v.Nz, normalsOut.AsSpan(3 * i, 3));
-            }
-            sink.AddVertices(positions, normalsOut);
-            Vertices += final.Count;
+            var normalsOut = normals ? new float[3 * final] : [];
+            for (int r = 0; r < final && normals; r++) MeshNormals.Normalize(sums[3 * r], sums[3 * r + 1], sums[3 * r + 2], normalsOut.AsSpan(3 * r, 3));
+            sink.AddVertices(positions.AsSpan(0, 3 * final), normalsOut);
+            sink.AddTriangles(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(written));
+            Vertices += final;
+            TrianglesWritten += written.Count / 3;
 
-            int ready = 0;
-            while (ready < _held.Count && (isLast || _held[ready].Layer < end - 1)) ready++;
-            var triangles = new long[3 * ready];
-            for (int i = 0; i < ready; i++)
-            {
-                var (a, b, c, _) = _held[i];
-                if (coordinates.ArrayOrder) (b, c) = (c, b);
-                triangles[3 * i] = a.Output; triangles[3 * i + 1] = b.Output; triangles[3 * i + 2] = c.Output;
-            }
-            _held.RemoveRange(0, ready);
-            sink.AddTriangles(triangles);
-            TrianglesWritten += ready;
+            _pendingIds = unique[final..];
+            _pendingOffsets = uniqueOffsets[final..];
+            _pendingNormals = normals ? sums[(3 * final)..] : [];
+            _held = held.ToArray();
         }
 
-        private Vertex VertexOf(SurfacePiece piece, int index)
+        /// <summary>The first index whose id lies on plane <paramref name="plane"/> or above.</summary>
+        private int LowerBound(ulong[] sorted, long plane)
         {
-            ulong id = piece.VertexIds[index];
-            if (!_pending.TryGetValue(id, out var v))
+            int lo = 0, hi = sorted.Length;
+            while (lo < hi)
             {
-                v = new Vertex(id, piece.VertexOffsets[index]);
-                _pending[id] = v;
+                int mid = (lo + hi) >>> 1;
+                if (coordinates.PlaneOf(sorted[mid]) < plane) lo = mid + 1;
+                else hi = mid;
             }
-            return v;
+            return lo;
         }
     }
 }
