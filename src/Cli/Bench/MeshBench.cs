@@ -139,15 +139,15 @@ internal static class MeshBench
         return last;
     }
 
-    /// <summary>The welded mesh as arrays, as skimage's marching_cubes returns it.</summary>
+    /// <summary>The welded mesh kept in memory (as skimage's marching_cubes returns it), one array per batch.</summary>
     private sealed class MeshArrays : IMeshSink
     {
-        private readonly List<float> _positions = new();
-        private readonly List<long> _triangles = new();
+        private readonly List<float[]> _positions = new();
+        private readonly List<long[]> _triangles = new();
 
         public void BeginObject(string name) { }
-        public void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals) => _positions.AddRange(positions);
-        public void AddTriangles(ReadOnlySpan<long> corners) => _triangles.AddRange(corners);
+        public void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals) => _positions.Add(positions.ToArray());
+        public void AddTriangles(ReadOnlySpan<long> corners) => _triangles.Add(corners.ToArray());
         public void Complete() { }
     }
 

@@ -40,8 +40,16 @@ public static class MarchingCubes
         int[] found = ArrayPool<int>.Shared.Rent((int)block.X);
         try
         {
-            for (int i = 0; i < values.Length; i++) inside[i] = values[i] > isovalue ? (byte)1 : (byte)0;
+            // Flags only where the cells' corners are (the block may be larger: a whole volume meshed chunk by chunk).
             var flags = inside.AsSpan(0, values.Length);
+            if (!cells.IsEmpty)
+            {
+                for (long z = cells.Start.Z; z <= cells.End.Z; z++)
+                {
+                    int from = cursor.Index(z, cells.Start.Y, blockOrigin), to = cursor.Index(z, cells.End.Y, blockOrigin) + (int)block.X;
+                    for (int i = from; i < to; i++) flags[i] = values[i] > isovalue ? (byte)1 : (byte)0;
+                }
+            }
             Span<int> corner = stackalloc int[8];
             Span<float> v = stackalloc float[8];
             for (long gz = cells.Start.Z; gz < cells.End.Z; gz++)
@@ -223,6 +231,9 @@ public static class MarchingCubes
         }
 
         public int Index(long y, long x) => _layerBase + (int)(y - _originY) * _sx + (int)(x - _originX);
+
+        /// <summary>Index of the first voxel of row (z, y) of the block at <paramref name="origin"/>.</summary>
+        public int Index(long z, long y, Long3 origin) => checked((int)(((z - origin.Z) * _sy + (y - origin.Y)) * _sx));
 
         public long CellIndex(long y, long x) => (_z * _volumeY + y) * _volumeX + x;
 
