@@ -248,16 +248,7 @@ public sealed class SurfaceWelder
             (from, from2) = (from2, from);
             starts = next;
         }
-        var rank = new int[n];
-        int distinct = 0;
-        for (int k = 0; k < n; k++)
-        {
-            if (k == 0 || keys[k] != keys[k - 1]) keys[distinct++] = keys[k];
-            rank[from[k]] = distinct - 1;
-        }
-        var uniqueOffsets = new float[distinct];
-        for (int i = 0; i < n; i++) uniqueOffsets[rank[i]] = offsets[i];
-        return (keys.AsSpan(0, distinct).ToArray(), uniqueOffsets, rank);
+        return Distinct(keys, from, offsets);
     }
 
     /// <summary>
@@ -271,17 +262,23 @@ public sealed class SurfaceWelder
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
         Array.Sort(keys, order);
+        return Distinct(keys, order, offsets);
+    }
+
+    /// <summary>From ids sorted ascending (<paramref name="from"/>: each one's input entry), the distinct ids, their offsets and each entry's rank.</summary>
+    private static (ulong[] Unique, float[] Offsets, int[] Rank) Distinct(ulong[] sorted, int[] from, ReadOnlySpan<float> offsets)
+    {
+        int n = sorted.Length;
         var rank = new int[n];
         int distinct = 0;
         for (int k = 0; k < n; k++)
         {
-            if (k == 0 || keys[k] != keys[k - 1]) keys[distinct++] = keys[k];
-            rank[order[k]] = distinct - 1;
+            if (k == 0 || sorted[k] != sorted[k - 1]) sorted[distinct++] = sorted[k];
+            rank[from[k]] = distinct - 1;
         }
-        var unique = keys.AsSpan(0, distinct).ToArray();
         var uniqueOffsets = new float[distinct];
         for (int i = 0; i < n; i++) uniqueOffsets[rank[i]] = offsets[i];
-        return (unique, uniqueOffsets, rank);
+        return (sorted.AsSpan(0, distinct).ToArray(), uniqueOffsets, rank);
     }
 
     /// <summary>A single surface written as the slabs arrive (see the class comment).</summary>
