@@ -173,7 +173,7 @@ internal static class MarchingCubesTable
                         var polygon = new List<int>();
                         for (int i = 0; i <= np - pArc; i++) polygon.Add(p[(pe + i) % np]);
                         for (int j = 0; j <= nq - qArc; j++) polygon.Add(q[(qe + j) % nq]);
-                        var rest = CheapestTriangulation(polygon);
+                        var rest = CheapestTriangulation(polygon, (a, b) => OffFaces(a, b) ? Distance2(a, b) : double.PositiveInfinity);
                         if (rest is null) continue;
                         cost += rest.Value.Cost;
                         triangles.AddRange(rest.Value.Triangles);
@@ -184,8 +184,11 @@ internal static class MarchingCubesTable
 
     private static bool OffFaces(int e, int f) => (FacesOf(e) & FacesOf(f)) == 0;
 
-    /// <summary>The triangulation of a polygon with the shortest diagonals, none of them in a cube face; null if there is none.</summary>
-    private static (List<int> Triangles, double Cost)? CheapestTriangulation(List<int> polygon)
+    /// <summary>
+    /// The polygon's triangulation of least total <paramref name="diagonalCost"/> (infinite: not allowed), by interval
+    /// dynamic programming, the first split on ties; null if every triangulation has a diagonal not allowed.
+    /// </summary>
+    private static (List<int> Triangles, double Cost)? CheapestTriangulation(List<int> polygon, Func<int, int, double> diagonalCost)
     {
         int n = polygon.Count;
         var best = new double[n, n];
@@ -209,7 +212,7 @@ internal static class MarchingCubesTable
         double Diagonal(int i, int j)
         {
             if (j == i + 1 || (i == 0 && j == n - 1)) return 0;
-            return OffFaces(polygon[i], polygon[j]) ? Distance2(polygon[i], polygon[j]) : double.PositiveInfinity;
+            return diagonalCost(polygon[i], polygon[j]);
         }
 
         void Emit(int i, int j)
@@ -330,47 +333,18 @@ internal static class MarchingCubesTable
     }
 
     /// <summary>
-    /// Triangulates a loop by interval dynamic programming, with no diagonal between two crossings of one cube
-    /// face (first valid split on ties, so the table is deterministic). A loop without one (none exists, a test
-    /// checks) would fall back to a fan.
+    /// Triangulates a loop with no diagonal between two crossings of one cube face (first valid split on ties, so
+    /// the table is deterministic). A loop without one (none exists, a test checks) would fall back to a fan.
     /// </summary>
     private static void AddLoop(List<int> loop, List<int> triangles)
     {
-        const int Forbidden = 1 << 20;
-        int n = loop.Count;
-        int Cost(int i, int j)
-        {
-            if (j == i + 1 || (i == 0 && j == n - 1)) return 0;
-            return OffFaces(loop[i], loop[j]) ? 0 : Forbidden;
-        }
-        var best = new int[n, n];
-        var split = new int[n, n];
-        for (int length = 2; length < n; length++)
-            for (int i = 0; i + length < n; i++)
-            {
-                int j = i + length;
-                best[i, j] = int.MaxValue;
-                for (int k = i + 1; k < j; k++)
-                {
-                    int cost = best[i, k] + best[k, j] + Cost(i, k) + Cost(k, j);
-                    if (cost < best[i, j]) (best[i, j], split[i, j]) = (cost, k);
-                }
-            }
-        if (best[0, n - 1] >= Forbidden)
+        var found = CheapestTriangulation(loop, (a, b) => OffFaces(a, b) ? 0 : double.PositiveInfinity);
+        if (found is null)
         {
             FallbackTriangulations++;
-            for (int k = 1; k <= n - 2; k++) triangles.AddRange([loop[0], loop[k], loop[k + 1]]);
+            for (int k = 1; k <= loop.Count - 2; k++) triangles.AddRange([loop[0], loop[k], loop[k + 1]]);
             return;
         }
-        Emit(0, n - 1);
-
-        void Emit(int i, int j)
-        {
-            if (j - i < 2) return;
-            int k = split[i, j];
-            triangles.AddRange([loop[i], loop[k], loop[j]]);
-            Emit(i, k);
-            Emit(k, j);
-        }
+        triangles.AddRange(found.Value.Triangles);
     }
 }
