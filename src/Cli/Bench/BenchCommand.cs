@@ -24,8 +24,8 @@ internal static class BenchCommand
         var chunks = new Option<string>("--chunks") { Description = "Storage chunks z,y,x", DefaultValueFactory = _ => "64,64,64" };
         var zarrCodec = new Option<string>("--zarr-codec") { Description = "Zarr codec", DefaultValueFactory = _ => "blosc-lz4:5" };
         var h5Codec = new Option<string>("--h5-codec") { Description = "HDF5 codec (none or gzip)", DefaultValueFactory = _ => "gzip:4" };
-        var repeats = new Option<int>("--repeats") { Description = "Runs per measurement; the best is kept", DefaultValueFactory = _ => 3 };
-        var python = new Option<string>("--python") { Description = "Interpreter with h5py and zarr", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var repeats = Repeats(3);
+        var python = Python("h5py and zarr");
         var io = new Command("io", "Read/write MB/s of ChunkSeg vs zarr-python and h5py on the same files") { shape, chunks, zarrCodec, h5Codec, repeats, python };
         io.SetAction(parse =>
         {
@@ -120,6 +120,14 @@ internal static class BenchCommand
         resource.CopyTo(file);
         return script;
     }
+
+    /// <summary>The --repeats option of a benchmark: how many runs, the best kept.</summary>
+    internal static Option<int> Repeats(int defaultValue, string description = "Runs per measurement; the best is kept") =>
+        new("--repeats") { Description = description, DefaultValueFactory = _ => defaultValue };
+
+    /// <summary>The --python option: the interpreter running the reference tools (<paramref name="with"/>), Debian's by default.</summary>
+    internal static Option<string> Python(string with) =>
+        new("--python") { Description = $"Interpreter with {with}", DefaultValueFactory = _ => "/usr/bin/python3" };
 
     internal static double Best(int repeats, Action action)
     {

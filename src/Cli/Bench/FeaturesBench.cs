@@ -17,8 +17,8 @@ internal static class FeaturesBench
         var size = new Option<int>("--size") { Description = "Edge of the float32 cube", DefaultValueFactory = _ => 128 };
         var features = new Option<string>("--features") { Description = "Feature spec ('all' = the 37 entries / 61 channels of ilastik's table)", DefaultValueFactory = _ => "all" };
         var threads = new Option<int>("--threads") { Description = "ChunkSeg threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var repeats = new Option<int>("--repeats") { Description = "ChunkSeg runs (best kept); VIGRA runs once", DefaultValueFactory = _ => 3 };
-        var python = new Option<string>("--python") { Description = "Interpreter with vigra", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var repeats = BenchCommand.Repeats(3, "ChunkSeg runs (best kept); VIGRA runs once");
+        var python = BenchCommand.Python("vigra");
         var skipVigra = new Option<bool>("--no-vigra") { Description = "Time ChunkSeg only" };
         var command = new Command("features", "Feature-matrix voxels/s of ChunkSeg vs VIGRA on the same volume") { size, features, threads, repeats, python, skipVigra };
         command.SetAction(parse =>

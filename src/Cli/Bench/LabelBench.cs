@@ -29,8 +29,8 @@ internal static class LabelBench
         var sigma = new Option<double>("--sigma") { Description = "Smoothing of the noise, in voxels (blob size)", DefaultValueFactory = _ => 4 };
         var chunk = new Option<int>("--chunk") { Description = "Chunk edge of the chunked run", DefaultValueFactory = _ => 128 };
         var workers = Options.Workers();
-        var repeats = new Option<int>("--repeats") { Description = "Runs per measurement; the best is kept", DefaultValueFactory = _ => 2 };
-        var python = new Option<string>("--python") { Description = "Interpreter with SciPy", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var repeats = BenchCommand.Repeats(2);
+        var python = BenchCommand.Python("SciPy");
         var label = new Command("label", "Connected components voxels/s of ChunkSeg (whole and chunked) vs scipy.ndimage.label") { size, sigma, chunk, workers, repeats, python };
         label.SetAction(async (parse, ct) =>
         {

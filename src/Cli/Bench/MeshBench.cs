@@ -28,8 +28,8 @@ internal static class MeshBench
         var sigma = new Option<double>("--sigma") { Description = "Smoothing of the noise, in voxels", DefaultValueFactory = _ => 4 };
         var chunk = new Option<int>("--chunk") { Description = "Chunk edge of the `mesh` command run", DefaultValueFactory = _ => 128 };
         var workers = Options.Workers();
-        var repeats = new Option<int>("--repeats") { Description = "Runs per measurement; the best is kept", DefaultValueFactory = _ => 2 };
-        var python = new Option<string>("--python") { Description = "Interpreter with scikit-image", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var repeats = BenchCommand.Repeats(2);
+        var python = BenchCommand.Python("scikit-image");
         var mesh = new Command("mesh", "Marching cubes voxels/s of ChunkSeg vs skimage.measure.marching_cubes") { size, sigma, chunk, workers, repeats, python };
         mesh.SetAction((parse, ct) =>
         {

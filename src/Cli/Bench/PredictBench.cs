@@ -21,8 +21,8 @@ internal static class PredictBench
         var voxels = new Option<int>("--voxels") { Description = "Voxels to predict", DefaultValueFactory = _ => 1_000_000 };
         var trees = new Option<int>("--trees") { Description = "Trees per forest", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "ChunkSeg threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var repeats = new Option<int>("--repeats") { Description = "Prediction runs (best kept)", DefaultValueFactory = _ => 3 };
-        var python = new Option<string>("--python") { Description = "Interpreter with scikit-learn and vigra", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var repeats = BenchCommand.Repeats(3, "Prediction runs (best kept)");
+        var python = BenchCommand.Python("scikit-learn and vigra");
         var command = new Command("predict", "Forest training time and prediction voxels/s of ChunkSeg vs scikit-learn and VIGRA")
         {
             features, samples, voxels, trees, threads, repeats, python,
