@@ -38,7 +38,7 @@ public interface IMeshSink
 {
     void BeginObject(string name);
 
-    /// <summary>Three coordinates per vertex; <paramref name="normals"/> three per vertex, or empty.</summary>
+    /// <summary>Three coordinates per vertex; <paramref name="normals"/> three per vertex, or empty (the same in every non-empty batch).</summary>
     void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals);
 
     /// <summary>Three 0-based vertex indices per triangle.</summary>

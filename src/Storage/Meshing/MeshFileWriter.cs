@@ -102,6 +102,7 @@ internal sealed class ObjWriter : MeshFileWriter
 
     public override void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals)
     {
+        if (positions.IsEmpty) return;
         _normals = !normals.IsEmpty;
         WriteLines(_stream, positions.ToArray(), 3, MaxTripleLine, (values, i, line) => FormatTriple("v "u8, values.AsSpan(3 * i, 3), line));
         WriteLines(_normalLines, normals.ToArray(), 3, MaxTripleLine, (values, i, line) => FormatTriple("vn "u8, values.AsSpan(3 * i, 3), line));
@@ -230,6 +231,7 @@ internal sealed class PlyWriter : MeshFileWriter
 
     public override void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals)
     {
+        if (positions.IsEmpty) return;
         _normals = !normals.IsEmpty;
         for (int v = 0; v < positions.Length; v += 3)
         {
