@@ -118,7 +118,7 @@ public sealed class SurfaceWelderTests
             var mesh = new TriangleMesh(positions, corners);
             if (perLabel) recorder.BeginObject($"label_{label}");
             recorder.AddVertices(positions, normals ? MeshNormals.AreaWeighted(mesh) : default);
-            recorder.AddTriangles(corners.Select(k => written + k).ToArray());
+            recorder.AddTriangles(corners, written);
             written += ids.Count;
         }
         recorder.Complete();
@@ -137,9 +137,9 @@ public sealed class SurfaceWelderTests
             for (int i = 0; i < positions.Length; i += 3)
                 _vertices.Add($"v {positions[i]:R} {positions[i + 1]:R} {positions[i + 2]:R}" + (normals.IsEmpty ? "" : $" {normals[i]:R} {normals[i + 1]:R} {normals[i + 2]:R}"));
         }
-        public void AddTriangles(ReadOnlySpan<long> corners)
+        public void AddTriangles(ReadOnlySpan<int> corners, long first)
         {
-            for (int i = 0; i < corners.Length; i += 3) _faces.Add($"f {corners[i]} {corners[i + 1]} {corners[i + 2]}");
+            for (int i = 0; i < corners.Length; i += 3) _faces.Add($"f {first + corners[i]} {first + corners[i + 1]} {first + corners[i + 2]}");
         }
         public void Complete() => Flush();
         private void Flush() { Lines.AddRange(_vertices); Lines.AddRange(_faces); _vertices.Clear(); _faces.Clear(); }

@@ -9,7 +9,7 @@ public class MeshFileWriterTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>One triangle with normals, streamed as a welder does: vertices, then an empty batch, then the faces.</summary>
+    /// <summary>One triangle with normals, streamed as a welder does: vertices, an empty batch, then the face numbered from vertex 1.</summary>
     private string Write(string name)
     {
         string path = Path.Combine(_dir, name);
@@ -17,7 +17,7 @@ public class MeshFileWriterTests : IDisposable
         writer.BeginObject("surface");
         writer.AddVertices([0, 0, 0, 1, 0, 0, 0, 1, 0], [0, 0, 1, 0, 0, 1, 0, 0, 1]);
         writer.AddVertices([], []);
-        writer.AddTriangles([0, 1, 2]);
+        writer.AddTriangles([-1, 0, 1], first: 1);
         writer.Complete();
         return path;
     }

@@ -90,7 +90,6 @@ internal static class MeshBench
                                 if (mode == "iso") MarchingCubes.Extract(field, shape, Long3.Zero, cellsOfChunk, 0f, piece);
                                 else MarchingCubes.ExtractLabels<uint>(labels, shape, Long3.Zero, cellsOfChunk, mode == "per-label", piece);
                             }
-                            piece.SortVertices();
                             pieces[c] = piece;
                         });
                         var welder = new SurfaceWelder(grid, c => pieces[c], new MeshCoordinates(shape, VoxelSize.Isotropic), normals: false, finish: null);
@@ -143,11 +142,11 @@ internal static class MeshBench
     private sealed class MeshArrays : IMeshSink
     {
         private readonly List<float[]> _positions = new();
-        private readonly List<long[]> _triangles = new();
+        private readonly List<(int[] Corners, long First)> _triangles = new();
 
         public void BeginObject(string name) { }
         public void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals) => _positions.Add(positions.ToArray());
-        public void AddTriangles(ReadOnlySpan<long> corners) => _triangles.Add(corners.ToArray());
+        public void AddTriangles(ReadOnlySpan<int> corners, long first) => _triangles.Add((corners.ToArray(), first));
         public void Complete() { }
     }
 

@@ -41,8 +41,8 @@ public interface IMeshSink
     /// <summary>Three coordinates per vertex; <paramref name="normals"/> three per vertex, or empty (the same in every non-empty batch).</summary>
     void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals);
 
-    /// <summary>Three 0-based vertex indices per triangle.</summary>
-    void AddTriangles(ReadOnlySpan<long> corners);
+    /// <summary>Three vertices per triangle, vertex <paramref name="first"/> + corner (0-based; a corner may be negative).</summary>
+    void AddTriangles(ReadOnlySpan<int> corners, long first);
 
     /// <summary>Finishes the file; nothing is written after this.</summary>
     void Complete();

@@ -19,7 +19,7 @@ namespace ChunkSeg.Contracts.Meshing;
 ///                  position = voxel + Offset along every axis
 ///   cell           = x + X·(y + Y·z) of the cell's lowest corner; triangles are in cell order, a cell's in table order
 /// </code>
-/// Ids sort by voxel first, so a plane's vertices precede the next plane's.
+/// Ids sort by voxel first, so a plane's vertices precede the next plane's; a piece holds its vertices in id order.
 /// Both chunks around a border compute a border vertex's id and offset from the same voxel values, so they
 /// agree bit for bit. Stored as raw little-endian arrays behind a versioned header: a piece is read back once,
 /// soon, and compressing it cost more than meshing it.
@@ -100,38 +100,12 @@ public sealed class SurfacePiece
         TriangleCount++;
     }
 
-    /// <summary>Renumbers the vertices in id order (triangles follow); stored pieces are, so the welder merges instead of sorting.</summary>
-    public void SortVertices()
-    {
-        int n = VertexCount;
-        var ids = _ids.AsSpan(0, n);
-        bool sorted = true;
-        for (int i = 1; i < n && sorted; i++) sorted = ids[i - 1] < ids[i];
-        if (sorted) return;
-        var order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
-        var keys = ids.ToArray();
-        Array.Sort(keys, order);
-        var newIndex = new int[n];
-        var offsets = new float[_offsets.Length];
-        var labels = new ulong[_labels.Length];
-        for (int r = 0; r < n; r++)
-        {
-            newIndex[order[r]] = r;
-            offsets[r] = _offsets[order[r]];
-            if (Labelled) labels[r] = _labels[order[r]];
-        }
-        keys.CopyTo(ids);
-        _offsets = offsets;
-        _labels = labels;
-        var corners = _corners.AsSpan(0, 3 * TriangleCount);
-        for (int i = 0; i < corners.Length; i++) corners[i] = newIndex[corners[i]];
-    }
-
-    /// <summary>Stores the piece (vertices in id order: see <see cref="SortVertices"/>).</summary>
+    /// <summary>Stores the piece; its vertices must be in id order (the kernels add them so), which lets the welder merge without sorting.</summary>
     public void Write(Stream destination)
     {
-        SortVertices();
+        var ids = VertexIds;
+        for (int i = 1; i < ids.Length; i++)
+            if (ids[i - 1] >= ids[i]) throw new InvalidOperationException($"chunk {Chunk}'s surface piece: vertex {i} is out of id order");
         var buffered = new BufferedStream(destination, 1 << 16);
         using var writer = new BinaryWriter(buffered, System.Text.Encoding.UTF8, leaveOpen: true);
         writer.Write(Magic);

@@ -81,17 +81,13 @@ public sealed class SurfaceWelder
             {
                 ulong label = slab.Labelled ? slab.Labels[i] : 0;
                 if (surface is null || label != current) (surface, current) = (Open(open, label), label);
-                local[i] = surface.AddVertex(positions.AsSpan(3 * i, 3));
+                local[i] = surface.AddVertex(positions, i);
             }
             // The previous slab's top layer, then this slab's triangles in cell order; its own top layer waits.
             for (int h = 0; h < held.Count; h++)
             {
-                var target = open[held.Labels[h]];
-                for (int j = 0; j < 3; j++)
-                {
-                    long c = held.Corners[3 * h + j];
-                    target.AddCorner(c >= 0 ? (int)c : local[slab.Find(held.Ids[3 * h + j])]);
-                }
+                int Corner(int k) => held.Corners[k] >= 0 ? (int)held.Corners[k] : local[slab.Find(held.Ids[k])];
+                open[held.Labels[h]].AddTriangle(Corner(3 * h), Corner(3 * h + 1), Corner(3 * h + 2));
             }
             var corners = slab.Corners;
             surface = null;
@@ -99,9 +95,7 @@ public sealed class SurfaceWelder
             {
                 ulong label = slab.Labelled ? slab.Labels[corners[k]] : 0;
                 if (surface is null || label != current) (surface, current) = (open[label], label);
-                surface.AddCorner(local[corners[k]]);
-                surface.AddCorner(local[corners[k + 1]]);
-                surface.AddCorner(local[corners[k + 2]]);
+                surface.AddTriangle(local[corners[k]], local[corners[k + 1]], local[corners[k + 2]]);
             }
             held = Held.From(slab, c => local[c]);
 
@@ -110,15 +104,25 @@ public sealed class SurfaceWelder
             foreach (var (label, done) in complete)
             {
                 open.Remove(label);
-                var mesh = done.ToMesh(_coordinates.ArrayOrder);
-                if (_finish is not null) mesh = _finish(mesh);
+                done.Orient(_coordinates.ArrayOrder);
                 sink.BeginObject(nameOf(label));
-                sink.AddVertices(mesh.Positions, _normals ? MeshNormals.AreaWeighted(mesh) : default);
-                var shifted = new long[mesh.Triangles.Length];
-                for (int i = 0; i < shifted.Length; i++) shifted[i] = vertices + mesh.Triangles[i];
-                sink.AddTriangles(shifted);
-                vertices += mesh.VertexCount;
-                triangles += mesh.TriangleCount;
+                if (_finish is null && !_normals)
+                {
+                    // Nothing to compute on the whole object: its arrays go to the sink as they are.
+                    sink.AddVertices(done.Positions, default);
+                    sink.AddTriangles(done.Triangles, vertices);
+                    vertices += done.VertexCount;
+                    triangles += done.Triangles.Length / 3;
+                }
+                else
+                {
+                    var mesh = new TriangleMesh(done.Positions.ToArray(), done.Triangles.ToArray());
+                    if (_finish is not null) mesh = _finish(mesh);
+                    sink.AddVertices(mesh.Positions, _normals ? MeshNormals.AreaWeighted(mesh) : default);
+                    sink.AddTriangles(mesh.Triangles, vertices);
+                    vertices += mesh.VertexCount;
+                    triangles += mesh.TriangleCount;
+                }
                 objects++;
             }
         }
@@ -180,34 +184,33 @@ public sealed class SurfaceWelder
 
         public int VertexCount { get; private set; }
 
-        public int AddVertex(ReadOnlySpan<float> xyz)
+        /// <summary>Adds vertex <paramref name="i"/> of <paramref name="positions"/> (three floats each); returns its number here.</summary>
+        public int AddVertex(float[] positions, int i)
         {
             if (3 * VertexCount == _positions.Length) Array.Resize(ref _positions, 2 * _positions.Length);
-            xyz.CopyTo(_positions.AsSpan(3 * VertexCount));
+            int at = 3 * VertexCount;
+            (_positions[at], _positions[at + 1], _positions[at + 2]) = (positions[3 * i], positions[3 * i + 1], positions[3 * i + 2]);
             return VertexCount++;
         }
 
-        public void AddCorner(int vertex)
+        public void AddTriangle(int a, int b, int c)
         {
-            if (_cornerCount == _corners.Length) Array.Resize(ref _corners, 2 * _corners.Length);
-            _corners[_cornerCount++] = vertex;
+            if (_cornerCount + 3 > _corners.Length) Array.Resize(ref _corners, 2 * _corners.Length);
+            (_corners[_cornerCount], _corners[_cornerCount + 1], _corners[_cornerCount + 2]) = (a, b, c);
+            _cornerCount += 3;
         }
 
-        /// <param name="arrayOrder">z y x coordinates mirror x y z: the winding flips too, so normals still point outwards in the file's frame.</param>
-        public TriangleMesh ToMesh(bool arrayOrder)
+        public ReadOnlySpan<float> Positions => _positions.AsSpan(0, 3 * VertexCount);
+        public ReadOnlySpan<int> Triangles => _corners.AsSpan(0, _cornerCount);
+
+        /// <summary>Once complete: z y x coordinates mirror x y z, so the winding flips too and normals still point outwards in the file's frame.</summary>
+        public void Orient(bool arrayOrder)
         {
-            var triangles = _corners[.._cornerCount];
-            if (arrayOrder) ReverseWinding(triangles);
-            return new TriangleMesh(_positions[..(3 * VertexCount)], triangles);
+            if (arrayOrder) ReverseWinding(_corners.AsSpan(0, _cornerCount));
         }
     }
 
-    private static void ReverseWinding(Span<long> triangles)
-    {
-        for (int i = 0; i < triangles.Length; i += 3) (triangles[i + 1], triangles[i + 2]) = (triangles[i + 2], triangles[i + 1]);
-    }
-
-    private static void ReverseWinding(int[] triangles)
+    private static void ReverseWinding(Span<int> triangles)
     {
         for (int i = 0; i < triangles.Length; i += 3) (triangles[i + 1], triangles[i + 2]) = (triangles[i + 2], triangles[i + 1]);
     }
@@ -227,27 +230,26 @@ public sealed class SurfaceWelder
             int n = slab.VertexCount;
             long first = Vertices;
             var positions = slab.Positions(coordinates);
-            const int block = 1 << 14;
 
-            // The held triangles first (cell order), then the slab's below its top layer.
-            var written = new long[3 * (_held.Count + slab.HeldStart)];
-            for (int k = 0; k < 3 * _held.Count; k++)
-                written[k] = _held.Corners[k] >= 0 ? _held.Corners[k] : first + slab.Find(_held.Ids[k]);
-            var corners = slab.Corners;
-            int heldCorners = 3 * _held.Count;
-            Parallel.For(0, (slab.HeldStart + block - 1) / block, b =>
+            // The held triangles first (cell order), then the slab's below its top layer, numbered from `first`
+            // (the held ones' earlier vertices below it).
+            var held = new int[3 * _held.Count];
+            for (int k = 0; k < held.Length; k++)
+                held[k] = _held.Corners[k] >= 0 ? checked((int)(_held.Corners[k] - first)) : slab.Find(_held.Ids[k]);
+            var own = slab.Corners.AsSpan(0, 3 * slab.HeldStart);
+            if (coordinates.ArrayOrder)
             {
-                int end = 3 * Math.Min(slab.HeldStart, (b + 1) * block);
-                for (int k = 3 * b * block; k < end; k++) written[heldCorners + k] = first + corners[k];
-            });
-            if (coordinates.ArrayOrder) ReverseWinding(written);
+                ReverseWinding(held);
+                ReverseWinding(own);
+            }
 
             float[] normalsOut = [];
-            if (normals) normalsOut = Normals(slab, positions, written, first);
+            if (normals) normalsOut = Normals(slab, positions, held, own);
             sink.AddVertices(positions, normalsOut);
-            sink.AddTriangles(written);
+            sink.AddTriangles(held, first);
+            sink.AddTriangles(own, first);
             Vertices += n;
-            Triangles += written.Length / 3;
+            Triangles += (held.Length + own.Length) / 3;
             _held = Held.From(slab, c => first + c);
         }
 
@@ -256,39 +258,39 @@ public sealed class SurfaceWelder
         /// (computed when they were held) to the corners they did not reach yet, the slab's written triangles, then
         /// its top layer's faces to the corners written now (their other corners get them with the next slab).
         /// </summary>
-        private float[] Normals(WeldSlab slab, float[] positions, long[] written, long first)
+        private float[] Normals(WeldSlab slab, float[] positions, int[] held, ReadOnlySpan<int> own)
         {
             int n = slab.VertexCount;
             var sums = new double[3 * n];
-            // A held corner numbered from `first` on is this slab's: the face did not reach it yet.
-            for (int h = 0; h < _held.Count; h++)
+            // A held corner numbered 0 or more is this slab's: the face did not reach it yet.
+            for (int h = 0; h < held.Length / 3; h++)
                 for (int j = 0; j < 3; j++)
                 {
-                    long v = written[3 * h + j] - first;
+                    int v = held[3 * h + j];
                     if (v >= 0) for (int d = 0; d < 3; d++) sums[3 * v + d] += _heldFaces[3 * h + d];
                 }
-            for (int k = 3 * _held.Count; k < written.Length; k += 3)
+            for (int k = 0; k < own.Length; k += 3)
             {
-                int a = (int)(written[k] - first), b = (int)(written[k + 1] - first), c = (int)(written[k + 2] - first);
+                int a = own[k], b = own[k + 1], c = own[k + 2];
                 var (nx, ny, nz) = MeshNormals.Face(positions.AsSpan(3 * a, 3), positions.AsSpan(3 * b, 3), positions.AsSpan(3 * c, 3));
                 foreach (int v in (ReadOnlySpan<int>)[a, b, c]) { sums[3 * v] += nx; sums[3 * v + 1] += ny; sums[3 * v + 2] += nz; }
             }
             int count = slab.TriangleCount - slab.HeldStart;
             _heldFaces = new double[3 * count];
             Span<float> corner = stackalloc float[9];
-            var own = slab.Corners.AsSpan(3 * slab.HeldStart);
+            var top = slab.Corners.AsSpan(3 * slab.HeldStart);
             for (int h = 0; h < count; h++)
             {
                 for (int j = 0; j < 3; j++)
                 {
-                    int c = own[3 * h + j];
+                    int c = top[3 * h + j];
                     if (c == WeldSlab.Pending) coordinates.PositionOf(slab.HeldIds[3 * h + j], slab.HeldOffsets[3 * h + j], corner.Slice(3 * j, 3));
                     else positions.AsSpan(3 * c, 3).CopyTo(corner.Slice(3 * j, 3));
                 }
                 int second = coordinates.ArrayOrder ? 2 : 1, third = coordinates.ArrayOrder ? 1 : 2;
                 var (nx, ny, nz) = MeshNormals.Face(corner[..3], corner.Slice(3 * second, 3), corner.Slice(3 * third, 3));
                 (_heldFaces[3 * h], _heldFaces[3 * h + 1], _heldFaces[3 * h + 2]) = (nx, ny, nz);
-                foreach (int v in own.Slice(3 * h, 3))
+                foreach (int v in top.Slice(3 * h, 3))
                     if (v >= 0) { sums[3 * v] += nx; sums[3 * v + 1] += ny; sums[3 * v + 2] += nz; }
             }
             var normalsOut = new float[3 * n];

@@ -1,11 +1,17 @@
-// Marching cubes over one block, producing a SurfacePiece whose vertices carry global ids.
+// Marching cubes over one block, producing a SurfacePiece whose vertices carry global ids, in id order.
 //
-// Cells are visited z → y → x; a cell's case (bit c for corner c = x + 2y + 4z inside) picks its triangles from
-// MarchingCubesTable, and each triangle corner is a crossing on one of the cell's twelve edges. A crossing is
-// created once per block: a two-plane cache of vertex indices (x- and y-edges of the planes z and z + 1, z-edges
-// of the layer between them) finds the ones earlier cells of the block made. Across blocks nothing is shared:
-// the vertex's global id and its offset along the edge are a pure function of the two voxels the edge joins,
-// so the coordinator welds the pieces by id.
+// Two sweeps over the voxel planes z = first … last, one plane behind the other:
+//   vertices of plane z     voxels in (y, x) order; a voxel's crossed edges (along x, y, z: slots in id order),
+//                           then the centre vertices of its cell's tunnels; each vertex's index goes to a grid
+//                           (x- and y-edges of the plane, z-edges of the layer above it). The cells of layer z
+//                           are classified in the same sweep (their case and, for labels, their label), which
+//                           is what tells where the centre vertices are.
+//   triangles of layer z−1  once plane z is numbered: each classified cell's triangles from the table, corners
+//                           read from the grids, in cell order.
+// A vertex is made for every crossed edge of the cells: every crossed edge of a cell is a corner of one of its
+// triangles, so the piece needs no sort and holds no unused vertex. Across blocks nothing is shared: a vertex's
+// global id and its offset along the edge are a pure function of the two voxels the edge joins, so the
+// coordinator welds the pieces by id.
 //
 //   scalar field   inside = value > isovalue; offset t = (isovalue − v_low) / (v_high − v_low), interpolated
 //                  on the edge as scikit-image does
@@ -32,72 +38,45 @@ public static class MarchingCubes
     public static void Extract(ReadOnlySpan<float> values, Long3 blockSize, Long3 blockOrigin, Box3 cells, float isovalue, SurfacePiece piece)
     {
         ArgumentNullException.ThrowIfNull(piece);
-        var block = Validate(values.Length, blockSize, blockOrigin, cells, piece);
+        Validate(values.Length, blockSize, blockOrigin, cells, piece);
         if (piece.Labelled) throw new ArgumentException("an isosurface piece carries no labels", nameof(piece));
-        var cursor = new Cursor(block, blockOrigin, piece.VolumeShape, sides: 1);
-        // Inside flags first: a cell is skipped when its eight flags agree, found a vector of cells at a time.
+        if (cells.IsEmpty) return;
+        // Inside flags, only where the cells' corners are (the block may be larger: a whole volume meshed chunk by chunk).
         byte[] inside = ArrayPool<byte>.Shared.Rent(values.Length);
-        int[] found = ArrayPool<int>.Shared.Rent((int)block.X);
         try
         {
-            // Flags only where the cells' corners are (the block may be larger: a whole volume meshed chunk by chunk).
             var flags = inside.AsSpan(0, values.Length);
-            if (!cells.IsEmpty)
-            {
-                for (long z = cells.Start.Z; z <= cells.End.Z; z++)
+            var sweep = new Sweep(blockSize, blockOrigin, cells, piece, Surface.Isosurface);
+            for (long z = cells.Start.Z; z <= cells.End.Z; z++)
+                for (long y = cells.Start.Y; y <= cells.End.Y; y++)
                 {
-                    int from = cursor.Index(z, cells.Start.Y, blockOrigin), to = cursor.Index(z, cells.End.Y, blockOrigin) + (int)block.X;
-                    for (int i = from; i < to; i++) flags[i] = values[i] > isovalue ? (byte)1 : (byte)0;
+                    int from = sweep.Index(z, y, cells.Start.X);
+                    Threshold(values.Slice(from, (int)cells.Size.X + 1), isovalue, flags.Slice(from, (int)cells.Size.X + 1));
                 }
-            }
-            Span<int> corner = stackalloc int[8];
-            Span<float> v = stackalloc float[8];
-            for (long gz = cells.Start.Z; gz < cells.End.Z; gz++)
-            {
-                cursor.BeginLayer(gz);
-                for (long gy = cells.Start.Y; gy < cells.End.Y; gy++)
-                {
-                    int rowStart = cursor.Index(gy, cells.Start.X);
-                    int count = cursor.MixedCells<byte>(flags, rowStart, (int)cells.Size.X, found);
-                    for (int f = 0; f < count; f++)
-                    {
-                        int i0 = rowStart + found[f];
-                        long gx = cells.Start.X + found[f];
-                        int @case = 0;
-                        for (int c = 0; c < 8; c++)
-                        {
-                            int at = i0 + cursor.CornerOffset[c];
-                            v[c] = values[at];
-                            @case |= flags[at] << c;
-                        }
-                        long cell = cursor.CellIndex(gy, gx);
-                        int start = MarchingCubesTable.Offsets[@case], end = MarchingCubesTable.Offsets[@case + 1];
-                        int slots = cursor.SlotBase(gy, gx);
-                        for (int k = start; k < end; k += 3)
-                        {
-                            for (int j = 0; j < 3; j++)
-                            {
-                                int e = MarchingCubesTable.Edges[k + j];
-                                ref int slot = ref cursor.Slot(e, slots, side: 0);
-                                if (slot < 0)
-                                {
-                                    var (low, high) = MarchingCubesTable.EdgeCorners[e];
-                                    float t = (isovalue - v[low]) / (v[high] - v[low]);
-                                    slot = piece.AddVertex(cursor.VertexId(e, gy, gx, side: 0), t, 0);
-                                }
-                                corner[j] = slot;
-                            }
-                            piece.AddTriangle(cell, corner[0], corner[1], corner[2]);
-                        }
-                    }
-                }
-            }
+            sweep.Run<byte>(flags, values, isovalue);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(inside);
-            ArrayPool<int>.Shared.Return(found);
         }
+    }
+
+    /// <summary>flags[i] = values[i] &gt; isovalue ? 1 : 0, four vectors of floats narrowed to one of bytes at a time.</summary>
+    private static void Threshold(ReadOnlySpan<float> values, float isovalue, Span<byte> flags)
+    {
+        int i = 0, width = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var iso = new Vector<float>(isovalue);
+            var one = Vector<sbyte>.One;
+            for (; i + 4 * width <= values.Length; i += 4 * width)
+            {
+                var low = Vector.Narrow(Vector.GreaterThan(new Vector<float>(values[i..]), iso), Vector.GreaterThan(new Vector<float>(values[(i + width)..]), iso));
+                var high = Vector.Narrow(Vector.GreaterThan(new Vector<float>(values[(i + 2 * width)..]), iso), Vector.GreaterThan(new Vector<float>(values[(i + 3 * width)..]), iso));
+                Vector.AsVectorByte(Vector.Narrow(low, high) & one).CopyTo(flags[i..]);
+            }
+        }
+        for (; i < values.Length; i++) flags[i] = values[i] > isovalue ? (byte)1 : (byte)0;
     }
 
     /// <summary>
@@ -109,156 +88,256 @@ public static class MarchingCubes
         where T : unmanaged, IBinaryInteger<T>
     {
         ArgumentNullException.ThrowIfNull(piece);
-        var block = Validate(labels.Length, blockSize, blockOrigin, cells, piece);
+        Validate(labels.Length, blockSize, blockOrigin, cells, piece);
         if (piece.Labelled != perLabel) throw new ArgumentException("per-label surfaces need a labelled piece, a foreground surface an unlabelled one", nameof(piece));
-        var cursor = new Cursor(block, blockOrigin, piece.VolumeShape, sides: perLabel ? 2 : 1);
-        int[] found = ArrayPool<int>.Shared.Rent((int)block.X);
-        try
-        {
-            Span<int> corner = stackalloc int[8];
-            Span<T> l = stackalloc T[8];
-            for (long gz = cells.Start.Z; gz < cells.End.Z; gz++)
-            {
-                cursor.BeginLayer(gz);
-                for (long gy = cells.Start.Y; gy < cells.End.Y; gy++)
-                {
-                    int rowStart = cursor.Index(gy, cells.Start.X);
-                    int count = cursor.MixedCells(labels, rowStart, (int)cells.Size.X, found);
-                    for (int f = 0; f < count; f++)
-                    {
-                        int i0 = rowStart + found[f];
-                        long gx = cells.Start.X + found[f];
-                        for (int c = 0; c < 8; c++) l[c] = labels[i0 + cursor.CornerOffset[c]];
-                        long cell = cursor.CellIndex(gy, gx);
-                        int slots = cursor.SlotBase(gy, gx);
-                        for (int first = 0; first < 8; first++)
-                        {
-                            T label = l[first];
-                            if (perLabel ? label == T.Zero || l[..first].Contains(label) : first > 0) continue;
-                            int @case = 0;
-                            for (int c = 0; c < 8; c++)
-                                if (perLabel ? l[c] == label : l[c] != T.Zero) @case |= 1 << c;
-                            if (@case is 0 or 255) continue;
-                            int start = MarchingCubesTable.MaskOffsets[@case], end = MarchingCubesTable.MaskOffsets[@case + 1];
-                            ulong id = perLabel ? ulong.CreateTruncating(label) : 0;
-                            int centre = -1;
-                            for (int k = start; k < end; k += 3)
-                            {
-                                for (int j = 0; j < 3; j++)
-                                {
-                                    int e = MarchingCubesTable.MaskEdges[k + j];
-                                    if (e == MarchingCubesTable.Centre)
-                                    {
-                                        if (centre < 0) centre = piece.AddVertex(SurfacePiece.CentreVertexId(cell, first), 0.5f, id);
-                                        corner[j] = centre;
-                                        continue;
-                                    }
-                                    int side = perLabel && l[MarchingCubesTable.EdgeCorners[e].Low] != label ? 1 : 0;
-                                    ref int slot = ref cursor.Slot(e, slots, side);
-                                    if (slot < 0) slot = piece.AddVertex(cursor.VertexId(e, gy, gx, side), 0.5f, id);
-                                    corner[j] = slot;
-                                }
-                                piece.AddTriangle(cell, corner[0], corner[1], corner[2]);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(found);
-        }
+        if (cells.IsEmpty) return;
+        new Sweep(blockSize, blockOrigin, cells, piece, perLabel ? Surface.PerLabel : Surface.Foreground).Run(labels, default, 0);
     }
 
-    private static Long3 Validate(int length, Long3 blockSize, Long3 blockOrigin, Box3 cells, SurfacePiece piece)
+    private static void Validate(int length, Long3 blockSize, Long3 blockOrigin, Box3 cells, SurfacePiece piece)
     {
         if (blockSize.Volume != length) throw new ArgumentException($"a block of {blockSize} needs {blockSize.Volume} values, not {length}");
-        if (cells.IsEmpty) return blockSize;
+        if (cells.IsEmpty) return;
         var volumeCells = new Box3(Long3.Zero, piece.VolumeShape - Long3.Uniform(1));
         if (!volumeCells.Contains(cells)) throw new ArgumentOutOfRangeException(nameof(cells), $"cells {cells} are not all inside the volume's cells {volumeCells}");
         if (!new Box3(blockOrigin, blockSize).Contains(new Box3(cells.Start, cells.Size + Long3.Uniform(1))))
             throw new ArgumentOutOfRangeException(nameof(cells), $"the block {new Box3(blockOrigin, blockSize)} does not hold every corner of cells {cells}");
         if (blockSize.Y * blockSize.X > int.MaxValue / 8) throw new ArgumentOutOfRangeException(nameof(blockSize), "block planes too large");
-        return blockSize;
     }
 
-    /// <summary>Block indexing and the per-block vertex cache (two planes of x/y edges, one layer of z edges).</summary>
-    private sealed class Cursor
-    {
-        private readonly int _sy, _sx, _sides;
-        private readonly long _originZ, _originY, _originX, _volumeY, _volumeX;
-        private int[] _lower, _upper;
-        private readonly int[] _vertical;
-        private readonly int[] _edgeDelta = new int[12], _edgePlane = new int[12];
-        private int _layerBase;
-        private long _z;
+    private enum Surface { Isosurface, Foreground, PerLabel }
 
-        public Cursor(Long3 block, Long3 origin, Long3 volume, int sides)
+    /// <summary>The two sweeps of one block (see the file comment), with their grids and cell lists.</summary>
+    private sealed class Sweep
+    {
+        private readonly SurfacePiece _piece;
+        private readonly Surface _surface;
+        private readonly int _sides;
+        private readonly int _sx, _sxy, _width, _height;
+        private readonly long _originZ, _originY, _originX, _volumeY, _volumeX;
+        private readonly Box3 _cells;
+        private readonly int[] _cornerOffset = new int[8];
+        // Per edge: which grid holds its vertex (0 lower plane, 1 upper plane, 2 the layer's z-edges) and where,
+        // from the cell's position in the grid.
+        private readonly int[] _edgeGrid = new int[12], _edgeDelta = new int[12], _edgeScale = new int[12];
+        private readonly int[][] _planes, _layers;
+        private readonly CellList[] _lists;
+
+        public Sweep(Long3 block, Long3 origin, Box3 cells, SurfacePiece piece, Surface surface)
         {
-            _sy = (int)block.Y;
+            _piece = piece;
+            _surface = surface;
+            _sides = surface == Surface.PerLabel ? 2 : 1;
             _sx = (int)block.X;
-            _sides = sides;
+            _sxy = (int)(block.Y * block.X);
             (_originZ, _originY, _originX) = (origin.Z, origin.Y, origin.X);
-            (_volumeY, _volumeX) = (volume.Y, volume.X);
-            int sxy = _sy * _sx;
-            for (int c = 0; c < 8; c++) CornerOffset[c] = (c & 1) + (c >> 1 & 1) * _sx + (c >> 2) * sxy;
-            // An edge's slot: x- and y-edges in the lower or upper plane (two slots per position), z-edges in the layer.
+            (_volumeY, _volumeX) = (piece.VolumeShape.Y, piece.VolumeShape.X);
+            _cells = cells;
+            _width = (int)cells.Size.X + 1;
+            _height = (int)cells.Size.Y + 1;
+            for (int c = 0; c < 8; c++) _cornerOffset[c] = (c & 1) + (c >> 1 & 1) * _sx + (c >> 2) * _sxy;
             for (int e = 0; e < 12; e++)
             {
                 var (low, _) = MarchingCubesTable.EdgeCorners[e];
-                int axis = e >> 2, at = (low >> 1 & 1) * _sx + (low & 1);
-                _edgePlane[e] = axis == 2 ? 2 : low >> 2;
-                _edgeDelta[e] = at;
+                int axis = e >> 2, at = (low >> 1 & 1) * _width + (low & 1);
+                _edgeGrid[e] = axis == 2 ? 2 : low >> 2;
+                _edgeDelta[e] = axis == 2 ? at * _sides : (2 * at + axis) * _sides;
+                _edgeScale[e] = axis == 2 ? _sides : 2 * _sides;
             }
-            _lower = new int[sxy * 2 * sides];
-            _upper = new int[sxy * 2 * sides];
-            _vertical = new int[sxy * sides];
-            _z = -2;
+            int cellsPerPlane = _width * _height;
+            _planes = [new int[2 * _sides * cellsPerPlane], new int[2 * _sides * cellsPerPlane]];
+            _layers = [new int[_sides * cellsPerPlane], new int[_sides * cellsPerPlane]];
+            _lists = [new CellList(_height), new CellList(_height)];
         }
 
-        public readonly int[] CornerOffset = new int[8];
+        /// <summary>Index in the block of voxel (z, y, x) (global coordinates).</summary>
+        public int Index(long z, long y, long x) => checked((int)(((z - _originZ) * (_sxy / _sx) + (y - _originY)) * _sx + (x - _originX)));
 
-        public void BeginLayer(long z)
+        public void Run<T>(ReadOnlySpan<T> classes, ReadOnlySpan<float> values, float isovalue) where T : unmanaged, IBinaryInteger<T>
         {
-            // The upper plane of layer z − 1 is the lower plane of layer z.
-            if (z == _z + 1) (_lower, _upper) = (_upper, _lower);
-            else Array.Fill(_lower, -1);
-            Array.Fill(_upper, -1);
-            Array.Fill(_vertical, -1);
-            _z = z;
-            _layerBase = checked((int)((z - _originZ) * _sy * _sx));
+            int[] found = ArrayPool<int>.Shared.Rent(_width + 1);
+            try
+            {
+                for (long z = _cells.Start.Z; z <= _cells.End.Z; z++)
+                {
+                    Vertices(classes, values, isovalue, z, found);
+                    if (z > _cells.Start.Z) Triangles(z - 1);
+                }
+            }
+            finally
+            {
+                ArrayPool<int>.Shared.Return(found);
+            }
         }
 
-        public int Index(long y, long x) => _layerBase + (int)(y - _originY) * _sx + (int)(x - _originX);
-
-        /// <summary>Index of the first voxel of row (z, y) of the block at <paramref name="origin"/>.</summary>
-        public int Index(long z, long y, Long3 origin) => checked((int)(((z - origin.Z) * _sy + (y - origin.Y)) * _sx));
-
-        public long CellIndex(long y, long x) => (_z * _volumeY + y) * _volumeX + x;
-
-
-        /// <summary>Where cell (y, x)'s edge slots start; <see cref="Slot"/> adds the edge's fixed offset.</summary>
-        public int SlotBase(long y, long x) => (int)(y - _originY) * _sx + (int)(x - _originX);
-
-        public ref int Slot(int edge, int slotBase, int side)
+        /// <summary>Plane z's vertices in id order, and the classified cells of layer z (when z is a cell layer).</summary>
+        private void Vertices<T>(ReadOnlySpan<T> classes, ReadOnlySpan<float> values, float isovalue, long z, int[] found) where T : unmanaged, IBinaryInteger<T>
         {
-            int at = slotBase + _edgeDelta[edge];
-            int plane = _edgePlane[edge];
-            if (plane == 2) return ref _vertical[at * _sides + side];
-            return ref (plane == 0 ? _lower : _upper)[((at << 1) + (edge >> 2)) * _sides + side];
+            int parity = (int)(z & 1);
+            var plane = _planes[parity];
+            var layer = _layers[parity];
+            var list = _lists[parity];
+            list.Clear();
+            bool hasLayer = z < _cells.End.Z;
+            Span<T> corner = stackalloc T[8];
+            for (long y = _cells.Start.Y; y <= _cells.End.Y; y++)
+            {
+                int r = (int)(y - _cells.Start.Y);
+                int rowStart = Index(z, y, _cells.Start.X);
+                bool hasRow = y < _cells.End.Y;
+                list.BeginRow(r);
+                if (hasLayer && hasRow) Classify(classes, rowStart, corner, list, found);
+                int centres = list.RowStart(r), centresEnd = list.Count;
+                int count = Crossings(classes, rowStart, hasRow ? _sx : 0, hasLayer ? _sxy : 0, found);
+                long firstVoxel = (z * _volumeY + y) * _volumeX + _cells.Start.X;
+                int f = 0;
+                while (true)
+                {
+                    var entries = list.Entries;
+                    while (centres < centresEnd && entries[centres].Centre != -2) centres++;
+                    int x = Math.Min(f < count ? found[f] : int.MaxValue, centres < centresEnd ? entries[centres].X : int.MaxValue);
+                    if (x == int.MaxValue) break;
+                    if (f < count && found[f] == x) f++;
+                    int i = rowStart + x;
+                    ulong id = (ulong)(firstVoxel + x) * 16;
+                    int at = r * _width + x;
+                    if (x + 1 < _width) Edge(classes, values, isovalue, i, i + 1, id, plane, 2 * at * _sides);
+                    if (hasRow) Edge(classes, values, isovalue, i, i + _sx, id + 2, plane, (2 * at + 1) * _sides);
+                    if (hasLayer) Edge(classes, values, isovalue, i, i + _sxy, id + 4, layer, at * _sides);
+                    for (; centres < centresEnd && entries[centres].X == x; centres++)
+                    {
+                        ref var cell = ref entries[centres];
+                        if (cell.Centre == -2) cell.Centre = _piece.AddVertex(SurfacePiece.CentreVertexId(checked((long)(id >> 4)), cell.First), 0.5f, cell.Label);
+                    }
+                }
+            }
+        }
+
+        /// <summary>The vertices of the edge from voxel <paramref name="low"/> to <paramref name="high"/> (block indices), if it is crossed.</summary>
+        private void Edge<T>(ReadOnlySpan<T> classes, ReadOnlySpan<float> values, float isovalue, int low, int high, ulong id, int[] grid, int slot)
+            where T : unmanaged, IBinaryInteger<T>
+        {
+            T a = classes[low], b = classes[high];
+            if (a == b) return;
+            if (_surface == Surface.PerLabel)
+            {
+                if (a != T.Zero) grid[slot] = _piece.AddVertex(id, 0.5f, ulong.CreateTruncating(a));
+                if (b != T.Zero) grid[slot + 1] = _piece.AddVertex(id + 1, 0.5f, ulong.CreateTruncating(b));
+                return;
+            }
+            if ((a == T.Zero) == (b == T.Zero)) return;
+            float t = _surface == Surface.Isosurface ? (isovalue - values[low]) / (values[high] - values[low]) : 0.5f;
+            grid[slot] = _piece.AddVertex(id, t, 0);
+        }
+
+        /// <summary>The cells of row <paramref name="rowStart"/> whose corners differ, with their case (per label: one entry per label, by its lowest corner).</summary>
+        private void Classify<T>(ReadOnlySpan<T> classes, int rowStart, Span<T> l, CellList list, int[] found) where T : unmanaged, IBinaryInteger<T>
+        {
+            int count = MixedCells(classes, rowStart, _width - 1, found);
+            int sx = _sx, sxy = _sxy;
+            bool foreground = _surface == Surface.Foreground;
+            for (int f = 0; f < count; f++)
+            {
+                int x = found[f];
+                var c = classes.Slice(rowStart + x, sxy + sx + 2);
+                if (_surface != Surface.PerLabel)
+                {
+                    int @case = (c[0] != T.Zero ? 1 : 0) | (c[1] != T.Zero ? 2 : 0) | (c[sx] != T.Zero ? 4 : 0) | (c[sx + 1] != T.Zero ? 8 : 0)
+                        | (c[sxy] != T.Zero ? 16 : 0) | (c[sxy + 1] != T.Zero ? 32 : 0) | (c[sxy + sx] != T.Zero ? 64 : 0) | (c[sxy + sx + 1] != T.Zero ? 128 : 0);
+                    if (@case is not (0 or 255)) list.Add(x, @case, 0, 0, foreground && MarchingCubesTable.HasCentre[@case]);
+                    continue;
+                }
+                for (int k = 0; k < 8; k++) l[k] = c[_cornerOffset[k]];
+                for (int first = 0; first < 8; first++)
+                {
+                    T label = l[first];
+                    if (label == T.Zero || l[..first].Contains(label)) continue;
+                    int @case = 0;
+                    for (int k = 0; k < 8; k++)
+                        if (l[k] == label) @case |= 1 << k;
+                    if (@case is not 255) list.Add(x, @case, first, ulong.CreateTruncating(label), MarchingCubesTable.HasCentre[@case]);
+                }
+            }
+        }
+
+        /// <summary>Layer z's triangles, from its classified cells; planes z and z + 1 are numbered.</summary>
+        private void Triangles(long z)
+        {
+            var lower = _planes[(int)(z & 1)];
+            var upper = _planes[(int)((z + 1) & 1)];
+            var layer = _layers[(int)(z & 1)];
+            var list = _lists[(int)(z & 1)];
+            bool iso = _surface == Surface.Isosurface;
+            var offsets = iso ? MarchingCubesTable.Offsets : MarchingCubesTable.MaskOffsets;
+            var edges = iso ? MarchingCubesTable.Edges : MarchingCubesTable.MaskEdges;
+            Span<int> abc = stackalloc int[3];
+            int[][] grids = [lower, upper, layer];
+            for (int r = 0; r < _height - 1; r++)
+            {
+                long firstCell = (z * _volumeY + _cells.Start.Y + r) * _volumeX + _cells.Start.X;
+                for (int k = list.RowStart(r); k < list.RowStart(r + 1); k++)
+                {
+                    ref var cell = ref list.Entries[k];
+                    int x = cell.X, @case = cell.Case;
+                    int at = r * _width + x;
+                    for (int n = offsets[@case]; n < offsets[@case + 1]; n += 3)
+                    {
+                        for (int j = 0; j < 3; j++)
+                        {
+                            int e = edges[n + j];
+                            if (e == MarchingCubesTable.Centre) { abc[j] = cell.Centre; continue; }
+                            // Per label, an edge's vertex is the lower voxel's (side 0) when that voxel holds the label.
+                            int side = _sides == 2 ? 1 - (@case >> MarchingCubesTable.EdgeCorners[e].Low & 1) : 0;
+                            abc[j] = grids[_edgeGrid[e]][_edgeDelta[e] + _edgeScale[e] * at + side];
+                        }
+                        _piece.AddTriangle(firstCell + x, abc[0], abc[1], abc[2]);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Offsets (from <paramref name="rowStart"/>) of the voxels among the next <see cref="_width"/> of a row whose
+        /// value differs from the next one along x (not for the last), y (<paramref name="rowStride"/> 0: none) or z
+        /// (<paramref name="planeStride"/> 0: none), written to <paramref name="found"/>; returns how many.
+        /// </summary>
+        private int Crossings<T>(ReadOnlySpan<T> block, int rowStart, int rowStride, int planeStride, Span<int> found) where T : unmanaged, IEquatable<T>
+        {
+            var r0 = block[rowStart..];
+            var ry = block[(rowStart + rowStride)..];
+            var rz = block[(rowStart + planeStride)..];
+            int count = 0, x = 0, edges = _width - 1;
+            if (Vector.IsHardwareAccelerated)
+            {
+                int width = Vector<T>.Count;
+                // Voxels [x, x + width) all have x-edges and the vectors stay inside every row read.
+                for (; x + width <= edges && x + width + 1 <= r0.Length && x + width <= ry.Length && x + width <= rz.Length; x += width)
+                {
+                    var a = new Vector<T>(r0[x..]);
+                    var same = Vector.Equals(a, new Vector<T>(r0[(x + 1)..])) & Vector.Equals(a, new Vector<T>(ry[x..])) & Vector.Equals(a, new Vector<T>(rz[x..]));
+                    if (same == Vector<T>.AllBitsSet) continue;
+                    for (int lane = 0; lane < width; lane++)
+                        if (!same[lane].Equals(AllOnes<T>())) found[count++] = x + lane;
+                }
+            }
+            for (; x < _width; x++)
+            {
+                T a = r0[x];
+                if ((x < edges && !a.Equals(r0[x + 1])) || !a.Equals(ry[x]) || !a.Equals(rz[x])) found[count++] = x;
+            }
+            return count;
         }
 
         /// <summary>
         /// Offsets (from <paramref name="rowStart"/>) of the cells among the next <paramref name="cells"/> of a row whose
         /// eight corners are not all equal, written to <paramref name="found"/>; returns how many.
         /// </summary>
-        public int MixedCells<T>(ReadOnlySpan<T> block, int rowStart, int cells, Span<int> found) where T : unmanaged, IEquatable<T>
+        private int MixedCells<T>(ReadOnlySpan<T> block, int rowStart, int cells, Span<int> found) where T : unmanaged, IEquatable<T>
         {
             var r00 = block[rowStart..];
-            var r01 = block[(rowStart + CornerOffset[2])..];
-            var r10 = block[(rowStart + CornerOffset[4])..];
-            var r11 = block[(rowStart + CornerOffset[6])..];
+            var r01 = block[(rowStart + _cornerOffset[2])..];
+            var r10 = block[(rowStart + _cornerOffset[4])..];
+            var r11 = block[(rowStart + _cornerOffset[6])..];
             int count = 0, x = 0;
             if (Vector.IsHardwareAccelerated)
             {
@@ -286,12 +365,45 @@ public static class MarchingCubes
         }
 
         private static T AllOnes<T>() where T : unmanaged => Vector<T>.AllBitsSet[0];
+    }
 
-        public ulong VertexId(int edge, long y, long x, int side)
+    /// <summary>One classified cell: position along x, case, lowest corner and label of the surface, centre vertex (−1: none, −2: to make).</summary>
+    private struct CellEntry
+    {
+        public int X, Case, First, Centre;
+        public ulong Label;
+    }
+
+    /// <summary>One layer's classified cells, row by row.</summary>
+    private sealed class CellList(int rows)
+    {
+        private readonly int[] _rowStarts = new int[rows + 1];
+        private int _row;
+
+        public CellEntry[] Entries = new CellEntry[256];
+        public int Count { get; private set; }
+
+        public void Clear() => Count = 0;
+
+        /// <summary>Starts row <paramref name="r"/>; every row is begun, in order.</summary>
+        public void BeginRow(int r)
         {
-            var (low, _) = MarchingCubesTable.EdgeCorners[edge];
-            long voxel = ((_z + (low >> 2)) * _volumeY + y + (low >> 1 & 1)) * _volumeX + x + (low & 1);
-            return SurfacePiece.EdgeVertexId(voxel, edge >> 2, side);
+            _row = r;
+            _rowStarts[r] = _rowStarts[r + 1] = Count;
+        }
+
+        public int RowStart(int r) => _rowStarts[r];
+
+        public void Add(int x, int @case, int first, ulong label, bool needsCentre)
+        {
+            if (Count == Entries.Length) Array.Resize(ref Entries, 2 * Count);
+            ref var entry = ref Entries[Count];
+            entry.X = x;
+            entry.Case = @case;
+            entry.First = first;
+            entry.Label = label;
+            entry.Centre = needsCentre ? -2 : -1;
+            _rowStarts[_row + 1] = ++Count;
         }
     }
 }

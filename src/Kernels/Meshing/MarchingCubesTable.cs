@@ -56,6 +56,9 @@ internal static class MarchingCubesTable
     public static readonly int[] MaskOffsets = new int[257];
     public static readonly byte[] MaskEdges;
 
+    /// <summary>The mask cases whose triangles use the <see cref="Centre"/> vertex.</summary>
+    public static readonly bool[] HasCentre = new bool[256];
+
     /// <summary>The vertex at the cell's centre, used by <see cref="MaskEdges"/> only.</summary>
     public const int Centre = 12;
 
@@ -108,7 +111,8 @@ internal static class MarchingCubesTable
             var complement = Triangulate(255 - c);
             for (int k = 0; k < complement.Count; k += 3)
                 edges.AddRange([(byte)complement[k], (byte)complement[k + 2], (byte)complement[k + 1]]);
-            if (!HasInteriorTunnel(c))
+            HasCentre[c] = HasInteriorTunnel(c);
+            if (!HasCentre[c])
             {
                 maskEdges.AddRange(edges.Skip(Offsets[c]));
                 continue;

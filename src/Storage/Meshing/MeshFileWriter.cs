@@ -45,7 +45,7 @@ public abstract class MeshFileWriter : IMeshSink, IDisposable
 
     public abstract void BeginObject(string name);
     public abstract void AddVertices(ReadOnlySpan<float> positions, ReadOnlySpan<float> normals);
-    public abstract void AddTriangles(ReadOnlySpan<long> corners);
+    public abstract void AddTriangles(ReadOnlySpan<int> corners, long first);
     public abstract void Complete();
     protected abstract void Close();
 
@@ -109,7 +109,7 @@ internal sealed class ObjWriter : MeshFileWriter
         VertexCount += positions.Length / 3;
     }
 
-    public override void AddTriangles(ReadOnlySpan<long> corners)
+    public override void AddTriangles(ReadOnlySpan<int> corners, long first)
     {
         bool normals = _normals;
         WriteLines(_faceLines, corners.ToArray(), 3, 2 + 3 * (3 * 21), (values, i, line) =>
@@ -119,7 +119,7 @@ internal sealed class ObjWriter : MeshFileWriter
             for (int j = 0; j < 3; j++)
             {
                 line[n++] = (byte)' ';
-                long index = values[3 * i + j] + 1;
+                long index = first + values[3 * i + j] + 1;
                 index.TryFormat(line[n..], out int w, default, CultureInfo.InvariantCulture);
                 n += w;
                 if (!normals) continue;
@@ -245,12 +245,12 @@ internal sealed class PlyWriter : MeshFileWriter
         if (VertexCount > int.MaxValue) throw new VolumeException(Path, "more than 2^31 vertices do not fit a PLY file's int indices; write .obj instead");
     }
 
-    public override void AddTriangles(ReadOnlySpan<long> corners)
+    public override void AddTriangles(ReadOnlySpan<int> corners, long first)
     {
         for (int i = 0; i < corners.Length; i += 3)
         {
             _buffer[0] = 3;
-            for (int j = 0; j < 3; j++) BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(1 + 4 * j), (int)corners[i + j]);
+            for (int j = 0; j < 3; j++) BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(1 + 4 * j), (int)(first + corners[i + j]));
             int n = 13;
             if (_labelled) { BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(13), _label); n += 4; }
             _faces.Write(_buffer, 0, n);

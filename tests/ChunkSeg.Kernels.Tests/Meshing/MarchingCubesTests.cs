@@ -167,6 +167,34 @@ public sealed class MarchingCubesTests
         }
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Pieces_hold_their_vertices_in_id_order_and_every_one_is_a_triangle_corner(int kind)
+    {
+        // Random sub-blocks of random volumes: isosurfaces, foregrounds (tunnel cells included) and label surfaces.
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var rng = new Random(1000 * kind + trial);
+            var shape = new Long3(rng.Next(2, 9), rng.Next(2, 9), rng.Next(2, 30));
+            int n = (int)shape.Volume;
+            var field = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray();
+            var labels = Enumerable.Range(0, n).Select(_ => (byte)(rng.NextDouble() < 0.4 ? 0 : rng.Next(1, 4))).ToArray();
+            var start = new Long3(rng.Next(0, (int)shape.Z - 1), rng.Next(0, (int)shape.Y - 1), rng.Next(0, (int)shape.X - 1));
+            var end = new Long3(rng.Next((int)start.Z + 1, (int)shape.Z), rng.Next((int)start.Y + 1, (int)shape.Y), rng.Next((int)start.X + 1, (int)shape.X));
+            var cells = Box3.FromBounds(start, end);
+            var piece = new SurfacePiece(0, shape, labelled: kind == 2);
+            if (kind == 0) MarchingCubes.Extract(field, shape, Long3.Zero, cells, 0.5f, piece);
+            else MarchingCubes.ExtractLabels<byte>(labels, shape, Long3.Zero, cells, kind == 2, piece);
+            var ids = piece.VertexIds;
+            for (int i = 1; i < ids.Length; i++) Assert.True(ids[i - 1] < ids[i], $"trial {trial}: vertex {i} out of id order");
+            var used = new bool[piece.VertexCount];
+            foreach (int corner in piece.TriangleCorners) used[corner] = true;
+            Assert.True(used.All(u => u), $"trial {trial}: {used.Count(u => !u)} vertices are no triangle's corner");
+        }
+    }
+
     [Fact]
     public void Blocks_that_miss_corners_or_leave_the_volume_are_refused()
     {
