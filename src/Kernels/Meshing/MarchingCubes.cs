@@ -247,7 +247,22 @@ public static class MarchingCubes
                     if (@case is not (0 or 255)) list.Add(x, @case, 0, 0, foreground && MarchingCubesTable.HasCentre[@case]);
                     continue;
                 }
-                for (int k = 0; k < 8; k++) l[k] = c[_cornerOffset[k]];
+                // Most cells hold one label beside background: then its case is the non-zero corners.
+                int nonZero = 0, single = 1;
+                T only = T.Zero;
+                for (int k = 0; k < 8; k++)
+                {
+                    T v = l[k] = c[_cornerOffset[k]];
+                    if (v == T.Zero) continue;
+                    if (nonZero == 0) only = v;
+                    else if (v != only) single = 0;
+                    nonZero |= 1 << k;
+                }
+                if (single == 1)
+                {
+                    if (nonZero is not (0 or 255)) list.Add(x, nonZero, BitOperations.TrailingZeroCount(nonZero), ulong.CreateTruncating(only), MarchingCubesTable.HasCentre[nonZero]);
+                    continue;
+                }
                 for (int first = 0; first < 8; first++)
                 {
                     T label = l[first];
