@@ -48,7 +48,7 @@ internal sealed class WeldSlab
 
         // Vertices: own rows (z, y) of voxels, counted per piece, then numbered across the slab.
         var zOwned = Owned(start, end, _shape.Z);
-        var vertexRows = RowWalk.Build(pieces.Length, chunksY, _chunksX, zOwned, cy => Owned(cy * _chunk.Y, (cy + 1) * _chunk.Y, _shape.Y));
+        var vertexRows = new RowWalk(pieces.Length, chunksY, _chunksX, zOwned, cy => Owned(cy * _chunk.Y, (cy + 1) * _chunk.Y, _shape.Y));
         Parallel.For(0, pieces.Length, p => _map[p] = RankOwnVertices(p, vertexRows));
         VertexCount = vertexRows.Number();
         Ids = new ulong[VertexCount];
@@ -59,7 +59,7 @@ internal sealed class WeldSlab
 
         // Triangles: rows (z, y) of cells; the top layer (unless this is the last slab) is the tail.
         long cellEnd = Math.Min(end, _shape.Z - 1);
-        var triangleRows = RowWalk.Build(pieces.Length, chunksY, _chunksX, (start, Math.Max(start, cellEnd)),
+        var triangleRows = new RowWalk(pieces.Length, chunksY, _chunksX, (start, Math.Max(start, cellEnd)),
             cy => (cy * _chunk.Y, Math.Max(cy * _chunk.Y, Math.Min((cy + 1) * _chunk.Y, _shape.Y - 1))));
         var rank = new int[pieces.Length][];
         Parallel.For(0, pieces.Length, p => rank[p] = RankTriangles(p, triangleRows));
@@ -154,7 +154,7 @@ internal sealed class WeldSlab
             long x = at.Move((long)(ids[i] >> 4)), y = at.Y, z = at.Z;
             if (z >= z1) { map[i] = Pending; continue; }
             if (y >= y1 || x >= x1 || z < z0 || y < y0) { map[i] = Foreign; continue; }
-            int r = checked((int)((z - z0) * (y1 - y0) + (y - y0)));
+            int r = rows.RowOf(p, z, y);
             if (r != row) { row = r; inRow = 0; }
             counts[r]++;
             map[i] = inRow++;
@@ -169,14 +169,12 @@ internal sealed class WeldSlab
         var offsets = piece.VertexOffsets;
         var map = _map[p];
         var starts = rows.Starts[p];
-        var (z0, _) = rows.Z;
-        var (y0, y1) = rows.YOf(p);
         var at = new RowOf(_shape);
         for (int i = 0; i < ids.Length; i++)
         {
             if (map[i] < 0) continue;
             at.Move((long)(ids[i] >> 4));
-            int n = map[i] += starts[(int)((at.Z - z0) * (y1 - y0) + (at.Y - y0))];
+            int n = map[i] += starts[rows.RowOf(p, at.Z, at.Y)];
             Ids[n] = ids[i];
             Offsets[n] = offsets[i];
             if (Labelled) Labels[n] = piece.VertexLabels[i];
@@ -198,14 +196,12 @@ internal sealed class WeldSlab
         var cells = _pieces[p].TriangleCells;
         var rank = new int[cells.Length];
         var counts = rows.Counts[p];
-        var (z0, _) = rows.Z;
-        var (y0, y1) = rows.YOf(p);
         var at = new RowOf(_shape);
         int row = -1, inRow = 0;
         for (int t = 0; t < cells.Length; t++)
         {
             at.Move(cells[t]);
-            int r = checked((int)((at.Z - z0) * (y1 - y0) + (at.Y - y0)));
+            int r = rows.RowOf(p, at.Z, at.Y);
             if (r != row) { row = r; inRow = 0; }
             counts[r]++;
             rank[t] = inRow++;
@@ -220,13 +216,11 @@ internal sealed class WeldSlab
         var corners = piece.TriangleCorners;
         var map = _map[p];
         var starts = rows.Starts[p];
-        var (z0, _) = rows.Z;
-        var (y0, y1) = rows.YOf(p);
         var at = new RowOf(_shape);
         for (int t = 0; t < cells.Length; t++)
         {
             at.Move(cells[t]);
-            int n = starts[(int)((at.Z - z0) * (y1 - y0) + (at.Y - y0))] + rank[t];
+            int n = starts[rows.RowOf(p, at.Z, at.Y)] + rank[t];
             for (int j = 0; j < 3; j++)
             {
                 int number = map[corners[3 * t + j]];
@@ -277,7 +271,7 @@ internal sealed class WeldSlab
         private readonly (long Start, long End)[] _y;
         private int[] _layerStarts = [];
 
-        private RowWalk(int pieces, int chunksY, int chunksX, (long, long) z, Func<long, (long, long)> yOf)
+        public RowWalk(int pieces, int chunksY, int chunksX, (long, long) z, Func<long, (long, long)> yOf)
         {
             _chunksY = chunksY;
             _chunksX = chunksX;
@@ -294,14 +288,18 @@ internal sealed class WeldSlab
             }
         }
 
-        public static RowWalk Build(int pieces, int chunksY, int chunksX, (long, long) z, Func<long, (long, long)> yOf) =>
-            new(pieces, chunksY, chunksX, z, yOf);
-
         public (long Start, long End) Z { get; }
         public int[][] Counts { get; }
         public int[][] Starts { get; }
 
         public (long Start, long End) YOf(int piece) => _y[piece / _chunksX];
+
+        /// <summary>Piece <paramref name="piece"/>'s own index of row (z, y).</summary>
+        public int RowOf(int piece, long z, long y)
+        {
+            var (y0, y1) = YOf(piece);
+            return checked((int)((z - Z.Start) * (y1 - y0) + (y - y0)));
+        }
 
         /// <summary>Numbers the rows from the counts; returns the total.</summary>
         public int Number()
