@@ -1,12 +1,11 @@
 using System.Buffers;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
-using ChunkSeg.Storage;
 
-namespace ChunkSeg.GpuNode.Stages;
+namespace ChunkSeg.Storage;
 
 /// <summary>Reads a box of one time point in the volume's own axis order and lays it out c, z, y, x, so each channel's block is contiguous.</summary>
-internal static class PlanarRead
+public static class PlanarRead
 {
     /// <summary>A pooled buffer (return it to <see cref="ArrayPool{T}.Shared"/>) whose first <paramref name="bytes"/> hold the box.</summary>
     public static byte[] Rent(IVolume input, long timePoint, Box3 box, out int bytes)
