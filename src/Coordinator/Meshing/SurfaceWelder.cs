@@ -156,9 +156,9 @@ public sealed class SurfaceWelder
     /// The top-layer triangles a slab hands on: per corner the number it already has (written, or object-local)
     /// or −1 with its id, to be found in the next slab; per triangle its label.
     /// </summary>
-    private sealed record Held(long[] Corners, ulong[] Ids, float[] Offsets, ulong[] Labels)
+    private sealed record Held(long[] Corners, ulong[] Ids, ulong[] Labels)
     {
-        public static readonly Held None = new([], [], [], []);
+        public static readonly Held None = new([], [], []);
 
         public int Count => Labels.Length;
 
@@ -171,7 +171,7 @@ public sealed class SurfaceWelder
                 int c = slab.Corners[3 * slab.HeldStart + k];
                 corners[k] = c == WeldSlab.Pending ? -1 : numberOf(c);
             }
-            return new Held(corners, slab.HeldIds, slab.HeldOffsets, slab.Labelled ? slab.HeldLabels : new ulong[count]);
+            return new Held(corners, slab.HeldIds, slab.HeldLabels);
         }
     }
 

@@ -95,7 +95,7 @@ internal sealed class WeldSlab
     /// <summary>The cell layer whose triangles are handed on (long.MaxValue when none is).</summary>
     public long HeldLayer { get; }
 
-    /// <summary>For the triangles from <see cref="HeldStart"/> on: each corner's id and offset, and the triangle's label.</summary>
+    /// <summary>For the triangles from <see cref="HeldStart"/> on: each corner's id and offset, and the triangle's label (0 when unlabelled).</summary>
     public ulong[] HeldIds { get; }
     public float[] HeldOffsets { get; }
     public ulong[] HeldLabels { get; }
