@@ -97,6 +97,13 @@ public sealed class EvaluateTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("f.zarr", err);
         Assert.Contains("float32", err);
+        var negative = new short[120];
+        negative[17] = -3;
+        string n = TestVolumes.WriteZarr(_dir, "n.zarr", "zyx", [4, 5, 6], DataType.Int16, MemoryMarshal.AsBytes(negative.AsSpan()).ToArray());
+        (code, _, err) = await Cli.Run("evaluate", a, n);
+        Assert.Equal(1, code);
+        Assert.Contains("n.zarr", err);
+        Assert.Contains("label -3", err);
     }
 
     [Fact]

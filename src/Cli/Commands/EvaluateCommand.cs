@@ -105,28 +105,16 @@ internal static class EvaluateCommand
         try
         {
             var raw = planar.AsSpan(0, bytes);
-            var type = volume.Info.DataType;
-            switch (type)
+            switch (volume.Info.DataType)
             {
-                case DataType.UInt8: for (int i = 0; i < destination.Length; i++) destination[i] = raw[i]; break;
-                case DataType.UInt16: Widen(MemoryMarshal.Cast<byte, ushort>(raw), destination); break;
-                case DataType.UInt32: Widen(MemoryMarshal.Cast<byte, uint>(raw), destination); break;
-                case DataType.UInt64: MemoryMarshal.Cast<byte, ulong>(raw).CopyTo(destination); break;
-                default:
-                    var signed = destination;
-                    for (int i = 0; i < signed.Length; i++)
-                    {
-                        long v = type switch
-                        {
-                            DataType.Int8 => (sbyte)raw[i],
-                            DataType.Int16 => MemoryMarshal.Cast<byte, short>(raw)[i],
-                            DataType.Int32 => MemoryMarshal.Cast<byte, int>(raw)[i],
-                            _ => MemoryMarshal.Cast<byte, long>(raw)[i],
-                        };
-                        if (v < 0) throw new VolumeException(volume.Info.Location, $"label {v} at a voxel of {box}: labels must not be negative");
-                        signed[i] = (ulong)v;
-                    }
-                    break;
+                case DataType.UInt8: Widen<byte>(raw, destination, volume.Info.Location, box); break;
+                case DataType.UInt16: Widen(MemoryMarshal.Cast<byte, ushort>(raw), destination, volume.Info.Location, box); break;
+                case DataType.UInt32: Widen(MemoryMarshal.Cast<byte, uint>(raw), destination, volume.Info.Location, box); break;
+                case DataType.UInt64: Widen(MemoryMarshal.Cast<byte, ulong>(raw), destination, volume.Info.Location, box); break;
+                case DataType.Int8: Widen(MemoryMarshal.Cast<byte, sbyte>(raw), destination, volume.Info.Location, box); break;
+                case DataType.Int16: Widen(MemoryMarshal.Cast<byte, short>(raw), destination, volume.Info.Location, box); break;
+                case DataType.Int32: Widen(MemoryMarshal.Cast<byte, int>(raw), destination, volume.Info.Location, box); break;
+                default: Widen(MemoryMarshal.Cast<byte, long>(raw), destination, volume.Info.Location, box); break;
             }
         }
         finally
@@ -134,9 +122,13 @@ internal static class EvaluateCommand
             ArrayPool<byte>.Shared.Return(planar);
         }
 
-        static void Widen<T>(ReadOnlySpan<T> values, Span<ulong> destination) where T : unmanaged, System.Numerics.IBinaryInteger<T>
+        static void Widen<T>(ReadOnlySpan<T> values, Span<ulong> destination, string source, Box3 box) where T : unmanaged, System.Numerics.IBinaryInteger<T>
         {
-            for (int i = 0; i < destination.Length; i++) destination[i] = ulong.CreateTruncating(values[i]);
+            for (int i = 0; i < destination.Length; i++)
+            {
+                if (T.IsNegative(values[i])) throw new VolumeException(source, $"label {values[i]} at a voxel of {box}: labels must not be negative");
+                destination[i] = ulong.CreateTruncating(values[i]);
+            }
         }
     }
 
