@@ -194,7 +194,7 @@ public static class MarchingCubes
                 while (true)
                 {
                     var entries = list.Entries;
-                    while (centres < centresEnd && entries[centres].Centre != -2) centres++;
+                    while (centres < centresEnd && entries[centres].Centre != CellEntry.CentreToMake) centres++;
                     int x = Math.Min(f < count ? found[f] : int.MaxValue, centres < centresEnd ? entries[centres].X : int.MaxValue);
                     if (x == int.MaxValue) break;
                     if (f < count && found[f] == x) f++;
@@ -207,7 +207,7 @@ public static class MarchingCubes
                     for (; centres < centresEnd && entries[centres].X == x; centres++)
                     {
                         ref var cell = ref entries[centres];
-                        if (cell.Centre == -2) cell.Centre = _piece.AddVertex(SurfacePiece.CentreVertexId(checked((long)(id >> 4)), cell.First), 0.5f, cell.Label);
+                        if (cell.Centre == CellEntry.CentreToMake) cell.Centre = _piece.AddVertex(SurfacePiece.CentreVertexId(checked((long)(id >> 4)), cell.First), 0.5f, cell.Label);
                     }
                 }
             }
@@ -382,9 +382,12 @@ public static class MarchingCubes
         private static T AllOnes<T>() where T : unmanaged => Vector<T>.AllBitsSet[0];
     }
 
-    /// <summary>One classified cell: position along x, case, lowest corner and label of the surface, centre vertex (−1: none, −2: to make).</summary>
+    /// <summary>One classified cell: position along x, case, lowest corner and label of the surface, centre vertex.</summary>
     private struct CellEntry
     {
+        /// <summary><see cref="Centre"/> of a case without a centre vertex, and of one whose centre vertex the vertex sweep has yet to make.</summary>
+        public const int NoCentre = -1, CentreToMake = -2;
+
         public int X, Case, First, Centre;
         public ulong Label;
     }
@@ -417,7 +420,7 @@ public static class MarchingCubes
             entry.Case = @case;
             entry.First = first;
             entry.Label = label;
-            entry.Centre = needsCentre ? -2 : -1;
+            entry.Centre = needsCentre ? CellEntry.CentreToMake : CellEntry.NoCentre;
             _rowStarts[_row + 1] = ++Count;
         }
     }
