@@ -25,9 +25,6 @@ public sealed record MeshCoordinates(Long3 VolumeShape, VoxelSize VoxelSize, boo
         if (ArrayOrder) { xyz[0] = (float)z; xyz[1] = (float)y; xyz[2] = (float)x; }
         else { xyz[0] = (float)x; xyz[1] = (float)y; xyz[2] = (float)z; }
     }
-
-    /// <summary>The z plane of the voxel a vertex id counts from (its edge's lower end, or its cell's lowest corner).</summary>
-    public long PlaneOf(ulong id) => SurfacePiece.DecodeVertexId(id).Voxel / (VolumeShape.X * VolumeShape.Y);
 }
 
 /// <summary>

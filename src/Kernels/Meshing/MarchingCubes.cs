@@ -199,35 +199,35 @@ public static class MarchingCubes
                     if (x == int.MaxValue) break;
                     if (f < count && found[f] == x) f++;
                     int i = rowStart + x;
-                    ulong id = (ulong)(firstVoxel + x) * 16;
+                    long voxel = firstVoxel + x;
                     int at = r * _width + x;
-                    if (x + 1 < _width) Edge(classes, values, isovalue, i, i + 1, id, plane, 2 * at * _sides);
-                    if (hasRow) Edge(classes, values, isovalue, i, i + _sx, id + 2, plane, (2 * at + 1) * _sides);
-                    if (hasLayer) Edge(classes, values, isovalue, i, i + _sxy, id + 4, layer, at * _sides);
+                    if (x + 1 < _width) Edge(classes, values, isovalue, i, i + 1, voxel, 0, plane, 2 * at * _sides);
+                    if (hasRow) Edge(classes, values, isovalue, i, i + _sx, voxel, 1, plane, (2 * at + 1) * _sides);
+                    if (hasLayer) Edge(classes, values, isovalue, i, i + _sxy, voxel, 2, layer, at * _sides);
                     for (; centres < centresEnd && entries[centres].X == x; centres++)
                     {
                         ref var cell = ref entries[centres];
-                        if (cell.Centre == CellEntry.CentreToMake) cell.Centre = _piece.AddVertex(SurfacePiece.CentreVertexId(checked((long)(id >> 4)), cell.First), 0.5f, cell.Label);
+                        if (cell.Centre == CellEntry.CentreToMake) cell.Centre = _piece.AddVertex(SurfacePiece.CentreVertexId(voxel, cell.First), 0.5f, cell.Label);
                     }
                 }
             }
         }
 
         /// <summary>The vertices of the edge from voxel <paramref name="low"/> to <paramref name="high"/> (block indices), if it is crossed.</summary>
-        private void Edge<T>(ReadOnlySpan<T> classes, ReadOnlySpan<float> values, float isovalue, int low, int high, ulong id, int[] grid, int slot)
+        private void Edge<T>(ReadOnlySpan<T> classes, ReadOnlySpan<float> values, float isovalue, int low, int high, long voxel, int axis, int[] grid, int slot)
             where T : unmanaged, IBinaryInteger<T>
         {
             T a = classes[low], b = classes[high];
             if (a == b) return;
             if (_surface == Surface.PerLabel)
             {
-                if (a != T.Zero) grid[slot] = _piece.AddVertex(id, 0.5f, ulong.CreateTruncating(a));
-                if (b != T.Zero) grid[slot + 1] = _piece.AddVertex(id + 1, 0.5f, ulong.CreateTruncating(b));
+                if (a != T.Zero) grid[slot] = _piece.AddVertex(SurfacePiece.EdgeVertexId(voxel, axis, 0), 0.5f, ulong.CreateTruncating(a));
+                if (b != T.Zero) grid[slot + 1] = _piece.AddVertex(SurfacePiece.EdgeVertexId(voxel, axis, 1), 0.5f, ulong.CreateTruncating(b));
                 return;
             }
             if ((a == T.Zero) == (b == T.Zero)) return;
             float t = _surface == Surface.Isosurface ? (isovalue - values[low]) / (values[high] - values[low]) : 0.5f;
-            grid[slot] = _piece.AddVertex(id, t, 0);
+            grid[slot] = _piece.AddVertex(SurfacePiece.EdgeVertexId(voxel, axis, 0), t, 0);
         }
 
         /// <summary>The cells of row <paramref name="rowStart"/> whose corners differ, with their case (per label: one entry per label, by its lowest corner).</summary>
