@@ -45,7 +45,7 @@ public sealed class SurfaceWelderTests
             var pieces = Pieces(grid, field, labels, c.Kind);
             var welder = new SurfaceWelder(grid, i => pieces[i], coordinates, c.Normals, finish: null);
             var welded = new Recorder();
-            if (c.Kind == 2) welder.WeldLabels(0, welded, LastLayers(pieces));
+            if (c.Kind == 2) welder.WeldLabels(0, welded, SurfaceWelder.LastLayers(pieces.Select(p => p.LastLayers())));
             else welder.WeldSurface(0, welded);
             var expected = Specified(pieces, coordinates, c.Kind == 2, c.Normals);
             Assert.True(expected.Lines.SequenceEqual(welded.Lines), $"{c}: welded mesh differs from the specification");
@@ -74,14 +74,6 @@ public sealed class SurfaceWelderTests
             pieces[i] = SurfacePiece.Read(stored, $"piece {i}");
         }
         return pieces;
-    }
-
-    private static Dictionary<ulong, long> LastLayers(SurfacePiece[] pieces)
-    {
-        var last = new Dictionary<ulong, long>();
-        foreach (var piece in pieces)
-            foreach (var (label, layer) in piece.LastLayers()) last[label] = Math.Max(layer, last.GetValueOrDefault(label, long.MinValue));
-        return last;
     }
 
     /// <summary>The mesh as the welder's contract states it, built from all pieces at once.</summary>

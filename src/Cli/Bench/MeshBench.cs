@@ -95,7 +95,7 @@ internal static class MeshBench
                         var welder = new SurfaceWelder(grid, c => pieces[c], new MeshCoordinates(shape, VoxelSize.Isotropic), normals: false, finish: null);
                         var sink = new MeshArrays();
                         welded = mode == "per-label"
-                            ? welder.WeldLabels(0, sink, LastLayersOf(pieces)).Triangles
+                            ? welder.WeldLabels(0, sink, SurfaceWelder.LastLayers(pieces.Select(p => p.LastLayers()))).Triangles
                             : welder.WeldSurface(0, sink).Triangles;
                     });
                     table.AddRow(title, Markup.Escape($"ChunkSeg, {edge}^3 chunks on {threads} threads + weld, one mesh in memory"), $"{welded:N0}", F(voxels / chunked / 1e6), F(skimage / chunked) + "x");
@@ -127,15 +127,6 @@ internal static class MeshBench
             return Task.FromResult(CliApp.Ok);
         });
         return mesh;
-    }
-
-    private static Dictionary<ulong, long> LastLayersOf(SurfacePiece[] pieces)
-    {
-        var last = new Dictionary<ulong, long>();
-        foreach (var piece in pieces)
-            foreach (var (label, layer) in piece.LastLayers())
-                last[label] = Math.Max(layer, last.GetValueOrDefault(label, long.MinValue));
-        return last;
     }
 
     /// <summary>The welded mesh kept in memory (as skimage's marching_cubes returns it), one array per batch.</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
@@ -104,13 +103,9 @@ public static class MeshJob
     /// <summary>Every label's last cell layer over all pieces (their headers only).</summary>
     private static Dictionary<ulong, long> LastLayers(ChunkGrid grid, MeshWorkspace workspace, int workers)
     {
-        var last = new ConcurrentDictionary<ulong, long>();
-        Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, c =>
-        {
-            foreach (var (label, layer) in workspace.ReadLastLayers(c))
-                last.AddOrUpdate(label, layer, (_, known) => Math.Max(known, layer));
-        });
-        return new Dictionary<ulong, long>(last);
+        var tables = new (ulong, long)[grid.Count][];
+        Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, c => tables[c] = workspace.ReadLastLayers(c));
+        return SurfaceWelder.LastLayers(tables);
     }
 
     private static List<string> HeaderOf(MeshRequest request, VolumeInfo info)

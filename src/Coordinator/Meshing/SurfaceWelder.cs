@@ -64,6 +64,16 @@ public sealed class SurfaceWelder
     public WeldSummary WeldLabels(long t, IMeshSink sink, IReadOnlyDictionary<ulong, long> lastLayers) =>
         WeldObjects(t, sink, lastLayers, label => $"label_{label}");
 
+    /// <summary>Each label's last cell layer over all pieces, from their <see cref="SurfacePiece.LastLayers"/> tables: what <see cref="WeldLabels"/> needs.</summary>
+    public static Dictionary<ulong, long> LastLayers(IEnumerable<(ulong Label, long LastLayer)[]> tables)
+    {
+        var last = new Dictionary<ulong, long>();
+        foreach (var table in tables)
+            foreach (var (label, layer) in table)
+                last[label] = Math.Max(layer, last.GetValueOrDefault(label, long.MinValue));
+        return last;
+    }
+
     private WeldSummary WeldObjects(long t, IMeshSink sink, IReadOnlyDictionary<ulong, long> lastLayers, Func<ulong, string> nameOf)
     {
         var open = new Dictionary<ulong, ObjectSurface>();
