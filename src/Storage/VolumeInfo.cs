@@ -40,7 +40,8 @@ public sealed record VolumeCreateOptions(
     int[] Chunks,
     VoxelSize VoxelSize,
     CodecSpec Codec,
-    double FillValue = 0)
+    double FillValue = 0,
+    bool LabelImage = false)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming what does not fit together.</summary>
     public void Validate()

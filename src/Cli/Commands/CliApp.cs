@@ -40,6 +40,7 @@ public static class CliApp
         root.Subcommands.Add(PredictCommand.Create(context));
         root.Subcommands.Add(LabelCommand.Create(context));
         root.Subcommands.Add(MeshCommand.Create(context));
+        root.Subcommands.Add(RunCommand.Create(context));
         root.Subcommands.Add(EvaluateCommand.Create(context));
         root.Subcommands.Add(Bench.BenchCommand.Create(context));
 

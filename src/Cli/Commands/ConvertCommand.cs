@@ -97,7 +97,10 @@ internal static class OutputLayout
         }
         return new VolumeCreateOptions(axes, shape, input.DataType, chunks, voxelSize ?? input.VoxelSize, codec, input.FillValue);
     }
-    /// <summary>A label volume: the input's spatial and time axes (no channels), OME order for Zarr, <paramref name="type"/> voxels.</summary>
+    /// <summary>
+    /// A label volume: the input's spatial and time axes (no channels), <paramref name="type"/> voxels; in Zarr an OME-NGFF
+    /// label image (OME order, "image-label" metadata).
+    /// </summary>
     public static VolumeCreateOptions Labels(VolumeInfo input, VolumeFormat format, Contracts.Volumes.DataType type, Long3? spatialChunks, CodecSpec? codec)
     {
         var axes = Contracts.Volumes.AxisOrder.Parse(input.Axes.Names.Replace("c", "", StringComparison.Ordinal));
@@ -112,7 +115,8 @@ internal static class OutputLayout
             long c = a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, _ => 1 };
             chunks[d] = (int)Math.Clamp(c, 1, shape[d]);
         }
-        return new VolumeCreateOptions(axes, shape, type, chunks, input.VoxelSize, CodecFor(format, codec, CodecSpec.Gzip(1)));
+        return new VolumeCreateOptions(axes, shape, type, chunks, input.VoxelSize, CodecFor(format, codec, CodecSpec.Gzip(1)),
+            LabelImage: format == VolumeFormat.Zarr);
     }
 
     /// <summary>The asked codec, or the format's default; HDF5 output takes only none and gzip.</summary>

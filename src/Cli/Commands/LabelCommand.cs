@@ -95,25 +95,32 @@ internal static class LabelCommand
                 throw new UsageException($"{info.Location}: a label image has one channel; this one has {info.Channels}");
             return new Segmentation(SegmentationMode.Labels);
         }
+        return ProbabilitySegmentation(info.Location, info.Channels, info, threshold, channel, argmax, foreground, smooth);
+    }
+
+    /// <summary>Threshold or argmax on the <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>
+    internal static Segmentation ProbabilitySegmentation(string what, long channels, VolumeInfo volume, float? threshold, int? channel, bool argmax,
+        int? foreground, string? smooth)
+    {
         if (argmax && (threshold is not null || channel is not null))
             throw new UsageException("--argmax picks the foreground by --foreground; --threshold and --channel are for thresholding one channel");
         if (!argmax && foreground is not null)
             throw new UsageException("--foreground goes with --argmax; to threshold one channel use --channel");
         int ch = argmax ? foreground ?? 1 : channel ?? 1;
         string option = argmax ? "--foreground" : "--channel";
-        if (ch < 0 || ch >= info.Channels)
-            throw new UsageException($"{option} {ch}: {info.Location} has {info.Channels} channel(s), numbered 0 to {info.Channels - 1}");
-        if (argmax && info.Channels < 2)
-            throw new UsageException($"--argmax: {info.Location} has one channel; argmax needs the probabilities of at least two classes");
+        if (ch < 0 || ch >= channels)
+            throw new UsageException($"{option} {ch}: {what} has {channels} channel(s), numbered 0 to {channels - 1}");
+        if (argmax && channels < 2)
+            throw new UsageException($"--argmax: {what} has one channel; argmax needs the probabilities of at least two classes");
         float t = threshold ?? 0.5f;
         if (!float.IsFinite(t)) throw new UsageException($"--threshold must be a number; got {t}");
         var sigma = Options.ParseSigma("--smooth-sigma", smooth);
         var segmentation = new Segmentation(argmax ? SegmentationMode.Argmax : SegmentationMode.Threshold, ch, t, sigma);
-        Options.CheckSmoothingFits(smooth, BlockSmoothing.Kernels(sigma, !info.Axes.HasZ), info);
+        Options.CheckSmoothingFits(smooth, BlockSmoothing.Kernels(sigma, !volume.Axes.HasZ), volume);
         return segmentation;
     }
 
-    private static Connectivity ConnectivityOf(VolumeInfo info, int? value)
+    internal static Connectivity ConnectivityOf(VolumeInfo info, int? value)
     {
         bool is3D = info.Axes.HasZ;
         return (value ?? (is3D ? 6 : 4), is3D) switch

@@ -127,7 +127,7 @@ internal static class MeshCommand
         return spec;
     }
 
-    private static VoxelSize VoxelSizeOf(VolumeInfo info, string? text)
+    internal static VoxelSize VoxelSizeOf(VolumeInfo info, string? text)
     {
         if (Options.ParseVoxelSize(text) is { } given) return given;
         var v = info.VoxelSize;

@@ -20,12 +20,7 @@ internal static class PredictCommand
     {
         var input = new Argument<string>("input") { Description = "Volume to classify: x.zarr, x.zarr/0 or file.h5/dataset" };
         var output = new Argument<string>("output") { Description = "Probabilities to write: out.h5/probabilities or out.zarr" };
-        var ilp = new Option<string?>("--ilp") { Description = "An ilastik Pixel Classification project with a trained classifier" };
-        var model = new Option<string?>("--model") { Description = "A model written by chunkseg train" };
-        var vigraSt = new Option<bool>("--vigra-structure-tensor")
-        {
-            Description = "For projects saved by an ilastik without fastfilters (developer builds): structure tensor with VIGRA's scale order",
-        };
+        var (ilp, model, vigraSt) = ClassifierOptions.Create();
         var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
         var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 64,64,64; 2D: y,x 256,256)" };
         var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
@@ -38,11 +33,6 @@ internal static class PredictCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            string? ilpPath = parse.GetValue(ilp), modelPath = parse.GetValue(model);
-            if ((ilpPath is null) == (modelPath is null))
-                throw new UsageException("give exactly one of --ilp PROJECT.ilp or --model MODEL");
-            if (modelPath is not null && parse.GetValue(vigraSt))
-                throw new UsageException("--vigra-structure-tensor applies to ilastik projects (--ilp); a ChunkSeg model records its own");
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
             var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
             var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
@@ -50,22 +40,8 @@ internal static class PredictCommand
             int workerCount = Options.CheckWorkers(parse.GetValue(workers));
             using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
+            var (loaded, parameters) = ClassifierOptions.Load(parse.GetValue(ilp), parse.GetValue(model), parse.GetValue(vigraSt), info);
             int inputChannels = checked((int)info.Channels);
-
-            var parameters = new Dictionary<string, string> { ["inputChannels"] = inputChannels.ToString(CultureInfo.InvariantCulture) };
-            if (ilpPath is not null)
-            {
-                parameters["ilp"] = Path.GetFullPath(ilpPath);
-                if (parse.GetValue(vigraSt)) parameters["structureTensor"] = "vigra";
-            }
-            else
-            {
-                parameters["model"] = Path.GetFullPath(modelPath!);
-            }
-            var loaded = StageCatalog.ClassifierOf(parameters);
-            if (loaded.InputChannels is { } trained && trained != inputChannels)
-                throw new UsageException($"{modelPath}: the model was trained on {trained}-channel data; {info.Location} has {inputChannels} channel(s)");
-            Options.FitToVolume(loaded.Features, info, anisotropic: false);
             PredictStage stage;
             try { stage = new PredictStage(loaded.Features, info.SpatialShape.Z, inputChannels, loaded.Classifier); }
             catch (ArgumentException e) { throw new UsageException($"{loaded.Source} on {info.Location}: {e.Message}", e); }

@@ -26,7 +26,21 @@ public sealed record LabelRequest(
     CodecSpec? Codec,
     int Workers,
     bool Overwrite,
-    bool FillHoles = false);
+    bool FillHoles = false,
+    ComponentsPass? Components = null);
+
+/// <summary>
+/// Pass 1 computed another way than from the input's values: <see cref="Stage"/>(workspace) makes the stage
+/// (`run` classifies raw data in it), <see cref="Parameters"/> identify it in the job key, <see cref="BytesPerVoxel"/>
+/// and <see cref="MaxChunkBytes"/> plan its chunks, and <see cref="Completed"/> runs once all its chunks are done
+/// (before the workspace can go), on every run that finds them done.
+/// </summary>
+public sealed record ComponentsPass(
+    Func<LabelWorkspace, IChunkStage> Stage,
+    IReadOnlyDictionary<string, string> Parameters,
+    long BytesPerVoxel,
+    long MaxChunkBytes,
+    Action? Completed = null);
 
 /// <summary>How a labelling ended.</summary>
 public sealed record LabelOutcome(JobOutcome Components, JobOutcome Relabel, ulong Objects, int CrossingPieces, int CrossingObjects,
@@ -69,6 +83,11 @@ public static class LabelJob
         request.Segmentation.AddTo(parameters);
         if (request.Intensity is not null) parameters["intensity"] = request.Intensity.Info.Location;
         if (request.FillHoles) parameters["fillHoles"] = "1";
+        if (request.Components is { } custom)
+        {
+            if (request.FillHoles) throw new ArgumentException("hole filling labels the input's own values; it cannot follow a custom components pass");
+            foreach (var (key, value) in custom.Parameters) parameters[key] = value;
+        }
         string jobKey = $"label {info.Location} -> {request.Output} chunk {request.ChunkShape?.ToString() ?? "auto"} " +
             string.Join(' ', parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
         if (request.Overwrite) workspace.Delete();
@@ -116,12 +135,15 @@ public static class LabelJob
         var info = request.Input.Info;
         var spatial = info.SpatialShape;
         // Pass 1: local components and summaries.
-        var stage = new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity, holes);
+        var custom = request.Components;
+        var stage = custom?.Stage(workspace) ?? new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity, holes);
         var localAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.LocalLabels, "");
         var components = await runPass("label 1/3: components", new JobRequest("label", request.Input, localAddress, localOptions, request.ChunkShape,
-            request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: planningBytes, Stage: stage), ct).ConfigureAwait(false);
+            request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: custom?.BytesPerVoxel ?? planningBytes,
+            MaxChunkBytes: custom?.MaxChunkBytes ?? 256L << 20, Stage: stage), ct).ConfigureAwait(false);
         if (!components.Result.IsComplete)
             return new LabelOutcome(components, components, 0, 0, 0, 0, TimeSpan.Zero, 0);
+        custom?.Completed?.Invoke();
 
         // Pass 2: merge across chunk borders and number the objects.
         var grid = components.Grid;

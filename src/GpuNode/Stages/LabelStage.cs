@@ -38,6 +38,9 @@ public sealed record Segmentation(SegmentationMode Mode, int Channel = 1, float 
     }
 }
 
+/// <summary>Fills <paramref name="destination"/> with channel <paramref name="channel"/> of a chunk's read box, as float32.</summary>
+public delegate void ChannelReader(int channel, Span<float> destination);
+
 /// <summary>
 /// Pass 1 of labelling: segment a chunk's core (smoothing reads the halo), label its components locally
 /// (1 … n by first voxel), write the local labels (uint32) as the chunk's output and its
@@ -95,7 +98,9 @@ public sealed class LabelStage : IChunkStage
                 }
                 return;
             }
-            SegmentAndLabel(chunk, values, info.DataType, channels, labels);
+            var type = info.DataType;
+            int n = checked((int)chunk.Read.VoxelCount), channelBytes = n * elementSize;
+            SegmentAndLabel(chunk, channels, (c, destination) => ToFloat.Convert(planar.AsSpan(c * channelBytes, channelBytes), type, destination), labels);
         }
         finally
         {
@@ -103,11 +108,17 @@ public sealed class LabelStage : IChunkStage
         }
     }
 
-    private void SegmentAndLabel(ChunkSpec chunk, ReadOnlySpan<byte> planar, DataType type, int channels, Span<uint> labels)
+    /// <summary>
+    /// Segments and labels a chunk from its probabilities over <paramref name="chunk"/>'s read box (the core grown by
+    /// <see cref="RequiredHalo"/>): <paramref name="readChannel"/>(c, destination) fills one channel's image, z, y, x order.
+    /// Writes the core's local labels and the chunk's summary, as <see cref="Process"/> does.
+    /// </summary>
+    public void SegmentAndLabel(ChunkSpec chunk, int channels, ChannelReader readChannel, Span<uint> labels)
     {
+        if (_segmentation.Mode == SegmentationMode.Labels)
+            throw new InvalidOperationException("a label image is labelled as it is; there are no probabilities to segment");
         var box = chunk.Read;
         int n = (int)box.VoxelCount, core = (int)chunk.Core.VoxelCount;
-        int elementSize = type.SizeInBytes();
         var mask = new byte[core];
         float[] probability = ArrayPool<float>.Shared.Rent(n);
         float[] smoothed = ArrayPool<float>.Shared.Rent(n);
@@ -120,7 +131,7 @@ public sealed class LabelStage : IChunkStage
             int last = _segmentation.Mode == SegmentationMode.Threshold ? _segmentation.Channel : channels - 1;
             for (int c = first; c <= last; c++)
             {
-                ToFloat.Convert(planar.Slice(c * n * elementSize, n * elementSize), type, probability.AsSpan(0, n));
+                readChannel(c, probability.AsSpan(0, n));
                 if (c == _segmentation.Channel && ownIntensity) CropCore(chunk, probability, intensity);
                 var image = BlockSmoothing.Apply(_kernels, box.Size, probability, smoothed);
                 var values = new float[core];

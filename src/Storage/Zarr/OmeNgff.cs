@@ -118,7 +118,10 @@ internal static class OmeNgff
         json.WriteEndObject();
     });
 
-    /// <summary>The image group's .zattrs: one multiscale with one dataset, "0", scaled by the voxel size.</summary>
+    /// <summary>
+    /// The image group's .zattrs: one multiscale with one dataset, "0", scaled by the voxel size; for a label image
+    /// (<see cref="VolumeCreateOptions.LabelImage"/>) also NGFF's "image-label", which napari-ome-zarr opens as a labels layer.
+    /// </summary>
     public static byte[] ImageAttributes(string name, VolumeCreateOptions options) => Json(json =>
     {
         json.WriteStartObject();
@@ -153,6 +156,12 @@ internal static class OmeNgff
         json.WriteEndArray();
         json.WriteEndObject();
         json.WriteEndArray();
+        if (options.LabelImage)
+        {
+            json.WriteStartObject("image-label");
+            json.WriteString("version", "0.4");
+            json.WriteEndObject();
+        }
         json.WriteEndObject();
     });
 

@@ -1,0 +1,170 @@
+using System.CommandLine;
+using System.Globalization;
+using ChunkSeg.Cli.Jobs;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Coordinator.Execution;
+using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Storage;
+using Spectre.Console;
+
+namespace ChunkSeg.Cli.Commands;
+
+/// <summary>
+/// `chunkseg run RAW (--ilp PROJECT | --model MODEL) --out DIR`: the whole pipeline, fused per chunk, on this
+/// machine: probabilities (optional), labels (OME-Zarr and HDF5), a per-object mesh and the object table.
+/// </summary>
+internal static class RunCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var input = new Argument<string>("input") { Description = "Raw volume: x.zarr, x.zarr/0 or file.h5/dataset (3D, 2D or 3D+t; channels as the model expects)" };
+        var outDir = new Option<string>("--out") { Description = "Output folder (created; a rerun of the same command resumes it)", Required = true };
+        var (ilp, model, vigraSt) = ClassifierOptions.Create();
+        var threshold = new Option<float?>("--threshold") { Description = "Foreground where the channel's probability is >= this (default 0.5)" };
+        var channel = new Option<int?>("--channel") { Description = "Probability channel (class) to threshold, 0-based (default 1: the second label)" };
+        var argmax = new Option<bool>("--argmax") { Description = "Simple segmentation: foreground where --foreground holds the largest probability" };
+        var foreground = new Option<int?>("--foreground") { Description = "With --argmax: the foreground class, 0-based (default 1)" };
+        var smooth = new Option<string?>("--smooth-sigma") { Description = "Gaussian smoothing of the probabilities before thresholding, sigma in voxels: s or z,y,x" };
+        var connectivity = new Option<int?>("--connectivity") { Description = "6 or 26 in 3D (default 6), 4 or 8 in 2D (default 4)" };
+        var minSize = new Option<long>("--min-size") { Description = "Drop objects smaller than this many voxels" };
+        var maxSize = new Option<long?>("--max-size") { Description = "Drop objects larger than this many voxels" };
+        var excludeBorder = new Option<bool>("--exclude-border") { Description = "Drop objects that touch the volume's border" };
+        var mesh = new Option<string>("--mesh") { Description = "Mesh format: obj (default), ply or none", DefaultValueFactory = _ => "obj" };
+        var export = new Option<bool>("--export-probabilities") { Description = "Also write the probabilities (probabilities.h5/exported_data, as ilastik exports them)" };
+        var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
+        var chunks = new Option<string?>("--chunks") { Description = "Storage chunk shape z,y,x of the outputs (default: --chunk if given, else 64,64,64; 2D: y,x 256,256)" };
+        var axes = Options.Axes();
+        var workers = Options.Workers();
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
+        var command = new Command("run", "The whole pipeline: classify, label, mesh and tabulate objects, resumable, into one folder")
+        {
+            input, outDir, ilp, model, vigraSt, threshold, channel, argmax, foreground, smooth, connectivity, minSize, maxSize, excludeBorder,
+            mesh, export, chunk, chunks, axes, workers, overwrite,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            string? meshFormat = parse.GetValue(mesh) switch
+            {
+                "obj" => "obj",
+                "ply" => "ply",
+                "none" => null,
+                var other => throw new UsageException($"--mesh {other}: use obj, ply or none"),
+            };
+            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
+            // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
+            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
+            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
+            long min = parse.GetValue(minSize), max = parse.GetValue(maxSize) ?? long.MaxValue;
+            if (min < 0) throw new UsageException($"--min-size must not be negative; got {min}");
+            if (max < Math.Max(1, min)) throw new UsageException($"--max-size {max} is below --min-size {min} (or 1): every object would be dropped");
+
+            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            var info = source.Info;
+            var (loaded, classifierParameters) = ClassifierOptions.Load(parse.GetValue(ilp), parse.GetValue(model), parse.GetValue(vigraSt), info);
+            if (loaded.Classifier.FeatureCount != loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels))
+                throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
+                    $"selection gives {loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels)} for {info.Channels} channel(s)");
+            string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
+            var segmentation = LabelCommand.ProbabilitySegmentation(classes, loaded.Classifier.OutputChannels, info, parse.GetValue(threshold),
+                parse.GetValue(channel), parse.GetValue(argmax), parse.GetValue(foreground), parse.GetValue(smooth));
+            var request = new RunRequest(source, parse.GetValue(outDir)!, loaded, classifierParameters, segmentation,
+                LabelCommand.ConnectivityOf(info, parse.GetValue(connectivity)), new ObjectFilter(min, max, parse.GetValue(excludeBorder)),
+                meshFormat, parse.GetValue(export), requestedCompute, requestedChunks, workerCount, parse.GetValue(overwrite));
+            var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
+            PrintSummary(context, info, outcome);
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    internal static async Task<RunOutcome> RunWithProgress(CommandContext context, RunRequest request, CancellationToken ct)
+    {
+        using var logs = context.CreateLogs();
+        RunOutcome? outcome = null;
+        await context.Console.Progress().AutoClear(false).HideCompleted(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(),
+                new RemainingTimeColumn(), new SpinnerColumn())
+            .StartAsync(async p => outcome = await RunJob.RunAsync(request, logs, new ProgressMonitor(p), ct).ConfigureAwait(false))
+            .ConfigureAwait(false);
+        return outcome!;
+    }
+
+    internal static void PrintSummary(CommandContext context, VolumeInfo info, RunOutcome o)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        string dir = Path.GetDirectoryName(o.ManifestPath)!;
+        if (o.AlreadyComplete)
+            context.Out.WriteLine($"run: {dir} already holds this run, finished; nothing to do (pass --overwrite to recompute). Its stages:");
+        var stages = new Table().Border(TableBorder.Rounded).Title("chunkseg run")
+            .AddColumn("stage").AddColumn(new TableColumn("chunks").RightAligned()).AddColumn(new TableColumn("time").RightAligned())
+            .AddColumn(new TableColumn("throughput").RightAligned());
+        foreach (var s in o.Stages)
+        {
+            string chunks = s.Chunks == 0 ? "-" : s.ChunksResumed > 0 ? $"{s.Chunks} ({s.ChunksResumed} resumed)" : s.Chunks.ToString(ci);
+            string rate = s.Voxels > 0 && s.Seconds > 0 ? Units.Rate(s.Voxels / s.Seconds) : "-";
+            stages.AddRow(Markup.Escape(s.Name), chunks, string.Format(ci, "{0:0.00} s", s.Seconds), rate);
+        }
+        double total = o.Stages.Sum(s => s.Seconds);
+        long voxels = info.SpatialShape.Volume * info.TimePoints;
+        stages.AddRow("[bold]total[/]", o.Chunks.ToString(ci), string.Format(ci, "{0:0.00} s", total), total > 0 ? Units.Rate(voxels / total) : "-");
+        context.Stdout.Write(stages);
+
+        var files = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"outputs in {dir}"))
+            .AddColumn("file").AddColumn("holds").AddColumn("open with");
+        foreach (var f in o.Outputs) files.AddRow(Markup.Escape(f.Path), Markup.Escape(f.Holds), Markup.Escape(f.OpenWith));
+        files.AddRow(Markup.Escape(RunJob.Manifest), "inputs with checksums, model hash, parameters, version, timings", "any JSON viewer");
+        context.Stdout.Write(files);
+        context.Out.WriteLine(string.Format(ci, "run: {0:N0} objects; {1} chunks of {2}; {3:N0} voxels in {4:0.00} s ({5}){6}.", o.Objects, o.Chunks, o.ChunkShape,
+            voxels, total, total > 0 ? Units.Rate(voxels / total) : "-", o.Resumed ? ", resumed from an interrupted run" : ""));
+    }
+
+    /// <summary>One bar per stage plus an overall bar weighted by each stage's share of the work.</summary>
+    private sealed class ProgressMonitor(ProgressContext context) : IRunMonitor
+    {
+        private readonly Dictionary<string, (ProgressTask Task, double Weight)> _stages = new(StringComparer.Ordinal);
+        private ProgressTask? _overall;
+        private double _totalWeight;
+
+        public void Plan(IReadOnlyList<(string Stage, double Weight)> stages)
+        {
+            _overall = context.AddTask("[bold]overall[/]", maxValue: 1);
+            _totalWeight = stages.Sum(s => s.Weight);
+            int i = 0;
+            foreach (var (stage, weight) in stages)
+                _stages[stage] = (context.AddTask(Markup.Escape($"{++i}/{stages.Count} {stage}"), autoStart: false, maxValue: 1), weight);
+        }
+
+        public IProgress<JobProgress> Begin(string stage)
+        {
+            var (task, _) = _stages[stage];
+            if (!task.IsStarted) task.StartTask();
+            string title = task.Description;
+            return new SynchronousProgress<JobProgress>(p =>
+            {
+                task.MaxValue = Math.Max(1, p.ChunksTotal);
+                task.Value = p.ChunksDone;
+                string rate = p.VoxelsPerSecond > 0 ? "  " + Units.Rate(p.VoxelsPerSecond) : "";
+                task.Description = Markup.Escape($"{Markup.Remove(title)}  {p.ChunksDone}/{p.ChunksTotal} chunks{rate}");
+                UpdateOverall();
+            });
+        }
+
+        public void End(string stage)
+        {
+            if (!_stages.TryGetValue(stage, out var entry) || entry.Task.IsFinished) return;
+            if (!entry.Task.IsStarted) entry.Task.StartTask();
+            entry.Task.Value = entry.Task.MaxValue;
+            entry.Task.StopTask();
+            UpdateOverall();
+        }
+
+        private void UpdateOverall()
+        {
+            if (_overall is null || _totalWeight <= 0) return;
+            double done = _stages.Values.Sum(s => s.Weight * (s.Task.MaxValue > 0 ? s.Task.Value / s.Task.MaxValue : 0));
+            _overall.Value = done / _totalWeight;
+            if (_stages.Values.All(s => s.Task.IsFinished)) _overall.StopTask();
+        }
+    }
+}

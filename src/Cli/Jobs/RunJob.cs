@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using System.Globalization;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Coordinator.Execution;
+using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Storage;
+using ChunkSeg.Storage.Labeling;
+using ChunkSeg.Storage.Meshing;
+using ChunkSeg.Cli.Commands;
+using Microsoft.Extensions.Logging;
+
+namespace ChunkSeg.Cli.Jobs;
+
+/// <summary>What `chunkseg run` asks for. <see cref="MeshFormat"/> is "obj", "ply" or null (no mesh).</summary>
+public sealed record RunRequest(
+    IVolume Raw,
+    string OutDir,
+    LoadedClassifier Classifier,
+    IReadOnlyDictionary<string, string> ClassifierParameters,
+    Segmentation Segmentation,
+    Connectivity Connectivity,
+    ObjectFilter Filter,
+    string? MeshFormat,
+    bool ExportProbabilities,
+    Long3? ChunkShape,
+    Long3? StorageChunks,
+    int Workers,
+    bool Overwrite);
+
+/// <summary>One stage of a run as the summary and the manifest report it. <see cref="Chunks"/> 0 for coordinator steps.</summary>
+public sealed record RunStage(string Name, double Seconds, long Chunks, long ChunksResumed, long Voxels);
+
+/// <summary>How a run ended: its stages in order, the objects found and the files written (relative to the output folder).</summary>
+public sealed record RunOutcome(bool AlreadyComplete, bool Resumed, IReadOnlyList<RunStage> Stages, long Objects, Long3 ChunkShape, long Chunks,
+    IReadOnlyList<RunOutput> Outputs, string ManifestPath);
+
+/// <summary>A file or store a run wrote, what it holds and how to open it.</summary>
+public sealed record RunOutput(string Path, string Holds, string OpenWith);
+
+/// <summary>Receives a run's progress: a stage begins (with its share of the whole), advances, ends.</summary>
+public interface IRunMonitor
+{
+    void Plan(IReadOnlyList<(string Stage, double Weight)> stages);
+    IProgress<JobProgress> Begin(string stage);
+    void End(string stage);
+}
+
+/// <summary>
+/// `chunkseg run`: the whole pipeline on one machine, with every output in one folder.
+/// <code>
+///   1 classify + label  (workers)      raw + halo → features → forest → probabilities → segmentation → local labels and
+///                                      summaries, per chunk, nothing in between on disk (<see cref="ClassifyAndLabelStage"/>);
+///                                      probabilities exported to probabilities.h5 when asked
+///   2 merge             (coordinator)  pieces across chunk borders → final ids, filters, objects.csv
+///   3 relabel           (workers)      labels.ome.zarr (an OME-NGFF label image)
+///   4 labels → HDF5     (workers)      labels.h5/labels with axistags (ilastik, Fiji)
+///   5 mesh              (workers)      one closed surface per object from the final labels, welded → mesh.obj|ply
+///   manifest.json                      inputs with checksums, model hash, parameters, version, timings: written last
+/// </code>
+/// Passes 1 to 4 are the `label`, `convert` and `mesh` jobs' own resumable passes; the run adds a journal
+/// (.chunkseg-run.json) holding its key and the timings of stages done, so a rerun of the same command resumes and a
+/// different one is refused. A folder holds a finished run exactly when manifest.json exists.
+/// </summary>
+public static class RunJob
+{
+    public const string Labels = "labels.ome.zarr", LabelsHdf5 = "labels.h5", Probabilities = "probabilities.h5",
+        Objects = "objects.csv", Manifest = "manifest.json", Journal = ".chunkseg-run.json";
+    public const string LabelsDataset = "labels", ProbabilitiesDataset = "exported_data";   // ilastik's export name
+    public const string Classify = "classify + label", Merge = "merge", Relabel = "relabel", Hdf5Copy = "labels to HDF5", Mesh = "mesh";
+
+    public static async Task<RunOutcome> RunAsync(RunRequest request, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
+    {
+        var info = request.Raw.Info;
+        string outDir = Path.GetFullPath(request.OutDir);
+        Directory.CreateDirectory(outDir);
+        var parameters = RunRecord.ParametersOf(request);
+        string manifestPath = Path.Combine(outDir, Manifest);
+        string journalPath = Path.Combine(outDir, Journal);
+        var journal = RunRecord.Claim(outDir, parameters, request.Overwrite, manifestPath, journalPath, OwnedPaths(outDir));
+        if (journal is null)
+        {
+            var done = RunRecord.ReadOutcome(manifestPath);
+            RemoveScratch(outDir);
+            return done;
+        }
+
+        bool resumed = journal.Stages.Count > 0 || Directory.Exists(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root);
+        int meshes = MeshTimePoints(request, info);
+        var plan = new List<(string, double)> { (Classify, 80), (Merge, 2), (Relabel, 5), (Hdf5Copy, 3) };
+        if (meshes > 0) plan.Add((Mesh, 10));
+        monitor.Plan(plan);
+
+        var labels = new VolumeAddress(VolumeFormat.Zarr, Path.Combine(outDir, Labels), "");
+        string objectsPath = Path.Combine(outDir, Objects);
+        Long3 chunkShape = default;
+        long chunks = 0;
+
+        // 1-3: classify and label, merge, relabel (the labelling job with the fused first pass).
+        if (!LabelsDone(labels, objectsPath))
+        {
+            var outcome = await ClassifyAndLabel(request, labels, objectsPath, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
+            if (!outcome.IsComplete)
+            {
+                var failed = outcome.Components.Result.IsComplete ? outcome.Relabel : outcome.Components;
+                throw new RunIncompleteException(failed);
+            }
+            chunkShape = outcome.Components.Grid.ChunkShape;
+            chunks = outcome.Components.Grid.Count;
+            journal.Record(new RunStage(Merge, outcome.MergeTime.TotalSeconds, 0, 0, 0));
+            journal.Record(StageOf(Relabel, outcome.Relabel));
+            journal.Save();
+        }
+        foreach (var stage in new[] { Classify, Merge, Relabel }) monitor.End(stage);
+        if (chunks == 0) (chunkShape, chunks) = (journal.ChunkShape, journal.Chunks);
+
+        // 4: the labels as HDF5 with axistags.
+        using (var final = VolumeStore.Open(labels))
+        {
+            var h5 = VolumeStore.ParseAddress(Path.Combine(outDir, LabelsHdf5) + "/" + LabelsDataset);
+            var options = Commands.OutputLayout.For(final.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
+            var progress = monitor.Begin(Hdf5Copy);
+            var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, final, h5, options, request.ChunkShape, request.Workers,
+                Overwrite: false, new Dictionary<string, string>()), logs, progress, ct).ConfigureAwait(false);
+            if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
+            if (!copy.AlreadyComplete) journal.Record(StageOf(Hdf5Copy, copy));
+            journal.Save();
+            monitor.End(Hdf5Copy);
+        }
+
+        // 5: one closed surface per object, per time point.
+        var meshFiles = MeshPaths(request, info, outDir);
+        if (meshFiles.Count > 0)
+        {
+            var progress = monitor.Begin(Mesh);
+            var clock = Stopwatch.StartNew();
+            long meshChunks = 0, meshResumed = 0;
+            using var final = VolumeStore.Open(labels);
+            var voxelSize = Commands.MeshCommand.VoxelSizeOf(info, null);
+            for (int t = 0; t < meshFiles.Count; t++)
+            {
+                if (File.Exists(meshFiles[t])) continue;
+                int index = t;
+                long before = meshChunks;
+                var mesh = MeshJob.Run(new MeshRequest(final, meshFiles[t], new SurfaceSpec(SurfaceKind.PerLabel, TimePoint: t), voxelSize,
+                    ArrayOrder: false, Normals: false, TaubinIterations: 0, DecimateFraction: 1, request.ChunkShape, request.Workers, Overwrite: false),
+                    new SynchronousProgress<(long Done, long Total)>(p => progress.Report(new JobProgress(
+                        index * p.Total + p.Done, meshFiles.Count * p.Total, 0, 0, clock.Elapsed))), ct);
+                meshChunks += mesh.Chunks;
+                meshResumed += mesh.ChunksResumed;
+            }
+            if (meshChunks > 0) journal.Record(new RunStage(Mesh, clock.Elapsed.TotalSeconds, meshChunks, meshResumed, info.SpatialShape.Volume * meshFiles.Count));
+            journal.Save();
+            monitor.End(Mesh);
+        }
+
+        // The manifest goes last: its presence marks the folder as a finished run.
+        var outputs = OutputsOf(request, outDir, meshFiles);
+        long objects = File.ReadLines(objectsPath).LongCount() - 1;
+        var result = new RunOutcome(false, resumed, journal.Stages, objects, chunkShape, chunks, outputs, manifestPath);
+        RunRecord.WriteManifest(manifestPath, request, parameters, journal, result);
+        RemoveScratch(outDir);
+        return result;
+    }
+
+    private static async Task<LabelOutcome> ClassifyAndLabel(RunRequest request, VolumeAddress labels, string objectsPath, IReadOnlyDictionary<string, string> parameters,
+        RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
+    {
+        var info = request.Raw.Info;
+        var classifier = request.Classifier;
+        int inputChannels = checked((int)info.Channels);
+        var exportAddress = VolumeStore.ParseAddress(Path.Combine(Path.GetDirectoryName(objectsPath)!, Probabilities) + "/" + ProbabilitiesDataset);
+        StagedOutput? export = null;
+        if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
+            export = StagedOutput.Begin(exportAddress, ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), overwrite: false);
+        try
+        {
+            var components = new ComponentsPass(
+                workspace => new ClassifyAndLabelStage(classifier.Features, info.SpatialShape, inputChannels, classifier.Classifier,
+                    new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, inputChannels == 1 ? request.Raw : null),
+                    export?.Volume),
+                parameters,
+                BytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + 2 * classifier.Classifier.OutputChannels + classifier.Classifier.FeatureCount + 4) + 8,
+                MaxChunkBytes: 1L << 30,
+                Completed: () => { export?.Commit(); export = null; });
+            var labelRequest = new LabelRequest(request.Raw, labels, request.Segmentation, request.Connectivity, request.Filter, objectsPath,
+                inputChannels == 1 ? request.Raw : null, request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false,
+                Components: components);
+            var status = new SynchronousProgress<string>(_ => { monitor.End(Classify); monitor.Begin(Merge); });
+            var outcome = await LabelJob.RunAsync(labelRequest, async (title, job, token) =>
+            {
+                string stage = job.StageName == "relabel" ? Relabel : Classify;
+                if (stage == Relabel) monitor.End(Merge);
+                var result = await EmbeddedJob.RunAsync(job, logs, monitor.Begin(stage), token).ConfigureAwait(false);
+                if (stage == Classify)
+                {
+                    journal.SetGrid(result.Grid.ChunkShape, result.Grid.Count);
+                    if (!result.AlreadyComplete) journal.Record(StageOf(Classify, result));
+                    journal.Save();
+                    monitor.End(Classify);
+                }
+                return result;
+            }, status, ct).ConfigureAwait(false);
+            return outcome;
+        }
+        finally
+        {
+            export?.Dispose();
+        }
+    }
+
+    /// <summary>Probabilities as `predict` writes them: float32, the spatial (and time) axes in OME order, channels last, in HDF5.</summary>
+    private static VolumeCreateOptions ProbabilityLayout(VolumeInfo raw, int classes, Long3? storageChunks)
+    {
+        var axes = AxisOrder.Parse(AxisOrder.Parse(raw.Axes.Names.Replace("c", "", StringComparison.Ordinal)).ToOmeOrder().Names + "c");
+        var chunk3 = storageChunks ?? (raw.Axes.HasZ ? new Long3(64, 64, 64) : new Long3(1, 256, 256));
+        var shape = axes.Names.Select(a => a == 'c' ? classes : raw.Extent(a)).ToArray();
+        var chunks = axes.Names.Select((a, d) => (int)Math.Clamp(a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, 'c' => classes, _ => 1 }, 1, shape[d])).ToArray();
+        return new VolumeCreateOptions(axes, shape, DataType.Float32, chunks, raw.VoxelSize, CodecSpec.Gzip(1));
+    }
+
+    private static bool LabelsDone(VolumeAddress labels, string objectsPath) =>
+        StagedOutput.IsCommitted(labels) && File.Exists(objectsPath) && !Directory.Exists(LabelWorkspace.For(labels.RootPath).Root);
+
+    private static RunStage StageOf(string name, JobOutcome o) =>
+        new(name, o.Result.Elapsed.TotalSeconds, o.Result.ChunksTotal, o.Result.ChunksSkipped, o.Result.VoxelsProcessed);
+
+    private static int MeshTimePoints(RunRequest request, VolumeInfo info) =>
+        request.MeshFormat is null || !info.Axes.HasZ ? 0 : checked((int)info.TimePoints);
+
+    private static List<string> MeshPaths(RunRequest request, VolumeInfo info, string outDir)
+    {
+        int count = MeshTimePoints(request, info);
+        if (count == 1) return [Path.Combine(outDir, $"mesh.{request.MeshFormat}")];
+        int digits = (count - 1).ToString(CultureInfo.InvariantCulture).Length;
+        return Enumerable.Range(0, count).Select(t => Path.Combine(outDir, $"mesh_t{t.ToString(new string('0', digits), CultureInfo.InvariantCulture)}.{request.MeshFormat}")).ToList();
+    }
+
+    private static List<RunOutput> OutputsOf(RunRequest request, string outDir, List<string> meshFiles)
+    {
+        var outputs = new List<RunOutput>
+        {
+            new(Labels, "object labels, OME-NGFF 0.4 label image (uint32, 0 = background), voxel sizes in µm",
+                "napari: napari --plugin napari-ome-zarr " + Path.Combine(outDir, Labels) + "; Fiji: File > Import > OME-Zarr (MoBIE/n5-zarr)"),
+            new(LabelsHdf5 + "/" + LabelsDataset, "the same labels in HDF5 with vigra axistags",
+                "ilastik (as data), Fiji: File > Import > HDF5..., h5py"),
+            new(Objects, "one row per object: size, volume (µm³), centroid, bounding box, mean intensity", "pandas.read_csv, Excel, napari features"),
+        };
+        if (request.ExportProbabilities)
+            outputs.Insert(0, new(Probabilities + "/" + ProbabilitiesDataset, "per-class probabilities (float32, channels last), as ilastik's Prediction Export",
+                "ilastik, Fiji: File > Import > HDF5..., h5py"));
+        foreach (var mesh in meshFiles)
+            outputs.Add(new(Path.GetFileName(mesh), "one closed surface per object (objects label_<id>), coordinates x y z in µm",
+                "Blender: File > Import > " + (mesh.EndsWith(".ply", StringComparison.Ordinal) ? "Stanford (.ply)" : "Wavefront (.obj)") + "; napari: napari-meshio"));
+        return outputs;
+    }
+
+    /// <summary>Everything a run may write in its folder, for --overwrite to remove (nothing else there is touched).</summary>
+    private static IEnumerable<string> OwnedPaths(string outDir)
+    {
+        string[] names = [Labels, LabelsHdf5, Probabilities, Objects, Manifest];
+        foreach (var name in names)
+        {
+            string path = Path.Combine(outDir, name);
+            yield return path;
+            yield return path + StagedOutput.PartialSuffix;
+            yield return path + ".work";
+            yield return path + ".chunkseg-manifest.jsonl";
+            yield return path + StagedOutput.PartialSuffix + ".chunkseg-manifest.jsonl";
+        }
+        foreach (var mesh in Directory.EnumerateFiles(outDir, "mesh*.*").Concat(Directory.EnumerateDirectories(outDir, "mesh*.work")))
+            yield return mesh;
+        yield return Path.Combine(outDir, Journal);
+    }
+
+    /// <summary>Bookkeeping a finished run no longer needs: the journal and the HDF5 copies' resume manifests.</summary>
+    private static void RemoveScratch(string outDir)
+    {
+        foreach (var name in new[] { LabelsHdf5, Probabilities })
+        {
+            string sidecar = Path.Combine(outDir, name) + ".chunkseg-manifest.jsonl";
+            if (File.Exists(sidecar)) File.Delete(sidecar);
+        }
+        string journal = Path.Combine(outDir, Journal);
+        if (File.Exists(journal)) File.Delete(journal);
+    }
+}
+
+/// <summary>A pass of a run did not finish (failed chunks); the run stops, keeps what is done, and a rerun resumes it.</summary>
+public sealed class RunIncompleteException(JobOutcome outcome) : ChunkSegException(MessageOf(outcome))
+{
+    public JobOutcome Outcome { get; } = outcome;
+    public override int ExitCode => 1;
+
+    private static string MessageOf(JobOutcome o)
+    {
+        var failed = o.Result.Failed;
+        string list = string.Join("; ", failed.Take(5).Select(f => $"chunk {f.Chunk.Value}: {f.Reason}")) + (failed.Count > 5 ? $"; and {failed.Count - 5} more" : "");
+        return $"{o.Output.RootPath}: {failed.Count} of {o.Result.ChunksTotal} chunks failed ({list}); what is done is kept and rerunning the same command resumes";
+    }
+}
