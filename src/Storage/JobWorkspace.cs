@@ -46,10 +46,23 @@ public abstract class JobWorkspace
     }
 
     /// <summary>Removes the workspace after the job committed its outputs.</summary>
+    /// <summary>
+    /// Removes the workspace: first renamed out of the way (one atomic step, so a process killed meanwhile leaves either the
+    /// whole workspace or none), then deleted, along with what an earlier interrupted deletion left.
+    /// </summary>
     public void Delete()
     {
-        if (Directory.Exists(Root)) Directory.Delete(Root, recursive: true);
+        string doomed = Root.TrimEnd('/') + DeletedSuffix;
+        if (Directory.Exists(Root))
+        {
+            if (Directory.Exists(doomed)) Directory.Delete(doomed, recursive: true);
+            Directory.Move(Root, doomed);
+        }
+        if (Directory.Exists(doomed)) Directory.Delete(doomed, recursive: true);
     }
+
+    /// <summary>Suffix of a workspace being deleted.</summary>
+    public const string DeletedSuffix = ".deleted";
 
     protected static void WriteAtomically(string path, Action<Stream> write) => Internal.AtomicFile.Write(path, write);
 }

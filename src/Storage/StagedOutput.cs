@@ -10,10 +10,16 @@ namespace ChunkSeg.Storage;
 ///   out.zarr/           ← after Commit(): a single rename of the whole store or file
 /// </code>
 /// The coordinator's manifest lives beside the staged data (<see cref="ManifestPath"/>) and moves with it.
+/// A partial Zarr store always resumes: each chunk is its own file, renamed into place before the manifest
+/// records it. A partial HDF5 file resumes only when it was closed cleanly (a failed run): libhdf5 keeps data
+/// and metadata in its caches, so a file whose process was killed may lack chunks the manifest records, or
+/// be torn; without the <see cref="ClosedMarkerSuffix"/> file beside it, it is started again.
 /// </summary>
 public sealed class StagedOutput : IDisposable
 {
     public const string PartialSuffix = ".partial";
+    public const string ClosedMarkerSuffix = ".closed";
+    private bool _committed;
 
     private StagedOutput(VolumeAddress final, VolumeAddress staging, IVolume volume, bool resumed)
     {
@@ -57,8 +63,12 @@ public sealed class StagedOutput : IDisposable
                 throw new UsageException($"{final.RootPath}: output already exists; pass --overwrite to replace it");
             DeleteRoot(final);
         }
-        if (overwrite && IsCommitted(staging))
-            DeleteRoot(staging);
+        string closedMarker = staging.RootPath + ClosedMarkerSuffix;
+        if (overwrite || (staging.Format == VolumeFormat.Hdf5 && !File.Exists(closedMarker)))
+        {
+            if (IsCommitted(staging)) DeleteRoot(staging);
+        }
+        if (File.Exists(closedMarker)) File.Delete(closedMarker);   // open for writing again: no longer cleanly closed
 
         if (IsCommitted(staging))
         {
@@ -96,9 +106,18 @@ public sealed class StagedOutput : IDisposable
             File.Move(Staging.RootPath, Final.RootPath);
             if (File.Exists(ManifestPath)) File.Move(ManifestPath, FinalManifestPath, overwrite: true);
         }
+        _committed = true;
     }
 
-    public void Dispose() => Volume.Dispose();
+    /// <summary>Closes the staged volume; an uncommitted HDF5 file is then marked as cleanly closed, so a rerun may resume it.</summary>
+    public void Dispose()
+    {
+        if (_committed) return;
+        Volume.Dispose();
+        _committed = true;
+        if (Staging.Format == VolumeFormat.Hdf5 && File.Exists(Staging.RootPath))
+            File.WriteAllBytes(Staging.RootPath + ClosedMarkerSuffix, []);
+    }
 
     private static bool Matches(VolumeInfo info, VolumeCreateOptions options) =>
         info.Axes.Equals(options.Axes) && info.DataType == options.DataType && info.Shape.SequenceEqual(options.Shape);
@@ -109,5 +128,6 @@ public sealed class StagedOutput : IDisposable
         else if (File.Exists(a.RootPath)) File.Delete(a.RootPath);
         string sidecar = ManifestPathFor(a);
         if (a.Format == VolumeFormat.Hdf5 && File.Exists(sidecar)) File.Delete(sidecar);
+        if (File.Exists(a.RootPath + ClosedMarkerSuffix)) File.Delete(a.RootPath + ClosedMarkerSuffix);
     }
 }

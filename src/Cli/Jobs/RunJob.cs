@@ -68,10 +68,10 @@ public interface IRunMonitor
 /// </summary>
 public static class RunJob
 {
-    public const string Labels = "labels.ome.zarr", LabelsHdf5 = "labels.h5", Probabilities = "probabilities.h5",
+    public const string Labels = "labels.ome.zarr", LabelsHdf5 = "labels.h5", Probabilities = "probabilities.ome.zarr", ProbabilitiesHdf5 = "probabilities.h5",
         Objects = "objects.csv", Manifest = "manifest.json", Journal = ".chunkseg-run.json";
     public const string LabelsDataset = "labels", ProbabilitiesDataset = "exported_data";   // ilastik's export name
-    public const string Classify = "classify + label", Merge = "merge", Relabel = "relabel", Hdf5Copy = "labels to HDF5", Mesh = "mesh";
+    public const string Classify = "classify + label", Merge = "merge", Relabel = "relabel", Hdf5Copy = "HDF5 copies", Mesh = "mesh";
 
     public static async Task<RunOutcome> RunAsync(RunRequest request, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
@@ -118,19 +118,29 @@ public static class RunJob
         foreach (var stage in new[] { Classify, Merge, Relabel }) monitor.End(stage);
         if (chunks == 0) (chunkShape, chunks) = (journal.ChunkShape, journal.Chunks);
 
-        // 4: the labels as HDF5 with axistags.
-        using (var final = VolumeStore.Open(labels))
+        // 4: HDF5 copies with axistags, written whole from the committed Zarr results (a killed HDF5 writer leaves a file
+        // that cannot be trusted, so a partial copy starts again rather than resuming).
+        var copies = new List<(string Zarr, string Hdf5, bool ChannelsLast)> { (Labels, LabelsHdf5 + "/" + LabelsDataset, false) };
+        if (request.ExportProbabilities) copies.Add((Probabilities, ProbabilitiesHdf5 + "/" + ProbabilitiesDataset, true));
+        var copyProgress = monitor.Begin(Hdf5Copy);
+        var copyClock = Stopwatch.StartNew();
+        long copied = 0, copiedChunks = 0;
+        foreach (var (zarr, hdf5, channelsLast) in copies)
         {
-            var h5 = VolumeStore.ParseAddress(Path.Combine(outDir, LabelsHdf5) + "/" + LabelsDataset);
-            var options = Commands.OutputLayout.For(final.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
-            var progress = monitor.Begin(Hdf5Copy);
-            var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, final, h5, options, request.ChunkShape, request.Workers,
-                Overwrite: false, new Dictionary<string, string>()), logs, progress, ct).ConfigureAwait(false);
+            var target = VolumeStore.ParseAddress(Path.Combine(outDir, hdf5));
+            if (StagedOutput.IsCommitted(target)) continue;
+            using var source = VolumeStore.Open(Path.Combine(outDir, zarr));
+            var options = Commands.OutputLayout.For(source.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
+            if (channelsLast) options = options with { Axes = FeaturesStage.OutputAxes(source.Info.Axes), Shape = ChannelsLastShape(source.Info), Chunks = ChannelsLastChunks(source.Info, options) };
+            var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, source, target, options, request.ChunkShape, request.Workers,
+                Overwrite: true, new Dictionary<string, string>()), logs, copyProgress, ct).ConfigureAwait(false);
             if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
-            if (!copy.AlreadyComplete) journal.Record(StageOf(Hdf5Copy, copy));
-            journal.Save();
-            monitor.End(Hdf5Copy);
+            copied += copy.Result.VoxelsProcessed;
+            copiedChunks += copy.Result.ChunksTotal;
         }
+        if (copiedChunks > 0) journal.Record(new RunStage(Hdf5Copy, copyClock.Elapsed.TotalSeconds, copiedChunks, 0, copied));
+        journal.Save();
+        monitor.End(Hdf5Copy);
 
         // 5: one closed surface per object, per time point.
         var meshFiles = MeshPaths(request, info, outDir);
@@ -173,7 +183,7 @@ public static class RunJob
         var info = request.Raw.Info;
         var classifier = request.Classifier;
         int inputChannels = checked((int)info.Channels);
-        var exportAddress = VolumeStore.ParseAddress(Path.Combine(Path.GetDirectoryName(objectsPath)!, Probabilities) + "/" + ProbabilitiesDataset);
+        var exportAddress = VolumeStore.ParseAddress(Path.Combine(Path.GetDirectoryName(objectsPath)!, Probabilities));
         StagedOutput? export = null;
         if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
             export = StagedOutput.Begin(exportAddress, ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), overwrite: false);
@@ -213,18 +223,26 @@ public static class RunJob
         }
     }
 
-    /// <summary>Probabilities as `predict` writes them: float32, the spatial (and time) axes in OME order, channels last, in HDF5.</summary>
+    /// <summary>Probabilities as an OME-Zarr image: float32, (t,) c, z, y, x, one storage chunk holding every class.</summary>
     private static VolumeCreateOptions ProbabilityLayout(VolumeInfo raw, int classes, Long3? storageChunks)
     {
-        var axes = AxisOrder.Parse(AxisOrder.Parse(raw.Axes.Names.Replace("c", "", StringComparison.Ordinal)).ToOmeOrder().Names + "c");
+        var axes = AxisOrder.Parse("c" + raw.Axes.Names.Replace("c", "", StringComparison.Ordinal)).ToOmeOrder();
         var chunk3 = storageChunks ?? (raw.Axes.HasZ ? new Long3(64, 64, 64) : new Long3(1, 256, 256));
         var shape = axes.Names.Select(a => a == 'c' ? classes : raw.Extent(a)).ToArray();
         var chunks = axes.Names.Select((a, d) => (int)Math.Clamp(a switch { 'z' => chunk3.Z, 'y' => chunk3.Y, 'x' => chunk3.X, 'c' => classes, _ => 1 }, 1, shape[d])).ToArray();
-        return new VolumeCreateOptions(axes, shape, DataType.Float32, chunks, raw.VoxelSize, CodecSpec.Gzip(1));
+        return new VolumeCreateOptions(axes, shape, DataType.Float32, chunks, raw.VoxelSize, CodecSpec.Default);
     }
 
-    private static bool LabelsDone(VolumeAddress labels, string objectsPath) =>
-        StagedOutput.IsCommitted(labels) && File.Exists(objectsPath) && !Directory.Exists(LabelWorkspace.For(labels.RootPath).Root);
+    private static long[] ChannelsLastShape(VolumeInfo info) => FeaturesStage.OutputAxes(info.Axes).Names.Select(info.Extent).ToArray();
+
+    private static int[] ChannelsLastChunks(VolumeInfo info, VolumeCreateOptions options)
+    {
+        var axes = FeaturesStage.OutputAxes(info.Axes);
+        return axes.Names.Select(a => a == 'c' ? (int)info.Channels : options.Chunks[options.Axes.IndexOf(a)]).ToArray();
+    }
+
+    /// <summary>Labelling is done once the labels are committed and the object table moved into place (its last steps).</summary>
+    private static bool LabelsDone(VolumeAddress labels, string objectsPath) => StagedOutput.IsCommitted(labels) && File.Exists(objectsPath);
 
     private static RunStage StageOf(string name, JobOutcome o) =>
         new(name, o.Result.Elapsed.TotalSeconds, o.Result.ChunksTotal, o.Result.ChunksSkipped, o.Result.VoxelsProcessed);
@@ -251,8 +269,12 @@ public static class RunJob
             new(Objects, "one row per object: size, volume (µm³), centroid, bounding box, mean intensity", "pandas.read_csv, Excel, napari features"),
         };
         if (request.ExportProbabilities)
-            outputs.Insert(0, new(Probabilities + "/" + ProbabilitiesDataset, "per-class probabilities (float32, channels last), as ilastik's Prediction Export",
+        {
+            outputs.Insert(0, new(Probabilities, "per-class probabilities, OME-Zarr image (float32, c = the classifier's classes)",
+                "napari: napari --plugin napari-ome-zarr " + Path.Combine(outDir, Probabilities)));
+            outputs.Insert(1, new(ProbabilitiesHdf5 + "/" + ProbabilitiesDataset, "the same probabilities channels last, as ilastik's Prediction Export",
                 "ilastik, Fiji: File > Import > HDF5..., h5py"));
+        }
         foreach (var mesh in meshFiles)
             outputs.Add(new(Path.GetFileName(mesh), "one closed surface per object (objects label_<id>), coordinates x y z in µm",
                 "Blender: File > Import > " + (mesh.EndsWith(".ply", StringComparison.Ordinal) ? "Stanford (.ply)" : "Wavefront (.obj)") + "; napari: napari-meshio"));
@@ -262,7 +284,7 @@ public static class RunJob
     /// <summary>Everything a run may write in its folder, for --overwrite to remove (nothing else there is touched).</summary>
     private static IEnumerable<string> OwnedPaths(string outDir)
     {
-        string[] names = [Labels, LabelsHdf5, Probabilities, Objects, Manifest];
+        string[] names = [Labels, LabelsHdf5, Probabilities, ProbabilitiesHdf5, Objects, Manifest];
         foreach (var name in names)
         {
             string path = Path.Combine(outDir, name);
@@ -271,16 +293,25 @@ public static class RunJob
             yield return path + ".work";
             yield return path + ".chunkseg-manifest.jsonl";
             yield return path + StagedOutput.PartialSuffix + ".chunkseg-manifest.jsonl";
+            yield return path + StagedOutput.PartialSuffix + StagedOutput.ClosedMarkerSuffix;
         }
-        foreach (var mesh in Directory.EnumerateFiles(outDir, "mesh*.*").Concat(Directory.EnumerateDirectories(outDir, "mesh*.work")))
+        foreach (var mesh in Directory.EnumerateFileSystemEntries(outDir, "mesh*"))
             yield return mesh;
+        foreach (var deleting in Directory.EnumerateDirectories(outDir, "*" + JobWorkspace.DeletedSuffix))
+            yield return deleting;
         yield return Path.Combine(outDir, Journal);
     }
 
-    /// <summary>Bookkeeping a finished run no longer needs: the journal and the HDF5 copies' resume manifests.</summary>
+    /// <summary>
+    /// Bookkeeping a finished run no longer needs: the journal, the HDF5 copies' resume manifests, and scratch folders of
+    /// passes that finished just before an interruption.
+    /// </summary>
     private static void RemoveScratch(string outDir)
     {
-        foreach (var name in new[] { LabelsHdf5, Probabilities })
+        new LabelWorkspace(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root).Delete();
+        foreach (var mesh in Directory.EnumerateFiles(outDir, "mesh*.*").Where(f => !f.EndsWith(".partial", StringComparison.Ordinal)))
+            MeshWorkspace.For(mesh).Delete();
+        foreach (var name in new[] { LabelsHdf5, ProbabilitiesHdf5 })
         {
             string sidecar = Path.Combine(outDir, name) + ".chunkseg-manifest.jsonl";
             if (File.Exists(sidecar)) File.Delete(sidecar);

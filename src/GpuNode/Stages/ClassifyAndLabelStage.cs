@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Storage;
 
@@ -10,7 +11,7 @@ namespace ChunkSeg.GpuNode.Stages;
 /// Pass 1 of `chunkseg run`, fused in one worker with no intermediate files: a chunk's raw read box →
 /// features → classifier → probabilities → segmentation → local labels and the chunk's summary (through
 /// <see cref="LabelStage"/>). The output is the local labels; the core's probabilities also go to an export
-/// volume when one is given (channels last, as `predict` writes them).
+/// volume when one is given (any axis order; `predict` writes channels last, OME-Zarr wants c before z).
 /// <code>
 ///   read box  = core grown by the segmentation's smoothing halo, grown by the features' halo (clipped)
 ///   label box = core grown by the smoothing halo (clipped): where probabilities are needed
@@ -26,8 +27,9 @@ public sealed class ClassifyAndLabelStage : IChunkStage
     private readonly LabelStage _label;
     private readonly IVolume? _probabilities;
     private readonly Box3 _bounds;
+    private readonly AxisOrder? _interleavedAxes;
 
-    /// <param name="probabilities">Where to export the core's probabilities (axes: spatial in OME order, then c), or null.</param>
+    /// <param name="probabilities">Where to export the core's probabilities (float32, one channel per class), or null.</param>
     public ClassifyAndLabelStage(FeatureSet features, Long3 volumeShape, int inputChannels, IPixelClassifier classifier, LabelStage label,
         IVolume? probabilities)
     {
@@ -39,6 +41,12 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         _label = label;
         _probabilities = probabilities;
         _bounds = new Box3(Long3.Zero, volumeShape);
+        if (probabilities is not null)
+        {
+            // The classifier's layout: the export's time and spatial axes in OME order, then the classes.
+            var axes = probabilities.Info.Axes;
+            _interleavedAxes = AxisOrder.Parse(AxisOrder.Parse(axes.Names.Replace("c", "", StringComparison.Ordinal)).ToOmeOrder().Names + "c");
+        }
         RequiredHalo = _features.RequiredHalo + label.RequiredHalo;
     }
 
@@ -76,22 +84,34 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         }
     }
 
-    /// <summary>Writes the core's rows of the label box's interleaved probabilities (voxel-major, class-minor).</summary>
+    /// <summary>Writes the core's rows of the label box's interleaved probabilities (voxel-major, class-minor) to the export volume.</summary>
     private void Export(ChunkSpec labelChunk, float[] probabilities)
     {
         int classes = Classes;
         var core = labelChunk.Core.Size;
         var size = labelChunk.Read.Size;
         var offset = labelChunk.CoreOffsetInRead;
-        var cropped = new float[checked(core.Volume * classes)];
+        var interleaved = new float[checked(core.Volume * classes)];
         int rowLength = (int)core.X * classes, target = 0;
         for (long z = 0; z < core.Z; z++)
         for (long y = 0; y < core.Y; y++, target += rowLength)
         {
             long first = ((offset.Z + z) * size.Y + offset.Y + y) * size.X + offset.X;
-            probabilities.AsSpan(checked((int)(first * classes)), rowLength).CopyTo(cropped.AsSpan(target));
+            probabilities.AsSpan(checked((int)(first * classes)), rowLength).CopyTo(interleaved.AsSpan(target));
         }
         var info = _probabilities!.Info;
-        _probabilities.Write(BoxLayout.ForChunk(info.Axes, info.Shape, labelChunk.TimePoint, labelChunk.Core), MemoryMarshal.AsBytes(cropped.AsSpan()));
+        var box = BoxLayout.ForChunk(info.Axes, info.Shape, labelChunk.TimePoint, labelChunk.Core);
+        var bytes = MemoryMarshal.AsBytes(interleaved.AsSpan());
+        var interleavedAxes = _interleavedAxes!;
+        if (info.Axes.Equals(interleavedAxes))
+        {
+            _probabilities.Write(box, bytes);
+            return;
+        }
+        var ordered = new byte[bytes.Length];
+        var shape = interleavedAxes.Names.Select(info.Extent).ToArray();
+        BoxLayout.Transpose(bytes, BoxLayout.ForChunk(interleavedAxes, shape, labelChunk.TimePoint, labelChunk.Core).Shape,
+            interleavedAxes, ordered, info.Axes, sizeof(float));
+        _probabilities.Write(box, ordered);
     }
 }

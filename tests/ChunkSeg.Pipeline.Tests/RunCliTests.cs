@@ -1,0 +1,258 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.Pipeline.Tests;
+
+/// <summary>
+/// `chunkseg run` on ilastik's own fixtures: one fused pass equals `predict`, then `label` on those probabilities,
+/// then `mesh` on those labels, for several chunk shapes, worker counts and options; resume after SIGKILL;
+/// refusal of a different command; 2D and 3D+t inputs.
+/// </summary>
+public sealed class RunCliTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static string Ilp3D => SharedData.Require("ilastik/PixelClass3D.ilp");
+    private static string Data3D => SharedData.Require("ilastik/Data_3D.h5") + "/data";
+
+    [Theory]
+    [InlineData("16,24,32", 2, "")]
+    [InlineData("64,64,64", 1, "--smooth-sigma 1.0 --min-size 20")]
+    [InlineData("20,20,20", 3, "--argmax --connectivity 26 --exclude-border")]
+    [InlineData("9,64,13", 2, "--threshold 0.7 --channel 0 --mesh ply")]
+    public async Task One_pass_equals_predict_then_label_then_mesh(string chunk, int workers, string options)
+    {
+        string[] extra = options.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        string outDir = _dir["run"];
+        await Ok(["run", Data3D, "--ilp", Ilp3D, "--out", outDir, "--export-probabilities", "--chunk", chunk, "--workers", workers.ToString(), .. extra]);
+
+        // The stages run separately, on their own default chunking.
+        string probabilities = _dir["p.h5"] + "/p", labels = _dir["l.zarr"], objects = _dir["objects.csv"];
+        await Ok("predict", Data3D, probabilities, "--ilp", Ilp3D);
+        string[] labelOptions = extra.Where((a, i) => a != "--mesh" && (i == 0 || extra[i - 1] != "--mesh")).ToArray();
+        await Ok(["label", probabilities, labels, "--objects", objects, "--intensity", Data3D, .. labelOptions]);
+        string format = options.Contains("ply") ? "ply" : "obj";
+        await Ok("mesh", labels, _dir["mesh." + format], "--per-label");
+
+        var want = IlastikParityTests.ReadAll(probabilities);
+        Assert.Equal(want, IlastikParityTests.ReadAll(Path.Combine(outDir, "probabilities.h5") + "/exported_data"));
+        Assert.Equal(want, ChannelsLast(IlastikParityTests.ReadAll(Path.Combine(outDir, "probabilities.ome.zarr")), 2));
+        var wantLabels = TestVolumes.ReadUInt32(labels);
+        Assert.Contains(wantLabels, l => l != 0);
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(objects), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        Assert.Equal(MeshBody(_dir["mesh." + format]), MeshBody(Path.Combine(outDir, "mesh." + format)));
+
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")))!;
+        Assert.Equal(wantLabels.Max(), manifest["objects"]!.GetValue<long>());
+        Assert.Equal(64, manifest["classifier"]!["sha256"]!.GetValue<string>().Length);
+        Assert.Equal(["classify + label", "merge", "relabel", "HDF5 copies", "mesh"], manifest["stages"]!.AsArray().Select(s => s!["name"]!.GetValue<string>()));
+        Assert.False(File.Exists(Path.Combine(outDir, ".chunkseg-run.json")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.partial*"));
+
+        var zattrs = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "labels.ome.zarr", ".zattrs")))!;
+        Assert.Equal("0.4", zattrs["image-label"]!["version"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_rerun_is_a_no_op_a_different_command_is_refused_and_overwrite_replaces()
+    {
+        string outDir = _dir["run"];
+        string[] run = ["run", Data3D, "--ilp", Ilp3D, "--out", outDir, "--chunk", "32,32,32", "--mesh", "none"];
+        await Ok(run);
+        var first = TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr"));
+
+        var (code, output, err) = await Cli.Run(run);
+        Assert.True(code == 0, err);
+        Assert.Contains("already holds this run", output);
+
+        await Cli.Expect(2, "threshold 0.5 → 0.8", [.. run, "--threshold", "0.8"]);
+        await Cli.Expect(2, "--overwrite", [.. run, "--threshold", "0.8"]);
+        Assert.Equal(first, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));   // nothing lost
+
+        File.WriteAllText(Path.Combine(outDir, "notes.txt"), "mine");
+        await Ok([.. run, "--threshold", "0.8", "--overwrite"]);
+        Assert.NotEqual(first, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(outDir, "notes.txt")));             // only the run's own files replaced
+        Assert.Contains("\"threshold\": \"0.8\"", File.ReadAllText(Path.Combine(outDir, "manifest.json")));
+
+        // Outputs that no run of this command wrote are not taken over.
+        string foreign = _dir["foreign"];
+        Directory.CreateDirectory(Path.Combine(foreign, "labels.ome.zarr"));
+        await Cli.Expect(2, "not written by a run", "run", Data3D, "--ilp", Ilp3D, "--out", foreign);
+    }
+
+    [Fact]
+    public async Task Bad_options_are_refused_by_name()
+    {
+        await Cli.Expect(2, "exactly one of --ilp", "run", Data3D, "--out", _dir["x"]);
+        await Cli.Expect(2, "--mesh stl", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["x"], "--mesh", "stl");
+        await Cli.Expect(2, "--channel 2", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["x"], "--channel", "2");
+        await Cli.Expect(2, "--min-size", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["x"], "--min-size", "-1");
+        await Cli.Expect(1, "missing.h5", "run", _dir["missing.h5"] + "/data", "--ilp", Ilp3D, "--out", _dir["x"]);
+        Assert.False(File.Exists(Path.Combine(_dir["x"], "manifest.json")));
+    }
+
+    [Fact]
+    public async Task A_2D_image_is_classified_and_labelled_without_a_mesh()
+    {
+        string ilp = SharedData.Require("ilastik/PixelClass.ilp"), data = SharedData.Require("ilastik/Data_1channel.h5") + "/data";
+        string outDir = _dir["run"];
+        await Ok("run", data, "--ilp", ilp, "--out", outDir, "--chunk", "1,48,40", "--workers", "2", "--export-probabilities");
+        await Ok("predict", data, _dir["p.h5"] + "/p", "--ilp", ilp);
+        await Ok("label", _dir["p.h5"] + "/p", _dir["l.zarr"], "--objects", _dir["objects.csv"], "--intensity", data);
+
+        Assert.Equal(IlastikParityTests.ReadAll(_dir["p.h5"] + "/p"), IlastikParityTests.ReadAll(Path.Combine(outDir, "probabilities.h5") + "/exported_data"));
+        Assert.Equal(TestVolumes.ReadUInt32(_dir["l.zarr"]), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(_dir["objects.csv"]), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        Assert.Empty(Directory.EnumerateFiles(outDir, "mesh*"));
+    }
+
+    [Fact]
+    public async Task Time_points_get_their_own_labels_ids_unique_across_time_and_a_mesh_each()
+    {
+        // t = 0 is Data_3D, t = 1 the same mirrored along x.
+        using var source = VolumeStore.Open(Data3D);
+        var shape = source.Info.Shape;                                   // z, y, x, c
+        var voxels = new byte[source.Info.ElementCount];
+        source.Read(NdBox.Whole(shape), voxels);
+        var both = new byte[voxels.Length * 2];
+        voxels.CopyTo(both, 0);
+        long rows = shape[0] * shape[1], width = shape[2];
+        for (long r = 0; r < rows; r++)
+        for (long x = 0; x < width; x++)
+            both[voxels.Length + r * width + x] = voxels[r * width + width - 1 - x];
+        string timed = _dir["timed.h5"] + "/data";
+        using (var v = VolumeStore.Create(VolumeAddress.Parse(timed), new VolumeCreateOptions(AxisOrder.Parse("tzyxc"), [2, .. shape], DataType.UInt8,
+                   [1, 32, 32, 32, 1], VoxelSize.Isotropic, CodecSpec.Gzip())))
+            v.Write(NdBox.Whole([2, .. shape]), both);
+
+        string outDir = _dir["run"], single = _dir["single"];
+        await Ok("run", timed, "--ilp", Ilp3D, "--out", outDir, "--chunk", "32,32,32", "--workers", "2");
+        await Ok("run", Data3D, "--ilp", Ilp3D, "--out", single, "--chunk", "64,64,64");
+        await Ok("predict", timed, _dir["p.h5"] + "/p", "--ilp", Ilp3D);
+        await Ok("label", _dir["p.h5"] + "/p", _dir["l.zarr"]);
+
+        var labels = TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr"));
+        Assert.Equal(TestVolumes.ReadUInt32(_dir["l.zarr"]), labels);
+        int half = labels.Length / 2;
+        uint lastOfT0 = labels.AsSpan(0, half).ToArray().Max();
+        Assert.All(labels.AsSpan(half).ToArray().Where(l => l != 0), l => Assert.True(l > lastOfT0, "ids are unique across time"));
+        Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(single, "labels.ome.zarr")), labels.AsSpan(0, half).ToArray());
+        Assert.Equal(MeshBody(Path.Combine(single, "mesh.obj")), MeshBody(Path.Combine(outDir, "mesh_t0.obj")));
+        Assert.True(File.Exists(Path.Combine(outDir, "mesh_t1.obj")));
+        Assert.StartsWith("id,t,", File.ReadLines(Path.Combine(outDir, "objects.csv")).First());
+    }
+
+    /// <summary>
+    /// A real `chunkseg run` process killed with SIGKILL while it classifies and again while it meshes; another one
+    /// killed at random moments over and over. Each rerun of the same command resumes, and the final outputs equal an
+    /// uninterrupted run's.
+    /// </summary>
+    [Fact]
+    public async Task Killed_with_SIGKILL_at_any_moment_a_rerun_resumes_to_identical_output()
+    {
+        string[] options = ["--ilp", Ilp3D, "--chunk", "8,8,16", "--workers", "1", "--export-probabilities"];
+        string reference = _dir["reference"];
+        await Ok(["run", Data3D, "--out", reference, .. options]);
+
+        string targeted = _dir["targeted"];
+        string components = Path.Combine(targeted, "labels.ome.zarr.work", "local.zarr.partial", ".chunkseg", "manifest.jsonl");
+        string pieces = Path.Combine(targeted, "mesh.obj.work", "pieces");
+        Assert.True(await RunAndKill(targeted, options, () => File.Exists(components) && File.ReadLines(components).Count() > 6), "no kill while classifying");
+        Assert.True(await RunAndKill(targeted, options, () => Directory.Exists(pieces) && Directory.EnumerateFiles(pieces).Any()), "no kill while meshing");
+        await Ok(["run", Data3D, "--out", targeted, .. options]);
+        AssertSameOutputs(reference, targeted);
+
+        string randomly = _dir["random"];
+        var random = new Random(7);
+        int kills = 0;
+        for (bool finished = false; !finished;)
+        {
+            Assert.True(kills < 40, "the run never finished");
+            var clock = Stopwatch.StartNew();
+            double after = 0.2 + random.NextDouble() * 1.5;
+            finished = !await RunAndKill(randomly, options, () => clock.Elapsed.TotalSeconds > after);
+            if (!finished) kills++;
+        }
+        Assert.True(kills >= 3, $"only {kills} runs were killed before one finished");
+        AssertSameOutputs(reference, randomly);
+    }
+
+    private static void AssertSameOutputs(string reference, string resumed)
+    {
+        foreach (var file in new[] { "labels.ome.zarr", "labels.h5/labels", "probabilities.ome.zarr", "probabilities.h5/exported_data" })
+            Assert.Equal(ReadBytes(Path.Combine(reference, file)), ReadBytes(Path.Combine(resumed, file)));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(resumed, "objects.csv")));
+        Assert.Equal(MeshBody(Path.Combine(reference, "mesh.obj")), MeshBody(Path.Combine(resumed, "mesh.obj")));
+        var parameters = (string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")))!["parameters"]!.ToJsonString();
+        Assert.Equal(parameters(reference), parameters(resumed));
+        Assert.Equal(["labels.h5", "labels.ome.zarr", "manifest.json", "mesh.obj", "objects.csv", "probabilities.h5", "probabilities.ome.zarr"],
+            Directory.EnumerateFileSystemEntries(resumed).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>Starts `chunkseg run` as its own process and kills it (SIGKILL) once <paramref name="when"/> holds; false if it finished first.</summary>
+    private static async Task<bool> RunAndKill(string outDir, string[] options, Func<bool> when)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "chunkseg.dll"), "run", Data3D, "--out", outDir, .. options]) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var limit = Stopwatch.StartNew();
+        while (!process.HasExited && !when())
+        {
+            Assert.True(limit.Elapsed < TimeSpan.FromMinutes(2), "the run neither finished nor reached the kill point");
+            await Task.Delay(2);
+        }
+        bool killed = !process.HasExited;
+        if (killed) process.Kill(entireProcessTree: true);   // SIGKILL on Linux
+        await process.WaitForExitAsync();
+        await Task.WhenAll(stdout, stderr);
+        if (!killed) Assert.True(process.ExitCode == 0, await stderr);
+        return killed;
+    }
+
+    private static async Task Ok(params string[] args)
+    {
+        var (code, _, err) = await Cli.Run(args);
+        Assert.True(code == 0, $"chunkseg {string.Join(' ', args)} exited {code}: {err}");
+    }
+
+    /// <summary>A mesh file without its comments (which name the input it was made from).</summary>
+    private static byte[] MeshBody(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        if (path.EndsWith(".obj", StringComparison.Ordinal))
+            return Encoding.UTF8.GetBytes(string.Join('\n', File.ReadLines(path).Where(l => !l.StartsWith('#'))));
+        int end = Encoding.ASCII.GetString(bytes, 0, Math.Min(bytes.Length, 1 << 16)).IndexOf("end_header\n", StringComparison.Ordinal) + "end_header\n".Length;
+        string header = string.Join('\n', Encoding.ASCII.GetString(bytes, 0, end).Split('\n').Where(l => !l.StartsWith("comment", StringComparison.Ordinal)));
+        return [.. Encoding.ASCII.GetBytes(header), .. bytes.AsSpan(end).ToArray()];
+    }
+
+    private static byte[] ReadBytes(string address)
+    {
+        using var v = VolumeStore.Open(address);
+        var bytes = new byte[v.Info.SizeInBytes];
+        v.Read(NdBox.Whole(v.Info.Shape), bytes);
+        return bytes;
+    }
+
+    /// <summary>c, spatial… → spatial…, c.</summary>
+    private static float[] ChannelsLast(float[] planar, int channels)
+    {
+        int n = planar.Length / channels;
+        var interleaved = new float[planar.Length];
+        for (int c = 0; c < channels; c++)
+            for (int v = 0; v < n; v++) interleaved[v * channels + c] = planar[c * n + v];
+        return interleaved;
+    }
+}
