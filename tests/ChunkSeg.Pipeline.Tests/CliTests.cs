@@ -28,7 +28,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Demo_writes_ome_zarr_and_hdf5_with_the_same_voxels_and_voxel_size()
     {
-        var (code, _, err) = await Run("demo", "--out", _dir, "--shape", "20,48,40", "--nuclei", "12", "--workers", "3");
+        var (code, _, err) = await Run("demo", "--data-only", "--out", _dir, "--shape", "20,48,40", "--nuclei", "12", "--workers", "3");
         Assert.True(code == 0, err);
         Assert.False(Directory.Exists(P("nuclei.zarr.partial")));
         Assert.False(File.Exists(P("nuclei.h5.partial")));
@@ -53,9 +53,31 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task The_demo_volume_does_not_depend_on_chunking_or_workers()
     {
-        Assert.Equal(0, (await Run("demo", "--out", P("a"), "--shape", "9,37,23", "--nuclei", "5", "--workers", "1")).Code);
-        Assert.Equal(0, (await Run("demo", "--out", P("b"), "--shape", "9,37,23", "--nuclei", "5", "--workers", "4")).Code);
+        Assert.Equal(0, (await Run("demo", "--data-only", "--out", P("a"), "--shape", "9,37,23", "--nuclei", "5", "--workers", "1")).Code);
+        Assert.Equal(0, (await Run("demo", "--data-only", "--out", P("b"), "--shape", "9,37,23", "--nuclei", "5", "--workers", "4")).Code);
         Assert.Equal(ReadAll(P("a/nuclei.zarr")), ReadAll(P("b/nuclei.zarr")));
+        Assert.Equal(TestVolumes.ReadUInt32(P("a/truth.zarr")), TestVolumes.ReadUInt32(P("b/truth.zarr")));
+        Assert.Contains(TestVolumes.ReadUInt32(P("a/truth.zarr")), id => id != 0);
+    }
+
+    [Fact]
+    public async Task The_demo_trains_runs_and_scores_the_whole_workflow_and_says_how_to_open_the_results()
+    {
+        var (code, output, err) = await Run("demo", "--out", _dir, "--shape", "24,96,96", "--nuclei", "20");
+        Assert.True(code == 0, err);
+        foreach (var step in new[] { "$ chunkseg train", "$ chunkseg run", "$ chunkseg evaluate" }) Assert.Contains(step, output);
+        foreach (var tool in new[] { "napari", "Fiji", "Blender", "ilastik" }) Assert.Contains(tool, output);
+        foreach (var file in new[] { "labels.ome.zarr", "labels.h5", "probabilities.h5", "mesh.obj", "objects.csv", "manifest.json" })
+            Assert.True(Path.Exists(Path.Combine(P("run"), file)), file);
+
+        // The forest trained on a few strokes finds the true nuclei well (scored as `evaluate` prints it).
+        var dice = System.Text.RegularExpressions.Regex.Match(output, @"│ Dice\s+│ ([0-9.]+)");
+        Assert.True(dice.Success, output);
+        Assert.True(double.Parse(dice.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0.75, $"pixel Dice {dice.Groups[1].Value}");
+
+        (code, output, err) = await Run("demo", "--out", _dir, "--shape", "24,96,96", "--nuclei", "20");
+        Assert.True(code == 0, err);
+        Assert.Contains("already holds this run", output);
     }
 
     [Theory]
@@ -88,8 +110,8 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Rerunning_a_finished_job_does_nothing()
     {
-        Assert.Equal(0, (await Run("demo", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
-        var (code, output, _) = await Run("demo", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2");
+        Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
+        var (code, output, _) = await Run("demo", "--data-only", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2");
         Assert.Equal(0, code);
         Assert.Contains("already complete", output);
     }
@@ -97,7 +119,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task A_failed_run_keeps_only_a_partial_output_and_a_rerun_resumes_it()
     {
-        Assert.Equal(0, (await Run("demo", "--out", _dir, "--shape", "8,64,64", "--nuclei", "6")).Code);
+        Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "8,64,64", "--nuclei", "6")).Code);
         // Storage chunks of 8x16x16: corrupt one of the 16 chunk files of the input.
         Assert.Equal(0, (await Run("convert", P("nuclei.zarr"), P("small.zarr"), "--chunks", "8,16,16")).Code);
         string chunkFile = Path.Combine(P("small.zarr"), "0", "0", "1", "2");
@@ -123,7 +145,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Bad_input_gets_one_clear_line_and_the_right_exit_code()
     {
-        Assert.Equal(0, (await Run("demo", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
+        Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
         string h5 = P("nuclei.h5");
 
         await Expect(1, "missing.h5", "convert", P("missing.h5") + "/data", P("x.zarr"));

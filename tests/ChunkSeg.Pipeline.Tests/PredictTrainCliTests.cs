@@ -41,7 +41,7 @@ public sealed class PredictTrainCliTests : IDisposable
     /// <summary>The demo's nuclei, labelled sparsely like brush strokes: bright = 1, dark background = 2; the rest held out.</summary>
     private async Task<(string Raw, string Labels, ushort[] Values)> LabelledDemo()
     {
-        Assert.Equal(0, (await Run("demo", "--out", _dir, "--shape", "24,64,64", "--nuclei", "25")).Code);
+        Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "24,64,64", "--nuclei", "25")).Code);
         string raw = P("nuclei.h5") + "/raw";
         using var volume = VolumeStore.Open(raw);
         var values = new ushort[volume.Info.ElementCount];

@@ -34,7 +34,8 @@ public static class CliApp
         var context = new CommandContext(stdout, stderr);
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(ConvertCommand.Create(context));
-        root.Subcommands.Add(DemoCommand.Create(context));
+        var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        root.Subcommands.Add(DemoCommand.Create(context, (args, ct) => root.Parse(args).InvokeAsync(invocation, ct)));
         root.Subcommands.Add(FeaturesCommand.Create(context));
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(PredictCommand.Create(context));
@@ -55,7 +56,7 @@ public static class CliApp
         context.JsonLogs = parse.GetValue(LogJson);
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            return await parse.InvokeAsync(invocation).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -12,16 +12,23 @@ namespace ChunkSeg.GpuNode.Stages;
 /// is identical whatever the chunking: the demo exercises the chunk spine with no input file.
 /// Nuclei are sized in micrometers and mapped through the voxel size, so anisotropic voxels give
 /// flattened nuclei in voxel space, as real z-stacks do.
+/// Besides the image (<see cref="SyntheticKind.Raw"/>), the same nuclei give what a user would paint and what is
+/// true: sparse brush strokes for training (<see cref="SyntheticKind.Strokes"/>) and the nuclei's ids (<see cref="SyntheticKind.Truth"/>).
 /// </summary>
 public sealed class SynthesizeStage : IChunkStage
 {
+    /// <summary>Stroke classes, in ilastik's convention (1 = the first label painted).</summary>
+    public const byte BackgroundStroke = 1, NucleusStroke = 2;
+
     private readonly Nucleus[] _nuclei;
     private readonly ulong _seed;
     private readonly double _depthDecayVoxels;
+    private readonly SyntheticKind _kind;
 
-    public SynthesizeStage(Long3 shape, VoxelSize voxelSize, int nucleusCount, ulong seed)
+    public SynthesizeStage(Long3 shape, VoxelSize voxelSize, int nucleusCount, ulong seed, SyntheticKind kind = SyntheticKind.Raw)
     {
         _seed = seed;
+        _kind = kind;
         _depthDecayVoxels = Math.Max(1, shape.Z) * 1.5;
         var rng = new Random(unchecked((int)seed));
         _nuclei = new Nucleus[nucleusCount];
@@ -38,14 +45,27 @@ public sealed class SynthesizeStage : IChunkStage
 
     public Halo RequiredHalo => Halo.None;
 
+    /// <summary>The voxel type each kind is written as.</summary>
+    public static DataType TypeOf(SyntheticKind kind) => kind switch
+    {
+        SyntheticKind.Strokes => DataType.UInt8,
+        SyntheticKind.Truth => DataType.UInt32,
+        _ => DataType.UInt16,
+    };
+
     public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
     {
-        if (output.Info.DataType != DataType.UInt16)
-            throw new ArgumentException("the synthetic volume is uint16");
-        var voxels = MemoryMarshal.Cast<byte, ushort>(coreOutput.Span);
+        if (output.Info.DataType != TypeOf(_kind))
+            throw new ArgumentException($"the synthetic {_kind.ToString().ToLowerInvariant()} volume is {TypeOf(_kind)}");
         var box = chunk.Core;
         // Only nuclei whose bounding box (with the soft edge) touches the chunk contribute.
-        var near = _nuclei.Where(n => n.Touches(box)).ToArray();
+        int[] near = Enumerable.Range(0, _nuclei.Length).Where(n => _nuclei[n].Touches(box)).ToArray();
+        if (_kind == SyntheticKind.Raw) Image(box, near, MemoryMarshal.Cast<byte, ushort>(coreOutput.Span));
+        else Annotate(box, near, coreOutput.Span);
+    }
+
+    private void Image(Box3 box, int[] near, Span<ushort> voxels)
+    {
         int i = 0;
         for (long z = box.Start.Z; z < box.End.Z; z++)
         {
@@ -54,12 +74,49 @@ public sealed class SynthesizeStage : IChunkStage
             for (long x = box.Start.X; x < box.End.X; x++, i++)
             {
                 double signal = 0;
-                foreach (ref readonly var n in near.AsSpan())
-                    signal = Math.Max(signal, n.Intensity(z, y, x));
+                foreach (int n in near)
+                    signal = Math.Max(signal, _nuclei[n].Intensity(z, y, x));
                 double background = 120 + 30 * Math.Sin(x * 0.05) * Math.Cos(y * 0.04);
                 double value = background + signal * depth + 25 * Noise(z, y, x);
                 voxels[i] = (ushort)Math.Clamp(Math.Round(value), 0, ushort.MaxValue);
             }
+        }
+    }
+
+    /// <summary>
+    /// Truth: the id (index + 1) of the brightest nucleus at a voxel, where it is above half its peak. Strokes, as a
+    /// user paints a few in ilastik: a three-row line through the centre of every third nucleus, inside it (class 2)
+    /// and continued just outside its edge (class 1), and lines of background far from every nucleus on every 16th
+    /// plane and 40th row (class 1).
+    /// </summary>
+    private void Annotate(Box3 box, int[] near, Span<byte> output)
+    {
+        var truth = MemoryMarshal.Cast<byte, uint>(output);
+        int i = 0;
+        for (long z = box.Start.Z; z < box.End.Z; z++)
+        for (long y = box.Start.Y; y < box.End.Y; y++)
+        for (long x = box.Start.X; x < box.End.X; x++, i++)
+        {
+            int brightest = -1;
+            double best = 0, nearest = double.MaxValue;
+            foreach (int n in near)
+            {
+                double v = _nuclei[n].Intensity(z, y, x);
+                if (v > best) (best, brightest) = (v, n);
+                nearest = Math.Min(nearest, _nuclei[n].Distance(z, y, x));
+            }
+            bool inside = brightest >= 0 && best >= _nuclei[brightest].Peak / 2;
+            if (_kind == SyntheticKind.Truth)
+            {
+                truth[i] = inside ? (uint)brightest + 1 : 0;
+                continue;
+            }
+            byte stroke = 0;
+            int painted = near.FirstOrDefault(n => n % 3 == 0 && _nuclei[n].OnCentreLine(z, y), -1);
+            double r = painted >= 0 ? _nuclei[painted].Distance(z, y, x) : double.MaxValue;
+            if (painted >= 0 && r < 0.8 && brightest == painted) stroke = NucleusStroke;
+            else if ((r > 1.25 && r < 1.6 && nearest > 1.25) || (nearest > 1.6 && z % 16 == 8 && y % 40 == 20)) stroke = BackgroundStroke;
+            output[i] = stroke;
         }
     }
 
@@ -90,12 +147,23 @@ public sealed class SynthesizeStage : IChunkStage
             Center.Y + Edge * Radius.Y >= b.Start.Y && Center.Y - Edge * Radius.Y < b.End.Y &&
             Center.X + Edge * Radius.X >= b.Start.X && Center.X - Edge * Radius.X < b.End.X;
 
-        public double Intensity(long z, long y, long x)
+        /// <summary>Distance from the centre in radii (1 = on the nominal surface).</summary>
+        public double Distance(long z, long y, long x)
         {
             double dz = (z - Center.Z) / Radius.Z, dy = (y - Center.Y) / Radius.Y, dx = (x - Center.X) / Radius.X;
-            double r = Math.Sqrt(dz * dz + dy * dy + dx * dx);
+            return Math.Sqrt(dz * dz + dy * dy + dx * dx);
+        }
+
+        public bool OnCentreLine(long z, long y) => z == (long)Math.Round(Center.Z) && Math.Abs(y - Math.Round(Center.Y)) <= 1;
+
+        public double Intensity(long z, long y, long x)
+        {
+            double r = Distance(z, y, x);
             if (r >= Edge) return 0;
             return Peak / (1 + Math.Exp((r - 1) * 8));     // soft, blurred edge
         }
     }
 }
+
+/// <summary>What <see cref="SynthesizeStage"/> writes: the image, training strokes, or the true nuclei.</summary>
+public enum SyntheticKind { Raw, Strokes, Truth }
