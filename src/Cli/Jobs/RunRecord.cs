@@ -170,6 +170,8 @@ internal sealed class RunRecord
             json.WriteNumber("voxels", info.SpatialShape.Volume * info.TimePoints);
             json.WriteNumber("seconds", Math.Round(seconds, 3));
             json.WriteNumber("voxels_per_second", seconds > 0 ? Math.Round(info.SpatialShape.Volume * info.TimePoints / seconds) : 0);
+            // This process's high-water mark (VmHWM): what the run needed, bounded by the chunk size and worker count.
+            json.WriteNumber("peak_rss_mb", Math.Round(System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 1));
             WriteStages(json, outcome.Stages);
             json.WriteStartArray("outputs");
             string dir = Path.GetDirectoryName(path)!;
