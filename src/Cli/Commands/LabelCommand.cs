@@ -22,15 +22,7 @@ internal static class LabelCommand
     {
         var input = new Argument<string>("input") { Description = "Probabilities (float, channels) or a binary/label image (integers): x.zarr, file.h5/dataset" };
         var output = new Argument<string>("output") { Description = "Labels to write: out.zarr or out.h5/labels" };
-        var threshold = new Option<float?>("--threshold") { Description = "Foreground where the channel's probability is >= this (default 0.5)" };
-        var channel = new Option<int?>("--channel") { Description = "Probability channel to threshold, 0-based along c (default 1)" };
-        var argmax = new Option<bool>("--argmax") { Description = "Simple segmentation: foreground where --foreground holds the largest probability" };
-        var foreground = new Option<int?>("--foreground") { Description = "With --argmax: the foreground channel, 0-based (default 1)" };
-        var smooth = new Option<string?>("--smooth-sigma") { Description = "Gaussian pre-smoothing of the probabilities, sigma in voxels: s or z,y,x" };
-        var connectivity = new Option<int?>("--connectivity") { Description = "6 or 26 in 3D (default 6), 4 or 8 in 2D (default 4)" };
-        var minSize = new Option<long>("--min-size") { Description = "Drop objects smaller than this many voxels (after merging across chunks)" };
-        var maxSize = new Option<long?>("--max-size") { Description = "Drop objects larger than this many voxels" };
-        var excludeBorder = new Option<bool>("--exclude-border") { Description = "Drop objects that touch the volume's border" };
+        var objectOptions = new ObjectOptions();
         var fillHoles = new Option<bool>("--fill-holes") { Description = "Fill holes first: background not connected (by faces) to the volume's border becomes foreground" };
         var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
         var intensity = new Option<string?>("--intensity") { Description = "A single-channel volume of the same shape whose mean per object the table reports" };
@@ -42,9 +34,9 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, threshold, channel, argmax, foreground, smooth, connectivity, minSize, maxSize, excludeBorder, fillHoles, objects, intensity,
-            chunk, chunks, codec, axes, workers, overwrite,
+            input, output, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, overwrite,
         };
+        objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
@@ -56,18 +48,15 @@ internal static class LabelCommand
             using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
 
-            var segmentation = SegmentationOf(info, parse.GetValue(threshold), parse.GetValue(channel), parse.GetValue(argmax),
-                parse.GetValue(foreground), parse.GetValue(smooth));
-            var conn = ConnectivityOf(info, parse.GetValue(connectivity));
-            long min = parse.GetValue(minSize), max = parse.GetValue(maxSize) ?? long.MaxValue;
-            if (min < 0) throw new UsageException($"--min-size must not be negative; got {min}");
-            if (max < Math.Max(1, min)) throw new UsageException($"--max-size {max} is below --min-size {min} (or 1): every object would be dropped");
+            var segmentation = SegmentationOf(info, parse, objectOptions);
+            var conn = objectOptions.ConnectivityOf(parse, info);
+            var filter = objectOptions.Filter(parse);
             string? objectsPath = parse.GetValue(objects) is { } o ? Path.GetFullPath(o) : null;
             if (objectsPath is not null && !Directory.Exists(Path.GetDirectoryName(objectsPath)))
                 throw new UsageException($"--objects {objectsPath}: the directory does not exist");
             using var intensityVolume = parse.GetValue(intensity) is { } i ? OpenIntensity(i, info) : null;
 
-            var request = new LabelRequest(source, target, segmentation, conn, new ObjectFilter(min, max, parse.GetValue(excludeBorder)),
+            var request = new LabelRequest(source, target, segmentation, conn, filter,
                 objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite), parse.GetValue(fillHoles));
             var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));
             var outcome = await LabelJob.RunAsync(request, (title, job, token) => JobConsole.RunWithProgressAsync(context, title, job, token), status, ct)
@@ -83,19 +72,17 @@ internal static class LabelCommand
         return command;
     }
 
-    private static Segmentation SegmentationOf(VolumeInfo info, float? threshold, int? channel, bool argmax, int? foreground, string? smooth)
+    private static Segmentation SegmentationOf(VolumeInfo info, ParseResult parse, ObjectOptions options)
     {
         if (!info.DataType.IsFloat())
         {
-            string? probabilityOption = threshold is not null ? "--threshold" : channel is not null ? "--channel" : argmax ? "--argmax"
-                : foreground is not null ? "--foreground" : smooth is not null ? "--smooth-sigma" : null;
-            if (probabilityOption is not null)
+            if (options.ProbabilityOptionGiven(parse) is { } probabilityOption)
                 throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels, used as they are; {probabilityOption} applies to probability maps (float32)");
             if (info.Channels != 1)
                 throw new UsageException($"{info.Location}: a label image has one channel; this one has {info.Channels}");
             return new Segmentation(SegmentationMode.Labels);
         }
-        return ProbabilitySegmentation(info.Location, info.Channels, info, threshold, channel, argmax, foreground, smooth);
+        return options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
     }
 
     /// <summary>Threshold or argmax on the <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>

@@ -21,15 +21,7 @@ internal static class RunCommand
         var input = new Argument<string>("input") { Description = "Raw volume: x.zarr, x.zarr/0 or file.h5/dataset (3D, 2D or 3D+t; channels as the model expects)" };
         var outDir = new Option<string>("--out") { Description = "Output folder (created; a rerun of the same command resumes it)", Required = true };
         var (ilp, model, vigraSt) = ClassifierOptions.Create();
-        var threshold = new Option<float?>("--threshold") { Description = "Foreground where the channel's probability is >= this (default 0.5)" };
-        var channel = new Option<int?>("--channel") { Description = "Probability channel (class) to threshold, 0-based (default 1: the second label)" };
-        var argmax = new Option<bool>("--argmax") { Description = "Simple segmentation: foreground where --foreground holds the largest probability" };
-        var foreground = new Option<int?>("--foreground") { Description = "With --argmax: the foreground class, 0-based (default 1)" };
-        var smooth = new Option<string?>("--smooth-sigma") { Description = "Gaussian smoothing of the probabilities before thresholding, sigma in voxels: s or z,y,x" };
-        var connectivity = new Option<int?>("--connectivity") { Description = "6 or 26 in 3D (default 6), 4 or 8 in 2D (default 4)" };
-        var minSize = new Option<long>("--min-size") { Description = "Drop objects smaller than this many voxels" };
-        var maxSize = new Option<long?>("--max-size") { Description = "Drop objects larger than this many voxels" };
-        var excludeBorder = new Option<bool>("--exclude-border") { Description = "Drop objects that touch the volume's border" };
+        var objectOptions = new ObjectOptions();
         var mesh = new Option<string>("--mesh") { Description = "Mesh format: obj (default), ply or none", DefaultValueFactory = _ => "obj" };
         var export = new Option<bool>("--export-probabilities") { Description = "Also write the probabilities (probabilities.h5/exported_data, as ilastik exports them)" };
         var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
@@ -39,9 +31,9 @@ internal static class RunCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
         var command = new Command("run", "The whole pipeline: classify, label, mesh and tabulate objects, resumable, into one folder")
         {
-            input, outDir, ilp, model, vigraSt, threshold, channel, argmax, foreground, smooth, connectivity, minSize, maxSize, excludeBorder,
-            mesh, export, chunk, chunks, axes, workers, overwrite,
+            input, outDir, ilp, model, vigraSt, mesh, export, chunk, chunks, axes, workers, overwrite,
         };
+        objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             string? meshFormat = parse.GetValue(mesh) switch
@@ -55,9 +47,7 @@ internal static class RunCommand
             // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
             var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
             int workerCount = Options.CheckWorkers(parse.GetValue(workers));
-            long min = parse.GetValue(minSize), max = parse.GetValue(maxSize) ?? long.MaxValue;
-            if (min < 0) throw new UsageException($"--min-size must not be negative; got {min}");
-            if (max < Math.Max(1, min)) throw new UsageException($"--max-size {max} is below --min-size {min} (or 1): every object would be dropped");
+            var filter = objectOptions.Filter(parse);
 
             using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
@@ -66,10 +56,9 @@ internal static class RunCommand
                 throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
                     $"selection gives {loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels)} for {info.Channels} channel(s)");
             string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
-            var segmentation = LabelCommand.ProbabilitySegmentation(classes, loaded.Classifier.OutputChannels, info, parse.GetValue(threshold),
-                parse.GetValue(channel), parse.GetValue(argmax), parse.GetValue(foreground), parse.GetValue(smooth));
+            var segmentation = objectOptions.ProbabilitySegmentation(parse, classes, loaded.Classifier.OutputChannels, info);
             var request = new RunRequest(source, parse.GetValue(outDir)!, loaded, classifierParameters, segmentation,
-                LabelCommand.ConnectivityOf(info, parse.GetValue(connectivity)), new ObjectFilter(min, max, parse.GetValue(excludeBorder)),
+                objectOptions.ConnectivityOf(parse, info), filter,
                 meshFormat, parse.GetValue(export), requestedCompute, requestedChunks, workerCount, parse.GetValue(overwrite));
             var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
             PrintSummary(context, info, outcome);

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.Cli.Commands;
+
+/// <summary>
+/// The options of `label` and `run` that say what an object is: the segmentation of probabilities (threshold or
+/// argmax, optional smoothing), the connectivity, and the size and border filters.
+/// </summary>
+internal sealed class ObjectOptions
+{
+    public Option<float?> Threshold { get; } = new("--threshold") { Description = "Foreground where the channel's probability is >= this (default 0.5)" };
+    public Option<int?> Channel { get; } = new("--channel") { Description = "Probability channel (class) to threshold, 0-based along c (default 1: the second label)" };
+    public Option<bool> Argmax { get; } = new("--argmax") { Description = "Simple segmentation: foreground where --foreground holds the largest probability" };
+    public Option<int?> Foreground { get; } = new("--foreground") { Description = "With --argmax: the foreground channel, 0-based (default 1)" };
+    public Option<string?> Smooth { get; } = new("--smooth-sigma") { Description = "Gaussian pre-smoothing of the probabilities, sigma in voxels: s or z,y,x" };
+    public Option<int?> Connectivity { get; } = new("--connectivity") { Description = "6 or 26 in 3D (default 6), 4 or 8 in 2D (default 4)" };
+    public Option<long> MinSize { get; } = new("--min-size") { Description = "Drop objects smaller than this many voxels (after merging across chunks)" };
+    public Option<long?> MaxSize { get; } = new("--max-size") { Description = "Drop objects larger than this many voxels" };
+    public Option<bool> ExcludeBorder { get; } = new("--exclude-border") { Description = "Drop objects that touch the volume's border" };
+
+    public void AddTo(Command command)
+    {
+        foreach (Option option in (Option[])[Threshold, Channel, Argmax, Foreground, Smooth, Connectivity, MinSize, MaxSize, ExcludeBorder])
+            command.Options.Add(option);
+    }
+
+    /// <summary>Threshold or argmax on <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>
+    public Segmentation ProbabilitySegmentation(ParseResult parse, string what, long channels, VolumeInfo volume) =>
+        LabelCommand.ProbabilitySegmentation(what, channels, volume, parse.GetValue(Threshold), parse.GetValue(Channel), parse.GetValue(Argmax),
+            parse.GetValue(Foreground), parse.GetValue(Smooth));
+
+    /// <summary>The option naming a probability setting, when one was given (they do not apply to a label image).</summary>
+    public string? ProbabilityOptionGiven(ParseResult parse) =>
+        parse.GetValue(Threshold) is not null ? "--threshold" : parse.GetValue(Channel) is not null ? "--channel" : parse.GetValue(Argmax) ? "--argmax"
+            : parse.GetValue(Foreground) is not null ? "--foreground" : parse.GetValue(Smooth) is not null ? "--smooth-sigma" : null;
+
+    public Kernels.Labeling.Connectivity ConnectivityOf(ParseResult parse, VolumeInfo info) => LabelCommand.ConnectivityOf(info, parse.GetValue(Connectivity));
+
+    public ObjectFilter Filter(ParseResult parse)
+    {
+        long min = parse.GetValue(MinSize), max = parse.GetValue(MaxSize) ?? long.MaxValue;
+        if (min < 0) throw new UsageException($"--min-size must not be negative; got {min}");
+        if (max < Math.Max(1, min)) throw new UsageException($"--max-size {max} is below --min-size {min} (or 1): every object would be dropped");
+        return new ObjectFilter(min, max, parse.GetValue(ExcludeBorder));
+    }
+}
