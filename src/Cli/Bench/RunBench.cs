@@ -76,7 +76,8 @@ internal static class RunBench
                 context.Error.WriteLine("bench run: the reference pipeline (VIGRA, scipy, scikit-image) ...");
                 BenchCommand.ExtractScript("vigra_features.py", dir);
                 string script = BenchCommand.ExtractScript("pipeline_reference.py", dir);
-                int halo = Math.Max(set.RequiredHalo(n).Z, Math.Max(set.RequiredHalo(n).Y, set.RequiredHalo(n).X));
+                var required = set.RequiredHalo(n);
+                int halo = Math.Max(required.Z, Math.Max(required.Y, required.X));
                 var reference = BenchCommand.RunPython(parse.GetValue(python)!, script, rawH5, "raw", strokesH5, "strokes", set.ToString(),
                     t.ToString(ci), b.ToString(ci), halo.ToString(ci), "1", "0.5");
                 Report(context, n, set, t, threads, ours, ourWall, reference, b, halo);

@@ -90,9 +90,9 @@ public static class RunJob
         }
 
         bool resumed = journal.Stages.Count > 0 || Directory.Exists(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root);
-        int meshes = MeshTimePoints(request, info);
+        var meshFiles = MeshPaths(request, info, outDir);
         var plan = new List<(string, double)> { (Classify, 80), (Merge, 2), (Relabel, 5), (Hdf5Copy, 3) };
-        if (meshes > 0) plan.Add((Mesh, 10));
+        if (meshFiles.Count > 0) plan.Add((Mesh, 10));
         monitor.Plan(plan);
 
         var labels = new VolumeAddress(VolumeFormat.Zarr, Path.Combine(outDir, Labels), "");
@@ -122,6 +122,7 @@ public static class RunJob
         // that cannot be trusted, so a partial copy starts again rather than resuming).
         var copies = new List<(string Zarr, string Hdf5, bool ChannelsLast)> { (Labels, LabelsHdf5 + "/" + LabelsDataset, false) };
         if (request.ExportProbabilities) copies.Add((Probabilities, ProbabilitiesHdf5 + "/" + ProbabilitiesDataset, true));
+        int classes = request.Classifier.Classifier.OutputChannels;
         var copyProgress = monitor.Begin(Hdf5Copy);
         var copyClock = Stopwatch.StartNew();
         long copied = 0, copiedChunks = 0;
@@ -130,8 +131,10 @@ public static class RunJob
             var target = VolumeStore.ParseAddress(Path.Combine(outDir, hdf5));
             if (StagedOutput.IsCommitted(target)) continue;
             using var source = VolumeStore.Open(Path.Combine(outDir, zarr));
-            var options = Commands.OutputLayout.For(source.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
-            if (channelsLast) options = options with { Axes = FeaturesStage.OutputAxes(source.Info.Axes), Shape = ChannelsLastShape(source.Info), Chunks = ChannelsLastChunks(source.Info, options) };
+            // Probabilities as `predict` writes them (channels last); labels in the order of their Zarr.
+            var options = channelsLast
+                ? Commands.OutputLayout.ChannelsLast(info, VolumeFormat.Hdf5, classes, request.StorageChunks, new Long3(64, 64, 64), new Long3(1, 256, 256), null, CodecSpec.Gzip(1))
+                : Commands.OutputLayout.For(source.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
             var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, source, target, options, request.ChunkShape, request.Workers,
                 Overwrite: true, new Dictionary<string, string>()), logs, copyProgress, ct).ConfigureAwait(false);
             if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
@@ -143,7 +146,6 @@ public static class RunJob
         monitor.End(Hdf5Copy);
 
         // 5: one closed surface per object, per time point.
-        var meshFiles = MeshPaths(request, info, outDir);
         if (meshFiles.Count > 0)
         {
             var progress = monitor.Begin(Mesh);
@@ -233,26 +235,17 @@ public static class RunJob
         return new VolumeCreateOptions(axes, shape, DataType.Float32, chunks, raw.VoxelSize, CodecSpec.Default);
     }
 
-    private static long[] ChannelsLastShape(VolumeInfo info) => FeaturesStage.OutputAxes(info.Axes).Names.Select(info.Extent).ToArray();
-
-    private static int[] ChannelsLastChunks(VolumeInfo info, VolumeCreateOptions options)
-    {
-        var axes = FeaturesStage.OutputAxes(info.Axes);
-        return axes.Names.Select(a => a == 'c' ? (int)info.Channels : options.Chunks[options.Axes.IndexOf(a)]).ToArray();
-    }
-
     /// <summary>Labelling is done once the labels are committed and the object table moved into place (its last steps).</summary>
     private static bool LabelsDone(VolumeAddress labels, string objectsPath) => StagedOutput.IsCommitted(labels) && File.Exists(objectsPath);
 
     private static RunStage StageOf(string name, JobOutcome o) =>
         new(name, o.Result.Elapsed.TotalSeconds, o.Result.ChunksTotal, o.Result.ChunksSkipped, o.Result.VoxelsProcessed);
 
-    private static int MeshTimePoints(RunRequest request, VolumeInfo info) =>
-        request.MeshFormat is null || !info.Axes.HasZ ? 0 : checked((int)info.TimePoints);
-
+    /// <summary>The mesh files: one per time point of a 3D volume (none without a mesh format, or for 2D).</summary>
     private static List<string> MeshPaths(RunRequest request, VolumeInfo info, string outDir)
     {
-        int count = MeshTimePoints(request, info);
+        int count = request.MeshFormat is null || !info.Axes.HasZ ? 0 : checked((int)info.TimePoints);
+        if (count == 0) return [];
         if (count == 1) return [Path.Combine(outDir, $"mesh.{request.MeshFormat}")];
         int digits = (count - 1).ToString(CultureInfo.InvariantCulture).Length;
         return Enumerable.Range(0, count).Select(t => Path.Combine(outDir, $"mesh_t{t.ToString(new string('0', digits), CultureInfo.InvariantCulture)}.{request.MeshFormat}")).ToList();
@@ -324,7 +317,6 @@ public static class RunJob
 /// <summary>A pass of a run did not finish (failed chunks); the run stops, keeps what is done, and a rerun resumes it.</summary>
 public sealed class RunIncompleteException(JobOutcome outcome) : ChunkSegException(MessageOf(outcome))
 {
-    public JobOutcome Outcome { get; } = outcome;
     public override int ExitCode => 1;
 
     private static string MessageOf(JobOutcome o)

@@ -275,17 +275,11 @@ internal sealed class RunRecord
         }
     }
 
-    private static void WriteAtomically(string path, Action<Utf8JsonWriter> write)
+    private static void WriteAtomically(string path, Action<Utf8JsonWriter> write) => Storage.Internal.AtomicFile.Write(path, stream =>
     {
-        string temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-                write(json);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
-    }
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        write(json);
+    });
 
     /// <summary>
     /// SHA-256 of what defines the input without reading its voxels: location, axes, shape, type, storage chunks, voxel size,

@@ -1,7 +1,7 @@
 namespace ChunkSeg.Storage.Internal;
 
 /// <summary>Writes a file under a temporary name, flushes it to disk and renames it: readers never see half a file.</summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
     {
