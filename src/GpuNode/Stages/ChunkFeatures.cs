@@ -7,7 +7,7 @@ using ChunkSeg.Storage;
 
 namespace ChunkSeg.GpuNode.Stages;
 
-/// <summary>Receives one feature image over a chunk's read box, for output channel <paramref name="channel"/> (ilastik's order).</summary>
+/// <summary>Receives one feature image over a chunk's core (C order), for output channel <paramref name="channel"/> (ilastik's order).</summary>
 public delegate void ChannelImageSink(int channel, ReadOnlySpan<float> image);
 
 /// <summary>
@@ -53,12 +53,13 @@ public sealed class ChunkFeatures
             // (any order of t, c, z, y, x) → c, z, y, x: each channel's block is then contiguous.
             BoxLayout.Transpose(read.AsSpan(0, raw), readBox.Shape, info.Axes, planar.AsSpan(0, raw), info.Axes.ToOmeOrder(), elementSize);
             var size = chunk.Read.Size;
+            var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
             var engine = new FeatureEngine(_set, _volumeZ);
             for (int c = 0; c < _inputChannels; c++)
             {
                 ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), info.DataType, block.AsSpan(0, n));
                 int channel = c;
-                engine.Compute(block.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, (entry, component, image) =>
+                engine.Compute(block.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, core, (entry, component, image) =>
                     sink(_blockOffsets[entry] + channel * _blockWidths[entry] + component, image));
             }
         }

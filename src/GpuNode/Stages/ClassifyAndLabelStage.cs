@@ -66,8 +66,7 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         float[] probabilities = ArrayPool<float>.Shared.Rent(checked(voxels * classes));
         try
         {
-            _features.Compute(featureChunk, input, (channel, image) =>
-                ChunkFeatures.ForEachCoreRow(featureChunk, image, (row, first) => row.CopyTo(planar.AsSpan(channel * voxels + first))));
+            _features.Compute(featureChunk, input, (channel, image) => image.CopyTo(planar.AsSpan(channel * voxels)));
             _classifier.Predict(planar.AsSpan(0, length), voxels, probabilities.AsSpan(0, voxels * classes));
             if (_probabilities is not null) Export(labelChunk, probabilities);
 

@@ -26,11 +26,10 @@ public sealed class FeaturesStage(FeatureSet set, long volumeZ, int inputChannel
         ArgumentNullException.ThrowIfNull(input);
         int channels = OutputChannels;
         _features.Compute(chunk, input, (channel, image) =>
-            ChunkFeatures.ForEachCoreRow(chunk, image, (row, first) =>
-            {
-                var cores = MemoryMarshal.Cast<byte, float>(coreOutput.Span);   // channels last: stride = channel count
-                for (int x = 0, o = first * channels + channel; x < row.Length; x++, o += channels)
-                    cores[o] = row[x];
-            }));
+        {
+            var cores = MemoryMarshal.Cast<byte, float>(coreOutput.Span);   // channels last: stride = channel count
+            for (int v = 0, o = channel; v < image.Length; v++, o += channels)
+                cores[o] = image[v];
+        });
     }
 }

@@ -49,8 +49,7 @@ public sealed class PredictStage : IChunkStage
         float[] planar = ArrayPool<float>.Shared.Rent(length);
         try
         {
-            _features.Compute(chunk, input, (channel, image) =>
-                ChunkFeatures.ForEachCoreRow(chunk, image, (row, first) => row.CopyTo(planar.AsSpan(channel * voxels + first))));
+            _features.Compute(chunk, input, (channel, image) => image.CopyTo(planar.AsSpan(channel * voxels)));
             _classifier.Predict(planar.AsSpan(0, length), voxels, MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..(voxels * OutputChannels)]);
         }
         finally

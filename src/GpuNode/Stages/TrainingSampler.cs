@@ -42,20 +42,10 @@ public static class TrainingSampler
             if (where.Length > 0)
             {
                 var rows = new float[where.Length * f];
-                int voxels = (int)chunk.Core.VoxelCount;
-                float[] column = ArrayPool<float>.Shared.Rent(voxels);
-                try
+                features.Compute(chunk, raw, (channel, image) =>
                 {
-                    features.Compute(chunk, raw, (channel, image) =>
-                    {
-                        ChunkFeatures.ForEachCoreRow(chunk, image, (row, first) => row.CopyTo(column.AsSpan(first)));
-                        for (int s = 0; s < where.Length; s++) rows[s * f + channel] = column[where[s]];
-                    });
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(column);
-                }
+                    for (int s = 0; s < where.Length; s++) rows[s * f + channel] = image[where[s]];
+                });
                 perChunk[i] = (rows, where.Select(v => coreLabels[v]).ToArray(), where.Select(v => RasterIndex(chunk, v, info.SpatialShape)).ToArray());
             }
             progress?.Report((Interlocked.Increment(ref done), grid.Count));

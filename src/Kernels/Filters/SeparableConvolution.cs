@@ -39,6 +39,7 @@
 // stay in L2; a block narrower than its row (z pass) is gathered into a contiguous scratch first, since
 // planes a power of two apart alias in the caches. Blocks (and groups of x lines) go to Parallel.For.
 using System.Buffers;
+using ChunkSeg.Contracts.Geometry;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
@@ -73,7 +74,21 @@ public static class SeparableConvolution
         : SimdWidth.Scalar;
 
     /// <summary>As the public overload with an explicit SIMD width (tests run every width on any CPU).</summary>
-    internal static unsafe void Apply(ReadOnlySpan<float> src, Span<float> dst, int sz, int sy, int sx, int axis, FirKernel kernel,
+    internal static void Apply(ReadOnlySpan<float> src, Span<float> dst, int sz, int sy, int sx, int axis, FirKernel kernel,
+        int maxThreads, SimdWidth width)
+    {
+        if (sz < 0 || sy < 0 || sx < 0)
+            throw new ArgumentOutOfRangeException(nameof(sz), $"shape must be non-negative; got (sz, sy, sx) = ({sz}, {sy}, {sx}).");
+        Apply(src, sz, sy, sx, dst, new Box3(Long3.Zero, new Long3(sz, sy, sx)), axis, kernel, maxThreads, width);
+    }
+
+    /// <summary>
+    /// The pass computed only over <paramref name="output"/>, a box of the input volume (shape sz, sy, sx), into
+    /// <paramref name="dst"/> holding exactly that box in C order. Taps still mirror at the input's own ends along
+    /// <paramref name="axis"/>, so every computed sample equals the whole pass's. The x pass may crop every axis,
+    /// the y pass z and y, the z pass z only (what a chain of passes shrinking towards a core needs).
+    /// </summary>
+    internal static unsafe void Apply(ReadOnlySpan<float> src, int sz, int sy, int sx, Span<float> dst, Box3 output, int axis, FirKernel kernel,
         int maxThreads, SimdWidth width)
     {
         ArgumentNullException.ThrowIfNull(kernel);
@@ -82,11 +97,17 @@ public static class SeparableConvolution
         if (axis is < 0 or > 2)
             throw new ArgumentOutOfRangeException(nameof(axis), axis, $"axis must be 0 (z), 1 (y) or 2 (x); got {axis}.");
         ArgumentOutOfRangeException.ThrowIfLessThan(maxThreads, 1);
+        var whole = new Box3(Long3.Zero, new Long3(sz, sy, sx));
+        if (output.Intersect(whole) != output)
+            throw new ArgumentOutOfRangeException(nameof(output), $"output box {output} is not inside the input {whole}.");
+        bool cropsY = output.Start.Y != 0 || output.Size.Y != sy, cropsX = output.Start.X != 0 || output.Size.X != sx;
+        if ((axis == 0 && (cropsY || cropsX)) || (axis == 1 && cropsX))
+            throw new ArgumentException($"a pass along axis {axis} computes whole {(axis == 0 ? "planes" : "rows")}; output box {output} crops them.", nameof(output));
         long count = (long)sz * sy * sx;
-        if (src.Length != count || dst.Length != count)
+        if (src.Length != count || dst.Length != output.VoxelCount)
             throw new ArgumentException(
-                $"shape (sz, sy, sx) = ({sz}, {sy}, {sx}) needs {count} floats; got src {src.Length} and dst {dst.Length}. Slice pooled buffers to the volume.");
-        if (count == 0) return;
+                $"shape (sz, sy, sx) = ({sz}, {sy}, {sx}) needs {count} floats and output box {output} {output.VoxelCount}; got src {src.Length} and dst {dst.Length}. Slice pooled buffers to the volume.");
+        if (count == 0 || output.IsEmpty) return;
         if (src.Overlaps(dst))
             throw new ArgumentException("src and dst overlap; a pass cannot run in place (each output reads 2R+1 inputs). Use a second buffer.", nameof(dst));
         int n = axis switch { 0 => sz, 1 => sy, _ => sx };
@@ -98,7 +119,7 @@ public static class SeparableConvolution
         fixed (float* d = dst)
         fixed (float* c = kernel.Taps)
         {
-            var job = new Pass(s, d, c, kernel.Radius, kernel.IsAntisymmetric, sz, sy, sx, axis, maxThreads);
+            var job = new Pass(s, d, c, kernel.Radius, kernel.IsAntisymmetric, sz, sy, sx, output, axis, maxThreads);
             switch (width)
             {
                 case SimdWidth.V512: ConvolutionEngine.Run<Lanes512, Vector512<float>>(job); break;
@@ -110,11 +131,16 @@ public static class SeparableConvolution
     }
 }
 
-/// <summary>One validated pass: raw pointers (pinned by the caller for the whole run) and geometry.</summary>
-internal readonly unsafe struct Pass(float* src, float* dst, float* taps, int radius, bool antisymmetric, int sz, int sy, int sx, int axis, int maxThreads)
+/// <summary>
+/// One validated pass: raw pointers (pinned by the caller for the whole run), the input's shape, and the box of it
+/// computed into dst (origin Oz, Oy, Ox; shape Osz, Osy, Osx).
+/// </summary>
+internal readonly unsafe struct Pass(float* src, float* dst, float* taps, int radius, bool antisymmetric, int sz, int sy, int sx, Box3 output, int axis, int maxThreads)
 {
     public readonly nint Src = (nint)src, Dst = (nint)dst, Taps = (nint)taps;
     public readonly int Radius = radius, Sz = sz, Sy = sy, Sx = sx, Axis = axis, MaxThreads = maxThreads;
+    public readonly int Oz = (int)output.Start.Z, Oy = (int)output.Start.Y, Ox = (int)output.Start.X;
+    public readonly int Osz = (int)output.Size.Z, Osy = (int)output.Size.Y, Osx = (int)output.Size.X;
     public readonly bool Antisymmetric = antisymmetric;
 }
 
@@ -154,7 +180,7 @@ internal static unsafe class ConvolutionEngine
 
     private static void RunX<TL, TVec, TSym>(Pass p) where TL : struct, ILanes<TVec> where TVec : struct where TSym : struct, ISymmetry
     {
-        int lines = p.Sz * p.Sy;
+        int lines = p.Osz * p.Osy;
         int groups = p.MaxThreads == 1 ? 1 : Math.Min(lines, p.MaxThreads * 4);
         if (groups <= 1) XLines<TL, TVec, TSym>(p, 0, lines);
         else
@@ -182,14 +208,16 @@ internal static unsafe class ConvolutionEngine
                 float* src = (float*)p.Src, dst = (float*)p.Dst, c = (float*)p.Taps;
                 for (int line = firstLine; line < endLine; line++)
                 {
-                    float* inLine = src + (nint)line * n;
+                    int z = p.Oz + line / p.Osy, y = p.Oy + line % p.Osy;
+                    float* inLine = src + ((nint)z * p.Sy + y) * n;
                     new ReadOnlySpan<float>(inLine, n).CopyTo(new Span<float>(center, n));
                     for (int k = 1; k <= r; k++)
                     {
                         center[-k] = inLine[Reflect101(-k, n)];
                         center[n - 1 + k] = inLine[Reflect101(n - 1 + k, n)];
                     }
-                    Rows<TL, TVec, TSym>(rows, dst + (nint)line * n, 0, n, c, r);
+                    // dst's line is indexed by input x: samples [Ox, Ox + Osx) of this line.
+                    Rows<TL, TVec, TSym>(rows, dst + (nint)line * p.Osx - p.Ox, p.Ox, p.Ox + p.Osx, c, r);
                 }
             }
         }
@@ -204,8 +232,9 @@ internal static unsafe class ConvolutionEngine
 
     private static void RunAcross<TL, TVec, TSym>(Pass p) where TL : struct, ILanes<TVec> where TVec : struct where TSym : struct, ISymmetry
     {
-        // y: outer = z-slabs, n = sy, inner L = sx.   z: outer = 1, n = sz, inner L = sx·sy (whole planes).
-        int outer = p.Axis == 1 ? p.Sz : 1;
+        // y: outer = the output's z-slabs, n = sy, inner L = sx.   z: outer = 1, n = sz, inner L = sx·sy (whole planes).
+        // Output positions along the axis: [first, first + count) of the n.
+        int outer = p.Axis == 1 ? p.Osz : 1;
         int n = p.Axis == 1 ? p.Sy : p.Sz;
         long innerL = p.Axis == 1 ? p.Sx : (long)p.Sx * p.Sy;
         long blockTarget = Math.Max(64, BlockFloats / n);
@@ -222,7 +251,9 @@ internal static unsafe class ConvolutionEngine
         try
         {
             for (int j = -p.Radius; j < n + p.Radius; j++) map[j + p.Radius] = Reflect101(j, n);
-            var geometry = new Across(n, innerL, blockLen, blocksPerOuter);
+            var geometry = p.Axis == 1
+                ? new Across(n, p.Oy, p.Osy, p.Oz, innerL, blockLen, blocksPerOuter)
+                : new Across(n, p.Oz, p.Osz, 0, innerL, blockLen, blocksPerOuter);
             if (p.MaxThreads == 1 || items == 1)
                 AcrossItems<TL, TVec, TSym>(p, geometry, map, 0, items);
             else
@@ -235,7 +266,8 @@ internal static unsafe class ConvolutionEngine
         }
     }
 
-    private readonly record struct Across(int N, long InnerL, long BlockLen, int BlocksPerOuter);
+    /// <summary>n input positions along the axis, of which [First, First + Count) are computed; outer slab o reads input slab FirstOuter + o.</summary>
+    private readonly record struct Across(int N, int First, int Count, int FirstOuter, long InnerL, long BlockLen, int BlocksPerOuter);
 
     private static void AcrossItems<TL, TVec, TSym>(Pass p, Across g, int[] map, int firstItem, int endItem)
         where TL : struct, ILanes<TVec> where TVec : struct where TSym : struct, ISymmetry
@@ -261,8 +293,8 @@ internal static unsafe class ConvolutionEngine
                     int o = item / g.BlocksPerOuter;
                     long start = (item % g.BlocksPerOuter) * g.BlockLen;
                     nint len = (nint)Math.Min(g.BlockLen, g.InnerL - start);
-                    float* inBase = (float*)p.Src + (nint)o * g.N * (nint)g.InnerL + (nint)start;
-                    float* outBase = (float*)p.Dst + (nint)o * g.N * (nint)g.InnerL + (nint)start;
+                    float* inBase = (float*)p.Src + (nint)(g.FirstOuter + o) * g.N * (nint)g.InnerL + (nint)start;
+                    float* outBase = (float*)p.Dst + (nint)o * g.Count * (nint)g.InnerL + (nint)start;
                     if (gather)
                     {
                         for (int pos = 0; pos < g.N; pos++)
@@ -270,7 +302,7 @@ internal static unsafe class ConvolutionEngine
                                 .CopyTo(new Span<float>(scratch + pos * stride, (int)len));
                         inBase = scratch;
                     }
-                    for (int pos = 0; pos < g.N; pos++)
+                    for (int pos = g.First; pos < g.First + g.Count; pos++)
                     {
                         rows[0] = (nint)(inBase + pos * stride);
                         for (int k = 1; k <= r; k++)
@@ -278,7 +310,7 @@ internal static unsafe class ConvolutionEngine
                             rows[2 * k - 1] = (nint)(inBase + m[pos + k] * stride);
                             rows[2 * k] = (nint)(inBase + m[pos - k] * stride);
                         }
-                        Rows<TL, TVec, TSym>(rows, outBase + (nint)pos * (nint)g.InnerL, 0, len, c, r);
+                        Rows<TL, TVec, TSym>(rows, outBase + (nint)(pos - g.First) * (nint)g.InnerL, 0, len, c, r);
                     }
                 }
             }
