@@ -94,10 +94,16 @@ public sealed class RandomForest
         Trees = trees.ToArray();
         FeatureCount = featureCount;
         ClassLabels = classLabels;
+        _shallow = new Lazy<ShallowForest?>(() => ShallowForest.TryBuild(this));
     }
 
     public IReadOnlyList<DecisionTree> Trees { get; }
     public int FeatureCount { get; }
     public int ClassCount => ClassLabels.Length;
     public int[] ClassLabels { get; }
+
+    /// <summary>The forest laid out for <see cref="ShallowForest"/>'s evaluation, or null when its trees are too deep for it.</summary>
+    internal ShallowForest? Shallow => _shallow.Value;
+
+    private readonly Lazy<ShallowForest?> _shallow;
 }

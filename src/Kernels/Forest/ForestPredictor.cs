@@ -34,7 +34,12 @@ public static class ForestPredictor
         PredictProbabilities(forest, features, voxelCount, probabilities, maxThreads, BlockSize);
 
     /// <summary>As above with an explicit block size (tests show the result does not depend on it).</summary>
-    public static unsafe void PredictProbabilities(RandomForest forest, ReadOnlySpan<float> features, int voxelCount, Span<float> probabilities, int maxThreads, int blockSize)
+    public static void PredictProbabilities(RandomForest forest, ReadOnlySpan<float> features, int voxelCount, Span<float> probabilities, int maxThreads, int blockSize) =>
+        PredictProbabilities(forest, features, voxelCount, probabilities, maxThreads, blockSize, ForestEvaluation.Auto);
+
+    /// <summary>As above with the evaluation chosen (tests run both on the same forests).</summary>
+    internal static unsafe void PredictProbabilities(RandomForest forest, ReadOnlySpan<float> features, int voxelCount, Span<float> probabilities, int maxThreads, int blockSize,
+        ForestEvaluation evaluation)
     {
         ArgumentNullException.ThrowIfNull(forest);
         ArgumentOutOfRangeException.ThrowIfNegative(voxelCount);
@@ -50,7 +55,7 @@ public static class ForestPredictor
             ForEachBlock(voxelCount, maxThreads, blockSize, c, (start, count, scratch) =>
             {
                 var probs = new Span<float>(output + (long)start * c, count * c);
-                ForestEngine.PredictBlock(forest, input, start, count, probs, scratch);
+                ForestEngine.PredictBlock(forest, input, start, count, probs, scratch, evaluation);
             });
         }
     }
@@ -112,12 +117,23 @@ internal sealed class BlockScratch(int blockSize, int width)
     private float[] _rows = [];
 }
 
+/// <summary>How a forest is evaluated: both give the same bits; Auto takes <see cref="ShallowForest"/>'s where it applies.</summary>
+internal enum ForestEvaluation { Auto, Walk, Masked }
+
 internal static unsafe class ForestEngine
 {
     /// <summary>vigra's per-forest probabilities (see <see cref="ForestPredictor"/>) of voxels [start, start + count) into <paramref name="probs"/>[v * C + c].</summary>
-    public static void PredictBlock(RandomForest forest, FeatureMatrix x, int start, int count, Span<float> probs, BlockScratch scratch)
+    public static void PredictBlock(RandomForest forest, FeatureMatrix x, int start, int count, Span<float> probs, BlockScratch scratch,
+        ForestEvaluation evaluation = ForestEvaluation.Auto)
     {
         int classes = forest.ClassCount;
+        if (evaluation != ForestEvaluation.Walk && forest.Shallow is { } shallow)
+        {
+            shallow.PredictBlock(x, start, count, probs[..(count * classes)]);
+            return;
+        }
+        if (evaluation == ForestEvaluation.Masked)
+            throw new InvalidOperationException("the masked evaluation takes trees of at most 64 nodes, 8 classes, and 256-bit vectors");
         long n = x.VoxelCount;
         float* block = x.Data + start;
         var total = scratch.Total.AsSpan(0, count);

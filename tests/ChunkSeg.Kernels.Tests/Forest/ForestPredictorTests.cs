@@ -96,14 +96,21 @@ public sealed class ForestPredictorTests
     /// <summary>
     /// Against a plain walk of the DecisionTree arrays with vigra's double comparisons and sums: 6 features pack
     /// into 8-byte nodes (the AVX2 gather walk where supported, scalar walks for the tail); with 300, the trees
-    /// that read a feature above 255 take 16-byte nodes and the others 8-byte ones, in one forest.
+    /// that read a feature above 255 take 16-byte nodes and the others 8-byte ones, in one forest. The same
+    /// forests (at most 63 nodes a tree) through the masked evaluation of small trees, 8 voxels at a time.
     /// Thresholds are drawn among the feature values too, so equality takes the right branch.
     /// </summary>
     [Theory]
-    [InlineData(6, 3)]
-    [InlineData(300, 2)]
-    public void Both_node_layouts_equal_a_plain_walk(int columns, int classes)
+    [InlineData(6, 3, ForestEvaluation.Walk)]
+    [InlineData(300, 2, ForestEvaluation.Walk)]
+    [InlineData(6, 3, ForestEvaluation.Masked)]
+    [InlineData(300, 2, ForestEvaluation.Masked)]
+    [InlineData(6, 3, ForestEvaluation.Auto)]
+    [InlineData(6, 3, ForestEvaluation.Masked, 1.0)]     // pure leaves: one vote of 1, the total T for every voxel
+    [InlineData(6, 2, ForestEvaluation.Masked, 3.0)]     // integral votes of unequal sums: totals per voxel again
+    internal void Both_node_layouts_and_the_masked_evaluation_equal_a_plain_walk(int columns, int classes, ForestEvaluation evaluation, double integralVotes = 0)
     {
+        if (evaluation == ForestEvaluation.Masked) Assert.SkipUnless(System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated, "no 256-bit vectors");
         var rng = new Random(11);
         int n = 1237;
         var features = Enumerable.Range(0, columns * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -111,6 +118,9 @@ public sealed class ForestPredictorTests
             () => rng.Next(2) == 0 ? features[rng.Next(features.Length)] : rng.NextDouble() * 2 - 1)).ToArray();
         features[3 * n + 100] = float.NaN;
         var forest = VigraForestConverter.FromVigra(topologies.Select(t => t.Topology).ToArray(), topologies.Select(t => t.Parameters).ToArray(), columns, Enumerable.Range(1, classes).ToArray());
+        if (integralVotes > 0)
+            forest = new RandomForest(forest.Trees.Select(t => new DecisionTree(t.Feature, t.Threshold, t.Left, t.Right,
+                IntegralVotes(t.LeafValues, classes, integralVotes, rng), classes)).ToList(), columns, forest.ClassLabels);
         Assert.All(forest.Trees, t => Assert.Equal(t.MaxFeature <= byte.MaxValue, t.Packed.Compact is not null));
         if (columns > 256) Assert.Contains(forest.Trees, t => t.Packed.Compact is null);
 
@@ -136,9 +146,21 @@ public sealed class ForestPredictorTests
         foreach (var (threads, block) in new[] { (1, 1), (1, 13), (2, 100), (1, ForestPredictor.BlockSize) })
         {
             var got = new float[n * classes];
-            ForestPredictor.PredictProbabilities(forest, features, n, got, threads, block);
+            ForestPredictor.PredictProbabilities(forest, features, n, got, threads, block, evaluation);
             Assert.Equal(expected, got);
         }
+    }
+
+    /// <summary>Each leaf's values replaced by integers: one vote of 1 for a random class, or random counts up to <paramref name="max"/> (zeros included).</summary>
+    private static double[] IntegralVotes(double[] values, int classes, double max, Random rng)
+    {
+        var votes = new double[values.Length];
+        for (int leaf = 0; leaf + classes <= votes.Length; leaf += classes)
+        {
+            if (max == 1) votes[leaf + rng.Next(classes)] = 1;
+            else for (int c = 0; c < classes; c++) votes[leaf + c] = rng.Next((int)max + 1);
+        }
+        return votes;
     }
 
     [Fact]
