@@ -32,8 +32,11 @@ public sealed record RunRequest(
     int Workers,
     bool Overwrite);
 
-/// <summary>One stage of a run as the summary and the manifest report it. <see cref="Chunks"/> 0 for coordinator steps.</summary>
-public sealed record RunStage(string Name, double Seconds, long Chunks, long ChunksResumed, long Voxels);
+/// <summary>
+/// One stage of a run as the summary and the manifest report it. <see cref="Chunks"/> 0 for coordinator steps.
+/// <see cref="PeakRssMb"/>: the process's memory high-water mark when the stage was recorded (0 when not known).
+/// </summary>
+public sealed record RunStage(string Name, double Seconds, long Chunks, long ChunksResumed, long Voxels, double PeakRssMb = 0);
 
 /// <summary>How a run ended: its stages in order, the objects found and the files written (relative to the output folder).</summary>
 public sealed record RunOutcome(bool AlreadyComplete, bool Resumed, IReadOnlyList<RunStage> Stages, long Objects, Long3 ChunkShape, long Chunks,
@@ -152,6 +155,9 @@ public static class RunJob
             var clock = Stopwatch.StartNew();
             long meshChunks = 0, meshResumed = 0;
             using var final = VolumeStore.Open(labels);
+            // The classify pass's chunks (not the mesher's own default of 128³): the weld holds one layer of chunks at a
+            // time, so thinner layers keep its memory near the run's.
+            Long3? meshChunk = request.ChunkShape ?? (chunkShape == default ? null : chunkShape);
             var voxelSize = Commands.MeshCommand.VoxelSizeOf(info, null);
             for (int t = 0; t < meshFiles.Count; t++)
             {
@@ -159,7 +165,7 @@ public static class RunJob
                 int index = t;
                 long before = meshChunks;
                 var mesh = MeshJob.Run(new MeshRequest(final, meshFiles[t], new SurfaceSpec(SurfaceKind.PerLabel, TimePoint: t), voxelSize,
-                    ArrayOrder: false, Normals: false, TaubinIterations: 0, DecimateFraction: 1, request.ChunkShape, request.Workers, Overwrite: false),
+                    ArrayOrder: false, Normals: false, TaubinIterations: 0, DecimateFraction: 1, meshChunk, request.Workers, Overwrite: false),
                     new SynchronousProgress<(long Done, long Total)>(p => progress.Report(new JobProgress(
                         index * p.Total + p.Done, meshFiles.Count * p.Total, 0, 0, clock.Elapsed))), ct);
                 meshChunks += mesh.Chunks;

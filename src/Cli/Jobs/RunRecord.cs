@@ -105,12 +105,18 @@ internal sealed class RunRecord
 
     public void SetGrid(Long3 chunkShape, long chunks) => (ChunkShape, Chunks) = (chunkShape, chunks);
 
-    /// <summary>Adds a finished stage (replacing an earlier record of it); <see cref="Save"/> makes it durable.</summary>
+    /// <summary>
+    /// Adds a finished stage (replacing an earlier record of it) with this process's memory high-water mark so far, so
+    /// the manifest shows which stage needed the memory; <see cref="Save"/> makes it durable.
+    /// </summary>
     public void Record(RunStage stage)
     {
         _stages.RemoveAll(s => s.Name == stage.Name);
-        _stages.Add(stage);
+        _stages.Add(stage with { PeakRssMb = PeakRssMb() });
     }
+
+    /// <summary>This process's high-water mark (VmHWM) in MB.</summary>
+    public static double PeakRssMb() => Math.Round(System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 1);
 
     public void Save() => WriteAtomically(_path, json =>
     {
@@ -171,7 +177,7 @@ internal sealed class RunRecord
             json.WriteNumber("seconds", Math.Round(seconds, 3));
             json.WriteNumber("voxels_per_second", seconds > 0 ? Math.Round(info.SpatialShape.Volume * info.TimePoints / seconds) : 0);
             // This process's high-water mark (VmHWM): what the run needed, bounded by the chunk size and worker count.
-            json.WriteNumber("peak_rss_mb", Math.Round(System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 1));
+            json.WriteNumber("peak_rss_mb", PeakRssMb());
             WriteStages(json, outcome.Stages);
             json.WriteStartArray("outputs");
             string dir = Path.GetDirectoryName(path)!;
@@ -254,6 +260,7 @@ internal sealed class RunRecord
             json.WriteNumber("chunks_resumed", s.ChunksResumed);
             json.WriteNumber("voxels", s.Voxels);
             json.WriteNumber("voxels_per_second", s.Seconds > 0 ? Math.Round(s.Voxels / s.Seconds) : 0);
+            json.WriteNumber("peak_rss_mb", s.PeakRssMb);
             json.WriteEndObject();
         }
         json.WriteEndArray();
@@ -261,7 +268,7 @@ internal sealed class RunRecord
 
     private static List<RunStage> ReadStages(JsonNode root) => root["stages"]!.AsArray().Select(s => new RunStage(
         s!["name"]!.GetValue<string>(), s["seconds"]!.GetValue<double>(), s["chunks"]!.GetValue<long>(), s["chunks_resumed"]!.GetValue<long>(),
-        s["voxels"]!.GetValue<long>())).ToList();
+        s["voxels"]!.GetValue<long>(), s["peak_rss_mb"]?.GetValue<double>() ?? 0)).ToList();
 
     private static JsonNode ParseFile(string path)
     {
