@@ -120,6 +120,9 @@ public static class RunJob
         }
         foreach (var stage in new[] { Classify, Merge, Relabel }) monitor.End(stage);
         if (chunks == 0) (chunkShape, chunks) = (journal.ChunkShape, journal.Chunks);
+        // The later passes run on the classify pass's chunks (not their own defaults, sized by budgets up to 256 MiB a
+        // chunk, nor the mesher's 128³ layers): their memory then stays near the classify pass's.
+        Long3? passChunk = request.ChunkShape ?? (chunkShape == default ? null : chunkShape);
 
         // 4: HDF5 copies with axistags, written whole from the committed Zarr results (a killed HDF5 writer leaves a file
         // that cannot be trusted, so a partial copy starts again rather than resuming).
@@ -138,7 +141,7 @@ public static class RunJob
             var options = channelsLast
                 ? Commands.OutputLayout.ChannelsLast(info, VolumeFormat.Hdf5, classes, request.StorageChunks, new Long3(64, 64, 64), new Long3(1, 256, 256), null, CodecSpec.Gzip(1))
                 : Commands.OutputLayout.For(source.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
-            var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, source, target, options, request.ChunkShape, request.Workers,
+            var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, source, target, options, passChunk, request.Workers,
                 Overwrite: true, new Dictionary<string, string>()), logs, copyProgress, ct).ConfigureAwait(false);
             if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
             copied += copy.Result.VoxelsProcessed;
@@ -155,9 +158,6 @@ public static class RunJob
             var clock = Stopwatch.StartNew();
             long meshChunks = 0, meshResumed = 0;
             using var final = VolumeStore.Open(labels);
-            // The classify pass's chunks (not the mesher's own default of 128³): the weld holds one layer of chunks at a
-            // time, so thinner layers keep its memory near the run's.
-            Long3? meshChunk = request.ChunkShape ?? (chunkShape == default ? null : chunkShape);
             var voxelSize = Commands.MeshCommand.VoxelSizeOf(info, null);
             for (int t = 0; t < meshFiles.Count; t++)
             {
@@ -165,7 +165,7 @@ public static class RunJob
                 int index = t;
                 long before = meshChunks;
                 var mesh = MeshJob.Run(new MeshRequest(final, meshFiles[t], new SurfaceSpec(SurfaceKind.PerLabel, TimePoint: t), voxelSize,
-                    ArrayOrder: false, Normals: false, TaubinIterations: 0, DecimateFraction: 1, meshChunk, request.Workers, Overwrite: false),
+                    ArrayOrder: false, Normals: false, TaubinIterations: 0, DecimateFraction: 1, passChunk, request.Workers, Overwrite: false),
                     new SynchronousProgress<(long Done, long Total)>(p => progress.Report(new JobProgress(
                         index * p.Total + p.Done, meshFiles.Count * p.Total, 0, 0, clock.Elapsed))), ct);
                 meshChunks += mesh.Chunks;
