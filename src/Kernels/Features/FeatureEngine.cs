@@ -91,8 +91,11 @@ public sealed class FeatureEngine
             // What this scale's features read of each derivative sigma: the core, grown for the structure tensor's smoothing.
             var margins = new Dictionary<(Sigma3 Sigma, bool Flat), Halo>();
             foreach (var (entry, _, plan) in group)
-                foreach (var (sigma, margin) in Uses(entry, plan, sz))
-                    margins[(sigma, plan.Filter2D || sz == 1)] = margins.TryGetValue((sigma, plan.Filter2D || sz == 1), out var m) ? Max(m, margin) : margin;
+            {
+                bool filterFlat = plan.Filter2D || sz == 1;
+                foreach (var (sigma, margin) in Uses(entry, plan.Filter, filterFlat))
+                    margins[(sigma, filterFlat)] = margins.TryGetValue((sigma, filterFlat), out var m) ? Max(m, margin) : margin;
+            }
 
             var p = group.Key.Presmooth;
             bool flat = group.Key.Presmooth2D || sz == 1;
@@ -109,9 +112,8 @@ public sealed class FeatureEngine
     }
 
     /// <summary>The derivative images an entry reads: (sigma, margin around the core it needs them over).</summary>
-    private IEnumerable<(Sigma3 Sigma, Halo Margin)> Uses(FeatureEntry entry, FeaturePlan plan, int sz)
+    private IEnumerable<(Sigma3 Sigma, Halo Margin)> Uses(FeatureEntry entry, Sigma3 s, bool flat)
     {
-        var s = plan.Filter;
         switch (entry.Kind)
         {
             case FeatureKind.DifferenceOfGaussians:
@@ -120,7 +122,6 @@ public sealed class FeatureEngine
                 break;
             case FeatureKind.StructureTensorEigenvalues:
                 var (gradient, smoothing) = _set.StructureTensorScales;
-                bool flat = plan.Filter2D || sz == 1;
                 yield return (s * gradient, Reach(s * smoothing, flat));
                 break;
             default:
