@@ -61,6 +61,18 @@ public sealed class JobRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_worker_dying_out_of_memory_fails_the_job_naming_the_chunk_instead_of_hanging()
+    {
+        var grid = new ChunkGrid(new Long3(8, 8, 8), 1, new Long3(2, 2, 2), Halo.None);
+        var run = RunAsync(grid, 2, c => c.Chunk.Value == 5 ? throw new OutOfMemoryException() : Done(c));
+        var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        Assert.Same(run, finished);
+        var error = await Assert.ThrowsAsync<WorkerCrashedException>(() => run);
+        Assert.Equal(5, error.Chunk.Value);
+        Assert.Contains("chunk 5: out of memory", error.Message);
+    }
+
+    [Fact]
     public async Task Duplicate_replies_are_ignored()
     {
         var grid = new ChunkGrid(new Long3(6, 6, 6), 1, new Long3(2, 3, 3), Halo.None);

@@ -100,12 +100,14 @@ internal sealed class CommandContext(TextWriter stdout, TextWriter stderr)
     /// <summary>Prints an error as one line (a stack trace only with --verbose) and returns its exit code.</summary>
     public int Fail(Exception e)
     {
+        while (e is AggregateException { InnerExceptions.Count: 1 } one) e = one.InnerException!;
         var (code, message) = e switch
         {
             ChunkSegException c => (c.ExitCode, c.Message),
             ArgumentException a => (CliApp.UsageError, a.Message),
             OperationCanceledException => (CliApp.DataError, "cancelled"),
             IOException io => (CliApp.DataError, io.Message),
+            ChunkSeg.GpuNode.Hosting.WorkerCrashedException crash => (CliApp.DataError, crash.Message),
             UnauthorizedAccessException ua => (CliApp.DataError, ua.Message),
             _ => (CliApp.DataError, $"internal error: {e.GetType().Name}: {e.Message}"),
         };

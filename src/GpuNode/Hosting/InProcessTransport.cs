@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Geometry;
 using System.Threading.Channels;
 using ChunkSeg.Contracts.Messages;
 
@@ -32,7 +33,22 @@ public sealed class InProcessTransport : IChunkTransport
         _workers = Enumerable.Range(0, _workerCount).Select(_ => Task.Run(async () =>
         {
             await foreach (var command in _commands.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-                await _results.Writer.WriteAsync(process(command), cancellationToken).ConfigureAwait(false);
+            {
+                object result;
+                try
+                {
+                    result = process(command);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A worker function answers failures itself; what escapes it (out of memory) would leave the
+                    // coordinator waiting for a reply forever, so the whole job fails now, naming the chunk.
+                    _results.Writer.TryComplete(new WorkerCrashedException(command.Chunk, e));
+                    return;
+                }
+                if (!_results.Writer.TryWrite(result)) return;   // unbounded: refused only once the job has failed
+
+            }
         }, cancellationToken)).ToArray();
         return Task.CompletedTask;
     }
@@ -56,4 +72,13 @@ public sealed class InProcessTransport : IChunkTransport
         catch (OperationCanceledException) { }
         _results.Writer.TryComplete();
     }
+}
+
+/// <summary>A worker in this process died on a chunk (out of memory, or a bug that escaped its error handling).</summary>
+public sealed class WorkerCrashedException(ChunkId chunk, Exception inner)
+    : Exception(inner is OutOfMemoryException
+        ? $"chunk {chunk.Value}: out of memory; use smaller chunks (--chunk) or fewer workers (--workers)"
+        : $"chunk {chunk.Value}: worker crashed: {inner.GetType().Name}: {inner.Message}", inner)
+{
+    public ChunkId Chunk { get; } = chunk;
 }
