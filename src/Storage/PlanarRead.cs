@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 
@@ -7,15 +7,15 @@ namespace ChunkSeg.Storage;
 /// <summary>Reads a box of one time point in the volume's own axis order and lays it out c, z, y, x, so each channel's block is contiguous.</summary>
 public static class PlanarRead
 {
-    /// <summary>A pooled buffer (return it to <see cref="ArrayPool{T}.Shared"/>) whose first <paramref name="bytes"/> hold the box.</summary>
+    /// <summary>A pooled buffer (return it to <see cref="ChunkBufferPool{T}.Shared"/>) whose first <paramref name="bytes"/> hold the box.</summary>
     public static byte[] Rent(IVolume input, long timePoint, Box3 box, out int bytes)
     {
         var info = input.Info;
         var readBox = BoxLayout.ForChunk(info.Axes, info.Shape, timePoint, box);
         int elementSize = info.DataType.SizeInBytes();
         bytes = checked((int)(box.VoxelCount * info.Channels * elementSize));
-        byte[] raw = ArrayPool<byte>.Shared.Rent(bytes);
-        byte[] planar = ArrayPool<byte>.Shared.Rent(bytes);
+        byte[] raw = ChunkBufferPool<byte>.Shared.Rent(bytes);
+        byte[] planar = ChunkBufferPool<byte>.Shared.Rent(bytes);
         try
         {
             input.Read(readBox, raw.AsSpan(0, bytes));
@@ -24,12 +24,12 @@ public static class PlanarRead
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(planar);
+            ChunkBufferPool<byte>.Shared.Return(planar);
             throw;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(raw);
+            ChunkBufferPool<byte>.Shared.Return(raw);
         }
     }
 }

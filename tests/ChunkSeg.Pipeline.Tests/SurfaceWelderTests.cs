@@ -43,10 +43,11 @@ public sealed class SurfaceWelderTests
             var coordinates = new MeshCoordinates(shape, new VoxelSize(2, 0.5, 0.25), c.ArrayOrder);
             var grid = new ChunkGrid(shape, 1, new Long3(c.Cz, c.Cy, c.Cx), Halo.None);
             var pieces = Pieces(grid, field, labels, c.Kind);
-            var welder = new SurfaceWelder(grid, i => pieces[i], coordinates, c.Normals, finish: null);
             var welded = new Recorder();
-            if (c.Kind == 2) welder.WeldLabels(0, welded, SurfaceWelder.LastLayers(pieces.Select(p => p.LastLayers())));
-            else welder.WeldSurface(0, welded);
+            if (c.Kind == 2)
+                new LabelWelder(coordinates, c.Normals, finish: null, workers: 1 + c.Seed % 3).Weld(pieces.Select(p => p.Index),
+                    (index, section) => SurfacePiece.ReadSection(Stored(pieces[index.Chunk]), index, section, "piece"), welded);
+            else new SurfaceWelder(grid, i => pieces[i], coordinates, c.Normals, finish: null).WeldSurface(0, welded);
             var expected = Specified(pieces, coordinates, c.Kind == 2, c.Normals);
             Assert.True(expected.Lines.SequenceEqual(welded.Lines), $"{c}: welded mesh differs from the specification");
             return true;
@@ -74,6 +75,13 @@ public sealed class SurfaceWelderTests
             pieces[i] = SurfacePiece.Read(stored, $"piece {i}");
         }
         return pieces;
+    }
+
+    private static MemoryStream Stored(SurfacePiece piece)
+    {
+        var stored = new MemoryStream();
+        piece.Write(stored);
+        return stored;
     }
 
     /// <summary>The mesh as the welder's contract states it, built from all pieces at once.</summary>

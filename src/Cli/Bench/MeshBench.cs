@@ -90,13 +90,13 @@ internal static class MeshBench
                                 if (mode == "iso") MarchingCubes.Extract(field, shape, Long3.Zero, cellsOfChunk, 0f, piece);
                                 else MarchingCubes.ExtractLabels<uint>(labels, shape, Long3.Zero, cellsOfChunk, mode == "per-label", piece);
                             }
-                            pieces[c] = piece;
+                            pieces[c] = piece.Labelled ? piece.ByLabel() : piece;
                         });
-                        var welder = new SurfaceWelder(grid, c => pieces[c], new MeshCoordinates(shape, VoxelSize.Isotropic), normals: false, finish: null);
+                        var coordinates = new MeshCoordinates(shape, VoxelSize.Isotropic);
                         var sink = new MeshArrays();
                         welded = mode == "per-label"
-                            ? welder.WeldLabels(0, sink, SurfaceWelder.LastLayers(pieces.Select(p => p.LastLayers()))).Triangles
-                            : welder.WeldSurface(0, sink).Triangles;
+                            ? new LabelWelder(coordinates, normals: false, finish: null, threads).Weld(pieces.Select(p => p.Index), (index, section) => pieces[index.Chunk].Section(section), sink).Triangles
+                            : new SurfaceWelder(grid, c => pieces[c], coordinates, normals: false, finish: null).WeldSurface(0, sink).Triangles;
                     });
                     table.AddRow(title, Markup.Escape($"ChunkSeg, {edge}^3 chunks on {threads} threads + weld, one mesh in memory"), $"{welded:N0}", F(voxels / chunked / 1e6), F(skimage / chunked) + "x");
                     if (mode != "iso")

@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Memory;
 using System.Buffers;
 using System.CommandLine;
 using System.Globalization;
@@ -119,7 +120,7 @@ internal static class EvaluateCommand
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(planar);
+            ChunkBufferPool<byte>.Shared.Return(planar);
         }
 
         static void Widen<T>(ReadOnlySpan<T> values, Span<ulong> destination, string source, Box3 box) where T : unmanaged, System.Numerics.IBinaryInteger<T>

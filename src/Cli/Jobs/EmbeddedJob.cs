@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Memory;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
@@ -84,7 +85,15 @@ public static class EmbeddedJob
                 return worker.Process;
             });
             var runner = new JobRunner(transport, logs.CreateLogger<JobRunner>());
-            result = await runner.RunAsync(job, grid, manifest, progress, ct).ConfigureAwait(false);
+            try
+            {
+                result = await runner.RunAsync(job, grid, manifest, progress, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                // The pass's chunk buffers are not what the next pass (or the coordinator's merge or weld) needs.
+                ChunkBufferPool.TrimShared();
+            }
         }
         if (result.IsComplete) staged.Commit();
         return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);

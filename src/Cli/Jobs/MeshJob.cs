@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Memory;
 using System.Diagnostics;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
@@ -34,8 +35,9 @@ public sealed record MeshOutcome(long Chunks, long ChunksResumed, Long3 ChunkSha
 /// <code>
 ///   1 extract  (workers)      marching cubes on each chunk's cells → OUT.work/pieces/N.bin (resumable: a piece
 ///                             on disk is a finished chunk)
-///   2 weld     (coordinator)  pieces slab by slab → one mesh, vertices shared across chunk borders by id,
-///                             streamed to OUT.partial, smoothed/decimated per object if asked, renamed to OUT
+///   2 weld     (coordinator)  one mesh, vertices shared across chunk borders by id: label surfaces object by
+///                             object from the pieces' label sections, a single surface slab by slab; streamed
+///                             to OUT.partial, smoothed/decimated per object if asked, renamed to OUT
 /// </code>
 /// The written file is the same for every chunk shape and worker count.
 /// </summary>
@@ -72,18 +74,18 @@ public static class MeshJob
             progress?.Report((Interlocked.Increment(ref done), grid.Count));
         });
         var extractTime = clock.Elapsed;
+        ChunkBufferPool.TrimShared();
 
         // Pass 2: weld and write.
         clock.Restart();
         var coordinates = new MeshCoordinates(info.SpatialShape, request.VoxelSize, request.ArrayOrder);
-        var welder = new SurfaceWelder(grid, workspace.ReadPiece, coordinates, request.Normals, FinishOf(request));
         bool perLabel = request.Surface.Kind == SurfaceKind.PerLabel;
         WeldSummary summary;
         using (var writer = MeshFileWriter.Create(output, HeaderOf(request, info), labelled: perLabel))
         {
             summary = perLabel
-                ? welder.WeldLabels(0, writer, LastLayers(grid, workspace, request.Workers))
-                : welder.WeldSurface(0, writer);
+                ? new LabelWelder(coordinates, request.Normals, FinishOf(request), request.Workers).Weld(Indexes(grid, workspace, request.Workers), workspace.ReadSection, writer)
+                : new SurfaceWelder(grid, workspace.ReadPiece, coordinates, request.Normals, FinishOf(request)).WeldSurface(0, writer);
         }
         workspace.Delete();
         return new MeshOutcome(grid.Count, resumed, grid.ChunkShape, summary, extractTime, clock.Elapsed);
@@ -100,12 +102,12 @@ public static class MeshJob
         };
     }
 
-    /// <summary>Every label's last cell layer over all pieces (their headers only).</summary>
-    private static Dictionary<ulong, long> LastLayers(ChunkGrid grid, MeshWorkspace workspace, int workers)
+    /// <summary>Every piece's header (counts and label sections), read in parallel.</summary>
+    private static PieceIndex[] Indexes(ChunkGrid grid, MeshWorkspace workspace, int workers)
     {
-        var tables = new (ulong, long)[grid.Count][];
-        Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, c => tables[c] = workspace.ReadLastLayers(c));
-        return SurfaceWelder.LastLayers(tables);
+        var indexes = new PieceIndex[grid.Count];
+        Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, c => indexes[c] = workspace.ReadIndex(c));
+        return indexes;
     }
 
     private static List<string> HeaderOf(MeshRequest request, VolumeInfo info)

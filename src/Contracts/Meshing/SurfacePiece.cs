@@ -22,12 +22,14 @@ namespace ChunkSeg.Contracts.Meshing;
 /// Ids sort by voxel first, so a plane's vertices precede the next plane's; a piece holds its vertices in id order.
 /// Both chunks around a border compute a border vertex's id and offset from the same voxel values, so they
 /// agree bit for bit. Stored as raw little-endian arrays behind a versioned header: a piece is read back once,
-/// soon, and compressing it cost more than meshing it.
+/// soon, and compressing it cost more than meshing it. A label-surface piece is stored label by label (each
+/// label's vertices in id order, its triangles in cell order) behind a table of <see cref="LabelSection"/>s, so
+/// the welder reads one object's share of a chunk without the rest (<see cref="ReadSection"/>).
 /// </summary>
 public sealed class SurfacePiece
 {
     private const uint Magic = 0x534D5343;   // "CSMS"
-    private const int Version = 3;
+    private const int Version = 4;
 
     /// <summary>The id of the vertex on the edge from <paramref name="voxel"/> along <paramref name="axis"/> (see the class comment).</summary>
     public static ulong EdgeVertexId(long voxel, int axis, int side) => (ulong)voxel * 16 + (ulong)(2 * axis + side);
@@ -48,6 +50,8 @@ public sealed class SurfacePiece
     private long[] _cells = new long[256];
     private int[] _corners = new int[768];
 
+    private LabelSection[] _sections = [];
+
     public SurfacePiece(long chunk, Long3 volumeShape, bool labelled)
     {
         Chunk = chunk;
@@ -64,6 +68,9 @@ public sealed class SurfacePiece
 
     public int VertexCount { get; private set; }
     public int TriangleCount { get; private set; }
+
+    /// <summary>Label by label where each one's vertices and triangles lie: set on a piece <see cref="ByLabel"/> or read from storage, else empty.</summary>
+    public IReadOnlyList<LabelSection> Sections => _sections;
 
     public ReadOnlySpan<ulong> VertexIds => _ids.AsSpan(0, VertexCount);
     public ReadOnlySpan<float> VertexOffsets => _offsets.AsSpan(0, VertexCount);
@@ -100,12 +107,19 @@ public sealed class SurfacePiece
         TriangleCount++;
     }
 
-    /// <summary>Stores the piece; its vertices must be in id order (the kernels add them so), which lets the welder merge without sorting.</summary>
+    /// <summary>
+    /// Stores the piece; its vertices must be in id order (the kernels add them so), which lets the welders merge
+    /// without sorting. A label-surface piece is stored <see cref="ByLabel"/>.
+    /// </summary>
     public void Write(Stream destination)
     {
-        var ids = VertexIds;
-        for (int i = 1; i < ids.Length; i++)
-            if (ids[i - 1] >= ids[i]) throw new InvalidOperationException($"chunk {Chunk}'s surface piece: vertex {i} is out of id order");
+        if (_sections.Length == 0)
+        {
+            var ids = VertexIds;
+            for (int i = 1; i < ids.Length; i++)
+                if (ids[i - 1] >= ids[i]) throw new InvalidOperationException($"chunk {Chunk}'s surface piece: vertex {i} is out of id order");
+        }
+        var stored = Labelled && _sections.Length == 0 && TriangleCount > 0 ? ByLabel() : this;
         var buffered = new BufferedStream(destination, 1 << 16);
         using var writer = new BinaryWriter(buffered, System.Text.Encoding.UTF8, leaveOpen: true);
         writer.Write(Magic);
@@ -115,44 +129,112 @@ public sealed class SurfacePiece
         writer.Write(Labelled);
         writer.Write(VertexCount);
         writer.Write(TriangleCount);
-        var layers = LastLayers();
-        writer.Write(layers.Length);
-        foreach (var (label, layer) in layers) { writer.Write(label); writer.Write(layer); }
+        writer.Write(stored._sections.Length);
+        foreach (var section in stored._sections)
+        {
+            writer.Write(section.Label); writer.Write(section.LastLayer);
+            writer.Write(section.FirstVertex); writer.Write(section.VertexCount);
+            writer.Write(section.FirstTriangle); writer.Write(section.TriangleCount);
+        }
         writer.Flush();
-        buffered.Write(MemoryMarshal.AsBytes(VertexIds));
-        buffered.Write(MemoryMarshal.AsBytes(VertexOffsets));
-        if (Labelled) buffered.Write(MemoryMarshal.AsBytes(VertexLabels));
-        buffered.Write(MemoryMarshal.AsBytes(TriangleCells));
-        buffered.Write(MemoryMarshal.AsBytes(TriangleCorners));
+        buffered.Write(MemoryMarshal.AsBytes(stored.VertexIds));
+        buffered.Write(MemoryMarshal.AsBytes(stored.VertexOffsets));
+        if (Labelled) buffered.Write(MemoryMarshal.AsBytes(stored.VertexLabels));
+        buffered.Write(MemoryMarshal.AsBytes(stored.TriangleCells));
+        buffered.Write(MemoryMarshal.AsBytes(stored.TriangleCorners));
         buffered.Flush();
     }
 
     /// <summary>
-    /// For label surfaces: each label with triangles here and the last cell layer (z) that holds one of them,
-    /// by label. The coordinator learns from these alone when an object's surface is complete.
+    /// This label-surface piece laid out label by label (a copy): each label's vertices in id order, then its
+    /// triangles in cell order, with the <see cref="Sections"/> table. A triangle's label is its corners'.
     /// </summary>
-    public (ulong Label, long LastLayer)[] LastLayers()
+    public SurfacePiece ByLabel()
     {
-        if (!Labelled) return [];
-        var last = new Dictionary<ulong, long>();
-        long plane = VolumeShape.Y * VolumeShape.X;
-        for (int t = 0; t < TriangleCount; t++)
+        if (!Labelled) throw new InvalidOperationException("only label-surface pieces are split by label");
+        var labels = VertexLabels;
+        var vertexOrder = new int[VertexCount];
+        for (int i = 0; i < vertexOrder.Length; i++) vertexOrder[i] = i;
+        // Stable by label: ids stay in order within a label.
+        var vertexKeys = labels.ToArray();
+        SortStable(vertexKeys, vertexOrder);
+        var newNumber = new int[VertexCount];
+        for (int i = 0; i < vertexOrder.Length; i++) newNumber[vertexOrder[i]] = i;
+
+        var triangleOrder = new int[TriangleCount];
+        var triangleKeys = new ulong[TriangleCount];
+        for (int t = 0; t < triangleOrder.Length; t++) (triangleOrder[t], triangleKeys[t]) = (t, labels[_corners[3 * t]]);
+        SortStable(triangleKeys, triangleOrder);
+
+        var byLabel = new SurfacePiece(Chunk, VolumeShape, labelled: true)
         {
-            ulong label = _labels[_corners[3 * t]];
-            long layer = _cells[t] / plane;
-            if (!last.TryGetValue(label, out long known) || layer > known) last[label] = layer;
+            _ids = new ulong[Math.Max(VertexCount, 1)],
+            _offsets = new float[Math.Max(VertexCount, 1)],
+            _labels = new ulong[Math.Max(VertexCount, 1)],
+            _cells = new long[Math.Max(TriangleCount, 1)],
+            _corners = new int[3 * Math.Max(TriangleCount, 1)],
+            VertexCount = VertexCount,
+            TriangleCount = TriangleCount,
+        };
+        for (int i = 0; i < vertexOrder.Length; i++)
+        {
+            int from = vertexOrder[i];
+            (byLabel._ids[i], byLabel._offsets[i], byLabel._labels[i]) = (_ids[from], _offsets[from], _labels[from]);
         }
-        return last.OrderBy(p => p.Key).Select(p => (p.Key, p.Value)).ToArray();
+        for (int t = 0; t < triangleOrder.Length; t++)
+        {
+            int from = triangleOrder[t];
+            byLabel._cells[t] = _cells[from];
+            for (int k = 0; k < 3; k++) byLabel._corners[3 * t + k] = newNumber[_corners[3 * from + k]];
+        }
+
+        var sections = new List<LabelSection>();
+        long plane = VolumeShape.Y * VolumeShape.X;
+        for (int v = 0, t = 0; t < TriangleCount;)
+        {
+            ulong label = triangleKeys[t];
+            while (v < VertexCount && byLabel._labels[v] < label) v++;
+            int firstVertex = v, firstTriangle = t;
+            while (v < VertexCount && byLabel._labels[v] == label) v++;
+            while (t < TriangleCount && triangleKeys[t] == label) t++;
+            // Cells ascend within a label, so its last triangle lies in its last layer.
+            sections.Add(new LabelSection(label, byLabel._cells[t - 1] / plane, firstVertex, v - firstVertex, firstTriangle, t - firstTriangle));
+        }
+        byLabel._sections = sections.ToArray();
+        return byLabel;
     }
 
-    /// <summary>Reads only the <see cref="LastLayers"/> table from the start of a stored piece.</summary>
-    public static (ulong Label, long LastLayer)[] ReadLastLayers(Stream stream, string source)
+    /// <summary>The header this piece is stored with (its sections are those of a piece <see cref="ByLabel"/> or read from storage).</summary>
+    public PieceIndex Index => new(Chunk, VolumeShape, Labelled, VertexCount, TriangleCount, HeaderBytes + (long)_sections.Length * SectionBytes, _sections);
+
+    /// <summary>One label's share of a piece <see cref="ByLabel"/> (or read from storage), its corners numbered within the section.</summary>
+    public PieceSection Section(LabelSection section)
+    {
+        var corners = _corners.AsSpan(3 * section.FirstTriangle, 3 * section.TriangleCount).ToArray();
+        for (int k = 0; k < corners.Length; k++) corners[k] -= section.FirstVertex;
+        return new PieceSection(Chunk, _ids.AsSpan(section.FirstVertex, section.VertexCount).ToArray(),
+            _offsets.AsSpan(section.FirstVertex, section.VertexCount).ToArray(), _cells.AsSpan(section.FirstTriangle, section.TriangleCount).ToArray(), corners);
+    }
+
+    private static void SortStable(ulong[] keys, int[] order)
+    {
+        // Ties keep their order: sort by (key, position), positions being unique.
+        var items = new (ulong Key, int Position)[keys.Length];
+        for (int i = 0; i < items.Length; i++) items[i] = (keys[i], order[i]);
+        Array.Sort(items);
+        for (int i = 0; i < items.Length; i++) (keys[i], order[i]) = items[i];
+    }
+
+    /// <summary>
+    /// Reads only the header of a stored piece: its counts and <see cref="LabelSection"/> table, which tell the
+    /// welder where each object's share lies and when an object is complete (its last layer).
+    /// </summary>
+    public static PieceIndex ReadIndex(Stream stream, string source)
     {
         try
         {
             using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
-            var header = ReadHeader(reader);
-            return header.Layers;
+            return ReadHeader(reader);
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
         {
@@ -160,7 +242,48 @@ public sealed class SurfacePiece
         }
     }
 
-    private static (long Chunk, Long3 Shape, bool Labelled, int Vertices, int Triangles, (ulong, long)[] Layers) ReadHeader(BinaryReader reader)
+    /// <summary>Reads one label's share of a stored piece (seeking past the rest), its corners numbered within the section.</summary>
+    public static PieceSection ReadSection(Stream stream, PieceIndex index, LabelSection section, string source)
+    {
+        try
+        {
+            long v = index.Vertices, t = index.Triangles, at = index.DataStart;
+            var ids = new ulong[section.VertexCount];
+            var offsets = new float[section.VertexCount];
+            var cells = new long[section.TriangleCount];
+            var corners = new int[3 * section.TriangleCount];
+            ReadAt(stream, at + 8L * section.FirstVertex, MemoryMarshal.AsBytes(ids.AsSpan()));
+            at += 8 * v;
+            ReadAt(stream, at + 4L * section.FirstVertex, MemoryMarshal.AsBytes(offsets.AsSpan()));
+            at += 4 * v + (index.Labelled ? 8 * v : 0);
+            ReadAt(stream, at + 8L * section.FirstTriangle, MemoryMarshal.AsBytes(cells.AsSpan()));
+            at += 8 * t;
+            ReadAt(stream, at + 12L * section.FirstTriangle, MemoryMarshal.AsBytes(corners.AsSpan()));
+            for (int k = 0; k < corners.Length; k++)
+            {
+                corners[k] -= section.FirstVertex;
+                if ((uint)corners[k] >= (uint)section.VertexCount)
+                    throw new InvalidDataException($"a triangle of label {section.Label} names a vertex outside its section");
+            }
+            for (int i = 1; i < ids.Length; i++)
+                if (ids[i - 1] >= ids[i]) throw new InvalidDataException($"label {section.Label}'s vertex ids out of order at vertex {i}");
+            return new PieceSection(index.Chunk, ids, offsets, cells, corners);
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw new Errors.VolumeException(source, $"unreadable surface piece: {e.Message}", e);
+        }
+    }
+
+    private static void ReadAt(Stream stream, long position, Span<byte> destination)
+    {
+        stream.Position = position;
+        stream.ReadExactly(destination);
+    }
+
+    private const int HeaderBytes = 4 + 4 + 8 + 3 * 8 + 1 + 4 + 4 + 4, SectionBytes = 8 + 8 + 4 * 4;
+
+    private static PieceIndex ReadHeader(BinaryReader reader)
     {
         if (reader.ReadUInt32() != Magic) throw new InvalidDataException("not a ChunkSeg surface piece");
         int version = reader.ReadInt32();
@@ -172,10 +295,17 @@ public sealed class SurfacePiece
         if (vertices < 0 || triangles < 0 || triangles > Array.MaxLength / 3)
             throw new InvalidDataException($"{vertices} vertices and {triangles} triangles");
         int count = reader.ReadInt32();
-        if (count < 0 || count > triangles) throw new InvalidDataException($"{count} labels for {triangles} triangles");
-        var layers = new (ulong, long)[count];
-        for (int i = 0; i < count; i++) layers[i] = (reader.ReadUInt64(), reader.ReadInt64());
-        return (chunk, shape, labelled, vertices, triangles, layers);
+        if (count < 0 || count > triangles || (count > 0 && !labelled)) throw new InvalidDataException($"{count} label sections for {triangles} triangles");
+        var sections = new LabelSection[count];
+        for (int i = 0; i < count; i++)
+        {
+            var s = new LabelSection(reader.ReadUInt64(), reader.ReadInt64(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32());
+            if (s.FirstVertex < 0 || s.VertexCount < 0 || (long)s.FirstVertex + s.VertexCount > vertices ||
+                s.FirstTriangle < 0 || s.TriangleCount <= 0 || (long)s.FirstTriangle + s.TriangleCount > triangles || (i > 0 && sections[i - 1].Label >= s.Label))
+                throw new InvalidDataException($"label section {i} (label {s.Label}) lies outside the piece or out of label order");
+            sections[i] = s;
+        }
+        return new PieceIndex(chunk, shape, labelled, vertices, triangles, HeaderBytes + (long)count * SectionBytes, sections);
     }
 
     /// <summary>Reads a piece written by <see cref="Write"/>; <paramref name="source"/> names the file in errors.</summary>
@@ -185,8 +315,9 @@ public sealed class SurfacePiece
         {
             var zip = new BufferedStream(stream, 1 << 16);
             using var reader = new BinaryReader(zip, System.Text.Encoding.UTF8, leaveOpen: true);
-            var (chunk, shape, labelled, vertices, triangles, _) = ReadHeader(reader);
-            var piece = new SurfacePiece(chunk, shape, labelled);
+            var index = ReadHeader(reader);
+            var (chunk, shape, labelled, vertices, triangles) = (index.Chunk, index.VolumeShape, index.Labelled, index.Vertices, index.Triangles);
+            var piece = new SurfacePiece(chunk, shape, labelled) { _sections = index.Sections };
             piece._ids = new ulong[Math.Max(vertices, 1)];
             piece._offsets = new float[piece._ids.Length];
             piece._labels = labelled ? new ulong[piece._ids.Length] : [];
@@ -201,9 +332,12 @@ public sealed class SurfacePiece
             piece.TriangleCount = triangles;
             foreach (int corner in piece.TriangleCorners)
                 if ((uint)corner >= (uint)vertices) throw new InvalidDataException($"a triangle names vertex {corner} of {vertices}");
-            var ids = piece.VertexIds;
-            for (int i = 1; i < ids.Length; i++)
-                if (ids[i - 1] >= ids[i]) throw new InvalidDataException($"vertex ids out of order at vertex {i}");
+            if (!labelled)
+            {
+                var ids = piece.VertexIds;
+                for (int i = 1; i < ids.Length; i++)
+                    if (ids[i - 1] >= ids[i]) throw new InvalidDataException($"vertex ids out of order at vertex {i}");
+            }
             return piece;
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
@@ -212,3 +346,16 @@ public sealed class SurfacePiece
         }
     }
 }
+
+/// <summary>
+/// Where one label's share of a label-surface piece lies: vertices [<paramref name="FirstVertex"/>, + <paramref name="VertexCount"/>)
+/// and triangles [<paramref name="FirstTriangle"/>, + <paramref name="TriangleCount"/>); <paramref name="LastLayer"/> is
+/// the last cell layer (z) holding one of its triangles.
+/// </summary>
+public readonly record struct LabelSection(ulong Label, long LastLayer, int FirstVertex, int VertexCount, int FirstTriangle, int TriangleCount);
+
+/// <summary>A stored piece's header: counts, where its arrays start, and its label sections (empty for a single surface).</summary>
+public sealed record PieceIndex(long Chunk, Long3 VolumeShape, bool Labelled, int Vertices, int Triangles, long DataStart, LabelSection[] Sections);
+
+/// <summary>One label's share of one piece: vertex ids in order with their offsets, triangles in cell order with corners numbered within the section.</summary>
+public sealed record PieceSection(long Chunk, ulong[] Ids, float[] Offsets, long[] Cells, int[] Corners);

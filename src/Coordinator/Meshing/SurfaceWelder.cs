@@ -4,8 +4,8 @@ using ChunkSeg.Kernels.Meshing;
 
 namespace ChunkSeg.Coordinator.Meshing;
 
-/// <summary>What the welder wrote; <paramref name="PeakSlabVertices"/>: the most vertices one slab held.</summary>
-public sealed record WeldSummary(long Vertices, long Triangles, long Objects, long PeakSlabVertices);
+/// <summary>What a welder wrote; <paramref name="PeakVertices"/>: the most vertices held at once (one slab, or one object).</summary>
+public sealed record WeldSummary(long Vertices, long Triangles, long Objects, long PeakVertices);
 
 /// <summary>
 /// Welds the chunks' <see cref="SurfacePiece"/>s into one mesh, one slab of chunks (a row along z) at a time, and
@@ -17,12 +17,9 @@ public sealed record WeldSummary(long Vertices, long Triangles, long Objects, lo
 ///   its triangles of cell layers &lt; b − 1 name only those (or earlier ones) → written in cell order
 ///   layer b − 1's triangles (touching plane b, the next slab's) wait for slab k + 1
 /// </code>
-/// Label surfaces (and any mesh that is post-processed) are written object by object instead: each object
-/// gathers its vertices (in id order, slab by slab) and triangles (in cell order); it is complete once the slabs
-/// holding its last cell layer are welded (known up front from the pieces' headers), then smoothed or decimated
-/// if asked and written as one group, objects in the order of (last layer, label). Memory: one slab of pieces plus
-/// the surfaces still open across the slab border (for label surfaces, the objects that cross it; a
-/// post-processed single surface is held whole).
+/// A surface that is post-processed (smoothed, decimated) is gathered whole the same way, then written. Memory: one
+/// slab of pieces (a post-processed surface is held whole). Label surfaces are welded object by object instead
+/// (<see cref="LabelWelder"/>).
 /// </summary>
 public sealed class SurfaceWelder
 {
@@ -32,8 +29,8 @@ public sealed class SurfaceWelder
     private readonly bool _normals;
     private readonly Func<TriangleMesh, TriangleMesh>? _finish;
 
-    /// <param name="pieceOf">Reads chunk i's piece; called once per chunk of the time point, in slab order.</param>
-    /// <param name="finish">Post-processing of each complete object (smoothing, decimation), or null.</param>
+    /// <param name="pieceOf">Reads chunk i's piece (a single surface's); called once per chunk of the time point, in slab order.</param>
+    /// <param name="finish">Post-processing of the complete surface (smoothing, decimation), or null.</param>
     public SurfaceWelder(ChunkGrid grid, Func<long, SurfacePiece> pieceOf, MeshCoordinates coordinates, bool normals, Func<TriangleMesh, TriangleMesh>? finish)
     {
         _grid = grid;
@@ -46,8 +43,7 @@ public sealed class SurfaceWelder
     /// <summary>Welds a single surface (isosurface or foreground) of time point <paramref name="t"/>.</summary>
     public WeldSummary WeldSurface(long t, IMeshSink sink, string name = "surface")
     {
-        if (_finish is not null)
-            return WeldObjects(t, sink, lastLayers: new Dictionary<ulong, long> { [0] = long.MaxValue }, _ => name);
+        if (_finish is not null) return WeldWhole(t, sink, name);
         var stream = new StreamingSurface(_coordinates, _normals, sink);
         sink.BeginObject(name);
         long peak = 0;
@@ -60,94 +56,36 @@ public sealed class SurfaceWelder
         return new WeldSummary(stream.Vertices, stream.Triangles, 1, peak);
     }
 
-    /// <summary>Welds one closed surface per label of time point <paramref name="t"/>; <paramref name="lastLayers"/> from the pieces' headers.</summary>
-    public WeldSummary WeldLabels(long t, IMeshSink sink, IReadOnlyDictionary<ulong, long> lastLayers) =>
-        WeldObjects(t, sink, lastLayers, label => $"label_{label}");
-
-    /// <summary>Each label's last cell layer over all pieces, from their <see cref="SurfacePiece.LastLayers"/> tables: what <see cref="WeldLabels"/> needs.</summary>
-    public static Dictionary<ulong, long> LastLayers(IEnumerable<(ulong Label, long LastLayer)[]> tables)
+    /// <summary>A post-processed single surface: gathered whole (smoothing and decimation need all of it), then written.</summary>
+    private WeldSummary WeldWhole(long t, IMeshSink sink, string name)
     {
-        var last = new Dictionary<ulong, long>();
-        foreach (var table in tables)
-            foreach (var (label, layer) in table)
-                last[label] = Math.Max(layer, last.GetValueOrDefault(label, long.MinValue));
-        return last;
-    }
-
-    private WeldSummary WeldObjects(long t, IMeshSink sink, IReadOnlyDictionary<ulong, long> lastLayers, Func<ulong, string> nameOf)
-    {
-        var open = new Dictionary<ulong, ObjectSurface>();
-        long vertices = 0, triangles = 0, objects = 0, peak = 0;
+        var surface = new WholeSurface();
+        long peak = 0;
         Held held = Held.None;
         foreach (var slab in Slabs(t))
         {
             peak = Math.Max(peak, slab.VertexCount);
             var positions = slab.Positions(_coordinates);
-            // Each vertex joins its label's object, in id order: where it went, by slab number.
             var local = new int[slab.VertexCount];
-            ObjectSurface? surface = null;
-            ulong current = 0;
-            for (int i = 0; i < local.Length; i++)
-            {
-                ulong label = slab.Labelled ? slab.Labels[i] : 0;
-                if (surface is null || label != current) (surface, current) = (Open(open, label), label);
-                local[i] = surface.AddVertex(positions, i);
-            }
+            for (int i = 0; i < local.Length; i++) local[i] = surface.AddVertex(positions, i);
             // The previous slab's top layer, then this slab's triangles in cell order; its own top layer waits.
             for (int h = 0; h < held.Count; h++)
             {
                 int Corner(int k) => held.Corners[k] >= 0 ? (int)held.Corners[k] : local[slab.Find(held.Ids[k])];
-                open[held.Labels[h]].AddTriangle(Corner(3 * h), Corner(3 * h + 1), Corner(3 * h + 2));
+                surface.AddTriangle(Corner(3 * h), Corner(3 * h + 1), Corner(3 * h + 2));
             }
             var corners = slab.Corners;
-            surface = null;
-            for (int k = 0; k < 3 * slab.HeldStart; k += 3)
-            {
-                ulong label = slab.Labelled ? slab.Labels[corners[k]] : 0;
-                if (surface is null || label != current) (surface, current) = (open[label], label);
-                surface.AddTriangle(local[corners[k]], local[corners[k + 1]], local[corners[k + 2]]);
-            }
+            for (int k = 0; k < 3 * slab.HeldStart; k += 3) surface.AddTriangle(local[corners[k]], local[corners[k + 1]], local[corners[k + 2]]);
             held = Held.From(slab, c => local[c]);
-
-            var complete = open.Where(o => slab.IsLast || LastLayerOf(lastLayers, o.Key) < slab.HeldLayer)
-                .OrderBy(o => LastLayerOf(lastLayers, o.Key)).ThenBy(o => o.Key).ToList();
-            foreach (var (label, done) in complete)
-            {
-                open.Remove(label);
-                done.Orient(_coordinates.ArrayOrder);
-                sink.BeginObject(nameOf(label));
-                if (_finish is null && !_normals)
-                {
-                    // Nothing to compute on the whole object: its arrays go to the sink as they are.
-                    sink.AddVertices(done.Positions, default);
-                    sink.AddTriangles(done.Triangles, vertices);
-                    vertices += done.VertexCount;
-                    triangles += done.Triangles.Length / 3;
-                }
-                else
-                {
-                    var mesh = new TriangleMesh(done.Positions.ToArray(), done.Triangles.ToArray());
-                    if (_finish is not null) mesh = _finish(mesh);
-                    sink.AddVertices(mesh.Positions, _normals ? MeshNormals.AreaWeighted(mesh) : default);
-                    sink.AddTriangles(mesh.Triangles, vertices);
-                    vertices += mesh.VertexCount;
-                    triangles += mesh.TriangleCount;
-                }
-                objects++;
-            }
         }
+        var triangles = surface.Triangles.ToArray();
+        if (_coordinates.ArrayOrder) ObjectOutput.ReverseWinding(triangles);
+        var done = ObjectOutput.Finish(name, surface.Positions.ToArray(), triangles, _normals, _finish);
+        long vertexCount = 0, triangleCount = 0;
+        ObjectOutput.Write(sink, done, ref vertexCount, ref triangleCount);
         sink.Complete();
-        return new WeldSummary(vertices, triangles, objects, peak);
+        return new WeldSummary(vertexCount, triangleCount, 1, peak);
     }
-
-    private static ObjectSurface Open(Dictionary<ulong, ObjectSurface> open, ulong label)
-    {
-        if (!open.TryGetValue(label, out var surface)) open[label] = surface = new ObjectSurface();
-        return surface;
-    }
-
-    private static long LastLayerOf(IReadOnlyDictionary<ulong, long> lastLayers, ulong label) =>
-        lastLayers.TryGetValue(label, out long layer) ? layer : throw new InvalidOperationException($"label {label} has triangles but no entry in the pieces' headers");
 
     private IEnumerable<WeldSlab> Slabs(long t)
     {
@@ -164,13 +102,13 @@ public sealed class SurfaceWelder
 
     /// <summary>
     /// The top-layer triangles a slab hands on: per corner the number it already has (written, or object-local)
-    /// or −1 with its id, to be found in the next slab; per triangle its label.
+    /// or −1 with its id, to be found in the next slab.
     /// </summary>
-    private sealed record Held(long[] Corners, ulong[] Ids, ulong[] Labels)
+    private sealed record Held(long[] Corners, ulong[] Ids)
     {
-        public static readonly Held None = new([], [], []);
+        public static readonly Held None = new([], []);
 
-        public int Count => Labels.Length;
+        public int Count => Corners.Length / 3;
 
         public static Held From(WeldSlab slab, Func<int, long> numberOf)
         {
@@ -181,12 +119,12 @@ public sealed class SurfaceWelder
                 int c = slab.Corners[3 * slab.HeldStart + k];
                 corners[k] = c == WeldSlab.Pending ? -1 : numberOf(c);
             }
-            return new Held(corners, slab.HeldIds, slab.HeldLabels);
+            return new Held(corners, slab.HeldIds);
         }
     }
 
-    /// <summary>One object's surface as it grows: vertices in id order, triangles in cell order. Complete when done.</summary>
-    private sealed class ObjectSurface
+    /// <summary>A surface as it grows: vertices in id order, triangles in cell order.</summary>
+    private sealed class WholeSurface
     {
         private float[] _positions = new float[192];
         private int[] _corners = new int[192];
@@ -212,17 +150,6 @@ public sealed class SurfaceWelder
 
         public ReadOnlySpan<float> Positions => _positions.AsSpan(0, 3 * VertexCount);
         public ReadOnlySpan<int> Triangles => _corners.AsSpan(0, _cornerCount);
-
-        /// <summary>Once complete: z y x coordinates mirror x y z, so the winding flips too and normals still point outwards in the file's frame.</summary>
-        public void Orient(bool arrayOrder)
-        {
-            if (arrayOrder) ReverseWinding(_corners.AsSpan(0, _cornerCount));
-        }
-    }
-
-    private static void ReverseWinding(Span<int> triangles)
-    {
-        for (int i = 0; i < triangles.Length; i += 3) (triangles[i + 1], triangles[i + 2]) = (triangles[i + 2], triangles[i + 1]);
     }
 
     /// <summary>A single surface written as the slabs arrive (see the class comment).</summary>
@@ -249,8 +176,8 @@ public sealed class SurfaceWelder
             var own = slab.Corners.AsSpan(0, 3 * slab.HeldStart);
             if (coordinates.ArrayOrder)
             {
-                ReverseWinding(held);
-                ReverseWinding(own);
+                ObjectOutput.ReverseWinding(held);
+                ObjectOutput.ReverseWinding(own);
             }
 
             float[] normalsOut = [];

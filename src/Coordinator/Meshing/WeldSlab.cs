@@ -42,7 +42,7 @@ internal sealed class WeldSlab
         _chunksX = checked((int)grid.Blocks.X);
         int chunksY = checked((int)grid.Blocks.Y);
         if (pieces.Length != chunksY * _chunksX) throw new ArgumentException($"a slab has {chunksY * _chunksX} pieces, not {pieces.Length}");
-        Labelled = pieces.Any(p => p.Labelled);
+        if (pieces.Any(p => p.Labelled)) throw new ArgumentException("label surfaces are welded object by object (LabelWelder), not by slab", nameof(pieces));
         IsLast = isLast;
         _map = new int[pieces.Length][];
 
@@ -53,7 +53,6 @@ internal sealed class WeldSlab
         VertexCount = vertexRows.Number();
         Ids = new ulong[VertexCount];
         Offsets = new float[VertexCount];
-        Labels = Labelled ? new ulong[VertexCount] : [];
         Parallel.For(0, pieces.Length, p => PlaceOwnVertices(p, vertexRows));
         Parallel.For(0, pieces.Length, p => FindForeignVertices(p));
 
@@ -71,19 +70,15 @@ internal sealed class WeldSlab
         int held = TriangleCount - HeldStart;
         HeldIds = new ulong[3 * held];
         HeldOffsets = new float[3 * held];
-        HeldLabels = new ulong[held];
         Parallel.For(0, pieces.Length, p => PlaceTriangles(p, rank[p], triangleRows));
     }
 
-    public bool Labelled { get; }
     public bool IsLast { get; }
 
     /// <summary>The vertices this slab owns, in id order.</summary>
     public int VertexCount { get; }
     public ulong[] Ids { get; }
     public float[] Offsets { get; }
-    /// <summary>Each vertex's label (labelled pieces), else empty.</summary>
-    public ulong[] Labels { get; }
 
     /// <summary>The slab's triangles in cell order, three vertex numbers each (<see cref="Pending"/> for a vertex of the next slab).</summary>
     public int TriangleCount { get; }
@@ -95,10 +90,9 @@ internal sealed class WeldSlab
     /// <summary>The cell layer whose triangles are handed on (long.MaxValue when none is).</summary>
     public long HeldLayer { get; }
 
-    /// <summary>For the triangles from <see cref="HeldStart"/> on: each corner's id and offset, and the triangle's label (0 when unlabelled).</summary>
+    /// <summary>For the triangles from <see cref="HeldStart"/> on: each corner's id and offset.</summary>
     public ulong[] HeldIds { get; }
     public float[] HeldOffsets { get; }
-    public ulong[] HeldLabels { get; }
 
     /// <summary>The vertices' positions, three per vertex, computed on all cores.</summary>
     public float[] Positions(MeshCoordinates coordinates)
@@ -177,7 +171,6 @@ internal sealed class WeldSlab
             int n = map[i] += starts[rows.RowOf(p, at.Z, at.Y)];
             Ids[n] = ids[i];
             Offsets[n] = offsets[i];
-            if (Labelled) Labels[n] = piece.VertexLabels[i];
         }
     }
 
@@ -235,7 +228,6 @@ internal sealed class WeldSlab
                 HeldIds[3 * h + j] = piece.VertexIds[corners[3 * t + j]];
                 HeldOffsets[3 * h + j] = piece.VertexOffsets[corners[3 * t + j]];
             }
-            if (Labelled) HeldLabels[h] = piece.VertexLabels[corners[3 * t]];
         }
     }
 

@@ -1,5 +1,5 @@
+using ChunkSeg.Contracts.Memory;
 using ChunkSeg.Contracts.Volumes;
-using System.Buffers;
 using System.Diagnostics;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
@@ -47,7 +47,7 @@ public sealed class ChunkWorker
             var info = _output.Info;
             var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
             int bytes = checked((int)(box.ElementCount * info.DataType.SizeInBytes()));
-            buffer = ArrayPool<byte>.Shared.Rent(bytes);
+            buffer = ChunkBufferPool<byte>.Shared.Rent(bytes);
             var core = buffer.AsSpan(0, bytes);
             _stage.Process(chunk, _input, _output, buffer.AsMemory(0, bytes));
             _output.Write(box, core);
@@ -68,7 +68,7 @@ public sealed class ChunkWorker
         }
         finally
         {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null) ChunkBufferPool<byte>.Shared.Return(buffer);
         }
     }
 }

@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Internal;
@@ -39,25 +39,19 @@ public sealed class ChunkFeatures
 
     public void Compute(ChunkSpec chunk, IVolume input, ChannelImageSink sink)
     {
-        var info = input.Info;
-        var readBox = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Read);
-        int elementSize = info.DataType.SizeInBytes();
+        int elementSize = input.Info.DataType.SizeInBytes();
         int n = checked((int)chunk.Read.VoxelCount);
-        int raw = checked(n * _inputChannels * elementSize);
-        byte[] read = ArrayPool<byte>.Shared.Rent(raw);
-        byte[] planar = ArrayPool<byte>.Shared.Rent(raw);
-        float[] block = ArrayPool<float>.Shared.Rent(n);
+        // (any order of t, c, z, y, x) → c, z, y, x: each channel's block is then contiguous.
+        byte[] planar = PlanarRead.Rent(input, chunk.TimePoint, chunk.Read, out _);
+        float[] block = ChunkBufferPool<float>.Shared.Rent(n);
         try
         {
-            input.Read(readBox, read.AsSpan(0, raw));
-            // (any order of t, c, z, y, x) → c, z, y, x: each channel's block is then contiguous.
-            BoxLayout.Transpose(read.AsSpan(0, raw), readBox.Shape, info.Axes, planar.AsSpan(0, raw), info.Axes.ToOmeOrder(), elementSize);
             var size = chunk.Read.Size;
             var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
             var engine = new FeatureEngine(_set, _volumeZ);
             for (int c = 0; c < _inputChannels; c++)
             {
-                ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), info.DataType, block.AsSpan(0, n));
+                ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), input.Info.DataType, block.AsSpan(0, n));
                 int channel = c;
                 engine.Compute(block.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, core, (entry, component, image) =>
                     sink(_blockOffsets[entry] + channel * _blockWidths[entry] + component, image));
@@ -65,9 +59,8 @@ public sealed class ChunkFeatures
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(read);
-            ArrayPool<byte>.Shared.Return(planar);
-            ArrayPool<float>.Shared.Return(block);
+            ChunkBufferPool<byte>.Shared.Return(planar);
+            ChunkBufferPool<float>.Shared.Return(block);
         }
     }
 

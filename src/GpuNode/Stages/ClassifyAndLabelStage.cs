@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
@@ -62,8 +62,8 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         var labelChunk = chunk with { Read = labelBox };
         int voxels = checked((int)labelBox.VoxelCount), classes = Classes;
         int length = checked(voxels * _features.Channels);
-        float[] planar = ArrayPool<float>.Shared.Rent(length);
-        float[] probabilities = ArrayPool<float>.Shared.Rent(checked(voxels * classes));
+        float[] planar = ChunkBufferPool<float>.Shared.Rent(length);
+        float[] probabilities = ChunkBufferPool<float>.Shared.Rent(checked(voxels * classes));
         try
         {
             _features.Compute(featureChunk, input, (channel, image) => image.CopyTo(planar.AsSpan(channel * voxels)));
@@ -78,8 +78,8 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(planar);
-            ArrayPool<float>.Shared.Return(probabilities);
+            ChunkBufferPool<float>.Shared.Return(planar);
+            ChunkBufferPool<float>.Shared.Return(probabilities);
         }
     }
 

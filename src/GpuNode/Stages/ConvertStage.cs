@@ -1,5 +1,5 @@
+using ChunkSeg.Contracts.Memory;
 using ChunkSeg.Contracts.Volumes;
-using System.Buffers;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Storage;
 
@@ -21,7 +21,7 @@ public sealed class ConvertStage : IChunkStage
             return;
         }
         int bytes = checked((int)(box.ElementCount * inInfo.DataType.SizeInBytes()));
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(bytes);
+        byte[] buffer = ChunkBufferPool<byte>.Shared.Rent(bytes);
         try
         {
             input.Read(box, buffer.AsSpan(0, bytes));
@@ -29,7 +29,7 @@ public sealed class ConvertStage : IChunkStage
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ChunkBufferPool<byte>.Shared.Return(buffer);
         }
     }
 }

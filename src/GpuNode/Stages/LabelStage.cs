@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using System.Globalization;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -104,7 +104,7 @@ public sealed class LabelStage : IChunkStage
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(planar);
+            ChunkBufferPool<byte>.Shared.Return(planar);
         }
     }
 
@@ -120,9 +120,9 @@ public sealed class LabelStage : IChunkStage
         var box = chunk.Read;
         int n = (int)box.VoxelCount, core = (int)chunk.Core.VoxelCount;
         var mask = new byte[core];
-        float[] probability = ArrayPool<float>.Shared.Rent(n);
-        float[] smoothed = ArrayPool<float>.Shared.Rent(n);
-        float[] best = ArrayPool<float>.Shared.Rent(core);
+        float[] probability = ChunkBufferPool<float>.Shared.Rent(n);
+        float[] smoothed = ChunkBufferPool<float>.Shared.Rent(n);
+        float[] best = ChunkBufferPool<float>.Shared.Rent(core);
         float[] intensity = ReadIntensity(chunk) ?? new float[core];
         bool ownIntensity = _intensity is null;
         try
@@ -154,9 +154,9 @@ public sealed class LabelStage : IChunkStage
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(probability);
-            ArrayPool<float>.Shared.Return(smoothed);
-            ArrayPool<float>.Shared.Return(best);
+            ChunkBufferPool<float>.Shared.Return(probability);
+            ChunkBufferPool<float>.Shared.Return(smoothed);
+            ChunkBufferPool<float>.Shared.Return(best);
         }
     }
 
@@ -202,8 +202,8 @@ public sealed class LabelStage : IChunkStage
         var info = _intensity.Info;
         var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
         int n = (int)chunk.Core.VoxelCount, bytes = n * info.DataType.SizeInBytes();
-        byte[] raw = ArrayPool<byte>.Shared.Rent(bytes);
-        byte[] ordered = ArrayPool<byte>.Shared.Rent(bytes);
+        byte[] raw = ChunkBufferPool<byte>.Shared.Rent(bytes);
+        byte[] ordered = ChunkBufferPool<byte>.Shared.Rent(bytes);
         try
         {
             _intensity.Read(box, raw.AsSpan(0, bytes));
@@ -214,8 +214,8 @@ public sealed class LabelStage : IChunkStage
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(raw);
-            ArrayPool<byte>.Shared.Return(ordered);
+            ChunkBufferPool<byte>.Shared.Return(raw);
+            ChunkBufferPool<byte>.Shared.Return(ordered);
         }
     }
 

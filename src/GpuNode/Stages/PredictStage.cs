@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Kernels.Features;
@@ -46,7 +46,7 @@ public sealed class PredictStage : IChunkStage
         ArgumentNullException.ThrowIfNull(input);
         int voxels = checked((int)chunk.Core.VoxelCount);
         int length = checked(voxels * _features.Channels);
-        float[] planar = ArrayPool<float>.Shared.Rent(length);
+        float[] planar = ChunkBufferPool<float>.Shared.Rent(length);
         try
         {
             _features.Compute(chunk, input, (channel, image) => image.CopyTo(planar.AsSpan(channel * voxels)));
@@ -54,7 +54,7 @@ public sealed class PredictStage : IChunkStage
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(planar);
+            ChunkBufferPool<float>.Shared.Return(planar);
         }
     }
 }

@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
@@ -21,7 +21,7 @@ public sealed class RelabelStage(LabelWorkspace workspace, DataType outputType) 
         var info = input.Info;
         var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
         int n = checked((int)chunk.Core.VoxelCount);
-        uint[] local = ArrayPool<uint>.Shared.Rent(n);
+        uint[] local = ChunkBufferPool<uint>.Shared.Rent(n);
         try
         {
             input.Read(box, MemoryMarshal.AsBytes(local.AsSpan(0, n)));
@@ -43,7 +43,7 @@ public sealed class RelabelStage(LabelWorkspace workspace, DataType outputType) 
         }
         finally
         {
-            ArrayPool<uint>.Shared.Return(local);
+            ChunkBufferPool<uint>.Shared.Return(local);
         }
     }
 }

@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
@@ -86,7 +86,7 @@ public sealed class SurfaceTask
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(planar);
+                ChunkBufferPool<byte>.Shared.Return(planar);
             }
         }
         _workspace.WritePiece(piece);
@@ -109,8 +109,8 @@ public sealed class SurfaceTask
             }
             return;
         }
-        float[] values = ArrayPool<float>.Shared.Rent(n);
-        float[] scratch = ArrayPool<float>.Shared.Rent(n);
+        float[] values = ChunkBufferPool<float>.Shared.Rent(n);
+        float[] scratch = ChunkBufferPool<float>.Shared.Rent(n);
         try
         {
             int channel = _spec.Kind == SurfaceKind.Isosurface ? _spec.Channel : 0;
@@ -122,8 +122,8 @@ public sealed class SurfaceTask
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(values);
-            ArrayPool<float>.Shared.Return(scratch);
+            ChunkBufferPool<float>.Shared.Return(values);
+            ChunkBufferPool<float>.Shared.Return(scratch);
         }
     }
 }

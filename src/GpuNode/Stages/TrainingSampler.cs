@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;

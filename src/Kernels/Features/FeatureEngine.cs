@@ -1,4 +1,4 @@
-using System.Buffers;
+using ChunkSeg.Contracts.Memory;
 using System.Runtime.Intrinsics;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Kernels.Eigen;
@@ -378,7 +378,7 @@ public sealed class FeatureEngine
         }
     }
 
-    /// <summary>Scratch float buffers from the shared ArrayPool, all returned when the block is done; counts the values held.</summary>
+    /// <summary>Scratch float buffers from the chunk buffer pool, all returned when the block is done; counts the values held.</summary>
     private sealed class ScratchPool : IDisposable
     {
         private readonly Dictionary<float[], int> _rented = new(ReferenceEqualityComparer.Instance);
@@ -388,7 +388,7 @@ public sealed class FeatureEngine
 
         public float[] Rent(int length)
         {
-            var buffer = ArrayPool<float>.Shared.Rent(length);
+            var buffer = ChunkBufferPool<float>.Shared.Rent(length);
             _rented.Add(buffer, length);
             _held += length;
             Peak = Math.Max(Peak, _held);
@@ -401,12 +401,12 @@ public sealed class FeatureEngine
         {
             if (!_rented.Remove(buffer, out int length)) return;
             _held -= length;
-            ArrayPool<float>.Shared.Return(buffer);
+            ChunkBufferPool<float>.Shared.Return(buffer);
         }
 
         public void Dispose()
         {
-            foreach (var b in _rented.Keys) ArrayPool<float>.Shared.Return(b);
+            foreach (var b in _rented.Keys) ChunkBufferPool<float>.Shared.Return(b);
             _rented.Clear();
             _held = 0;
         }

@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Memory;
 // Marching cubes over one block, producing a SurfacePiece whose vertices carry global ids, in id order.
 //
 // Two sweeps over the voxel planes z = first … last, one plane behind the other:
@@ -42,7 +43,7 @@ public static class MarchingCubes
         if (piece.Labelled) throw new ArgumentException("an isosurface piece carries no labels", nameof(piece));
         if (cells.IsEmpty) return;
         // Inside flags, only where the cells' corners are (the block may be larger: a whole volume meshed chunk by chunk).
-        byte[] inside = ArrayPool<byte>.Shared.Rent(values.Length);
+        byte[] inside = ChunkBufferPool<byte>.Shared.Rent(values.Length);
         try
         {
             var flags = inside.AsSpan(0, values.Length);
@@ -57,7 +58,7 @@ public static class MarchingCubes
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(inside);
+            ChunkBufferPool<byte>.Shared.Return(inside);
         }
     }
 

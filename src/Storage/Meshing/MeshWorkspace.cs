@@ -30,7 +30,16 @@ public sealed class MeshWorkspace(string root) : JobWorkspace(root, "meshing")
         return piece.Chunk == chunk ? piece : throw new VolumeException(path, $"holds chunk {piece.Chunk}, not chunk {chunk}");
     });
 
-    public (ulong Label, long LastLayer)[] ReadLastLayers(long chunk) => Open(chunk, SurfacePiece.ReadLastLayers);
+    /// <summary>Chunk <paramref name="chunk"/>'s piece header: counts and label sections.</summary>
+    public PieceIndex ReadIndex(long chunk) => Open(chunk, (stream, path) =>
+    {
+        var index = SurfacePiece.ReadIndex(stream, path);
+        return index.Chunk == chunk ? index : throw new VolumeException(path, $"holds chunk {index.Chunk}, not chunk {chunk}");
+    });
+
+    /// <summary>One label's share of a piece (<paramref name="index"/> from <see cref="ReadIndex"/>).</summary>
+    public PieceSection ReadSection(PieceIndex index, LabelSection section) =>
+        Open(index.Chunk, (stream, path) => SurfacePiece.ReadSection(stream, index, section, path));
 
     private T Open<T>(long chunk, Func<Stream, string, T> read)
     {
