@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
@@ -180,36 +179,33 @@ public static class LabelJob
         return outcome;
     }
 
-    /// <summary>Pass 2's first half on the workspace's summaries, holding only two slabs of them (see the overload).</summary>
-    private static long FindEquivalences(ChunkGrid grid, LabelWorkspace workspace, Connectivity connectivity, BoundaryMerge merge, int workers, CancellationToken ct)
-    {
-        var cache = new ConcurrentDictionary<long, Lazy<ChunkLabelSummary>>();
-        return FindEquivalences(grid, c => cache.GetOrAdd(c, i => new Lazy<ChunkLabelSummary>(() => workspace.ReadSummary(i))).Value,
-            connectivity, merge, workers, ct,
-            slabStart => { foreach (var key in cache.Keys) if (key < slabStart) cache.TryRemove(key, out _); });
-    }
+    /// <summary>Pass 2's first half on the workspace's summaries (see the overload).</summary>
+    private static long FindEquivalences(ChunkGrid grid, LabelWorkspace workspace, Connectivity connectivity, BoundaryMerge merge, int workers, CancellationToken ct) =>
+        FindEquivalences(grid, workspace.ReadSummary, connectivity, merge, workers, ct);
 
     /// <summary>
-    /// Pass 2's first half: registers every chunk's face pieces and unites the touching ones, one slab of chunks
-    /// (a row along z) at a time. A slab looks back at the previous one only, so <paramref name="releaseBefore"/>(first
-    /// chunk of a slab) is told after each slab which summaries are no longer needed. Returns the number of equivalences.
+    /// Pass 2's first half: registers every chunk's face pieces and unites the touching ones, a batch of chunks (in
+    /// index order) at a time. A batch's own summaries are read once; its chunks' lower neighbours outside it are read
+    /// again when needed (a few small files per chunk) rather than kept, so memory holds one batch, whatever the
+    /// volume's area. Returns the number of equivalences.
     /// </summary>
     internal static long FindEquivalences(ChunkGrid grid, Func<long, ChunkLabelSummary> summaryOf, Connectivity connectivity, BoundaryMerge merge,
-        int workers, CancellationToken ct, Action<long>? releaseBefore = null)
+        int workers, CancellationToken ct)
     {
-        long perSlab = grid.Blocks.Y * grid.Blocks.X;
+        long batch = Math.Max(64, 16L * workers);
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct };
         long count = 0;
-        for (long first = 0; first < grid.Count; first += perSlab)
+        for (long first = 0; first < grid.Count; first += batch)
         {
-            var faceLabels = new uint[perSlab][];
-            Parallel.For(0, perSlab, parallel, k => faceLabels[k] = summaryOf(first + k).InteriorFaceLabels(grid.VolumeShape));
-            for (long k = 0; k < perSlab; k++) merge.Register(first + k, faceLabels[k]);
-            var pairs = new List<(PieceRef, PieceRef)>[perSlab];
-            Parallel.For(0, perSlab, parallel, k => pairs[k] = EquivalenceTask.Run(grid, first + k, summaryOf, connectivity));
+            long size = Math.Min(batch, grid.Count - first), start = first;
+            var summaries = new ChunkLabelSummary[size];
+            Parallel.For(0, size, parallel, k => summaries[k] = summaryOf(start + k));
+            for (long k = 0; k < size; k++) merge.Register(start + k, summaries[k].InteriorFaceLabels(grid.VolumeShape));
+            ChunkLabelSummary Lookup(long c) => c >= start && c < start + size ? summaries[c - start] : summaryOf(c);
+            var pairs = new List<(PieceRef, PieceRef)>[size];
+            Parallel.For(0, size, parallel, k => pairs[k] = EquivalenceTask.Run(grid, start + k, Lookup, connectivity));
             foreach (var list in pairs)
                 foreach (var (a, b) in list) { merge.Union(a, b); count++; }
-            releaseBefore?.Invoke(first);
         }
         return count;
     }
