@@ -9,6 +9,13 @@ namespace ChunkSeg.Storage;
 public static class VolumeStore
 {
     /// <summary>
+    /// When set, every Zarr chunk file is flushed to disk before it is renamed into place. Distributed workers set it:
+    /// they acknowledge a chunk to the broker only once its output is durable; one machine's runs need not pay for it
+    /// (their manifest is rebuilt from the same process's writes).
+    /// </summary>
+    public static bool SyncWrites { get; set; }
+
+    /// <summary>
     /// Opens an existing volume. <paramref name="axes"/> overrides the file's axis metadata (and is required
     /// to say the order when a dataset has none and its rank is ambiguous).
     /// </summary>

@@ -44,6 +44,7 @@ public static class CliApp
         root.Subcommands.Add(RunCommand.Create(context));
         root.Subcommands.Add(EvaluateCommand.Create(context));
         root.Subcommands.Add(Bench.BenchCommand.Create(context));
+        foreach (var cluster in ClusterCommands.Create(context)) root.Subcommands.Add(cluster);
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -53,6 +54,8 @@ public static class CliApp
             return UsageError;
         }
         context.VerboseEnabled = parse.GetValue(Verbose);
+        // SIGTERM cancels the command; a worker or coordinator gets time to drain before the process is ended.
+        if (ClusterCommands.LongRunning.Contains(parse.CommandResult.Command.Name)) invocation.ProcessTerminationTimeout = ClusterCommands.DrainTimeout;
         context.JsonLogs = parse.GetValue(LogJson);
         try
         {
@@ -89,9 +92,10 @@ internal sealed class CommandContext(TextWriter stdout, TextWriter stderr)
     });
     private IAnsiConsole? _stdoutConsole;
 
-    public ILoggerFactory CreateLogs() => LoggerFactory.Create(builder =>
+    /// <summary>Logs at <paramref name="level"/> (Debug with --verbose); long-running services log at Information.</summary>
+    public ILoggerFactory CreateLogs(LogLevel level = LogLevel.Warning) => LoggerFactory.Create(builder =>
     {
-        builder.SetMinimumLevel(VerboseEnabled ? LogLevel.Debug : LogLevel.Warning);
+        builder.SetMinimumLevel(VerboseEnabled ? LogLevel.Debug : level);
         if (JsonLogs) builder.AddJsonConsole(o => o.IncludeScopes = true);
         else builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);

@@ -23,10 +23,11 @@ internal sealed class ObjectOptions
     public Option<long?> MaxSize { get; } = new("--max-size") { Description = "Drop objects larger than this many voxels" };
     public Option<bool> ExcludeBorder { get; } = new("--exclude-border") { Description = "Drop objects that touch the volume's border" };
 
+    public IEnumerable<Option> All => [Threshold, Channel, Argmax, Foreground, Smooth, Connectivity, MinSize, MaxSize, ExcludeBorder];
+
     public void AddTo(Command command)
     {
-        foreach (Option option in (Option[])[Threshold, Channel, Argmax, Foreground, Smooth, Connectivity, MinSize, MaxSize, ExcludeBorder])
-            command.Options.Add(option);
+        foreach (var option in All) command.Options.Add(option);
     }
 
     /// <summary>Threshold or argmax on <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>

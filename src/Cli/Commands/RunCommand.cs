@@ -18,50 +18,15 @@ internal static class RunCommand
 {
     public static Command Create(CommandContext context)
     {
-        var input = new Argument<string>("input") { Description = "Raw volume: x.zarr, x.zarr/0 or file.h5/dataset (3D, 2D or 3D+t; channels as the model expects)" };
-        var outDir = new Option<string>("--out") { Description = "Output folder (created; a rerun of the same command resumes it)", Required = true };
-        var (ilp, model, vigraSt) = ClassifierOptions.Create();
-        var objectOptions = new ObjectOptions();
-        var mesh = new Option<string>("--mesh") { Description = "Mesh format: obj (default), ply or none", DefaultValueFactory = _ => "obj" };
-        var export = new Option<bool>("--export-probabilities") { Description = "Also write the probabilities (probabilities.h5/exported_data, as ilastik exports them)" };
-        var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
-        var chunks = new Option<string?>("--chunks") { Description = "Storage chunk shape z,y,x of the outputs (default: --chunk if given, else 64,64,64; 2D: y,x 256,256)" };
-        var axes = Options.Axes();
-        var workers = Options.Workers();
-        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
-        var command = new Command("run", "The whole pipeline: classify, label, mesh and tabulate objects, resumable, into one folder")
-        {
-            input, outDir, ilp, model, vigraSt, mesh, export, chunk, chunks, axes, workers, overwrite,
-        };
-        objectOptions.AddTo(command);
+        var arguments = new RunArguments();
+        var command = new Command("run", "The whole pipeline: classify, label, mesh and tabulate objects, resumable, into one folder");
+        arguments.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            string? meshFormat = parse.GetValue(mesh) switch
-            {
-                "obj" => "obj",
-                "ply" => "ply",
-                "none" => null,
-                var other => throw new UsageException($"--mesh {other}: use obj, ply or none"),
-            };
-            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
-            // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
-            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
-            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
-            var filter = objectOptions.Filter(parse);
-
-            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
-            var info = source.Info;
-            var (loaded, classifierParameters) = ClassifierOptions.Load(parse.GetValue(ilp), parse.GetValue(model), parse.GetValue(vigraSt), info);
-            if (loaded.Classifier.FeatureCount != loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels))
-                throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
-                    $"selection gives {loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels)} for {info.Channels} channel(s)");
-            string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
-            var segmentation = objectOptions.ProbabilitySegmentation(parse, classes, loaded.Classifier.OutputChannels, info);
-            var request = new RunRequest(source, parse.GetValue(outDir)!, loaded, classifierParameters, segmentation,
-                objectOptions.ConnectivityOf(parse, info), filter,
-                meshFormat, parse.GetValue(export), requestedCompute, requestedChunks, workerCount, parse.GetValue(overwrite));
+            var request = arguments.Bind(parse);
+            using var source = request.Raw;
             var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
-            PrintSummary(context, info, outcome);
+            PrintSummary(context, source.Info, outcome);
             return CliApp.Ok;
         });
         return command;
@@ -156,4 +121,103 @@ internal static class RunCommand
             if (_stages.Values.All(s => s.Task.IsFinished)) _overall.StopTask();
         }
     }
+}
+
+/// <summary>
+/// The arguments of `chunkseg run`, shared by the commands that stand for a run: `run` itself, `submit` (which sends
+/// them to the cluster as <see cref="ToArguments"/>), and the coordinator and workers (which bind them again).
+/// </summary>
+internal sealed class RunArguments
+{
+    private readonly Argument<string> _input = new("input") { Description = "Raw volume: x.zarr, x.zarr/0 or file.h5/dataset (3D, 2D or 3D+t; channels as the model expects)" };
+    private readonly Option<string?> _outDir = new("--out") { Description = "Output folder (created; a rerun of the same command resumes it)" };
+    private readonly Option<string?> _ilp, _model;
+    private readonly Option<bool> _vigraSt;
+    private readonly ObjectOptions _objects = new();
+    private readonly Option<string> _mesh = new("--mesh") { Description = "Mesh format: obj (default), ply or none", DefaultValueFactory = _ => "obj" };
+    private readonly Option<bool> _export = new("--export-probabilities") { Description = "Also write the probabilities (probabilities.h5/exported_data, as ilastik exports them)" };
+    private readonly Option<string?> _chunk = new("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
+    private readonly Option<string?> _chunks = new("--chunks") { Description = "Storage chunk shape z,y,x of the outputs (default: --chunk if given, else 64,64,64; 2D: y,x 256,256)" };
+    private readonly Option<string?> _axes = Options.Axes();
+    private readonly Option<int> _workers = Options.Workers();
+    private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
+
+    /// <param name="outRequired">False where a job file may stand in for the arguments (submit): Bind checks it then.</param>
+    public RunArguments(bool outRequired = true)
+    {
+        (_ilp, _model, _vigraSt) = ClassifierOptions.Create();
+        _outDir.Required = outRequired;
+    }
+
+    /// <summary>The input's argument, for commands (submit) that accept a job file in its place.</summary>
+    public Argument<string> Input => _input;
+
+    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _chunk, _chunks, _axes, _workers, _overwrite]).Concat(_objects.All);
+
+    public void AddTo(Command command)
+    {
+        command.Arguments.Add(_input);
+        foreach (var option in All) command.Options.Add(option);
+    }
+
+    /// <summary>The run these arguments ask for, checked against the input and the classifier; the caller disposes its Raw volume.</summary>
+    public RunRequest Bind(ParseResult parse)
+    {
+        string? meshFormat = parse.GetValue(_mesh) switch
+        {
+            "obj" => "obj",
+            "ply" => "ply",
+            "none" => null,
+            var other => throw new UsageException($"--mesh {other}: use obj, ply or none"),
+        };
+        var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(_chunk));
+        // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
+        var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(_chunks)) ?? requestedCompute;
+        int workerCount = Options.CheckWorkers(parse.GetValue(_workers));
+        var filter = _objects.Filter(parse);
+
+        var source = VolumeStore.Open(parse.GetValue(_input)!, Options.ParseAxes(parse.GetValue(_axes)));
+        try
+        {
+            var info = source.Info;
+            var (loaded, classifierParameters) = ClassifierOptions.Load(parse.GetValue(_ilp), parse.GetValue(_model), parse.GetValue(_vigraSt), info);
+            if (loaded.Classifier.FeatureCount != loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels))
+                throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
+                    $"selection gives {loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels)} for {info.Channels} channel(s)");
+            string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
+            var segmentation = _objects.ProbabilitySegmentation(parse, classes, loaded.Classifier.OutputChannels, info);
+            return new RunRequest(source, OutDirOf(parse), loaded, classifierParameters, segmentation,
+                _objects.ConnectivityOf(parse, info), filter,
+                meshFormat, parse.GetValue(_export), requestedCompute, requestedChunks, workerCount, parse.GetValue(_overwrite));
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The output folder the arguments name (absolute).</summary>
+    public string OutDirOf(ParseResult parse) =>
+        Path.GetFullPath(parse.GetValue(_outDir) ?? throw new UsageException("--out: no output folder given (required)"));
+
+    /// <summary>
+    /// The arguments as given, in a form another process on another machine can bind: every option the user set, with
+    /// the paths (input, --out, --ilp, --model) made absolute.
+    /// </summary>
+    public string[] ToArguments(ParseResult parse)
+    {
+        var args = new List<string> { AbsoluteVolume(parse.GetValue(_input)!) };
+        foreach (var option in All)
+        {
+            if (parse.GetResult(option) is not { Implicit: false } given) continue;
+            args.Add(option.Name);
+            bool path = option == _outDir || option == _ilp || option == _model;
+            foreach (var token in given.Tokens) args.Add(path ? Path.GetFullPath(token.Value) : token.Value);
+        }
+        return [.. args];
+    }
+
+    /// <summary>A volume address made absolute: a relative store or file path gains the working folder, the dataset path stays.</summary>
+    private static string AbsoluteVolume(string address) => Path.IsPathRooted(address) ? address : Path.GetFullPath(address);
 }

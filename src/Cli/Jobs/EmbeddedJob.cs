@@ -16,7 +16,8 @@ namespace ChunkSeg.Cli.Jobs;
 /// <summary>
 /// What to run: one stage from an optional input volume to a new output volume. <see cref="Stage"/> is the
 /// stage the command already built (so a classifier is loaded once); without it the stage is made from
-/// <see cref="StageName"/> and <see cref="Parameters"/>, as a remote worker would.
+/// <see cref="StageName"/> and <see cref="Parameters"/>, as a remote worker would. <see cref="Transport"/>, when given,
+/// carries the chunks to workers elsewhere (the distributed mode) instead of to threads of this process.
 /// </summary>
 public sealed record JobRequest(
     string StageName,
@@ -29,7 +30,8 @@ public sealed record JobRequest(
     IReadOnlyDictionary<string, string> Parameters,
     long? PlanningBytesPerVoxel = null,
     long MaxChunkBytes = 256L << 20,
-    IChunkStage? Stage = null);
+    IChunkStage? Stage = null,
+    Func<IChunkTransport>? Transport = null);
 
 /// <summary>How a job ended, for the summary the CLI prints.</summary>
 public sealed record JobOutcome(JobResult Result, ChunkGrid Grid, VolumeAddress Output, bool AlreadyComplete, bool Resumed);
@@ -72,14 +74,16 @@ public static class EmbeddedJob
         }
 
         using var staged = StagedOutput.Begin(request.Output, options, request.Overwrite);
-        var job = new JobSpec(new JobId(Guid.NewGuid().ToString("N")[..12]), request.StageName, request.Input?.Info.Location ?? "",
+        // The id follows from the job: a coordinator restarted mid-pass gets the same one, and the results its predecessor's
+        // workers sent (still queued on the broker) count.
+        var job = new JobSpec(JobIdOf(jobKey), request.StageName, request.Input?.Info.Location ?? "",
             staged.Staging.ToString(), grid.ChunkShape, grid.Halo, request.Parameters);
 
         JobResult result;
         using (var manifest = ChunkManifest.OpenOrCreate(staged.ManifestPath, jobKey, grid.Count))
         {
             int next = 0;
-            await using var transport = new InProcessTransport(request.Workers, spec =>
+            await using var transport = request.Transport?.Invoke() ?? new InProcessTransport(request.Workers, spec =>
             {
                 var worker = new ChunkWorker(spec, stage, request.Input, staged.Volume, $"local-{Interlocked.Increment(ref next)}");
                 return worker.Process;
@@ -98,6 +102,9 @@ public static class EmbeddedJob
         if (result.IsComplete) staged.Commit();
         return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);
     }
+
+    private static JobId JobIdOf(string jobKey) =>
+        new(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(jobKey)))[..12]);
 
     /// <summary>True when the volume at <paramref name="location"/> lives in the file or store <paramref name="output"/> writes.</summary>
     private static bool SameRoot(string location, VolumeAddress output)

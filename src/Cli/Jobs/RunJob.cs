@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Coordinator.Execution;
 using ChunkSeg.Coordinator.Labeling;
@@ -30,7 +31,14 @@ public sealed record RunRequest(
     Long3? ChunkShape,
     Long3? StorageChunks,
     int Workers,
-    bool Overwrite);
+    bool Overwrite)
+{
+    /// <summary>
+    /// Carries the chunk passes (classify + label, relabel) to remote workers; null runs them on this machine. The
+    /// coordinator's own steps (merge, HDF5 copies, mesh weld) run here either way.
+    /// </summary>
+    public Func<IChunkTransport>? RemoteTransport { get; init; }
+}
 
 /// <summary>
 /// One stage of a run as the summary and the manifest report it. <see cref="Chunks"/> 0 for coordinator steps.
@@ -198,9 +206,7 @@ public static class RunJob
         try
         {
             var components = new ComponentsPass(
-                workspace => new ClassifyAndLabelStage(classifier.Features, info.SpatialShape, inputChannels, classifier.Classifier,
-                    new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, inputChannels == 1 ? request.Raw : null),
-                    export?.Volume),
+                workspace => ClassifyStage(request, workspace, export?.Volume),
                 parameters,
                 BytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + 2 * classifier.Classifier.OutputChannels + classifier.Classifier.FeatureCount + 4) + 8,
                 MaxChunkBytes: 1L << 30,
@@ -213,7 +219,7 @@ public static class RunJob
             {
                 string stage = job.StageName == "relabel" ? Relabel : Classify;
                 if (stage == Relabel) monitor.End(Merge);
-                var result = await EmbeddedJob.RunAsync(job, logs, monitor.Begin(stage), token).ConfigureAwait(false);
+                var result = await EmbeddedJob.RunAsync(job with { Transport = request.RemoteTransport }, logs, monitor.Begin(stage), token).ConfigureAwait(false);
                 if (stage == Classify)
                 {
                     journal.SetGrid(result.Grid.ChunkShape, result.Grid.Count);
@@ -229,6 +235,21 @@ public static class RunJob
         {
             export?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The fused first pass's stage: features, forest, segmentation and local labels of one chunk, with the chunk's
+    /// summary written to <paramref name="workspace"/> and its probabilities to <paramref name="export"/> when given.
+    /// Remote workers build it from the run's arguments exactly as the coordinator would.
+    /// </summary>
+    internal static ClassifyAndLabelStage ClassifyStage(RunRequest request, LabelWorkspace workspace, IVolume? export)
+    {
+        var info = request.Raw.Info;
+        int inputChannels = checked((int)info.Channels);
+        var classifier = request.Classifier;
+        return new ClassifyAndLabelStage(classifier.Features, info.SpatialShape, inputChannels, classifier.Classifier,
+            new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, inputChannels == 1 ? request.Raw : null),
+            export);
     }
 
     /// <summary>Probabilities as an OME-Zarr image: float32, (t,) c, z, y, x, one storage chunk holding every class.</summary>
@@ -324,6 +345,8 @@ public static class RunJob
 public sealed class RunIncompleteException(JobOutcome outcome) : ChunkSegException(MessageOf(outcome))
 {
     public override int ExitCode => 1;
+
+    public JobOutcome Outcome { get; } = outcome;
 
     private static string MessageOf(JobOutcome o)
     {

@@ -34,3 +34,10 @@ public sealed class VolumeException : ChunkSegException
     public string Problem { get; }
     public override int ExitCode => 1;
 }
+
+/// <summary>A service the command needs (the broker, the coordinator) did not answer. Exit code 1.</summary>
+public sealed class ClusterException : ChunkSegException
+{
+    public ClusterException(string message, Exception? inner = null) : base(message, inner) { }
+    public override int ExitCode => 1;
+}

@@ -350,7 +350,10 @@ internal sealed class ZarrVolume : IVolume
         try
         {
             using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
                 RandomAccess.Write(handle, content, 0);
+                if (VolumeStore.SyncWrites) RandomAccess.FlushToDisk(handle);
+            }
             File.Move(temp, file, overwrite: true);
         }
         catch
