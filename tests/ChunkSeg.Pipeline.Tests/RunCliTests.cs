@@ -228,7 +228,7 @@ public sealed class RunCliTests : IDisposable
     }
 
     /// <summary>A mesh file without its comments (which name the input it was made from).</summary>
-    private static byte[] MeshBody(string path)
+    internal static byte[] MeshBody(string path)
     {
         byte[] bytes = File.ReadAllBytes(path);
         if (path.EndsWith(".obj", StringComparison.Ordinal))
