@@ -59,6 +59,7 @@ public static class CliApp
         context.JsonLogs = parse.GetValue(LogJson);
         try
         {
+            using var telemetry = Telemetry.TelemetrySetup.Start(Telemetry.TelemetrySetup.ServiceNameFor(parse));   // null unless OTEL_EXPORTER_OTLP_* is set
             return await parse.InvokeAsync(invocation).ConfigureAwait(false);
         }
         catch (Exception e)

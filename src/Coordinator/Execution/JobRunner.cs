@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Contracts.Telemetry;
 using ChunkSeg.Coordinator.Manifest;
 using Microsoft.Extensions.Logging;
 
@@ -40,6 +41,9 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
         long resolvedCount = 0;
         logger.LogInformation("Job {Job}: {Chunks} chunks of {ChunkShape} (+halo {Halo}), {Skipped} already done",
             job.Id, grid.Count, grid.ChunkShape, grid.Halo, skipped);
+        // Current from here on: the workers and the producer (started below) capture it, so chunk spans are its children.
+        using var span = ChunkSegTelemetry.Source.StartActivity("job")
+            ?.SetTag("chunkseg.job.id", job.Id.Value).SetTag("chunkseg.stage", job.Stage).SetTag("chunkseg.chunks.total", grid.Count).SetTag("chunkseg.chunks.skipped", skipped);
 
         await transport.StartAsync(job, cancellationToken).ConfigureAwait(false);
         using var producerStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -120,6 +124,8 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
         await transport.CompleteAsync().ConfigureAwait(false);
 
         var result = new JobResult(grid.Count, processed, skipped, failed, voxels, clock.Elapsed);
+        span?.SetTag("chunkseg.chunks.processed", processed).SetTag("chunkseg.chunks.failed", failed.Count);
+        if (failed.Count > 0) span?.SetStatus(ActivityStatusCode.Error, $"{failed.Count} chunk(s) failed");
         logger.LogInformation("Job {Job} finished: {Processed} processed, {Skipped} skipped, {Failed} failed in {Elapsed}",
             job.Id, processed, skipped, failed.Count, clock.Elapsed);
         return result;

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Contracts.Telemetry;
 using ChunkSeg.GpuNode.Internal;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Storage;
@@ -37,38 +38,60 @@ public sealed class ChunkWorker
     public ChunkGrid Grid => _grid;
 
     /// <summary>Processes one chunk and returns <see cref="ChunkCompleted"/> or <see cref="ChunkFailed"/>; never throws.</summary>
-    public object Process(ProcessChunk command)
+    public object Process(ProcessChunk command) => Process(command, default);
+
+    /// <summary>
+    /// As <see cref="Process(ProcessChunk)"/>, traced as a <c>chunk</c> span under <paramref name="parent"/> (a context
+    /// carried by the message; default: <see cref="Activity.Current"/>).
+    /// </summary>
+    public object Process(ProcessChunk command, ActivityContext parent)
     {
         var clock = Stopwatch.StartNew();
         byte[]? buffer = null;
+        using var span = ChunkSegTelemetry.Source.StartActivity("chunk", ActivityKind.Consumer, parent)
+            ?.SetTag("chunkseg.job.id", _job.Id.Value).SetTag("chunkseg.stage", _job.Stage).SetTag("chunkseg.chunk.index", command.Chunk.Value)
+            .SetTag("chunkseg.chunk.attempt", command.Attempt).SetTag("chunkseg.worker", _name);
+        var tags = new TagList { { "stage", _job.Stage }, { "worker", _name } };
         try
         {
             var chunk = _grid.Get(command.Chunk);
+            span?.SetTag("chunkseg.chunk.voxels", chunk.Core.VoxelCount);
             var info = _output.Info;
             var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
             int bytes = checked((int)(box.ElementCount * info.DataType.SizeInBytes()));
             buffer = ChunkBufferPool<byte>.Shared.Rent(bytes);
             var core = buffer.AsSpan(0, bytes);
-            _stage.Process(chunk, _input, _output, buffer.AsMemory(0, bytes));
-            _output.Write(box, core);
-            return new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, Crc32C.Compute(core), clock.Elapsed, _name);
+            using (ChunkSegTelemetry.Source.StartActivity("stage")) _stage.Process(chunk, _input, _output, buffer.AsMemory(0, bytes));
+            using (ChunkSegTelemetry.Source.StartActivity("write")) _output.Write(box, core);
+            var done = new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, Crc32C.Compute(core), clock.Elapsed, _name);
+            ChunkSegTelemetry.ChunksCompleted.Add(1, tags);
+            ChunkSegTelemetry.VoxelsProcessed.Add(done.Voxels, new KeyValuePair<string, object?>("stage", _job.Stage));
+            ChunkSegTelemetry.StageDuration.Record(done.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("stage", _job.Stage));
+            return done;
         }
         catch (ChunkSegException e)
         {
             // Data errors (corrupt chunk, unsupported dtype) fail the same way every time: do not retry.
-            return new ChunkFailed(_job.Id, command.Chunk, command.Attempt, e.Message, Retryable: false, _name);
+            return Failed(span, tags, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, e.Message, Retryable: false, _name));
         }
         catch (IOException e)
         {
-            return new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"I/O error: {e.Message}", Retryable: true, _name);
+            return Failed(span, tags, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"I/O error: {e.Message}", Retryable: true, _name));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"{e.GetType().Name}: {e.Message}", Retryable: true, _name);
+            return Failed(span, tags, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"{e.GetType().Name}: {e.Message}", Retryable: true, _name));
         }
         finally
         {
             if (buffer is not null) ChunkBufferPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    private static ChunkFailed Failed(Activity? span, in TagList tags, Exception e, ChunkFailed failed)
+    {
+        ChunkSegTelemetry.ChunksFailed.Add(1, tags);
+        span?.AddException(e).SetStatus(ActivityStatusCode.Error, failed.Reason);
+        return failed;
     }
 }

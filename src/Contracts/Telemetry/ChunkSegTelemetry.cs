@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Reflection;
+using System.Text;
+
+namespace ChunkSeg.Contracts.Telemetry;
+
+/// <summary>
+/// ChunkSeg's traces and metrics, through the runtime's own <see cref="ActivitySource"/> and <see cref="Meter"/>:
+/// with no listener (no exporter started) every span is null and every measurement is dropped at almost no cost.
+/// The CLI exports both by OTLP when the standard OTEL_EXPORTER_OTLP_* variables are set.
+/// <code>
+///   job   (coordinator, one per stage pass: chunkseg.job.id, chunkseg.stage, chunkseg.chunks.total/processed/failed)
+///    └ chunk (worker, kind Consumer: chunkseg.chunk.index, .attempt, .voxels, chunkseg.worker)
+///       ├ stage (the stage's compute on the chunk's read box)
+///       └ write (the chunk's core written to the output)
+/// </code>
+/// Across machines the chunk's parent travels in the message headers as W3C traceparent/tracestate
+/// (<see cref="Inject"/>, <see cref="Extract"/>).
+/// </summary>
+public static class ChunkSegTelemetry
+{
+    public const string Name = "ChunkSeg";
+
+    private static readonly string? Version =
+        typeof(ChunkSegTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+
+    public static ActivitySource Source { get; } = new(Name, Version);
+    public static Meter Meter { get; } = new(Name, Version);
+
+    /// <summary>Chunks whose core was written (tags <c>stage</c>, <c>worker</c>).</summary>
+    public static Counter<long> ChunksCompleted { get; } =
+        Meter.CreateCounter<long>("chunkseg.chunks.completed", "{chunk}", "Chunks whose core was written");
+
+    /// <summary>Chunk attempts that failed (tags <c>stage</c>, <c>worker</c>); a retried chunk can count more than once.</summary>
+    public static Counter<long> ChunksFailed { get; } =
+        Meter.CreateCounter<long>("chunkseg.chunks.failed", "{chunk}", "Chunk attempts that failed");
+
+    /// <summary>Core voxels written (tag <c>stage</c>).</summary>
+    public static Counter<long> VoxelsProcessed { get; } =
+        Meter.CreateCounter<long>("chunkseg.voxels.processed", "{voxel}", "Core voxels written");
+
+    /// <summary>Seconds per completed chunk: read, compute and write (tag <c>stage</c>).</summary>
+    public static Histogram<double> StageDuration { get; } =
+        Meter.CreateHistogram<double>("chunkseg.stage.duration", "s", "Seconds to process one chunk (read, compute, write)");
+
+    private static Func<IEnumerable<(string Queue, long Depth)>>? _queueDepth;
+    private static Func<long?>? _gpuMemory;
+
+    /// <summary>Messages waiting per queue (tag <c>queue</c>); reports nothing until <see cref="SetQueueDepthSource"/>.</summary>
+    public static ObservableGauge<long> QueueDepth { get; } =
+        Meter.CreateObservableGauge("chunkseg.queue.depth", ObserveQueueDepth, "{message}", "Messages waiting in a work queue");
+
+    /// <summary>This process's working set.</summary>
+    public static ObservableGauge<long> WorkerMemory { get; } =
+        Meter.CreateObservableGauge("chunkseg.worker.memory", () => Environment.WorkingSet, "By", "Working set of this process");
+
+    /// <summary>Device memory in use; reports nothing until <see cref="SetGpuMemorySource"/>.</summary>
+    public static ObservableGauge<long> GpuMemory { get; } =
+        Meter.CreateObservableGauge("chunkseg.gpu.memory", ObserveGpuMemory, "By", "GPU memory in use");
+
+    /// <summary>Feeds <c>chunkseg.queue.depth</c>; called at each collection (keep it cheap). Null stops it.</summary>
+    public static void SetQueueDepthSource(Func<IEnumerable<(string Queue, long Depth)>>? source) => Volatile.Write(ref _queueDepth, source);
+
+    /// <summary>Feeds <c>chunkseg.gpu.memory</c> (null from the function: nothing to report now). Null stops it.</summary>
+    public static void SetGpuMemorySource(Func<long?>? source) => Volatile.Write(ref _gpuMemory, source);
+
+    private static IEnumerable<Measurement<long>> ObserveQueueDepth()
+    {
+        if (Volatile.Read(ref _queueDepth) is not { } source) return [];
+        return source().Select(q => new Measurement<long>(q.Depth, new KeyValuePair<string, object?>("queue", q.Queue))).ToArray();
+    }
+
+    private static IEnumerable<Measurement<long>> ObserveGpuMemory() =>
+        Volatile.Read(ref _gpuMemory)?.Invoke() is { } bytes ? [new Measurement<long>(bytes)] : [];
+
+    public const string TraceParent = "traceparent", TraceState = "tracestate";
+
+    /// <summary>Writes <paramref name="activity"/>'s context as W3C <c>traceparent</c> (and <c>tracestate</c> when it has one); nothing when null.</summary>
+    public static void Inject(Activity? activity, IDictionary<string, object?> headers)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        if (activity is null || activity.TraceId == default) return;
+        headers[TraceParent] = $"00-{activity.TraceId.ToHexString()}-{activity.SpanId.ToHexString()}-{(activity.ActivityTraceFlags.HasFlag(ActivityTraceFlags.Recorded) ? "01" : "00")}";
+        if (!string.IsNullOrEmpty(activity.TraceStateString)) headers[TraceState] = activity.TraceStateString;
+    }
+
+    /// <summary>
+    /// The remote parent carried by <paramref name="headers"/>, or default when there is none or it is malformed.
+    /// Values may be strings or UTF-8 bytes (RabbitMQ delivers header strings as byte[]).
+    /// </summary>
+    public static ActivityContext Extract(IReadOnlyDictionary<string, object?>? headers)
+    {
+        if (headers is null || !headers.TryGetValue(TraceParent, out var parent) || AsString(parent) is not { } traceParent)
+            return default;
+        string? traceState = headers.TryGetValue(TraceState, out var state) ? AsString(state) : null;
+        return ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var context) ? context : default;
+    }
+
+    private static string? AsString(object? value) => value switch
+    {
+        string s => s,
+        byte[] b => Encoding.UTF8.GetString(b),
+        ReadOnlyMemory<byte> m => Encoding.UTF8.GetString(m.Span),
+        _ => null,
+    };
+}
