@@ -30,7 +30,8 @@ internal sealed class RabbitBroker : IAsyncDisposable
 
     private async Task LaunchAsync()
     {
-        var start = new ProcessStartInfo(Server) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir.Path };
+        // stdin stays an open pipe: the VM runs its shell on it and would stop at end of input (CI runs tests with stdin closed).
+        var start = new ProcessStartInfo(Server) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir.Path };
         start.Environment["RABBITMQ_ALLOW_INPUT"] = "true";   // exec the VM: this process is the broker, SIGTERM stops it cleanly
         start.Environment["RABBITMQ_NODENAME"] = $"chunkseg{_port}@localhost";
         start.Environment["RABBITMQ_NODE_PORT"] = _port.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -126,7 +126,7 @@ internal static class RemoteJobs
 
     private sealed class Processor(ChunkWorker worker, List<IDisposable> owned) : IJobProcessor
     {
-        public object Process(ProcessChunk command, ActivityContext parent) => worker.Process(command);
+        public object Process(ProcessChunk command, ActivityContext parent) => worker.Process(command, parent);
 
         public void Dispose()
         {
