@@ -222,11 +222,14 @@ public sealed class CoordinatorHost(BrokerEndpoint endpoint, JobExecutor execute
         lock (_cancelRequested) return _cancelRequested.Contains(id);
     }
 
-    /// <summary>The job's output folder for status; a job message that names none is reported, not fatal.</summary>
+    /// <summary>
+    /// The job's output folder for status. Bad arguments are not fatal here (a coordinator that threw would get the same
+    /// message back on restart, forever): the job then runs, fails with the arguments' error, and status reports it.
+    /// </summary>
     private string SafeOutput(JobMessage message)
     {
         try { return outputOf(message); }
-        catch (Exception e) when (e is ArgumentException or FormatException) { return "?"; }
+        catch (Exception e) when (e is Contracts.Errors.ChunkSegException or ArgumentException or FormatException) { return "?"; }
     }
 
     private async Task PollDepths(IConnection connection, CancellationToken stop)

@@ -95,7 +95,7 @@ internal static class ClusterCommands
                 ? parse.GetValue(state)! : Path.Combine(parse.GetValue(storeRoot)!, ".chunkseg-coordinator");
             using var logs = context.CreateLogs(LogLevel.Information);
             var host = new CoordinatorHost(endpoint, (job, connection, token) => RemoteJobs.ExecuteAsync(job, connection, max, logs, token),
-                job => RemoteJobs.ParseRun(job.Arguments) is var (a, p) ? a.OutDirOf(p) : "?", stateDir, logs.CreateLogger<CoordinatorHost>());
+                job => RemoteJobs.OutDirOf(job.Arguments), stateDir, logs.CreateLogger<CoordinatorHost>());
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => host.Ready);
             ChunkSeg.Contracts.Telemetry.ChunkSegTelemetry.SetQueueDepthSource(() => host.QueueDepths);
             await host.RunAsync(ct).ConfigureAwait(false);

@@ -38,6 +38,13 @@ internal static class RemoteJobs
         return (arguments, parse);
     }
 
+    /// <summary>The output folder a job's run arguments name (absolute).</summary>
+    public static string OutDirOf(IReadOnlyList<string> args)
+    {
+        var (arguments, parse) = ParseRun(args);
+        return arguments.OutDirOf(parse);
+    }
+
     /// <summary>The coordinator's side: runs a submitted job to its end through the broker.</summary>
     public static async Task ExecuteAsync(JobRecord record, IConnection connection, int window, ILoggerFactory logs, CancellationToken ct)
     {
@@ -77,9 +84,10 @@ internal static class RemoteJobs
                 var (arguments, parse) = ParseRun(args);
                 string outDir = guard.Check(arguments.OutDirOf(parse), "--out");
                 StoreGuard.Within(outputPath, outDir);
+                // Checked before anything is opened: a path outside the store is never read.
+                guard.Check(VolumeStore.ParseAddress(parse.GetValue(arguments.Input)!).RootPath, "input");
                 var request = arguments.Bind(parse);
                 owned.Add(request.Raw);
-                guard.Check(request.Raw.Info.Location, "input");
                 var workspace = LabelWorkspace.For(Path.Combine(outDir, RunJob.Labels));
                 output = Own(VolumeStore.Open(spec.Output, writable: true));
                 switch (spec.Stage)
