@@ -77,6 +77,87 @@ public sealed class DistributedTests : IDisposable
     }
 
     [Fact]
+    public async Task Poison_chunks_fail_the_job_by_chunk_index_instead_of_hanging()
+    {
+        await using var broker = await RabbitBroker.StartAsync();
+        using var coordinator = new ChunkSegProcess(_dir["coordinator.log"], "coordinator", "--broker", broker.Address, "--state", _dir["state"]);
+        string[] coarse = ["--chunk", "16,32,32"];
+
+        // A chunk whose worker reports a data error: dead-lettered by the worker, failed at once.
+        using (var erring = new ChunkSegProcess(_dir["erring.log"], new Dictionary<string, string> { ["CHUNKSEG_FAULT_DRILL"] = "label:3:error" },
+            "worker", "--broker", broker.Address, "--concurrency", "1"))
+        {
+            var failed = await Finished(broker, await Submit(broker, _dir["erring"], coarse));
+            Assert.Equal("failed", failed["state"]!.GetValue<string>());
+            Assert.Equal("chunk 3: CHUNKSEG_FAULT_DRILL: chunk 3 fails on purpose", Assert.Single(failed["failedChunks"]!.AsArray())!.GetValue<string>());
+            Assert.Contains("chunk 3", failed["error"]!.GetValue<string>());
+            Assert.False(File.Exists(Path.Combine(_dir["erring"], "manifest.json")));
+        }
+
+        // A chunk that kills every worker taking it (as an out-of-memory kill would): the workers are restarted, as
+        // Kubernetes would, until the broker's delivery limit sends the chunk to the dead-letter queue.
+        var crashing = Enumerable.Range(1, 2).Select(i => new Restartable(() => new ChunkSegProcess(_dir[$"crashing{i}-{Guid.NewGuid():N}.log"],
+            new Dictionary<string, string> { ["CHUNKSEG_FAULT_DRILL"] = "label:5:crash" }, "worker", "--broker", broker.Address, "--concurrency", "1"))).ToList();
+        try
+        {
+            string job = await Submit(broker, _dir["crashing"], coarse);
+            using var restarts = new CancellationTokenSource();
+            var supervisor = Task.Run(async () =>
+            {
+                while (!restarts.IsCancellationRequested)
+                {
+                    foreach (var w in crashing.Where(w => w.Current.HasExited)) w.Replace();
+                    await Task.Delay(100, CancellationToken.None);
+                }
+            }, CancellationToken.None);
+            var final = await Finished(broker, job);
+            await restarts.CancelAsync();
+            await supervisor;
+            Assert.Equal("failed", final["state"]!.GetValue<string>());
+            string reason = Assert.Single(final["failedChunks"]!.AsArray())!.GetValue<string>();
+            Assert.StartsWith("chunk 5: dead-lettered by the broker", reason);
+            int kills = Directory.EnumerateFiles(_dir.Path, "crashing*.log").Sum(f => File.ReadAllText(f).Split("killing this worker on chunk 5").Length - 1);
+            Assert.True(kills >= 2, $"the drill killed {kills} worker(s)");
+            Assert.False(File.Exists(Path.Combine(_dir["crashing"], "manifest.json")));
+        }
+        finally
+        {
+            foreach (var w in crashing) w.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Bench_broker_measures_each_worker_count_against_the_embedded_run()
+    {
+        await using var broker = await RabbitBroker.StartAsync();
+        var (code, output, err) = await Cli.Run("bench", "broker", "--broker", broker.Address, "--workers", "1,2", "--chunks", "27");
+        Assert.True(code == 0, err);
+        Assert.Contains("27 chunks of 8³", output);
+        // One row per mode (a row's first line holds its figures; the mode's name may wrap onto more lines).
+        var rows = output.Split('\n').Select(l => l.Split('│')).Where(c => c.Length == 8 && c[2].Trim().EndsWith(" s", StringComparison.Ordinal))
+            .Select(c => c[1..7].Select(v => v.Trim()).ToArray()).ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.StartsWith("embedded", rows[0][0]);
+        Assert.StartsWith("broker, 1", rows[1][0]);
+        Assert.StartsWith("broker, 2", rows[2][0]);
+        foreach (var r in rows)
+        {
+            Assert.True(double.Parse(r[2], System.Globalization.CultureInfo.InvariantCulture) > 0, output);   // chunks/s
+            if (r[0].StartsWith("broker", StringComparison.Ordinal))
+                Assert.True(double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture) > 0, output);   // coordinator msg/s
+        }
+    }
+
+    /// <summary>The status of a job once it ended (done, failed or cancelled).</summary>
+    private static async Task<JsonNode> Finished(RabbitBroker broker, string job)
+    {
+        JsonNode final = null!;
+        await Until(async () => (final = JobOf(await Status(broker, job))!) is not null && final["state"]!.GetValue<string>() is "done" or "failed" or "cancelled",
+            "the job to end", TimeSpan.FromMinutes(4));
+        return final;
+    }
+
+    [Fact]
     public async Task Bad_jobs_and_broker_addresses_are_refused_clearly()
     {
         await Cli.Expect(2, "credentials in the address are refused", "status", "--broker", "amqp://user:secret@localhost:5672/");
@@ -108,6 +189,9 @@ public sealed class DistributedTests : IDisposable
             await Until(async () => (final = JobOf(await Status(broker, job))!) is not null && final["state"]!.GetValue<string>() is "done" or "failed",
                 "the job to end", TimeSpan.FromMinutes(4));
             Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{coordinator.Current.Log}");
+            // Every chunk pass ran on the workers, the mesh's marching cubes included; the coordinator only merged and welded.
+            foreach (var pass in new[] { "(label)", "(relabel)", "(mesh)" })
+                Assert.True(workers.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no worker ran a {pass} pass");
 
             Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
             Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.h5") + "/labels"), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.h5") + "/labels"));

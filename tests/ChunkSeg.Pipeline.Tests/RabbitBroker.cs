@@ -101,10 +101,16 @@ internal sealed class ChunkSegProcess : IDisposable
     private readonly Process _process;
     public string LogPath { get; }
 
-    public ChunkSegProcess(string logPath, params string[] args)
+    public ChunkSegProcess(string logPath, params string[] args) : this(logPath, new Dictionary<string, string>(), args)
+    {
+    }
+
+    /// <param name="environment">Variables set for the child on top of this process's.</param>
+    public ChunkSegProcess(string logPath, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         LogPath = logPath;
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment) start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "chunkseg.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
         _process = Process.Start(start)!;

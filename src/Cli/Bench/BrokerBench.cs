@@ -32,7 +32,9 @@ internal static class BrokerBench
         {
             var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
             var counts = parse.GetValue(workers)!.Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture)).ToArray();
-            int edge = (int)Math.Ceiling(Math.Cbrt(Math.Max(1, parse.GetValue(chunks))));
+            // The smallest cube of chunks holding as many as asked (in integers: Math.Cbrt(27) is 3.0000000000000004).
+            int edge = 1;
+            while ((long)edge * edge * edge < parse.GetValue(chunks)) edge++;
             var shape = new Long3(8L * edge, 8L * edge, 8L * edge);
             string dir = Path.Combine(Path.GetTempPath(), $"chunkseg-bench-broker-{Environment.ProcessId}");
             Directory.CreateDirectory(dir);
@@ -44,7 +46,7 @@ internal static class BrokerBench
                 await using var connection = await endpoint.ConnectAsync("chunkseg-bench", 1, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
                 foreach (int n in counts)
                 {
-                    var processes = Enumerable.Range(0, n).Select(i => StartWorker(endpoint, $"bench-{i}")).ToList();
+                    var processes = Enumerable.Range(0, n).Select(i => new WorkerProcess(endpoint, $"bench-{i}")).ToList();
                     try
                     {
                         // The clock starts once every worker consumes (process start-up is not the broker's cost).
@@ -54,7 +56,9 @@ internal static class BrokerBench
                             var waited = Stopwatch.StartNew();
                             while ((await probe.QueueDeclarePassiveAsync(Topology.Tasks, ct).ConfigureAwait(false)).ConsumerCount < n)
                             {
-                                if (waited.Elapsed > TimeSpan.FromMinutes(1)) throw new Contracts.Errors.ClusterException($"bench broker: {n} workers did not start within a minute");
+                                if (waited.Elapsed > TimeSpan.FromMinutes(1))
+                                    throw new Contracts.Errors.ClusterException($"bench broker: {n} workers did not start within a minute (" +
+                                        string.Join("; ", processes.Select((p, i) => $"bench-{i} {p.Describe()}")) + ")");
                                 await Task.Delay(100, ct).ConfigureAwait(false);
                             }
                         }
@@ -65,7 +69,7 @@ internal static class BrokerBench
                     }
                     finally
                     {
-                        foreach (var p in processes) { if (!p.HasExited) p.Kill(entireProcessTree: true); p.Dispose(); }
+                        foreach (var p in processes) p.Dispose();
                     }
                 }
             }
@@ -103,19 +107,44 @@ internal static class BrokerBench
         return (outcome.Result.ChunksTotal, clock.Elapsed.TotalSeconds);
     }
 
-    private static Process StartWorker(BrokerEndpoint endpoint, string name)
+    /// <summary>A worker process of the bench; the tail of what it printed explains a worker that never came up.</summary>
+    private sealed class WorkerProcess : IDisposable
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
-        // Under `dotnet chunkseg.dll` the process is dotnet: the assembly goes first.
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") start.ArgumentList.Add(typeof(BrokerBench).Assembly.Location);
-        foreach (var a in (string[])["worker", "--broker", endpoint.Address.ToString(), "--concurrency", "1", "--name", name]) start.ArgumentList.Add(a);
-        start.Environment[BrokerEndpoint.UserVariable] = endpoint.User;
-        start.Environment[BrokerEndpoint.PasswordVariable] = endpoint.Password;
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
+        private readonly Process _process;
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _tail = new();
+
+        public WorkerProcess(BrokerEndpoint endpoint, string name)
+        {
+            // This very program: its apphost (chunkseg), or `dotnet chunkseg.dll` under any other host (dotnet, a test host).
+            string program = Environment.ProcessPath!;
+            bool apphost = Path.GetFileNameWithoutExtension(program) == Path.GetFileNameWithoutExtension(typeof(BrokerBench).Assembly.Location);
+            var start = new ProcessStartInfo(apphost ? program : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            if (!apphost) start.ArgumentList.Add(typeof(BrokerBench).Assembly.Location);
+            foreach (var a in (string[])["worker", "--broker", endpoint.Address.ToString(), "--concurrency", "1", "--name", name]) start.ArgumentList.Add(a);
+            start.Environment[BrokerEndpoint.UserVariable] = endpoint.User;
+            start.Environment[BrokerEndpoint.PasswordVariable] = endpoint.Password;
+            _process = Process.Start(start)!;
+            _process.OutputDataReceived += (_, e) => Keep(e.Data);
+            _process.ErrorDataReceived += (_, e) => Keep(e.Data);
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+        }
+
+        /// <summary>Whether it ended, and the last lines it printed.</summary>
+        public string Describe() =>
+            (_process.HasExited ? $"exited with {_process.ExitCode}" : "running") + (_tail.IsEmpty ? "" : ": " + string.Join(" | ", _tail));
+
+        private void Keep(string? line)
+        {
+            if (line is null) return;
+            _tail.Enqueue(line);
+            while (_tail.Count > 5) _tail.TryDequeue(out _);
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            _process.Dispose();
+        }
     }
 }

@@ -109,7 +109,7 @@ internal static class MeshBench
                             var request = new MeshRequest(source, Path.Combine(dir, "mesh.obj"), new SurfaceSpec(mode == "per-label" ? SurfaceKind.PerLabel : SurfaceKind.Foreground),
                                 VoxelSize.Isotropic, ArrayOrder: false, Normals: false, 0, 1, Long3.Uniform(edge), threads, Overwrite: true);
                             var clock = Stopwatch.StartNew();
-                            written = MeshJob.Run(request, null, ct).Weld.Triangles;
+                            written = MeshJob.RunAsync(request, null, null, ct).GetAwaiter().GetResult().Weld.Triangles;
                             command = Math.Min(command, clock.Elapsed.TotalSeconds);
                         }
                         table.AddRow(title, Markup.Escape($"ChunkSeg mesh, Zarr to OBJ, {edge}^3 chunks, {threads} workers"), $"{written:N0}", F(voxels / command / 1e6), F(skimage / command) + "x");

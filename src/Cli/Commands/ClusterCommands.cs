@@ -62,8 +62,10 @@ internal static class ClusterCommands
             // A chunk is acknowledged only once its output is on disk.
             VolumeStore.SyncWrites = true;
             using var logs = context.CreateLogs(LogLevel.Information);
+            var drill = FaultDrill.FromEnvironment();
             var host = new WorkerHost(endpoint, new WorkerIdentity(workerName, backendName, null, n),
-                spec => RemoteJobs.Open(spec, guard, workerName), logs.CreateLogger<WorkerHost>());
+                spec => RemoteJobs.Open(spec, guard, workerName) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor,
+                logs.CreateLogger<WorkerHost>());
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => host.Ready);
             await host.RunAsync(ct).ConfigureAwait(false);
             return CliApp.Ok;

@@ -38,7 +38,7 @@ internal static class MeshCommand
         {
             input, output, perLabel, channel, isovalue, smooth, voxelSize, axisOrder, decimate, taubin, normals, time, chunk, axes, workers, overwrite,
         };
-        command.SetAction((parse, ct) =>
+        command.SetAction(async (parse, ct) =>
         {
             string target = Path.GetFullPath(parse.GetValue(output)!);
             MeshFileWriter.FormatOf(target);
@@ -61,9 +61,10 @@ internal static class MeshCommand
                 iterations, fraction, Options.ParseLong3("--chunk", parse.GetValue(chunk)), Options.CheckWorkers(parse.GetValue(workers)), parse.GetValue(overwrite));
 
             MeshOutcome? outcome = null;
-            context.Console.Progress().AutoClear(false)
+            using var logs = context.CreateLogs();
+            await context.Console.Progress().AutoClear(false)
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                .Start(p =>
+                .StartAsync(async p =>
                 {
                     var extract = p.AddTask("mesh 1/2: marching cubes", maxValue: 1);
                     var progress = new SynchronousProgress<(long Done, long Total)>(d =>
@@ -72,7 +73,7 @@ internal static class MeshCommand
                         extract.Value = d.Done;
                         extract.Description = Markup.Escape($"mesh 1/2: marching cubes  {d.Done}/{d.Total} chunks");
                     });
-                    outcome = MeshJob.Run(request, progress, ct);
+                    outcome = await MeshJob.RunAsync(request, logs, progress, ct);
                     extract.StopTask();
                     var weld = p.AddTask("mesh 2/2: weld and write", maxValue: 1);
                     weld.Value = 1;
@@ -87,7 +88,7 @@ internal static class MeshCommand
                 "coordinates in micrometers ({10}).",
                 target, o.Weld.Vertices, o.Weld.Triangles, objects, o.Chunks, o.ChunkShape, resumed, o.ExtractTime.TotalSeconds,
                 Units.Rate(voxels / Math.Max(o.ExtractTime.TotalSeconds, 1e-9)), o.WeldTime.TotalSeconds, arrayOrder ? "z y x" : "x y z"));
-            return Task.FromResult(CliApp.Ok);
+            return CliApp.Ok;
         });
         return command;
     }

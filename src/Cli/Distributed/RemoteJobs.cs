@@ -11,6 +11,8 @@ using ChunkSeg.GpuNode.Hosting;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Labeling;
+using ChunkSeg.Storage.Meshing;
+using ChunkSeg.Contracts.Geometry;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 
@@ -63,7 +65,7 @@ internal static class RemoteJobs
         }
         catch (RunIncompleteException e)
         {
-            record.FailedChunks = e.Outcome.Result.Failed.Select(f => $"chunk {f.Chunk.Value}: {f.Reason}").ToList();
+            record.FailedChunks = e.Result.Failed.Select(f => $"chunk {f.Chunk.Value}: {f.Reason}").ToList();
             throw;
         }
     }
@@ -74,7 +76,9 @@ internal static class RemoteJobs
         var owned = new List<IDisposable>();
         try
         {
-            string outputPath = guard.Check(VolumeStore.ParseAddress(spec.Output).RootPath, "output");
+            // A mesh pass writes pieces beside its mesh file; every other pass writes a volume.
+            bool meshPass = spec.Stage == MeshJob.PiecesStage;
+            string outputPath = guard.Check(meshPass ? spec.Output : VolumeStore.ParseAddress(spec.Output).RootPath, "output");
             IVolume? input;
             IChunkStage stage;
             IVolume output;
@@ -86,6 +90,15 @@ internal static class RemoteJobs
                 StoreGuard.Within(outputPath, outDir);
                 // Checked before anything is opened: a path outside the store is never read.
                 guard.Check(VolumeStore.ParseAddress(parse.GetValue(arguments.Input)!).RootPath, "input");
+                if (meshPass)
+                {
+                    // Marching cubes on the run's final labels, pieces into the mesh file's workspace.
+                    StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
+                    var labels = Own(VolumeStore.Open(spec.Input));
+                    var task = new SurfaceTask(SurfaceSpec.FromParameters(spec.Parameters), labels, MeshWorkspace.For(outputPath));
+                    var grid = new ChunkGrid(labels.Info.SpatialShape, 1, spec.ChunkShape, spec.Halo);
+                    return new Processor(new ChunkWorker(spec, grid, task.RunRecorded, workerName), owned);
+                }
                 var request = arguments.Bind(parse);
                 owned.Add(request.Raw);
                 var workspace = LabelWorkspace.For(Path.Combine(outDir, RunJob.Labels));
@@ -106,7 +119,7 @@ internal static class RemoteJobs
                         stage = new RelabelStage(workspace, output.Info.DataType);
                         break;
                     default:
-                        throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel)");
+                        throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel, {MeshJob.PiecesStage})");
                 }
             }
             else

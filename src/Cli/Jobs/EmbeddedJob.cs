@@ -103,7 +103,8 @@ public static class EmbeddedJob
         return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);
     }
 
-    private static JobId JobIdOf(string jobKey) =>
+    /// <summary>A job's id from its key: the same job gets the same id, in this process or a restarted one.</summary>
+    internal static JobId JobIdOf(string jobKey) =>
         new(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(jobKey)))[..12]);
 
     /// <summary>True when the volume at <paramref name="location"/> lives in the file or store <paramref name="output"/> writes.</summary>

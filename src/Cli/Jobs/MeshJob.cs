@@ -4,12 +4,19 @@ using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Meshing;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Coordinator.Execution;
+using ChunkSeg.Coordinator.Manifest;
 using ChunkSeg.Coordinator.Meshing;
 using ChunkSeg.Coordinator.Planning;
+using ChunkSeg.GpuNode.Hosting;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Meshing;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Meshing;
+using ChunkSeg.Cli.Commands;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ChunkSeg.Cli.Jobs;
 
@@ -25,7 +32,11 @@ public sealed record MeshRequest(
     double DecimateFraction,
     Long3? ChunkShape,
     int Workers,
-    bool Overwrite);
+    bool Overwrite)
+{
+    /// <summary>Carries pass 1's chunks to remote workers (the distributed mode); null runs them on this machine.</summary>
+    public Func<IChunkTransport>? Transport { get; init; }
+}
 
 /// <summary>How a meshing job ended.</summary>
 public sealed record MeshOutcome(long Chunks, long ChunksResumed, Long3 ChunkShape, WeldSummary Weld, TimeSpan ExtractTime, TimeSpan WeldTime);
@@ -33,8 +44,9 @@ public sealed record MeshOutcome(long Chunks, long ChunksResumed, Long3 ChunkSha
 /// <summary>
 /// Meshing in two passes:
 /// <code>
-///   1 extract  (workers)      marching cubes on each chunk's cells → OUT.work/pieces/N.bin (resumable: a piece
-///                             on disk is a finished chunk)
+///   1 extract  (workers)      marching cubes on each chunk's cells → OUT.work/pieces/N.bin, a job of its own through
+///                             the chunk transport (threads here, or remote workers); resumable: OUT.work/pieces.jsonl
+///                             is its manifest
 ///   2 weld     (coordinator)  one mesh, vertices shared across chunk borders by id: label surfaces object by
 ///                             object from the pieces' label sections, a single surface slab by slab; streamed
 ///                             to OUT.partial, smoothed/decimated per object if asked, renamed to OUT
@@ -43,7 +55,10 @@ public sealed record MeshOutcome(long Chunks, long ChunksResumed, Long3 ChunkSha
 /// </summary>
 public static class MeshJob
 {
-    public static MeshOutcome Run(MeshRequest request, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
+    /// <summary>The job stage name of pass 1 (what a remote worker is asked to run).</summary>
+    public const string PiecesStage = "mesh";
+
+    public static async Task<MeshOutcome> RunAsync(MeshRequest request, ILoggerFactory? logs, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
     {
         var info = request.Input.Info;
         string output = Path.GetFullPath(request.OutputPath);
@@ -63,16 +78,23 @@ public static class MeshJob
         var align = request.ChunkShape is null ? info.SpatialStorageChunks : Long3.Uniform(1);
         var grid = ChunkPlanner.Plan(info.SpatialShape, 1, align, request.ChunkShape, task.RequiredHalo, bytesPerVoxel);
 
-        // Pass 1: pieces.
+        // Pass 1: pieces, as a job: the same runner (retries, manifest, failures by chunk) whether the chunks go to
+        // threads here or to remote workers, which rebuild the task from the job's parameters.
         var clock = Stopwatch.StartNew();
-        var todo = Enumerable.Range(0, checked((int)grid.Count)).Where(c => !workspace.HasPiece(c)).ToList();
-        long resumed = grid.Count - todo.Count, done = resumed;
-        progress?.Report((done, grid.Count));
-        Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = request.Workers, CancellationToken = ct }, c =>
+        var job = new JobSpec(EmbeddedJob.JobIdOf($"{jobKey} -> {output}"),
+            PiecesStage, info.Location, output, grid.ChunkShape, grid.Halo, parameters);
+        JobResult result;
+        using (var manifest = ChunkManifest.OpenOrCreate(workspace.ManifestPath, jobKey, grid.Count))
         {
-            task.Run(grid[c]);
-            progress?.Report((Interlocked.Increment(ref done), grid.Count));
-        });
+            int next = 0;
+            await using var transport = request.Transport?.Invoke() ?? new InProcessTransport(request.Workers,
+                spec => new ChunkWorker(spec, grid, task.RunRecorded, $"local-{Interlocked.Increment(ref next)}").Process);
+            var runner = new JobRunner(transport, (logs ?? NullLoggerFactory.Instance).CreateLogger<JobRunner>());
+            result = await runner.RunAsync(job, grid, manifest,
+                progress is null ? null : new SynchronousProgress<JobProgress>(p => progress.Report((p.ChunksDone, p.ChunksTotal))), ct).ConfigureAwait(false);
+        }
+        if (!result.IsComplete) throw new RunIncompleteException(output, result);
+        long resumed = result.ChunksSkipped;
         var extractTime = clock.Elapsed;
         ChunkBufferPool.TrimShared();
 

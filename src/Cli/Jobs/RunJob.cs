@@ -34,8 +34,9 @@ public sealed record RunRequest(
     bool Overwrite)
 {
     /// <summary>
-    /// Carries the chunk passes (classify + label, relabel) to remote workers; null runs them on this machine. The
-    /// coordinator's own steps (merge, HDF5 copies, mesh weld) run here either way.
+    /// Carries the chunk passes (classify + label, relabel, the mesh's marching cubes) to remote workers; null runs them on
+    /// this machine. The coordinator's own steps (merge, HDF5 copies, mesh weld: outputs one process writes) run here
+    /// either way.
     /// </summary>
     public Func<IChunkTransport>? RemoteTransport { get; init; }
 }
@@ -70,7 +71,8 @@ public interface IRunMonitor
 ///   2 merge             (coordinator)  pieces across chunk borders → final ids, filters, objects.csv
 ///   3 relabel           (workers)      labels.ome.zarr (an OME-NGFF label image)
 ///   4 labels → HDF5     (workers)      labels.h5/labels with axistags (ilastik, Fiji)
-///   5 mesh              (workers)      one closed surface per object from the final labels, welded → mesh.obj|ply
+///   5 mesh              (workers)      one closed surface per object from the final labels: pieces per chunk (workers),
+///                       (coordinator)  welded → mesh.obj|ply
 ///   manifest.json                      inputs with checksums, model hash, parameters, version, timings: written last
 /// </code>
 /// Passes 1 to 4 are the `label`, `convert` and `mesh` jobs' own resumable passes; the run adds a journal
@@ -172,10 +174,11 @@ public static class RunJob
                 if (File.Exists(meshFiles[t])) continue;
                 int index = t;
                 long before = meshChunks;
-                var mesh = MeshJob.Run(new MeshRequest(final, meshFiles[t], new SurfaceSpec(SurfaceKind.PerLabel, TimePoint: t), voxelSize,
-                    ArrayOrder: false, Normals: false, TaubinIterations: 0, DecimateFraction: 1, passChunk, request.Workers, Overwrite: false),
-                    new SynchronousProgress<(long Done, long Total)>(p => progress.Report(new JobProgress(
-                        index * p.Total + p.Done, meshFiles.Count * p.Total, 0, 0, clock.Elapsed))), ct);
+                var mesh = await MeshJob.RunAsync(new MeshRequest(final, meshFiles[t], new SurfaceSpec(SurfaceKind.PerLabel, TimePoint: t), voxelSize,
+                    ArrayOrder: false, Normals: false, TaubinIterations: 0, DecimateFraction: 1, passChunk, request.Workers, Overwrite: false)
+                    { Transport = request.RemoteTransport },
+                    logs, new SynchronousProgress<(long Done, long Total)>(p => progress.Report(new JobProgress(
+                        index * p.Total + p.Done, meshFiles.Count * p.Total, 0, 0, clock.Elapsed))), ct).ConfigureAwait(false);
                 meshChunks += mesh.Chunks;
                 meshResumed += mesh.ChunksResumed;
             }
@@ -342,16 +345,21 @@ public static class RunJob
 }
 
 /// <summary>A pass of a run did not finish (failed chunks); the run stops, keeps what is done, and a rerun resumes it.</summary>
-public sealed class RunIncompleteException(JobOutcome outcome) : ChunkSegException(MessageOf(outcome))
+public sealed class RunIncompleteException(string output, JobResult result) : ChunkSegException(MessageOf(output, result))
 {
+    public RunIncompleteException(JobOutcome outcome) : this(outcome.Output.RootPath, outcome.Result)
+    {
+    }
+
     public override int ExitCode => 1;
 
-    public JobOutcome Outcome { get; } = outcome;
+    /// <summary>How the pass ended: its failed chunks with their reasons.</summary>
+    public JobResult Result { get; } = result;
 
-    private static string MessageOf(JobOutcome o)
+    private static string MessageOf(string output, JobResult result)
     {
-        var failed = o.Result.Failed;
+        var failed = result.Failed;
         string list = string.Join("; ", failed.Take(5).Select(f => $"chunk {f.Chunk.Value}: {f.Reason}")) + (failed.Count > 5 ? $"; and {failed.Count - 5} more" : "");
-        return $"{o.Output.RootPath}: {failed.Count} of {o.Result.ChunksTotal} chunks failed ({list}); what is done is kept and rerunning the same command resumes";
+        return $"{output}: {failed.Count} of {result.ChunksTotal} chunks failed ({list}); what is done is kept and rerunning the same command resumes";
     }
 }

@@ -12,27 +12,35 @@ using ChunkSeg.Storage;
 namespace ChunkSeg.GpuNode.Hosting;
 
 /// <summary>
+/// What a chunk of a job does when its result is not a core of an output volume (a mesh piece in the job's workspace,
+/// say): does the work, makes it durable, and returns a CRC-32C of what it wrote.
+/// </summary>
+public delegate uint ChunkAction(ChunkSpec chunk);
+
+/// <summary>
 /// Runs one job's stage on chunks: lease a chunk, run the stage on its read box, write its core,
 /// and reply with a CRC-32C of what was written. Thread-safe: one instance serves all worker threads.
 /// </summary>
 public sealed class ChunkWorker
 {
     private readonly JobSpec _job;
-    private readonly IChunkStage _stage;
-    private readonly IVolume? _input;
-    private readonly IVolume _output;
+    private readonly ChunkAction _action;
     private readonly ChunkGrid _grid;
     private readonly string _name;
 
+    /// <summary>A worker whose chunks write their cores into <paramref name="output"/>.</summary>
     public ChunkWorker(JobSpec job, IChunkStage stage, IVolume? input, IVolume output, string name)
+        : this(job, new ChunkGrid(output.Info.SpatialShape, output.Info.TimePoints, job.ChunkShape, job.Halo), chunk => WriteCore(chunk, stage, input, output), name)
+    {
+    }
+
+    /// <summary>A worker whose chunks store their own results (<paramref name="action"/>), over <paramref name="grid"/>.</summary>
+    public ChunkWorker(JobSpec job, ChunkGrid grid, ChunkAction action, string name)
     {
         _job = job;
-        _stage = stage;
-        _input = input;
-        _output = output;
+        _grid = grid;
+        _action = action;
         _name = name;
-        var info = output.Info;
-        _grid = new ChunkGrid(info.SpatialShape, info.TimePoints, job.ChunkShape, job.Halo);
     }
 
     public ChunkGrid Grid => _grid;
@@ -47,7 +55,6 @@ public sealed class ChunkWorker
     public object Process(ProcessChunk command, ActivityContext parent)
     {
         var clock = Stopwatch.StartNew();
-        byte[]? buffer = null;
         using var span = ChunkSegTelemetry.Source.StartActivity("chunk", ActivityKind.Consumer, parent)
             ?.SetTag("chunkseg.job.id", _job.Id.Value).SetTag("chunkseg.stage", _job.Stage).SetTag("chunkseg.chunk.index", command.Chunk.Value)
             .SetTag("chunkseg.chunk.attempt", command.Attempt).SetTag("chunkseg.worker", _name);
@@ -56,14 +63,8 @@ public sealed class ChunkWorker
         {
             var chunk = _grid.Get(command.Chunk);
             span?.SetTag("chunkseg.chunk.voxels", chunk.Core.VoxelCount);
-            var info = _output.Info;
-            var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
-            int bytes = checked((int)(box.ElementCount * info.DataType.SizeInBytes()));
-            buffer = ChunkBufferPool<byte>.Shared.Rent(bytes);
-            var core = buffer.AsSpan(0, bytes);
-            using (ChunkSegTelemetry.Source.StartActivity("stage")) _stage.Process(chunk, _input, _output, buffer.AsMemory(0, bytes));
-            using (ChunkSegTelemetry.Source.StartActivity("write")) _output.Write(box, core);
-            var done = new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, Crc32C.Compute(core), clock.Elapsed, _name);
+            uint checksum = _action(chunk);
+            var done = new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, checksum, clock.Elapsed, _name);
             ChunkSegTelemetry.ChunksCompleted.Add(1, tags);
             ChunkSegTelemetry.VoxelsProcessed.Add(done.Voxels, new KeyValuePair<string, object?>("stage", _job.Stage));
             ChunkSegTelemetry.StageDuration.Record(done.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("stage", _job.Stage));
@@ -82,9 +83,25 @@ public sealed class ChunkWorker
         {
             return Failed(span, tags, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"{e.GetType().Name}: {e.Message}", Retryable: true, _name));
         }
+    }
+
+    /// <summary>Runs <paramref name="stage"/> on the chunk and writes its core; the CRC is over the core's bytes.</summary>
+    private static uint WriteCore(ChunkSpec chunk, IChunkStage stage, IVolume? input, IVolume output)
+    {
+        var info = output.Info;
+        var box = BoxLayout.ForChunk(info.Axes, info.Shape, chunk.TimePoint, chunk.Core);
+        int bytes = checked((int)(box.ElementCount * info.DataType.SizeInBytes()));
+        byte[] buffer = ChunkBufferPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            var core = buffer.AsSpan(0, bytes);
+            using (ChunkSegTelemetry.Source.StartActivity("stage")) stage.Process(chunk, input, output, buffer.AsMemory(0, bytes));
+            using (ChunkSegTelemetry.Source.StartActivity("write")) output.Write(box, core);
+            return Crc32C.Compute(core);
+        }
         finally
         {
-            if (buffer is not null) ChunkBufferPool<byte>.Shared.Return(buffer);
+            ChunkBufferPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Memory;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -33,6 +34,26 @@ public enum SurfaceKind
 public sealed record SurfaceSpec(SurfaceKind Kind, int Channel = 0, float Isovalue = 0.5f, Sigma3 Smoothing = default, long TimePoint = 0)
 {
     public bool Smooths => Smoothing.Z > 0 || Smoothing.Y > 0 || Smoothing.X > 0;
+
+    /// <summary>The spec <see cref="AddTo"/> wrote into a job's parameters (how a remote worker learns it).</summary>
+    public static SurfaceSpec FromParameters(IReadOnlyDictionary<string, string> parameters)
+    {
+        string Get(string key) => parameters.TryGetValue(key, out var v) ? v
+            : throw new UsageException($"mesh job parameters: \"{key}\" is missing");
+        var kind = Get("surface") switch
+        {
+            "perlabel" => SurfaceKind.PerLabel,
+            "foreground" => SurfaceKind.Foreground,
+            "isosurface" => SurfaceKind.Isosurface,
+            var other => throw new UsageException($"mesh job parameters: surface \"{other}\" is not perlabel, foreground or isosurface"),
+        };
+        long t = long.Parse(Get("t"), CultureInfo.InvariantCulture);
+        if (kind == SurfaceKind.PerLabel) return new SurfaceSpec(kind, TimePoint: t);
+        float isovalue = float.Parse(Get("isovalue"), CultureInfo.InvariantCulture);
+        int channel = kind == SurfaceKind.Isosurface ? int.Parse(Get("channel"), CultureInfo.InvariantCulture) : 0;
+        var smoothing = parameters.TryGetValue("smoothing", out var s) ? Sigma3.Parse(s) : default;
+        return new SurfaceSpec(kind, channel, isovalue, smoothing, t);
+    }
 
     public void AddTo(IDictionary<string, string> parameters)
     {
@@ -91,6 +112,16 @@ public sealed class SurfaceTask
         }
         _workspace.WritePiece(piece);
         return piece.TriangleCount;
+    }
+
+    /// <summary>
+    /// <see cref="Run"/> as a job's chunk action: the piece is on disk (flushed) when this returns; the CRC-32C is over the
+    /// piece file as stored.
+    /// </summary>
+    public uint RunRecorded(ChunkSpec chunk)
+    {
+        Run(chunk);
+        return Crc32C.Compute(_workspace.ReadPieceBytes(chunk.Id.Value));
     }
 
     private void Extract(Box3 box, Box3 cells, ReadOnlySpan<byte> planar, DataType type, SurfacePiece piece)

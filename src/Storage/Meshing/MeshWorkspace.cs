@@ -8,7 +8,8 @@ namespace ChunkSeg.Storage.Meshing;
 /// <code>
 ///   OUT.obj.work/
 ///     job.txt          the job's parameters: a rerun resumes only the same job
-///     pieces/N.bin     chunk N's <see cref="SurfacePiece"/>; present = chunk done (written atomically)
+///     pieces/N.bin     chunk N's <see cref="SurfacePiece"/> (written atomically, flushed)
+///     pieces.jsonl     the pass's chunk manifest: a chunk listed there is done
 /// </code>
 /// </summary>
 public sealed class MeshWorkspace(string root) : JobWorkspace(root, "meshing")
@@ -20,9 +21,20 @@ public sealed class MeshWorkspace(string root) : JobWorkspace(root, "meshing")
 
     protected override IEnumerable<string> Folders => [Pieces];
 
+    /// <summary>Where the extraction pass records its finished chunks.</summary>
+    public string ManifestPath => Path.Combine(Root, "pieces.jsonl");
+
     public bool HasPiece(long chunk) => File.Exists(PiecePath(chunk));
 
     public void WritePiece(SurfacePiece piece) => WriteAtomically(PiecePath(piece.Chunk), piece.Write);
+
+    /// <summary>Chunk <paramref name="chunk"/>'s piece file as stored (for its checksum).</summary>
+    public byte[] ReadPieceBytes(long chunk) => Open(chunk, (stream, _) =>
+    {
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    });
 
     public SurfacePiece ReadPiece(long chunk) => Open(chunk, (stream, path) =>
     {
