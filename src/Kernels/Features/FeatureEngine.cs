@@ -32,7 +32,7 @@ public delegate void FeatureImageSink(int entry, int component, ReadOnlySpan<flo
 /// </para>
 /// Images are emitted one at a time to a sink, so no consumer needs the whole feature matrix at once.
 /// </summary>
-public sealed class FeatureEngine
+public sealed class FeatureEngine : IFeatureEngine
 {
     private const double PresmoothWindow = 3.5, FilterWindow = 2.0;
 
