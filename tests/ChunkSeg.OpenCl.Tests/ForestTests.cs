@@ -150,6 +150,33 @@ public class ForestTests(ITestOutputHelper output)
         Assert.Equal(labelCount, gpu.OutputChannels);
     }
 
+    /// <summary>The fallback for devices without cl_khr_fp64 (float totals, the device's float division): within 1e-5.</summary>
+    [Fact]
+    public void Float_totals_fallback_is_within_1e5()
+    {
+        var context = TestDevice.Context;
+        var forests = new[] { Train(4, 30, null, 41), Train(4, 30, null, 42), Train(4, 40, null, 43) };
+        var classifier = new IlastikClassifier(forests, [1u, 2u, 3u, 4u], 4);
+        const int voxels = 3000;
+        var x = RandomFeatures(new Random(41), voxels, forests);
+        var expected = new float[voxels * 4];
+        classifier.PredictProbabilities(x, voxels, expected);
+
+        using var gpu = new OpenClForestPredictor(context, classifier, floatTotals: true);
+        Assert.False(gpu.TotalIsDouble);
+        var actual = new float[voxels * 4];
+        gpu.PredictProbabilities(x, voxels, actual);
+        double maxAbs = 0;
+        int differing = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i])) differing++;
+            maxAbs = Math.Max(maxAbs, Math.Abs((double)expected[i] - actual[i]));
+        }
+        output.WriteLine($"float totals: max abs {maxAbs:R}, {differing} of {expected.Length} values not bit-identical");
+        Assert.True(maxAbs <= 1e-5, $"max abs {maxAbs:R}");
+    }
+
     [Fact]
     public void Batches_of_a_tiny_budget_equal_one_pass()
     {

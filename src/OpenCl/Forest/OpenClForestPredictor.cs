@@ -46,19 +46,26 @@ public sealed class OpenClForestPredictor : IDisposable
 
     /// <summary>One forest: class index c → output channel c (ChunkSeg's own models, <c>ForestClassifier</c>).</summary>
     public OpenClForestPredictor(OpenClContext context, RandomForest forest, long? batchBudgetBytes = null, ProgramCache? cache = null)
-        : this(context, [Checked(forest)], forest.ClassCount, Enumerable.Range(0, forest.ClassCount).ToArray(), combine: false, batchBudgetBytes, cache)
+        : this(context, [Checked(forest)], forest.ClassCount, Enumerable.Range(0, forest.ClassCount).ToArray(), combine: false, batchBudgetBytes, cache, false)
     {
     }
 
     /// <summary>ilastik's forest of forests: forests weighted by tree count, class i → channel knownLabels[i] − 1.</summary>
     public OpenClForestPredictor(OpenClContext context, IlastikClassifier classifier, long? batchBudgetBytes = null, ProgramCache? cache = null)
         : this(context, Checked(classifier).Forests, classifier.LabelCount, classifier.KnownLabels.Select(l => (int)l - 1).ToArray(), combine: true,
-            batchBudgetBytes, cache)
+            batchBudgetBytes, cache, false)
+    {
+    }
+
+    /// <summary>As the public constructors; <paramref name="floatTotals"/> builds the no-fp64 fallback on any device (tests).</summary>
+    internal OpenClForestPredictor(OpenClContext context, IlastikClassifier classifier, bool floatTotals)
+        : this(context, Checked(classifier).Forests, classifier.LabelCount, classifier.KnownLabels.Select(l => (int)l - 1).ToArray(), combine: true,
+            null, null, floatTotals)
     {
     }
 
     private OpenClForestPredictor(OpenClContext context, IReadOnlyList<RandomForest> forests, int channels, int[] channelOf, bool combine,
-        long? batchBudgetBytes, ProgramCache? cache)
+        long? batchBudgetBytes, ProgramCache? cache, bool floatTotals)
     {
         ArgumentNullException.ThrowIfNull(context);
         Context = context;
@@ -77,7 +84,7 @@ public sealed class OpenClForestPredictor : IDisposable
         long perBuffer = context.Device.MaxAllocationBytes / ((long)Math.Max(FeatureCount, channels) * sizeof(float));
         BatchVoxels = (int)Math.Max(1, Math.Min(Math.Min(budget / bytesPerVoxel, perBuffer), int.MaxValue / 2));
 
-        string options = $"{KernelSources.StrictOptions} -D CLASSES={ClassCount} -D LABELS={channels} -D COMBINE={(combine ? 1 : 0)}";
+        string options = $"{KernelSources.StrictOptions} -D CLASSES={ClassCount} -D LABELS={channels} -D COMBINE={(combine ? 1 : 0)}{(floatTotals ? " -D FLOAT_TOTALS" : "")}";
         Program = context.BuildProgram(KernelSources.Load(SourceFile), options, cache, SourceFile);
         _predict = Program.CreateKernel("forest_predict");
         _local = _predict.MaxWorkGroupSize >= GroupSize ? GroupSize : 0;

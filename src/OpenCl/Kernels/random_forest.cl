@@ -44,7 +44,7 @@
 #define COMBINE 0
 #endif
 
-#ifdef cl_khr_fp64
+#if defined(cl_khr_fp64) && !defined(FLOAT_TOTALS)     // FLOAT_TOTALS: tests of the fallback on an fp64 device
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double total_t;
 #define TOTAL_IS_DOUBLE 1
