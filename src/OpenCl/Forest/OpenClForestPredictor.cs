@@ -168,7 +168,7 @@ public sealed class OpenClForestPredictor : IDisposable
         }
         finally
         {
-            _queues.Add(queue);
+            ReturnQueue(queue);
         }
     }
 
@@ -243,6 +243,13 @@ public sealed class OpenClForestPredictor : IDisposable
 
     private OpenClQueue RentQueue() => _queues.TryTake(out var queue) ? queue : Context.CreateQueue();
 
+    /// <summary>Back to the pool, or disposed when the predictor was disposed meanwhile (callers must not overlap Dispose; this only avoids a leak).</summary>
+    private void ReturnQueue(OpenClQueue queue)
+    {
+        if (_disposed) queue.Dispose();
+        else _queues.Add(queue);
+    }
+
     private bool ProbeDouble()
     {
         using var kernel = Program.CreateKernel("forest_total_is_double");
@@ -258,7 +265,7 @@ public sealed class OpenClForestPredictor : IDisposable
         }
         finally
         {
-            _queues.Add(queue);
+            ReturnQueue(queue);
         }
     }
 
