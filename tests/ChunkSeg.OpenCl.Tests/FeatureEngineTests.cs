@@ -201,6 +201,18 @@ public class FeatureEngineTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_whole_ilastik_table_matches_the_cpu()
+    {
+        // 37 entries, 61 channels; scale 10 needs 36 voxels per axis.
+        const int seed = 29, sz = 48, sy = 48, sx = 48;
+        var block = RandomVolume(seed, sz * sy * sx);
+        var clock = Stopwatch.StartNew();
+        Collect(new FeatureEngine(FeatureSet.IlastikFull, sz), block, sz, sy, sx, new Box3(Long3.Zero, new Long3(sz, sy, sx)));
+        output.WriteLine($"CPU FeatureEngine (1 thread): {clock.ElapsedMilliseconds} ms");
+        AssertParity(FeatureSet.IlastikFull, sz, block, sz, sy, sx, what: $"IlastikFull, seed {seed}");
+    }
+
+    [Fact]
     public void The_ilastik_3d_fixture_features_match_the_cpu()
     {
         using var project = IlastikProject.Open(SharedData.Require("ilastik/PixelClass3D.ilp"));
