@@ -24,37 +24,37 @@ internal enum EigenWidth
 internal static class EigenEngine
 {
     // Constants as the C source produces them: double literals rounded once to float.
-    private const float Inv3 = (float)(1.0 / 3.0);
-    private const float Half = 0.5f;
-    private const float Two = 2.0f;
-    private const float One = 1.0f;
+    internal const float Inv3 = (float)(1.0 / 3.0);
+    internal const float Half = 0.5f;
+    internal const float Two = 2.0f;
+    internal const float One = 1.0f;
 
     // atan2_256_ps
-    private const float AtanC0 = 0.00282363896258175373077393f;
-    private const float AtanC1 = -0.0159569028764963150024414f;
-    private const float AtanC2 = 0.0425049886107444763183594f;
-    private const float AtanC3 = -0.0748900920152664184570312f;
-    private const float AtanC4 = 0.106347933411598205566406f;
-    private const float AtanC5 = -0.142027363181114196777344f;
-    private const float AtanC6 = 0.199926957488059997558594f;
-    private const float AtanC7 = -0.333331018686294555664062f;
-    private const float Pi = (float)Math.PI;
-    private const float HalfPi = (float)(Math.PI / 2.0);
+    internal const float AtanC0 = 0.00282363896258175373077393f;
+    internal const float AtanC1 = -0.0159569028764963150024414f;
+    internal const float AtanC2 = 0.0425049886107444763183594f;
+    internal const float AtanC3 = -0.0748900920152664184570312f;
+    internal const float AtanC4 = 0.106347933411598205566406f;
+    internal const float AtanC5 = -0.142027363181114196777344f;
+    internal const float AtanC6 = 0.199926957488059997558594f;
+    internal const float AtanC7 = -0.333331018686294555664062f;
+    internal const float Pi = (float)Math.PI;
+    internal const float HalfPi = (float)(Math.PI / 2.0);
 
     // sincos256_ps (cephes sinf/cosf)
-    private const float FourOverPi = (float)1.27323954473516;
-    private const float MinusDp1 = (float)-0.78515625;
-    private const float MinusDp2 = (float)-2.4187564849853515625e-4;
-    private const float MinusDp3 = (float)-3.77489497744594108e-8;
-    private const float SinP0 = (float)-1.9515295891E-4;
-    private const float SinP1 = (float)8.3321608736E-3;
-    private const float SinP2 = (float)-1.6666654611E-1;
-    private const float CosP0 = (float)2.443315711809948E-005;
-    private const float CosP1 = (float)-1.388731625493765E-003;
-    private const float CosP2 = (float)4.166664568298827E-002;
+    internal const float FourOverPi = (float)1.27323954473516;
+    internal const float MinusDp1 = (float)-0.78515625;
+    internal const float MinusDp2 = (float)-2.4187564849853515625e-4;
+    internal const float MinusDp3 = (float)-3.77489497744594108e-8;
+    internal const float SinP0 = (float)-1.9515295891E-4;
+    internal const float SinP1 = (float)8.3321608736E-3;
+    internal const float SinP2 = (float)-1.6666654611E-1;
+    internal const float CosP0 = (float)2.443315711809948E-005;
+    internal const float CosP1 = (float)-1.388731625493765E-003;
+    internal const float CosP2 = (float)4.166664568298827E-002;
 
     /// <summary>_mm256_sqrt_ps(3.0f): sqrt of the float 3, correctly rounded.</summary>
-    private static readonly float Root3 = MathF.Sqrt(3.0f);
+    internal static readonly float Root3 = MathF.Sqrt(3.0f);
 
     // ---------------------------------------------------------------- drivers
 

@@ -34,7 +34,7 @@ public delegate void FeatureImageSink(int entry, int component, ReadOnlySpan<flo
 /// </summary>
 public sealed class FeatureEngine : IFeatureEngine
 {
-    private const double PresmoothWindow = 3.5, FilterWindow = 2.0;
+    private const double PresmoothWindow = FeatureGeometry.PresmoothWindow, FilterWindow = FeatureGeometry.FilterWindow;
 
     private readonly FeatureSet _set;
     private readonly long _volumeZ;
@@ -85,58 +85,22 @@ public sealed class FeatureEngine : IFeatureEngine
         using var pool = new ScratchPool();
 
         // Entries sharing a pre-smoothing (same scale and same 2D flag) are computed from one P.
-        foreach (var group in _set.Entries.Select((e, i) => (Entry: e, Index: i, Plan: _set.PlanOf(e, _volumeZ)))
-                     .GroupBy(x => (x.Plan.Presmooth, x.Plan.Presmooth2D)))
+        foreach (var group in FeatureGeometry.Groups(_set, _volumeZ))
         {
             // What this scale's features read of each derivative sigma: the core, grown for the structure tensor's smoothing.
-            var margins = new Dictionary<(Sigma3 Sigma, bool Flat), Halo>();
-            foreach (var (entry, _, plan) in group)
-            {
-                bool filterFlat = plan.Filter2D || sz == 1;
-                foreach (var (sigma, margin) in Uses(entry, plan.Filter, filterFlat))
-                    margins[(sigma, filterFlat)] = margins.TryGetValue((sigma, filterFlat), out var m) ? Max(m, margin) : margin;
-            }
-
-            var p = group.Key.Presmooth;
-            bool flat = group.Key.Presmooth2D || sz == 1;
+            var margins = FeatureGeometry.Margins(_set, group, sz == 1);
+            var p = group.Presmooth;
+            bool flat = group.Presmooth2D || sz == 1;
             var (kz, ky, kx) = (flat ? null : FirKernel.Gaussian(0, p.Z, PresmoothWindow), FirKernel.Gaussian(0, p.Y, PresmoothWindow), FirKernel.Gaussian(0, p.X, PresmoothWindow));
-            var presmoothedMargin = margins.Select(u => u.Value + Reach(u.Key.Sigma, u.Key.Flat)).Aggregate(Max);
-            var presmoothed = Separable(block[..n], blockBox, core.Grow(presmoothedMargin, blockBox), flat, kz, ky, kx, pool);
+            var presmoothed = Separable(block[..n], blockBox, FeatureGeometry.PresmoothedBox(margins, core, blockBox), flat, kz, ky, kx, pool);
             var cache = new DerivativeCache(this, presmoothed, core, sz == 1, margins, pool);
-            foreach (var (entry, index, plan) in group)
+            foreach (var (entry, index, plan) in group.Members)
                 ComputeEntry(entry, index, plan, cache, pool, sink);
             cache.Release();
             pool.Return(presmoothed);
         }
         PeakScratchValues = pool.Peak;
     }
-
-    /// <summary>The derivative images an entry reads: (sigma, margin around the core it needs them over).</summary>
-    private IEnumerable<(Sigma3 Sigma, Halo Margin)> Uses(FeatureEntry entry, Sigma3 s, bool flat)
-    {
-        switch (entry.Kind)
-        {
-            case FeatureKind.DifferenceOfGaussians:
-                yield return (s, Halo.None);
-                yield return (s * 0.66, Halo.None);
-                break;
-            case FeatureKind.StructureTensorEigenvalues:
-                var (gradient, smoothing) = _set.StructureTensorScales;
-                yield return (s * gradient, Reach(s * smoothing, flat));
-                break;
-            default:
-                yield return (s, Halo.None);
-                break;
-        }
-    }
-
-    /// <summary>How far a filter pass set at <paramref name="sigma"/> reads beyond what it computes (no z when flat).</summary>
-    private static Halo Reach(Sigma3 sigma, bool flat) => new(
-        flat ? 0 : FirKernel.Gaussian(0, sigma.Z, FilterWindow).Radius,
-        FirKernel.Gaussian(0, sigma.Y, FilterWindow).Radius,
-        FirKernel.Gaussian(0, sigma.X, FilterWindow).Radius);
-
-    private static Halo Max(Halo a, Halo b) => new(Math.Max(a.Z, b.Z), Math.Max(a.Y, b.Y), Math.Max(a.X, b.X));
 
     private void ComputeEntry(FeatureEntry entry, int index, FeaturePlan plan, DerivativeCache cache, ScratchPool pool, FeatureImageSink sink)
     {
@@ -276,8 +240,8 @@ public sealed class FeatureEngine : IFeatureEngine
     private Image Separable(ReadOnlySpan<float> src, Box3 srcBox, Box3 target, bool flat, FirKernel? kz, FirKernel ky, FirKernel kx, ScratchPool pool)
     {
         flat |= kz is null;
-        var xyBox = flat ? target : target.Grow(new Halo(kz!.Radius, 0, 0), srcBox);
-        var x = Pass(src, srcBox, xyBox.Grow(new Halo(0, ky.Radius, 0), srcBox), 2, kx, pool);
+        var (xyBox, xBox) = FeatureGeometry.PassBoxes(target, srcBox, flat ? null : kz, ky);
+        var x = Pass(src, srcBox, xBox, 2, kx, pool);
         var xy = Pass(x.Span, x.Box, xyBox, 1, ky, pool);
         pool.Return(x);
         if (flat) return xy;
@@ -347,8 +311,7 @@ public sealed class FeatureEngine : IFeatureEngine
             var box = core.Grow(margin, source.Box);
             var kz = flat ? null : FirKernel.Gaussian(oz, sigma.Z, FilterWindow);
             var ky = FirKernel.Gaussian(oy, sigma.Y, FilterWindow);
-            var xyBox = flat ? box : box.Grow(new Halo(kz!.Radius, 0, 0), source.Box);
-            var xBox = xyBox.Grow(new Halo(0, ky.Radius, 0), source.Box);
+            var (xyBox, xBox) = FeatureGeometry.PassBoxes(box, source.Box, kz, ky);
             if (!_x.TryGetValue((sigma.X, ox, xBox), out var x))
                 _x[(sigma.X, ox, xBox)] = x = engine.Pass(source.Span, source.Box, xBox, 2, FirKernel.Gaussian(ox, sigma.X, FilterWindow), pool);
             if (!_xy.TryGetValue((sigma.X, sigma.Y, ox, oy, xyBox), out var xy))
