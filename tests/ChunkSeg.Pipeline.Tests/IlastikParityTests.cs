@@ -40,7 +40,7 @@ public sealed class IlastikParityTests(ITestOutputHelper output)
         Assert.Equal(0, differing);
     }
 
-    internal static (float[] Planar, int Voxels) ComputeFeatures(IlastikProject project, string dataFile)
+    internal static (float[] Planar, int Voxels) ComputeFeatures(IlastikProject project, string dataFile, GpuNode.Backends.ComputeBackend? backend = null)
     {
         var s = project.ReadFeatureSelection();
         var set = FeatureSet.FromIlastikSelection(s.FeatureIds, s.Scales, s.Selection, s.ComputeIn2d);
@@ -59,7 +59,8 @@ public sealed class IlastikParityTests(ITestOutputHelper output)
         int[] widths = set.Entries.Select(e => set.ChannelsOf(e, sz)).ToArray();
         int channels = widths.Sum();
         var planar = new float[(long)channels * n];
-        new FeatureEngine(set, sz).Compute(block, sz, sy, sx, (entry, component, image) =>
+        var engine = backend?.FeatureEngine(set, sz) ?? new FeatureEngine(set, sz);
+        engine.Compute(block, sz, sy, sx, new Box3(Long3.Zero, new Long3(sz, sy, sx)), (entry, component, image) =>
             image.CopyTo(planar.AsSpan((widths.Take(entry).Sum() + component) * n, n)));
         Assert.Equal(project.FeatureNames(), set.ChannelNames(sz));
         return (planar, n);

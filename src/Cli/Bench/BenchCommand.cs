@@ -49,11 +49,22 @@ internal static class BenchCommand
             }
         });
         return new Command("bench", "Measure ChunkSeg against the reference tools on this machine") {
-            io, FeaturesBench.Create(context), PredictBench.Create(context), LabelBench.CreateLabel(context), LabelBench.CreateMerge(context), MeshBench.Create(context), RunBench.Create(context), BrokerBench.Create(context),
+            io, FeaturesBench.Create(context), PredictBench.Create(context), LabelBench.CreateLabel(context), LabelBench.CreateMerge(context), MeshBench.Create(context), RunBench.Create(context), BrokerBench.Create(context), BackendBench.Create(context),
         };
     }
 
     private sealed record Row(string Operation, double Ours, double Theirs, string Reference);
+
+    /// <summary>A float32 cube of smooth structure plus noise (the same for every run): what the feature benches compute on.</summary>
+    public static float[] SyntheticCube(int edge)
+    {
+        int n = edge * edge * edge;
+        var volume = new float[n];
+        var rng = new Random(17);
+        for (int i = 0; i < n; i++)
+            volume[i] = (float)(100 + 60 * Math.Sin(i % edge * 0.3) * Math.Cos(i / edge % edge * 0.2) + 40 * Math.Sin(i / (edge * edge) * 0.5) + rng.Next(0, 30));
+        return volume;
+    }
 
     private static string F(double mbps) => mbps.ToString("0.0", CultureInfo.InvariantCulture);
 

@@ -28,10 +28,7 @@ internal static class FeaturesBench
             var set = FeatureSet.Parse(parse.GetValue(features)!);
             int threadCount = Options.CheckWorkers(parse.GetValue(threads));
             int n = edge * edge * edge;
-            var volume = new float[n];
-            var rng = new Random(17);
-            for (int i = 0; i < n; i++)
-                volume[i] = (float)(100 + 60 * Math.Sin(i % edge * 0.3) * Math.Cos(i / edge % edge * 0.2) + 40 * Math.Sin(i / (edge * edge) * 0.5) + rng.Next(0, 30));
+            var volume = BenchCommand.SyntheticCube(edge);
 
             int channels = set.ChannelCount(edge);
             var matrix = new float[(long)n * channels];   // channel-planar: the whole matrix exists, as VIGRA's does

@@ -40,7 +40,7 @@ internal static class ClusterCommands
     {
         var broker = BrokerOption();
         var concurrency = new Option<int>("--concurrency") { Description = "Chunks processed at once (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var backend = new Option<string>("--backend") { Description = "Compute backend: cpu (opencl is not built yet)", DefaultValueFactory = _ => "cpu" };
+        var backend = Options.Backend();
         var storeRoot = new Option<string>("--store-root") { Description = "The shared store: every path a task names must lie below it", DefaultValueFactory = _ => "/" };
         var name = new Option<string?>("--name") { Description = "Worker name in status (default: HOST-PID)" };
         var health = HealthPortOption();
@@ -53,9 +53,7 @@ internal static class ClusterCommands
             var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
             int n = parse.GetValue(concurrency);
             if (n is < 1 or > 256) throw new UsageException($"--concurrency {n}: use 1 to 256");
-            string backendName = parse.GetValue(backend)!;
-            if (backendName != "cpu")
-                throw new UsageException($"--backend {backendName}: not available in this build; the OpenCL backend is not implemented yet (use cpu)");
+            using var compute = Options.OpenBackend(parse.GetValue(backend));
             var guard = new StoreGuard(parse.GetValue(storeRoot)!);
             if (!Directory.Exists(guard.Root)) throw new UsageException($"--store-root {guard.Root}: no such folder");
             string workerName = parse.GetValue(name) ?? $"{Environment.MachineName}-{Environment.ProcessId}";
@@ -63,8 +61,8 @@ internal static class ClusterCommands
             VolumeStore.SyncWrites = true;
             using var logs = context.CreateLogs(LogLevel.Information);
             var drill = FaultDrill.FromEnvironment();
-            var host = new WorkerHost(endpoint, new WorkerIdentity(workerName, backendName, null, n),
-                spec => RemoteJobs.Open(spec, guard, workerName) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor,
+            var host = new WorkerHost(endpoint, new WorkerIdentity(workerName, compute.Name, compute.Name == "cpu" ? null : compute.Device, n),
+                spec => RemoteJobs.Open(spec, guard, workerName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor,
                 logs.CreateLogger<WorkerHost>());
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => host.Ready);
             await host.RunAsync(ct).ConfigureAwait(false);

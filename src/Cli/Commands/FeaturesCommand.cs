@@ -35,10 +35,11 @@ internal static class FeaturesCommand
         };
         var axes = Options.Axes();
         var workers = Options.Workers();
+        var backend = Options.Backend();
         var overwrite = Options.Overwrite();
         var command = new Command("features", "Compute ilastik's pixel features (exact, chunk-invariant)")
         {
-            input, output, ilp, features, anisotropic, chunk, chunks, codec, axes, workers, overwrite,
+            input, output, ilp, features, anisotropic, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -53,7 +54,8 @@ internal static class FeaturesCommand
             int inputChannels = checked((int)info.Channels);
             long volumeZ = info.SpatialShape.Z;
             set = Options.FitToVolume(set, info, parse.GetValue(anisotropic));
-            var stage = new FeaturesStage(set, volumeZ, inputChannels);
+            using var compute = Options.OpenBackend(parse.GetValue(backend));
+            var stage = new FeaturesStage(set, volumeZ, inputChannels, compute);
 
             var options = OutputLayout.ChannelsLast(info, target.Format, stage.OutputChannels, requestedChunks,
                 new Long3(32, 64, 64), new Long3(1, 128, 128), codecSpec, CodecSpec.None);

@@ -23,6 +23,16 @@ internal static class Options
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
+    public static Option<string> Backend() => new("--backend")
+    {
+        Description = "Where features and the forest run: cpu, opencl (the OpenCL device CHUNKSEG_OPENCL_DEVICE names, else a GPU, else any), " +
+            "or auto (a GPU through OpenCL when one is present, else cpu); results are the same on each",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    /// <summary>The backend <c>--backend</c> names, opened (the caller disposes it).</summary>
+    public static GpuNode.Backends.ComputeBackend OpenBackend(string? name) => GpuNode.Backends.ComputeBackends.Open(name ?? "auto");
+
     public static Option<bool> Overwrite() => new("--overwrite")
     {
         Description = "Replace an existing output (and discard an unfinished one)",

@@ -26,10 +26,11 @@ internal static class PredictCommand
         var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
         var axes = Options.Axes();
         var workers = Options.Workers();
+        var backend = Options.Backend();
         var overwrite = Options.Overwrite();
         var command = new Command("predict", "Per-class probabilities from an ilastik project or a ChunkSeg model")
         {
-            input, output, ilp, model, vigraSt, chunk, chunks, codec, axes, workers, overwrite,
+            input, output, ilp, model, vigraSt, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -42,8 +43,9 @@ internal static class PredictCommand
             var info = source.Info;
             var (loaded, parameters) = ClassifierOptions.Load(parse.GetValue(ilp), parse.GetValue(model), parse.GetValue(vigraSt), info);
             int inputChannels = checked((int)info.Channels);
+            using var compute = Options.OpenBackend(parse.GetValue(backend));
             PredictStage stage;
-            try { stage = new PredictStage(loaded.Features, info.SpatialShape.Z, inputChannels, loaded.Classifier); }
+            try { stage = new PredictStage(loaded.Features, info.SpatialShape.Z, inputChannels, loaded.Classifier, compute); }
             catch (ArgumentException e) { throw new UsageException($"{loaded.Source} on {info.Location}: {e.Message}", e); }
 
             var options = OutputLayout.ChannelsLast(info, target.Format, stage.OutputChannels, requestedChunks,

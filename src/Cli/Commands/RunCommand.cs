@@ -23,7 +23,8 @@ internal static class RunCommand
         arguments.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            var request = arguments.Bind(parse);
+            using var backend = arguments.OpenBackend(parse);
+            var request = arguments.Bind(parse) with { Backend = backend };
             using var source = request.Raw;
             var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
             PrintSummary(context, source.Info, outcome);
@@ -140,6 +141,7 @@ internal sealed class RunArguments
     private readonly Option<string?> _chunks = new("--chunks") { Description = "Storage chunk shape z,y,x of the outputs (default: --chunk if given, else 64,64,64; 2D: y,x 256,256)" };
     private readonly Option<string?> _axes = Options.Axes();
     private readonly Option<int> _workers = Options.Workers();
+    private readonly Option<string> _backend = Options.Backend();
     private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
 
     /// <param name="outRequired">False where a job file may stand in for the arguments (submit): Bind checks it then.</param>
@@ -152,7 +154,13 @@ internal sealed class RunArguments
     /// <summary>The input's argument, for commands (submit) that accept a job file in its place.</summary>
     public Argument<string> Input => _input;
 
-    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _chunk, _chunks, _axes, _workers, _overwrite]).Concat(_objects.All);
+    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
+
+    /// <summary>
+    /// The compute backend the arguments name, opened (the caller disposes it). Not part of <see cref="Bind"/>: a coordinator
+    /// binds a run without computing any of it, and a worker computes on its own --backend.
+    /// </summary>
+    public GpuNode.Backends.ComputeBackend OpenBackend(ParseResult parse) => Options.OpenBackend(parse.GetValue(_backend));
 
     public void AddTo(Command command)
     {

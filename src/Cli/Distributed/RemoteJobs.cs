@@ -7,6 +7,7 @@ using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Hosting;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Storage;
@@ -71,7 +72,7 @@ internal static class RemoteJobs
     }
 
     /// <summary>The worker's side: opens what one job pass needs (volumes, classifier, stage) after checking its paths.</summary>
-    public static IJobProcessor Open(JobSpec spec, StoreGuard guard, string workerName)
+    public static IJobProcessor Open(JobSpec spec, StoreGuard guard, string workerName, ComputeBackend backend)
     {
         var owned = new List<IDisposable>();
         try
@@ -99,7 +100,8 @@ internal static class RemoteJobs
                     var grid = new ChunkGrid(labels.Info.SpatialShape, 1, spec.ChunkShape, spec.Halo);
                     return new Processor(new ChunkWorker(spec, grid, task.RunRecorded, workerName), owned);
                 }
-                var request = arguments.Bind(parse);
+                // The run's own --backend named the coordinator's choice; this worker computes on its own device.
+                var request = arguments.Bind(parse) with { Backend = backend };
                 owned.Add(request.Raw);
                 var workspace = LabelWorkspace.For(Path.Combine(outDir, RunJob.Labels));
                 output = Own(VolumeStore.Open(spec.Output, writable: true));
@@ -128,7 +130,7 @@ internal static class RemoteJobs
                 if (!string.IsNullOrEmpty(spec.Input)) guard.Check(VolumeStore.ParseAddress(spec.Input).RootPath, "input");
                 input = string.IsNullOrEmpty(spec.Input) ? null : Own(VolumeStore.Open(spec.Input));
                 output = Own(VolumeStore.Open(spec.Output, writable: true));
-                stage = StageCatalog.Create(spec, output.Info.SpatialShape, output.Info.VoxelSize);
+                stage = StageCatalog.Create(spec, output.Info.SpatialShape, output.Info.VoxelSize, backend);
             }
             return new Processor(new ChunkWorker(spec, stage, input, output, workerName), owned);
         }

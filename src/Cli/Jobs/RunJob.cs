@@ -6,6 +6,7 @@ using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Coordinator.Execution;
 using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Labeling;
@@ -39,6 +40,9 @@ public sealed record RunRequest(
     /// either way.
     /// </summary>
     public Func<IChunkTransport>? RemoteTransport { get; init; }
+
+    /// <summary>Where the features and the forest run (the same results on each); not part of the run's identity.</summary>
+    public ComputeBackend Backend { get; init; } = ComputeBackend.Cpu;
 }
 
 /// <summary>
@@ -252,7 +256,7 @@ public static class RunJob
         var classifier = request.Classifier;
         return new ClassifyAndLabelStage(classifier.Features, info.SpatialShape, inputChannels, classifier.Classifier,
             new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, inputChannels == 1 ? request.Raw : null),
-            export);
+            export, request.Backend);
     }
 
     /// <summary>Probabilities as an OME-Zarr image: float32, (t,) c, z, y, x, one storage chunk holding every class.</summary>

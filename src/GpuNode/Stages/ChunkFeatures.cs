@@ -1,6 +1,7 @@
 using ChunkSeg.Contracts.Memory;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Internal;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Storage;
@@ -22,10 +23,13 @@ public sealed class ChunkFeatures
     private readonly int _inputChannels;
     private readonly int[] _blockOffsets;   // first channel of each entry, for input channel 0
     private readonly int[] _blockWidths;    // eigenvalue count of each entry
+    private readonly ComputeBackend _backend;
 
-    public ChunkFeatures(FeatureSet set, long volumeZ, int inputChannels)
+    /// <param name="backend">Where the feature kernels run (default: the CPU).</param>
+    public ChunkFeatures(FeatureSet set, long volumeZ, int inputChannels, ComputeBackend? backend = null)
     {
         _set = set;
+        _backend = backend ?? ComputeBackend.Cpu;
         _volumeZ = volumeZ;
         _inputChannels = inputChannels;
         _blockWidths = set.Entries.Select(e => set.ChannelsOf(e, volumeZ)).ToArray();
@@ -48,7 +52,7 @@ public sealed class ChunkFeatures
         {
             var size = chunk.Read.Size;
             var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
-            var engine = new FeatureEngine(_set, _volumeZ);
+            var engine = _backend.FeatureEngine(_set, _volumeZ);
             for (int c = 0; c < _inputChannels; c++)
             {
                 ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), input.Info.DataType, block.AsSpan(0, n));

@@ -77,6 +77,8 @@ public sealed class ForestClassifier(RandomForest forest) : IPixelClassifier
 /// <summary>ilastik's forest of forests as a classifier: one output channel per label name.</summary>
 public sealed class IlastikForestClassifier(IlastikClassifier classifier) : IPixelClassifier
 {
+    public IlastikClassifier Classifier => classifier;
+
     public int FeatureCount => classifier.FeatureCount;
     public int OutputChannels => classifier.LabelCount;
 

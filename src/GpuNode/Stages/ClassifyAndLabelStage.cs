@@ -1,3 +1,4 @@
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.Contracts.Memory;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
@@ -30,14 +31,15 @@ public sealed class ClassifyAndLabelStage : IChunkStage
     private readonly AxisOrder? _interleavedAxes;
 
     /// <param name="probabilities">Where to export the core's probabilities (float32, one channel per class), or null.</param>
+    /// <param name="backend">Where features and forest run (default: the CPU).</param>
     public ClassifyAndLabelStage(FeatureSet features, Long3 volumeShape, int inputChannels, IPixelClassifier classifier, LabelStage label,
-        IVolume? probabilities)
+        IVolume? probabilities, ComputeBackend? backend = null)
     {
-        _features = new ChunkFeatures(features, volumeShape.Z, inputChannels);
+        _features = new ChunkFeatures(features, volumeShape.Z, inputChannels, backend);
         if (_features.Channels != classifier.FeatureCount)
             throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {_features.Channels} " +
                 $"for {inputChannels} input channel(s); was it trained on data with another channel count?");
-        _classifier = classifier;
+        _classifier = (backend ?? ComputeBackend.Cpu).Classifier(classifier);
         _label = label;
         _probabilities = probabilities;
         _bounds = new Box3(Long3.Zero, volumeShape);

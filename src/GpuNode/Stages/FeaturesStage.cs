@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Storage;
 
@@ -10,9 +11,10 @@ namespace ChunkSeg.GpuNode.Stages;
 /// ilastik's pixel-feature matrix for a chunk (<see cref="ChunkFeatures"/>): the core of each feature image
 /// lands in the float32 output, channels last, in ilastik's order.
 /// </summary>
-public sealed class FeaturesStage(FeatureSet set, long volumeZ, int inputChannels) : IChunkStage
+/// <param name="backend">Where the feature kernels run (default: the CPU).</param>
+public sealed class FeaturesStage(FeatureSet set, long volumeZ, int inputChannels, ComputeBackend? backend = null) : IChunkStage
 {
-    private readonly ChunkFeatures _features = new(set, volumeZ, inputChannels);
+    private readonly ChunkFeatures _features = new(set, volumeZ, inputChannels, backend);
 
     public int OutputChannels => _features.Channels;
 

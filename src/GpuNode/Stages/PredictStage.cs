@@ -1,3 +1,4 @@
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.Contracts.Memory;
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
@@ -28,10 +29,11 @@ public sealed class PredictStage : IChunkStage
     private readonly ChunkFeatures _features;
     private readonly IPixelClassifier _classifier;
 
-    public PredictStage(FeatureSet set, long volumeZ, int inputChannels, IPixelClassifier classifier)
+    /// <param name="backend">Where features and forest run (default: the CPU).</param>
+    public PredictStage(FeatureSet set, long volumeZ, int inputChannels, IPixelClassifier classifier, ComputeBackend? backend = null)
     {
-        _features = new ChunkFeatures(set, volumeZ, inputChannels);
-        _classifier = classifier;
+        _features = new ChunkFeatures(set, volumeZ, inputChannels, backend);
+        _classifier = (backend ?? ComputeBackend.Cpu).Classifier(classifier);
         if (_features.Channels != classifier.FeatureCount)
             throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {_features.Channels} " +
                 $"for {inputChannels} input channel(s); was it trained on data with another channel count?");

@@ -2,6 +2,7 @@ using System.Globalization;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Backends;
 
 namespace ChunkSeg.GpuNode.Stages;
 
@@ -19,10 +20,10 @@ public static class StageCatalog
             ? ClassifierLoader.FromIlastik(ilp, parameters.GetValueOrDefault("structureTensor") == "vigra")
             : ClassifierLoader.FromModel(parameters["model"]);
 
-    private static PredictStage PredictStageOf(IReadOnlyDictionary<string, string> parameters, long volumeZ)
+    private static PredictStage PredictStageOf(IReadOnlyDictionary<string, string> parameters, long volumeZ, ComputeBackend? backend)
     {
         var loaded = ClassifierOf(parameters);
-        return new PredictStage(loaded.Features, volumeZ, int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture), loaded.Classifier);
+        return new PredictStage(loaded.Features, volumeZ, int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture), loaded.Classifier, backend);
     }
 
     /// <summary>
@@ -37,10 +38,13 @@ public static class StageCatalog
         return set;
     }
 
-    public static IChunkStage Create(JobSpec job, Long3 outputShape, VoxelSize voxelSize) =>
-        Create(job.Stage, job.Parameters, outputShape, voxelSize);
+    /// <param name="backend">Where features and forests run (default: the CPU).</param>
+    public static IChunkStage Create(JobSpec job, Long3 outputShape, VoxelSize voxelSize, ComputeBackend? backend = null) =>
+        Create(job.Stage, job.Parameters, outputShape, voxelSize, backend);
 
-    public static IChunkStage Create(string stage, IReadOnlyDictionary<string, string> parameters, Long3 outputShape, VoxelSize voxelSize) => stage switch
+    /// <param name="backend">Where features and forests run (default: the CPU).</param>
+    public static IChunkStage Create(string stage, IReadOnlyDictionary<string, string> parameters, Long3 outputShape, VoxelSize voxelSize,
+        ComputeBackend? backend = null) => stage switch
     {
         Convert => new ConvertStage(),
         Synthesize => new SynthesizeStage(outputShape, voxelSize,
@@ -48,8 +52,8 @@ public static class StageCatalog
             ulong.Parse(parameters.GetValueOrDefault("seed", "42"), CultureInfo.InvariantCulture),
             Enum.Parse<SyntheticKind>(parameters.GetValueOrDefault("kind", nameof(SyntheticKind.Raw)), ignoreCase: true)),
         Features => new FeaturesStage(FeatureSetOf(parameters), outputShape.Z,
-            int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture)),
-        Predict => PredictStageOf(parameters, outputShape.Z),
+            int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture), backend),
+        Predict => PredictStageOf(parameters, outputShape.Z, backend),
         _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}, {Features}, {Predict}"),
     };
 }

@@ -1,0 +1,37 @@
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Features;
+
+namespace ChunkSeg.GpuNode.Backends;
+
+/// <summary>
+/// Where a chunk's heavy kernels run: the feature stack and the forest. Every backend gives the CPU's results (the
+/// parity tests hold each to that); they differ only in speed. Thread-safe: one instance serves all worker threads.
+/// </summary>
+public abstract class ComputeBackend : IDisposable
+{
+    /// <summary>The CPU backend: SIMD kernels on this machine's cores.</summary>
+    public static ComputeBackend Cpu { get; } = new CpuBackend();
+
+    /// <summary>"cpu" or "opencl", as <c>--backend</c> names it.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>The device in words (status and summaries): "CPU, 16 cores", "NVIDIA H100 80GB HBM3 (OpenCL 3.0 CUDA)".</summary>
+    public abstract string Device { get; }
+
+    /// <summary>An engine for <paramref name="set"/> on volumes <paramref name="volumeZ"/> deep; cheap to ask for per chunk.</summary>
+    public abstract IFeatureEngine FeatureEngine(FeatureSet set, long volumeZ);
+
+    /// <summary><paramref name="classifier"/> as this backend runs it (the same classifier where it has no forest kernel).</summary>
+    public abstract IPixelClassifier Classifier(IPixelClassifier classifier);
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+
+    private sealed class CpuBackend : ComputeBackend
+    {
+        public override string Name => "cpu";
+        public override string Device => $"CPU, {Environment.ProcessorCount} cores";
+        public override IFeatureEngine FeatureEngine(FeatureSet set, long volumeZ) => new FeatureEngine(set, volumeZ);
+        public override IPixelClassifier Classifier(IPixelClassifier classifier) => classifier;
+        public override void Dispose() { }   // shared: never disposed
+    }
+}

@@ -1,0 +1,106 @@
+using ChunkSeg.GpuNode.Backends;
+using ChunkSeg.GpuNode.Classifiers;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.OpenCl;
+using ChunkSeg.Storage.Ilastik;
+
+namespace ChunkSeg.Pipeline.Tests;
+
+/// <summary>
+/// The OpenCL backend through the whole pipeline: ilastik's own exported probabilities reproduced on the device, and
+/// `features`, `predict` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL (the CPU
+/// OpenCL driver); on a GPU node the same tests hold the GPU to the same results.
+/// </summary>
+public sealed class BackendTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static string Ilp3D => SharedData.Require("ilastik/PixelClass3D.ilp");
+    private static string Data3D => SharedData.Require("ilastik/Data_3D.h5") + "/data";
+
+    /// <summary>The OpenCL backend, or skip (fail under CI, which installs PoCL) saying why there is none.</summary>
+    private static ComputeBackend OpenClOrSkip()
+    {
+        if (OpenClDevice.TryGetDefault(out _, out string whyNot)) return ComputeBackends.Open("opencl");
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")))
+            Assert.Fail($"no OpenCL device: {whyNot}. CI must have one: scripts/install-deps.sh --test installs pocl-opencl-icd.");
+        Assert.Skip($"no OpenCL device: {whyNot}");
+        return null!;
+    }
+
+    [Theory]
+    [InlineData("ilastik/PixelClass3D.ilp", "ilastik/Data_3D.h5", "ilastik/Data_3D_Probabilities.h5")]
+    [InlineData("ilastik/PixelClass.ilp", "ilastik/Data_1channel.h5", "ilastik/Data_1channel_Probabilities.h5")]
+    public void OpenCl_probabilities_equal_ilastiks_export(string ilp, string data, string expected)
+    {
+        using var backend = OpenClOrSkip();
+        using var project = IlastikProject.Open(SharedData.Require(ilp));
+        var (cpuFeatures, voxels) = IlastikParityTests.ComputeFeatures(project, SharedData.Require(data));
+        var (features, _) = IlastikParityTests.ComputeFeatures(project, SharedData.Require(data), backend);
+        double featureError = MaxRelativeDifference(cpuFeatures, features);
+        var classifier = backend.Classifier(new IlastikForestClassifier(IlastikClassifierLoader.Load(project)));
+        var got = new float[voxels * classifier.OutputChannels];
+        classifier.Predict(features, voxels, got);
+
+        var want = IlastikParityTests.ReadAll(SharedData.Require(expected) + "/exported_data");
+        var (maxAbs, differing, argmaxAgree) = IlastikParityTests.Compare(got, want, classifier.OutputChannels);
+        output.WriteLine($"{ilp} on {backend.Device}: features within {featureError:R} (relative) of the CPU's; " +
+            $"max |OpenCL - ilastik| = {maxAbs:R}, {differing} values differ, argmax agrees on {argmaxAgree}/{voxels} voxels");
+        Assert.True(featureError <= 1e-5, $"features differ from the CPU backend's by {featureError:R} (relative)");
+        Assert.True(maxAbs <= 1e-5, $"max abs error {maxAbs:R}");
+        Assert.Equal(voxels, argmaxAgree);
+    }
+
+    [Fact]
+    public async Task Run_on_opencl_writes_the_cpu_backends_outputs()
+    {
+        using (OpenClOrSkip()) { }
+        string cpu = _dir["cpu"], gpu = _dir["opencl"];
+        string[] options = ["--ilp", Ilp3D, "--chunk", "16,32,32", "--export-probabilities"];
+        await Ok(["run", Data3D, "--out", cpu, "--backend", "cpu", .. options]);
+        await Ok(["run", Data3D, "--out", gpu, "--backend", "opencl", .. options]);
+
+        var probabilities = IlastikParityTests.ReadAll(Path.Combine(gpu, "probabilities.h5") + "/exported_data");
+        var want = IlastikParityTests.ReadAll(Path.Combine(cpu, "probabilities.h5") + "/exported_data");
+        Assert.True(probabilities.Zip(want, (a, b) => Math.Abs(a - b)).Max() <= 1e-5);
+        Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(cpu, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(gpu, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(Path.Combine(cpu, "objects.csv")), File.ReadAllText(Path.Combine(gpu, "objects.csv")));
+        Assert.Equal(RunCliTests.MeshBody(Path.Combine(cpu, "mesh.obj")), RunCliTests.MeshBody(Path.Combine(gpu, "mesh.obj")));
+    }
+
+    [Fact]
+    public async Task Features_and_predict_on_opencl_equal_the_cpu_backends()
+    {
+        using (OpenClOrSkip()) { }
+        foreach (var backend in new[] { "cpu", "opencl" })
+        {
+            await Ok("features", Data3D, _dir[$"f-{backend}.zarr"], "--ilp", Ilp3D, "--chunk", "20,24,28", "--backend", backend);
+            await Ok("predict", Data3D, _dir[$"p-{backend}.zarr"], "--ilp", Ilp3D, "--chunk", "20,24,28", "--backend", backend);
+        }
+        Assert.True(MaxRelativeDifference(IlastikParityTests.ReadAll(_dir["f-cpu.zarr"]), IlastikParityTests.ReadAll(_dir["f-opencl.zarr"])) <= 1e-5);
+        var p = IlastikParityTests.ReadAll(_dir["p-opencl.zarr"]);
+        Assert.True(IlastikParityTests.ReadAll(_dir["p-cpu.zarr"]).Zip(p, (a, b) => Math.Abs(a - b)).Max() <= 1e-5);
+    }
+
+    [Fact]
+    public async Task A_backend_that_does_not_exist_is_refused_by_name() =>
+        await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
+
+    private static async Task Ok(params string[] args)
+    {
+        var (code, _, err) = await Cli.Run(args);
+        Assert.True(code == 0, $"chunkseg {string.Join(' ', args)} exited {code}: {err}");
+    }
+
+    /// <summary>The parity measure of features: largest |a − b| / max(1, |a|).</summary>
+    private static double MaxRelativeDifference(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+            worst = Math.Max(worst, Math.Abs((double)expected[i] - actual[i]) / Math.Max(1, Math.Abs((double)expected[i])));
+        return worst;
+    }
+}
