@@ -49,7 +49,7 @@ public class ForestTests(ITestOutputHelper output)
             for (int k = 0; k < tree.NodeCount; k++)
                 if (tree.Feature[k] >= 0)
                 {
-                    float near = (float)tree.Threshold[k], up = FlatForests.FloatThreshold(tree.Threshold[k]);
+                    float near = (float)tree.Threshold[k], up = ChunkSeg.Kernels.Forest.DecisionTree.FloatThreshold(tree.Threshold[k]);
                     edges.AddRange([near, up, MathF.BitDecrement(up), MathF.BitIncrement(up)]);
                 }
         var x = new float[(long)featureCount * voxels];

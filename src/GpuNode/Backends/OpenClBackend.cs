@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.OpenCl;
@@ -9,14 +10,20 @@ namespace ChunkSeg.GpuNode.Backends;
 
 /// <summary>
 /// The feature stack and the forests on an OpenCL device (a GPU through its vendor's driver, or PoCL on the CPU): one
-/// context; an engine per feature set and a predictor per classifier, built (programs compiled, trees uploaded) on first
-/// use and shared by all worker threads.
+/// context; an engine per feature set and a predictor per classifier, built (programs compiled or loaded from the
+/// binary cache, trees uploaded) on first use and shared by all worker threads.
+/// <para>
+/// A long-running worker binds every job anew (new feature-set and classifier objects): engines are kept per feature
+/// set by value, so a job like the last one reuses its engine; a classifier's device copy lives as long as the
+/// classifier object (a weak table), so the trees of finished jobs do not pile up on the device.
+/// </para>
 /// </summary>
 public sealed class OpenClBackend : ComputeBackend
 {
     private readonly OpenClContext _context;
-    private readonly ConcurrentDictionary<(FeatureSet Set, long VolumeZ), Lazy<OpenClFeatureEngine>> _engines = new();
-    private readonly ConcurrentDictionary<IPixelClassifier, Lazy<IPixelClassifier>> _classifiers = new(ReferenceEqualityComparer.Instance);
+    private readonly ProgramCache _cache = ProgramCache.Default;
+    private readonly ConcurrentDictionary<(string Spec, Sigma3 AxisScales, bool VigraStructureTensor, long VolumeZ), Lazy<OpenClFeatureEngine>> _engines = new();
+    private readonly ConditionalWeakTable<IPixelClassifier, IPixelClassifier> _classifiers = new();
 
     public OpenClBackend(OpenClDevice device)
     {
@@ -29,20 +36,21 @@ public sealed class OpenClBackend : ComputeBackend
     public override string Device { get; }
 
     public override IFeatureEngine FeatureEngine(FeatureSet set, long volumeZ) =>
-        _engines.GetOrAdd((set, volumeZ), key => new Lazy<OpenClFeatureEngine>(() => new OpenClFeatureEngine(_context, key.Set, key.VolumeZ))).Value;
+        _engines.GetOrAdd((set.ToString(), set.AxisScales, set.VigraStructureTensor, volumeZ),
+            _ => new Lazy<OpenClFeatureEngine>(() => new OpenClFeatureEngine(_context, set, volumeZ, cache: _cache))).Value;
 
     public override IPixelClassifier Classifier(IPixelClassifier classifier) =>
-        _classifiers.GetOrAdd(classifier, c => new Lazy<IPixelClassifier>(() => c switch
+        _classifiers.GetValue(classifier, c => c switch
         {
-            ForestClassifier f => new DeviceClassifier(new OpenClForestPredictor(_context, f.Forest), f.FeatureCount, f.OutputChannels),
-            IlastikForestClassifier i => new DeviceClassifier(new OpenClForestPredictor(_context, i.Classifier), i.FeatureCount, i.OutputChannels),
+            ForestClassifier f => new DeviceClassifier(new OpenClForestPredictor(_context, f.Forest, cache: _cache), f.FeatureCount, f.OutputChannels),
+            IlastikForestClassifier i => new DeviceClassifier(new OpenClForestPredictor(_context, i.Classifier, cache: _cache), i.FeatureCount, i.OutputChannels),
             _ => c,
-        })).Value;
+        });
 
     public override void Dispose()
     {
         foreach (var engine in _engines.Values.Where(e => e.IsValueCreated)) engine.Value.Dispose();
-        foreach (var classifier in _classifiers.Values.Where(c => c.IsValueCreated)) (classifier.Value as IDisposable)?.Dispose();
+        foreach (var (_, device) in _classifiers) (device as IDisposable)?.Dispose();
         _context.Dispose();
     }
 

@@ -324,7 +324,8 @@ internal sealed class FlatForests
                     if (tree.Feature[k] >= 0)
                     {
                         nodes.Add(tree.Feature[k]);
-                        nodes.Add(BitConverter.SingleToInt32Bits(FloatThreshold(tree.Threshold[k])));
+                        // DecisionTree.FloatThreshold: the float compare then takes vigra's double decision, as on the CPU.
+                        nodes.Add(BitConverter.SingleToInt32Bits(DecisionTree.FloatThreshold(tree.Threshold[k])));
                         nodes.Add(baseIndex + tree.Left[k]);
                         nodes.Add(baseIndex + tree.Right[k]);
                         continue;
@@ -346,15 +347,5 @@ internal sealed class FlatForests
             treeFirst.Add(roots.Count);
         }
         return new FlatForests(nodes.ToArray(), roots.ToArray(), treeFirst.ToArray(), votes.ToArray());
-    }
-
-    /// <summary>
-    /// The smallest float32 ≥ <paramref name="t"/> (as DecisionTree.FloatThreshold): for every float32 x,
-    /// <c>(double)x &lt; t</c> ⇔ <c>x &lt; FloatThreshold(t)</c>, so the kernel's float compare takes vigra's double decision.
-    /// </summary>
-    internal static float FloatThreshold(double t)
-    {
-        float f = (float)t;
-        return f < t ? MathF.BitIncrement(f) : f;
     }
 }
