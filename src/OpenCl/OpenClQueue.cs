@@ -198,6 +198,19 @@ public sealed unsafe class OpenClQueue : IDisposable
         return new OpenClEvent(ClHandle.Own<EventHandle>(evt));
     }
 
+    /// <summary>
+    /// Holds back every later command of this queue until <paramref name="waitFor"/> (or, when empty, every command enqueued so
+    /// far) has completed: how a queue waits for another queue's transfer.
+    /// </summary>
+    public OpenClEvent EnqueueBarrier(params ReadOnlySpan<OpenClEvent> waitFor)
+    {
+        using var wait = new WaitList(waitFor);
+        IntPtr evt;
+        fixed (IntPtr* w = wait.Raw)
+            Cl.Check(Cl.clEnqueueBarrierWithWaitList(Handle, wait.Count, w, &evt), "clEnqueueBarrierWithWaitList");
+        return new OpenClEvent(ClHandle.Own<EventHandle>(evt));
+    }
+
     /// <summary>Submits everything enqueued so far to the device (<c>clFlush</c>).</summary>
     public void Flush() => Cl.Check(Cl.clFlush(Handle), "clFlush");
 

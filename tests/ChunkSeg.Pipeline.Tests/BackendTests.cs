@@ -1,6 +1,8 @@
+using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Classifiers;
 using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Features;
 using ChunkSeg.OpenCl;
 using ChunkSeg.Storage.Ilastik;
 
@@ -51,6 +53,35 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
         Assert.True(featureError <= 1e-5, $"features differ from the CPU backend's by {featureError:R} (relative)");
         Assert.True(maxAbs <= 1e-5, $"max abs error {maxAbs:R}");
         Assert.Equal(voxels, argmaxAgree);
+    }
+
+    /// <summary>
+    /// The fused device path (features → forest with the feature matrix kept on the device; what predict and run use on
+    /// OpenCL) against ilastik's export; the CPU backend has no fused path.
+    /// </summary>
+    [Theory]
+    [InlineData("ilastik/PixelClass3D.ilp", "ilastik/Data_3D.h5", "ilastik/Data_3D_Probabilities.h5")]
+    [InlineData("ilastik/PixelClass.ilp", "ilastik/Data_1channel.h5", "ilastik/Data_1channel_Probabilities.h5")]
+    public void OpenCl_fused_features_and_forest_equal_ilastiks_export(string ilp, string data, string expected)
+    {
+        using var backend = OpenClOrSkip();
+        using var project = IlastikProject.Open(SharedData.Require(ilp));
+        var set = IlastikParityTests.SelectedFeatures(project);
+        var (block, sz, sy, sx) = IlastikParityTests.ReadBlock(SharedData.Require(data));
+        var classifier = new IlastikForestClassifier(IlastikClassifierLoader.Load(project));
+        var layout = new FeatureMatrixLayout(set, sz, 1);
+        Assert.Null(ComputeBackend.Cpu.Fused(set, sz, layout, classifier));
+        var fused = backend.Fused(set, sz, layout, classifier);
+        Assert.NotNull(fused);
+
+        var shape = new Long3(sz, sy, sx);
+        var got = new float[block.Length * classifier.OutputChannels];
+        fused.Classify(block, shape, new Box3(Long3.Zero, shape), got);
+        var want = IlastikParityTests.ReadAll(SharedData.Require(expected) + "/exported_data");
+        var (maxAbs, differing, argmaxAgree) = IlastikParityTests.Compare(got, want, classifier.OutputChannels);
+        output.WriteLine($"{ilp} fused on {backend.Device}: max |OpenCL - ilastik| = {maxAbs:R}, {differing} values differ, argmax agrees on {argmaxAgree}/{block.Length}");
+        Assert.True(maxAbs <= 1e-5, $"max abs error {maxAbs:R}");
+        Assert.Equal(block.Length, argmaxAgree);
     }
 
     [Fact]

@@ -42,19 +42,9 @@ public sealed class IlastikParityTests(ITestOutputHelper output)
 
     internal static (float[] Planar, int Voxels) ComputeFeatures(IlastikProject project, string dataFile, GpuNode.Backends.ComputeBackend? backend = null)
     {
-        var s = project.ReadFeatureSelection();
-        var set = FeatureSet.FromIlastikSelection(s.FeatureIds, s.Scales, s.Selection, s.ComputeIn2d);
-        using var volume = VolumeStore.Open(dataFile + "/data");
-        var info = volume.Info;
-        string axes = info.Axes.Names;
-        Assert.EndsWith("c", axes);
-        Assert.Equal(1L, info.Shape[^1]);
-        int sz = axes.Contains('z') ? (int)info.Shape[axes.IndexOf('z')] : 1;
-        int sy = (int)info.Shape[axes.IndexOf('y')], sx = (int)info.Shape[axes.IndexOf('x')];
+        var set = SelectedFeatures(project);
+        var (block, sz, sy, sx) = ReadBlock(dataFile);
         int n = sz * sy * sx;
-        var raw = new byte[n];
-        volume.Read(NdBox.Whole(info.Shape), raw.AsSpan());
-        var block = raw.Select(b => (float)b).ToArray();
 
         int[] widths = set.Entries.Select(e => set.ChannelsOf(e, sz)).ToArray();
         int channels = widths.Sum();
@@ -64,6 +54,27 @@ public sealed class IlastikParityTests(ITestOutputHelper output)
             image.CopyTo(planar.AsSpan((widths.Take(entry).Sum() + component) * n, n)));
         Assert.Equal(project.FeatureNames(), set.ChannelNames(sz));
         return (planar, n);
+    }
+
+    internal static FeatureSet SelectedFeatures(IlastikProject project)
+    {
+        var s = project.ReadFeatureSelection();
+        return FeatureSet.FromIlastikSelection(s.FeatureIds, s.Scales, s.Selection, s.ComputeIn2d);
+    }
+
+    /// <summary>A fixture's one-channel uint8 volume (…, c) as float32, z, y, x (sz = 1 for 2D).</summary>
+    internal static (float[] Block, int Sz, int Sy, int Sx) ReadBlock(string dataFile)
+    {
+        using var volume = VolumeStore.Open(dataFile + "/data");
+        var info = volume.Info;
+        string axes = info.Axes.Names;
+        Assert.EndsWith("c", axes);
+        Assert.Equal(1L, info.Shape[^1]);
+        int sz = axes.Contains('z') ? (int)info.Shape[axes.IndexOf('z')] : 1;
+        int sy = (int)info.Shape[axes.IndexOf('y')], sx = (int)info.Shape[axes.IndexOf('x')];
+        var raw = new byte[sz * sy * sx];
+        volume.Read(NdBox.Whole(info.Shape), raw.AsSpan());
+        return (raw.Select(b => (float)b).ToArray(), sz, sy, sx);
     }
 
     internal static float[] ReadAll(string address)

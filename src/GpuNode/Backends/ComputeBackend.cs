@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 
@@ -24,6 +25,12 @@ public abstract class ComputeBackend : IDisposable
     /// <summary><paramref name="classifier"/> as this backend runs it (the same classifier where it has no forest kernel).</summary>
     public abstract IPixelClassifier Classifier(IPixelClassifier classifier);
 
+    /// <summary>
+    /// The feature stack of <paramref name="set"/> and <paramref name="classifier"/> as one step on this backend's device
+    /// (the features never leave it), or null where the backend runs them as two (the CPU; a classifier with no kernel).
+    /// </summary>
+    public virtual IFusedClassifier? Fused(FeatureSet set, long volumeZ, FeatureMatrixLayout layout, IPixelClassifier classifier) => null;
+
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
     private sealed class CpuBackend : ComputeBackend
@@ -34,4 +41,14 @@ public abstract class ComputeBackend : IDisposable
         public override IPixelClassifier Classifier(IPixelClassifier classifier) => classifier;
         public override void Dispose() { }   // shared: never disposed
     }
+}
+
+/// <summary>Features then classifier in one device step: what <see cref="ComputeBackend.Fused"/> gives.</summary>
+public interface IFusedClassifier
+{
+    /// <summary>
+    /// The probabilities of <paramref name="core"/>'s voxels (block coordinates), [v · OutputChannels + c] in the core's C
+    /// order, from every input channel's C-ordered block of <paramref name="blockShape"/>, channel after channel.
+    /// </summary>
+    void Classify(ReadOnlySpan<float> blocks, Long3 blockShape, Box3 core, Span<float> probabilities);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.OpenCl;
@@ -47,6 +48,11 @@ public sealed class OpenClBackend : ComputeBackend
             _ => c,
         });
 
+    public override IFusedClassifier? Fused(FeatureSet set, long volumeZ, FeatureMatrixLayout layout, IPixelClassifier classifier) =>
+        Classifier(classifier) is DeviceClassifier device
+            ? new FusedClassifier((OpenClFeatureEngine)FeatureEngine(set, volumeZ), layout, device.Predictor)
+            : null;
+
     public override void Dispose()
     {
         foreach (var engine in _engines.Values.Where(e => e.IsValueCreated)) engine.Value.Dispose();
@@ -56,6 +62,8 @@ public sealed class OpenClBackend : ComputeBackend
 
     private sealed class DeviceClassifier(OpenClForestPredictor predictor, int featureCount, int outputChannels) : IPixelClassifier, IDisposable
     {
+        public OpenClForestPredictor Predictor => predictor;
+
         public int FeatureCount => featureCount;
         public int OutputChannels => outputChannels;
 
@@ -63,5 +71,11 @@ public sealed class OpenClBackend : ComputeBackend
             predictor.PredictProbabilities(planarFeatures, voxelCount, probabilities);
 
         public void Dispose() => predictor.Dispose();
+    }
+
+    private sealed class FusedClassifier(OpenClFeatureEngine engine, FeatureMatrixLayout layout, OpenClForestPredictor predictor) : IFusedClassifier
+    {
+        public void Classify(ReadOnlySpan<float> blocks, Long3 blockShape, Box3 core, Span<float> probabilities) =>
+            engine.Classify(blocks, layout, (int)blockShape.Z, (int)blockShape.Y, (int)blockShape.X, core, predictor, probabilities);
     }
 }

@@ -20,9 +20,7 @@ public sealed class ChunkFeatures
 {
     private readonly FeatureSet _set;
     private readonly long _volumeZ;
-    private readonly int _inputChannels;
-    private readonly int[] _blockOffsets;   // first channel of each entry, for input channel 0
-    private readonly int[] _blockWidths;    // eigenvalue count of each entry
+    private readonly FeatureMatrixLayout _layout;
     private readonly ComputeBackend _backend;
 
     /// <param name="backend">Where the feature kernels run (default: the CPU).</param>
@@ -31,14 +29,10 @@ public sealed class ChunkFeatures
         _set = set;
         _backend = backend ?? ComputeBackend.Cpu;
         _volumeZ = volumeZ;
-        _inputChannels = inputChannels;
-        _blockWidths = set.Entries.Select(e => set.ChannelsOf(e, volumeZ)).ToArray();
-        _blockOffsets = new int[_blockWidths.Length];
-        for (int i = 1; i < _blockWidths.Length; i++) _blockOffsets[i] = _blockOffsets[i - 1] + _blockWidths[i - 1] * inputChannels;
-        Channels = set.ChannelCount(volumeZ, inputChannels);
+        _layout = new FeatureMatrixLayout(set, volumeZ, inputChannels);
     }
 
-    public int Channels { get; }
+    public int Channels => _layout.Channels;
     public Halo RequiredHalo => _set.RequiredHalo(_volumeZ);
 
     public void Compute(ChunkSpec chunk, IVolume input, ChannelImageSink sink)
@@ -53,18 +47,61 @@ public sealed class ChunkFeatures
             var size = chunk.Read.Size;
             var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
             var engine = _backend.FeatureEngine(_set, _volumeZ);
-            for (int c = 0; c < _inputChannels; c++)
+            for (int c = 0; c < _layout.InputChannels; c++)
             {
                 ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), input.Info.DataType, block.AsSpan(0, n));
                 int channel = c;
                 engine.Compute(block.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, core, (entry, component, image) =>
-                    sink(_blockOffsets[entry] + channel * _blockWidths[entry] + component, image));
+                    sink(_layout.ChannelOf(entry, channel, component), image));
             }
         }
         finally
         {
             ChunkBufferPool<byte>.Shared.Return(planar);
             ChunkBufferPool<float>.Shared.Return(block);
+        }
+    }
+
+    /// <summary>
+    /// The probabilities of <paramref name="chunk"/>'s core voxels, [v · classes + c] in the core's C order: the features,
+    /// then <paramref name="classifier"/>. Where the backend fuses the two (OpenCL with a forest), the feature matrix
+    /// never leaves the device; otherwise it is assembled here, planar, core voxels only.
+    /// </summary>
+    public void Classify(ChunkSpec chunk, IVolume input, IPixelClassifier classifier, Span<float> probabilities)
+    {
+        var fused = _backend.Fused(_set, _volumeZ, _layout, classifier);
+        int voxels = checked((int)chunk.Core.VoxelCount);
+        if (fused is null)
+        {
+            var host = _backend.Classifier(classifier);
+            int length = checked(voxels * Channels);
+            float[] planarFeatures = ChunkBufferPool<float>.Shared.Rent(length);
+            try
+            {
+                Compute(chunk, input, (channel, image) => image.CopyTo(planarFeatures.AsSpan(channel * voxels)));
+                host.Predict(planarFeatures.AsSpan(0, length), voxels, probabilities[..(voxels * classifier.OutputChannels)]);
+            }
+            finally
+            {
+                ChunkBufferPool<float>.Shared.Return(planarFeatures);
+            }
+            return;
+        }
+
+        int elementSize = input.Info.DataType.SizeInBytes();
+        int n = checked((int)chunk.Read.VoxelCount), channels = _layout.InputChannels;
+        byte[] planar = PlanarRead.Rent(input, chunk.TimePoint, chunk.Read, out _);
+        float[] blocks = ChunkBufferPool<float>.Shared.Rent(checked(n * channels));
+        try
+        {
+            for (int c = 0; c < channels; c++)
+                ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), input.Info.DataType, blocks.AsSpan(c * n, n));
+            fused.Classify(blocks.AsSpan(0, n * channels), chunk.Read.Size, new Box3(chunk.CoreOffsetInRead, chunk.Core.Size), probabilities);
+        }
+        finally
+        {
+            ChunkBufferPool<byte>.Shared.Return(planar);
+            ChunkBufferPool<float>.Shared.Return(blocks);
         }
     }
 

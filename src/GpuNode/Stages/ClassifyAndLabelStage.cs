@@ -39,7 +39,7 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         if (_features.Channels != classifier.FeatureCount)
             throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {_features.Channels} " +
                 $"for {inputChannels} input channel(s); was it trained on data with another channel count?");
-        _classifier = (backend ?? ComputeBackend.Cpu).Classifier(classifier);
+        _classifier = classifier;
         _label = label;
         _probabilities = probabilities;
         _bounds = new Box3(Long3.Zero, volumeShape);
@@ -63,13 +63,10 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         var featureChunk = chunk with { Core = labelBox };     // features of the label box, from the grid's read box
         var labelChunk = chunk with { Read = labelBox };
         int voxels = checked((int)labelBox.VoxelCount), classes = Classes;
-        int length = checked(voxels * _features.Channels);
-        float[] planar = ChunkBufferPool<float>.Shared.Rent(length);
         float[] probabilities = ChunkBufferPool<float>.Shared.Rent(checked(voxels * classes));
         try
         {
-            _features.Compute(featureChunk, input, (channel, image) => image.CopyTo(planar.AsSpan(channel * voxels)));
-            _classifier.Predict(planar.AsSpan(0, length), voxels, probabilities.AsSpan(0, voxels * classes));
+            _features.Classify(featureChunk, input, _classifier, probabilities.AsSpan(0, voxels * classes));
             if (_probabilities is not null) Export(labelChunk, probabilities);
 
             var labels = MemoryMarshal.Cast<byte, uint>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
@@ -80,7 +77,6 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         }
         finally
         {
-            ChunkBufferPool<float>.Shared.Return(planar);
             ChunkBufferPool<float>.Shared.Return(probabilities);
         }
     }

@@ -20,9 +20,9 @@ public interface IPixelClassifier
 }
 
 /// <summary>
-/// Per-class probabilities of a chunk: the features of its read box (<see cref="ChunkFeatures"/>), of which
-/// only the core's voxels are kept (planar, channel by channel as the engine emits them: the read box's
-/// whole feature matrix never exists), then the classifier on the core. Output float32, channels last.
+/// Per-class probabilities of a chunk: the features of its read box, of which only the core's voxels are kept
+/// (the read box's whole feature matrix never exists), then the classifier on the core
+/// (<see cref="ChunkFeatures.Classify"/>). Output float32, channels last.
 /// </summary>
 public sealed class PredictStage : IChunkStage
 {
@@ -33,7 +33,7 @@ public sealed class PredictStage : IChunkStage
     public PredictStage(FeatureSet set, long volumeZ, int inputChannels, IPixelClassifier classifier, ComputeBackend? backend = null)
     {
         _features = new ChunkFeatures(set, volumeZ, inputChannels, backend);
-        _classifier = (backend ?? ComputeBackend.Cpu).Classifier(classifier);
+        _classifier = classifier;
         if (_features.Channels != classifier.FeatureCount)
             throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {_features.Channels} " +
                 $"for {inputChannels} input channel(s); was it trained on data with another channel count?");
@@ -47,16 +47,6 @@ public sealed class PredictStage : IChunkStage
     {
         ArgumentNullException.ThrowIfNull(input);
         int voxels = checked((int)chunk.Core.VoxelCount);
-        int length = checked(voxels * _features.Channels);
-        float[] planar = ChunkBufferPool<float>.Shared.Rent(length);
-        try
-        {
-            _features.Compute(chunk, input, (channel, image) => image.CopyTo(planar.AsSpan(channel * voxels)));
-            _classifier.Predict(planar.AsSpan(0, length), voxels, MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..(voxels * OutputChannels)]);
-        }
-        finally
-        {
-            ChunkBufferPool<float>.Shared.Return(planar);
-        }
+        _features.Classify(chunk, input, _classifier, MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..(voxels * OutputChannels)]);
     }
 }

@@ -5,6 +5,7 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Kernels.Eigen;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Filters;
+using ChunkSeg.OpenCl.Forest;
 
 namespace ChunkSeg.OpenCl.Features;
 
@@ -182,10 +183,158 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
     }
 
     /// <summary>
+    /// Features, then <paramref name="forest"/>, with the features never leaving the device: the probabilities of the
+    /// voxels of <paramref name="core"/> (block coordinates), [v · forest.OutputChannels + c] in the core's C order —
+    /// what <see cref="Compute"/> on every input channel, the matrix assembled on the host and
+    /// <see cref="OpenClForestPredictor.PredictProbabilities"/> give, bit for bit, without moving the feature matrix
+    /// (61 floats per voxel for ilastik's full set) across the bus twice.
+    /// <code>
+    ///   transfer queue:  upload tile 0 │ upload tile 1 │ read probabilities 0 │ upload tile 2 │ read probabilities 1 …
+    ///   compute queue:                 │ features 0 → matrix → forest 0       │ features 1 → matrix → forest 1   …
+    /// </code>
+    /// Per tile (as <see cref="Compute"/> tiles, the budget also holding the matrix and two outputs), each input
+    /// channel's feature images are copied on the device into their planes of a tile-sized matrix
+    /// (<paramref name="layout"/>), the forest reads it there, and only the tile's probabilities come back. Two queues
+    /// overlap the transfers with the compute: the next tile's sub-blocks are uploaded, and the last tile's
+    /// probabilities read, while the current tile computes (double-buffered: two uploads and two outputs in flight).
+    /// </summary>
+    /// <param name="blocks">Every input channel's C-ordered block of shape (sz, sy, sx), channel after channel.</param>
+    /// <param name="layout">The column of each (entry, input channel, component) image in the forest's feature matrix.</param>
+    public void Classify(ReadOnlySpan<float> blocks, FeatureMatrixLayout layout, int sz, int sy, int sx, Box3 core, OpenClForestPredictor forest,
+        Span<float> probabilities)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(forest);
+        if (forest.Context != Context) throw new ArgumentException("the forest must live on this engine's context", nameof(forest));
+        if (forest.FeatureCount != layout.Channels)
+            throw new ArgumentException($"the forest reads {forest.FeatureCount} features; the feature selection gives {layout.Channels} " +
+                $"for {layout.InputChannels} input channel(s)", nameof(forest));
+        int channels = layout.InputChannels, classes = forest.OutputChannels;
+        var blockBox = Validate(blocks.Length / channels, sz, sy, sx, core);
+        int blockLength = checked((int)blockBox.VoxelCount);
+        if (probabilities.Length < core.VoxelCount * classes)
+            throw new ArgumentException($"the output holds {probabilities.Length} values; {classes} per voxel for {core.VoxelCount} voxels need {core.VoxelCount * classes}",
+                nameof(probabilities));
+
+        var halo = _set.RequiredHalo(_volumeZ);
+        bool singleSlice = sz == 1;
+        var groups = FeatureGeometry.Groups(_set, _volumeZ);
+        var tiles = ClassifyTiles(blockBox, core, layout, classes);
+        int maxTile = tiles.Max(t => checked((int)t.VoxelCount));
+        int maxSub = tiles.Max(t => checked((int)t.Grow(halo, blockBox).VoxelCount));
+
+        using var compute = Context.CreateQueue();
+        using var transfer = Context.CreateQueue();
+        using var run = new DeviceRun(this, compute);
+        using var matrix = Context.CreateBuffer((long)maxTile * layout.Channels * sizeof(float));
+        var outputs = new OpenClBuffer[2];
+        var staging = new float[2][];
+        var results = new float[2][];
+        var uploads = new (OpenClBuffer[] Buffers, OpenClEvent[] Done)?[2];
+        var reads = new OpenClEvent?[2];
+        try
+        {
+            for (int slot = 0; slot < 2; slot++)
+            {
+                outputs[slot] = Context.CreateBuffer((long)maxTile * classes * sizeof(float));
+                staging[slot] = ArrayPool<float>.Shared.Rent(checked(maxSub * channels));
+                results[slot] = ArrayPool<float>.Shared.Rent(checked(maxTile * classes));
+            }
+
+            // Every channel's sub-block of tile i: gathered into the slot's host staging, written by the transfer queue.
+            void StartUpload(int i, ReadOnlySpan<float> source)
+            {
+                int slot = i % 2;
+                Release(uploads[slot]);                  // its staging is free once tile i − 2's writes are done
+                var sub = tiles[i].Grow(halo, blockBox);
+                int subLength = checked((int)sub.VoxelCount);
+                var buffers = new OpenClBuffer[channels];
+                var done = new OpenClEvent[channels];
+                for (int c = 0; c < channels; c++)
+                {
+                    var host = staging[slot].AsMemory(c * subLength, subLength);
+                    Gather(source.Slice(c * blockLength, blockLength), blockBox, sub, host.Span);
+                    buffers[c] = Context.CreateBuffer(subLength * sizeof(float), OpenClAccess.ReadOnly);
+                    done[c] = transfer.EnqueueWrite(buffers[c], (ReadOnlyMemory<float>)host);
+                }
+                transfer.Flush();
+                uploads[slot] = (buffers, done);
+            }
+
+            StartUpload(0, blocks);
+            for (int i = 0; i < tiles.Count; i++)
+            {
+                int slot = i % 2;
+                var tile = tiles[i];
+                var sub = tile.Grow(halo, blockBox);
+                var local = new Box3(tile.Start - sub.Start, tile.Size);
+                int voxels = checked((int)tile.VoxelCount);
+                var (buffers, uploaded) = uploads[slot]!.Value;
+                using (compute.EnqueueBarrier(uploaded)) { }
+                for (int c = 0; c < channels; c++)
+                {
+                    var input = run.Adopt(buffers[c], new Box3(Long3.Zero, sub.Size));
+                    int channel = c;
+                    foreach (var group in groups)
+                        ComputeGroup(run, group, input, local, singleSlice, (entry, component, image) =>
+                        {
+                            long plane = layout.ChannelOf(entry, channel, component);
+                            using var _ = compute.EnqueueCopy(image.Buffer!, matrix, 0, plane * voxels * sizeof(float), (long)voxels * sizeof(float));
+                        });
+                    run.Return(input);
+                }
+                using (var classified = forest.Enqueue(compute, matrix, voxels, outputs[slot]))
+                {
+                    compute.Flush();
+                    if (i + 1 < tiles.Count) StartUpload(i + 1, blocks);     // ahead of this tile's read on the transfer queue
+                    reads[slot] = transfer.EnqueueRead(outputs[slot], results[slot].AsMemory(0, voxels * classes), 0, classified);
+                    transfer.Flush();
+                }
+                if (i > 0) Finish(i - 1, probabilities);
+            }
+            Finish(tiles.Count - 1, probabilities);
+        }
+        finally
+        {
+            // Wait for whatever is still in flight before the host memory goes back to the pool.
+            foreach (var read in reads) read?.Dispose();
+            foreach (var upload in uploads) Release(upload);
+            foreach (var output in outputs) output?.Dispose();
+            foreach (var array in staging.Concat(results)) if (array is not null) ArrayPool<float>.Shared.Return(array);
+        }
+
+        void Finish(int i, Span<float> output)
+        {
+            int slot = i % 2;
+            reads[slot]!.Dispose();                      // waits for the read
+            reads[slot] = null;
+            var tile = tiles[i];
+            Scatter(results[slot].AsSpan(0, checked((int)tile.VoxelCount * classes)), tile, core, output, classes);
+        }
+
+        static void Release((OpenClBuffer[] Buffers, OpenClEvent[] Done)? upload)
+        {
+            if (upload is not { } u) return;
+            foreach (var e in u.Done) e.Dispose();       // waits for the write (unpins the staging)
+            foreach (var b in u.Buffers) b.Dispose();    // the driver frees it once the commands reading it are done
+        }
+    }
+
+    /// <summary>The tiles <see cref="Classify"/> splits a core into: its budget also holds the tile's feature matrix, two outputs and the next uploads.</summary>
+    internal IReadOnlyList<Box3> ClassifyTiles(Box3 blockBox, Box3 core, FeatureMatrixLayout layout, int classes) =>
+        Tiles(blockBox, core, (layout.Channels + 2L * classes) * sizeof(float), 2 * layout.InputChannels - 1);
+
+    /// <summary>
     /// The tiles (block coordinates) a call on a block of <paramref name="blockBox"/> with core <paramref name="core"/>
     /// splits its core into: one (the core) when the working set fits <see cref="DeviceBudgetBytes"/>.
     /// </summary>
-    public IReadOnlyList<Box3> Tiles(Box3 blockBox, Box3 core)
+    public IReadOnlyList<Box3> Tiles(Box3 blockBox, Box3 core) => Tiles(blockBox, core, 0, 0);
+
+    /// <summary>
+    /// As <see cref="Tiles(Box3, Box3)"/>, for a call that also holds <paramref name="bytesPerTileVoxel"/> bytes per tile
+    /// voxel (a feature matrix, outputs) and <paramref name="extraInputs"/> more sub-block images (inputs uploaded ahead).
+    /// </summary>
+    private IReadOnlyList<Box3> Tiles(Box3 blockBox, Box3 core, long bytesPerTileVoxel, int extraInputs)
     {
         var halo = _set.RequiredHalo(_volumeZ);
         bool singleSlice = blockBox.Size.Z == 1;
@@ -198,7 +347,8 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
             var input = dry.Upload(default, new Box3(Long3.Zero, sub.Size));
             foreach (var group in groups)
                 ComputeGroup(dry, group, input, new Box3(tile.Start - sub.Start, tile.Size), singleSlice, (_, _, _) => { });
-            return (dry.PeakBytes, dry.LargestBytes);
+            long tileBytes = tile.VoxelCount * bytesPerTileVoxel, inputBytes = sub.VoxelCount * sizeof(float);
+            return (dry.PeakBytes + tileBytes + extraInputs * inputBytes, Math.Max(dry.LargestBytes, tileBytes));
         }
 
         long nz = 1, ny = 1, nx = 1;
@@ -262,14 +412,17 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
             block.Slice((int)((z * blockBox.Size.Y + y) * blockBox.Size.X + sub.Start.X), row).CopyTo(destination.Slice(target, row));
     }
 
-    /// <summary>Copies a tile's image (over <paramref name="tile"/>) into its place in a core-sized image.</summary>
-    private static void Scatter(ReadOnlySpan<float> tileImage, Box3 tile, Box3 core, Span<float> coreImage)
+    /// <summary>
+    /// Copies a tile's image (over <paramref name="tile"/>, <paramref name="components"/> values per voxel) into its place
+    /// in a core-sized image.
+    /// </summary>
+    private static void Scatter(ReadOnlySpan<float> tileImage, Box3 tile, Box3 core, Span<float> coreImage, int components = 1)
     {
-        int row = (int)tile.Size.X, source = 0;
+        int row = (int)tile.Size.X * components, source = 0;
         var o = tile.Start - core.Start;
         for (long z = 0; z < tile.Size.Z; z++)
         for (long y = 0; y < tile.Size.Y; y++, source += row)
-            tileImage.Slice(source, row).CopyTo(coreImage.Slice((int)(((o.Z + z) * core.Size.Y + o.Y + y) * core.Size.X + o.X), row));
+            tileImage.Slice(source, row).CopyTo(coreImage.Slice((int)(((o.Z + z) * core.Size.Y + o.Y + y) * core.Size.X + o.X) * components, row));
     }
 
     private delegate void DeviceSink(int index, int component, DeviceImage image);
@@ -504,6 +657,9 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
             var image = new DeviceImage(_queue is null ? null : Context.CreateBuffer(values, OpenClAccess.ReadOnly), box);
             return Track(image);
         }
+
+        /// <summary>Tracks a buffer filled elsewhere (another queue's upload) as an image of this run; <see cref="Return"/> releases it.</summary>
+        public DeviceImage Adopt(OpenClBuffer buffer, Box3 box) => Track(new DeviceImage(buffer, box));
 
         public void Download(DeviceImage image, Span<float> destination) => _queue!.Read(image.Buffer!, destination[..checked((int)image.Length)]);
 

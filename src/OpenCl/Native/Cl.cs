@@ -165,6 +165,7 @@ internal static unsafe partial class Cl
     public static partial int clEnqueueNDRangeKernel(QueueHandle queue, KernelHandle kernel, uint workDim, nuint* globalWorkOffset, nuint* globalWorkSize,
         nuint* localWorkSize, uint numEventsInWaitList, IntPtr* eventWaitList, IntPtr* evt);
     [LibraryImport(Lib)] public static partial int clEnqueueMarkerWithWaitList(QueueHandle queue, uint numEventsInWaitList, IntPtr* eventWaitList, IntPtr* evt);
+    [LibraryImport(Lib)] public static partial int clEnqueueBarrierWithWaitList(QueueHandle queue, uint numEventsInWaitList, IntPtr* eventWaitList, IntPtr* evt);
 
     // ---- events ---------------------------------------------------------------------------------------
 
