@@ -116,6 +116,18 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Bench_backend_times_every_row_and_finds_the_results_equal()
+    {
+        using (OpenClOrSkip()) { }
+        var (code, stdout, err) = await Cli.Run("bench", "backend", "--size", "40", "--trees", "4", "--chunk", "20", "--repeats", "1",
+            "--features", "GaussianSmoothing:0.7;HessianOfGaussianEigenvalues:1.6");
+        Assert.True(code == 0, err + stdout);
+        // The table wraps in a narrow console: look for words, not whole cells.
+        foreach (var word in new[] { "stack", "trees)", "(fused)", "identical" }) Assert.Contains(word, stdout);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(stdout, @"0\.0e\+0").Count);   // every difference 0 on PoCL
+    }
+
+    [Fact]
     public async Task A_backend_that_does_not_exist_is_refused_by_name() =>
         await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
 

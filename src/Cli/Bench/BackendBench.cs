@@ -23,7 +23,7 @@ namespace ChunkSeg.Cli.Bench;
 
 /// <summary>
 /// `chunkseg bench backend`: the CPU backend against another (OpenCL: a GPU, or PoCL on the CPU) on the same machine and
-/// the same data — the feature stack, the forest and an end-to-end `run` — with the largest difference between their
+/// the same data — the feature stack, the forest, both fused on the device, and an end-to-end `run` — with the largest difference between their
 /// results beside each timing, so a figure never stands for a wrong answer.
 /// </summary>
 internal static class BackendBench
@@ -53,8 +53,7 @@ internal static class BackendBench
             var backends = new[] { cpu, other };
             float[] volume = BenchCommand.SyntheticCube(edge);
             int n = edge * edge * edge, channels = set.ChannelCount(edge);
-            var offsets = new int[set.Entries.Count];
-            for (int e = 1; e < offsets.Length; e++) offsets[e] = offsets[e - 1] + set.ChannelsOf(set.Entries[e - 1], edge);
+            var layout = new FeatureMatrixLayout(set, edge, 1);
             var whole = new Box3(Long3.Zero, Long3.Uniform(edge));
 
             // Feature stack: the whole cube as one block, its matrix planar (what the forest reads).
@@ -65,7 +64,7 @@ internal static class BackendBench
                 var matrix = matrices[b] = new float[(long)n * channels];
                 IFeatureEngine engine = b == 0 ? new FeatureEngine(set, edge, threadCount) : other.FeatureEngine(set, edge);
                 featureSeconds[b] = BenchCommand.Best(r, () => engine.Compute(volume, edge, edge, edge, whole, (entry, component, image) =>
-                    image.CopyTo(matrix.AsSpan((offsets[entry] + component) * n, n))));
+                    image.CopyTo(matrix.AsSpan(layout.ChannelOf(entry, 0, component) * n, n))));
             }
             double featureDiff = MaxRelativeDifference(matrices[0], matrices[1]);
 
@@ -80,6 +79,16 @@ internal static class BackendBench
                 forestSeconds[b] = BenchCommand.Best(r, () => classifier.Predict(matrices[0], n, p));
             }
             double forestDiff = probabilities[0].Zip(probabilities[1], (a, c) => Math.Abs(a - c)).Max();
+
+            // Features → forest as one device step (the feature matrix stays on the device), where the backend fuses them;
+            // the CPU's figure is its two steps together.
+            double? fusedSeconds = null, fusedDiff = null;
+            if (other.Fused(set, edge, layout, new ForestClassifier(forest)) is { } fused)
+            {
+                var p = new float[n * 2];
+                fusedSeconds = BenchCommand.Best(r, () => fused.Classify(volume, Long3.Uniform(edge), whole, p));
+                fusedDiff = probabilities[0].Zip(p, (a, c) => Math.Abs(a - c)).Max();
+            }
 
             // End to end: `run` from a Zarr cube to labels (threshold 0.5 on the bright class), no mesh.
             string dir = Path.Combine(Path.GetTempPath(), "chunkseg-bench-backend-" + Guid.NewGuid().ToString("N")[..8]);
@@ -122,12 +131,17 @@ internal static class BackendBench
             var ci = CultureInfo.InvariantCulture;
             string Rate(double seconds) => (n / seconds / 1e6).ToString(n / seconds >= 1e8 ? "0" : "0.0", ci);
             var table = new Table().Border(TableBorder.Rounded)
-                .Title(Markup.Escape($"bench backend: {edge}³ float32, {channels} feature channels, {t} trees; {other.Device}"))
+                .Title(Markup.Escape($"bench backend: {edge}³ float32, {channels} feature channels, {t} trees; cpu against {other.Name}"))
                 .AddColumns("work", "cpu Mvoxels/s", $"{other.Name} Mvoxels/s", "speed-up", "largest difference");
             table.AddRow("feature stack", Rate(featureSeconds[0]), Rate(featureSeconds[1]), F(featureSeconds[0] / featureSeconds[1]) + "x",
                 featureDiff.ToString("0.0e+0", ci) + " relative");
             table.AddRow($"forest ({t} trees)", Rate(forestSeconds[0]), Rate(forestSeconds[1]), F(forestSeconds[0] / forestSeconds[1]) + "x",
                 forestDiff.ToString("0.0e+0", ci) + " absolute");
+            if (fusedSeconds is { } fs)
+            {
+                double cpuBoth = featureSeconds[0] + forestSeconds[0];
+                table.AddRow("features → forest (fused)", Rate(cpuBoth), Rate(fs), F(cpuBoth / fs) + "x", fusedDiff!.Value.ToString("0.0e+0", ci) + " absolute");
+            }
             table.AddRow(Markup.Escape($"run (chunks {chunkEdge}³, {threadCount} workers)"), Rate(runSeconds[0]), Rate(runSeconds[1]),
                 F(runSeconds[0] / runSeconds[1]) + "x", labelsEqual ? "labels identical" : "[red]labels differ[/]");
             context.Stdout.Write(table);
