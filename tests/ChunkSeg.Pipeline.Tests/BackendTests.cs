@@ -128,6 +128,23 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Auto_on_an_nvidia_machine_without_its_opencl_driver_warns_and_computes_on_the_cpu()
+    {
+        string marker = _dir["nvidiactl"];
+        File.WriteAllText(marker, "");
+        var warnings = new List<string>();
+        using var backend = ComputeBackends.Open("auto", warnings.Add, marker);
+        if (backend.Name != "cpu") Assert.Skip($"this machine has an OpenCL GPU ({backend.Device}): auto takes it");
+        var warning = Assert.Single(warnings);
+        Assert.Contains("NVIDIA GPU", warning);
+        Assert.Contains("/etc/OpenCL/vendors/nvidia.icd", warning);
+
+        warnings.Clear();
+        using (ComputeBackends.Open("auto", warnings.Add, _dir["no-such-device"])) { }
+        Assert.Empty(warnings);                                   // no NVIDIA GPU: the CPU is simply the right choice
+    }
+
+    [Fact]
     public async Task A_backend_that_does_not_exist_is_refused_by_name() =>
         await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
 

@@ -31,7 +31,8 @@ internal static class Options
     };
 
     /// <summary>The backend <c>--backend</c> names, opened (the caller disposes it).</summary>
-    public static GpuNode.Backends.ComputeBackend OpenBackend(string? name) => GpuNode.Backends.ComputeBackends.Open(name ?? "auto");
+    public static GpuNode.Backends.ComputeBackend OpenBackend(string? name) =>
+        GpuNode.Backends.ComputeBackends.Open(name ?? "auto", warning => Console.Error.WriteLine("warning: " + warning));
 
     public static Option<bool> Overwrite() => new("--overwrite")
     {
