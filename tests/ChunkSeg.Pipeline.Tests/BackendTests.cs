@@ -1,15 +1,19 @@
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Classifiers;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.OpenCl;
+using ChunkSeg.Storage;
 using ChunkSeg.Storage.Ilastik;
+using ChunkSeg.Storage.Models;
 
 namespace ChunkSeg.Pipeline.Tests;
 
 /// <summary>
 /// The OpenCL backend through the whole pipeline: ilastik's own exported probabilities reproduced on the device, and
-/// `features`, `predict` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL (the CPU
-/// OpenCL driver); on a GPU node the same tests hold the GPU to the same results.
+/// `features`, `predict`, `train` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL
+/// (the CPU OpenCL driver); on a GPU node the same tests hold the GPU to the same results.
 /// </summary>
 public sealed class BackendTests(ITestOutputHelper output) : IDisposable
 {
@@ -85,8 +89,59 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task A_backend_that_does_not_exist_is_refused_by_name() =>
+    public async Task Train_on_opencl_writes_the_cpu_backends_forest()
+    {
+        using (OpenClOrSkip()) { }
+        var (raw, labels) = await LabelledDemo();
+        foreach (var backend in new[] { "cpu", "opencl" })
+            await Ok("train", raw, labels, "--out", _dir[$"m-{backend}.csforest"], "--features", "gs:1.0,3.5;ggm:1.0;ste:1.6;hoge:1.6",
+                "--trees", "12", "--seed", "5", "--chunk", "12,20,24", "--backend", backend);
+
+        // The samples' features are bit-identical, so the trees are: every split, threshold and leaf.
+        var cpu = ForestModelFile.Load(_dir["m-cpu.csforest"]);
+        var gpu = ForestModelFile.Load(_dir["m-opencl.csforest"]);
+        Assert.Equal(cpu.FeatureCount, gpu.FeatureCount);
+        Assert.Equal(cpu.FeatureNames, gpu.FeatureNames);
+        Assert.Equal(cpu.ClassLabels, gpu.ClassLabels);
+        Assert.Equal(12, gpu.Trees.Count);
+        for (int t = 0; t < cpu.Trees.Count; t++)
+        {
+            var (a, b) = (cpu.Trees[t], gpu.Trees[t]);
+            Assert.Equal(a.Feature, b.Feature);
+            Assert.Equal(a.Threshold, b.Threshold);
+            Assert.Equal(a.Left, b.Left);
+            Assert.Equal(a.Right, b.Right);
+            Assert.Equal(a.LeafValues, b.LeafValues);
+        }
+        output.WriteLine($"12 trees identical ({cpu.Trees.Sum(t => t.Feature.Length)} nodes, {cpu.FeatureCount} features)");
+    }
+
+    [Fact]
+    public async Task A_backend_that_does_not_exist_is_refused_by_name()
+    {
         await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
+        var (raw, labels) = await LabelledDemo();
+        await Cli.Expect(2, "--backend gpu: use cpu, opencl or auto", "train", raw, labels, "--out", _dir["m.csforest"], "--features", "gs:1.0", "--backend", "gpu");
+        Assert.False(File.Exists(_dir["m.csforest"]));
+    }
+
+    /// <summary>The demo's nuclei with sparse strokes (every 13th voxel: bright = 1, dark = 2), as `train` takes them.</summary>
+    private async Task<(string Raw, string Labels)> LabelledDemo()
+    {
+        string raw = Path.Combine(_dir["demo"], "nuclei.h5") + "/raw", labelAddress = Path.Combine(_dir["demo"], "labels.h5") + "/labels";
+        if (File.Exists(Path.Combine(_dir["demo"], "labels.h5"))) return (raw, labelAddress);
+        await Ok("demo", "--data-only", "--out", _dir["demo"], "--shape", "24,48,40", "--nuclei", "12");
+        using var volume = VolumeStore.Open(raw);
+        var values = new ushort[volume.Info.ElementCount];
+        volume.Read<ushort>(NdBox.Whole(volume.Info.Shape), values);
+        var labels = new byte[values.Length];
+        for (int i = 0; i < values.Length; i += 13)
+            labels[i] = values[i] > 700 ? (byte)1 : values[i] < 250 ? (byte)2 : (byte)0;
+        using (var l = VolumeStore.Create(VolumeAddress.Parse(labelAddress),
+                   new VolumeCreateOptions(AxisOrder.Parse("zyx"), volume.Info.Shape, DataType.UInt8, [24, 48, 40], volume.Info.VoxelSize, CodecSpec.Gzip())))
+            l.Write(NdBox.Whole(volume.Info.Shape), labels);
+        return (raw, labelAddress);
+    }
 
     private static async Task Ok(params string[] args)
     {
