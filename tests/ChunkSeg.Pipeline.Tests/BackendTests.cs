@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Backends;
@@ -12,7 +13,7 @@ namespace ChunkSeg.Pipeline.Tests;
 
 /// <summary>
 /// The OpenCL backend through the whole pipeline: ilastik's own exported probabilities reproduced on the device, and
-/// `features`, `predict`, `train` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL
+/// `features`, `predict`, `train`, `label` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL
 /// (the CPU OpenCL driver); on a GPU node the same tests hold the GPU to the same results.
 /// </summary>
 public sealed class BackendTests(ITestOutputHelper output) : IDisposable
@@ -116,13 +117,62 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"12 trees identical ({cpu.Trees.Sum(t => t.Feature.Length)} nodes, {cpu.FeatureCount} features)");
     }
 
+    /// <summary>Segmentation on the device: smoothing (anisotropic or none), threshold or argmax, 2D and 3D, chunks cut at odd places.</summary>
+    [Theory]
+    [InlineData(false, "7,9,8", "--threshold", "0.55", "--channel", "1", "--smooth-sigma", "1.5,1,2")]
+    [InlineData(false, "7,9,8", "--argmax", "--foreground", "0", "--smooth-sigma", "1,0.6,1.3")]
+    [InlineData(false, "7,9,8", "--argmax", "--foreground", "2")]
+    [InlineData(false, "20,16,11", "--threshold", "0.5", "--smooth-sigma", "1", "--fill-holes")]
+    [InlineData(true, "1,13,10", "--argmax", "--foreground", "0", "--smooth-sigma", "1.2")]
+    [InlineData(true, "1,13,10", "--threshold", "0.4", "--channel", "2", "--smooth-sigma", "0,0.8,2")]
+    [InlineData(true, "1,13,10", "--threshold", "0.5", "--channel", "0")]
+    public async Task Label_on_opencl_writes_the_cpu_backends_labels_and_objects(bool twoD, string chunk, params string[] segmentation)
+    {
+        using (OpenClOrSkip()) { }
+        string input = Probabilities(twoD);
+        foreach (var backend in new[] { "cpu", "opencl" })
+            await Ok(["label", input, _dir[$"l-{backend}.zarr"], "--chunk", chunk, "--chunks", chunk, "--objects", _dir[$"o-{backend}.csv"],
+                "--backend", backend, .. segmentation]);
+
+        var labels = TestVolumes.ReadUInt32(_dir["l-cpu.zarr"]);
+        Assert.True(labels.Max() > 2, "the segmentation should give several objects");
+        Assert.Equal(labels, TestVolumes.ReadUInt32(_dir["l-opencl.zarr"]));
+        // The table's mean intensity is the segmented channel's raw values: the same on each backend too.
+        Assert.Equal(File.ReadAllText(_dir["o-cpu.csv"]), File.ReadAllText(_dir["o-opencl.csv"]));
+        output.WriteLine($"{string.Join(' ', segmentation)}: {labels.Max()} objects, {labels.Count(l => l != 0)} foreground voxels, identical");
+    }
+
     [Fact]
     public async Task A_backend_that_does_not_exist_is_refused_by_name()
     {
         await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
+        await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "label", Probabilities(false), _dir["l.zarr"], "--backend", "cuda");
         var (raw, labels) = await LabelledDemo();
         await Cli.Expect(2, "--backend gpu: use cpu, opencl or auto", "train", raw, labels, "--out", _dir["m.csforest"], "--features", "gs:1.0", "--backend", "gpu");
         Assert.False(File.Exists(_dir["m.csforest"]));
+    }
+
+    /// <summary>Three smooth, noisy class probabilities in sixteenths (zyxc, or yxc for 2D), written once per test.</summary>
+    private string Probabilities(bool twoD)
+    {
+        string path = _dir[twoD ? "p2.zarr" : "p3.zarr"];
+        if (Directory.Exists(path)) return path;
+        int sz = twoD ? 1 : 20, sy = twoD ? 40 : 30, sx = twoD ? 44 : 26;
+        const int channels = 3;
+        var rng = new Random(twoD ? 23 : 17);
+        var p = new float[sz * sy * sx * channels];
+        for (int v = 0; v < sz * sy * sx; v++)
+        {
+            int z = v / (sy * sx), y = v / sx % sy, x = v % sx;
+            double zWave = twoD ? 1 : Math.Sin(z * 0.6 + 0.3);
+            float a = (float)(0.5 + 0.45 * zWave * Math.Cos(y * 0.45) * Math.Sin(x * 0.5 + 1) + 0.1 * (rng.NextDouble() - 0.5));
+            float b = (float)rng.NextDouble() * (1 - a);
+            // Sixteenths, as a forest's vote fractions are: ties between classes and with the threshold are common.
+            (a, b) = (MathF.Round(a * 16) / 16, MathF.Round(b * 16) / 16);
+            (p[v * channels], p[v * channels + 1], p[v * channels + 2]) = (b, a, 1 - a - b);
+        }
+        return TestVolumes.WriteZarr(_dir, Path.GetFileName(path), twoD ? "yxc" : "zyxc", twoD ? [sy, sx, channels] : [sz, sy, sx, channels],
+            DataType.Float32, MemoryMarshal.AsBytes(p.AsSpan()).ToArray());
     }
 
     /// <summary>The demo's nuclei with sparse strokes (every 13th voxel: bright = 1, dark = 2), as `train` takes them.</summary>
