@@ -1,17 +1,21 @@
+using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Classifiers;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.OpenCl;
+using ChunkSeg.Storage;
 using ChunkSeg.Storage.Ilastik;
+using ChunkSeg.Storage.Models;
 
 namespace ChunkSeg.Pipeline.Tests;
 
 /// <summary>
 /// The OpenCL backend through the whole pipeline: ilastik's own exported probabilities reproduced on the device, and
-/// `features`, `predict` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL (the CPU
-/// OpenCL driver); on a GPU node the same tests hold the GPU to the same results.
+/// `features`, `predict`, `train`, `label` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL
+/// (the CPU OpenCL driver); on a GPU node the same tests hold the GPU to the same results.
 /// </summary>
 public sealed class BackendTests(ITestOutputHelper output) : IDisposable
 {
@@ -145,8 +149,108 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task A_backend_that_does_not_exist_is_refused_by_name() =>
+    public async Task Train_on_opencl_writes_the_cpu_backends_forest()
+    {
+        using (OpenClOrSkip()) { }
+        var (raw, labels) = await LabelledDemo();
+        foreach (var backend in new[] { "cpu", "opencl" })
+            await Ok("train", raw, labels, "--out", _dir[$"m-{backend}.csforest"], "--features", "gs:1.0,3.5;ggm:1.0;ste:1.6;hoge:1.6",
+                "--trees", "12", "--seed", "5", "--chunk", "12,20,24", "--backend", backend);
+
+        // The samples' features are bit-identical, so the trees are: every split, threshold and leaf.
+        var cpu = ForestModelFile.Load(_dir["m-cpu.csforest"]);
+        var gpu = ForestModelFile.Load(_dir["m-opencl.csforest"]);
+        Assert.Equal(cpu.FeatureCount, gpu.FeatureCount);
+        Assert.Equal(cpu.FeatureNames, gpu.FeatureNames);
+        Assert.Equal(cpu.ClassLabels, gpu.ClassLabels);
+        Assert.Equal(12, gpu.Trees.Count);
+        for (int t = 0; t < cpu.Trees.Count; t++)
+        {
+            var (a, b) = (cpu.Trees[t], gpu.Trees[t]);
+            Assert.Equal(a.Feature, b.Feature);
+            Assert.Equal(a.Threshold, b.Threshold);
+            Assert.Equal(a.Left, b.Left);
+            Assert.Equal(a.Right, b.Right);
+            Assert.Equal(a.LeafValues, b.LeafValues);
+        }
+        output.WriteLine($"12 trees identical ({cpu.Trees.Sum(t => t.Feature.Length)} nodes, {cpu.FeatureCount} features)");
+    }
+
+    /// <summary>Segmentation on the device: smoothing (anisotropic or none), threshold or argmax, 2D and 3D, chunks cut at odd places.</summary>
+    [Theory]
+    [InlineData(false, "7,9,8", "--threshold", "0.55", "--channel", "1", "--smooth-sigma", "1.5,1,2")]
+    [InlineData(false, "7,9,8", "--argmax", "--foreground", "0", "--smooth-sigma", "1,0.6,1.3")]
+    [InlineData(false, "7,9,8", "--argmax", "--foreground", "2")]
+    [InlineData(false, "20,16,11", "--threshold", "0.5", "--smooth-sigma", "1", "--fill-holes")]
+    [InlineData(true, "1,13,10", "--argmax", "--foreground", "0", "--smooth-sigma", "1.2")]
+    [InlineData(true, "1,13,10", "--threshold", "0.4", "--channel", "2", "--smooth-sigma", "0,0.8,2")]
+    [InlineData(true, "1,13,10", "--threshold", "0.5", "--channel", "0")]
+    public async Task Label_on_opencl_writes_the_cpu_backends_labels_and_objects(bool twoD, string chunk, params string[] segmentation)
+    {
+        using (OpenClOrSkip()) { }
+        string input = Probabilities(twoD);
+        foreach (var backend in new[] { "cpu", "opencl" })
+            await Ok(["label", input, _dir[$"l-{backend}.zarr"], "--chunk", chunk, "--chunks", chunk, "--objects", _dir[$"o-{backend}.csv"],
+                "--backend", backend, .. segmentation]);
+
+        var labels = TestVolumes.ReadUInt32(_dir["l-cpu.zarr"]);
+        Assert.True(labels.Max() > 2, "the segmentation should give several objects");
+        Assert.Equal(labels, TestVolumes.ReadUInt32(_dir["l-opencl.zarr"]));
+        // The table's mean intensity is the segmented channel's raw values: the same on each backend too.
+        Assert.Equal(File.ReadAllText(_dir["o-cpu.csv"]), File.ReadAllText(_dir["o-opencl.csv"]));
+        output.WriteLine($"{string.Join(' ', segmentation)}: {labels.Max()} objects, {labels.Count(l => l != 0)} foreground voxels, identical");
+    }
+
+    [Fact]
+    public async Task A_backend_that_does_not_exist_is_refused_by_name()
+    {
         await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
+        await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "label", Probabilities(false), _dir["l.zarr"], "--backend", "cuda");
+        var (raw, labels) = await LabelledDemo();
+        await Cli.Expect(2, "--backend gpu: use cpu, opencl or auto", "train", raw, labels, "--out", _dir["m.csforest"], "--features", "gs:1.0", "--backend", "gpu");
+        Assert.False(File.Exists(_dir["m.csforest"]));
+    }
+
+    /// <summary>Three smooth, noisy class probabilities in sixteenths (zyxc, or yxc for 2D), written once per test.</summary>
+    private string Probabilities(bool twoD)
+    {
+        string path = _dir[twoD ? "p2.zarr" : "p3.zarr"];
+        if (Directory.Exists(path)) return path;
+        int sz = twoD ? 1 : 20, sy = twoD ? 40 : 30, sx = twoD ? 44 : 26;
+        const int channels = 3;
+        var rng = new Random(twoD ? 23 : 17);
+        var p = new float[sz * sy * sx * channels];
+        for (int v = 0; v < sz * sy * sx; v++)
+        {
+            int z = v / (sy * sx), y = v / sx % sy, x = v % sx;
+            double zWave = twoD ? 1 : Math.Sin(z * 0.6 + 0.3);
+            float a = (float)(0.5 + 0.45 * zWave * Math.Cos(y * 0.45) * Math.Sin(x * 0.5 + 1) + 0.1 * (rng.NextDouble() - 0.5));
+            float b = (float)rng.NextDouble() * (1 - a);
+            // Sixteenths, as a forest's vote fractions are: ties between classes and with the threshold are common.
+            (a, b) = (MathF.Round(a * 16) / 16, MathF.Round(b * 16) / 16);
+            (p[v * channels], p[v * channels + 1], p[v * channels + 2]) = (b, a, 1 - a - b);
+        }
+        return TestVolumes.WriteZarr(_dir, Path.GetFileName(path), twoD ? "yxc" : "zyxc", twoD ? [sy, sx, channels] : [sz, sy, sx, channels],
+            DataType.Float32, MemoryMarshal.AsBytes(p.AsSpan()).ToArray());
+    }
+
+    /// <summary>The demo's nuclei with sparse strokes (every 13th voxel: bright = 1, dark = 2), as `train` takes them.</summary>
+    private async Task<(string Raw, string Labels)> LabelledDemo()
+    {
+        string raw = Path.Combine(_dir["demo"], "nuclei.h5") + "/raw", labelAddress = Path.Combine(_dir["demo"], "labels.h5") + "/labels";
+        if (File.Exists(Path.Combine(_dir["demo"], "labels.h5"))) return (raw, labelAddress);
+        await Ok("demo", "--data-only", "--out", _dir["demo"], "--shape", "24,48,40", "--nuclei", "12");
+        using var volume = VolumeStore.Open(raw);
+        var values = new ushort[volume.Info.ElementCount];
+        volume.Read<ushort>(NdBox.Whole(volume.Info.Shape), values);
+        var labels = new byte[values.Length];
+        for (int i = 0; i < values.Length; i += 13)
+            labels[i] = values[i] > 700 ? (byte)1 : values[i] < 250 ? (byte)2 : (byte)0;
+        using (var l = VolumeStore.Create(VolumeAddress.Parse(labelAddress),
+                   new VolumeCreateOptions(AxisOrder.Parse("zyx"), volume.Info.Shape, DataType.UInt8, [24, 48, 40], volume.Info.VoxelSize, CodecSpec.Gzip())))
+            l.Write(NdBox.Whole(volume.Info.Shape), labels);
+        return (raw, labelAddress);
+    }
 
     private static async Task Ok(params string[] args)
     {

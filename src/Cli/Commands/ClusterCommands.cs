@@ -40,7 +40,7 @@ internal static class ClusterCommands
     {
         var broker = BrokerOption();
         var concurrency = new Option<int>("--concurrency") { Description = "Chunks processed at once (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var backend = Options.Backend();
+        var backend = Options.Backend("features, the forest and the segmentation");
         var storeRoot = new Option<string>("--store-root") { Description = "The shared store: every path a task names must lie below it", DefaultValueFactory = _ => "/" };
         var name = new Option<string?>("--name") { Description = "Worker name in status (default: HOST-PID)" };
         var health = HealthPortOption();

@@ -31,10 +31,11 @@ internal static class LabelCommand
         var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
         var axes = Options.Axes();
         var workers = Options.Workers();
+        var backend = Options.Backend("the segmentation steps (smoothing, then threshold or argmax)");
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, overwrite,
+            input, output, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -55,9 +56,13 @@ internal static class LabelCommand
             if (objectsPath is not null && !Directory.Exists(Path.GetDirectoryName(objectsPath)))
                 throw new UsageException($"--objects {objectsPath}: the directory does not exist");
             using var intensityVolume = parse.GetValue(intensity) is { } i ? OpenIntensity(i, info) : null;
+            using var compute = Options.OpenBackend(parse.GetValue(backend));    // unused by a label image, which is taken as it is
 
             var request = new LabelRequest(source, target, segmentation, conn, filter,
-                objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite), parse.GetValue(fillHoles));
+                objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite), parse.GetValue(fillHoles))
+            {
+                Backend = compute,
+            };
             var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));
             var outcome = await LabelJob.RunAsync(request, (title, job, token) => JobConsole.RunWithProgressAsync(context, title, job, token), status, ct)
                 .ConfigureAwait(false);

@@ -23,9 +23,10 @@ internal static class Options
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
-    public static Option<string> Backend() => new("--backend")
+    /// <param name="what">What the backend computes for this command, as the option's help names it.</param>
+    public static Option<string> Backend(string what = "features and the forest") => new("--backend")
     {
-        Description = "Where features and the forest run: cpu, opencl (the OpenCL device CHUNKSEG_OPENCL_DEVICE names, else a GPU, else any), " +
+        Description = $"Where {what} run: cpu, opencl (the OpenCL device CHUNKSEG_OPENCL_DEVICE names, else a GPU, else any), " +
             "or auto (a GPU through OpenCL when one is present, else cpu); results are the same on each",
         DefaultValueFactory = _ => "auto",
     };

@@ -33,9 +33,10 @@ internal static class TrainCommand
         var axes = Options.Axes();
         var labelAxes = new Option<string?>("--labels-axes") { Description = "Axis order of LABELS when its file does not say" };
         var workers = Options.Workers();
+        var backend = Options.Backend("the features of the labelled chunks");
         var command = new Command("train", "Train a random forest on sparse labels")
         {
-            raw, labels, outPath, features, ilp, trees, seed, maxDepth, anisotropic, chunk, axes, labelAxes, workers,
+            raw, labels, outPath, features, ilp, trees, seed, maxDepth, anisotropic, chunk, axes, labelAxes, workers, backend,
         };
         command.SetAction(parse =>
         {
@@ -58,6 +59,7 @@ internal static class TrainCommand
             using var labelVolume = VolumeStore.Open(parse.GetValue(labels)!, Options.ParseAxes(parse.GetValue(labelAxes)));
             var info = image.Info;
             set = Options.FitToVolume(set, info, parse.GetValue(anisotropic));
+            using var compute = Options.OpenBackend(parse.GetValue(backend));
 
             var clock = Stopwatch.StartNew();
             TrainingSamples samples = null!;
@@ -66,7 +68,7 @@ internal static class TrainCommand
                 {
                     var task = progress.AddTask("sampling labelled chunks", maxValue: 1);
                     samples = TrainingSampler.Collect(set, image, labelVolume, chunkShape, workerCount,
-                        new SynchronousProgress<(long Done, long Total)>(p => { task.MaxValue = p.Total; task.Value = p.Done; }));
+                        new SynchronousProgress<(long Done, long Total)>(p => { task.MaxValue = p.Total; task.Value = p.Done; }), compute);
                     task.StopTask();
                 });
             double samplingSeconds = clock.Elapsed.TotalSeconds;

@@ -4,6 +4,7 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Labeling;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Labeling;
 using ChunkSeg.Storage;
@@ -26,7 +27,11 @@ public sealed record LabelRequest(
     int Workers,
     bool Overwrite,
     bool FillHoles = false,
-    ComponentsPass? Components = null);
+    ComponentsPass? Components = null)
+{
+    /// <summary>Where the segmentation runs (the same labels on each); not part of the job's identity.</summary>
+    public ComputeBackend Backend { get; init; } = ComputeBackend.Cpu;
+}
 
 /// <summary>
 /// Pass 1 computed another way than from the input's values: <see cref="Stage"/>(workspace) makes the stage
@@ -105,7 +110,8 @@ public static class LabelJob
             {
                 var holeSpace = new LabelWorkspace(Path.Combine(workspace.Root, "holes"));
                 holeSpace.Begin(jobKey, overwrite: false);
-                var backgroundStage = new LabelStage(request.Segmentation, Connectivity.Faces, holeSpace, spatial, !info.Axes.HasZ, null, HoleFilling.LabelBackground());
+                var backgroundStage = new LabelStage(request.Segmentation, Connectivity.Faces, holeSpace, spatial, !info.Axes.HasZ, null, HoleFilling.LabelBackground(),
+                    request.Backend);
                 var holeAddress = new VolumeAddress(VolumeFormat.Zarr, holeSpace.LocalLabels, "");
                 var background = await runPass("label 0/3: holes", new JobRequest("label-background", request.Input, holeAddress, localOptions, request.ChunkShape,
                     request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: planningBytes, Stage: backgroundStage), ct).ConfigureAwait(false);
@@ -135,7 +141,8 @@ public static class LabelJob
         var spatial = info.SpatialShape;
         // Pass 1: local components and summaries.
         var custom = request.Components;
-        var stage = custom?.Stage(workspace) ?? new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity, holes);
+        var stage = custom?.Stage(workspace) ?? new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity, holes,
+            request.Backend);
         var localAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.LocalLabels, "");
         var components = await runPass("label 1/3: components", new JobRequest("label", request.Input, localAddress, localOptions, request.ChunkShape,
             request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: custom?.BytesPerVoxel ?? planningBytes,

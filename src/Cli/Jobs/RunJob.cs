@@ -41,7 +41,7 @@ public sealed record RunRequest(
     /// </summary>
     public Func<IChunkTransport>? RemoteTransport { get; init; }
 
-    /// <summary>Where the features and the forest run (the same results on each); not part of the run's identity.</summary>
+    /// <summary>Where the features, the forest and the segmentation run (the same results on each); not part of the run's identity.</summary>
     public ComputeBackend Backend { get; init; } = ComputeBackend.Cpu;
 }
 
@@ -255,7 +255,8 @@ public static class RunJob
         int inputChannels = checked((int)info.Channels);
         var classifier = request.Classifier;
         return new ClassifyAndLabelStage(classifier.Features, info.SpatialShape, inputChannels, classifier.Classifier,
-            new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, inputChannels == 1 ? request.Raw : null),
+            new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, inputChannels == 1 ? request.Raw : null,
+                backend: request.Backend),
             export, request.Backend);
     }
 

@@ -31,6 +31,17 @@ public abstract class ComputeBackend : IDisposable
     /// </summary>
     public virtual IFusedClassifier? Fused(FeatureSet set, long volumeZ, FeatureMatrixLayout layout, IPixelClassifier classifier) => null;
 
+    /// Labelling's segmentation step (smoothing, then threshold or argmax) for <paramref name="segmentation"/>, not
+    /// <see cref="SegmentationMode.Labels"/>; <paramref name="is2D"/>: z is not smoothed. The CPU's unless overridden.
+    /// </summary>
+    public virtual IChunkSegmenter Segmenter(Segmentation segmentation, bool is2D)
+    {
+        ArgumentNullException.ThrowIfNull(segmentation);
+        if (segmentation.Mode == SegmentationMode.Labels)
+            throw new ArgumentException("a label image is labelled as it is; only threshold and argmax segment", nameof(segmentation));
+        return new BlockSegmenter(segmentation, is2D);
+    }
+
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
     private sealed class CpuBackend : ComputeBackend

@@ -6,6 +6,7 @@ using ChunkSeg.Kernels.Features;
 using ChunkSeg.OpenCl;
 using ChunkSeg.OpenCl.Features;
 using ChunkSeg.OpenCl.Forest;
+using ChunkSeg.OpenCl.Labeling;
 
 namespace ChunkSeg.GpuNode.Backends;
 
@@ -25,11 +26,13 @@ public sealed class OpenClBackend : ComputeBackend
     private readonly ProgramCache _cache = ProgramCache.Default;
     private readonly ConcurrentDictionary<(string Spec, Sigma3 AxisScales, bool VigraStructureTensor, long VolumeZ), Lazy<OpenClFeatureEngine>> _engines = new();
     private readonly ConditionalWeakTable<IPixelClassifier, IPixelClassifier> _classifiers = new();
+    private readonly Lazy<OpenClSegmenter> _segmenter;     // labelling's smoothing, threshold and argmax: built on first use, shared
 
     public OpenClBackend(OpenClDevice device)
     {
         _context = new OpenClContext(device);
         Device = device.Describe();
+        _segmenter = new(() => new OpenClSegmenter(_context, _cache));
     }
 
     public override string Name => "opencl";
@@ -53,8 +56,11 @@ public sealed class OpenClBackend : ComputeBackend
             ? new FusedClassifier((OpenClFeatureEngine)FeatureEngine(set, volumeZ), layout, device.Predictor)
             : null;
 
+    public override IChunkSegmenter Segmenter(Segmentation segmentation, bool is2D) => new DeviceSegmenter(_segmenter, segmentation, is2D);
+
     public override void Dispose()
     {
+        if (_segmenter.IsValueCreated) _segmenter.Value.Dispose();
         foreach (var engine in _engines.Values.Where(e => e.IsValueCreated)) engine.Value.Dispose();
         foreach (var (_, device) in _classifiers) (device as IDisposable)?.Dispose();
         _context.Dispose();

@@ -5,9 +5,9 @@ using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Labeling;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Internal;
 using ChunkSeg.Kernels.Features;
-using ChunkSeg.Kernels.Filters;
 using ChunkSeg.Kernels.Labeling;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Labeling;
@@ -54,13 +54,14 @@ public sealed class LabelStage : IChunkStage
     private readonly IVolume? _intensity;
     private readonly Long3 _volumeShape;
     private readonly bool _is2D;
-    private readonly FirKernel?[] _kernels;
+    private readonly IChunkSegmenter? _segmenter;
     private readonly HoleFilling? _holes;
 
     /// <param name="intensity">An optional single-channel volume of the input's shape whose mean per object is reported.</param>
     /// <param name="is2D">The volume has no z axis: z neither smooths nor counts as a border.</param>
+    /// <param name="backend">Where the segmentation (smoothing, threshold or argmax) runs (default: the CPU).</param>
     public LabelStage(Segmentation segmentation, Connectivity connectivity, LabelWorkspace workspace, Long3 volumeShape, bool is2D, IVolume? intensity,
-        HoleFilling? holes = null)
+        HoleFilling? holes = null, ComputeBackend? backend = null)
     {
         _holes = holes;
         _segmentation = segmentation;
@@ -69,9 +70,11 @@ public sealed class LabelStage : IChunkStage
         _volumeShape = volumeShape;
         _is2D = is2D;
         _intensity = intensity;
-        _kernels = segmentation.Mode == SegmentationMode.Labels ? new FirKernel?[3]
-            : BlockSmoothing.Kernels(segmentation.Smoothing, is2D);
-        RequiredHalo = BlockSmoothing.HaloOf(_kernels);
+        if (segmentation.Mode != SegmentationMode.Labels)
+        {
+            _segmenter = (backend ?? ComputeBackend.Cpu).Segmenter(segmentation, is2D);
+            RequiredHalo = BlockSmoothing.HaloOf(BlockSmoothing.Kernels(segmentation.Smoothing, is2D));
+        }
     }
 
     public Halo RequiredHalo { get; }
@@ -115,49 +118,23 @@ public sealed class LabelStage : IChunkStage
     /// </summary>
     public void SegmentAndLabel(ChunkSpec chunk, int channels, ChannelReader readChannel, Span<uint> labels)
     {
-        if (_segmentation.Mode == SegmentationMode.Labels)
+        if (_segmenter is null)
             throw new InvalidOperationException("a label image is labelled as it is; there are no probabilities to segment");
-        var box = chunk.Read;
-        int n = (int)box.VoxelCount, core = (int)chunk.Core.VoxelCount;
-        var mask = new byte[core];
-        float[] probability = ChunkBufferPool<float>.Shared.Rent(n);
-        float[] smoothed = ChunkBufferPool<float>.Shared.Rent(n);
-        float[] best = ChunkBufferPool<float>.Shared.Rent(core);
-        float[] intensity = ReadIntensity(chunk) ?? new float[core];
-        bool ownIntensity = _intensity is null;
-        try
+        var mask = new byte[chunk.Core.VoxelCount];
+        float[]? intensity = ReadIntensity(chunk);
+        if (intensity is null)
         {
-            int first = _segmentation.Mode == SegmentationMode.Threshold ? _segmentation.Channel : 0;
-            int last = _segmentation.Mode == SegmentationMode.Threshold ? _segmentation.Channel : channels - 1;
-            for (int c = first; c <= last; c++)
+            // No intensity volume: the segmented channel's own core values, as read (before smoothing), are the intensity.
+            var own = intensity = new float[mask.Length];
+            var reader = readChannel;
+            readChannel = (c, image) =>
             {
-                readChannel(c, probability.AsSpan(0, n));
-                if (c == _segmentation.Channel && ownIntensity) CropCore(chunk, probability, intensity);
-                var image = BlockSmoothing.Apply(_kernels, box.Size, probability, smoothed);
-                var values = new float[core];
-                CropCore(chunk, image, values);
-                if (_segmentation.Mode == SegmentationMode.Threshold)
-                {
-                    for (int i = 0; i < core; i++) mask[i] = values[i] >= _segmentation.Threshold ? (byte)1 : (byte)0;
-                    continue;
-                }
-                // Argmax: the foreground channel wins only when strictly larger than every earlier channel
-                // and at least as large as every later one (numpy's first-maximum rule).
-                for (int i = 0; i < core; i++)
-                {
-                    float v = values[i];
-                    if (c == 0) { best[i] = v; mask[i] = _segmentation.Channel == 0 ? (byte)1 : (byte)0; continue; }
-                    if (v > best[i]) { best[i] = v; mask[i] = c == _segmentation.Channel ? (byte)1 : (byte)0; }
-                }
-            }
-            Label(chunk, (ReadOnlySpan<byte>)mask, intensity, labels);
+                reader(c, image);
+                if (c == _segmentation.Channel) CropCore(chunk, image, own);
+            };
         }
-        finally
-        {
-            ChunkBufferPool<float>.Shared.Return(probability);
-            ChunkBufferPool<float>.Shared.Return(smoothed);
-            ChunkBufferPool<float>.Shared.Return(best);
-        }
+        _segmenter.Segment(chunk, channels, readChannel, mask);
+        Label(chunk, (ReadOnlySpan<byte>)mask, intensity, labels);
     }
 
     /// <summary>An integer image as it is; with hole filling, as a binary foreground (any value but 0 and 1 refused).</summary>
@@ -219,7 +196,7 @@ public sealed class LabelStage : IChunkStage
         }
     }
 
-    private static void CropCore(ChunkSpec chunk, float[] readBoxImage, float[] core) =>
+    private static void CropCore(ChunkSpec chunk, ReadOnlySpan<float> readBoxImage, float[] core) =>
         ChunkFeatures.ForEachCoreRow(chunk, readBoxImage, (row, first) => row.CopyTo(core.AsSpan(first)));
 }
 

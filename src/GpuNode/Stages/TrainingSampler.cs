@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Storage;
 
@@ -22,13 +23,14 @@ public sealed record TrainingSamples(float[] Features, int FeatureCount, int[] L
 /// </summary>
 public static class TrainingSampler
 {
+    /// <param name="backend">Where the features are computed (default: the CPU); every backend gives the same samples.</param>
     public static TrainingSamples Collect(FeatureSet set, IVolume raw, IVolume labels, Long3 chunkShape, int workers,
-        IProgress<(long Done, long Total)>? progress = null)
+        IProgress<(long Done, long Total)>? progress = null, ComputeBackend? backend = null)
     {
         var info = raw.Info;
         CheckLabels(info, labels.Info);
         int inputChannels = checked((int)info.Channels);
-        var features = new ChunkFeatures(set, info.SpatialShape.Z, inputChannels);
+        var features = new ChunkFeatures(set, info.SpatialShape.Z, inputChannels, backend);
         var grid = new ChunkGrid(info.SpatialShape, info.TimePoints, chunkShape, features.RequiredHalo);
         int f = features.Channels;
         var perChunk = new (float[] Rows, int[] Labels, long[] Positions)?[checked((int)grid.Count)];

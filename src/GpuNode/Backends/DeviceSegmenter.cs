@@ -1,0 +1,52 @@
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Memory;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Filters;
+using ChunkSeg.OpenCl.Labeling;
+
+namespace ChunkSeg.GpuNode.Backends;
+
+/// <summary>
+/// Labelling's segmentation step on an OpenCL device (<see cref="OpenClSegmenter"/>): the same mask as the CPU's
+/// <see cref="BlockSegmenter"/>, from the same kernels (<see cref="BlockSmoothing.Kernels"/>) and the same channels.
+/// </summary>
+internal sealed class DeviceSegmenter : IChunkSegmenter
+{
+    private readonly Lazy<OpenClSegmenter> _device;
+    private readonly Segmentation _segmentation;
+    private readonly FirKernel?[] _kernels;
+
+    /// <param name="device">Built on the first chunk, so a stage that never segments builds no program.</param>
+    public DeviceSegmenter(Lazy<OpenClSegmenter> device, Segmentation segmentation, bool is2D)
+    {
+        ArgumentNullException.ThrowIfNull(segmentation);
+        if (segmentation.Mode == SegmentationMode.Labels)
+            throw new ArgumentException("a label image is labelled as it is; only threshold and argmax segment", nameof(segmentation));
+        _device = device;
+        _segmentation = segmentation;
+        _kernels = BlockSmoothing.Kernels(segmentation.Smoothing, is2D);
+    }
+
+    public void Segment(ChunkSpec chunk, int channels, ChannelReader readChannel, Span<byte> mask)
+    {
+        var size = chunk.Read.Size;
+        int sz = (int)size.Z, sy = (int)size.Y, sx = (int)size.X;
+        var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
+        if (_segmentation.Mode == SegmentationMode.Argmax)
+        {
+            _device.Value.Argmax(channels, _segmentation.Channel, readChannel.Invoke, sz, sy, sx, core, _kernels, mask);
+            return;
+        }
+        int n = checked((int)chunk.Read.VoxelCount);
+        float[] image = ChunkBufferPool<float>.Shared.Rent(n);
+        try
+        {
+            readChannel(_segmentation.Channel, image.AsSpan(0, n));
+            _device.Value.Threshold(image.AsSpan(0, n), sz, sy, sx, core, _kernels, _segmentation.Threshold, mask);
+        }
+        finally
+        {
+            ChunkBufferPool<float>.Shared.Return(image);
+        }
+    }
+}
