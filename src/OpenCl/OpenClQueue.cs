@@ -189,25 +189,23 @@ public sealed unsafe class OpenClQueue : IDisposable
     }
 
     /// <summary>An event that completes when <paramref name="waitFor"/> (or, when empty, every command enqueued so far) has.</summary>
-    public OpenClEvent EnqueueMarker(params ReadOnlySpan<OpenClEvent> waitFor)
-    {
-        using var wait = new WaitList(waitFor);
-        IntPtr evt;
-        fixed (IntPtr* w = wait.Raw)
-            Cl.Check(Cl.clEnqueueMarkerWithWaitList(Handle, wait.Count, w, &evt), "clEnqueueMarkerWithWaitList");
-        return new OpenClEvent(ClHandle.Own<EventHandle>(evt));
-    }
+    public OpenClEvent EnqueueMarker(params ReadOnlySpan<OpenClEvent> waitFor) => EnqueueSync(waitFor, barrier: false);
 
     /// <summary>
     /// Holds back every later command of this queue until <paramref name="waitFor"/> (or, when empty, every command enqueued so
     /// far) has completed: how a queue waits for another queue's transfer.
     /// </summary>
-    public OpenClEvent EnqueueBarrier(params ReadOnlySpan<OpenClEvent> waitFor)
+    public OpenClEvent EnqueueBarrier(params ReadOnlySpan<OpenClEvent> waitFor) => EnqueueSync(waitFor, barrier: true);
+
+    private OpenClEvent EnqueueSync(ReadOnlySpan<OpenClEvent> waitFor, bool barrier)
     {
         using var wait = new WaitList(waitFor);
         IntPtr evt;
         fixed (IntPtr* w = wait.Raw)
-            Cl.Check(Cl.clEnqueueBarrierWithWaitList(Handle, wait.Count, w, &evt), "clEnqueueBarrierWithWaitList");
+        {
+            if (barrier) Cl.Check(Cl.clEnqueueBarrierWithWaitList(Handle, wait.Count, w, &evt), "clEnqueueBarrierWithWaitList");
+            else Cl.Check(Cl.clEnqueueMarkerWithWaitList(Handle, wait.Count, w, &evt), "clEnqueueMarkerWithWaitList");
+        }
         return new OpenClEvent(ClHandle.Own<EventHandle>(evt));
     }
 

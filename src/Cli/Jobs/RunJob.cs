@@ -331,8 +331,8 @@ public static class RunJob
     }
 
     /// <summary>
-    /// Bookkeeping a finished run no longer needs: the journal, the HDF5 copies' resume manifests, and scratch folders of
-    /// passes that finished just before an interruption.
+    /// Bookkeeping a finished run no longer needs: the journal, the HDF5 copies' resume manifests, scratch folders of
+    /// passes that finished just before an interruption, and temporary files of atomic writes a killed process left.
     /// </summary>
     private static void RemoveScratch(string outDir)
     {
@@ -346,6 +346,9 @@ public static class RunJob
         }
         string journal = Path.Combine(outDir, Journal);
         if (File.Exists(journal)) File.Delete(journal);
+        // A process killed inside an atomic write leaves its temporary file; a finished folder holds only the outputs.
+        Storage.Internal.AtomicFile.RemoveLeftovers(journal);
+        Storage.Internal.AtomicFile.RemoveLeftovers(Path.Combine(outDir, Manifest));
     }
 }
 
