@@ -201,11 +201,27 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"{string.Join(' ', segmentation)}: {labels.Max()} objects, {labels.Count(l => l != 0)} foreground voxels, identical");
     }
 
+    /// <summary>`mesh --smooth-sigma` smooths each chunk's read box on the device before marching cubes: the same surface.</summary>
+    [Theory]
+    [InlineData("1.5")]
+    [InlineData("0.8,1.6,2.4")]
+    public async Task Mesh_with_smoothing_on_opencl_writes_the_cpu_backends_surface(string sigma)
+    {
+        using (OpenClOrSkip()) { }
+        string probabilities = Probabilities(false);
+        foreach (var backend in new[] { "cpu", "opencl" })
+            await Ok("mesh", probabilities, _dir[$"s-{backend}.obj"], "--channel", "1", "--isovalue", "0.4", "--smooth-sigma", sigma, "--chunk", "8,12,10",
+                "--backend", backend, "--overwrite");
+        Assert.Contains("\nf ", File.ReadAllText(_dir["s-cpu.obj"]));       // a surface, not an empty file
+        Assert.Equal(RunCliTests.MeshBody(_dir["s-cpu.obj"]), RunCliTests.MeshBody(_dir["s-opencl.obj"]));
+    }
+
     [Fact]
     public async Task A_backend_that_does_not_exist_is_refused_by_name()
     {
         await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
         await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "label", Probabilities(false), _dir["l.zarr"], "--backend", "cuda");
+        await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "mesh", Probabilities(false), _dir["m.obj"], "--smooth-sigma", "1", "--backend", "cuda");
         var (raw, labels) = await LabelledDemo();
         await Cli.Expect(2, "--backend gpu: use cpu, opencl or auto", "train", raw, labels, "--out", _dir["m.csforest"], "--features", "gs:1.0", "--backend", "gpu");
         Assert.False(File.Exists(_dir["m.csforest"]));

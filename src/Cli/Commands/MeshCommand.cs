@@ -34,9 +34,10 @@ internal static class MeshCommand
         var axes = Options.Axes();
         var workers = Options.Workers();
         var overwrite = Options.Overwrite();
+        var backend = Options.Backend("the smoothing before marching cubes");
         var command = new Command("mesh", "Marching-cubes surface meshes welded across chunks, in micrometers (OBJ or PLY)")
         {
-            input, output, perLabel, channel, isovalue, smooth, voxelSize, axisOrder, decimate, taubin, normals, time, chunk, axes, workers, overwrite,
+            input, output, perLabel, channel, isovalue, smooth, voxelSize, axisOrder, decimate, taubin, normals, time, chunk, axes, workers, overwrite, backend,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -57,8 +58,10 @@ internal static class MeshCommand
             if (!(fraction > 0 && fraction <= 1)) throw new UsageException($"--decimate {fraction}: the fraction of triangles to keep must be in (0, 1]");
             int iterations = parse.GetValue(taubin);
             if (iterations < 0) throw new UsageException($"--taubin {iterations}: iterations must not be negative");
+            using var compute = Options.OpenBackend(parse.GetValue(backend));
             var request = new MeshRequest(source, target, surface, VoxelSizeOf(info, parse.GetValue(voxelSize)), arrayOrder, parse.GetValue(normals),
-                iterations, fraction, Options.ParseLong3("--chunk", parse.GetValue(chunk)), Options.CheckWorkers(parse.GetValue(workers)), parse.GetValue(overwrite));
+                iterations, fraction, Options.ParseLong3("--chunk", parse.GetValue(chunk)), Options.CheckWorkers(parse.GetValue(workers)), parse.GetValue(overwrite))
+            { Backend = compute };
 
             MeshOutcome? outcome = null;
             using var logs = context.CreateLogs();

@@ -34,6 +34,9 @@ public sealed record MeshRequest(
     int Workers,
     bool Overwrite)
 {
+    /// <summary>Where the smoothing before marching cubes runs (marching cubes itself stays on the CPU).</summary>
+    public GpuNode.Backends.ComputeBackend Backend { get; init; } = GpuNode.Backends.ComputeBackend.Cpu;
+
     /// <summary>Carries pass 1's chunks to remote workers (the distributed mode); null runs them on this machine.</summary>
     public Func<IChunkTransport>? Transport { get; init; }
 }
@@ -72,7 +75,7 @@ public static class MeshJob
         if (request.Overwrite) workspace.Delete();
         workspace.Begin(jobKey, request.Overwrite);
 
-        var task = new SurfaceTask(request.Surface, request.Input, workspace);
+        var task = new SurfaceTask(request.Surface, request.Input, workspace, request.Backend);
         long bytesPerVoxel = info.Channels * info.DataType.SizeInBytes() * 2 + (request.Surface.Kind == SurfaceKind.PerLabel ? 8 : 16);
         // A chunk shape asked for is honoured as given; the default one is aligned to the input's storage chunks.
         var align = request.ChunkShape is null ? info.SpatialStorageChunks : Long3.Uniform(1);

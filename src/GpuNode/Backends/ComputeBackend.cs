@@ -1,6 +1,7 @@
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
+using ChunkSeg.Kernels.Filters;
 
 namespace ChunkSeg.GpuNode.Backends;
 
@@ -41,6 +42,12 @@ public abstract class ComputeBackend : IDisposable
             throw new ArgumentException("a label image is labelled as it is; only threshold and argmax segment", nameof(segmentation));
         return new BlockSegmenter(segmentation, is2D);
     }
+
+    /// <summary>
+    /// <see cref="BlockSmoothing.Apply"/> on this backend: <paramref name="image"/> (a read box of <paramref name="size"/>)
+    /// smoothed in place by <paramref name="kernels"/> (z, y, x; null: that axis is not), <paramref name="scratch"/> as room.
+    /// </summary>
+    public virtual void Smooth(FirKernel?[] kernels, Long3 size, float[] image, float[] scratch) => BlockSmoothing.Apply(kernels, size, image, scratch);
 
     public virtual void Dispose() => GC.SuppressFinalize(this);
 

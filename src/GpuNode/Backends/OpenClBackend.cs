@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
+using ChunkSeg.Kernels.Filters;
 using ChunkSeg.OpenCl;
 using ChunkSeg.OpenCl.Features;
 using ChunkSeg.OpenCl.Forest;
@@ -57,6 +58,14 @@ public sealed class OpenClBackend : ComputeBackend
             : null;
 
     public override IChunkSegmenter Segmenter(Segmentation segmentation, bool is2D) => new DeviceSegmenter(_segmenter, segmentation, is2D);
+
+    public override void Smooth(FirKernel?[] kernels, Long3 size, float[] image, float[] scratch)
+    {
+        if (kernels.All(k => k is null)) return;
+        int n = checked((int)size.Volume);
+        _segmenter.Value.Smooth(image.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, kernels, scratch.AsSpan(0, n));
+        scratch.AsSpan(0, n).CopyTo(image);
+    }
 
     public override void Dispose()
     {

@@ -1,3 +1,4 @@
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Memory;
 using System.Globalization;
@@ -78,9 +79,12 @@ public sealed class SurfaceTask
     private readonly MeshWorkspace _workspace;
     private readonly FirKernel?[] _kernels;
     private readonly Long3 _volumeShape;
+    private readonly ComputeBackend _backend;
 
-    public SurfaceTask(SurfaceSpec spec, IVolume input, MeshWorkspace workspace)
+    /// <param name="backend">Where the smoothing before marching cubes runs (default: the CPU).</param>
+    public SurfaceTask(SurfaceSpec spec, IVolume input, MeshWorkspace workspace, ComputeBackend? backend = null)
     {
+        _backend = backend ?? ComputeBackend.Cpu;
         _spec = spec;
         _input = input;
         _workspace = workspace;
@@ -148,7 +152,7 @@ public sealed class SurfaceTask
             ToFloat.Convert(planar.Slice(channel * n * elementSize, n * elementSize), type, values.AsSpan(0, n));
             if (_spec.Kind == SurfaceKind.Foreground)
                 for (int i = 0; i < n; i++) values[i] = values[i] != 0 ? 1f : 0f;
-            BlockSmoothing.Apply(_kernels, box.Size, values, scratch);
+            _backend.Smooth(_kernels, box.Size, values, scratch);
             MarchingCubes.Extract(values.AsSpan(0, n), box.Size, box.Start, cells, _spec.Isovalue, piece);
         }
         finally

@@ -123,8 +123,11 @@ public sealed class OpenClSegmenter : IDisposable
         queue.Read(maskBuffer, mask);
     }
 
-    /// <summary>The smoothed read box itself (the tests compare it with the CPU's BlockSmoothing bit for bit).</summary>
-    internal void Smooth(ReadOnlySpan<float> image, int sz, int sy, int sx, ReadOnlySpan<FirKernel?> smoothing, Span<float> smoothed)
+    /// <summary>
+    /// The smoothed read box itself: BlockSmoothing's result bit for bit (meshing smooths its read box this way before
+    /// marching cubes; the tests compare it with the CPU's).
+    /// </summary>
+    public void Smooth(ReadOnlySpan<float> image, int sz, int sy, int sx, ReadOnlySpan<FirKernel?> smoothing, Span<float> smoothed)
     {
         long n = Validate(sz, sy, sx, new Box3(Long3.Zero, new Long3(sz, sy, sx)), smoothing, (long)sz * sy * sx);
         if (image.Length != n || smoothed.Length != n)
