@@ -22,15 +22,29 @@ public sealed class ChunkFeatures
     private readonly long _volumeZ;
     private readonly FeatureMatrixLayout _layout;
     private readonly ComputeBackend _backend;
+    private readonly IPixelClassifier? _classifier;        // what Classify applies, as the backend runs it on the host …
+    private readonly IFusedClassifier? _fused;             // … or fused with the features on its device
 
     /// <param name="backend">Where the feature kernels run (default: the CPU).</param>
-    public ChunkFeatures(FeatureSet set, long volumeZ, int inputChannels, ComputeBackend? backend = null)
+    /// <param name="classifier">What <see cref="Classify"/> applies to the features (null: features only); it must read
+    /// as many features as the selection gives for <paramref name="inputChannels"/> channels.</param>
+    public ChunkFeatures(FeatureSet set, long volumeZ, int inputChannels, ComputeBackend? backend = null, IPixelClassifier? classifier = null)
     {
         _set = set;
         _backend = backend ?? ComputeBackend.Cpu;
         _volumeZ = volumeZ;
         _layout = new FeatureMatrixLayout(set, volumeZ, inputChannels);
+        if (classifier is null) return;
+        if (Channels != classifier.FeatureCount)
+            throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {Channels} " +
+                $"for {inputChannels} input channel(s); was it trained on data with another channel count?");
+        _fused = _backend.Fused(set, volumeZ, _layout, classifier);
+        _classifier = _fused is null ? _backend.Classifier(classifier) : classifier;
+        OutputChannels = classifier.OutputChannels;
     }
+
+    /// <summary>Probability channels of <see cref="Classify"/> (0 without a classifier).</summary>
+    public int OutputChannels { get; }
 
     public int Channels => _layout.Channels;
     public Halo RequiredHalo => _set.RequiredHalo(_volumeZ);
@@ -64,22 +78,21 @@ public sealed class ChunkFeatures
 
     /// <summary>
     /// The probabilities of <paramref name="chunk"/>'s core voxels, [v · classes + c] in the core's C order: the features,
-    /// then <paramref name="classifier"/>. Where the backend fuses the two (OpenCL with a forest), the feature matrix
-    /// never leaves the device; otherwise it is assembled here, planar, core voxels only.
+    /// then the classifier given at construction. Where the backend fuses the two (OpenCL with a forest), the feature
+    /// matrix never leaves the device; otherwise it is assembled here, planar, core voxels only.
     /// </summary>
-    public void Classify(ChunkSpec chunk, IVolume input, IPixelClassifier classifier, Span<float> probabilities)
+    public void Classify(ChunkSpec chunk, IVolume input, Span<float> probabilities)
     {
-        var fused = _backend.Fused(_set, _volumeZ, _layout, classifier);
+        if (_classifier is null) throw new InvalidOperationException("these chunk features were made without a classifier");
         int voxels = checked((int)chunk.Core.VoxelCount);
-        if (fused is null)
+        if (_fused is not { } fused)
         {
-            var host = _backend.Classifier(classifier);
             int length = checked(voxels * Channels);
             float[] planarFeatures = ChunkBufferPool<float>.Shared.Rent(length);
             try
             {
                 Compute(chunk, input, (channel, image) => image.CopyTo(planarFeatures.AsSpan(channel * voxels)));
-                host.Predict(planarFeatures.AsSpan(0, length), voxels, probabilities[..(voxels * classifier.OutputChannels)]);
+                _classifier.Predict(planarFeatures.AsSpan(0, length), voxels, probabilities[..(voxels * OutputChannels)]);
             }
             finally
             {
@@ -119,6 +132,10 @@ public sealed class ChunkFeatures
         for (long y = 0; y < core.Y; y++, first += (int)core.X)
             visit(image.Slice((int)(((offset.Z + z) * size.Y + offset.Y + y) * size.X + offset.X), (int)core.X), first);
     }
+
+    /// <summary>The core's values of a read-box image, in the core's raster order.</summary>
+    internal static void CropCore(ChunkSpec chunk, ReadOnlySpan<float> readBoxImage, float[] core) =>
+        ForEachCoreRow(chunk, readBoxImage, (row, first) => row.CopyTo(core.AsSpan(first)));
 }
 
 public delegate void CoreRowVisitor(ReadOnlySpan<float> row, int firstCoreVoxel);

@@ -47,7 +47,7 @@ internal sealed class BlockSegmenter : IChunkSegmenter
             {
                 readChannel(c, probability.AsSpan(0, n));
                 var image = BlockSmoothing.Apply(_kernels, chunk.Read.Size, probability, smoothed);
-                ChunkFeatures.ForEachCoreRow(chunk, image.AsSpan(0, n), (row, at) => row.CopyTo(values.AsSpan(at)));
+                ChunkFeatures.CropCore(chunk, image.AsSpan(0, n), values);
                 if (threshold)
                 {
                     for (int i = 0; i < core; i++) mask[i] = values[i] >= _segmentation.Threshold ? (byte)1 : (byte)0;

@@ -24,7 +24,6 @@ namespace ChunkSeg.GpuNode.Stages;
 public sealed class ClassifyAndLabelStage : IChunkStage
 {
     private readonly ChunkFeatures _features;
-    private readonly IPixelClassifier _classifier;
     private readonly LabelStage _label;
     private readonly IVolume? _probabilities;
     private readonly Box3 _bounds;
@@ -35,11 +34,7 @@ public sealed class ClassifyAndLabelStage : IChunkStage
     public ClassifyAndLabelStage(FeatureSet features, Long3 volumeShape, int inputChannels, IPixelClassifier classifier, LabelStage label,
         IVolume? probabilities, ComputeBackend? backend = null)
     {
-        _features = new ChunkFeatures(features, volumeShape.Z, inputChannels, backend);
-        if (_features.Channels != classifier.FeatureCount)
-            throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {_features.Channels} " +
-                $"for {inputChannels} input channel(s); was it trained on data with another channel count?");
-        _classifier = classifier;
+        _features = new ChunkFeatures(features, volumeShape.Z, inputChannels, backend, classifier);
         _label = label;
         _probabilities = probabilities;
         _bounds = new Box3(Long3.Zero, volumeShape);
@@ -52,7 +47,7 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         RequiredHalo = _features.RequiredHalo + label.RequiredHalo;
     }
 
-    public int Classes => _classifier.OutputChannels;
+    public int Classes => _features.OutputChannels;
 
     public Halo RequiredHalo { get; }
 
@@ -66,7 +61,7 @@ public sealed class ClassifyAndLabelStage : IChunkStage
         float[] probabilities = ChunkBufferPool<float>.Shared.Rent(checked(voxels * classes));
         try
         {
-            _features.Classify(featureChunk, input, _classifier, probabilities.AsSpan(0, voxels * classes));
+            _features.Classify(featureChunk, input, probabilities.AsSpan(0, voxels * classes));
             if (_probabilities is not null) Export(labelChunk, probabilities);
 
             var labels = MemoryMarshal.Cast<byte, uint>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];

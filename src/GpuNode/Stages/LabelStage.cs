@@ -130,7 +130,7 @@ public sealed class LabelStage : IChunkStage
             readChannel = (c, image) =>
             {
                 reader(c, image);
-                if (c == _segmentation.Channel) CropCore(chunk, image, own);
+                if (c == _segmentation.Channel) ChunkFeatures.CropCore(chunk, image, own);
             };
         }
         _segmenter.Segment(chunk, channels, readChannel, mask);
@@ -195,9 +195,6 @@ public sealed class LabelStage : IChunkStage
             ChunkBufferPool<byte>.Shared.Return(ordered);
         }
     }
-
-    private static void CropCore(ChunkSpec chunk, ReadOnlySpan<float> readBoxImage, float[] core) =>
-        ChunkFeatures.ForEachCoreRow(chunk, readBoxImage, (row, first) => row.CopyTo(core.AsSpan(first)));
 }
 
 /// <summary>

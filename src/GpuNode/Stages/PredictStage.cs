@@ -27,19 +27,14 @@ public interface IPixelClassifier
 public sealed class PredictStage : IChunkStage
 {
     private readonly ChunkFeatures _features;
-    private readonly IPixelClassifier _classifier;
 
     /// <param name="backend">Where features and forest run (default: the CPU).</param>
     public PredictStage(FeatureSet set, long volumeZ, int inputChannels, IPixelClassifier classifier, ComputeBackend? backend = null)
     {
-        _features = new ChunkFeatures(set, volumeZ, inputChannels, backend);
-        _classifier = classifier;
-        if (_features.Channels != classifier.FeatureCount)
-            throw new ArgumentException($"the classifier reads {classifier.FeatureCount} features but the feature selection gives {_features.Channels} " +
-                $"for {inputChannels} input channel(s); was it trained on data with another channel count?");
+        _features = new ChunkFeatures(set, volumeZ, inputChannels, backend, classifier);
     }
 
-    public int OutputChannels => _classifier.OutputChannels;
+    public int OutputChannels => _features.OutputChannels;
 
     public Halo RequiredHalo => _features.RequiredHalo;
 
@@ -47,6 +42,6 @@ public sealed class PredictStage : IChunkStage
     {
         ArgumentNullException.ThrowIfNull(input);
         int voxels = checked((int)chunk.Core.VoxelCount);
-        _features.Classify(chunk, input, _classifier, MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..(voxels * OutputChannels)]);
+        _features.Classify(chunk, input, MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..(voxels * OutputChannels)]);
     }
 }
