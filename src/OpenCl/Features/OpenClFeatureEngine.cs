@@ -273,7 +273,7 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
                 using (compute.EnqueueBarrier(uploaded)) { }
                 for (int c = 0; c < channels; c++)
                 {
-                    var input = run.Adopt(buffers[c], new Box3(Long3.Zero, sub.Size));
+                    var input = new DeviceImage(buffers[c], new Box3(Long3.Zero, sub.Size));     // released with its upload
                     int channel = c;
                     foreach (var group in groups)
                         ComputeGroup(run, group, input, local, singleSlice, (entry, component, image) =>
@@ -281,7 +281,6 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
                             long plane = layout.ChannelOf(entry, channel, component);
                             using var _ = compute.EnqueueCopy(image.Buffer!, matrix, 0, plane * voxels * sizeof(float), (long)voxels * sizeof(float));
                         });
-                    run.Return(input);
                 }
                 using (var classified = forest.Enqueue(compute, matrix, voxels, outputs[slot]))
                 {
@@ -316,7 +315,7 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
         {
             if (upload is not { } u) return;
             foreach (var e in u.Done) e.Dispose();       // waits for the write (unpins the staging)
-            foreach (var b in u.Buffers) b.Dispose();    // the driver frees it once the commands reading it are done
+            foreach (var b in u.Buffers) b.Dispose();    // the driver frees it once the compute commands reading it are done
         }
     }
 
@@ -657,9 +656,6 @@ public sealed class OpenClFeatureEngine : IFeatureEngine, IDisposable
             var image = new DeviceImage(_queue is null ? null : Context.CreateBuffer(values, OpenClAccess.ReadOnly), box);
             return Track(image);
         }
-
-        /// <summary>Tracks a buffer filled elsewhere (another queue's upload) as an image of this run; <see cref="Return"/> releases it.</summary>
-        public DeviceImage Adopt(OpenClBuffer buffer, Box3 box) => Track(new DeviceImage(buffer, box));
 
         public void Download(DeviceImage image, Span<float> destination) => _queue!.Read(image.Buffer!, destination[..checked((int)image.Length)]);
 
