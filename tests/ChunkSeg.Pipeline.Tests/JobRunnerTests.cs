@@ -153,7 +153,7 @@ public sealed class JobRunnerTests : IDisposable
     /// <summary>Replies twice to every command, as an at-least-once broker may.</summary>
     private sealed class DuplicatingTransport(IChunkTransport inner) : IChunkTransport
     {
-        public Task StartAsync(JobSpec job, CancellationToken ct) => inner.StartAsync(job, ct);
+        public Task StartAsync(JobSpec job, ChunkGrid grid, CancellationToken ct) => inner.StartAsync(job, grid, ct);
         public ValueTask SendAsync(ProcessChunk command, CancellationToken ct) => inner.SendAsync(command, ct);
         public async IAsyncEnumerable<object> Results([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
         {
@@ -168,7 +168,7 @@ public sealed class JobRunnerTests : IDisposable
     {
         private readonly System.Threading.Channels.Channel<object> _results = System.Threading.Channels.Channel.CreateUnbounded<object>();
         private int _sent;
-        public Task StartAsync(JobSpec job, CancellationToken ct) => Task.CompletedTask;
+        public Task StartAsync(JobSpec job, ChunkGrid grid, CancellationToken ct) => Task.CompletedTask;
         public ValueTask SendAsync(ProcessChunk c, CancellationToken ct)
         {
             int n = Interlocked.Increment(ref _sent);

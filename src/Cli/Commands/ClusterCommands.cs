@@ -1,9 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
-using ChunkSeg.Broker;
+using ChunkSeg.Cluster;
+using ChunkSeg.Cluster.Dispatch;
+using ChunkSeg.Cluster.Node;
 using ChunkSeg.Cli.Distributed;
 using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Storage;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -11,20 +15,34 @@ using Spectre.Console;
 namespace ChunkSeg.Cli.Commands;
 
 /// <summary>
-/// The distributed mode's commands: `worker` and `coordinator` (the long-running processes), `submit`, `status` and
-/// `cancel` (what a user types). All talk through the broker named by --broker or CHUNKSEG_BROKER.
+/// The cluster's commands: `coordinator` and `worker` (long-running members of the Akka.NET cluster), `submit`, `status`,
+/// `cancel` and `cluster show|shards|leave|down` (clients, through the seeds' receptionists). Mutating requests are
+/// signed with the cluster secret from the environment or a mounted file, never from the command line.
 /// </summary>
 internal static class ClusterCommands
 {
-    /// <summary>How long SIGTERM may take to drain: a worker finishes the chunks in hand before it exits.</summary>
+    /// <summary>How long SIGTERM may take: a gpu-node finishes the chunks in hand, then leaves the cluster.</summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromMinutes(10);
+
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(20);
 
     public static readonly string[] LongRunning = ["worker", "coordinator"];
 
-    private static Option<string?> BrokerOption() => new("--broker")
+    private static Option<string[]> SeedOption() => new("--seed")
     {
-        Description = $"RabbitMQ address amqp://HOST:5672/ (default: ${BrokerEndpoint.AddressVariable}); credentials from " +
-            $"${BrokerEndpoint.UserVariable} / ${BrokerEndpoint.PasswordVariable} or their _FILE variants, never the address",
+        Description = $"A seed node HOST:PORT (repeatable; default: ${ClusterSettings.SeedsVariable}=HOST:PORT,HOST:PORT)",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static Option<int> PortOption() => new("--port")
+    {
+        Description = $"This member's cluster port (default {ClusterSettings.DefaultPort})",
+        DefaultValueFactory = _ => ClusterSettings.DefaultPort,
+    };
+
+    private static Option<string?> HostnameOption() => new("--hostname")
+    {
+        Description = "The address other members reach this one at (default: this machine's host name)",
     };
 
     private static Option<int> HealthPortOption() => new("--health-port")
@@ -33,73 +51,86 @@ internal static class ClusterCommands
         DefaultValueFactory = _ => 0,
     };
 
+    private static Option<bool> JsonOption(string what) => new("--json") { Description = $"Print {what} as JSON" };
+
     public static IEnumerable<Command> Create(CommandContext context) =>
-        [Worker(context), Coordinator(context), Submit(context), Status(context), Cancel(context)];
+        [Worker(context), Coordinator(context), Submit(context), Status(context), Cancel(context), ClusterCommand(context)];
+
+    private static ClusterSettings Member(ParseResult parse, Option<string?> hostname, Option<int> port, Option<string[]> seeds, string role)
+    {
+        int p = parse.GetValue(port);
+        if (p is < 1 or > 65535) throw new UsageException($"--port {p}: not a port number (1-65535)");
+        return new ClusterSettings([role], parse.GetValue(hostname) ?? Dns.GetHostName(), p, ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+    }
 
     private static Command Worker(CommandContext context)
     {
-        var broker = BrokerOption();
+        var (seeds, port, hostname, health) = (SeedOption(), PortOption(), HostnameOption(), HealthPortOption());
         var concurrency = new Option<int>("--concurrency") { Description = "Chunks processed at once (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var backend = Options.Backend("features, the forest and the segmentation");
-        var storeRoot = new Option<string>("--store-root") { Description = "The shared store: every path a task names must lie below it", DefaultValueFactory = _ => "/" };
-        var name = new Option<string?>("--name") { Description = "Worker name in status (default: HOST-PID)" };
-        var health = HealthPortOption();
-        var command = new Command("worker", "A GPU-node worker: processes chunk tasks from the broker until stopped (SIGTERM drains)")
+        var storeRoot = new Option<string>("--store-root") { Description = "The shared store: every path a chunk names must lie below it", DefaultValueFactory = _ => "/" };
+        var name = new Option<string?>("--name") { Description = "Node name in status (default: HOST-PID)" };
+        var command = new Command("worker", "A gpu-node: hosts chunk actors of the cluster and processes their chunks until stopped (SIGTERM drains, then leaves)")
         {
-            broker, concurrency, backend, storeRoot, name, health,
+            seeds, port, hostname, concurrency, backend, storeRoot, name, health,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
+            var settings = Member(parse, hostname, port, seeds, ClusterSettings.GpuNodeRole);
             int n = parse.GetValue(concurrency);
             if (n is < 1 or > 256) throw new UsageException($"--concurrency {n}: use 1 to 256");
             using var compute = Options.OpenBackend(parse.GetValue(backend));
             var guard = new StoreGuard(parse.GetValue(storeRoot)!);
             if (!Directory.Exists(guard.Root)) throw new UsageException($"--store-root {guard.Root}: no such folder");
-            string workerName = parse.GetValue(name) ?? $"{Environment.MachineName}-{Environment.ProcessId}";
-            // A chunk is acknowledged only once its output is on disk.
+            string nodeName = parse.GetValue(name) ?? $"{Environment.MachineName}-{Environment.ProcessId}";
+            // A chunk is answered only once its output is on disk.
             VolumeStore.SyncWrites = true;
             using var logs = context.CreateLogs(LogLevel.Information);
             var drill = FaultDrill.FromEnvironment();
-            var host = new WorkerHost(endpoint, new WorkerIdentity(workerName, compute.Name, compute.Name == "cpu" ? null : compute.Device, n),
-                spec => RemoteJobs.Open(spec, guard, workerName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor,
-                logs.CreateLogger<WorkerHost>());
-            using var probes = HealthEndpoint.Start(parse.GetValue(health), () => host.Ready);
-            await host.RunAsync(ct).ConfigureAwait(false);
-            return CliApp.Ok;
+            var identity = new NodeIdentity(nodeName, compute.Name, compute.Name == "cpu" ? null : compute.Device, n);
+            var member = ClusterMember.StartGpuNode(settings, identity,
+                spec => RemoteJobs.Open(spec, guard, nodeName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor, logs);
+            logs.CreateLogger("worker").LogInformation("Node {Node} ({Backend}, {Concurrency} at once) joining through {Seeds} as {Host}:{Port}",
+                nodeName, compute.Name, n, string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port);
+            using var probes = HealthEndpoint.Start(parse.GetValue(health), () => member.IsUp);
+            return await member.RunUntilStoppedAsync(ct, DrainTimeout).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;
     }
 
     private static Command Coordinator(CommandContext context)
     {
-        var broker = BrokerOption();
-        var window = new Option<int>("--max-in-flight") { Description = "Chunk tasks published and not yet answered, at most (backpressure)", DefaultValueFactory = _ => 256 };
-        var state = new Option<string>("--state")
+        var (seeds, port, hostname, health) = (SeedOption(), PortOption(), HostnameOption(), HealthPortOption());
+        var storeRoot = new Option<string?>("--store-root") { Description = "The shared store; the job ledger goes to STORE/.chunkseg-cluster unless --state is given" };
+        var state = new Option<string?>("--state") { Description = "Folder of the job ledger (jobs.jsonl); every coordinator of the cluster must see the same one" };
+        var jobs = new Option<int>("--max-jobs") { Description = "Jobs run side by side, at most (the rest wait in order)", DefaultValueFactory = _ => 1 };
+        var lease = new Option<double>("--chunk-lease") { Description = "Seconds a gpu-node may hold a chunk before it is sent elsewhere", DefaultValueFactory = _ => 600 };
+        var command = new Command("coordinator", "A coordinator: hosts the job manager (a cluster singleton; run two for failover) and runs the jobs' passes over the gpu-nodes")
         {
-            Description = "Folder for the coordinator's job ledger (jobs.jsonl), on durable storage",
-            DefaultValueFactory = _ => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "chunkseg", "coordinator"),
-        };
-        var storeRoot = new Option<string?>("--store-root") { Description = "Also keep the ledger under this shared folder (.chunkseg-coordinator), unless --state is given" };
-        var health = HealthPortOption();
-        var command = new Command("coordinator", "The coordinator: runs submitted jobs one after another over the broker's workers")
-        {
-            broker, window, state, storeRoot, health,
+            seeds, port, hostname, storeRoot, state, jobs, lease, health,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
-            int max = parse.GetValue(window);
-            if (max < 1) throw new UsageException($"--max-in-flight {max}: must be at least 1");
-            string stateDir = parse.GetResult(state) is { Implicit: false } || parse.GetValue(storeRoot) is null
-                ? parse.GetValue(state)! : Path.Combine(parse.GetValue(storeRoot)!, ".chunkseg-coordinator");
+            var settings = Member(parse, hostname, port, seeds, ClusterSettings.CoordinatorRole);
+            string stateDir = parse.GetValue(state) ?? (parse.GetValue(storeRoot) is { } root ? Path.Combine(root, ".chunkseg-cluster")
+                : throw new UsageException("--state or --store-root: the job ledger must be on the store all coordinators share; give one of them"));
+            int maxJobs = parse.GetValue(jobs);
+            if (maxJobs is < 1 or > 64) throw new UsageException($"--max-jobs {maxJobs}: use 1 to 64");
+            double leaseSeconds = parse.GetValue(lease);
+            if (leaseSeconds < 1) throw new UsageException($"--chunk-lease {leaseSeconds}: at least 1 second");
+            Directory.CreateDirectory(stateDir);
+            var secret = ClusterSettings.Secret();
             using var logs = context.CreateLogs(LogLevel.Information);
-            var host = new CoordinatorHost(endpoint, (job, connection, token) => RemoteJobs.ExecuteAsync(job, connection, max, logs, token),
-                job => RemoteJobs.OutDirOf(job.Arguments), stateDir, logs.CreateLogger<CoordinatorHost>());
-            using var probes = HealthEndpoint.Start(parse.GetValue(health), () => host.Ready);
-            ChunkSeg.Contracts.Telemetry.ChunkSegTelemetry.SetQueueDepthSource(() => host.QueueDepths);
-            await host.RunAsync(ct).ConfigureAwait(false);
-            return CliApp.Ok;
+            var logger = logs.CreateLogger("coordinator");
+            if (secret is null) logger.LogWarning("No cluster secret ({Variable} or {Variable}_FILE): submit, cancel, leave and down will be refused",
+                ClusterSettings.SecretVariable, ClusterSettings.SecretVariable);
+            var options = new CoordinatorOptions((job, transports, progress, token) => RemoteJobs.ExecuteAsync(job, transports, progress, logs, token),
+                stateDir, secret, maxJobs, DispatchSettings.Default with { Lease = TimeSpan.FromSeconds(leaseSeconds) });
+            var member = ClusterMember.StartCoordinator(settings, options, logs);
+            logger.LogInformation("Coordinator joining through {Seeds} as {Host}:{Port}; ledger in {State}",
+                string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port, stateDir);
+            using var probes = HealthEndpoint.Start(parse.GetValue(health), () => member.IsUp);
+            return await member.RunUntilStoppedAsync(ct, DrainTimeout).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;
     }
@@ -107,12 +138,12 @@ internal static class ClusterCommands
     private static Command Submit(CommandContext context)
     {
         var run = new RunArguments(outRequired: false);
-        var broker = BrokerOption();
+        var seeds = SeedOption();
         var wait = new Option<bool>("--wait") { Description = "Wait until the job ends; exit 0 when done, 1 when it failed or was cancelled" };
-        var json = new Option<bool>("--json") { Description = "Print the job (and with --wait its final status) as JSON" };
+        var json = JsonOption("the job (and with --wait its final status)");
         var command = new Command("submit", "Queue a run on the cluster: the arguments of `chunkseg run`, or a job file (JOB.yaml) with the same options as keys");
         run.AddTo(command);
-        command.Options.Add(broker);
+        command.Options.Add(seeds);
         command.Options.Add(wait);
         command.Options.Add(json);
         command.SetAction(async (parse, ct) =>
@@ -122,19 +153,24 @@ internal static class ClusterCommands
             var (bound, boundParse) = RemoteJobs.ParseRun(args);
             using (bound.Bind(boundParse).Raw) { }
             args = bound.ToArguments(boundParse);
-            var job = new JobMessage(NewJobId(), args, DateTimeOffset.UtcNow);
-            var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
-            await using var client = await ControlClient.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-            await client.SubmitAsync(job, ct).ConfigureAwait(false);
-            if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(job, Wire.Options)).ConfigureAwait(false);
-            else await context.Out.WriteLineAsync($"submitted job {job.Id}: {bound.OutDirOf(boundParse)}").ConfigureAwait(false);
+            var seedList = ClusterSettings.ParseSeeds(parse.GetValue(seeds));
+            var secret = Secret("submit");
+            var job = new SubmitJob(NewJobId(), JsonSerializer.Serialize(args), bound.OutDirOf(boundParse), DateTimeOffset.UtcNow, null);
+            job = job with { Auth = ClusterWire.Sign(job, secret, DateTimeOffset.UtcNow) };
+            await using var session = ClusterClientSession.Connect(seedList);
+            var reply = await session.AskCoordinator<ClusterReply>(job, AskTimeout).ConfigureAwait(false);
+            if (!reply.Ok) throw new UsageException(reply.Message);
+            if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(new { id = job.Id, output = job.Output }, ClusterWire.Options)).ConfigureAwait(false);
+            else await context.Out.WriteLineAsync($"submitted job {job.Id}: {job.Output}").ConfigureAwait(false);
             if (!parse.GetValue(wait)) return CliApp.Ok;
             while (true)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
-                var status = await client.AskAsync(new ControlRequest("status", job.Id), TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
-                if (status?.Jobs.FirstOrDefault() is not { } s || s.State is not ("done" or "failed" or "cancelled")) continue;
-                if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(s, Wire.Options)).ConfigureAwait(false);
+                ClusterStatus status;
+                try { status = await session.AskCoordinator<ClusterStatus>(new GetClusterStatus(job.Id), AskTimeout).ConfigureAwait(false); }
+                catch (ClusterException) { continue; }   // a coordinator failing over: ask again
+                if (status.Jobs.FirstOrDefault() is not { } s || s.State is not ("done" or "failed" or "cancelled")) continue;
+                if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(s, ClusterWire.Options)).ConfigureAwait(false);
                 else await context.Out.WriteLineAsync($"job {s.Id}: {s.State}{(s.Error is null ? "" : ": " + s.Error)}").ConfigureAwait(false);
                 return s.State == "done" ? CliApp.Ok : CliApp.DataError;
             }
@@ -145,27 +181,16 @@ internal static class ClusterCommands
     private static Command Status(CommandContext context)
     {
         var job = new Argument<string?>("job") { Description = "One job's id (default: all jobs)", Arity = ArgumentArity.ZeroOrOne };
-        var broker = BrokerOption();
-        var json = new Option<bool>("--json") { Description = "Print the status as JSON" };
-        var command = new Command("status", "Jobs, workers (host, backend, chunks done, last heartbeat) and queue depths") { job, broker, json };
+        var seeds = SeedOption();
+        var json = JsonOption("the status");
+        var command = new Command("status", "Jobs, gpu-nodes (host, backend, device, chunks done, last heartbeat) and the chunks each holds") { job, seeds, json };
         command.SetAction(async (parse, ct) =>
         {
-            var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
-            await using var client = await ControlClient.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-            var status = await client.AskAsync(new ControlRequest("status", parse.GetValue(job)), TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
-            var depths = (await client.QueueDepthsAsync(ct).ConfigureAwait(false)).ToDictionary(d => d.Queue, d => d.Depth);
-            status = status is null
-                ? new ClusterStatus("-", [], [], depths, "no coordinator answered within 5 s (is `chunkseg coordinator` running?)")
-                : status with { Queues = depths };
-            if (parse.GetValue(json))
-            {
-                await context.Out.WriteLineAsync(JsonSerializer.Serialize(status, Wire.Options)).ConfigureAwait(false);
-            }
-            else
-            {
-                Print(context, status);
-            }
-            return status.Coordinator == "-" || (parse.GetValue(job) is not null && status.Jobs.Count == 0) ? CliApp.DataError : CliApp.Ok;
+            await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+            var status = await session.AskCoordinator<ClusterStatus>(new GetClusterStatus(parse.GetValue(job)), AskTimeout).ConfigureAwait(false);
+            if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(status, ClusterWire.Options)).ConfigureAwait(false);
+            else Print(context, status);
+            return parse.GetValue(job) is not null && status.Jobs.Count == 0 ? CliApp.DataError : CliApp.Ok;
         });
         return command;
     }
@@ -173,41 +198,119 @@ internal static class ClusterCommands
     private static Command Cancel(CommandContext context)
     {
         var job = new Argument<string>("job") { Description = "The job's id (from submit or status)" };
-        var broker = BrokerOption();
-        var command = new Command("cancel", "Cancel a queued or running job (its chunks still queued are dropped)") { job, broker };
+        var seeds = SeedOption();
+        var command = new Command("cancel", "Cancel a queued or running job") { job, seeds };
         command.SetAction(async (parse, ct) =>
         {
-            var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
-            await using var client = await ControlClient.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-            var answer = await client.AskAsync(new ControlRequest("cancel", parse.GetValue(job)), TimeSpan.FromSeconds(5), ct).ConfigureAwait(false)
-                ?? throw new ClusterException("cancel: no coordinator answered within 5 s (is `chunkseg coordinator` running?)");
-            await context.Out.WriteLineAsync(answer.Message ?? $"job {parse.GetValue(job)}: cancel requested").ConfigureAwait(false);
+            var request = new CancelJob(parse.GetValue(job)!, null);
+            request = request with { Auth = ClusterWire.Sign(request, Secret("cancel"), DateTimeOffset.UtcNow) };
+            await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+            var reply = await session.AskCoordinator<ClusterReply>(request, AskTimeout).ConfigureAwait(false);
+            if (!reply.Ok) throw new UsageException(reply.Message);
+            await context.Out.WriteLineAsync(reply.Message).ConfigureAwait(false);
             return CliApp.Ok;
         });
         return command;
     }
 
+    private static Command ClusterCommand(CommandContext context)
+    {
+        var command = new Command("cluster", "The cluster's members and shards, and membership changes (what Petabridge.Cmd would show)");
+        var showSeeds = SeedOption();
+        var showJson = JsonOption("the view");
+        var show = new Command("show", "Members (address, roles, status, reachable) and the leader") { showSeeds, showJson };
+        show.SetAction(async (parse, ct) => await View(context, parse, showSeeds, showJson, shards: false).ConfigureAwait(false));
+        var shardSeeds = SeedOption();
+        var shardJson = JsonOption("the shards");
+        var shards = new Command("shards", "Shard regions: the shards and chunk actors on each gpu-node, and the chunks each holds now") { shardSeeds, shardJson };
+        shards.SetAction(async (parse, ct) => await View(context, parse, shardSeeds, shardJson, shards: true).ConfigureAwait(false));
+        command.Subcommands.Add(show);
+        command.Subcommands.Add(shards);
+        command.Subcommands.Add(ChangeMember(context, "leave", "Make a member leave the cluster gracefully (a gpu-node drains first)", down: false));
+        command.Subcommands.Add(ChangeMember(context, "down", "Down a member at once (it is unreachable for good, or must go now)", down: true));
+        return command;
+    }
+
+    private static Command ChangeMember(CommandContext context, string verb, string description, bool down)
+    {
+        var address = new Argument<string>("address") { Description = "The member: akka.tcp://chunkseg@HOST:PORT or HOST:PORT (see `cluster show`)" };
+        var seeds = SeedOption();
+        var command = new Command(verb, description) { address, seeds };
+        command.SetAction(async (parse, ct) =>
+        {
+            var request = new ChunkSeg.Contracts.Messages.ChangeMember(parse.GetValue(address)!, down, null);
+            request = request with { Auth = ClusterWire.Sign(request, Secret($"cluster {verb}"), DateTimeOffset.UtcNow) };
+            await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+            var reply = await session.AskCoordinator<ClusterReply>(request, AskTimeout).ConfigureAwait(false);
+            if (!reply.Ok) throw new UsageException(reply.Message);
+            await context.Out.WriteLineAsync(reply.Message).ConfigureAwait(false);
+            return CliApp.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<int> View(CommandContext context, ParseResult parse, Option<string[]> seeds, Option<bool> json, bool shards)
+    {
+        await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+        var view = await session.View(AskTimeout).ConfigureAwait(false);
+        IReadOnlyList<NodeLoad> load = [];
+        if (shards)
+        {
+            try { load = (await session.AskCoordinator<ClusterStatus>(new GetClusterStatus(null), TimeSpan.FromSeconds(5)).ConfigureAwait(false)).Load; }
+            catch (ClusterException) { }   // no coordinator: the regions are still worth showing
+        }
+        if (parse.GetValue(json))
+        {
+            object body = shards ? new { view.Self, view.Regions, load, view.ShardsError } : new { view.Self, view.Leader, view.Members };
+            await context.Out.WriteLineAsync(JsonSerializer.Serialize(body, ClusterWire.Options)).ConfigureAwait(false);
+            return CliApp.Ok;
+        }
+        var ci = CultureInfo.InvariantCulture;
+        if (!shards)
+        {
+            var members = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"members (seen by {view.Self}; leader {view.Leader ?? "none"})"))
+                .AddColumn("address").AddColumn("roles").AddColumn("status").AddColumn("reachable");
+            foreach (var m in view.Members) members.AddRow(Markup.Escape(m.Address), Markup.Escape(string.Join(",", m.Roles)), m.Status, m.Reachable ? "yes" : "[red]no[/]");
+            context.Stdout.Write(members);
+            return CliApp.Ok;
+        }
+        if (view.ShardsError is { } error) context.Out.WriteLine(error);
+        var regions = new Table().Border(TableBorder.Rounded).Title("chunk shard regions").AddColumn("member").AddColumn(new TableColumn("shards").RightAligned())
+            .AddColumn(new TableColumn("chunk actors").RightAligned()).AddColumn("shard ids");
+        foreach (var r in view.Regions)
+            regions.AddRow(Markup.Escape(r.Address), r.Shards.Count.ToString(ci), r.Shards.Values.Sum().ToString(ci),
+                Markup.Escape(string.Join(",", r.Shards.Keys.Select(k => int.Parse(k, ci)).Order())));
+        context.Stdout.Write(regions);
+        var nodes = new Table().Border(TableBorder.Rounded).Title("chunks in flight per gpu-node").AddColumn("node")
+            .AddColumn(new TableColumn("in flight").RightAligned()).AddColumn(new TableColumn("window").RightAligned()).AddColumn(new TableColumn("shards").RightAligned());
+        foreach (var l in load) nodes.AddRow(Markup.Escape(l.Node), l.InFlight.ToString(ci), l.Window.ToString(ci), l.Shards.ToString(ci));
+        context.Stdout.Write(nodes);
+        return CliApp.Ok;
+    }
+
+    private static byte[] Secret(string what) => ClusterSettings.Secret() ?? throw new UsageException(
+        $"{what}: no cluster secret; set {ClusterSettings.SecretVariable} or {ClusterSettings.SecretVariable}_FILE (a mounted secret file) to the secret the coordinators use");
+
     private static void Print(CommandContext context, ClusterStatus status)
     {
         var ci = CultureInfo.InvariantCulture;
         if (status.Message is { } message) context.Out.WriteLine(message);
-        var jobs = new Table().Border(TableBorder.Rounded).Title("jobs").AddColumn("id").AddColumn("state").AddColumn("stage")
-            .AddColumn(new TableColumn("chunks").RightAligned()).AddColumn("output").AddColumn("error");
+        var jobs = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"jobs (coordinator {status.Coordinator})")).AddColumn("id").AddColumn("state")
+            .AddColumn("stage").AddColumn(new TableColumn("chunks").RightAligned()).AddColumn("output").AddColumn("error");
         foreach (var j in status.Jobs)
             jobs.AddRow(j.Id, j.State, Markup.Escape(j.Stage ?? "-"), j.ChunksTotal > 0 ? $"{j.ChunksDone}/{j.ChunksTotal}" : "-",
                 Markup.Escape(j.Output), Markup.Escape(j.Error ?? ""));
-        var workers = new Table().Border(TableBorder.Rounded).Title("workers").AddColumn("worker").AddColumn("host").AddColumn("backend")
-            .AddColumn("GPU").AddColumn(new TableColumn("busy").RightAligned()).AddColumn(new TableColumn("chunks done").RightAligned())
-            .AddColumn(new TableColumn("failed").RightAligned()).AddColumn(new TableColumn("memory").RightAligned()).AddColumn("last heartbeat");
+        var load = status.Load.ToDictionary(l => l.Node, StringComparer.Ordinal);
+        var workers = new Table().Border(TableBorder.Rounded).Title("gpu-nodes").AddColumn("node").AddColumn("host").AddColumn("backend")
+            .AddColumn("device").AddColumn(new TableColumn("running").RightAligned()).AddColumn(new TableColumn("in flight").RightAligned())
+            .AddColumn(new TableColumn("chunks done").RightAligned()).AddColumn(new TableColumn("failed").RightAligned())
+            .AddColumn(new TableColumn("memory").RightAligned()).AddColumn("last heartbeat");
         foreach (var w in status.Workers)
-            workers.AddRow(Markup.Escape(w.Worker), Markup.Escape(w.Host), w.Backend, Markup.Escape(w.Gpu ?? "-"), $"{w.Busy}/{w.Concurrency}",
-                w.ChunksDone.ToString(ci), w.ChunksFailed.ToString(ci), string.Format(ci, "{0:0} MB", w.MemoryBytes / 1e6),
-                string.Format(ci, "{0:0.0} s ago", (DateTimeOffset.UtcNow - w.Time).TotalSeconds));
-        var queues = new Table().Border(TableBorder.Rounded).Title("queues").AddColumn("queue").AddColumn(new TableColumn("waiting").RightAligned());
-        foreach (var (queue, depth) in status.Queues.OrderBy(q => q.Key, StringComparer.Ordinal)) queues.AddRow(queue, depth.ToString(ci));
+            workers.AddRow(Markup.Escape(w.Node), Markup.Escape(w.Host), w.Backend, Markup.Escape(w.Gpu ?? "-"), $"{w.Running}/{w.Concurrency}" + (w.Draining ? " (draining)" : ""),
+                (load.TryGetValue(w.Node, out var l) ? l.InFlight : 0).ToString(ci), w.ChunksDone.ToString(ci), w.ChunksFailed.ToString(ci),
+                string.Format(ci, "{0:0} MB", w.MemoryBytes / 1e6), string.Format(ci, "{0:0.0} s ago", (DateTimeOffset.UtcNow - w.Time).TotalSeconds));
         context.Stdout.Write(jobs);
         context.Stdout.Write(workers);
-        context.Stdout.Write(queues);
     }
 
     private static string NewJobId() => DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6];

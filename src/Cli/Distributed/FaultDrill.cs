@@ -1,18 +1,21 @@
 using System.Diagnostics;
 using System.Globalization;
-using ChunkSeg.Broker;
+using ChunkSeg.Cluster.Node;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
 
 namespace ChunkSeg.Cli.Distributed;
 
 /// <summary>
-/// A fault a worker injects on purpose, for drills of the failure paths on a real cluster (and their tests): set
-/// <c>CHUNKSEG_FAULT_DRILL=STAGE:CHUNK:crash</c> and the worker kills itself (SIGKILL, as the kernel's OOM killer would)
-/// whenever it is handed that chunk of a pass of that stage; <c>…:error</c> makes it fail that chunk as a data error.
-/// Unset, nothing is wrapped.
+/// A fault a gpu-node injects on purpose, for drills of the failure paths on a real cluster (and their tests):
+/// <code>
+///   CHUNKSEG_FAULT_DRILL=STAGE:CHUNK:crash    the node kills itself (SIGKILL, as the OOM killer would) when handed that chunk
+///   CHUNKSEG_FAULT_DRILL=STAGE:CHUNK:error    the node fails that chunk as a data error
+///   CHUNKSEG_FAULT_DRILL=STAGE:*:slow:F       every chunk of that stage takes F times as long (a straggler; F ≥ 1)
+/// </code>
+/// STAGE is a pass's stage (label, relabel, mesh, …). Unset, nothing is wrapped.
 /// </summary>
-internal sealed record FaultDrill(string Stage, long Chunk, bool Crash)
+internal sealed record FaultDrill(string Stage, long? Chunk, string Kind, double Factor)
 {
     public const string Variable = "CHUNKSEG_FAULT_DRILL";
 
@@ -21,20 +24,30 @@ internal sealed record FaultDrill(string Stage, long Chunk, bool Crash)
         string? text = Environment.GetEnvironmentVariable(Variable);
         if (string.IsNullOrWhiteSpace(text)) return null;
         var parts = text.Split(':');
-        if (parts.Length != 3 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long chunk) || parts[2] is not ("crash" or "error"))
-            throw new UsageException($"{Variable}={text}: expected STAGE:CHUNK:crash or STAGE:CHUNK:error (for example label:5:crash)");
-        return new FaultDrill(parts[0], chunk, parts[2] == "crash");
+        var ci = CultureInfo.InvariantCulture;
+        if (parts.Length == 3 && parts[2] is "crash" or "error" && long.TryParse(parts[1], NumberStyles.None, ci, out long chunk))
+            return new FaultDrill(parts[0], chunk, parts[2], 1);
+        if (parts.Length == 4 && parts[1] == "*" && parts[2] == "slow" && double.TryParse(parts[3], NumberStyles.Float, ci, out double factor) && factor >= 1)
+            return new FaultDrill(parts[0], null, "slow", factor);
+        throw new UsageException($"{Variable}={text}: expected STAGE:CHUNK:crash, STAGE:CHUNK:error or STAGE:*:slow:FACTOR (for example label:5:crash, label:*:slow:3)");
     }
 
     /// <summary>The processor of a pass, with the fault in place when the pass is of the drill's stage.</summary>
-    public IJobProcessor Wrap(JobSpec spec, IJobProcessor processor) => spec.Stage == Stage ? new Faulty(this, processor) : processor;
+    public IPassProcessor Wrap(JobSpec spec, IPassProcessor processor) => spec.Stage == Stage ? new Faulty(this, processor) : processor;
 
-    private sealed class Faulty(FaultDrill drill, IJobProcessor inner) : IJobProcessor
+    private sealed class Faulty(FaultDrill drill, IPassProcessor inner) : IPassProcessor
     {
         public object Process(ProcessChunk command, ActivityContext parent)
         {
+            if (drill.Kind == "slow")
+            {
+                var clock = Stopwatch.StartNew();
+                var result = inner.Process(command, parent);
+                Thread.Sleep(clock.Elapsed * (drill.Factor - 1));
+                return result is ChunkCompleted done ? done with { Elapsed = clock.Elapsed } : result;
+            }
             if (command.Chunk.Value != drill.Chunk) return inner.Process(command, parent);
-            if (drill.Crash)
+            if (drill.Kind == "crash")
             {
                 Console.Error.WriteLine($"{Variable}: killing this worker on chunk {drill.Chunk} of {drill.Stage}");
                 System.Diagnostics.Process.GetCurrentProcess().Kill();

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using ChunkSeg.Broker;
+using ChunkSeg.Cluster.Coordination;
+using ChunkSeg.Cluster.Node;
 using ChunkSeg.Cli.Commands;
 using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
@@ -15,7 +16,6 @@ using ChunkSeg.Storage.Labeling;
 using ChunkSeg.Storage.Meshing;
 using ChunkSeg.Contracts.Geometry;
 using Microsoft.Extensions.Logging;
-using RabbitMQ.Client;
 
 namespace ChunkSeg.Cli.Distributed;
 
@@ -48,31 +48,31 @@ internal static class RemoteJobs
         return arguments.OutDirOf(parse);
     }
 
-    /// <summary>The coordinator's side: runs a submitted job to its end through the broker.</summary>
-    public static async Task ExecuteAsync(JobRecord record, IConnection connection, int window, ILoggerFactory logs, CancellationToken ct)
+    /// <summary>The coordinator's side: runs a submitted job to its end, its chunk passes through the cluster.</summary>
+    public static async Task ExecuteAsync(ClusterJob job, Func<IReadOnlyDictionary<string, string>, IChunkTransport> transports, IJobProgress progress,
+        ILoggerFactory logs, CancellationToken ct)
     {
-        var args = record.Message.Arguments.ToList();
+        var args = (JsonSerializer.Deserialize<string[]>(job.Submitted.Run) ?? throw new UsageException($"job {job.Submitted.Id}: empty run")).ToList();
         // A job this coordinator (or its predecessor) already started resumes: its earlier outputs are its own.
-        if (record.Interrupted) args.RemoveAll(a => a == "--overwrite");
+        if (job.Resuming) args.RemoveAll(a => a == "--overwrite");
         var (arguments, parse) = ParseRun(args);
         var request = arguments.Bind(parse);
         using var raw = request.Raw;
         var extra = new Dictionary<string, string> { [RunArgumentsParameter] = JsonSerializer.Serialize(args) };
-        var logger = logs.CreateLogger<RabbitChunkTransport>();
-        request = request with { RemoteTransport = () => new RabbitChunkTransport(connection, extra, window, logger) };
+        request = request with { RemoteTransport = () => transports(extra) };
         try
         {
-            await RunJob.RunAsync(request, logs, new RecordMonitor(record), ct).ConfigureAwait(false);
+            await RunJob.RunAsync(request, logs, new ProgressMonitor(progress), ct).ConfigureAwait(false);
         }
         catch (RunIncompleteException e)
         {
-            record.FailedChunks = e.Result.Failed.Select(f => $"chunk {f.Chunk.Value}: {f.Reason}").ToList();
+            progress.Failed(e.Result.Failed.Select(f => $"chunk {f.Chunk.Value}: {f.Reason}").ToList());
             throw;
         }
     }
 
     /// <summary>The worker's side: opens what one job pass needs (volumes, classifier, stage) after checking its paths.</summary>
-    public static IJobProcessor Open(JobSpec spec, StoreGuard guard, string workerName, ComputeBackend backend)
+    public static IPassProcessor Open(JobSpec spec, StoreGuard guard, string workerName, ComputeBackend backend)
     {
         var owned = new List<IDisposable>();
         try
@@ -147,7 +147,7 @@ internal static class RemoteJobs
         }
     }
 
-    private sealed class Processor(ChunkWorker worker, List<IDisposable> owned) : IJobProcessor
+    private sealed class Processor(ChunkWorker worker, List<IDisposable> owned) : IPassProcessor
     {
         public object Process(ProcessChunk command, ActivityContext parent) => worker.Process(command, parent);
 
@@ -157,20 +157,15 @@ internal static class RemoteJobs
         }
     }
 
-    /// <summary>Reports a run's stage and chunk counts into the coordinator's record of the job (what status shows).</summary>
-    private sealed class RecordMonitor(JobRecord record) : IRunMonitor
+    /// <summary>Reports a run's stage and chunk counts to the coordinator (what status shows).</summary>
+    private sealed class ProgressMonitor(IJobProgress progress) : IRunMonitor
     {
         public void Plan(IReadOnlyList<(string Stage, double Weight)> stages) { }
 
         public IProgress<Coordinator.Execution.JobProgress> Begin(string stage)
         {
-            record.Stage = stage;
-            record.ChunksDone = record.ChunksTotal = 0;
-            return new SynchronousProgress<Coordinator.Execution.JobProgress>(p =>
-            {
-                record.ChunksDone = p.ChunksDone;
-                record.ChunksTotal = p.ChunksTotal;
-            });
+            progress.Report(stage, 0, 0);
+            return new SynchronousProgress<Coordinator.Execution.JobProgress>(p => progress.Report(stage, p.ChunksDone, p.ChunksTotal));
         }
 
         public void End(string stage) { }

@@ -1,9 +1,10 @@
+using ChunkSeg.Contracts.Geometry;
 
 namespace ChunkSeg.Contracts.Messages;
 
 /// <summary>
-/// How the coordinator reaches its workers. The embedded transport runs workers in this process; a broker
-/// transport (RabbitMQ, the distributed issue) implements the same contract across machines, so stage code
+/// How the coordinator reaches its workers. The embedded transport runs workers in this process; the cluster's
+/// transport (Akka.Cluster.Sharding, src/Cluster) implements the same contract across machines, so stage code
 /// never knows which one it runs under.
 /// <para>
 /// Contract: after <see cref="StartAsync"/>, every <see cref="ProcessChunk"/> sent is answered by at least one
@@ -13,8 +14,11 @@ namespace ChunkSeg.Contracts.Messages;
 /// </summary>
 public interface IChunkTransport : IAsyncDisposable
 {
-    /// <summary>Announces the job to the workers (they open its volumes once, not per chunk).</summary>
-    Task StartAsync(JobSpec job, CancellationToken cancellationToken);
+    /// <summary>
+    /// Announces the job to the workers (they open its volumes once, not per chunk). <paramref name="grid"/> is the job's
+    /// chunk grid: a transport may use it to keep neighbouring chunks together.
+    /// </summary>
+    Task StartAsync(JobSpec job, ChunkGrid grid, CancellationToken cancellationToken);
 
     ValueTask SendAsync(ProcessChunk command, CancellationToken cancellationToken);
 

@@ -44,12 +44,36 @@ public static class ChunkSegTelemetry
     public static Histogram<double> StageDuration { get; } =
         Meter.CreateHistogram<double>("chunkseg.stage.duration", "s", "Seconds to process one chunk (read, compute, write)");
 
-    private static Func<IEnumerable<(string Queue, long Depth)>>? _queueDepth;
     private static Func<long?>? _gpuMemory;
 
-    /// <summary>Messages waiting per queue (tag <c>queue</c>); reports nothing until <see cref="SetQueueDepthSource"/>.</summary>
-    public static ObservableGauge<long> QueueDepth { get; } =
-        Meter.CreateObservableGauge("chunkseg.queue.depth", ObserveQueueDepth, "{message}", "Messages waiting in a work queue");
+    private static Func<IEnumerable<(string Role, string Status, long Count)>>? _members;
+    private static Func<IEnumerable<(string Node, long InFlight, long Shards)>>? _nodes;
+
+    /// <summary>Cluster members by role and status (tags <c>role</c>, <c>status</c>), as this member sees them.</summary>
+    public static ObservableGauge<long> ClusterMembers { get; } =
+        Meter.CreateObservableGauge("chunkseg.cluster.members", () => Observe(_members, m => new Measurement<long>(m.Count,
+            new KeyValuePair<string, object?>("role", m.Role), new KeyValuePair<string, object?>("status", m.Status))), "{member}", "Cluster members by role and status");
+
+    /// <summary>Chunks a gpu-node holds for the coordinator (tag <c>node</c>); reported by the coordinator.</summary>
+    public static ObservableGauge<long> ChunksInFlight { get; } =
+        Meter.CreateObservableGauge("chunkseg.chunks.in_flight", () => Observe(_nodes, n => new Measurement<long>(n.InFlight,
+            new KeyValuePair<string, object?>("node", n.Node))), "{chunk}", "Chunks sent to a gpu-node and not yet answered");
+
+    /// <summary>Shards of the chunk region each gpu-node hosts (tag <c>node</c>); reported by the coordinator.</summary>
+    public static ObservableGauge<long> ShardsPerNode { get; } =
+        Meter.CreateObservableGauge("chunkseg.cluster.shards", () => Observe(_nodes, n => new Measurement<long>(n.Shards,
+            new KeyValuePair<string, object?>("node", n.Node))), "{shard}", "Shards of the chunk region hosted by a gpu-node");
+
+    /// <summary>Feeds the cluster gauges (called at each collection; keep them cheap). Null stops them.</summary>
+    public static void SetClusterSources(Func<IEnumerable<(string Role, string Status, long Count)>>? members,
+        Func<IEnumerable<(string Node, long InFlight, long Shards)>>? nodes)
+    {
+        Volatile.Write(ref _members, members);
+        Volatile.Write(ref _nodes, nodes);
+    }
+
+    private static IEnumerable<Measurement<long>> Observe<T>(Func<IEnumerable<T>>? source, Func<T, Measurement<long>> measure) =>
+        source is null ? [] : source().Select(measure).ToArray();
 
     /// <summary>This process's working set.</summary>
     public static ObservableGauge<long> WorkerMemory { get; } =
@@ -59,17 +83,8 @@ public static class ChunkSegTelemetry
     public static ObservableGauge<long> GpuMemory { get; } =
         Meter.CreateObservableGauge("chunkseg.gpu.memory", ObserveGpuMemory, "By", "GPU memory in use");
 
-    /// <summary>Feeds <c>chunkseg.queue.depth</c>; called at each collection (keep it cheap). Null stops it.</summary>
-    public static void SetQueueDepthSource(Func<IEnumerable<(string Queue, long Depth)>>? source) => Volatile.Write(ref _queueDepth, source);
-
     /// <summary>Feeds <c>chunkseg.gpu.memory</c> (null from the function: nothing to report now). Null stops it.</summary>
     public static void SetGpuMemorySource(Func<long?>? source) => Volatile.Write(ref _gpuMemory, source);
-
-    private static IEnumerable<Measurement<long>> ObserveQueueDepth()
-    {
-        if (Volatile.Read(ref _queueDepth) is not { } source) return [];
-        return source().Select(q => new Measurement<long>(q.Depth, new KeyValuePair<string, object?>("queue", q.Queue))).ToArray();
-    }
 
     private static IEnumerable<Measurement<long>> ObserveGpuMemory() =>
         Volatile.Read(ref _gpuMemory)?.Invoke() is { } bytes ? [new Measurement<long>(bytes)] : [];
@@ -87,7 +102,7 @@ public static class ChunkSegTelemetry
 
     /// <summary>
     /// The remote parent carried by <paramref name="headers"/>, or default when there is none or it is malformed.
-    /// Values may be strings or UTF-8 bytes (RabbitMQ delivers header strings as byte[]).
+    /// Values may be strings or UTF-8 bytes.
     /// </summary>
     public static ActivityContext Extract(IReadOnlyDictionary<string, object?>? headers)
     {

@@ -14,7 +14,9 @@ public sealed record JobProgress(long ChunksDone, long ChunksTotal, long VoxelsD
 }
 
 /// <summary>How a job ended. <see cref="IsComplete"/> only when every chunk is recorded in the manifest.</summary>
-public sealed record JobResult(long ChunksTotal, long ChunksProcessed, long ChunksSkipped, IReadOnlyList<ChunkFailed> Failed, long VoxelsProcessed, TimeSpan Elapsed)
+/// <see cref="Duplicates"/>: completions of chunks already recorded (a transport that resends or copies a straggler), ignored.
+public sealed record JobResult(long ChunksTotal, long ChunksProcessed, long ChunksSkipped, IReadOnlyList<ChunkFailed> Failed, long VoxelsProcessed, TimeSpan Elapsed,
+    long Duplicates = 0)
 {
     public bool IsComplete => Failed.Count == 0 && ChunksProcessed + ChunksSkipped == ChunksTotal;
 }
@@ -33,7 +35,7 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
         var clock = Stopwatch.StartNew();
         long skipped = manifest.DoneCount;
         long pending = grid.Count - skipped;
-        long processed = 0, voxels = 0;
+        long processed = 0, voxels = 0, duplicates = 0;
         long voxelsSkipped = 0;
         var failed = new List<ChunkFailed>();
         // One bit per chunk (not a set of ids): 2.5 million chunks cost 300 kB, whatever the volume size.
@@ -45,7 +47,7 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
         using var span = ChunkSegTelemetry.Source.StartActivity("job")
             ?.SetTag("chunkseg.job.id", job.Id.Value).SetTag("chunkseg.stage", job.Stage).SetTag("chunkseg.chunks.total", grid.Count).SetTag("chunkseg.chunks.skipped", skipped);
 
-        await transport.StartAsync(job, cancellationToken).ConfigureAwait(false);
+        await transport.StartAsync(job, grid, cancellationToken).ConfigureAwait(false);
         using var producerStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var producerToken = producerStop.Token;
 
@@ -77,6 +79,7 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
                         if (resolved[(int)done.Chunk.Value] || !manifest.MarkDone(done.Chunk.Value, done.Checksum, done.Voxels, done.Worker))
                         {
                             logger.LogDebug("Ignoring duplicate completion of {Chunk} from {Worker}", done.Chunk, done.Worker);
+                            duplicates++;
                             break;
                         }
                         resolved[(int)done.Chunk.Value] = true;
@@ -123,11 +126,11 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
         }
         await transport.CompleteAsync().ConfigureAwait(false);
 
-        var result = new JobResult(grid.Count, processed, skipped, failed, voxels, clock.Elapsed);
+        var result = new JobResult(grid.Count, processed, skipped, failed, voxels, clock.Elapsed, duplicates);
         span?.SetTag("chunkseg.chunks.processed", processed).SetTag("chunkseg.chunks.failed", failed.Count);
         if (failed.Count > 0) span?.SetStatus(ActivityStatusCode.Error, $"{failed.Count} chunk(s) failed");
-        logger.LogInformation("Job {Job} finished: {Processed} processed, {Skipped} skipped, {Failed} failed in {Elapsed}",
-            job.Id, processed, skipped, failed.Count, clock.Elapsed);
+        logger.LogInformation("Job {Job} finished: {Processed} processed, {Skipped} skipped, {Failed} failed, {Duplicates} duplicate(s) ignored in {Elapsed}",
+            job.Id, processed, skipped, failed.Count, duplicates, clock.Elapsed);
         return result;
     }
 }

@@ -27,7 +27,7 @@ public sealed class InProcessTransport : IChunkTransport
         _commands = Channel.CreateBounded<ProcessChunk>(new BoundedChannelOptions(workerCount) { SingleWriter = true });
     }
 
-    public Task StartAsync(JobSpec job, CancellationToken cancellationToken)
+    public Task StartAsync(JobSpec job, ChunkGrid grid, CancellationToken cancellationToken)
     {
         var process = _workerFactory(job);
         _workers = Enumerable.Range(0, _workerCount).Select(_ => Task.Run(async () =>

@@ -1,0 +1,146 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Client;
+using Akka.Cluster.Tools.Singleton;
+using ChunkSeg.Cluster.Coordination;
+using ChunkSeg.Cluster.Dispatch;
+using ChunkSeg.Cluster.Node;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Contracts.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace ChunkSeg.Cluster;
+
+/// <summary>What the coordinator role needs: how to run a job, where the ledger lives, who may change things.</summary>
+public sealed record CoordinatorOptions(ClusterJobExecutor Execute, string StateFolder, byte[]? Secret, int MaxJobs, DispatchSettings Dispatch);
+
+/// <summary>
+/// A running member of the cluster (one per `chunkseg coordinator` or `chunkseg worker` process).
+/// <code>
+///   every member     /user/jobs-proxy (singleton proxy), /user/admin (views), chunk region or its proxy,
+///                    both registered with the cluster-client receptionist (clients may contact any seed)
+///   coordinator      /user/jobs: the JobManager singleton (one active in the cluster, the others standing by)
+///   gpu-node         /system/sharding/chunk (the chunk actors), /user/node: the NodeRunner (concurrency bound)
+/// </code>
+/// </summary>
+public sealed class ClusterMember
+{
+    private readonly ActorSystem _system;
+    private readonly IActorRef? _runner;
+    private readonly (NodeBoard Board, IActorRef Region, DispatchSettings Dispatch)? _coordinator;
+    private readonly ILogger _logger;
+    private bool _stopRequested;
+
+    private ClusterMember(ActorSystem system, IActorRef? runner, (NodeBoard, IActorRef, DispatchSettings)? coordinator, ILogger logger)
+    {
+        _system = system;
+        _runner = runner;
+        _coordinator = coordinator;
+        _logger = logger;
+    }
+
+    /// <summary>The gpu-nodes this coordinator hears from (a coordinator member only).</summary>
+    public NodeBoard Board => _coordinator?.Board ?? throw new InvalidOperationException("not a coordinator");
+
+    /// <summary>
+    /// A transport for one pass over the gpu-nodes, outside any submitted job (the bench). Answers reach it only while this
+    /// member hosts the active job manager.
+    /// </summary>
+    public IChunkTransport NewTransport(IReadOnlyDictionary<string, string> extraParameters, ILogger logger)
+    {
+        var (board, region, dispatch) = _coordinator ?? throw new InvalidOperationException("not a coordinator");
+        return new ClusterChunkTransport(region, board, extraParameters, dispatch, logger);
+    }
+
+    public ActorSystem System => _system;
+
+    /// <summary>Up in the cluster (readiness).</summary>
+    public bool IsUp => !_system.WhenTerminated.IsCompleted && Akka.Cluster.Cluster.Get(_system).SelfMember.Status == MemberStatus.Up;
+
+    public static ClusterMember StartCoordinator(ClusterSettings settings, CoordinatorOptions options, ILoggerFactory logs)
+    {
+        var system = Create(settings);
+        var region = ClusterSharding.Get(system).StartProxy(ChunkEntity.TypeName, ClusterSettings.GpuNodeRole, new ChunkMessageExtractor());
+        var board = new NodeBoard();
+        system.ActorOf(ClusterSingletonManager.Props(
+            JobManager.Props(options.Execute, new JobLedger(options.StateFolder), options.Secret, options.MaxJobs, board, region, options.Dispatch, logs),
+            PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(ClusterSettings.CoordinatorRole)), JobManager.Name);
+        Common(system, region);
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        ChunkSegTelemetry.SetClusterSources(
+            () => cluster.State.Members.SelectMany(m => m.Roles.Select(r => (Role: r, Status: m.Status.ToString()))).GroupBy(x => x)
+                .Select(g => (g.Key.Role, g.Key.Status, (long)g.Count())),
+            () => board.Load().Select(l => (l.Node, (long)l.InFlight, (long)l.Shards)));
+        return new ClusterMember(system, null, (board, region, options.Dispatch), logs.CreateLogger<ClusterMember>());
+    }
+
+    public static ClusterMember StartGpuNode(ClusterSettings settings, NodeIdentity identity, Func<JobSpec, IPassProcessor> open, ILoggerFactory logs)
+    {
+        var system = Create(settings);
+        var proxy = Common(system, null);
+        var runner = system.ActorOf(NodeRunner.Props(identity, open, proxy, logs.CreateLogger<NodeRunner>()), NodeRunner.Name);
+        var sharding = ClusterSharding.Get(system);
+        var shardingSettings = ClusterShardingSettings.Create(system).WithRole(ClusterSettings.GpuNodeRole);
+        var region = sharding.Start(ChunkEntity.TypeName, _ => Props.Create(() => new ChunkEntity(runner)), shardingSettings,
+            new ChunkMessageExtractor(), sharding.DefaultShardAllocationStrategy(shardingSettings), ChunkEntity.Stop.Instance);
+        AddAdmin(system, region);
+        return new ClusterMember(system, runner, null, logs.CreateLogger<ClusterMember>());
+    }
+
+    private static ActorSystem Create(ClusterSettings settings)
+    {
+        try
+        {
+            return ActorSystem.Create(ClusterSettings.SystemName, settings.ToConfig());
+        }
+        catch (Exception e) when (e.GetBaseException() is System.Net.Sockets.SocketException socket)
+        {
+            throw new UsageException($"--hostname {settings.Hostname} --port {settings.Port}: cannot listen ({socket.Message})");
+        }
+    }
+
+    /// <summary>The singleton proxy and, for a coordinator, the admin view; both offered to clients by the receptionist.</summary>
+    private static IActorRef Common(ActorSystem system, IActorRef? region)
+    {
+        var proxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{JobManager.Name}",
+            ClusterSingletonProxySettings.Create(system).WithRole(ClusterSettings.CoordinatorRole)), JobManager.ProxyName);
+        ClusterClientReceptionist.Get(system).RegisterService(proxy);
+        if (region is not null) AddAdmin(system, region);
+        return proxy;
+    }
+
+    private static void AddAdmin(ActorSystem system, IActorRef region) =>
+        ClusterClientReceptionist.Get(system).RegisterService(system.ActorOf(ClusterAdmin.Props(region), ClusterAdmin.Name));
+
+    /// <summary>
+    /// Runs until <paramref name="stop"/> (SIGTERM) or until the cluster removes this member. On stop a gpu-node first
+    /// drains (refuses queued chunks, finishes running ones, at most <paramref name="drainTimeout"/>), then the member
+    /// leaves the cluster gracefully (shards and the singleton are handed over). Returns false when the member was
+    /// removed without being asked to stop (downed by the Split Brain Resolver or an operator): the process should exit
+    /// non-zero so its supervisor starts it again.
+    /// </summary>
+    public async Task<bool> RunUntilStoppedAsync(CancellationToken stop, TimeSpan drainTimeout)
+    {
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var registration = stop.Register(() => stopped.TrySetResult());
+        await Task.WhenAny(stopped.Task, _system.WhenTerminated).ConfigureAwait(false);
+        if (_system.WhenTerminated.IsCompleted && !stop.IsCancellationRequested)
+        {
+            _logger.LogError("This member was removed from the cluster (downed); exiting so that it can be started again");
+            return false;
+        }
+        _stopRequested = true;
+        if (_runner is not null)
+        {
+            _logger.LogInformation("Draining: queued chunks go back to the coordinator, running ones finish (at most {Minutes:0} min)", drainTimeout.TotalMinutes);
+            try { await _runner.Ask<NodeRunner.Drained>(new NodeRunner.Drain(), drainTimeout).ConfigureAwait(false); }
+            catch (AskTimeoutException) { _logger.LogWarning("Drain did not finish within {Timeout}; leaving anyway", drainTimeout); }
+        }
+        _logger.LogInformation("Leaving the cluster");
+        await CoordinatedShutdown.Get(_system).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
+        await _system.WhenTerminated.ConfigureAwait(false);
+        return _stopRequested;
+    }
+}

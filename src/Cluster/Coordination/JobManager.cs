@@ -1,0 +1,300 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using ChunkSeg.Cluster.Dispatch;
+using ChunkSeg.Contracts.Messages;
+using Microsoft.Extensions.Logging;
+
+namespace ChunkSeg.Cluster.Coordination;
+
+/// <summary>A job as the coordinator hands it to the pipeline. <see cref="Resuming"/>: a coordinator had started it before.</summary>
+public sealed record ClusterJob(SubmitJob Submitted, bool Resuming);
+
+/// <summary>What a running job tells the coordinator: the pass it is in and how far it got, and which chunks failed.</summary>
+public interface IJobProgress
+{
+    void Report(string stage, long chunksDone, long chunksTotal);
+    void Failed(IReadOnlyList<string> chunks);
+}
+
+/// <summary>
+/// Runs a job to its end through the cluster (throws on failure, OperationCanceledException when cancelled).
+/// <paramref name="transport"/> makes a pass's transport; its argument is added to the pass's parameters on the wire.
+/// </summary>
+public delegate Task ClusterJobExecutor(ClusterJob job, Func<IReadOnlyDictionary<string, string>, IChunkTransport> transport, IJobProgress progress,
+    CancellationToken cancellationToken);
+
+/// <summary>
+/// The coordinator: a cluster singleton on the coordinator role (<c>/user/jobs</c>, reached through the proxy
+/// <c>/user/jobs-proxy</c> on every member and by clients through the receptionist).
+/// <code>
+///   clients ── submit / cancel / status / leave / down ──▶ JobManager ── ledger (shared store) ─ jobs.jsonl
+///   gpu-nodes ── heartbeats, accepted, rejected, results ──▶ JobManager ──▶ NodeBoard ──▶ the pass's transport
+///   cluster events (unreachable, removed) ──▶ NodeBoard: the chunks of a lost node are sent again at once
+/// </code>
+/// Jobs run up to <c>maxJobs</c> at once, the rest wait in submission order. Mutating requests must carry a valid
+/// signature of the cluster secret. When this singleton stops (hand-over to a standby, SIGTERM), its jobs stop without
+/// being marked: the next singleton reads the ledger and resumes them.
+/// </summary>
+public sealed class JobManager : ReceiveActor, IWithTimers
+{
+    public const string Name = "jobs", ProxyName = "jobs-proxy";
+
+    private sealed record JobEnded(string Id, string State, string? Error);
+    private sealed record Progressed(string Id, string Stage, long Done, long Total);
+    private sealed record FailedChunks(string Id, IReadOnlyList<string> Chunks);
+    private sealed record PollShards;
+    private sealed record ShardStats(IReadOnlyDictionary<string, IReadOnlyCollection<int>> Homes);
+
+    private sealed class Job(SubmitJob submitted, JobStatus status)
+    {
+        public SubmitJob Submitted { get; } = submitted;
+        public JobStatus Status { get; set; } = status;
+        public CancellationTokenSource? Cancel { get; set; }
+        public Task? Running { get; set; }
+        public bool Resuming { get; set; }
+        public bool IsFinal => Status.State is "done" or "failed" or "cancelled";
+    }
+
+    private readonly ClusterJobExecutor _execute;
+    private readonly JobLedger _ledger;
+    private readonly byte[]? _secret;
+    private readonly int _maxJobs;
+    private readonly NodeBoard _board;
+    private readonly IActorRef _region;
+    private readonly DispatchSettings _dispatch;
+    private readonly ILoggerFactory _logs;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NodeHeartbeat> _beats = new(StringComparer.Ordinal);
+    private bool _stopping;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public JobManager(ClusterJobExecutor execute, JobLedger ledger, byte[]? secret, int maxJobs, NodeBoard board, IActorRef region,
+        DispatchSettings dispatch, ILoggerFactory logs)
+    {
+        _execute = execute;
+        _ledger = ledger;
+        _secret = secret;
+        _maxJobs = maxJobs;
+        _board = board;
+        _region = region;
+        _dispatch = dispatch;
+        _logs = logs;
+        _logger = logs.CreateLogger<JobManager>();
+
+        Receive<NodeHeartbeat>(beat =>
+        {
+            _beats[beat.Node] = beat;
+            _board.Heard(beat);
+        });
+        Receive<ChunkAccepted>(m => _board.Deliver(m.Job, m));
+        Receive<ChunkRejected>(m => _board.Deliver(m.Job, m));
+        Receive<ChunkResult>(m => _board.Deliver(m.Job.Value, m));
+        Receive<ClusterEvent.UnreachableMember>(e => _board.Unreachable(e.Member.Address.ToString(), "is unreachable"));
+        Receive<ClusterEvent.ReachableMember>(e => _board.Reachable(e.Member.Address.ToString()));
+        Receive<ClusterEvent.MemberRemoved>(e => _board.Unreachable(e.Member.Address.ToString(), "was removed"));
+        Receive<ClusterEvent.MemberLeft>(e => _board.Unreachable(e.Member.Address.ToString(), "left"));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<PollShards>(_ => _region.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(2)), TimeSpan.FromSeconds(3))
+            .PipeTo(Self, success: s => new ShardStats(s.Regions.ToDictionary(r => r.Key.ToString(),
+                r => (IReadOnlyCollection<int>)r.Value.Stats.Keys.Select(k => int.Parse(k, System.Globalization.CultureInfo.InvariantCulture)).ToList())),
+                failure: _ => new ShardStats(ImmutableDictionary<string, IReadOnlyCollection<int>>.Empty)));
+        Receive<ShardStats>(s =>
+        {
+            if (s.Homes.Count > 0) _board.ShardHomes(s.Homes);
+        });
+        Receive<SubmitJob>(OnSubmit);
+        Receive<CancelJob>(OnCancel);
+        Receive<ChangeMember>(OnChangeMember);
+        Receive<GetClusterStatus>(q => Sender.Tell(Status(q.Job, null)));
+        Receive<Progressed>(p =>
+        {
+            if (_jobs.TryGetValue(p.Id, out var job)) job.Status = job.Status with { Stage = p.Stage, ChunksDone = p.Done, ChunksTotal = p.Total };
+        });
+        Receive<FailedChunks>(f =>
+        {
+            if (_jobs.TryGetValue(f.Id, out var job)) job.Status = job.Status with { FailedChunks = f.Chunks };
+        });
+        Receive<JobEnded>(OnEnded);
+    }
+
+    public static Props Props(ClusterJobExecutor execute, JobLedger ledger, byte[]? secret, int maxJobs, NodeBoard board, IActorRef region,
+        DispatchSettings dispatch, ILoggerFactory logs) =>
+        Akka.Actor.Props.Create(() => new JobManager(execute, ledger, secret, maxJobs, board, region, dispatch, logs));
+
+    protected override void PreStart()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+        Timers.StartPeriodicTimer("shards", new PollShards(), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        foreach (var entry in _ledger.Load())
+        {
+            var job = new Job(entry.Job, entry.Status);
+            if (!job.IsFinal)
+            {
+                // Started by a coordinator that is gone: it continues here, from its manifests.
+                job.Resuming = entry.Status.State != "queued";
+                job.Status = job.Status with { State = "queued" };
+            }
+            _jobs[entry.Job.Id] = job;
+        }
+        int resumed = _jobs.Values.Count(j => !j.IsFinal);
+        _logger.LogInformation("Coordinator singleton started on {Address}: {Jobs} job(s) in the ledger, {Resumed} to run", 
+            Akka.Cluster.Cluster.Get(Context.System).SelfAddress, _jobs.Count, resumed);
+        StartQueued();
+    }
+
+    protected override void PostStop()
+    {
+        // Hand-over: this coordinator's jobs stop here and are resumed by the next singleton, which must not find them still
+        // writing; so wait (bounded) for them to notice the cancellation.
+        _stopping = true;
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        var running = _jobs.Values.Where(j => j.Running is { IsCompleted: false }).ToList();
+        foreach (var job in running) job.Cancel?.Cancel();
+        try { Task.WaitAll([.. running.Select(j => j.Running!)], TimeSpan.FromSeconds(60)); }
+        catch (AggregateException) { }
+    }
+
+    private void OnSubmit(SubmitJob submit)
+    {
+        if (ClusterWire.Verify(submit, _secret, DateTimeOffset.UtcNow) is { } refusal)
+        {
+            Sender.Tell(new ClusterReply(false, $"submit: {refusal}"));
+            return;
+        }
+        if (_jobs.TryGetValue(submit.Id, out var known))
+        {
+            Sender.Tell(new ClusterReply(true, $"job {submit.Id}: already known ({known.Status.State})"));
+            return;
+        }
+        var job = new Job(submit, new JobStatus(submit.Id, "queued", submit.Output, null, 0, 0, submit.Submitted, null, null, null, []));
+        _ledger.Append(submit, job.Status);
+        _jobs[submit.Id] = job;
+        _logger.LogInformation("Job {Job} queued: {Output}", submit.Id, submit.Output);
+        Sender.Tell(new ClusterReply(true, $"job {submit.Id} queued"));
+        StartQueued();
+    }
+
+    private void OnCancel(CancelJob cancel)
+    {
+        if (ClusterWire.Verify(cancel, _secret, DateTimeOffset.UtcNow) is { } refusal)
+        {
+            Sender.Tell(new ClusterReply(false, $"cancel: {refusal}"));
+            return;
+        }
+        if (!_jobs.TryGetValue(cancel.Id, out var job))
+        {
+            Sender.Tell(new ClusterReply(false, $"job {cancel.Id}: not known to the coordinator"));
+            return;
+        }
+        if (job.IsFinal)
+        {
+            Sender.Tell(new ClusterReply(true, $"job {cancel.Id}: already {job.Status.State}"));
+            return;
+        }
+        if (job.Cancel is { } cts)
+        {
+            cts.Cancel();
+            Sender.Tell(new ClusterReply(true, $"job {cancel.Id}: cancelling"));
+            return;
+        }
+        Finish(job, "cancelled", "cancelled before it started");
+        Sender.Tell(new ClusterReply(true, $"job {cancel.Id}: cancelled before it started"));
+    }
+
+    private void OnChangeMember(ChangeMember change)
+    {
+        string verb = change.Down ? "down" : "leave";
+        if (ClusterWire.Verify(change, _secret, DateTimeOffset.UtcNow) is { } refusal)
+        {
+            Sender.Tell(new ClusterReply(false, $"cluster {verb}: {refusal}"));
+            return;
+        }
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        var member = cluster.State.Members.FirstOrDefault(m => m.Address.ToString() == change.Address || $"{m.Address.Host}:{m.Address.Port}" == change.Address);
+        if (member is null)
+        {
+            Sender.Tell(new ClusterReply(false, $"cluster {verb} {change.Address}: no such member (see `chunkseg cluster show`)"));
+            return;
+        }
+        if (change.Down) cluster.Down(member.Address);
+        else cluster.Leave(member.Address);
+        _logger.LogWarning("Member {Address}: {Verb} requested by a client", member.Address, verb);
+        Sender.Tell(new ClusterReply(true, $"cluster {verb} {member.Address}: requested"));
+    }
+
+    private void StartQueued()
+    {
+        if (_stopping) return;
+        foreach (var job in _jobs.Values.Where(j => j.Status.State == "queued").OrderBy(j => j.Submitted.Submitted).ToList())
+        {
+            if (_jobs.Values.Count(j => j.Running is not null) >= _maxJobs) return;
+            Start(job);
+        }
+    }
+
+    private void Start(Job job)
+    {
+        var cts = new CancellationTokenSource();
+        job.Cancel = cts;
+        job.Status = job.Status with { State = "running", Started = DateTimeOffset.UtcNow, Error = null, FailedChunks = [] };
+        _ledger.Append(job.Submitted, job.Status);
+        _logger.LogInformation("Job {Job} {Verb}: {Output}", job.Submitted.Id, job.Resuming ? "resumed" : "started", job.Submitted.Output);
+        var self = Self;
+        string id = job.Submitted.Id;
+        var progress = new ProgressToActor(self, id);
+        var transportLogger = _logs.CreateLogger<ClusterChunkTransport>();
+        IChunkTransport Transport(IReadOnlyDictionary<string, string> extra) => new ClusterChunkTransport(_region, _board, extra, _dispatch, transportLogger);
+        var clusterJob = new ClusterJob(job.Submitted, job.Resuming);
+        job.Running = Task.Run(() => _execute(clusterJob, Transport, progress, cts.Token), cts.Token).ContinueWith(t =>
+        {
+            var ended = t.Status switch
+            {
+                TaskStatus.RanToCompletion => new JobEnded(id, "done", null),
+                TaskStatus.Canceled => new JobEnded(id, "cancelled", "cancelled by request"),
+                _ when t.Exception?.GetBaseException() is OperationCanceledException => new JobEnded(id, "cancelled", "cancelled by request"),
+                _ => new JobEnded(id, "failed", t.Exception?.GetBaseException().Message ?? "failed"),
+            };
+            self.Tell(ended);
+        }, TaskScheduler.Default);
+    }
+
+    private void OnEnded(JobEnded ended)
+    {
+        if (!_jobs.TryGetValue(ended.Id, out var job)) return;
+        job.Running = null;
+        job.Cancel?.Dispose();
+        job.Cancel = null;
+        if (ended.Error is { } error && ended.State == "failed") _logger.LogError("Job {Job} failed: {Error}", ended.Id, error);
+        Finish(job, ended.State, ended.Error);
+        StartQueued();
+    }
+
+    private void Finish(Job job, string state, string? error)
+    {
+        if (_stopping) return;
+        job.Status = job.Status with { State = state, Finished = DateTimeOffset.UtcNow, Error = state == "done" ? null : error };
+        _ledger.Append(job.Submitted, job.Status);
+        _logger.LogInformation("Job {Job} {State}{Error}", job.Submitted.Id, state, error is null ? "" : ": " + error);
+    }
+
+    private ClusterStatus Status(string? id, string? message)
+    {
+        var jobs = _jobs.Values.Where(j => id is null || j.Submitted.Id == id).OrderBy(j => j.Submitted.Submitted).Select(j => j.Status).ToList();
+        if (id is not null && jobs.Count == 0) message ??= $"job {id}: not known to the coordinator";
+        var alive = new HashSet<string>(_board.Nodes.Where(n => n.Reachable).Select(n => n.Beat.Node), StringComparer.Ordinal);
+        var workers = _beats.Values.Where(b => alive.Contains(b.Node) && DateTimeOffset.UtcNow - b.Time < TimeSpan.FromMinutes(1))
+            .OrderBy(b => b.Node, StringComparer.Ordinal).ToList();
+        return new ClusterStatus(Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), jobs, workers, _board.Load(), message);
+    }
+
+    private sealed class ProgressToActor(IActorRef manager, string id) : IJobProgress
+    {
+        public void Report(string stage, long chunksDone, long chunksTotal) => manager.Tell(new Progressed(id, stage, chunksDone, chunksTotal));
+        public void Failed(IReadOnlyList<string> chunks) => manager.Tell(new FailedChunks(id, chunks));
+    }
+}

@@ -1,0 +1,394 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Akka.Actor;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Messages;
+using Microsoft.Extensions.Logging;
+
+namespace ChunkSeg.Cluster.Dispatch;
+
+/// <summary>How the coordinator leases chunks to gpu-nodes.</summary>
+/// <param name="Lease">A chunk accepted by a node and not answered within this is sent again (the node may be stuck).</param>
+/// <param name="AcceptTimeout">A chunk sent and not accepted by any node within this is sent again (lost on the way).</param>
+/// <param name="MaxBackoff">Retries of a failed chunk wait 1 s, 2 s, 4 s… up to this.</param>
+public sealed record DispatchSettings(TimeSpan Lease, TimeSpan AcceptTimeout, TimeSpan MaxBackoff)
+{
+    public static readonly DispatchSettings Default = new(TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30));
+}
+
+/// <summary>
+/// The coordinator's side of a pass on the Akka cluster: chunks go to chunk actors of the <c>chunk</c> shard region on
+/// the gpu-nodes, answers come back through the job manager (the cluster singleton) and the <see cref="NodeBoard"/>.
+/// <code>
+///   JobRunner ──SendAsync──▶ pending ──choose shard──▶ shard region ──▶ chunk actor (node A) ──▶ node runner
+///       ▲                      ▲   │                                                          │ accepted, result
+///       └──── Results ◀────────┼───┴── flights: chunk → copies (node, shard, since) ◀──────────┘ (singleton proxy)
+///                              └─ node gone, lease expired, rejected: the chunk goes back to the front
+/// </code>
+/// Placement: a chunk's home shard groups it with its 2×2×2 brick of neighbours, whose read boxes overlap its own, so
+/// they land on one node; bricks are spread over all shards and the shard allocator spreads shards evenly over nodes.
+/// A chunk goes home while its home node holds fewer than its window (twice its concurrency) of this coordinator's
+/// chunks; otherwise it is sent to a shard of the least loaded node with room (work goes where capacity is, so a slow
+/// node simply takes fewer). Nothing lost: a chunk stays in flight until answered; when the node holding it becomes
+/// unreachable, drains or leaves, or its lease expires, it is sent again at once. Stragglers: once nothing waits to
+/// be sent, a chunk running much longer than the pass's median gets a second copy on an idle node; the first answer
+/// wins and the JobRunner's manifest ignores the second (counted in <see cref="Duplicates"/>).
+/// </summary>
+public sealed class ClusterChunkTransport : IChunkTransport
+{
+    public const int ShardCount = 64;
+
+    private readonly IActorRef _region;
+    private readonly NodeBoard _board;
+    private readonly DispatchSettings _settings;
+    private readonly ILogger _logger;
+    private readonly IReadOnlyDictionary<string, string> _extraParameters;
+    private readonly object _gate = new();
+    private readonly LinkedList<Pending> _pending = new();
+    private readonly Dictionary<long, Flight> _flights = [];
+    private readonly Queue<double> _recentSeconds = new();
+    private readonly Dictionary<long, int> _losses = [];
+    private readonly Channel<object> _results = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private TaskCompletionSource _changed = NewSignal();
+    private JobSpec? _job;
+    private ChunkGrid? _grid;
+    private Timer? _tick;
+    private int _passSalt;
+    private long _sent, _received, _duplicates, _resent;
+
+    private sealed record Pending(ProcessChunk Command, long NotBefore);
+
+    private sealed class Copy(string? node, int shard, long sentAt)
+    {
+        public string? Node { get; set; } = node;
+        public int Shard { get; set; } = shard;
+        public long SentAt { get; } = sentAt;
+        public long AcceptedAt { get; set; }
+    }
+
+    private sealed class Flight(ProcessChunk command)
+    {
+        public ProcessChunk Command { get; } = command;
+        public List<Copy> Copies { get; } = [];
+    }
+
+    /// <param name="region">The <c>chunk</c> shard region (a proxy on the coordinator).</param>
+    /// <param name="extraParameters">Added to the pass's parameters on the wire (what a node needs to rebuild the stage).</param>
+    public ClusterChunkTransport(IActorRef region, NodeBoard board, IReadOnlyDictionary<string, string> extraParameters, DispatchSettings settings, ILogger logger)
+    {
+        _region = region;
+        _board = board;
+        _extraParameters = extraParameters;
+        _settings = settings;
+        _logger = logger;
+    }
+
+    /// <summary>Chunk messages sent (first copies, resends and speculative copies) and node messages received, for the bench.</summary>
+    public long Sent => Interlocked.Read(ref _sent);
+    public long Received => Interlocked.Read(ref _received);
+
+    /// <summary>Chunks sent again: their node went away, refused them, or their lease or acceptance expired.</summary>
+    public long Resent => Interlocked.Read(ref _resent);
+
+    /// <summary>Second copies of straggling chunks sent to idle nodes.</summary>
+    public long Duplicates => Interlocked.Read(ref _duplicates);
+
+    public Task StartAsync(JobSpec job, ChunkGrid grid, CancellationToken cancellationToken)
+    {
+        var parameters = new Dictionary<string, string>(job.Parameters, StringComparer.Ordinal);
+        foreach (var (key, value) in _extraParameters) parameters[key] = value;
+        _job = job with { Parameters = parameters };
+        _grid = grid;
+        _passSalt = (int)(StableHash(job.Id.Value) % ShardCount);
+        _board.Register(job.Id.Value, this);
+        _tick = new Timer(_ => Pump(), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask SendAsync(ProcessChunk command, CancellationToken cancellationToken)
+    {
+        _ = _job ?? throw new InvalidOperationException("StartAsync first");
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                if (_pending.Count < PendingLimit())
+                {
+                    // A retry waits 1 s, 2 s, 4 s… so a node that failed for a passing reason is not hammered.
+                    long notBefore = command.Attempt <= 1 ? 0 : Stopwatch.GetTimestamp() + Stopwatch.Frequency *
+                        (long)Math.Min(_settings.MaxBackoff.TotalSeconds, Math.Pow(2, command.Attempt - 2));
+                    _pending.AddLast(new Pending(command, notBefore));
+                    PumpLocked();
+                    return;
+                }
+                changed = _changed.Task;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public IAsyncEnumerable<object> Results(CancellationToken cancellationToken) => _results.Reader.ReadAllAsync(cancellationToken);
+
+    public Task CompleteAsync()
+    {
+        _tick?.Dispose();
+        if (_job is { } job) _board.Unregister(job.Id.Value, this);
+        _results.Writer.TryComplete();
+        lock (_gate) Signal();
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await CompleteAsync().ConfigureAwait(false);
+        if (_tick is { } tick) await tick.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The home shard of a chunk: its 2×2×2 brick of neighbours, bricks dealt round the shards.</summary>
+    public int HomeShard(long chunk)
+    {
+        var grid = _grid!;
+        var block = grid.BlockOf(chunk);
+        long t = chunk / (grid.Blocks.Z * grid.Blocks.Y * grid.Blocks.X);
+        long bricksZ = (grid.Blocks.Z + 1) / 2, bricksY = (grid.Blocks.Y + 1) / 2, bricksX = (grid.Blocks.X + 1) / 2;
+        long brick = ((t * bricksZ + block.Z / 2) * bricksY + block.Y / 2) * bricksX + block.X / 2;
+        return (int)((brick + _passSalt) % ShardCount);
+    }
+
+    /// <summary>Chunks of this pass each node holds now (accepted, unanswered).</summary>
+    public IReadOnlyDictionary<string, int> LoadByNode()
+    {
+        lock (_gate) return LoadLocked();
+    }
+
+    /// <summary>An answer from a node for this pass (accepted, rejected, result).</summary>
+    internal void OnMessage(IClusterMessage message)
+    {
+        Interlocked.Increment(ref _received);
+        lock (_gate)
+        {
+            switch (message)
+            {
+                case ChunkAccepted a:
+                    _board.ShardAt(a.Shard, a.Node);
+                    if (_flights.TryGetValue(a.Chunk, out var flight) && flight.Command.Attempt == a.Attempt
+                        && flight.Copies.FirstOrDefault(c => c.AcceptedAt == 0 && c.Shard == a.Shard) is { } copy)
+                    {
+                        copy.Node = a.Node;
+                        copy.AcceptedAt = Stopwatch.GetTimestamp();
+                    }
+                    break;
+                case ChunkRejected r:
+                    _board.Draining(r.Node);
+                    if (_flights.TryGetValue(r.Chunk, out var rejected) && rejected.Command.Attempt == r.Attempt)
+                        DropCopies(rejected, c => c.Shard == r.Shard && (c.Node is null || c.Node == r.Node), $"refused by {r.Node}: {r.Reason}");
+                    break;
+                case ChunkResult result:
+                    OnResult(result);
+                    break;
+            }
+            PumpLocked();
+        }
+    }
+
+    private void OnResult(ChunkResult result)
+    {
+        long chunk = result.Chunk;
+        int attempt = result.Completed?.Attempt ?? result.Failed!.Attempt;
+        if (_flights.TryGetValue(chunk, out var flight))
+        {
+            // An answer for an older attempt (a copy that outlived its retry) says nothing about the current one.
+            if (flight.Command.Attempt != attempt && result.Failed is not null) return;
+            _flights.Remove(chunk);
+            if (result.Completed is { } done)
+            {
+                _recentSeconds.Enqueue(done.Elapsed.TotalSeconds);
+                if (_recentSeconds.Count > 64) _recentSeconds.Dequeue();
+            }
+        }
+        else if (result.Failed is not null)
+        {
+            return;   // the chunk was already answered (a straggler's second copy, or a stale attempt)
+        }
+        _results.Writer.TryWrite(result.Result);
+        Signal();
+    }
+
+    /// <summary>
+    /// A node is gone (unreachable, drained, left): its chunks go to the front of the queue, to be sent at once. The
+    /// chunks it was running (its oldest accepted ones: a node runs its queue in order) count a loss each; a chunk lost
+    /// <see cref="MaxLosses"/> times is a poison chunk (it kills the nodes that run it) and fails instead of going round.
+    /// </summary>
+    internal void OnNodeGone(string node, string why)
+    {
+        lock (_gate)
+        {
+            if (why != "draining" && _board.TryGetNode(node, out var state))
+            {
+                var running = _flights.Values.Where(f => f.Copies.Any(c => c.Node == node && c.AcceptedAt != 0))
+                    .OrderBy(f => f.Copies.First(c => c.Node == node).AcceptedAt).Take(state.Beat.Concurrency).ToList();
+                foreach (var flight in running)
+                {
+                    long chunk = flight.Command.Chunk.Value;
+                    int losses = _losses[chunk] = _losses.GetValueOrDefault(chunk) + 1;
+                    if (losses < MaxLosses || flight.Copies.Count > 1) continue;
+                    _flights.Remove(chunk);
+                    _results.Writer.TryWrite(new ChunkFailed(flight.Command.Job, flight.Command.Chunk, flight.Command.Attempt,
+                        $"the gpu-node running it stopped without answering {losses} times (killed, out of memory or crashed; last {node})",
+                        Retryable: false, Worker: node));
+                }
+            }
+            foreach (var flight in _flights.Values.ToList())
+                DropCopies(flight, c => c.Node == node || (c.Node is null && _board.NodeOfShard(c.Shard) is null), $"{node} {why}");
+            PumpLocked();
+        }
+    }
+
+    /// <summary>Times a chunk may be lost with the node running it before it fails as a poison chunk.</summary>
+    public const int MaxLosses = 3;
+
+    internal void Pump()
+    {
+        lock (_gate) PumpLocked();
+    }
+
+    private void PumpLocked()
+    {
+        if (_job is not { } job) return;
+        long now = Stopwatch.GetTimestamp();
+        ExpireLocked(now);
+        var load = LoadLocked();
+        var available = _board.Nodes.Where(n => n.Available).ToList();
+        if (available.Count == 0) return;
+        int unaccepted = _flights.Values.Sum(f => f.Copies.Count(c => c.AcceptedAt == 0));
+        int probeLimit = available.Sum(n => n.Window);
+
+        for (var entry = _pending.First; entry is not null;)
+        {
+            var next = entry.Next;
+            var pending = entry.Value;
+            if (pending.NotBefore > now) { entry = next; continue; }
+            long chunk = pending.Command.Chunk.Value;
+            int home = HomeShard(chunk);
+            int? shard = ChooseShard(home, load, available, unaccepted < probeLimit);
+            if (shard is null) break;
+            _pending.Remove(entry);
+            var flight = new Flight(pending.Command);
+            _flights[chunk] = flight;
+            SendCopy(job, flight, shard.Value, now, load);
+            if (_board.NodeOfShard(shard.Value) is null) unaccepted++;
+            entry = next;
+        }
+        if (_pending.Count < PendingLimit()) Signal();
+        SpeculateLocked(job, now, load, available);
+    }
+
+    /// <summary>
+    /// Where a chunk goes: its home shard while the home node has room (or the home is not known yet and few chunks are
+    /// unaccepted); else a shard of the least loaded node with room; null when every node is full (wait).
+    /// </summary>
+    private int? ChooseShard(int home, Dictionary<string, int> load, List<NodeBoard.NodeState> available, bool mayProbe)
+    {
+        string? homeNode = _board.NodeOfShard(home);
+        if (homeNode is not null && _board.TryGetNode(homeNode, out var state) && load.GetValueOrDefault(homeNode) < state.Window) return home;
+        if (homeNode is null && mayProbe) return home;
+        var roomiest = available.Where(n => load.GetValueOrDefault(n.Beat.Node) < n.Window)
+            .OrderBy(n => (double)load.GetValueOrDefault(n.Beat.Node) / n.Window).ThenBy(n => n.Beat.Node, StringComparer.Ordinal);
+        foreach (var node in roomiest)
+        {
+            // The node's shard nearest to the home one: chunks stolen from one brick tend to stay together too.
+            var shards = _board.ShardsOf(node.Beat.Node).ToList();
+            if (shards.Count > 0) return shards.MinBy(s => (s - home + ShardCount) % ShardCount);
+        }
+        return null;
+    }
+
+    private void SendCopy(JobSpec job, Flight flight, int shard, long now, Dictionary<string, int> load)
+    {
+        var command = flight.Command;
+        string? node = _board.NodeOfShard(shard);
+        flight.Copies.Add(new Copy(node, shard, now));
+        if (node is not null) load[node] = load.GetValueOrDefault(node) + 1;
+        var span = Activity.Current;
+        string? parent = span is { IdFormat: ActivityIdFormat.W3C } ? span.Id : null;
+        _region.Tell(new ChunkWork(job, command.Chunk.Value, command.Attempt, shard, parent, span?.TraceStateString));
+        Interlocked.Increment(ref _sent);
+    }
+
+    /// <summary>Copies whose node never accepted them, or whose lease ran out, are dropped (their chunk is sent again).</summary>
+    private void ExpireLocked(long now)
+    {
+        long acceptTicks = (long)(_settings.AcceptTimeout.TotalSeconds * Stopwatch.Frequency);
+        long leaseTicks = (long)(_settings.Lease.TotalSeconds * Stopwatch.Frequency);
+        foreach (var flight in _flights.Values.ToList())
+            DropCopies(flight, c => c.AcceptedAt == 0 ? now - c.SentAt > acceptTicks : now - c.AcceptedAt > leaseTicks, "lease expired");
+    }
+
+    /// <summary>Removes copies; a chunk left with none goes back to the front of the queue, to be sent first.</summary>
+    private void DropCopies(Flight flight, Predicate<Copy> which, string why)
+    {
+        if (flight.Copies.RemoveAll(which) == 0 || flight.Copies.Count > 0) return;
+        _flights.Remove(flight.Command.Chunk.Value);
+        _pending.AddFirst(new Pending(flight.Command, 0));
+        Interlocked.Increment(ref _resent);
+        _logger.LogWarning("Chunk {Chunk} of {Job} sent again: {Why}", flight.Command.Chunk.Value, flight.Command.Job, why);
+    }
+
+    /// <summary>
+    /// Once nothing waits to be sent, a chunk held far longer than the pass's median (a slow or half-dead node) gets a
+    /// second copy on a node with room; one extra copy per chunk at most.
+    /// </summary>
+    private void SpeculateLocked(JobSpec job, long now, Dictionary<string, int> load, List<NodeBoard.NodeState> available)
+    {
+        if (_pending.Any(p => p.NotBefore <= now) || _recentSeconds.Count < 4) return;
+        var sorted = _recentSeconds.Order().ToList();
+        double median = sorted[sorted.Count / 2];
+        long patience = (long)(Math.Max(3 * median + 1, 2) * Stopwatch.Frequency);
+        foreach (var node in available.OrderBy(n => load.GetValueOrDefault(n.Beat.Node)))
+        {
+            while (load.GetValueOrDefault(node.Beat.Node) < node.Beat.Concurrency)
+            {
+                var straggler = _flights.Values
+                    .Where(f => f.Copies.Count == 1 && f.Copies[0].AcceptedAt != 0 && f.Copies[0].Node != node.Beat.Node && now - f.Copies[0].AcceptedAt > patience)
+                    .MinBy(f => f.Copies[0].AcceptedAt);
+                var shards = _board.ShardsOf(node.Beat.Node).ToList();
+                if (straggler is null || shards.Count == 0) return;
+                int home = HomeShard(straggler.Command.Chunk.Value);
+                SendCopy(job, straggler, shards.MinBy(s => (s - home + ShardCount) % ShardCount), now, load);
+                Interlocked.Increment(ref _duplicates);
+                _logger.LogInformation("Chunk {Chunk} of {Job} straggles on {Node}: a second copy goes to {Other}",
+                    straggler.Command.Chunk.Value, job.Id, straggler.Copies[0].Node, node.Beat.Node);
+            }
+        }
+    }
+
+    private Dictionary<string, int> LoadLocked()
+    {
+        var load = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var flight in _flights.Values)
+            foreach (var copy in flight.Copies)
+                if (copy.Node is { } node) load[node] = load.GetValueOrDefault(node) + 1;
+        return load;
+    }
+
+    /// <summary>Chunks taken from the runner and not yet sent, at most: enough to keep every node's window full.</summary>
+    private int PendingLimit() => Math.Max(16, _board.Nodes.Where(n => n.Available).Sum(n => n.Window));
+
+    private void Signal()
+    {
+        var old = _changed;
+        _changed = NewSignal();
+        old.TrySetResult();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>FNV-1a: the same pass gets the same salt in every process (string.GetHashCode is randomised per process).</summary>
+    private static uint StableHash(string text)
+    {
+        uint hash = 2166136261;
+        foreach (char c in text) hash = (hash ^ c) * 16777619;
+        return hash;
+    }
+}

@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using ChunkSeg.Contracts.Messages;
+
+namespace ChunkSeg.Cluster.Dispatch;
+
+/// <summary>
+/// What the coordinator knows of the gpu-nodes, shared by every pass it runs: each node's capacity (from its heartbeats),
+/// whether it can take work (reachable, not draining), and which node hosts each shard (from the shard coordinator's
+/// statistics and from the nodes' acceptances). Passes register here to receive their nodes' answers.
+/// </summary>
+public sealed class NodeBoard
+{
+    private readonly ConcurrentDictionary<string, NodeState> _nodes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<int, string> _shards = new();
+    private readonly ConcurrentDictionary<string, ClusterChunkTransport> _passes = new(StringComparer.Ordinal);
+
+    /// <summary>A node as the board sees it. <see cref="Available"/>: it may be given chunks now.</summary>
+    public sealed record NodeState(NodeHeartbeat Beat, bool Reachable, bool Draining)
+    {
+        public bool Available => Reachable && !Draining && !Beat.Draining;
+        public int Window => 2 * Math.Max(1, Beat.Concurrency);
+    }
+
+    public IReadOnlyCollection<NodeState> Nodes => (IReadOnlyCollection<NodeState>)_nodes.Values;
+
+    public bool TryGetNode(string node, out NodeState state) => _nodes.TryGetValue(node, out state!);
+
+    public string? NodeOfShard(int shard) => _shards.TryGetValue(shard, out var node) && IsAvailable(node) ? node : null;
+
+    public IEnumerable<int> ShardsOf(string node) => _shards.Where(p => p.Value == node).Select(p => p.Key);
+
+    public bool IsAvailable(string node) => _nodes.TryGetValue(node, out var s) && s.Available;
+
+    /// <summary>A heartbeat: the node exists, with this capacity (a node that joins gets work from its first beat).</summary>
+    public void Heard(NodeHeartbeat beat)
+    {
+        bool wasAvailable = IsAvailable(beat.Node);
+        _nodes.AddOrUpdate(beat.Node, _ => new NodeState(beat, true, false), (_, old) => old with { Beat = beat, Reachable = true });
+        if (beat.Draining) Gone(beat.Node, "draining");
+        else if (!wasAvailable) Changed();
+    }
+
+    /// <summary>The node at <paramref name="address"/> became unreachable, left or was removed.</summary>
+    public void Unreachable(string address, string why)
+    {
+        foreach (var state in _nodes.Values.Where(n => n.Beat.Address == address).ToList())
+        {
+            _nodes[state.Beat.Node] = state with { Reachable = false };
+            Gone(state.Beat.Node, why);
+        }
+    }
+
+    /// <summary>The node at <paramref name="address"/> is reachable again (it was only slow).</summary>
+    public void Reachable(string address)
+    {
+        foreach (var state in _nodes.Values.Where(n => n.Beat.Address == address).ToList()) _nodes[state.Beat.Node] = state with { Reachable = true };
+        Changed();
+    }
+
+    /// <summary>A node refused work (it drains): no more chunks go there until a heartbeat says otherwise.</summary>
+    public void Draining(string node)
+    {
+        if (_nodes.TryGetValue(node, out var state) && !state.Draining)
+        {
+            _nodes[node] = state with { Draining = true };
+            Gone(node, "draining");
+        }
+    }
+
+    /// <summary>Where shards live now, from the shard coordinator (node addresses), replacing what was learnt before.</summary>
+    public void ShardHomes(IReadOnlyDictionary<string, IReadOnlyCollection<int>> shardsByAddress)
+    {
+        var byAddress = _nodes.Values.ToDictionary(n => n.Beat.Address, n => n.Beat.Node, StringComparer.Ordinal);
+        _shards.Clear();
+        foreach (var (address, shards) in shardsByAddress)
+            if (byAddress.TryGetValue(address, out var node))
+                foreach (int shard in shards) _shards[shard] = node;
+        Changed();
+    }
+
+    /// <summary>A node accepted a chunk of <paramref name="shard"/>: that is where the shard lives now.</summary>
+    public void ShardAt(int shard, string node) => _shards[shard] = node;
+
+    public void Register(string pass, ClusterChunkTransport transport) => _passes[pass] = transport;
+
+    public void Unregister(string pass, ClusterChunkTransport transport) => _passes.TryRemove(new KeyValuePair<string, ClusterChunkTransport>(pass, transport));
+
+    /// <summary>Hands a node's answer to the pass it belongs to; false when no such pass runs here (a stale answer).</summary>
+    public bool Deliver(string pass, IClusterMessage message)
+    {
+        if (!_passes.TryGetValue(pass, out var transport)) return false;
+        transport.OnMessage(message);
+        return true;
+    }
+
+    /// <summary>Chunks held by each node for all passes (accepted, unanswered), for status and metrics.</summary>
+    public IReadOnlyList<NodeLoad> Load()
+    {
+        var inFlight = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var pass in _passes.Values)
+            foreach (var (node, count) in pass.LoadByNode()) inFlight[node] = inFlight.GetValueOrDefault(node) + count;
+        return _nodes.Values.OrderBy(n => n.Beat.Node, StringComparer.Ordinal)
+            .Select(n => new NodeLoad(n.Beat.Node, inFlight.GetValueOrDefault(n.Beat.Node), n.Window, _shards.Count(s => s.Value == n.Beat.Node))).ToList();
+    }
+
+    private void Gone(string node, string why)
+    {
+        foreach (var key in _shards.Where(p => p.Value == node).Select(p => p.Key).ToList()) _shards.TryRemove(key, out _);
+        foreach (var pass in _passes.Values) pass.OnNodeGone(node, why);
+    }
+
+    private void Changed()
+    {
+        foreach (var pass in _passes.Values) pass.Pump();
+    }
+}

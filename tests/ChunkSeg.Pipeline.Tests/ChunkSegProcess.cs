@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ChunkSeg.Pipeline.Tests;
+
+/// <summary>A `chunkseg` child process (this build), its output in a log file.</summary>
+internal sealed class ChunkSegProcess : IDisposable
+{
+    private readonly Process _process;
+    public string LogPath { get; }
+
+    public ChunkSegProcess(string logPath, params string[] args) : this(logPath, new Dictionary<string, string>(), args)
+    {
+    }
+
+    /// <param name="environment">Variables set for the child on top of this process's.</param>
+    public ChunkSegProcess(string logPath, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        LogPath = logPath;
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment) start.Environment[name] = value;
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "chunkseg.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        _process = Process.Start(start)!;
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        var gate = new object();
+        _process.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (gate) log.WriteLine(line); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (gate) log.WriteLine(line); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        _process.Exited += (_, _) => { lock (gate) log.Dispose(); };
+        _process.EnableRaisingEvents = true;
+    }
+
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>SIGKILL: no chance to finish, acknowledge or say goodbye.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    /// <summary>SIGTERM, then waits for the process to exit by itself.</summary>
+    public async Task<int> TerminateAsync(TimeSpan patience)
+    {
+        using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            await term.WaitForExitAsync();
+        using var limit = new CancellationTokenSource(patience);
+        await _process.WaitForExitAsync(limit.Token);
+        return _process.ExitCode;
+    }
+
+    public string Log => File.Exists(LogPath) ? File.ReadAllText(LogPath) : "";
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+}
