@@ -31,7 +31,6 @@ public sealed class ClusterMember
     private readonly IActorRef? _runner;
     private readonly (NodeBoard Board, IActorRef Region, DispatchSettings Dispatch)? _coordinator;
     private readonly ILogger _logger;
-    private bool _stopRequested;
 
     private ClusterMember(ActorSystem system, IActorRef? runner, (NodeBoard, IActorRef, DispatchSettings)? coordinator, ILogger logger)
     {
@@ -86,7 +85,9 @@ public sealed class ClusterMember
         var region = sharding.Start(ChunkEntity.TypeName, _ => Props.Create(() => new ChunkEntity(runner)), shardingSettings,
             new ChunkMessageExtractor(), sharding.DefaultShardAllocationStrategy(shardingSettings), ChunkEntity.Stop.Instance);
         AddAdmin(system, region);
-        return new ClusterMember(system, runner, null, logs.CreateLogger<ClusterMember>());
+        var logger = logs.CreateLogger<ClusterMember>();
+        DrainOnShutdown(system, runner, logger);
+        return new ClusterMember(system, runner, null, logger);
     }
 
     private static ActorSystem Create(ClusterSettings settings)
@@ -115,32 +116,40 @@ public sealed class ClusterMember
         ClusterClientReceptionist.Get(system).RegisterService(system.ActorOf(ClusterAdmin.Props(region), ClusterAdmin.Name));
 
     /// <summary>
-    /// Runs until <paramref name="stop"/> (SIGTERM) or until the cluster removes this member. On stop a gpu-node first
-    /// drains (refuses queued chunks, finishes running ones, at most <paramref name="drainTimeout"/>), then the member
-    /// leaves the cluster gracefully (shards and the singleton are handed over). Returns false when the member was
-    /// removed without being asked to stop (downed by the Split Brain Resolver or an operator): the process should exit
-    /// non-zero so its supervisor starts it again.
+    /// Runs until <paramref name="stop"/> (SIGTERM) or until this member leaves the cluster (`chunkseg cluster leave`) or is
+    /// removed from it. Leaving, a gpu-node first drains (queued chunks go back to the coordinator, running ones finish,
+    /// at most <see cref="DrainTimeout"/>; the coordinated shutdown's first phase), then shards and the singleton are
+    /// handed over. Returns false when the member was downed (by the Split Brain Resolver or an operator) without being
+    /// asked to stop: the process should exit non-zero so that its supervisor starts it again.
     /// </summary>
-    public async Task<bool> RunUntilStoppedAsync(CancellationToken stop, TimeSpan drainTimeout)
+    public async Task<bool> RunUntilStoppedAsync(CancellationToken stop)
     {
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var registration = stop.Register(() => stopped.TrySetResult());
         await Task.WhenAny(stopped.Task, _system.WhenTerminated).ConfigureAwait(false);
-        if (_system.WhenTerminated.IsCompleted && !stop.IsCancellationRequested)
+        var shutdown = CoordinatedShutdown.Get(_system);
+        if (!_system.WhenTerminated.IsCompleted)
         {
-            _logger.LogError("This member was removed from the cluster (downed); exiting so that it can be started again");
-            return false;
+            _logger.LogInformation("Leaving the cluster");
+            await shutdown.Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
+            await _system.WhenTerminated.ConfigureAwait(false);
+            return true;
         }
-        _stopRequested = true;
-        if (_runner is not null)
-        {
-            _logger.LogInformation("Draining: queued chunks go back to the coordinator, running ones finish (at most {Minutes:0} min)", drainTimeout.TotalMinutes);
-            try { await _runner.Ask<NodeRunner.Drained>(new NodeRunner.Drain(), drainTimeout).ConfigureAwait(false); }
-            catch (AskTimeoutException) { _logger.LogWarning("Drain did not finish within {Timeout}; leaving anyway", drainTimeout); }
-        }
-        _logger.LogInformation("Leaving the cluster");
-        await CoordinatedShutdown.Get(_system).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
-        await _system.WhenTerminated.ConfigureAwait(false);
-        return _stopRequested;
+        if (shutdown.ShutdownReason is CoordinatedShutdown.ClusterLeavingReason) return true;
+        _logger.LogError("This member was removed from the cluster (downed); exiting so that it can be started again");
+        return false;
     }
+
+    /// <summary>How long a leaving gpu-node may take to finish the chunks in hand.</summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>Drains the node runner first whenever this member shuts down (SIGTERM, leave), before it leaves the cluster.</summary>
+    private static void DrainOnShutdown(ActorSystem system, IActorRef runner, ILogger logger) =>
+        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeClusterShutdown, "drain-chunks", async () =>
+        {
+            logger.LogInformation("Draining: queued chunks go back to the coordinator, running ones finish (at most {Minutes:0} min)", DrainTimeout.TotalMinutes);
+            try { await runner.Ask<NodeRunner.Drained>(new NodeRunner.Drain(), DrainTimeout).ConfigureAwait(false); }
+            catch (AskTimeoutException) { logger.LogWarning("Drain did not finish within {Timeout}; leaving anyway", DrainTimeout); }
+            return Akka.Done.Instance;
+        });
 }

@@ -15,9 +15,11 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
 
     /// <summary>
     /// Failure handling, measured on loopback with SIGKILLed members (docs/distributed.md): a member silent for 3 s is
-    /// unreachable, the Split Brain Resolver (keep majority) downs it once the view is stable for 5 s, and sharding
-    /// re-homes its shards 1 s after removal. Chunks held by an unreachable node are sent elsewhere at once, without
-    /// waiting for the downing.
+    /// unreachable, the Split Brain Resolver downs it once the view is stable for 5 s, and sharding re-homes its shards
+    /// 1 s after removal. Chunks held by an unreachable node are sent elsewhere at once, without waiting for the downing.
+    /// The resolver keeps the side of the oldest coordinator, and downs that coordinator when it alone is unreachable: so
+    /// losing many gpu-nodes at once never takes the coordinator down (keep-majority would), and losing the active
+    /// coordinator hands its singleton to the standby.
     /// </summary>
     public static readonly TimeSpan HeartbeatPause = TimeSpan.FromSeconds(3), StableAfter = TimeSpan.FromSeconds(5), DownRemovalMargin = TimeSpan.FromSeconds(1);
 
@@ -79,7 +81,8 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
               min-nr-of-members = 1
               downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
               split-brain-resolver {
-                active-strategy = keep-majority
+                active-strategy = keep-oldest
+                keep-oldest { down-if-alone = on, role = "{{CoordinatorRole}}" }
                 stable-after = {{StableAfter.TotalSeconds.ToString(ci)}}s
               }
               down-removal-margin = {{DownRemovalMargin.TotalSeconds.ToString(ci)}}s
@@ -145,6 +148,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
           remote.dot-netty.tcp.maximum-frame-size = 128000b
           coordinated-shutdown.run-by-clr-shutdown-hook = off
           coordinated-shutdown.exit-clr = off
+          coordinated-shutdown.phases.before-cluster-shutdown.timeout = 610s
         }
         """);
 

@@ -1,106 +1,151 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using System.Text.Json.Nodes;
 
 namespace ChunkSeg.Pipeline.Tests;
 
 /// <summary>
-/// The distributed mode end to end on this machine: a real rabbitmq-server, one coordinator and three worker processes
-/// (`chunkseg coordinator`, `chunkseg worker`), a job from `chunkseg submit`. Its outputs must equal the embedded run's,
-/// also when a worker is killed with SIGKILL mid-job, when the coordinator is killed and restarted, and when the broker
-/// restarts: equal labels (so equal object counts and voxel totals) and object tables prove no chunk was lost or counted twice.
+/// The cluster end to end on this machine: real `chunkseg coordinator` and `chunkseg worker` processes forming an
+/// Akka.NET cluster on loopback, a job from `chunkseg submit`. Its outputs must equal the embedded run's, also when a
+/// gpu-node is SIGKILLed mid-pass, when the active coordinator is SIGKILLed while a standby runs, when the only
+/// coordinator is SIGKILLed and restarted, when a gpu-node joins mid-run and when one is given SIGTERM: equal labels
+/// (so equal object counts and voxel totals) and object tables prove no chunk was lost or counted twice; each fault's
+/// longest gap between two recorded chunks is printed. Every wait is on progress (chunks recorded, a member heard),
+/// never a fixed delay.
 /// </summary>
-public sealed class DistributedTests : IDisposable
+public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
 {
+    private const string Secret = "test-cluster-secret";
     private readonly TempDir _dir = new();
+    private readonly List<IDisposable> _processes = [];
     private static readonly SemaphoreSlim ReferenceLock = new(1, 1);
     private static string? _reference;
 
     private static string Ilp3D => SharedData.Require("ilastik/PixelClass3D.ilp");
     private static string Data3D => SharedData.Require("ilastik/Data_3D.h5") + "/data";
     private static readonly string[] Options = ["--ilp", Ilp3D, "--chunk", "8,16,16", "--min-size", "3"];
+    private static readonly Dictionary<string, string> WithSecret = new() { ["CHUNKSEG_CLUSTER_SECRET"] = Secret };
 
-    public void Dispose() => _dir.Dispose();
-
-    [Fact]
-    public async Task Coordinator_and_three_workers_equal_the_embedded_run() =>
-        await RunCluster(async (_, _, _, _) => await Task.CompletedTask);
-
-    [Fact]
-    public async Task A_worker_killed_mid_job_loses_no_chunk() =>
-        await RunCluster(async (broker, workers, _, progress) =>
-        {
-            await Until(() => progress() > 10, "the job to get going");
-            workers[0].Kill();
-        });
-
-    [Fact]
-    public async Task A_coordinator_killed_and_restarted_resumes_the_job() =>
-        await RunCluster(async (broker, _, coordinator, progress) =>
-        {
-            await Until(() => progress() > 10, "the job to get going");
-            coordinator.Replace();
-        });
-
-    [Fact]
-    public async Task A_broker_restart_mid_job_loses_no_chunk() =>
-        await RunCluster(async (broker, _, _, progress) =>
-        {
-            await Until(() => progress() > 10, "the job to get going");
-            await broker.RestartAsync();
-        });
-
-    [Fact]
-    public async Task Status_lists_the_workers_and_queues_and_cancel_stops_a_job()
+    public void Dispose()
     {
-        await using var broker = await RabbitBroker.StartAsync();
-        using var coordinator = new ChunkSegProcess(_dir["coordinator.log"], "coordinator", "--broker", broker.Address, "--state", _dir["state"]);
-        using var worker = new ChunkSegProcess(_dir["w.log"], "worker", "--broker", broker.Address, "--concurrency", "1", "--name", "solo", "--backend", "cpu");
-        JsonNode status = null!;
-        await Until(async () => (status = await Status(broker, null))["workers"]!.AsArray().Count == 1, "the worker's heartbeat");
+        foreach (var p in _processes) p.Dispose();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task Coordinator_and_three_gpu_nodes_equal_the_embedded_run() =>
+        await RunCluster("none", async (_, _, _) => await Task.CompletedTask);
+
+    [Fact]
+    public async Task A_gpu_node_killed_mid_pass_loses_no_chunk() =>
+        await RunCluster("gpu-node SIGKILL", async (cluster, _, recorded) =>
+        {
+            await Until(() => recorded() > 10, "the job to get going");
+            cluster.Nodes[0].Kill();
+        });
+
+    [Fact]
+    public async Task The_active_coordinator_killed_with_a_standby_running_finishes_without_resubmission() =>
+        await RunCluster("active coordinator SIGKILL, standby takes over", async (cluster, _, recorded) =>
+        {
+            await Until(() => recorded() > 10, "the job to get going");
+            cluster.Coordinators[0].Kill();
+        }, coordinators: 2);
+
+    [Fact]
+    public async Task The_only_coordinator_killed_and_restarted_resumes_the_job() =>
+        await RunCluster("only coordinator SIGKILL + restart", async (cluster, _, recorded) =>
+        {
+            await Until(() => recorded() > 10, "the job to get going");
+            cluster.Coordinators[0].Kill();
+            cluster.Coordinators[0] = cluster.StartCoordinator(0);
+        });
+
+    [Fact]
+    public async Task A_gpu_node_joining_mid_run_processes_chunks() =>
+        await RunCluster("gpu-node joins", async (cluster, _, recorded) =>
+        {
+            await Until(() => recorded() > 4, "the job to get going");
+            cluster.StartNode("late");
+        }, nodes: 1, expectWorker: "late");
+
+    [Fact]
+    public async Task A_gpu_node_given_SIGTERM_drains_and_the_job_loses_no_chunk() =>
+        await RunCluster("gpu-node SIGTERM", async (cluster, _, recorded) =>
+        {
+            await Until(() => recorded() > 10, "the job to get going");
+            Assert.Equal(0, await cluster.Nodes[0].TerminateAsync(TimeSpan.FromMinutes(2)));
+        });
+
+    [Fact]
+    public async Task Status_cancel_views_and_the_secret()
+    {
+        var cluster = StartCluster(coordinators: 1, nodes: 1);
+        await cluster.UntilNodes(1);
+        var status = await Status(cluster, null);
         var w = status["workers"]![0]!;
-        Assert.Equal("solo", w["worker"]!.GetValue<string>());
+        Assert.Equal("n1", w["node"]!.GetValue<string>());
         Assert.Equal("cpu", w["backend"]!.GetValue<string>());
         Assert.Equal(Environment.MachineName, w["host"]!.GetValue<string>());
-        Assert.Equal(["chunkseg.dead", "chunkseg.jobs", "chunkseg.results", "chunkseg.tasks"],
-            status["queues"]!.AsObject().Select(q => q.Key).Order(StringComparer.Ordinal));
 
-        string job = await Submit(broker, _dir["cancelled"], ["--chunk", "8,8,8"]);
-        await Until(async () => JobOf(await Status(broker, job))?["state"]!.GetValue<string>() == "running", "the job to start");
-        var (code, output, err) = await Cli.Run("cancel", job, "--broker", broker.Address);
+        // Members and shards, as Petabridge.Cmd would show them.
+        var (code, view, err) = await Cli.Run("cluster", "show", "--seed", cluster.Seed, "--json");
         Assert.True(code == 0, err);
-        Assert.Contains(job, output);
-        await Until(async () => JobOf(await Status(broker, job))?["state"]!.GetValue<string>() == "cancelled", "the job to be cancelled");
+        var members = JsonNode.Parse(view)!["members"]!.AsArray();
+        Assert.Equal(2, members.Count);
+        Assert.Contains(members, m => m!["roles"]![0]!.GetValue<string>() == "gpu-node" && m["status"]!.GetValue<string>() == "Up");
+
+        // Without the secret, or with another, nothing changes and the refusal says why.
+        string[] submit = ["submit", Data3D, "--out", _dir["refused"], .. Options, "--seed", cluster.Seed];
+        await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", null, () => Cli.Expect(2, "no cluster secret", submit));
+        await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", "another", () => Cli.Expect(2, "cluster secret does not match", submit));
+        await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", "another", () => Cli.Expect(2, "cluster secret does not match", "cluster", "down", cluster.NodeAddress(0), "--seed", cluster.Seed));
+        Assert.Empty((await Status(cluster, null))["jobs"]!.AsArray());
+        Assert.False(Directory.Exists(_dir["refused"]) && Directory.EnumerateFileSystemEntries(_dir["refused"]).Any());
+
+        string job = await Submit(cluster, _dir["cancelled"], ["--chunk", "8,8,8"]);
+        await Until(async () => JobOf(await Status(cluster, job))?["state"]!.GetValue<string>() == "running", "the job to start");
+        (code, var said, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret, () => Cli.Run("cancel", job, "--seed", cluster.Seed));
+        Assert.True(code == 0, err);
+        Assert.Contains(job, said);
+        await Until(async () => JobOf(await Status(cluster, job))?["state"]!.GetValue<string>() == "cancelled", "the job to be cancelled");
         Assert.False(File.Exists(Path.Combine(_dir["cancelled"], "manifest.json")));
 
-        // A worker stopped with SIGTERM drains and exits cleanly.
-        Assert.Equal(0, await worker.TerminateAsync(TimeSpan.FromSeconds(60)));
+        (code, var shards, err) = await Cli.Run("cluster", "shards", "--seed", cluster.Seed, "--json");
+        Assert.True(code == 0, err);
+        Assert.True(JsonNode.Parse(shards)!["regions"]!.AsArray().Single()!["shards"]!.AsObject().Count > 0, shards);
+
+        // A gpu-node asked to leave drains and exits cleanly.
+        (code, _, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret, () => Cli.Run("cluster", "leave", cluster.NodeAddress(0), "--seed", cluster.Seed));
+        Assert.True(code == 0, err);
+        await Until(() => cluster.Nodes[0].HasExited, "the node to leave and exit", TimeSpan.FromMinutes(2));
     }
 
     [Fact]
     public async Task Poison_chunks_fail_the_job_by_chunk_index_instead_of_hanging()
     {
-        await using var broker = await RabbitBroker.StartAsync();
-        using var coordinator = new ChunkSegProcess(_dir["coordinator.log"], "coordinator", "--broker", broker.Address, "--state", _dir["state"]);
+        var cluster = StartCluster(coordinators: 1, nodes: 0);
         string[] coarse = ["--chunk", "16,32,32"];
 
-        // A chunk whose worker reports a data error: dead-lettered by the worker, failed at once.
-        using (var erring = new ChunkSegProcess(_dir["erring.log"], new Dictionary<string, string> { ["CHUNKSEG_FAULT_DRILL"] = "label:3:error" },
-            "worker", "--broker", broker.Address, "--concurrency", "1"))
+        // A chunk whose node reports a data error: failed at once.
+        using (var erring = cluster.StartNode("erring", drill: "label:3:error"))
         {
-            var failed = await Finished(broker, await Submit(broker, _dir["erring"], coarse));
+            await cluster.UntilNodes(1);
+            var failed = await Finished(cluster, await Submit(cluster, _dir["erring"], coarse));
             Assert.Equal("failed", failed["state"]!.GetValue<string>());
             Assert.Equal("chunk 3: CHUNKSEG_FAULT_DRILL: chunk 3 fails on purpose", Assert.Single(failed["failedChunks"]!.AsArray())!.GetValue<string>());
             Assert.Contains("chunk 3", failed["error"]!.GetValue<string>());
             Assert.False(File.Exists(Path.Combine(_dir["erring"], "manifest.json")));
         }
 
-        // A chunk that kills every worker taking it (as an out-of-memory kill would): the workers are restarted, as
-        // Kubernetes would, until the broker's delivery limit sends the chunk to the dead-letter queue.
-        var crashing = Enumerable.Range(1, 2).Select(i => new Restartable(() => new ChunkSegProcess(_dir[$"crashing{i}-{Guid.NewGuid():N}.log"],
-            new Dictionary<string, string> { ["CHUNKSEG_FAULT_DRILL"] = "label:5:crash" }, "worker", "--broker", broker.Address, "--concurrency", "1"))).ToList();
+        // A chunk that kills every node running it (as an out-of-memory kill would): the nodes are restarted, as
+        // Kubernetes would, until the coordinator has lost the chunk with its node three times and fails it.
+        var crashing = Enumerable.Range(1, 2).Select(i => new Restartable(() => cluster.StartNode($"crashing{i}", drill: "label:5:crash", register: false))).ToList();
         try
         {
-            string job = await Submit(broker, _dir["crashing"], coarse);
+            string job = await Submit(cluster, _dir["crashing"], coarse);
             using var restarts = new CancellationTokenSource();
             var supervisor = Task.Run(async () =>
             {
@@ -110,14 +155,12 @@ public sealed class DistributedTests : IDisposable
                     await Task.Delay(100, CancellationToken.None);
                 }
             }, CancellationToken.None);
-            var final = await Finished(broker, job);
+            var final = await Finished(cluster, job);
             await restarts.CancelAsync();
             await supervisor;
             Assert.Equal("failed", final["state"]!.GetValue<string>());
             string reason = Assert.Single(final["failedChunks"]!.AsArray())!.GetValue<string>();
-            Assert.StartsWith("chunk 5: dead-lettered by the broker", reason);
-            int kills = Directory.EnumerateFiles(_dir.Path, "crashing*.log").Sum(f => File.ReadAllText(f).Split("killing this worker on chunk 5").Length - 1);
-            Assert.True(kills >= 2, $"the drill killed {kills} worker(s)");
+            Assert.StartsWith("chunk 5: the gpu-node running it stopped without answering 3 times", reason);
             Assert.False(File.Exists(Path.Combine(_dir["crashing"], "manifest.json")));
         }
         finally
@@ -127,84 +170,78 @@ public sealed class DistributedTests : IDisposable
     }
 
     [Fact]
-    public async Task Bench_broker_measures_each_worker_count_against_the_embedded_run()
+    public async Task Bench_cluster_measures_each_node_count_and_a_straggler()
     {
-        await using var broker = await RabbitBroker.StartAsync();
-        var (code, output, err) = await Cli.Run("bench", "broker", "--broker", broker.Address, "--workers", "1,2", "--chunks", "27");
+        var (code, text, err) = await Cli.Run("bench", "cluster", "--workers", "1,2", "--chunks", "27", "--straggler-workers", "2",
+            "--straggler-chunk", "16", "--straggler-chunks", "8");
         Assert.True(code == 0, err);
-        Assert.Contains("27 chunks of 8³", output);
-        // One row per mode (a row's first line holds its figures; the mode's name may wrap onto more lines).
-        var rows = output.Split('\n').Select(l => l.Split('│')).Where(c => c.Length == 8 && c[2].Trim().EndsWith(" s", StringComparison.Ordinal))
-            .Select(c => c[1..7].Select(v => v.Trim()).ToArray()).ToList();
+        Assert.Contains("27 chunks of 8³", text);
+        var rows = text.Split('\n').Select(l => l.Split('│')).Where(c => c.Length == 9 && c[2].Trim().EndsWith(" s", StringComparison.Ordinal))
+            .Select(c => c[1..8].Select(v => v.Trim()).ToArray()).ToList();
         Assert.Equal(3, rows.Count);
         Assert.StartsWith("embedded", rows[0][0]);
-        Assert.StartsWith("broker, 1", rows[1][0]);
-        Assert.StartsWith("broker, 2", rows[2][0]);
-        foreach (var r in rows)
-        {
-            Assert.True(double.Parse(r[2], System.Globalization.CultureInfo.InvariantCulture) > 0, output);   // chunks/s
-            if (r[0].StartsWith("broker", StringComparison.Ordinal))
-                Assert.True(double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture) > 0, output);   // coordinator msg/s
-        }
-    }
-
-    /// <summary>The status of a job once it ended (done, failed or cancelled).</summary>
-    private static async Task<JsonNode> Finished(RabbitBroker broker, string job)
-    {
-        JsonNode final = null!;
-        await Until(async () => (final = JobOf(await Status(broker, job))!) is not null && final["state"]!.GetValue<string>() is "done" or "failed" or "cancelled",
-            "the job to end", TimeSpan.FromMinutes(4));
-        return final;
+        Assert.StartsWith("cluster, 1", rows[1][0]);
+        Assert.StartsWith("cluster, 2", rows[2][0]);
+        foreach (var r in rows.Skip(1)) Assert.True(double.Parse(r[5], CultureInfo.InvariantCulture) > 0, text);   // coordinator msg/s
+        Assert.Contains("with the straggler", text);
     }
 
     [Fact]
-    public async Task Bad_jobs_and_broker_addresses_are_refused_clearly()
+    public async Task Bad_seeds_and_jobs_are_refused_clearly()
     {
-        await Cli.Expect(2, "credentials in the address are refused", "status", "--broker", "amqp://user:secret@localhost:5672/");
-        await Cli.Expect(2, "not an amqp:// or amqps:// address", "status", "--broker", "http://localhost/");
-        // Checked before anything is queued: the run's own validation.
-        await Cli.Expect(2, "give exactly one of --ilp PROJECT.ilp or --model MODEL", "submit", Data3D, "--out", _dir["x"], "--broker", "amqp://127.0.0.1:1/");
-        await Cli.Expect(1, "cannot connect", "status", "--broker", "amqp://127.0.0.1:1/");
+        await WithEnvironment("CHUNKSEG_SEEDS", null, () => Cli.Expect(2, "no seed node given", "status"));
+        await Cli.Expect(2, "expected HOST:PORT", "status", "--seed", "localhost");
+        // Checked before anything is sent: the run's own validation.
+        await Cli.Expect(2, "give exactly one of --ilp PROJECT.ilp or --model MODEL", "submit", Data3D, "--out", _dir["x"], "--seed", "127.0.0.1:1");
+        await Cli.Expect(1, "no answer from the coordinator", "status", "--seed", $"127.0.0.1:{FreePort()}");
+        await Cli.Expect(2, "--state or --store-root", "coordinator", "--seed", "127.0.0.1:1");
     }
 
     /// <summary>
-    /// Starts a broker, a coordinator and three workers, submits the job, runs <paramref name="fault"/> while it runs, waits
-    /// for the job to end and compares its outputs with the embedded run's.
+    /// Starts coordinators and gpu-nodes, submits the job, runs <paramref name="fault"/> while it runs, waits for it to end
+    /// and compares its outputs with the embedded run's; prints the longest gap between recorded chunks after the fault.
     /// </summary>
-    private async Task RunCluster(Func<RabbitBroker, ChunkSegProcess[], Restartable, Func<int>, Task> fault)
+    private async Task RunCluster(string what, Func<TestCluster, string, Func<int>, Task> fault, int coordinators = 1, int nodes = 3, string? expectWorker = null)
     {
         string reference = await Reference();
-        await using var broker = await RabbitBroker.StartAsync();
-        using var coordinator = new Restartable(() => new ChunkSegProcess(_dir[$"coordinator-{Guid.NewGuid():N}.log"],
-            "coordinator", "--broker", broker.Address, "--state", _dir["state"]));
-        var workers = Enumerable.Range(1, 3).Select(i => new ChunkSegProcess(_dir[$"worker{i}.log"],
-            "worker", "--broker", broker.Address, "--concurrency", "1", "--name", $"w{i}")).ToArray();
-        try
-        {
-            string outDir = _dir["distributed"];
-            string job = await Submit(broker, outDir, []);
-            string components = Path.Combine(outDir, "labels.ome.zarr.work", "local.zarr.partial", ".chunkseg", "manifest.jsonl");
-            await fault(broker, workers, coordinator, () => File.Exists(components) ? File.ReadLines(components).Count() : 0);
-            JsonNode final = null!;
-            await Until(async () => (final = JobOf(await Status(broker, job))!) is not null && final["state"]!.GetValue<string>() is "done" or "failed",
-                "the job to end", TimeSpan.FromMinutes(4));
-            Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{coordinator.Current.Log}");
-            // Every chunk pass ran on the workers, the mesh's marching cubes included; the coordinator only merged and welded.
-            foreach (var pass in new[] { "(label)", "(relabel)", "(mesh)" })
-                Assert.True(workers.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no worker ran a {pass} pass");
+        var cluster = StartCluster(coordinators, nodes);
+        await cluster.UntilNodes(nodes);
+        string outDir = _dir["distributed"];
+        string job = await Submit(cluster, outDir, []);
+        string components = Path.Combine(outDir, "labels.ome.zarr.work", "local.zarr.partial", ".chunkseg", "manifest.jsonl");
+        int Recorded() => File.Exists(components) ? File.ReadLines(components).Count() - 1 : 0;
+        using var gaps = new GapMeter(Recorded, 128);
+        await fault(cluster, job, Recorded);
+        gaps.FaultAt();
+        var final = await Finished(cluster, job);
+        Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
+        output.WriteLine($"fault: {what}; longest gap between recorded chunks after it: {gaps.LongestGapAfterFault.TotalSeconds:0.0} s");
+        // Every chunk pass ran on the gpu-nodes, the mesh's marching cubes included; the coordinator only merged and welded.
+        foreach (var pass in new[] { "(label)", "(relabel)", "(mesh)" })
+            Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
+        if (expectWorker is not null)
+            Assert.Contains($"\"worker\":\"{expectWorker}\"", File.ReadAllText(Path.Combine(outDir, "labels.ome.zarr", ".chunkseg", "manifest.jsonl")));
 
-            Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
-            Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.h5") + "/labels"), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.h5") + "/labels"));
-            Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
-            Assert.Equal(RunCliTests.MeshBody(Path.Combine(reference, "mesh.obj")), RunCliTests.MeshBody(Path.Combine(outDir, "mesh.obj")));
-            var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")))!;
-            var embedded = JsonNode.Parse(File.ReadAllText(Path.Combine(reference, "manifest.json")))!;
-            Assert.Equal(embedded["objects"]!.GetValue<long>(), manifest["objects"]!.GetValue<long>());
-        }
-        finally
-        {
-            foreach (var w in workers) w.Dispose();
-        }
+        Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.h5") + "/labels"), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        Assert.Equal(RunCliTests.MeshBody(Path.Combine(reference, "mesh.obj")), RunCliTests.MeshBody(Path.Combine(outDir, "mesh.obj")));
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")))!;
+        var embedded = JsonNode.Parse(File.ReadAllText(Path.Combine(reference, "manifest.json")))!;
+        Assert.Equal(embedded["objects"]!.GetValue<long>(), manifest["objects"]!.GetValue<long>());
+        // Each chunk recorded exactly once in the relabel pass's manifest (the last pass to keep its manifest).
+        var chunks = File.ReadLines(Path.Combine(outDir, "labels.ome.zarr", ".chunkseg", "manifest.jsonl")).Skip(1)
+            .Select(l => JsonNode.Parse(l)!["chunk"]!.GetValue<long>()).ToList();
+        Assert.Equal(128, chunks.Count);
+        Assert.Equal(128, chunks.Distinct().Count());
+    }
+
+    private TestCluster StartCluster(int coordinators, int nodes)
+    {
+        var cluster = new TestCluster(_dir, coordinators, p => _processes.Add(p));
+        for (int i = 0; i < coordinators; i++) cluster.Coordinators.Add(cluster.StartCoordinator(i));
+        for (int i = 1; i <= nodes; i++) cluster.StartNode($"n{i}");
+        return cluster;
     }
 
     /// <summary>The embedded run of the same job, computed once for all tests of the class.</summary>
@@ -226,24 +263,56 @@ public sealed class DistributedTests : IDisposable
         }
     }
 
-    private static async Task<string> Submit(RabbitBroker broker, string outDir, string[] extra)
+    private static async Task<string> Submit(TestCluster cluster, string outDir, string[] extra)
     {
         string[] options = [.. Options.Where((o, i) => !extra.Contains(o) && (i == 0 || !extra.Contains(Options[i - 1]))), .. extra];
-        var (code, output, err) = await Cli.Run(["submit", Data3D, "--out", outDir, .. options, "--broker", broker.Address, "--json"]);
+        var (code, text, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret,
+            () => Cli.Run(["submit", Data3D, "--out", outDir, .. options, "--seed", cluster.Seed, "--json"]));
         Assert.True(code == 0, err);
-        return JsonNode.Parse(output)!["id"]!.GetValue<string>();
+        return JsonNode.Parse(text)!["id"]!.GetValue<string>();
     }
 
-    private static async Task<JsonNode> Status(RabbitBroker broker, string? job)
+    private static async Task<JsonNode> Status(TestCluster cluster, string? job)
     {
-        var (code, output, err) = await Cli.Run(job is null ? ["status", "--broker", broker.Address, "--json"] : ["status", job, "--broker", broker.Address, "--json"]);
-        var node = JsonNode.Parse(output);
-        Assert.True(node is not null, $"status exited {code}: {err}");
-        return node;
+        var (code, text, err) = await Cli.Run(job is null ? ["status", "--seed", cluster.Seed, "--json"] : ["status", job, "--seed", cluster.Seed, "--json"]);
+        Assert.True(code is 0 or 1 && text.Length > 0, $"status exited {code}: {err}");
+        return JsonNode.Parse(text)!;
     }
 
-    /// <summary>The one job a status for a job id lists, or null while the coordinator has not taken it yet.</summary>
+    /// <summary>The status of a job once it ended (done, failed or cancelled); a coordinator failing over is asked again.</summary>
+    private static async Task<JsonNode> Finished(TestCluster cluster, string job)
+    {
+        JsonNode? final = null;
+        await Until(async () =>
+        {
+            var (code, text, _) = await Cli.Run("status", job, "--seed", cluster.Seed, "--json");
+            if (code != 0 || text.Length == 0) return false;
+            final = JobOf(JsonNode.Parse(text)!);
+            return final?["state"]!.GetValue<string>() is "done" or "failed" or "cancelled";
+        }, "the job to end", TimeSpan.FromMinutes(5));
+        return final!;
+    }
+
     private static JsonNode? JobOf(JsonNode status) => status["jobs"]!.AsArray() is { Count: > 0 } jobs ? jobs[0] : null;
+
+    /// <summary>Runs <paramref name="action"/> with an environment variable set (or removed); the CLI runs in this process.</summary>
+    private static async Task<T> WithEnvironment<T>(string name, string? value, Func<Task<T>> action)
+    {
+        await EnvironmentLock.WaitAsync();
+        string? old = Environment.GetEnvironmentVariable(name);
+        Environment.SetEnvironmentVariable(name, value);
+        try { return await action(); }
+        finally
+        {
+            Environment.SetEnvironmentVariable(name, old);
+            EnvironmentLock.Release();
+        }
+    }
+
+    private static async Task WithEnvironment(string name, string? value, Func<Task> action) =>
+        await WithEnvironment(name, value, async () => { await action(); return 0; });
+
+    private static readonly SemaphoreSlim EnvironmentLock = new(1, 1);
 
     private static Task Until(Func<bool> condition, string what, TimeSpan? limit = null) => Until(() => Task.FromResult(condition()), what, limit);
 
@@ -252,9 +321,61 @@ public sealed class DistributedTests : IDisposable
         var clock = Stopwatch.StartNew();
         while (!await condition())
         {
-            Assert.True(clock.Elapsed < (limit ?? TimeSpan.FromMinutes(2)), $"timed out waiting for {what}");
-            await Task.Delay(50);
+            Assert.True(clock.Elapsed < (limit ?? TimeSpan.FromMinutes(3)), $"timed out waiting for {what}");
+            await Task.Delay(100);
         }
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Coordinators and gpu-nodes on loopback; the coordinators' ports are the seeds.</summary>
+    private sealed class TestCluster(TempDir dir, int coordinators, Action<IDisposable> own)
+    {
+        private readonly int[] _coordinatorPorts = Enumerable.Range(0, coordinators).Select(_ => FreePort()).ToArray();
+        private readonly Dictionary<string, int> _nodePorts = new(StringComparer.Ordinal);
+        public List<ChunkSegProcess> Coordinators { get; } = [];
+        public List<ChunkSegProcess> Nodes { get; } = [];
+        public string Seed => $"127.0.0.1:{_coordinatorPorts[0]}";
+        private string[] Seeds => _coordinatorPorts.SelectMany(p => new[] { "--seed", $"127.0.0.1:{p}" }).ToArray();
+
+        public string NodeAddress(int index) => $"127.0.0.1:{_nodePorts[Path.GetFileNameWithoutExtension(Nodes[index].LogPath)]}";
+
+        public ChunkSegProcess StartCoordinator(int index)
+        {
+            // A restarted only coordinator (the first seed) must find the running cluster, not form a new one: the first
+            // gpu-node is a seed too.
+            string[] nodeSeed = _nodePorts.Count > 0 ? ["--seed", $"127.0.0.1:{_nodePorts.First().Value}"] : [];
+            var process = new ChunkSegProcess(dir[$"coordinator{index}-{Guid.NewGuid():N}.log"], WithSecret, ["coordinator", "--hostname", "127.0.0.1",
+                "--port", _coordinatorPorts[index].ToString(CultureInfo.InvariantCulture), .. Seeds, .. nodeSeed, "--state", dir["state"]]);
+            own(process);
+            return process;
+        }
+
+        public ChunkSegProcess StartNode(string name, string? drill = null, bool register = true)
+        {
+            int port = FreePort();
+            _nodePorts[name] = port;
+            var environment = drill is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["CHUNKSEG_FAULT_DRILL"] = drill };
+            var process = new ChunkSegProcess(dir[$"{name}.log"], environment, ["worker", "--hostname", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture),
+                .. Seeds, "--concurrency", "1", "--name", name, "--backend", "cpu"]);
+            own(process);
+            if (register) Nodes.Add(process);
+            return process;
+        }
+
+        /// <summary>Waits until the coordinator's status lists <paramref name="count"/> gpu-nodes.</summary>
+        public async Task UntilNodes(int count) => await Until(async () =>
+        {
+            var (code, text, _) = await Cli.Run("status", "--seed", Seed, "--json");
+            return code == 0 && JsonNode.Parse(text)!["workers"]!.AsArray().Count >= count;
+        }, $"{count} gpu-node(s) to join");
+
+        public string Logs() => string.Join("\n", Coordinators.Concat(Nodes).Select(p => $"--- {p.LogPath}\n{p.Log}"));
     }
 
     /// <summary>A process that a test may kill (SIGKILL) and start again in its place.</summary>
@@ -270,5 +391,53 @@ public sealed class DistributedTests : IDisposable
         }
 
         public void Dispose() => Current.Dispose();
+    }
+
+    /// <summary>
+    /// Samples how many chunks the faulted pass (the classify + label pass) has recorded: the longest time without a new
+    /// one between the fault and the pass's last chunk.
+    /// </summary>
+    private sealed class GapMeter : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private TimeSpan _faultAt = TimeSpan.MaxValue, _lastChange, _longest;
+
+        public GapMeter(Func<int> recordedChunks, int total)
+        {
+            _loop = Task.Run(async () =>
+            {
+                long last = -1;
+                while (!_stop.IsCancellationRequested && last < total)
+                {
+                    long recorded;
+                    try { recorded = recordedChunks(); }
+                    catch (IOException) { recorded = last; }   // the pass's folder renamed at its end
+                    if (recorded < last) break;
+                    var now = _clock.Elapsed;
+                    if (recorded != last)
+                    {
+                        if (now > _faultAt) _longest = Max(_longest, now - Max(_lastChange, _faultAt));
+                        last = recorded;
+                        _lastChange = now;
+                    }
+                    try { await Task.Delay(100, _stop.Token); } catch (OperationCanceledException) { }
+                }
+            });
+        }
+
+        public void FaultAt() => _faultAt = _clock.Elapsed;
+
+        public TimeSpan LongestGapAfterFault => _longest;
+
+        private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            try { _loop.Wait(); } catch (AggregateException) { }
+            _stop.Dispose();
+        }
     }
 }

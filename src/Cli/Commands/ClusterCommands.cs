@@ -22,7 +22,7 @@ namespace ChunkSeg.Cli.Commands;
 internal static class ClusterCommands
 {
     /// <summary>How long SIGTERM may take: a gpu-node finishes the chunks in hand, then leaves the cluster.</summary>
-    public static readonly TimeSpan DrainTimeout = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan DrainTimeout = ClusterMember.DrainTimeout + TimeSpan.FromMinutes(1);
 
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(20);
 
@@ -93,7 +93,7 @@ internal static class ClusterCommands
             logs.CreateLogger("worker").LogInformation("Node {Node} ({Backend}, {Concurrency} at once) joining through {Seeds} as {Host}:{Port}",
                 nodeName, compute.Name, n, string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port);
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => member.IsUp);
-            return await member.RunUntilStoppedAsync(ct, DrainTimeout).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
+            return await member.RunUntilStoppedAsync(ct).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;
     }
@@ -130,7 +130,7 @@ internal static class ClusterCommands
             logger.LogInformation("Coordinator joining through {Seeds} as {Host}:{Port}; ledger in {State}",
                 string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port, stateDir);
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => member.IsUp);
-            return await member.RunUntilStoppedAsync(ct, DrainTimeout).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
+            return await member.RunUntilStoppedAsync(ct).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;
     }
