@@ -23,6 +23,7 @@ COPY --from=build --chown=root:root /app /app
 ENV DOTNET_NOLOGO=1 \
     DOTNET_CLI_TELEMETRY_OPTOUT=1
 USER 10001
-EXPOSE 8080
+# 4053: Akka remoting (--port), how cluster members reach each other; 8080: --health-port (/healthz, /readyz).
+EXPOSE 4053 8080
 ENTRYPOINT ["dotnet", "/app/chunkseg.dll"]
 CMD ["coordinator"]

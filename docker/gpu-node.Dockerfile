@@ -39,6 +39,7 @@ ENV DOTNET_NOLOGO=1 \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 USER 10001
-EXPOSE 8080
+# 4053: Akka remoting (--port), how cluster members reach each other; 8080: --health-port (/healthz, /readyz).
+EXPOSE 4053 8080
 ENTRYPOINT ["dotnet", "/app/chunkseg.dll"]
 CMD ["worker"]

@@ -108,6 +108,8 @@ public sealed partial class DockerfileTests
                 $"{image}: the {probe} port {port} is not EXPOSEd (EXPOSE {string.Join(' ', exposed)})");
         }
         Assert.Contains(container.Option("--health-port") ?? "", exposed);
+        Assert.True(container.Option("--port") is { } remoting && exposed.Contains(remoting),
+            $"{image}: the Akka remoting port --port {container.Option("--port")} is not EXPOSEd (EXPOSE {string.Join(' ', exposed)})");
     }
 
     [Theory]

@@ -39,8 +39,10 @@ public sealed partial class ManifestTests
 
         var listed = kustomization.StringsAt("resources").ToList();
         Assert.Equal(listed.Count, listed.Distinct(StringComparer.Ordinal).Count());
-        var present = _k8s.Files.Where(f => f != Manifests.KustomizationFile).ToList();
+        // examples/ (the Secret template, the client Job) are applied by hand, never with the rest.
+        var present = _k8s.Files.Where(f => f != Manifests.KustomizationFile && !Manifests.IsExample(f)).ToList();
         Assert.Equal(present.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+        Assert.Contains(_k8s.Files, Manifests.IsExample);
 
         foreach (var generator in kustomization.MapsAt("configMapGenerator"))
         {
@@ -53,14 +55,24 @@ public sealed partial class ManifestTests
     }
 
     [Fact]
-    public void No_Secret_values_are_kept_in_the_repository()
+    public void Secrets_are_value_less_templates_of_the_documented_ones_and_not_applied()
     {
-        foreach (var secret in _k8s.OfKind("Secret"))
+        var documented = DocumentedSecrets();
+        var secrets = _k8s.OfKind("Secret").ToList();
+        Assert.NotEmpty(secrets);
+        foreach (var secret in secrets)
         {
             Assert.True(secret.Root.At("data") is null && secret.Root.At("stringData") is null,
                 $"{secret} carries secret values; create it with kubectl instead (see k8s/README.md)");
+            // Applied with the rest, an empty Secret would stand where `kubectl create secret` should create the real one.
+            Assert.True(secret.File.StartsWith("k8s/" + Manifests.ExamplesDir, StringComparison.Ordinal), $"{secret}: a Secret template belongs in k8s/{Manifests.ExamplesDir}");
+            Assert.True(documented.ContainsKey(secret.Name), $"{secret}: k8s/README.md does not create it (`kubectl create secret generic {secret.Name} ...`)");
         }
-        Assert.DoesNotContain(_k8s.Files, f => f.Contains("secret", StringComparison.OrdinalIgnoreCase));
+        // Every Secret a pod mounts or reads is one of the templates.
+        var referenced = _k8s.Workloads.SelectMany(w => w.PodSpec.MapsAt("volumes").Select(v => v.StringAt("secret.secretName")))
+            .Concat(_k8s.Containers.SelectMany(c => c.Env.Select(e => e.StringAt("valueFrom.secretKeyRef.name"))))
+            .OfType<string>().Distinct();
+        Assert.All(referenced, name => Assert.Contains(name, secrets.Select(s => s.Name)));
     }
 
     [Fact]
@@ -89,7 +101,7 @@ public sealed partial class ManifestTests
     public void Every_long_running_container_has_liveness_and_readiness_probes()
     {
         var problems = new List<string>();
-        foreach (var c in _k8s.Workloads.SelectMany(w => w.PodSpec.MapsAt("containers").Select(s => new Container(w, s))))
+        foreach (var c in _k8s.Workloads.Where(w => w.IsLongRunning).SelectMany(w => w.PodSpec.MapsAt("containers").Select(s => new Container(w, s))))
         {
             foreach (string probe in new[] { "livenessProbe", "readinessProbe" })
             {
@@ -215,11 +227,42 @@ public sealed partial class ManifestTests
             }
         }
         Assert.Empty(problems);
-        Assert.True(credentialVars >= 6, $"expected broker credentials for RabbitMQ, the coordinator and the GPU nodes, found {credentialVars}");
+        Assert.True(credentialVars >= 2, $"expected the cluster secret in the coordinators and the client Job, found {credentialVars} credential variables");
+    }
+
+    [Fact]
+    public void Every_env_reference_names_a_variable_the_container_defines_first()
+    {
+        // Kubernetes leaves an unresolved $(VAR) as literal text: "--hostname $(POD_NAME)..." would advertise that text.
+        var problems = new List<string>();
+        int references = 0;
+        foreach (var c in _k8s.Containers)
+        {
+            var env = c.Env.Select(e => e.StringAt("name") ?? "").ToList();
+            foreach (string arg in c.Spec.StringsAt("command").Concat(c.Args))
+            {
+                foreach (string name in Container.References(arg))
+                {
+                    references++;
+                    if (!env.Contains(name)) problems.Add($"{c}: argument \"{arg}\" refers to $({name}), which is not in env");
+                }
+            }
+            // In env values only the variables defined above count.
+            for (int i = 0; i < env.Count; i++)
+            {
+                foreach (string name in Container.References(c.Env.ElementAt(i).StringAt("value") ?? ""))
+                {
+                    references++;
+                    if (!env.Take(i).Contains(name)) problems.Add($"{c}: env {env[i]} refers to $({name}), which is not defined before it");
+                }
+            }
+        }
+        Assert.Empty(problems);
+        Assert.True(references >= 4, $"expected the downward-API references of the hostnames and telemetry attributes, found {references}");
     }
 
     /// <summary>Null when <paramref name="file"/> is a key of a Secret volume mounted (read-only) in the container; else why not.</summary>
-    private static string? SecretFile(Container c, string file, Dictionary<string, HashSet<string>> secrets)
+    internal static string? SecretFile(Container c, string file, Dictionary<string, HashSet<string>> secrets)
     {
         foreach (var mount in c.Spec.MapsAt("volumeMounts"))
         {
@@ -239,7 +282,7 @@ public sealed partial class ManifestTests
         return "no volume is mounted there";
     }
 
-    /// <summary>Secrets and their keys as k8s/README.md creates them: `kubectl ... create secret generic NAME --from-literal=KEY=...`.</summary>
+    /// <summary>Secrets and their keys as k8s/README.md creates them: `kubectl ... create secret generic NAME --from-file=KEY=...` (or --from-literal).</summary>
     internal static Dictionary<string, HashSet<string>> DocumentedSecrets()
     {
         string readme = Regex.Replace(Repo.Read("k8s", "README.md"), @"\\\r?\n\s*", " ");
@@ -258,6 +301,6 @@ public sealed partial class ManifestTests
     [GeneratedRegex(@"kubectl\s+(?:-n\s+\S+\s+)?create\s+secret\s+generic\s+(?<name>[a-z0-9-]+)(?<rest>[^\n]*)")]
     private static partial Regex CreateSecret();
 
-    [GeneratedRegex(@"--from-literal=([A-Za-z0-9_.-]+)=")]
+    [GeneratedRegex(@"--from-(?:literal|file)=([A-Za-z0-9_.-]+)=")]
     private static partial Regex FromLiteral();
 }

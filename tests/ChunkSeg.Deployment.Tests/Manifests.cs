@@ -1,7 +1,9 @@
+using System.Text.RegularExpressions;
+
 namespace ChunkSeg.Deployment.Tests;
 
 /// <summary>A container of a workload's pod template, with the pod spec it runs in.</summary>
-internal sealed record Container(Workload Owner, Map Spec)
+internal sealed partial record Container(Workload Owner, Map Spec)
 {
     public string Name => Spec.StringAt("name") ?? "";
     public string Image => Spec.StringAt("image") ?? "";
@@ -19,13 +21,53 @@ internal sealed record Container(Workload Owner, Map Spec)
     public string? EnvValue(string name) =>
         Env.FirstOrDefault(e => e.StringAt("name") == name)?.StringAt("value");
 
-    /// <summary>The value following <paramref name="option"/> in args (["--broker", "amqp://..."]).</summary>
-    public string? Option(string option)
+    /// <summary>The env var <paramref name="name"/> (its mapping), or null.</summary>
+    public Map? EnvVar(string name) => Env.FirstOrDefault(e => e.StringAt("name") == name);
+
+    /// <summary>The value following the first <paramref name="option"/> in args (["--store-root", "/data"]).</summary>
+    public string? Option(string option) => Options(option).FirstOrDefault();
+
+    /// <summary>The port number following <paramref name="option"/> ("--port", "--health-port"); fails when it is absent or not a number.</summary>
+    public int PortOption(string option)
+    {
+        string? value = Option(option);
+        Assert.True(int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port),
+            $"{this}: {option} {value ?? "(none)"} is not a port number");
+        return port;
+    }
+
+    /// <summary>The value following each <paramref name="option"/> in args, in order (["--seed", "a", "--seed", "b"] gives a, b).</summary>
+    public IEnumerable<string> Options(string option)
     {
         var args = Args;
-        int i = args.ToList().IndexOf(option);
-        return i >= 0 && i + 1 < args.Count ? args[i + 1] : null;
+        for (int i = 0; i + 1 < args.Count; i++)
+        {
+            if (args[i] == option) yield return args[i + 1];
+        }
     }
+
+    /// <summary>
+    /// <paramref name="text"/> with each $(VAR) replaced as Kubernetes does for args and env values: by the container's
+    /// env var VAR, a literal value (itself expanded) or a fieldRef looked up in <paramref name="fields"/>
+    /// ("metadata.name" → "coordinator-0"). Fails on a reference that does not resolve (Kubernetes would leave it as
+    /// literal text) and on a fieldRef missing from <paramref name="fields"/>.
+    /// </summary>
+    public string Expand(string text, IReadOnlyDictionary<string, string> fields) =>
+        EnvReference().Replace(text, m =>
+        {
+            string name = m.Groups["name"].Value;
+            var env = EnvVar(name) ?? throw new Xunit.Sdk.XunitException($"{this}: $({name}) in \"{text}\" names no env var of the container");
+            if (env.StringAt("value") is { } value) return Expand(value, fields);
+            string? field = env.StringAt("valueFrom.fieldRef.fieldPath");
+            if (field is not null && fields.TryGetValue(field, out string? resolved)) return resolved;
+            throw new Xunit.Sdk.XunitException($"{this}: $({name}) is {(field is null ? "not a literal or a fieldRef" : $"the fieldRef {field}, which this check does not know")}");
+        });
+
+    /// <summary>The names of the $(VAR) references in <paramref name="text"/> ($$(VAR) is an escaped, literal one).</summary>
+    public static IEnumerable<string> References(string text) => EnvReference().Matches(text).Select(m => m.Groups["name"].Value);
+
+    [GeneratedRegex(@"(?<!\$)\$\((?<name>[A-Za-z_][A-Za-z0-9_]*)\)")]
+    private static partial Regex EnvReference();
 
     /// <summary>
     /// A port reference (a probe's or a Service's targetPort: a number or a port name) resolved to a declared
@@ -62,6 +104,11 @@ internal sealed record Workload(YamlDoc Doc, Map Template)
         PodSpec.MapsAt("initContainers").Concat(PodSpec.MapsAt("containers")).Select(c => new Container(this, c));
 
     public Map? Volume(string name) => PodSpec.MapsAt("volumes").FirstOrDefault(v => v.StringAt("name") == name);
+
+    /// <summary>A server (Deployment, StatefulSet, ...) rather than a run-to-completion Job or CronJob.</summary>
+    public bool IsLongRunning => Kind is not ("Job" or "CronJob");
+
+    public int Replicas => int.TryParse(Doc.Root.StringAt("spec.replicas") ?? "1", out int n) ? n : 0;
 }
 
 /// <summary>Everything under k8s/: every YAML document, and views of its workloads, Services and ConfigMaps.</summary>
@@ -90,8 +137,13 @@ internal sealed class Manifests
 
     public static Manifests Load() => Shared.Value;
 
-    /// <summary>YAML files under k8s/, relative to it ("coordinator-job.yaml").</summary>
+    /// <summary>YAML files under k8s/, relative to it ("coordinator-statefulset.yaml", "examples/submit-job.yaml").</summary>
     public List<string> Files { get; }
+
+    /// <summary>The folder of manifests that are not applied with the rest: a Secret template, a client Job to edit.</summary>
+    public const string ExamplesDir = "examples/";
+
+    public static bool IsExample(string file) => file.StartsWith(ExamplesDir, StringComparison.Ordinal);
 
     /// <summary>Every Kubernetes document (kustomization.yaml excluded).</summary>
     public List<YamlDoc> Docs { get; } = [];
@@ -111,10 +163,19 @@ internal sealed class Manifests
 
     public IEnumerable<Container> ChunkSegContainers => Containers.Where(c => c.IsChunkSeg);
 
+    /// <summary>The one long-running container (not a Job's) that runs <see cref="ImagePrefix"/><paramref name="imageName"/>.</summary>
     public Container ChunkSegContainer(string imageName)
     {
-        var matches = ChunkSegContainers.Where(c => ImageName(c.Image) == ImagePrefix + imageName).ToList();
-        Assert.True(matches.Count == 1, $"expected one container running {ImagePrefix}{imageName}, found {matches.Count}");
+        var matches = ChunkSegContainers.Where(c => c.Owner.IsLongRunning && ImageName(c.Image) == ImagePrefix + imageName).ToList();
+        Assert.True(matches.Count == 1, $"expected one long-running container running {ImagePrefix}{imageName}, found {matches.Count}");
+        return matches[0];
+    }
+
+    /// <summary>The one ChunkSeg container that runs the CLI command <paramref name="command"/> ("coordinator", "worker", "submit").</summary>
+    public Container Command(string command)
+    {
+        var matches = ChunkSegContainers.Where(c => c.Args.FirstOrDefault() == command).ToList();
+        Assert.True(matches.Count == 1, $"expected one container running `chunkseg {command}`, found {matches.Count}");
         return matches[0];
     }
 

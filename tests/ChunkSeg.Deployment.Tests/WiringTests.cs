@@ -63,26 +63,6 @@ public sealed partial class WiringTests
             .ToDictionary(m => m.Groups["image"].Value, m => m.Groups["file"].Value, StringComparer.Ordinal);
 
     [Fact]
-    public void Workers_and_the_coordinator_reach_the_broker_through_its_Service_and_amqp_port()
-    {
-        foreach (string image in new[] { "coordinator", "gpu-node" })
-        {
-            var c = _k8s.ChunkSegContainer(image);
-            string? broker = c.Option("--broker");
-            Assert.True(broker is not null, $"{c}: no --broker in args");
-            var url = new Uri(broker!);
-            Assert.Equal("amqp", url.Scheme);
-            Assert.True(url.Port > 0, $"{c}: --broker {broker} names no port");
-            Assert.Empty(url.UserInfo);   // credentials come from the mounted Secret, never the URL
-
-            var service = _k8s.Service(ServiceName(url.Host));
-            var (_, containerPort, target) = _k8s.ResolveServicePort(service, url.Port);
-            Assert.Equal(5672, containerPort);
-            Assert.Equal("rabbitmq", Manifests.ImageName(target.Image));
-        }
-    }
-
-    [Fact]
     public void Store_root_and_health_port_agree_with_the_mounts_and_probes()
     {
         foreach (string image in new[] { "coordinator", "gpu-node" })
@@ -221,7 +201,7 @@ public sealed partial class WiringTests
         Assert.True(exposed.Contains(port), $"Service {service.Name} does not forward to port {port}");
     }
 
-    /// <summary>"rabbitmq", "rabbitmq.chunkseg", "rabbitmq.chunkseg.svc" and "rabbitmq.chunkseg.svc.cluster.local" all name the Service rabbitmq in chunkseg.</summary>
+    /// <summary>"otel-collector", "otel-collector.chunkseg", "otel-collector.chunkseg.svc" and "otel-collector.chunkseg.svc.cluster.local" all name the Service otel-collector in chunkseg.</summary>
     private static string ServiceName(string host)
     {
         var m = ServiceHost().Match(host);
