@@ -19,10 +19,11 @@ public sealed record CoordinatorOptions(ClusterJobExecutor Execute, string State
 /// <summary>
 /// A running member of the cluster (one per `chunkseg coordinator` or `chunkseg worker` process).
 /// <code>
-///   every member     /user/jobs-proxy (singleton proxy), /user/admin (views), chunk region or its proxy,
-///                    both registered with the cluster-client receptionist (clients may contact any seed)
-///   coordinator      /user/jobs: the JobManager singleton (one active in the cluster, the others standing by)
-///   gpu-node         /system/sharding/chunk (the chunk actors), /user/node: the NodeRunner (concurrency bound)
+///   every member     /user/jobs-proxy (singleton proxy), /user/admin (views), both registered with the cluster-client
+///                    receptionist (clients may contact any seed); a region of the chunk shards
+///   coordinator      /user/jobs: the JobManager singleton (one active in the cluster, the others standing by); the shard
+///                    coordinator (a singleton on the oldest member); its region hosts no shards (GpuNodeAllocation)
+///   gpu-node         the shards' chunk actors, /user/node: the NodeRunner (concurrency bound)
 /// </code>
 /// </summary>
 public sealed class ClusterMember
@@ -61,12 +62,14 @@ public sealed class ClusterMember
     public static ClusterMember StartCoordinator(ClusterSettings settings, CoordinatorOptions options, ILoggerFactory logs)
     {
         var system = Create(settings);
-        var region = ClusterSharding.Get(system).StartProxy(ChunkEntity.TypeName, ClusterSettings.GpuNodeRole, new ChunkMessageExtractor());
+        string self = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
+        var proxy = Common(system);
+        var region = StartRegion(system, _ => Props.Create(() => new RefusingChunkEntity(proxy, self)));
         var board = new NodeBoard();
         system.ActorOf(ClusterSingletonManager.Props(
             JobManager.Props(options.Execute, new JobLedger(options.StateFolder), options.Secret, options.MaxJobs, board, region, options.Dispatch, logs),
             PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(ClusterSettings.CoordinatorRole)), JobManager.Name);
-        Common(system, region);
+        AddAdmin(system, region);
         var cluster = Akka.Cluster.Cluster.Get(system);
         ChunkSegTelemetry.SetClusterSources(
             () => cluster.State.Members.SelectMany(m => m.Roles.Select(r => (Role: r, Status: m.Status.ToString()))).GroupBy(x => x)
@@ -78,12 +81,9 @@ public sealed class ClusterMember
     public static ClusterMember StartGpuNode(ClusterSettings settings, NodeIdentity identity, Func<JobSpec, IPassProcessor> open, ILoggerFactory logs)
     {
         var system = Create(settings);
-        var proxy = Common(system, null);
+        var proxy = Common(system);
         var runner = system.ActorOf(NodeRunner.Props(identity, open, proxy, logs.CreateLogger<NodeRunner>()), NodeRunner.Name);
-        var sharding = ClusterSharding.Get(system);
-        var shardingSettings = ClusterShardingSettings.Create(system).WithRole(ClusterSettings.GpuNodeRole);
-        var region = sharding.Start(ChunkEntity.TypeName, _ => Props.Create(() => new ChunkEntity(runner)), shardingSettings,
-            new ChunkMessageExtractor(), sharding.DefaultShardAllocationStrategy(shardingSettings), ChunkEntity.Stop.Instance);
+        var region = StartRegion(system, _ => Props.Create(() => new ChunkEntity(runner)));
         AddAdmin(system, region);
         var logger = logs.CreateLogger<ClusterMember>();
         DrainOnShutdown(system, runner, logger);
@@ -102,14 +102,22 @@ public sealed class ClusterMember
         }
     }
 
-    /// <summary>The singleton proxy and, for a coordinator, the admin view; both offered to clients by the receptionist.</summary>
-    private static IActorRef Common(ActorSystem system, IActorRef? region)
+    /// <summary>The singleton proxy, offered to clients by the receptionist.</summary>
+    private static IActorRef Common(ActorSystem system)
     {
         var proxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{JobManager.Name}",
             ClusterSingletonProxySettings.Create(system).WithRole(ClusterSettings.CoordinatorRole)), JobManager.ProxyName);
         ClusterClientReceptionist.Get(system).RegisterService(proxy);
-        if (region is not null) AddAdmin(system, region);
         return proxy;
+    }
+
+    /// <summary>This member's region of the <c>chunk</c> type; shards go to gpu-nodes only (<see cref="GpuNodeAllocation"/>).</summary>
+    private static IActorRef StartRegion(ActorSystem system, Func<string, Props> entity)
+    {
+        var sharding = ClusterSharding.Get(system);
+        var settings = ClusterShardingSettings.Create(system);
+        var allocation = new GpuNodeAllocation(sharding.DefaultShardAllocationStrategy(settings), Akka.Cluster.Cluster.Get(system));
+        return sharding.Start(ChunkEntity.TypeName, entity, settings, new ChunkMessageExtractor(), allocation, ChunkEntity.Stop.Instance);
     }
 
     private static void AddAdmin(ActorSystem system, IActorRef region) =>

@@ -17,9 +17,10 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
     /// Failure handling, measured on loopback with SIGKILLed members (docs/distributed.md): a member silent for 3 s is
     /// unreachable, the Split Brain Resolver downs it once the view is stable for 5 s, and sharding re-homes its shards
     /// 1 s after removal. Chunks held by an unreachable node are sent elsewhere at once, without waiting for the downing.
-    /// The resolver keeps the side of the oldest coordinator, and downs that coordinator when it alone is unreachable: so
-    /// losing many gpu-nodes at once never takes the coordinator down (keep-majority would), and losing the active
-    /// coordinator hands its singleton to the standby.
+    /// The resolver keeps the side of the oldest member (the first coordinator started), and downs that member when it
+    /// alone is unreachable: so losing many gpu-nodes at once never takes the coordinator down (keep-majority would), and
+    /// losing the active coordinator hands its singleton to the standby. (Not restricted to the coordinator role: with
+    /// two coordinators a lost one is never "alone" among its role, and the survivors would down themselves.)
     /// </summary>
     public static readonly TimeSpan HeartbeatPause = TimeSpan.FromSeconds(3), StableAfter = TimeSpan.FromSeconds(5), DownRemovalMargin = TimeSpan.FromSeconds(1);
 
@@ -82,13 +83,12 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
               downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
               split-brain-resolver {
                 active-strategy = keep-oldest
-                keep-oldest { down-if-alone = on, role = "{{CoordinatorRole}}" }
+                keep-oldest.down-if-alone = on
                 stable-after = {{StableAfter.TotalSeconds.ToString(ci)}}s
               }
               down-removal-margin = {{DownRemovalMargin.TotalSeconds.ToString(ci)}}s
               failure-detector.acceptable-heartbeat-pause = {{HeartbeatPause.TotalSeconds.ToString(ci)}}s
               sharding {
-                role = "{{GpuNodeRole}}"
                 remember-entities = off
                 rebalance-interval = 2s
                 least-shard-allocation-strategy.rebalance-absolute-limit = 32

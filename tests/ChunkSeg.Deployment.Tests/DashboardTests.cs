@@ -17,7 +17,7 @@ public sealed class DashboardTests
         ("chunkseg.chunks.failed", "chunkseg_chunks_failed_total"),
         ("chunkseg.voxels.processed", "chunkseg_voxels_processed_total"),
         ("chunkseg.stage.duration", "chunkseg_stage_duration_seconds_bucket"),
-        ("chunkseg.queue.depth", "chunkseg_queue_depth"),
+        ("chunkseg.chunks.in_flight", "chunkseg_chunks_in_flight"),
         ("chunkseg.worker.memory", "chunkseg_worker_memory_bytes"),
         ("chunkseg.gpu.memory", "chunkseg_gpu_memory_bytes"),
     ];

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace ChunkSeg.Pipeline.Tests;
 
@@ -55,9 +53,13 @@ internal sealed class ChunkSegProcess : IDisposable
 
     public string Log => File.Exists(LogPath) ? File.ReadAllText(LogPath) : "";
 
+    /// <summary>Kills the process if it still runs; a second call does nothing (a test and its cleanup may both dispose it).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         Kill();
         _process.Dispose();
     }
+
+    private int _disposed;
 }

@@ -140,9 +140,14 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             Assert.False(File.Exists(Path.Combine(_dir["erring"], "manifest.json")));
         }
 
-        // A chunk that kills every node running it (as an out-of-memory kill would): the nodes are restarted, as
-        // Kubernetes would, until the coordinator has lost the chunk with its node three times and fails it.
-        var crashing = Enumerable.Range(1, 2).Select(i => new Restartable(() => cluster.StartNode($"crashing{i}", drill: "label:5:crash", register: false))).ToList();
+        // A chunk that kills every node running it (as an out-of-memory kill would): the nodes are restarted in place (same
+        // address, as Kubernetes restarts a container in its pod) until the coordinator has lost the chunk with its node
+        // three times and fails it.
+        var crashing = Enumerable.Range(1, 2).Select(i =>
+        {
+            int port = FreePort();
+            return new Restartable(() => cluster.StartNode($"crashing{i}", drill: "label:5:crash", register: false, port: port));
+        }).ToList();
         try
         {
             string job = await Submit(cluster, _dir["crashing"], coarse);
@@ -161,6 +166,8 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             Assert.Equal("failed", final["state"]!.GetValue<string>());
             string reason = Assert.Single(final["failedChunks"]!.AsArray())!.GetValue<string>();
             Assert.StartsWith("chunk 5: the gpu-node running it stopped without answering 3 times", reason);
+            int kills = Directory.EnumerateFiles(_dir.Path, "crashing*.log").Sum(f => File.ReadAllText(f).Split("killing this worker on chunk 5").Length - 1);
+            Assert.True(kills >= 3, $"the drill killed {kills} node(s)");
             Assert.False(File.Exists(Path.Combine(_dir["crashing"], "manifest.json")));
         }
         finally
@@ -356,12 +363,12 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             return process;
         }
 
-        public ChunkSegProcess StartNode(string name, string? drill = null, bool register = true)
+        public ChunkSegProcess StartNode(string name, string? drill = null, bool register = true, int? port = null)
         {
-            int port = FreePort();
-            _nodePorts[name] = port;
+            port ??= FreePort();
+            _nodePorts[name] = port.Value;
             var environment = drill is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["CHUNKSEG_FAULT_DRILL"] = drill };
-            var process = new ChunkSegProcess(dir[$"{name}.log"], environment, ["worker", "--hostname", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture),
+            var process = new ChunkSegProcess(dir[register ? $"{name}.log" : $"{name}-{Guid.NewGuid():N}.log"], environment, ["worker", "--hostname", "127.0.0.1", "--port", port.Value.ToString(CultureInfo.InvariantCulture),
                 .. Seeds, "--concurrency", "1", "--name", name, "--backend", "cpu"]);
             own(process);
             if (register) Nodes.Add(process);
