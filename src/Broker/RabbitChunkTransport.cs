@@ -21,7 +21,6 @@ namespace ChunkSeg.Broker;
 public sealed class RabbitChunkTransport : IChunkTransport
 {
     private readonly IConnection _connection;
-    private readonly IReadOnlyDictionary<string, string> _extraParameters;
     private readonly ILogger _logger;
     private readonly TimeSpan _redeliverAfter;
     private readonly SemaphoreSlim _slots;
@@ -30,14 +29,11 @@ public sealed class RabbitChunkTransport : IChunkTransport
     private IChannel? _publish, _consume;
     private JobSpec? _job;
 
-    /// <param name="extraParameters">Added to the job's parameters on the wire (what a worker needs to rebuild the stage).</param>
     /// <param name="window">Chunks published and not yet answered, at most.</param>
-    public RabbitChunkTransport(IConnection connection, IReadOnlyDictionary<string, string> extraParameters, int window, ILogger logger,
-        TimeSpan? redeliverAfter = null)
+    public RabbitChunkTransport(IConnection connection, int window, ILogger logger, TimeSpan? redeliverAfter = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(window);
         _connection = connection;
-        _extraParameters = extraParameters;
         _logger = logger;
         _redeliverAfter = redeliverAfter ?? TimeSpan.FromMinutes(10);
         _slots = new SemaphoreSlim(window, window);
@@ -50,9 +46,7 @@ public sealed class RabbitChunkTransport : IChunkTransport
 
     public async Task StartAsync(JobSpec job, CancellationToken cancellationToken)
     {
-        var parameters = new Dictionary<string, string>(job.Parameters, StringComparer.Ordinal);
-        foreach (var (key, value) in _extraParameters) parameters[key] = value;
-        _job = job with { Parameters = parameters };
+        _job = job;
         _publish = await _connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             cancellationToken).ConfigureAwait(false);
         await Topology.DeclareAsync(_publish, cancellationToken).ConfigureAwait(false);

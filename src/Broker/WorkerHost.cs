@@ -2,18 +2,12 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Pipelines;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
 namespace ChunkSeg.Broker;
-
-/// <summary>What a worker runs for one job: the per-chunk function (ChunkWorker.Process with the job's stage and volumes).</summary>
-public interface IJobProcessor : IDisposable
-{
-    /// <summary>Processes one chunk, answering ChunkCompleted or ChunkFailed; <paramref name="parent"/> is the coordinator's trace.</summary>
-    object Process(ProcessChunk command, ActivityContext parent);
-}
 
 /// <summary>Who a worker is, as status shows it.</summary>
 public sealed record WorkerIdentity(string Name, string Backend, string? Gpu, int Concurrency);

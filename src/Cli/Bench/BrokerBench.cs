@@ -3,11 +3,11 @@ using System.Diagnostics;
 using System.Globalization;
 using ChunkSeg.Broker;
 using ChunkSeg.Cli.Commands;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
@@ -63,8 +63,7 @@ internal static class BrokerBench
                             }
                         }
                         RabbitChunkTransport? transport = null;
-                        var result = await Job(dir, $"broker-{n}", shape, () => transport = new RabbitChunkTransport(connection, new Dictionary<string, string>(), 256,
-                            NullLogger.Instance), ct).ConfigureAwait(false);
+                        var result = await Job(dir, $"broker-{n}", shape, () => transport = new RabbitChunkTransport(connection, 256, NullLogger.Instance), ct).ConfigureAwait(false);
                         rows.Add(($"broker, {n} worker process(es)", n, result.Chunks, result.Seconds, (transport!.Published + transport.Received) / result.Seconds));
                     }
                     finally

@@ -4,6 +4,7 @@ using System.Text.Json;
 using ChunkSeg.Broker;
 using ChunkSeg.Cli.Distributed;
 using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -62,7 +63,7 @@ internal static class ClusterCommands
             using var logs = context.CreateLogs(LogLevel.Information);
             var drill = FaultDrill.FromEnvironment();
             var host = new WorkerHost(endpoint, new WorkerIdentity(workerName, compute.Name, compute.Name == "cpu" ? null : compute.Device, n),
-                spec => RemoteJobs.Open(spec, guard, workerName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor,
+                spec => RunPasses.Open(spec, guard, workerName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor,
                 logs.CreateLogger<WorkerHost>());
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => host.Ready);
             await host.RunAsync(ct).ConfigureAwait(false);
@@ -95,7 +96,7 @@ internal static class ClusterCommands
                 ? parse.GetValue(state)! : Path.Combine(parse.GetValue(storeRoot)!, ".chunkseg-coordinator");
             using var logs = context.CreateLogs(LogLevel.Information);
             var host = new CoordinatorHost(endpoint, (job, connection, token) => RemoteJobs.ExecuteAsync(job, connection, max, logs, token),
-                job => RemoteJobs.OutDirOf(job.Arguments), stateDir, logs.CreateLogger<CoordinatorHost>());
+                job => RemoteJobs.SpecOf(job.Arguments).OutDir, stateDir, logs.CreateLogger<CoordinatorHost>());
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => host.Ready);
             ChunkSeg.Contracts.Telemetry.ChunkSegTelemetry.SetQueueDepthSource(() => host.QueueDepths);
             await host.RunAsync(ct).ConfigureAwait(false);
@@ -120,14 +121,15 @@ internal static class ClusterCommands
             string[] args = JobFile.IsJobFile(parse.GetValue(run.Input)) ? JobFile.Read(parse.GetValue(run.Input)!) : run.ToArguments(parse);
             // Checked here, before anything is queued: the same binding the coordinator will do.
             var (bound, boundParse) = RemoteJobs.ParseRun(args);
-            using (bound.Bind(boundParse).Raw) { }
+            var spec = bound.ToSpec(boundParse);
+            using (RunPipeline.Open(spec).Raw) { }
             args = bound.ToArguments(boundParse);
             var job = new JobMessage(NewJobId(), args, DateTimeOffset.UtcNow);
             var endpoint = BrokerEndpoint.Resolve(parse.GetValue(broker));
             await using var client = await ControlClient.ConnectAsync(endpoint, ct).ConfigureAwait(false);
             await client.SubmitAsync(job, ct).ConfigureAwait(false);
             if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(job, Wire.Options)).ConfigureAwait(false);
-            else await context.Out.WriteLineAsync($"submitted job {job.Id}: {bound.OutDirOf(boundParse)}").ConfigureAwait(false);
+            else await context.Out.WriteLineAsync($"submitted job {job.Id}: {spec.OutDir}").ConfigureAwait(false);
             if (!parse.GetValue(wait)) return CliApp.Ok;
             while (true)
             {

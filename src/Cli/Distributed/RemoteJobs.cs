@@ -1,34 +1,21 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Text.Json;
 using ChunkSeg.Broker;
 using ChunkSeg.Cli.Commands;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
-using ChunkSeg.Contracts.Messages;
-using ChunkSeg.Contracts.Volumes;
-using ChunkSeg.GpuNode.Backends;
-using ChunkSeg.GpuNode.Hosting;
-using ChunkSeg.GpuNode.Stages;
-using ChunkSeg.Storage;
-using ChunkSeg.Storage.Labeling;
-using ChunkSeg.Storage.Meshing;
-using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Coordinator.Execution;
+using ChunkSeg.Pipelines;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 
 namespace ChunkSeg.Cli.Distributed;
 
 /// <summary>
-/// A distributed run, both ends: the coordinator runs `chunkseg run`'s own pipeline (<see cref="RunJob"/>) with its chunk
-/// passes sent through the broker, and a worker rebuilds each pass's stage from the run's arguments, which travel in
-/// the job's parameters, exactly as the coordinator would have built it in embedded mode.
+/// A submitted run on the RabbitMQ coordinator: the job's `run` arguments parsed into a <see cref="RunSpec"/>, run by
+/// <see cref="RunPipeline.ExecuteAsync"/> with its chunk passes sent through the broker (workers rebuild each pass's stage
+/// with <see cref="RunPasses.Open"/>), its progress and failed chunks reported into the job's record.
 /// </summary>
 internal static class RemoteJobs
 {
-    /// <summary>The job parameter holding the run's arguments (a JSON array of strings).</summary>
-    public const string RunArgumentsParameter = "run.arguments";
-
     /// <summary>Parses a job's `run` arguments; bad arguments are a usage error naming them.</summary>
     public static (RunArguments Arguments, ParseResult Parse) ParseRun(IReadOnlyList<string> args)
     {
@@ -41,28 +28,23 @@ internal static class RemoteJobs
         return (arguments, parse);
     }
 
-    /// <summary>The output folder a job's run arguments name (absolute).</summary>
-    public static string OutDirOf(IReadOnlyList<string> args)
+    /// <summary>The run a job's `run` arguments ask for (see <see cref="ParseRun"/>).</summary>
+    public static RunSpec SpecOf(IReadOnlyList<string> args)
     {
         var (arguments, parse) = ParseRun(args);
-        return arguments.OutDirOf(parse);
+        return arguments.ToSpec(parse);
     }
 
     /// <summary>The coordinator's side: runs a submitted job to its end through the broker.</summary>
     public static async Task ExecuteAsync(JobRecord record, IConnection connection, int window, ILoggerFactory logs, CancellationToken ct)
     {
-        var args = record.Message.Arguments.ToList();
-        // A job this coordinator (or its predecessor) already started resumes: its earlier outputs are its own.
-        if (record.Interrupted) args.RemoveAll(a => a == "--overwrite");
-        var (arguments, parse) = ParseRun(args);
-        var request = arguments.Bind(parse);
-        using var raw = request.Raw;
-        var extra = new Dictionary<string, string> { [RunArgumentsParameter] = JsonSerializer.Serialize(args) };
+        var spec = SpecOf(record.Message.Arguments);
         var logger = logs.CreateLogger<RabbitChunkTransport>();
-        request = request with { RemoteTransport = () => new RabbitChunkTransport(connection, extra, window, logger) };
         try
         {
-            await RunJob.RunAsync(request, logs, new RecordMonitor(record), ct).ConfigureAwait(false);
+            // A job this coordinator (or its predecessor) already started resumes: its earlier outputs are its own.
+            await RunPipeline.ExecuteAsync(spec, () => new RabbitChunkTransport(connection, window, logger), null, logs, new RecordMonitor(record),
+                resuming: record.Interrupted, ct).ConfigureAwait(false);
         }
         catch (RunIncompleteException e)
         {
@@ -71,102 +53,16 @@ internal static class RemoteJobs
         }
     }
 
-    /// <summary>The worker's side: opens what one job pass needs (volumes, classifier, stage) after checking its paths.</summary>
-    public static IJobProcessor Open(JobSpec spec, StoreGuard guard, string workerName, ComputeBackend backend)
-    {
-        var owned = new List<IDisposable>();
-        try
-        {
-            // A mesh pass writes pieces beside its mesh file; every other pass writes a volume.
-            bool meshPass = spec.Stage == MeshJob.PiecesStage;
-            string outputPath = guard.Check(meshPass ? spec.Output : VolumeStore.ParseAddress(spec.Output).RootPath, "output");
-            IVolume? input;
-            IChunkStage stage;
-            IVolume output;
-            if (spec.Parameters.TryGetValue(RunArgumentsParameter, out var json))
-            {
-                var args = JsonSerializer.Deserialize<string[]>(json) ?? throw new UsageException($"job {spec.Id}: empty run arguments");
-                var (arguments, parse) = ParseRun(args);
-                string outDir = guard.Check(arguments.OutDirOf(parse), "--out");
-                StoreGuard.Within(outputPath, outDir);
-                // Checked before anything is opened: a path outside the store is never read.
-                guard.Check(VolumeStore.ParseAddress(parse.GetValue(arguments.Input)!).RootPath, "input");
-                if (meshPass)
-                {
-                    // Marching cubes on the run's final labels, pieces into the mesh file's workspace.
-                    StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
-                    var labels = Own(VolumeStore.Open(spec.Input));
-                    var task = new SurfaceTask(SurfaceSpec.FromParameters(spec.Parameters), labels, MeshWorkspace.For(outputPath));
-                    var grid = new ChunkGrid(labels.Info.SpatialShape, 1, spec.ChunkShape, spec.Halo);
-                    return new Processor(new ChunkWorker(spec, grid, task.RunRecorded, workerName), owned);
-                }
-                // The run's own --backend named the coordinator's choice; this worker computes on its own device.
-                var request = arguments.Bind(parse) with { Backend = backend };
-                owned.Add(request.Raw);
-                var workspace = LabelWorkspace.For(Path.Combine(outDir, RunJob.Labels));
-                output = Own(VolumeStore.Open(spec.Output, writable: true));
-                switch (spec.Stage)
-                {
-                    case "label":
-                        input = request.Raw;
-                        var export = request.ExportProbabilities
-                            ? Own(VolumeStore.Open(Path.Combine(outDir, RunJob.Probabilities) + StagedOutput.PartialSuffix, writable: true))
-                            : null;
-                        stage = RunJob.ClassifyStage(request, workspace, export);
-                        break;
-                    case "relabel":
-                        // The local labels of pass 1, in the run's own workspace.
-                        StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
-                        input = Own(VolumeStore.Open(spec.Input));
-                        stage = new RelabelStage(workspace, output.Info.DataType);
-                        break;
-                    default:
-                        throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel, {MeshJob.PiecesStage})");
-                }
-            }
-            else
-            {
-                // A single-stage job (convert, features, predict) named by the catalogue.
-                if (!string.IsNullOrEmpty(spec.Input)) guard.Check(VolumeStore.ParseAddress(spec.Input).RootPath, "input");
-                input = string.IsNullOrEmpty(spec.Input) ? null : Own(VolumeStore.Open(spec.Input));
-                output = Own(VolumeStore.Open(spec.Output, writable: true));
-                stage = StageCatalog.Create(spec, output.Info.SpatialShape, output.Info.VoxelSize, backend);
-            }
-            return new Processor(new ChunkWorker(spec, stage, input, output, workerName), owned);
-        }
-        catch
-        {
-            foreach (var d in owned) d.Dispose();
-            throw;
-        }
-
-        T Own<T>(T disposable) where T : IDisposable
-        {
-            owned.Add(disposable);
-            return disposable;
-        }
-    }
-
-    private sealed class Processor(ChunkWorker worker, List<IDisposable> owned) : IJobProcessor
-    {
-        public object Process(ProcessChunk command, ActivityContext parent) => worker.Process(command, parent);
-
-        public void Dispose()
-        {
-            foreach (var d in owned) d.Dispose();
-        }
-    }
-
     /// <summary>Reports a run's stage and chunk counts into the coordinator's record of the job (what status shows).</summary>
     private sealed class RecordMonitor(JobRecord record) : IRunMonitor
     {
         public void Plan(IReadOnlyList<(string Stage, double Weight)> stages) { }
 
-        public IProgress<Coordinator.Execution.JobProgress> Begin(string stage)
+        public IProgress<JobProgress> Begin(string stage)
         {
             record.Stage = stage;
             record.ChunksDone = record.ChunksTotal = 0;
-            return new SynchronousProgress<Coordinator.Execution.JobProgress>(p =>
+            return new SynchronousProgress<JobProgress>(p =>
             {
                 record.ChunksDone = p.ChunksDone;
                 record.ChunksTotal = p.ChunksTotal;

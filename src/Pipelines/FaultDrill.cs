@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using ChunkSeg.Broker;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
 
-namespace ChunkSeg.Cli.Distributed;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>
 /// A fault a worker injects on purpose, for drills of the failure paths on a real cluster (and their tests): set
@@ -12,7 +11,7 @@ namespace ChunkSeg.Cli.Distributed;
 /// whenever it is handed that chunk of a pass of that stage; <c>…:error</c> makes it fail that chunk as a data error.
 /// Unset, nothing is wrapped.
 /// </summary>
-internal sealed record FaultDrill(string Stage, long Chunk, bool Crash)
+public sealed record FaultDrill(string Stage, long Chunk, bool Crash)
 {
     public const string Variable = "CHUNKSEG_FAULT_DRILL";
 
