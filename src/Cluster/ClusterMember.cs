@@ -9,12 +9,13 @@ using ChunkSeg.Cluster.Node;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Telemetry;
+using ChunkSeg.Pipelines;
 using Microsoft.Extensions.Logging;
 
 namespace ChunkSeg.Cluster;
 
-/// <summary>What the coordinator role needs: how to run a job, where the ledger lives, who may change things.</summary>
-public sealed record CoordinatorOptions(ClusterJobExecutor Execute, string StateFolder, byte[]? Secret, int MaxJobs, DispatchSettings Dispatch);
+/// <summary>What the coordinator role needs: where the ledger lives, who may change things, how many jobs run at once, the leases.</summary>
+public sealed record CoordinatorOptions(string StateFolder, byte[]? Secret, int MaxJobs, DispatchSettings Dispatch);
 
 /// <summary>
 /// A running member of the cluster (one per `chunkseg coordinator` or `chunkseg worker` process).
@@ -48,10 +49,10 @@ public sealed class ClusterMember
     /// A transport for one pass over the gpu-nodes, outside any submitted job (the bench). Answers reach it only while this
     /// member hosts the active job manager.
     /// </summary>
-    public IChunkTransport NewTransport(IReadOnlyDictionary<string, string> extraParameters, ILogger logger)
+    public IChunkTransport NewTransport(ILogger logger)
     {
         var (board, region, dispatch) = _coordinator ?? throw new InvalidOperationException("not a coordinator");
-        return new ClusterChunkTransport(region, board, extraParameters, dispatch, logger);
+        return new ClusterChunkTransport(region, board, dispatch, logger);
     }
 
     public ActorSystem System => _system;
@@ -67,7 +68,7 @@ public sealed class ClusterMember
         var region = StartRegion(system, _ => Props.Create(() => new RefusingChunkEntity(proxy, self)));
         var board = new NodeBoard();
         system.ActorOf(ClusterSingletonManager.Props(
-            JobManager.Props(options.Execute, new JobLedger(options.StateFolder), options.Secret, options.MaxJobs, board, region, options.Dispatch, logs),
+            JobManager.Props(new JobLedger(options.StateFolder), options.Secret, options.MaxJobs, board, region, options.Dispatch, logs),
             PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(ClusterSettings.CoordinatorRole)), JobManager.Name);
         AddAdmin(system, region);
         var cluster = Akka.Cluster.Cluster.Get(system);
@@ -78,7 +79,7 @@ public sealed class ClusterMember
         return new ClusterMember(system, null, (board, region, options.Dispatch), logs.CreateLogger<ClusterMember>());
     }
 
-    public static ClusterMember StartGpuNode(ClusterSettings settings, NodeIdentity identity, Func<JobSpec, IPassProcessor> open, ILoggerFactory logs)
+    public static ClusterMember StartGpuNode(ClusterSettings settings, NodeIdentity identity, Func<JobSpec, IJobProcessor> open, ILoggerFactory logs)
     {
         var system = Create(settings);
         var proxy = Common(system);

@@ -98,14 +98,10 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
                 retry-interval = 1s
                 shard-start-timeout = 5s
               }
-              singleton {
-                singleton-name = "jobs"
-                role = "{{CoordinatorRole}}"
-                hand-over-retry-interval = 500ms
-              }
+              # No role here: sharding's own coordinator singleton reads these settings too, and must run on the member its
+              # regions look for (the oldest). The job manager's role is set where it is started.
+              singleton.hand-over-retry-interval = 500ms
               singleton-proxy {
-                singleton-name = "jobs"
-                role = "{{CoordinatorRole}}"
                 singleton-identification-interval = 500ms
                 buffer-size = 10000
               }

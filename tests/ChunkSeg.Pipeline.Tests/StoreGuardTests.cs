@@ -1,5 +1,5 @@
-using ChunkSeg.Cli.Distributed;
 using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Pipelines;
 
 namespace ChunkSeg.Pipeline.Tests;
 

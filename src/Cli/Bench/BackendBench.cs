@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using ChunkSeg.Cli.Commands;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
@@ -14,6 +13,7 @@ using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Forest;
 using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Models;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -44,7 +44,7 @@ internal static class BackendBench
         command.SetAction(async (parse, ct) =>
         {
             int edge = parse.GetValue(size), t = parse.GetValue(trees), r = Math.Max(1, parse.GetValue(repeats)), chunkEdge = parse.GetValue(chunk);
-            int threadCount = Options.CheckWorkers(parse.GetValue(threads));
+            int threadCount = OptionValues.CheckWorkers(parse.GetValue(threads));
             if (edge < 40) throw new UsageException("--size must be at least 40 (ilastik's scale 10 needs 36 voxels per axis)");
             if (t < 1 || chunkEdge < 8) throw new UsageException("--trees ≥ 1 and --chunk ≥ 8");
             var set = FeatureSet.Parse(parse.GetValue(features)!);

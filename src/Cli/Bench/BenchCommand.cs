@@ -6,6 +6,7 @@ using ChunkSeg.Cli.Commands;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Spectre.Console;
 
@@ -29,13 +30,13 @@ internal static class BenchCommand
         var io = new Command("io", "Read/write MB/s of ChunkSeg vs zarr-python and h5py on the same files") { shape, chunks, zarrCodec, h5Codec, repeats, python };
         io.SetAction(parse =>
         {
-            var size = Options.ParseLong3("--shape", parse.GetValue(shape))!.Value;
-            var chunk = Options.ParseLong3("--chunks", parse.GetValue(chunks))!.Value;
+            var size = OptionValues.ParseLong3("--shape", parse.GetValue(shape))!.Value;
+            var chunk = OptionValues.ParseLong3("--chunks", parse.GetValue(chunks))!.Value;
             int n = Math.Max(1, parse.GetValue(repeats));
             string dir = Path.Combine(Path.GetTempPath(), "chunkseg-bench-" + Guid.NewGuid().ToString("N")[..8]);
             try
             {
-                var rows = Run(size, chunk, Options.ParseCodec(parse.GetValue(zarrCodec))!, Options.ParseCodec(parse.GetValue(h5Codec))!, n,
+                var rows = Run(size, chunk, OptionValues.ParseCodec(parse.GetValue(zarrCodec))!, OptionValues.ParseCodec(parse.GetValue(h5Codec))!, n,
                     parse.GetValue(python)!, dir);
                 var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"{size} uint16, chunks {chunk}, best of {n}"))
                     .AddColumns("operation", "ChunkSeg MB/s", "reference MB/s", "reference");

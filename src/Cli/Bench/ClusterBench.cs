@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using ChunkSeg.Cli.Commands;
-using ChunkSeg.Cli.Jobs;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Cluster;
 using ChunkSeg.Cluster.Dispatch;
 using ChunkSeg.Contracts.Errors;
@@ -47,8 +47,8 @@ internal static class ClusterBench
             int port = FreePort();
             var seed = new DnsEndPoint("127.0.0.1", port);
             var settings = new ClusterSettings([ClusterSettings.CoordinatorRole], "127.0.0.1", port, [seed]);
-            var member = ClusterMember.StartCoordinator(settings, new CoordinatorOptions((_, _, _, _) => Task.CompletedTask, Path.Combine(dir, "state"), null, 1,
-                DispatchSettings.Default), NullLoggerFactory.Instance);
+            var member = ClusterMember.StartCoordinator(settings, new CoordinatorOptions(Path.Combine(dir, "state"), null, 1, DispatchSettings.Default),
+                NullLoggerFactory.Instance);
             var rows = new List<(string Mode, int Workers, long Chunks, double Seconds, double MessagesPerSecond, long Extra)>();
             (double Even, double Straggler, int Nodes)? straggler = null;
             try
@@ -60,8 +60,7 @@ internal static class ClusterBench
                 {
                     using var nodes = await StartNodes(member, seed, n, slow: 0, ct).ConfigureAwait(false);
                     ClusterChunkTransport? transport = null;
-                    var result = await Job(dir, $"cluster-{n}", small, 8, () => transport = (ClusterChunkTransport)member.NewTransport(new Dictionary<string, string>(),
-                        NullLogger.Instance), ct).ConfigureAwait(false);
+                    var result = await Job(dir, $"cluster-{n}", small, 8, () => transport = (ClusterChunkTransport)member.NewTransport(NullLogger.Instance), ct).ConfigureAwait(false);
                     rows.Add(($"cluster, {n} gpu-node process(es)", n, result.Chunks, result.Seconds, (transport!.Sent + transport.Received) / result.Seconds,
                         transport.Resent + transport.Duplicates));
                 }
@@ -72,9 +71,9 @@ internal static class ClusterBench
                     var big = Cube(edge, parse.GetValue(stragglerCount));
                     double even, slow;
                     using (await StartNodes(member, seed, m, slow: 0, ct).ConfigureAwait(false))
-                        even = (await Job(dir, "even", big, edge, () => member.NewTransport(new Dictionary<string, string>(), NullLogger.Instance), ct).ConfigureAwait(false)).Seconds;
+                        even = (await Job(dir, "even", big, edge, () => member.NewTransport(NullLogger.Instance), ct).ConfigureAwait(false)).Seconds;
                     using (await StartNodes(member, seed, m, slow: 1, ct).ConfigureAwait(false))
-                        slow = (await Job(dir, "straggler", big, edge, () => member.NewTransport(new Dictionary<string, string>(), NullLogger.Instance), ct).ConfigureAwait(false)).Seconds;
+                        slow = (await Job(dir, "straggler", big, edge, () => member.NewTransport(NullLogger.Instance), ct).ConfigureAwait(false)).Seconds;
                     straggler = (even, slow, m);
                 }
             }

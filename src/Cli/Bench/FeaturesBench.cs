@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ChunkSeg.Cli.Commands;
 using ChunkSeg.Kernels.Features;
+using ChunkSeg.Pipelines;
 using Spectre.Console;
 
 namespace ChunkSeg.Cli.Bench;
@@ -26,7 +27,7 @@ internal static class FeaturesBench
             int edge = parse.GetValue(size);
             if (edge < 40) throw new Contracts.Errors.UsageException("--size must be at least 40 (ilastik's scale 10 needs 36 voxels per axis)");
             var set = FeatureSet.Parse(parse.GetValue(features)!);
-            int threadCount = Options.CheckWorkers(parse.GetValue(threads));
+            int threadCount = OptionValues.CheckWorkers(parse.GetValue(threads));
             int n = edge * edge * edge;
             var volume = BenchCommand.SyntheticCube(edge);
 

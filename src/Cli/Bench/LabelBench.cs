@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ChunkSeg.Cli.Commands;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Labeling;
 using ChunkSeg.Contracts.Volumes;
@@ -10,6 +9,7 @@ using ChunkSeg.Coordinator.Labeling;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Filters;
 using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
@@ -35,7 +35,7 @@ internal static class LabelBench
         label.SetAction(async (parse, ct) =>
         {
             int n = parse.GetValue(size), edge = parse.GetValue(chunk), r = Math.Max(1, parse.GetValue(repeats));
-            int threads = Options.CheckWorkers(parse.GetValue(workers));
+            int threads = OptionValues.CheckWorkers(parse.GetValue(workers));
             if (n < 8 || edge < 1) throw new Contracts.Errors.UsageException("--size must be at least 8 and --chunk at least 1");
             context.Error.WriteLine($"bench label: making {n}^3 smooth random blobs (sigma {parse.GetValue(sigma)})");
             var mask = Blobs(n, parse.GetValue(sigma), threads);

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ChunkSeg.Cli.Commands;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Coordinator.Meshing;
 using ChunkSeg.Contracts.Meshing;
@@ -10,6 +9,7 @@ using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Labeling;
 using ChunkSeg.Kernels.Meshing;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Spectre.Console;
 
@@ -34,7 +34,7 @@ internal static class MeshBench
         mesh.SetAction((parse, ct) =>
         {
             int n = parse.GetValue(size), edge = parse.GetValue(chunk), r = Math.Max(1, parse.GetValue(repeats));
-            int threads = Options.CheckWorkers(parse.GetValue(workers));
+            int threads = OptionValues.CheckWorkers(parse.GetValue(workers));
             if (n < 8 || edge < 2) throw new Contracts.Errors.UsageException("--size must be at least 8 and --chunk at least 2");
             context.Error.WriteLine($"bench mesh: making a {n}^3 smooth random field (sigma {parse.GetValue(sigma)}) and labelling its blobs");
             var field = LabelBench.SmoothNoise(n, parse.GetValue(sigma), threads);

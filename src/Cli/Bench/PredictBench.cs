@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ChunkSeg.Cli.Commands;
 using ChunkSeg.Kernels.Forest;
+using ChunkSeg.Pipelines;
 using Spectre.Console;
 
 namespace ChunkSeg.Cli.Bench;
@@ -30,7 +31,7 @@ internal static class PredictBench
         command.SetAction(parse =>
         {
             int f = parse.GetValue(features), n = parse.GetValue(samples), m = parse.GetValue(voxels), t = parse.GetValue(trees);
-            int threadCount = Options.CheckWorkers(parse.GetValue(threads)), r = Math.Max(1, parse.GetValue(repeats));
+            int threadCount = OptionValues.CheckWorkers(parse.GetValue(threads)), r = Math.Max(1, parse.GetValue(repeats));
             if (f < 2 || n < 10 || m < 1 || t < 1) throw new Contracts.Errors.UsageException("--features ≥ 2, --samples ≥ 10, --voxels ≥ 1 and --trees ≥ 1");
             var (trainX, trainY) = Synthesize(n, f, seed: 1);
             var (testX, _) = Synthesize(m, f, seed: 2);

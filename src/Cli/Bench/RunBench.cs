@@ -7,6 +7,7 @@ using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Kernels.Features;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Spectre.Console;
 
@@ -40,7 +41,7 @@ internal static class RunBench
             int n = parse.GetValue(size), t = parse.GetValue(trees), b = parse.GetValue(block);
             if (n < 32 || t < 1 || b < 16) throw new UsageException("--size ≥ 32, --trees ≥ 1 and --block ≥ 16");
             var set = FeatureSet.Parse(parse.GetValue(features)!);
-            int threads = Options.CheckWorkers(parse.GetValue(workers));
+            int threads = OptionValues.CheckWorkers(parse.GetValue(workers));
             string dir = parse.GetValue(keep) ?? Path.Combine(Path.GetTempPath(), "chunkseg-bench-" + Guid.NewGuid().ToString("N")[..8]);
             Directory.CreateDirectory(dir);
             try

@@ -6,6 +6,7 @@ using ChunkSeg.Cluster;
 using ChunkSeg.Cluster.Dispatch;
 using ChunkSeg.Cluster.Node;
 using ChunkSeg.Cli.Distributed;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Storage;
@@ -89,7 +90,7 @@ internal static class ClusterCommands
             var drill = FaultDrill.FromEnvironment();
             var identity = new NodeIdentity(nodeName, compute.Name, compute.Name == "cpu" ? null : compute.Device, n);
             var member = ClusterMember.StartGpuNode(settings, identity,
-                spec => RemoteJobs.Open(spec, guard, nodeName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor, logs);
+                spec => RunPasses.Open(spec, guard, nodeName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor, logs);
             logs.CreateLogger("worker").LogInformation("Node {Node} ({Backend}, {Concurrency} at once) joining through {Seeds} as {Host}:{Port}",
                 nodeName, compute.Name, n, string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port);
             using var probes = HealthEndpoint.Start(parse.GetValue(health), () => member.IsUp);
@@ -124,8 +125,7 @@ internal static class ClusterCommands
             var logger = logs.CreateLogger("coordinator");
             if (secret is null) logger.LogWarning("No cluster secret ({Variable} or {Variable}_FILE): submit, cancel, leave and down will be refused",
                 ClusterSettings.SecretVariable, ClusterSettings.SecretVariable);
-            var options = new CoordinatorOptions((job, transports, progress, token) => RemoteJobs.ExecuteAsync(job, transports, progress, logs, token),
-                stateDir, secret, maxJobs, DispatchSettings.Default with { Lease = TimeSpan.FromSeconds(leaseSeconds) });
+            var options = new CoordinatorOptions(stateDir, secret, maxJobs, DispatchSettings.Default with { Lease = TimeSpan.FromSeconds(leaseSeconds) });
             var member = ClusterMember.StartCoordinator(settings, options, logs);
             logger.LogInformation("Coordinator joining through {Seeds} as {Host}:{Port}; ledger in {State}",
                 string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port, stateDir);
@@ -148,14 +148,12 @@ internal static class ClusterCommands
         command.Options.Add(json);
         command.SetAction(async (parse, ct) =>
         {
-            string[] args = JobFile.IsJobFile(parse.GetValue(run.Input)) ? JobFile.Read(parse.GetValue(run.Input)!) : run.ToArguments(parse);
+            var spec = JobFile.IsJobFile(parse.GetValue(run.Input)) ? RunArguments.SpecOf(JobFile.Read(parse.GetValue(run.Input)!)) : run.ToSpec(parse);
             // Checked here, before anything is queued: the same binding the coordinator will do.
-            var (bound, boundParse) = RemoteJobs.ParseRun(args);
-            using (bound.Bind(boundParse).Raw) { }
-            args = bound.ToArguments(boundParse);
+            using (RunPipeline.Open(spec).Raw) { }
             var seedList = ClusterSettings.ParseSeeds(parse.GetValue(seeds));
             var secret = Secret("submit");
-            var job = new SubmitJob(NewJobId(), JsonSerializer.Serialize(args), bound.OutDirOf(boundParse), DateTimeOffset.UtcNow, null);
+            var job = new SubmitJob(NewJobId(), spec.ToJson(), spec.OutDir, DateTimeOffset.UtcNow, null);
             job = job with { Auth = ClusterWire.Sign(job, secret, DateTimeOffset.UtcNow) };
             await using var session = ClusterClientSession.Connect(seedList);
             var reply = await session.AskCoordinator<ClusterReply>(job, AskTimeout).ConfigureAwait(false);

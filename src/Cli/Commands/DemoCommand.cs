@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 
 namespace ChunkSeg.Cli.Commands;
@@ -35,9 +35,9 @@ internal static class DemoCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var size = Options.ParseLong3("--shape", parse.GetValue(shape))!.Value;
-            var voxel = Options.ParseVoxelSize(parse.GetValue(voxelSize))!;
-            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
+            var size = OptionValues.ParseLong3("--shape", parse.GetValue(shape))!.Value;
+            var voxel = OptionValues.ParseVoxelSize(parse.GetValue(voxelSize))!;
+            int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
             if (parse.GetValue(nuclei) < 0) throw new Contracts.Errors.UsageException("--nuclei must not be negative");
             string dir = parse.GetValue(outDir)!;
             Directory.CreateDirectory(dir);

@@ -8,6 +8,7 @@ using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Coordinator.Evaluation;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Spectre.Console;
 
@@ -34,7 +35,7 @@ internal static class EvaluateCommand
         };
         command.SetAction((parse, ct) =>
         {
-            var axesGiven = Options.ParseAxes(parse.GetValue(axes));
+            var axesGiven = OptionValues.ParseAxes(parse.GetValue(axes));
             using var predicted = VolumeStore.Open(parse.GetValue(labels)!, axesGiven);
             using var annotated = VolumeStore.Open(parse.GetValue(reference)!, axesGiven);
             CheckLabels(predicted.Info);
@@ -42,8 +43,8 @@ internal static class EvaluateCommand
             var (p, a) = (predicted.Info, annotated.Info);
             if (p.SpatialShape != a.SpatialShape || p.TimePoints != a.TimePoints)
                 throw new UsageException($"{p.Location} is {Describe(p)} but {a.Location} is {Describe(a)}; a segmentation and its reference must have the same shape");
-            var grid = new ChunkGrid(p.SpatialShape, p.TimePoints, Options.ParseLong3("--chunk", parse.GetValue(chunk)) ?? Long3.Uniform(128), Halo.None);
-            int threads = Options.CheckWorkers(parse.GetValue(workers));
+            var grid = new ChunkGrid(p.SpatialShape, p.TimePoints, OptionValues.ParseLong3("--chunk", parse.GetValue(chunk)) ?? Long3.Uniform(128), Halo.None);
+            int threads = OptionValues.CheckWorkers(parse.GetValue(workers));
 
             var table = new OverlapTable();
             context.Console.Progress().AutoClear(false)

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Ilastik;
 
@@ -45,15 +45,15 @@ internal static class FeaturesCommand
         {
             var set = Options.SelectFeatures(parse.GetValue(ilp), parse.GetValue(features));
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
-            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
-            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
-            var codecSpec = Options.ParseCodec(parse.GetValue(codec));
-            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
-            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            var requestedCompute = OptionValues.ParseLong3("--chunk", parse.GetValue(chunk));
+            var requestedChunks = OptionValues.ParseLong3("--chunks", parse.GetValue(chunks));
+            var codecSpec = OptionValues.ParseCodec(parse.GetValue(codec));
+            int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
+            using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
             int inputChannels = checked((int)info.Channels);
             long volumeZ = info.SpatialShape.Z;
-            set = Options.FitToVolume(set, info, parse.GetValue(anisotropic));
+            set = OptionValues.FitToVolume(set, info, parse.GetValue(anisotropic));
             using var compute = Options.OpenBackend(parse.GetValue(backend));
             var stage = new FeaturesStage(set, volumeZ, inputChannels, compute);
 

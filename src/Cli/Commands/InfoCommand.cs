@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Spectre.Console;
 
@@ -18,7 +19,7 @@ internal static class InfoCommand
         var command = new Command("info", "Show axes, shape, dtype, storage chunks, codec, voxel size and size of a volume") { volume, json, axes };
         command.SetAction(parse =>
         {
-            using var v = VolumeStore.Open(parse.GetValue(volume)!, Options.ParseAxes(parse.GetValue(axes)));
+            using var v = VolumeStore.Open(parse.GetValue(volume)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = v.Info;
             if (parse.GetValue(json))
             {

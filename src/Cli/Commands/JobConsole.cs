@@ -1,5 +1,5 @@
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Coordinator.Execution;
+using ChunkSeg.Pipelines;
 using Spectre.Console;
 
 namespace ChunkSeg.Cli.Commands;

@@ -1,12 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Coordinator.Labeling;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
-using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 
 namespace ChunkSeg.Cli.Commands;
@@ -41,12 +40,12 @@ internal static class LabelCommand
         command.SetAction(async (parse, ct) =>
         {
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
-            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
+            var requestedCompute = OptionValues.ParseLong3("--chunk", parse.GetValue(chunk));
             // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
-            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
-            var codecSpec = Options.ParseCodec(parse.GetValue(codec));
-            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
-            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            var requestedChunks = OptionValues.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
+            var codecSpec = OptionValues.ParseCodec(parse.GetValue(codec));
+            int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
+            using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
 
             var segmentation = SegmentationOf(info, parse, objectOptions);
@@ -88,39 +87,6 @@ internal static class LabelCommand
             return new Segmentation(SegmentationMode.Labels);
         }
         return options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
-    }
-
-    /// <summary>Threshold or argmax on the <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>
-    internal static Segmentation ProbabilitySegmentation(string what, long channels, VolumeInfo volume, float? threshold, int? channel, bool argmax,
-        int? foreground, string? smooth)
-    {
-        if (argmax && (threshold is not null || channel is not null))
-            throw new UsageException("--argmax picks the foreground by --foreground; --threshold and --channel are for thresholding one channel");
-        if (!argmax && foreground is not null)
-            throw new UsageException("--foreground goes with --argmax; to threshold one channel use --channel");
-        int ch = argmax ? foreground ?? 1 : channel ?? 1;
-        string option = argmax ? "--foreground" : "--channel";
-        if (ch < 0 || ch >= channels)
-            throw new UsageException($"{option} {ch}: {what} has {channels} channel(s), numbered 0 to {channels - 1}");
-        if (argmax && channels < 2)
-            throw new UsageException($"--argmax: {what} has one channel; argmax needs the probabilities of at least two classes");
-        float t = threshold ?? 0.5f;
-        if (!float.IsFinite(t)) throw new UsageException($"--threshold must be a number; got {t}");
-        var sigma = Options.ParseSigma("--smooth-sigma", smooth);
-        var segmentation = new Segmentation(argmax ? SegmentationMode.Argmax : SegmentationMode.Threshold, ch, t, sigma);
-        Options.CheckSmoothingFits(smooth, BlockSmoothing.Kernels(sigma, !volume.Axes.HasZ), volume);
-        return segmentation;
-    }
-
-    internal static Connectivity ConnectivityOf(VolumeInfo info, int? value)
-    {
-        bool is3D = info.Axes.HasZ;
-        return (value ?? (is3D ? 6 : 4), is3D) switch
-        {
-            (6, true) or (4, false) => Connectivity.Faces,
-            (26, true) or (8, false) => Connectivity.All,
-            var (v, _) => throw new UsageException($"--connectivity {v}: {info.Location} is {(is3D ? "3D; use 6 or 26" : "2D; use 4 or 8")}"),
-        };
     }
 
     private static IVolume OpenIntensity(string address, VolumeInfo input)

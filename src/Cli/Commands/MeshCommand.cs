@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Meshing;
 using Spectre.Console;
@@ -44,10 +44,10 @@ internal static class MeshCommand
             string target = Path.GetFullPath(parse.GetValue(output)!);
             MeshFileWriter.FormatOf(target);
             if (!Directory.Exists(Path.GetDirectoryName(target))) throw new UsageException($"{target}: the directory does not exist");
-            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
             var surface = SurfaceOf(info, parse.GetValue(perLabel), parse.GetValue(channel), parse.GetValue(isovalue),
-                Options.ParseSigma("--smooth-sigma", parse.GetValue(smooth)), parse.GetValue(time));
+                OptionValues.ParseSigma("--smooth-sigma", parse.GetValue(smooth)), parse.GetValue(time));
             bool arrayOrder = parse.GetValue(axisOrder) switch
             {
                 "xyz" => false,
@@ -59,8 +59,8 @@ internal static class MeshCommand
             int iterations = parse.GetValue(taubin);
             if (iterations < 0) throw new UsageException($"--taubin {iterations}: iterations must not be negative");
             using var compute = Options.OpenBackend(parse.GetValue(backend));
-            var request = new MeshRequest(source, target, surface, VoxelSizeOf(info, parse.GetValue(voxelSize)), arrayOrder, parse.GetValue(normals),
-                iterations, fraction, Options.ParseLong3("--chunk", parse.GetValue(chunk)), Options.CheckWorkers(parse.GetValue(workers)), parse.GetValue(overwrite))
+            var request = new MeshRequest(source, target, surface, OptionValues.VoxelSizeOf(info, parse.GetValue(voxelSize)), arrayOrder, parse.GetValue(normals),
+                iterations, fraction, OptionValues.ParseLong3("--chunk", parse.GetValue(chunk)), OptionValues.CheckWorkers(parse.GetValue(workers)), parse.GetValue(overwrite))
             { Backend = compute };
 
             MeshOutcome? outcome = null;
@@ -127,24 +127,8 @@ internal static class MeshCommand
         var shape = info.SpatialShape;
         if (shape.Z < 2 || shape.Y < 2 || shape.X < 2)
             throw new UsageException($"{info.Location}: marching cubes needs at least 2 voxels along each axis; the volume is {shape}");
-        Options.CheckSmoothingFits(spec.Smoothing.ToString(), BlockSmoothing.Kernels(spec.Smoothing), info);
+        OptionValues.CheckSmoothingFits(spec.Smoothing.ToString(), BlockSmoothing.Kernels(spec.Smoothing), info);
         return spec;
     }
 
-    internal static VoxelSize VoxelSizeOf(VolumeInfo info, string? text)
-    {
-        if (Options.ParseVoxelSize(text) is { } given) return given;
-        var v = info.VoxelSize;
-        double scale = v.Unit switch
-        {
-            VoxelSize.Micrometer => 1,
-            "nanometer" => 1e-3,
-            "angstrom" => 1e-4,
-            "millimeter" => 1e3,
-            "centimeter" => 1e4,
-            "meter" => 1e6,
-            _ => throw new UsageException($"{info.Location}: voxel size is in {v.Unit}, which ChunkSeg cannot convert to micrometers; give --voxel-size z,y,x in micrometers"),
-        };
-        return new VoxelSize(v.Z * scale, v.Y * scale, v.X * scale);
-    }
 }

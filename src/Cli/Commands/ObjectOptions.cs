@@ -1,8 +1,8 @@
 using System.CommandLine;
-using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Coordinator.Labeling;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 
 namespace ChunkSeg.Cli.Commands;
@@ -32,7 +32,7 @@ internal sealed class ObjectOptions
 
     /// <summary>Threshold or argmax on <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>
     public Segmentation ProbabilitySegmentation(ParseResult parse, string what, long channels, VolumeInfo volume) =>
-        LabelCommand.ProbabilitySegmentation(what, channels, volume, parse.GetValue(Threshold), parse.GetValue(Channel), parse.GetValue(Argmax),
+        OptionValues.ProbabilitySegmentation(what, channels, volume, parse.GetValue(Threshold), parse.GetValue(Channel), parse.GetValue(Argmax),
             parse.GetValue(Foreground), parse.GetValue(Smooth));
 
     /// <summary>The option naming a probability setting, when one was given (they do not apply to a label image).</summary>
@@ -40,13 +40,7 @@ internal sealed class ObjectOptions
         parse.GetValue(Threshold) is not null ? "--threshold" : parse.GetValue(Channel) is not null ? "--channel" : parse.GetValue(Argmax) ? "--argmax"
             : parse.GetValue(Foreground) is not null ? "--foreground" : parse.GetValue(Smooth) is not null ? "--smooth-sigma" : null;
 
-    public Kernels.Labeling.Connectivity ConnectivityOf(ParseResult parse, VolumeInfo info) => LabelCommand.ConnectivityOf(info, parse.GetValue(Connectivity));
+    public Kernels.Labeling.Connectivity ConnectivityOf(ParseResult parse, VolumeInfo info) => OptionValues.ConnectivityOf(info, parse.GetValue(Connectivity));
 
-    public ObjectFilter Filter(ParseResult parse)
-    {
-        long min = parse.GetValue(MinSize), max = parse.GetValue(MaxSize) ?? long.MaxValue;
-        if (min < 0) throw new UsageException($"--min-size must not be negative; got {min}");
-        if (max < Math.Max(1, min)) throw new UsageException($"--max-size {max} is below --min-size {min} (or 1): every object would be dropped");
-        return new ObjectFilter(min, max, parse.GetValue(ExcludeBorder));
-    }
+    public ObjectFilter Filter(ParseResult parse) => OptionValues.Filter(parse.GetValue(MinSize), parse.GetValue(MaxSize), parse.GetValue(ExcludeBorder));
 }

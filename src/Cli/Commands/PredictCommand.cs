@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 
 namespace ChunkSeg.Cli.Commands;
@@ -35,13 +35,13 @@ internal static class PredictCommand
         command.SetAction(async (parse, ct) =>
         {
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
-            var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(chunk));
-            var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(chunks));
-            var codecSpec = Options.ParseCodec(parse.GetValue(codec));
-            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
-            using var source = VolumeStore.Open(parse.GetValue(input)!, Options.ParseAxes(parse.GetValue(axes)));
+            var requestedCompute = OptionValues.ParseLong3("--chunk", parse.GetValue(chunk));
+            var requestedChunks = OptionValues.ParseLong3("--chunks", parse.GetValue(chunks));
+            var codecSpec = OptionValues.ParseCodec(parse.GetValue(codec));
+            int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
+            using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
-            var (loaded, parameters) = ClassifierOptions.Load(parse.GetValue(ilp), parse.GetValue(model), parse.GetValue(vigraSt), info);
+            var (loaded, parameters) = OptionValues.LoadClassifier(parse.GetValue(ilp), parse.GetValue(model), parse.GetValue(vigraSt), info);
             int inputChannels = checked((int)info.Channels);
             using var compute = Options.OpenBackend(parse.GetValue(backend));
             PredictStage stage;

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using ChunkSeg.Cli.Jobs;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Coordinator.Execution;
 using ChunkSeg.Coordinator.Labeling;
 using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using Spectre.Console;
 
@@ -23,8 +23,9 @@ internal static class RunCommand
         arguments.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            using var backend = arguments.OpenBackend(parse);
-            var request = arguments.Bind(parse) with { Backend = backend };
+            var spec = arguments.ToSpec(parse);
+            using var backend = Options.OpenBackend(spec.Backend);
+            var request = RunPipeline.Open(spec) with { Backend = backend };
             using var source = request.Raw;
             var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
             PrintSummary(context, source.Info, outcome);
@@ -126,7 +127,8 @@ internal static class RunCommand
 
 /// <summary>
 /// The arguments of `chunkseg run`, shared by the commands that stand for a run: `run` itself, `submit` (which sends
-/// them to the cluster as <see cref="ToArguments"/>), and the coordinator and workers (which bind them again).
+/// them to the cluster as <see cref="ToArguments"/>), and the coordinator (which parses them again). Parsing only: what
+/// they ask for is a <see cref="RunSpec"/>, which <see cref="RunPipeline.Open"/> checks.
 /// </summary>
 internal sealed class RunArguments
 {
@@ -144,7 +146,7 @@ internal sealed class RunArguments
     private readonly Option<string> _backend = Options.Backend("features, the forest and the segmentation");
     private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
 
-    /// <param name="outRequired">False where a job file may stand in for the arguments (submit): Bind checks it then.</param>
+    /// <param name="outRequired">False where a job file may stand in for the arguments (submit): ToSpec checks it then.</param>
     public RunArguments(bool outRequired = true)
     {
         (_ilp, _model, _vigraSt) = ClassifierOptions.Create();
@@ -156,61 +158,54 @@ internal sealed class RunArguments
 
     private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
 
-    /// <summary>
-    /// The compute backend the arguments name, opened (the caller disposes it). Not part of <see cref="Bind"/>: a coordinator
-    /// binds a run without computing any of it, and a worker computes on its own --backend.
-    /// </summary>
-    public GpuNode.Backends.ComputeBackend OpenBackend(ParseResult parse) => Options.OpenBackend(parse.GetValue(_backend));
-
     public void AddTo(Command command)
     {
         command.Arguments.Add(_input);
         foreach (var option in All) command.Options.Add(option);
     }
 
-    /// <summary>The run these arguments ask for, checked against the input and the classifier; the caller disposes its Raw volume.</summary>
-    public RunRequest Bind(ParseResult parse)
+    /// <summary>
+    /// The run these arguments ask for, as given, with the paths (input, --out, --ilp, --model) made absolute; --workers
+    /// stays unset unless given (one per core of the machine that runs it).
+    /// </summary>
+    /// <summary>The run <paramref name="args"/> (`run`'s arguments, e.g. from a job file) ask for; bad ones are a usage error naming them.</summary>
+    public static RunSpec SpecOf(IReadOnlyList<string> args)
     {
-        string? meshFormat = parse.GetValue(_mesh) switch
-        {
-            "obj" => "obj",
-            "ply" => "ply",
-            "none" => null,
-            var other => throw new UsageException($"--mesh {other}: use obj, ply or none"),
-        };
-        var requestedCompute = Options.ParseLong3("--chunk", parse.GetValue(_chunk));
-        // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
-        var requestedChunks = Options.ParseLong3("--chunks", parse.GetValue(_chunks)) ?? requestedCompute;
-        int workerCount = Options.CheckWorkers(parse.GetValue(_workers));
-        var filter = _objects.Filter(parse);
-
-        var source = VolumeStore.Open(parse.GetValue(_input)!, Options.ParseAxes(parse.GetValue(_axes)));
-        try
-        {
-            var info = source.Info;
-            var (loaded, classifierParameters) = ClassifierOptions.Load(parse.GetValue(_ilp), parse.GetValue(_model), parse.GetValue(_vigraSt), info);
-            if (loaded.Classifier.FeatureCount != loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels))
-                throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
-                    $"selection gives {loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels)} for {info.Channels} channel(s)");
-            string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
-            var segmentation = _objects.ProbabilitySegmentation(parse, classes, loaded.Classifier.OutputChannels, info);
-            return new RunRequest(source, OutDirOf(parse), loaded, classifierParameters, segmentation,
-                _objects.ConnectivityOf(parse, info), filter,
-                meshFormat, parse.GetValue(_export), requestedCompute, requestedChunks, workerCount, parse.GetValue(_overwrite));
-        }
-        catch
-        {
-            source.Dispose();
-            throw;
-        }
+        var arguments = new RunArguments();
+        var command = new Command("run");
+        arguments.AddTo(command);
+        var parse = command.Parse([.. args]);
+        if (parse.Errors.Count > 0)
+            throw new UsageException($"job arguments \"{string.Join(' ', args)}\": {string.Join("; ", parse.Errors.Select(e => e.Message))}");
+        return arguments.ToSpec(parse);
     }
 
-    /// <summary>The output folder the arguments name (absolute).</summary>
-    public string OutDirOf(ParseResult parse) =>
-        Path.GetFullPath(parse.GetValue(_outDir) ?? throw new UsageException("--out: no output folder given (required)"));
+    public RunSpec ToSpec(ParseResult parse) => new(
+        AbsoluteVolume(parse.GetValue(_input)!),
+        Path.GetFullPath(parse.GetValue(_outDir) ?? throw new UsageException("--out: no output folder given (required)")),
+        Ilp: FullPath(parse.GetValue(_ilp)),
+        Model: FullPath(parse.GetValue(_model)),
+        VigraStructureTensor: parse.GetValue(_vigraSt),
+        Threshold: parse.GetValue(_objects.Threshold),
+        Channel: parse.GetValue(_objects.Channel),
+        Argmax: parse.GetValue(_objects.Argmax),
+        Foreground: parse.GetValue(_objects.Foreground),
+        SmoothSigma: parse.GetValue(_objects.Smooth),
+        Connectivity: parse.GetValue(_objects.Connectivity),
+        MinSize: parse.GetValue(_objects.MinSize),
+        MaxSize: parse.GetValue(_objects.MaxSize),
+        ExcludeBorder: parse.GetValue(_objects.ExcludeBorder),
+        Mesh: parse.GetValue(_mesh)!,
+        ExportProbabilities: parse.GetValue(_export),
+        Chunk: parse.GetValue(_chunk),
+        Chunks: parse.GetValue(_chunks),
+        Axes: parse.GetValue(_axes),
+        Workers: parse.GetResult(_workers) is { Implicit: false } ? parse.GetValue(_workers) : null,
+        Backend: parse.GetValue(_backend)!,
+        Overwrite: parse.GetValue(_overwrite));
 
     /// <summary>
-    /// The arguments as given, in a form another process on another machine can bind: every option the user set, with
+    /// The arguments as given, in a form another process on another machine can parse: every option the user set, with
     /// the paths (input, --out, --ilp, --model) made absolute.
     /// </summary>
     public string[] ToArguments(ParseResult parse)
@@ -225,6 +220,8 @@ internal sealed class RunArguments
         }
         return [.. args];
     }
+
+    private static string? FullPath(string? path) => path is null ? null : Path.GetFullPath(path);
 
     /// <summary>A volume address made absolute: a relative store or file path gains the working folder, the dataset path stays.</summary>
     private static string AbsoluteVolume(string address) => Path.IsPathRooted(address) ? address : Path.GetFullPath(address);

@@ -5,6 +5,7 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Forest;
+using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Ilastik;
 using ChunkSeg.Storage.Models;
@@ -45,8 +46,8 @@ internal static class TrainCommand
             int treeCount = parse.GetValue(trees);
             if (treeCount < 1) throw new UsageException($"--trees must be at least 1; got {treeCount}");
             if (parse.GetValue(maxDepth) is < 1) throw new UsageException("--max-depth must be at least 1");
-            int workerCount = Options.CheckWorkers(parse.GetValue(workers));
-            var chunkShape = Options.ParseLong3("--chunk", parse.GetValue(chunk)) ?? new Long3(64, 64, 64);
+            int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
+            var chunkShape = OptionValues.ParseLong3("--chunk", parse.GetValue(chunk)) ?? new Long3(64, 64, 64);
 
             string[]? ilastikNames = null;
             if (ilpPath is not null)
@@ -55,10 +56,10 @@ internal static class TrainCommand
                 ilastikNames = project.LabelNames();
             }
 
-            using var image = VolumeStore.Open(parse.GetValue(raw)!, Options.ParseAxes(parse.GetValue(axes)));
-            using var labelVolume = VolumeStore.Open(parse.GetValue(labels)!, Options.ParseAxes(parse.GetValue(labelAxes)));
+            using var image = VolumeStore.Open(parse.GetValue(raw)!, OptionValues.ParseAxes(parse.GetValue(axes)));
+            using var labelVolume = VolumeStore.Open(parse.GetValue(labels)!, OptionValues.ParseAxes(parse.GetValue(labelAxes)));
             var info = image.Info;
-            set = Options.FitToVolume(set, info, parse.GetValue(anisotropic));
+            set = OptionValues.FitToVolume(set, info, parse.GetValue(anisotropic));
             using var compute = Options.OpenBackend(parse.GetValue(backend));
 
             var clock = Stopwatch.StartNew();

@@ -4,26 +4,11 @@ using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using ChunkSeg.Cluster.Dispatch;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Coordinator.Execution;
+using ChunkSeg.Pipelines;
 using Microsoft.Extensions.Logging;
 
 namespace ChunkSeg.Cluster.Coordination;
-
-/// <summary>A job as the coordinator hands it to the pipeline. <see cref="Resuming"/>: a coordinator had started it before.</summary>
-public sealed record ClusterJob(SubmitJob Submitted, bool Resuming);
-
-/// <summary>What a running job tells the coordinator: the pass it is in and how far it got, and which chunks failed.</summary>
-public interface IJobProgress
-{
-    void Report(string stage, long chunksDone, long chunksTotal);
-    void Failed(IReadOnlyList<string> chunks);
-}
-
-/// <summary>
-/// Runs a job to its end through the cluster (throws on failure, OperationCanceledException when cancelled).
-/// <paramref name="transport"/> makes a pass's transport; its argument is added to the pass's parameters on the wire.
-/// </summary>
-public delegate Task ClusterJobExecutor(ClusterJob job, Func<IReadOnlyDictionary<string, string>, IChunkTransport> transport, IJobProgress progress,
-    CancellationToken cancellationToken);
 
 /// <summary>
 /// The coordinator: a cluster singleton on the coordinator role (<c>/user/jobs</c>, reached through the proxy
@@ -33,7 +18,9 @@ public delegate Task ClusterJobExecutor(ClusterJob job, Func<IReadOnlyDictionary
 ///   gpu-nodes ── heartbeats, accepted, rejected, results ──▶ JobManager ──▶ NodeBoard ──▶ the pass's transport
 ///   cluster events (unreachable, removed) ──▶ NodeBoard: the chunks of a lost node are sent again at once
 /// </code>
-/// Jobs run up to <c>maxJobs</c> at once, the rest wait in submission order. Mutating requests must carry a valid
+/// A job is a `run` (its <see cref="RunSpec"/> as JSON): the singleton runs it with <see cref="RunPipeline.ExecuteAsync"/>, the
+/// embedded pipeline with its chunk passes sent through a <see cref="ClusterChunkTransport"/> each. Jobs run up to
+/// <c>maxJobs</c> at once, the rest wait in submission order. Mutating requests must carry a valid
 /// signature of the cluster secret. When this singleton stops (hand-over to a standby, SIGTERM), its jobs stop without
 /// being marked: the next singleton reads the ledger and resumes them.
 /// </summary>
@@ -57,7 +44,6 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         public bool IsFinal => Status.State is "done" or "failed" or "cancelled";
     }
 
-    private readonly ClusterJobExecutor _execute;
     private readonly JobLedger _ledger;
     private readonly byte[]? _secret;
     private readonly int _maxJobs;
@@ -72,10 +58,9 @@ public sealed class JobManager : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public JobManager(ClusterJobExecutor execute, JobLedger ledger, byte[]? secret, int maxJobs, NodeBoard board, IActorRef region,
+    public JobManager(JobLedger ledger, byte[]? secret, int maxJobs, NodeBoard board, IActorRef region,
         DispatchSettings dispatch, ILoggerFactory logs)
     {
-        _execute = execute;
         _ledger = ledger;
         _secret = secret;
         _maxJobs = maxJobs;
@@ -121,9 +106,8 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         Receive<JobEnded>(OnEnded);
     }
 
-    public static Props Props(ClusterJobExecutor execute, JobLedger ledger, byte[]? secret, int maxJobs, NodeBoard board, IActorRef region,
-        DispatchSettings dispatch, ILoggerFactory logs) =>
-        Akka.Actor.Props.Create(() => new JobManager(execute, ledger, secret, maxJobs, board, region, dispatch, logs));
+    public static Props Props(JobLedger ledger, byte[]? secret, int maxJobs, NodeBoard board, IActorRef region, DispatchSettings dispatch, ILoggerFactory logs) =>
+        Akka.Actor.Props.Create(() => new JobManager(ledger, secret, maxJobs, board, region, dispatch, logs));
 
     protected override void PreStart()
     {
@@ -246,11 +230,23 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         _logger.LogInformation("Job {Job} {Verb}: {Output}", job.Submitted.Id, job.Resuming ? "resumed" : "started", job.Submitted.Output);
         var self = Self;
         string id = job.Submitted.Id;
-        var progress = new ProgressToActor(self, id);
+        var monitor = new ProgressToActor(self, id);
         var transportLogger = _logs.CreateLogger<ClusterChunkTransport>();
-        IChunkTransport Transport(IReadOnlyDictionary<string, string> extra) => new ClusterChunkTransport(_region, _board, extra, _dispatch, transportLogger);
-        var clusterJob = new ClusterJob(job.Submitted, job.Resuming);
-        job.Running = Task.Run(() => _execute(clusterJob, Transport, progress, cts.Token), cts.Token).ContinueWith(t =>
+        var (region, board, dispatch, logs, resuming) = (_region, _board, _dispatch, _logs, job.Resuming);
+        string run = job.Submitted.Run;
+        job.Running = Task.Run(async () =>
+        {
+            try
+            {
+                await RunPipeline.ExecuteAsync(RunSpec.FromJson(run, $"job {id}"), () => new ClusterChunkTransport(region, board, dispatch, transportLogger), null,
+                    logs, monitor, resuming, cts.Token).ConfigureAwait(false);
+            }
+            catch (RunIncompleteException e)
+            {
+                self.Tell(new FailedChunks(id, e.Result.Failed.Select(f => $"chunk {f.Chunk.Value}: {f.Reason}").ToList()));
+                throw;
+            }
+        }, cts.Token).ContinueWith(t =>
         {
             var ended = t.Status switch
             {
@@ -292,9 +288,17 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         return new ClusterStatus(Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), jobs, workers, _board.Load(), message);
     }
 
-    private sealed class ProgressToActor(IActorRef manager, string id) : IJobProgress
+    /// <summary>A run's stage and chunk counts, reported to the manager (what status shows).</summary>
+    private sealed class ProgressToActor(IActorRef manager, string id) : IRunMonitor
     {
-        public void Report(string stage, long chunksDone, long chunksTotal) => manager.Tell(new Progressed(id, stage, chunksDone, chunksTotal));
-        public void Failed(IReadOnlyList<string> chunks) => manager.Tell(new FailedChunks(id, chunks));
+        public void Plan(IReadOnlyList<(string Stage, double Weight)> stages) { }
+
+        public IProgress<JobProgress> Begin(string stage)
+        {
+            manager.Tell(new Progressed(id, stage, 0, 0));
+            return new SynchronousProgress<JobProgress>(p => manager.Tell(new Progressed(id, stage, p.ChunksDone, p.ChunksTotal)));
+        }
+
+        public void End(string stage) { }
     }
 }

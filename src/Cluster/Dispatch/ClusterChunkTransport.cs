@@ -42,7 +42,6 @@ public sealed class ClusterChunkTransport : IChunkTransport
     private readonly NodeBoard _board;
     private readonly DispatchSettings _settings;
     private readonly ILogger _logger;
-    private readonly IReadOnlyDictionary<string, string> _extraParameters;
     private readonly object _gate = new();
     private readonly LinkedList<Pending> _pending = new();
     private readonly Dictionary<long, Flight> _flights = [];
@@ -72,13 +71,11 @@ public sealed class ClusterChunkTransport : IChunkTransport
         public List<Copy> Copies { get; } = [];
     }
 
-    /// <param name="region">The <c>chunk</c> shard region (a proxy on the coordinator).</param>
-    /// <param name="extraParameters">Added to the pass's parameters on the wire (what a node needs to rebuild the stage).</param>
-    public ClusterChunkTransport(IActorRef region, NodeBoard board, IReadOnlyDictionary<string, string> extraParameters, DispatchSettings settings, ILogger logger)
+    /// <param name="region">The <c>chunk</c> shard region (the coordinator's, which hosts no shards).</param>
+    public ClusterChunkTransport(IActorRef region, NodeBoard board, DispatchSettings settings, ILogger logger)
     {
         _region = region;
         _board = board;
-        _extraParameters = extraParameters;
         _settings = settings;
         _logger = logger;
     }
@@ -95,9 +92,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
 
     public Task StartAsync(JobSpec job, ChunkGrid grid, CancellationToken cancellationToken)
     {
-        var parameters = new Dictionary<string, string>(job.Parameters, StringComparer.Ordinal);
-        foreach (var (key, value) in _extraParameters) parameters[key] = value;
-        _job = job with { Parameters = parameters };
+        _job = job;
         _grid = grid;
         _passSalt = (int)(StableHash(job.Id.Value) % ShardCount);
         _board.Register(job.Id.Value, this);
@@ -240,7 +235,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
                 }
             }
             foreach (var flight in _flights.Values.ToList())
-                DropCopies(flight, c => c.Node == node || (c.Node is null && _board.NodeOfShard(c.Shard) is null), $"{node} {why}");
+                DropCopies(flight, c => c.Node == node || (c.Node is null && _board.IsStranded(c.Shard)), $"{node} {why}");
             PumpLocked();
         }
     }
@@ -286,13 +281,14 @@ public sealed class ClusterChunkTransport : IChunkTransport
 
     /// <summary>
     /// Where a chunk goes: its home shard while the home node has room (or the home is not known yet and few chunks are
-    /// unaccepted); else a shard of the least loaded node with room; null when every node is full (wait).
+    /// unaccepted); else a shard of the least loaded node with room (also when the home is stranded on a lost node, which
+    /// sharding re-homes only after the node is removed); null when every node is full (wait).
     /// </summary>
     private int? ChooseShard(int home, Dictionary<string, int> load, List<NodeBoard.NodeState> available, bool mayProbe)
     {
         string? homeNode = _board.NodeOfShard(home);
         if (homeNode is not null && _board.TryGetNode(homeNode, out var state) && load.GetValueOrDefault(homeNode) < state.Window) return home;
-        if (homeNode is null && mayProbe) return home;
+        if (homeNode is null && mayProbe && !_board.IsStranded(home)) return home;
         var roomiest = available.Where(n => load.GetValueOrDefault(n.Beat.Node) < n.Window)
             .OrderBy(n => (double)load.GetValueOrDefault(n.Beat.Node) / n.Window).ThenBy(n => n.Beat.Node, StringComparer.Ordinal);
         foreach (var node in roomiest)

@@ -25,9 +25,16 @@ public sealed class NodeBoard
 
     public bool TryGetNode(string node, out NodeState state) => _nodes.TryGetValue(node, out state!);
 
+    /// <summary>The node hosting <paramref name="shard"/> when it can take work; null when the shard's home is not known or not available.</summary>
     public string? NodeOfShard(int shard) => _shards.TryGetValue(shard, out var node) && IsAvailable(node) ? node : null;
 
-    public IEnumerable<int> ShardsOf(string node) => _shards.Where(p => p.Value == node).Select(p => p.Key);
+    /// <summary>
+    /// The shard is known to live on a node that cannot take work (unreachable, draining, leaving): until sharding re-homes
+    /// it (after the node is removed) a chunk sent there would be lost, so chunks of that shard go elsewhere.
+    /// </summary>
+    public bool IsStranded(int shard) => _shards.TryGetValue(shard, out var node) && !IsAvailable(node);
+
+    public IEnumerable<int> ShardsOf(string node) => IsAvailable(node) ? _shards.Where(p => p.Value == node).Select(p => p.Key) : [];
 
     public bool IsAvailable(string node) => _nodes.TryGetValue(node, out var s) && s.Available;
 
@@ -103,9 +110,9 @@ public sealed class NodeBoard
             .Select(n => new NodeLoad(n.Beat.Node, inFlight.GetValueOrDefault(n.Beat.Node), n.Window, _shards.Count(s => s.Value == n.Beat.Node))).ToList();
     }
 
+    // The node's shards stay mapped to it (stranded) until the shard coordinator reports them elsewhere.
     private void Gone(string node, string why)
     {
-        foreach (var key in _shards.Where(p => p.Value == node).Select(p => p.Key).ToList()) _shards.TryRemove(key, out _);
         foreach (var pass in _passes.Values) pass.OnNodeGone(node, why);
     }
 

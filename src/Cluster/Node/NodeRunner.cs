@@ -3,16 +3,10 @@ using Akka.Actor;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Pipelines;
 using Microsoft.Extensions.Logging;
 
 namespace ChunkSeg.Cluster.Node;
-
-/// <summary>What a gpu-node runs for one pass: the per-chunk function with the pass's stage and volumes opened once.</summary>
-public interface IPassProcessor : IDisposable
-{
-    /// <summary>Processes one chunk, answering ChunkCompleted or ChunkFailed; <paramref name="parent"/> is the coordinator's trace.</summary>
-    object Process(ProcessChunk command, ActivityContext parent);
-}
 
 /// <summary>Who a gpu-node is, as status shows it.</summary>
 public sealed record NodeIdentity(string Name, string Backend, string? Gpu, int Concurrency);
@@ -40,12 +34,12 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
     private sealed record Tick;
 
     private readonly NodeIdentity _identity;
-    private readonly Func<JobSpec, IPassProcessor> _open;
+    private readonly Func<JobSpec, IJobProcessor> _open;
     private readonly IActorRef _coordinator;
     private readonly ILogger _logger;
     private readonly string _address;
     private readonly Queue<ChunkWork> _queue = new();
-    private readonly Dictionary<string, (IPassProcessor Processor, int Users)> _passes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (IJobProcessor Processor, int Users)> _passes = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _drainWaiters = [];
     private int _running;
     private long _done, _failed;
@@ -54,7 +48,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public NodeRunner(NodeIdentity identity, Func<JobSpec, IPassProcessor> open, IActorRef coordinator, ILogger logger)
+    public NodeRunner(NodeIdentity identity, Func<JobSpec, IJobProcessor> open, IActorRef coordinator, ILogger logger)
     {
         _identity = identity;
         _open = open;
@@ -74,7 +68,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
         });
     }
 
-    public static Props Props(NodeIdentity identity, Func<JobSpec, IPassProcessor> open, IActorRef coordinator, ILogger logger) =>
+    public static Props Props(NodeIdentity identity, Func<JobSpec, IJobProcessor> open, IActorRef coordinator, ILogger logger) =>
         Akka.Actor.Props.Create(() => new NodeRunner(identity, open, coordinator, logger));
 
     protected override void PreStart()
@@ -113,7 +107,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
             _running++;
             var command = new ProcessChunk(work.Job.Id, new ChunkId(work.Chunk), work.Attempt);
             ActivityContext.TryParse(work.TraceParent, work.TraceState, isRemote: true, out var parent);
-            IPassProcessor processor;
+            IJobProcessor processor;
             try
             {
                 processor = Acquire(work.Job);
@@ -163,7 +157,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
     }
 
     /// <summary>The pass's processor, opened on its first chunk; a new pass retires earlier ones once their chunks are done.</summary>
-    private IPassProcessor Acquire(JobSpec spec)
+    private IJobProcessor Acquire(JobSpec spec)
     {
         string id = spec.Id.Value;
         if (!_passes.TryGetValue(id, out var entry))

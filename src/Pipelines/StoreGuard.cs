@@ -1,12 +1,12 @@
 using ChunkSeg.Contracts.Errors;
 
-namespace ChunkSeg.Cli.Distributed;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>
 /// Keeps paths that arrive in messages inside the shared store: a worker opens and writes only below its --store-root,
 /// and a job's outputs only below the job's own output folder. Paths are normalised first, so ".." cannot climb out.
 /// </summary>
-internal sealed class StoreGuard(string root)
+public sealed class StoreGuard(string root)
 {
     public string Root { get; } = Path.GetFullPath(root).TrimEnd('/') is { Length: > 0 } r ? r : "/";
 

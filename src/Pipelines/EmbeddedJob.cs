@@ -11,7 +11,7 @@ using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Storage;
 using Microsoft.Extensions.Logging;
 
-namespace ChunkSeg.Cli.Jobs;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>
 /// What to run: one stage from an optional input volume to a new output volume. <see cref="Stage"/> is the

@@ -13,10 +13,9 @@ using ChunkSeg.Kernels.Labeling;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Labeling;
 using ChunkSeg.Storage.Meshing;
-using ChunkSeg.Cli.Commands;
 using Microsoft.Extensions.Logging;
 
-namespace ChunkSeg.Cli.Jobs;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>What `chunkseg run` asks for. <see cref="MeshFormat"/> is "obj", "ply" or null (no mesh).</summary>
 public sealed record RunRequest(
@@ -153,8 +152,8 @@ public static class RunJob
             using var source = VolumeStore.Open(Path.Combine(outDir, zarr));
             // Probabilities as `predict` writes them (channels last); labels in the order of their Zarr.
             var options = channelsLast
-                ? Commands.OutputLayout.ChannelsLast(info, VolumeFormat.Hdf5, classes, request.StorageChunks, new Long3(64, 64, 64), new Long3(1, 256, 256), null, CodecSpec.Gzip(1))
-                : Commands.OutputLayout.For(source.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
+                ? OutputLayout.ChannelsLast(info, VolumeFormat.Hdf5, classes, request.StorageChunks, new Long3(64, 64, 64), new Long3(1, 256, 256), null, CodecSpec.Gzip(1))
+                : OutputLayout.For(source.Info, VolumeFormat.Hdf5, request.StorageChunks, null, null);
             var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, source, target, options, passChunk, request.Workers,
                 Overwrite: true, new Dictionary<string, string>()), logs, copyProgress, ct).ConfigureAwait(false);
             if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
@@ -172,7 +171,7 @@ public static class RunJob
             var clock = Stopwatch.StartNew();
             long meshChunks = 0, meshResumed = 0;
             using var final = VolumeStore.Open(labels);
-            var voxelSize = Commands.MeshCommand.VoxelSizeOf(info, null);
+            var voxelSize = OptionValues.VoxelSizeOf(info, null);
             for (int t = 0; t < meshFiles.Count; t++)
             {
                 if (File.Exists(meshFiles[t])) continue;
@@ -247,7 +246,7 @@ public static class RunJob
     /// <summary>
     /// The fused first pass's stage: features, forest, segmentation and local labels of one chunk, with the chunk's
     /// summary written to <paramref name="workspace"/> and its probabilities to <paramref name="export"/> when given.
-    /// Remote workers build it from the run's arguments exactly as the coordinator would.
+    /// Remote workers build it from the run's spec (<see cref="RunPasses"/>) exactly as the coordinator would.
     /// </summary>
     internal static ClassifyAndLabelStage ClassifyStage(RunRequest request, LabelWorkspace workspace, IVolume? export)
     {

@@ -14,11 +14,10 @@ using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Meshing;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Meshing;
-using ChunkSeg.Cli.Commands;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ChunkSeg.Cli.Jobs;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>What `chunkseg mesh` asks for. <see cref="DecimateFraction"/> 1 and <see cref="TaubinIterations"/> 0 leave the welded mesh as it is.</summary>
 public sealed record MeshRequest(

@@ -8,7 +8,7 @@ using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Storage;
 
-namespace ChunkSeg.Cli.Jobs;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>
 /// A run's identity and journal. The parameters (inputs with checksums, model hash, every option that changes the

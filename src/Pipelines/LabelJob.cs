@@ -10,7 +10,7 @@ using ChunkSeg.Kernels.Labeling;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Labeling;
 
-namespace ChunkSeg.Cli.Jobs;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>What `chunkseg label` asks for.</summary>
 public sealed record LabelRequest(
@@ -99,7 +99,7 @@ public static class LabelJob
 
         long inputBytes = info.Channels * info.DataType.SizeInBytes();
         long planningBytes = 2 * inputBytes + 4L * (info.Channels + 4) + 8 + (request.FillHoles ? 5 : 0);
-        var localOptions = Commands.OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
+        var localOptions = OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
 
         // Holes first (only with --fill-holes): the background's components, numbered with the border ones dropped.
         HoleFilling? holes = null;
@@ -169,7 +169,7 @@ public static class LabelJob
 
         // Pass 3: final ids.
         var outputType = numbering.ObjectCount > uint.MaxValue ? DataType.UInt64 : DataType.UInt32;
-        var finalOptions = Commands.OutputLayout.Labels(info, request.Output.Format, outputType, request.StorageChunks, request.Codec);
+        var finalOptions = OutputLayout.Labels(info, request.Output.Format, outputType, request.StorageChunks, request.Codec);
         using var local = VolumeStore.Open(localAddress);
         var relabel = await runPass("label 3/3: relabel", new JobRequest("relabel", local, request.Output, finalOptions, grid.ChunkShape,
             request.Workers, request.Overwrite, new Dictionary<string, string>(parameters) { ["objects"] = numbering.ObjectCount.ToString(System.Globalization.CultureInfo.InvariantCulture) },
@@ -196,7 +196,7 @@ public static class LabelJob
     /// again when needed (a few small files per chunk) rather than kept, so memory holds one batch, whatever the
     /// volume's area. Returns the number of equivalences.
     /// </summary>
-    internal static long FindEquivalences(ChunkGrid grid, Func<long, ChunkLabelSummary> summaryOf, Connectivity connectivity, BoundaryMerge merge,
+    public static long FindEquivalences(ChunkGrid grid, Func<long, ChunkLabelSummary> summaryOf, Connectivity connectivity, BoundaryMerge merge,
         int workers, CancellationToken ct)
     {
         long batch = Math.Max(64, 16L * workers);

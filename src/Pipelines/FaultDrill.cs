@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using ChunkSeg.Cluster.Node;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
 
-namespace ChunkSeg.Cli.Distributed;
+namespace ChunkSeg.Pipelines;
 
 /// <summary>
 /// A fault a gpu-node injects on purpose, for drills of the failure paths on a real cluster (and their tests):
@@ -15,7 +14,7 @@ namespace ChunkSeg.Cli.Distributed;
 /// </code>
 /// STAGE is a pass's stage (label, relabel, mesh, …). Unset, nothing is wrapped.
 /// </summary>
-internal sealed record FaultDrill(string Stage, long? Chunk, string Kind, double Factor)
+public sealed record FaultDrill(string Stage, long? Chunk, string Kind, double Factor)
 {
     public const string Variable = "CHUNKSEG_FAULT_DRILL";
 
@@ -33,9 +32,9 @@ internal sealed record FaultDrill(string Stage, long? Chunk, string Kind, double
     }
 
     /// <summary>The processor of a pass, with the fault in place when the pass is of the drill's stage.</summary>
-    public IPassProcessor Wrap(JobSpec spec, IPassProcessor processor) => spec.Stage == Stage ? new Faulty(this, processor) : processor;
+    public IJobProcessor Wrap(JobSpec spec, IJobProcessor processor) => spec.Stage == Stage ? new Faulty(this, processor) : processor;
 
-    private sealed class Faulty(FaultDrill drill, IPassProcessor inner) : IPassProcessor
+    private sealed class Faulty(FaultDrill drill, IJobProcessor inner) : IJobProcessor
     {
         public object Process(ProcessChunk command, ActivityContext parent)
         {

@@ -1,0 +1,165 @@
+using System.Globalization;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.Coordinator.Labeling;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Features;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Storage;
+
+namespace ChunkSeg.Pipelines;
+
+/// <summary>
+/// Option values (as the command line or a <see cref="RunSpec"/> gives them) checked into domain types before any work;
+/// a bad value is a <see cref="UsageException"/> naming the option (`--chunk`, `--threshold`, ...), the value and what is allowed.
+/// </summary>
+public static class OptionValues
+{
+    public static AxisOrder? ParseAxes(string? text) => text is null ? null : Usage("--axes", () => AxisOrder.Parse(text));
+
+    public static Long3? ParseLong3(string option, string? text) => text is null ? null : Usage(option, () => Long3.Parse(text, option));
+
+    public static VoxelSize? ParseVoxelSize(string? text) => text is null ? null : Usage("--voxel-size", () => VoxelSize.Parse(text));
+
+    public static CodecSpec? ParseCodec(string? text) => text is null ? null : Usage("--codec", () => CodecSpec.Parse(text));
+
+    /// <summary>Gaussian sigmas in voxels from "s" or "z,y,x" (finite, not negative); zero when <paramref name="text"/> is null.</summary>
+    public static Sigma3 ParseSigma(string option, string? text)
+    {
+        if (text is null) return default;
+        Sigma3 sigma;
+        try
+        {
+            sigma = text.Split(',').Length == 1 ? Sigma3.Uniform(double.Parse(text, CultureInfo.InvariantCulture)) : Sigma3.Parse(text);
+        }
+        catch (FormatException e) { throw new UsageException($"{option} \"{text}\": expected a sigma s or z,y,x in voxels", e); }
+        catch (ArgumentException e) { throw new UsageException($"{option}: {e.Message}", e); }
+        if (sigma.Z < 0 || sigma.Y < 0 || sigma.X < 0 || !double.IsFinite(sigma.Z + sigma.Y + sigma.X))
+            throw new UsageException($"{option} {text}: sigmas must be finite and not negative");
+        return sigma;
+    }
+
+    /// <summary>Refuses Gaussian smoothing (kernels from <see cref="BlockSmoothing"/>) wider than the volume.</summary>
+    public static void CheckSmoothingFits(string? sigmaText, Kernels.Filters.FirKernel?[] kernels, VolumeInfo info)
+    {
+        if (BlockSmoothing.Misfit(kernels, info.SpatialShape) is { } why)
+            throw new UsageException($"--smooth-sigma {sigmaText}: {why} ({info.Location})");
+    }
+
+    public static int CheckWorkers(int workers) => workers > 0 ? workers
+        : throw new UsageException($"--workers must be at least 1; got {workers}");
+
+    /// <summary>The size and border filters: at least <paramref name="minSize"/>, at most <paramref name="maxSize"/> voxels (no bound when null).</summary>
+    public static ObjectFilter Filter(long minSize, long? maxSize, bool excludeBorder)
+    {
+        long min = minSize, max = maxSize ?? long.MaxValue;
+        if (min < 0) throw new UsageException($"--min-size must not be negative; got {min}");
+        if (max < Math.Max(1, min)) throw new UsageException($"--max-size {max} is below --min-size {min} (or 1): every object would be dropped");
+        return new ObjectFilter(min, max, excludeBorder);
+    }
+
+    /// <summary>Threshold or argmax on the <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>
+    public static Segmentation ProbabilitySegmentation(string what, long channels, VolumeInfo volume, float? threshold, int? channel, bool argmax,
+        int? foreground, string? smooth)
+    {
+        if (argmax && (threshold is not null || channel is not null))
+            throw new UsageException("--argmax picks the foreground by --foreground; --threshold and --channel are for thresholding one channel");
+        if (!argmax && foreground is not null)
+            throw new UsageException("--foreground goes with --argmax; to threshold one channel use --channel");
+        int ch = argmax ? foreground ?? 1 : channel ?? 1;
+        string option = argmax ? "--foreground" : "--channel";
+        if (ch < 0 || ch >= channels)
+            throw new UsageException($"{option} {ch}: {what} has {channels} channel(s), numbered 0 to {channels - 1}");
+        if (argmax && channels < 2)
+            throw new UsageException($"--argmax: {what} has one channel; argmax needs the probabilities of at least two classes");
+        float t = threshold ?? 0.5f;
+        if (!float.IsFinite(t)) throw new UsageException($"--threshold must be a number; got {t}");
+        var sigma = OptionValues.ParseSigma("--smooth-sigma", smooth);
+        var segmentation = new Segmentation(argmax ? SegmentationMode.Argmax : SegmentationMode.Threshold, ch, t, sigma);
+        OptionValues.CheckSmoothingFits(smooth, BlockSmoothing.Kernels(sigma, !volume.Axes.HasZ), volume);
+        return segmentation;
+    }
+
+    public static Connectivity ConnectivityOf(VolumeInfo info, int? value)
+    {
+        bool is3D = info.Axes.HasZ;
+        return (value ?? (is3D ? 6 : 4), is3D) switch
+        {
+            (6, true) or (4, false) => Connectivity.Faces,
+            (26, true) or (8, false) => Connectivity.All,
+            var (v, _) => throw new UsageException($"--connectivity {v}: {info.Location} is {(is3D ? "3D; use 6 or 26" : "2D; use 4 or 8")}"),
+        };
+    }
+
+    /// <summary>The voxel size in micrometers: <paramref name="text"/> (z,y,x) when given, else the input's own, converted from its unit.</summary>
+    public static VoxelSize VoxelSizeOf(VolumeInfo info, string? text)
+    {
+        if (OptionValues.ParseVoxelSize(text) is { } given) return given;
+        var v = info.VoxelSize;
+        double scale = v.Unit switch
+        {
+            VoxelSize.Micrometer => 1,
+            "nanometer" => 1e-3,
+            "angstrom" => 1e-4,
+            "millimeter" => 1e3,
+            "centimeter" => 1e4,
+            "meter" => 1e6,
+            _ => throw new UsageException($"{info.Location}: voxel size is in {v.Unit}, which ChunkSeg cannot convert to micrometers; give --voxel-size z,y,x in micrometers"),
+        };
+        return new VoxelSize(v.Z * scale, v.Y * scale, v.X * scale);
+    }
+
+    /// <summary>
+    /// Loads the classifier and fits its features to <paramref name="input"/>. The parameters name it as a job records
+    /// it (ilp or model path, inputChannels, structureTensor) so <see cref="StageCatalog"/> can load it again.
+    /// </summary>
+    public static (LoadedClassifier Classifier, Dictionary<string, string> Parameters) LoadClassifier(string? ilpPath, string? modelPath, bool vigraStructureTensor, VolumeInfo input)
+    {
+        if ((ilpPath is null) == (modelPath is null))
+            throw new UsageException("give exactly one of --ilp PROJECT.ilp or --model MODEL");
+        if (modelPath is not null && vigraStructureTensor)
+            throw new UsageException("--vigra-structure-tensor applies to ilastik projects (--ilp); a ChunkSeg model records its own");
+        int inputChannels = checked((int)input.Channels);
+        var parameters = new Dictionary<string, string> { ["inputChannels"] = inputChannels.ToString(CultureInfo.InvariantCulture) };
+        if (ilpPath is not null)
+        {
+            parameters["ilp"] = Path.GetFullPath(ilpPath);
+            if (vigraStructureTensor) parameters["structureTensor"] = "vigra";
+        }
+        else
+        {
+            parameters["model"] = Path.GetFullPath(modelPath!);
+        }
+        var loaded = StageCatalog.ClassifierOf(parameters);
+        if (loaded.InputChannels is { } trained && trained != inputChannels)
+            throw new UsageException($"{modelPath}: the model was trained on {trained}-channel data; {input.Location} has {inputChannels} channel(s)");
+        OptionValues.FitToVolume(loaded.Features, input, anisotropic: false);
+        return (loaded, parameters);
+    }
+
+    /// <summary>
+    /// <paramref name="set"/> for the volume <paramref name="info"/>: sigmas scaled per axis by its voxel size
+    /// when <paramref name="anisotropic"/>, and scales its extents cannot hold refused before any work.
+    /// </summary>
+    public static FeatureSet FitToVolume(FeatureSet set, VolumeInfo info, bool anisotropic)
+    {
+        if (anisotropic)
+            set = set.WithAxisScales(FeatureSet.ForVoxelSize(info.Axes.HasZ ? info.VoxelSize.Z : info.VoxelSize.Y, info.VoxelSize.Y, info.VoxelSize.X));
+        try
+        {
+            set.Validate(info.SpatialShape);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"{info.Location}: {e.Message}", e);
+        }
+        return set;
+    }
+
+    private static T Usage<T>(string option, Func<T> parse)
+    {
+        try { return parse(); }
+        catch (ArgumentException e) { throw new UsageException($"{option}: {e.Message}", e); }
+    }
+}

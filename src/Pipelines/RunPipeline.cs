@@ -1,0 +1,97 @@
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace ChunkSeg.Pipelines;
+
+/// <summary>
+/// A <see cref="RunSpec"/> bound and run: <see cref="Open"/> checks it against its input and classifier (what `chunkseg
+/// run` does before any work, and a worker before it rebuilds a pass), <see cref="ExecuteAsync"/> is a coordinator's whole
+/// run with its chunk passes sent to remote workers. The embedded run is <see cref="Open"/> then <see cref="RunJob.RunAsync"/>.
+/// </summary>
+public static class RunPipeline
+{
+    /// <summary>The job parameter carrying the run's <see cref="RunSpec"/> (its JSON) to the workers of its chunk passes.</summary>
+    public const string SpecParameter = "run.spec";
+
+    /// <summary>The run <paramref name="spec"/> asks for, checked against the input and the classifier; the caller disposes its Raw volume.</summary>
+    public static RunRequest Open(RunSpec spec)
+    {
+        string? meshFormat = spec.Mesh switch
+        {
+            "obj" => "obj",
+            "ply" => "ply",
+            "none" => null,
+            var other => throw new UsageException($"--mesh {other}: use obj, ply or none"),
+        };
+        var requestedCompute = OptionValues.ParseLong3("--chunk", spec.Chunk);
+        // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
+        var requestedChunks = OptionValues.ParseLong3("--chunks", spec.Chunks) ?? requestedCompute;
+        int workerCount = OptionValues.CheckWorkers(spec.Workers ?? Environment.ProcessorCount);
+        var filter = OptionValues.Filter(spec.MinSize, spec.MaxSize, spec.ExcludeBorder);
+
+        var source = VolumeStore.Open(spec.Input, OptionValues.ParseAxes(spec.Axes));
+        try
+        {
+            var info = source.Info;
+            var (loaded, classifierParameters) = OptionValues.LoadClassifier(spec.Ilp, spec.Model, spec.VigraStructureTensor, info);
+            if (loaded.Classifier.FeatureCount != loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels))
+                throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
+                    $"selection gives {loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels)} for {info.Channels} channel(s)");
+            string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
+            var segmentation = OptionValues.ProbabilitySegmentation(classes, loaded.Classifier.OutputChannels, info, spec.Threshold, spec.Channel, spec.Argmax,
+                spec.Foreground, spec.SmoothSigma);
+            return new RunRequest(source, Path.GetFullPath(spec.OutDir), loaded, classifierParameters, segmentation,
+                OptionValues.ConnectivityOf(info, spec.Connectivity), filter,
+                meshFormat, spec.ExportProbabilities, requestedCompute, requestedChunks, workerCount, spec.Overwrite);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A coordinator's run of <paramref name="spec"/>: <see cref="RunJob"/>'s pipeline with its chunk passes (classify +
+    /// label, relabel, the mesh's marching cubes) sent through <paramref name="remoteTransport"/>, each pass's job carrying
+    /// the spec (<see cref="SpecParameter"/>, for <see cref="RunPasses.Open"/>) and <paramref name="extraJobParameters"/>;
+    /// the coordinator's own steps (merge, HDF5 copies, weld) run here. <paramref name="resuming"/>: the run was started
+    /// before (by this coordinator or its predecessor) and its outputs are its own, so the spec's overwrite is dropped.
+    /// A pass with failed chunks ends the run with <see cref="RunIncompleteException"/>.
+    /// </summary>
+    public static async Task<RunOutcome> ExecuteAsync(RunSpec spec, Func<IChunkTransport> remoteTransport, IReadOnlyDictionary<string, string>? extraJobParameters,
+        ILoggerFactory logs, IRunMonitor monitor, bool resuming, CancellationToken ct)
+    {
+        if (resuming) spec = spec with { Overwrite = false };
+        var parameters = new Dictionary<string, string>(extraJobParameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            [SpecParameter] = spec.ToJson(),
+        };
+        var request = Open(spec);
+        using var raw = request.Raw;
+        request = request with { RemoteTransport = () => new ParameterizedTransport(remoteTransport(), parameters) };
+        return await RunJob.RunAsync(request, logs, monitor, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A transport that adds <paramref name="parameters"/> to every job it starts (what a worker needs to rebuild the pass).</summary>
+    private sealed class ParameterizedTransport(IChunkTransport inner, IReadOnlyDictionary<string, string> parameters) : IChunkTransport
+    {
+        public Task StartAsync(JobSpec job, ChunkGrid grid, CancellationToken cancellationToken)
+        {
+            var merged = new Dictionary<string, string>(job.Parameters, StringComparer.Ordinal);
+            foreach (var (key, value) in parameters) merged[key] = value;
+            return inner.StartAsync(job with { Parameters = merged }, grid, cancellationToken);
+        }
+
+        public ValueTask SendAsync(ProcessChunk command, CancellationToken cancellationToken) => inner.SendAsync(command, cancellationToken);
+
+        public IAsyncEnumerable<object> Results(CancellationToken cancellationToken) => inner.Results(cancellationToken);
+
+        public Task CompleteAsync() => inner.CompleteAsync();
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+}
