@@ -74,8 +74,8 @@ public static class EmbeddedJob
         }
 
         using var staged = StagedOutput.Begin(request.Output, options, request.Overwrite);
-        // The id follows from the job: a coordinator restarted mid-pass gets the same one, and the results its predecessor's
-        // workers sent (still queued on the broker) count.
+        // The id follows from the job: a coordinator restarted mid-pass (or a standby taking over) gets the same one, and the
+        // answers gpu-nodes send for its predecessor's chunks count.
         var job = new JobSpec(JobIdOf(jobKey), request.StageName, request.Input?.Info.Location ?? "",
             staged.Staging.ToString(), grid.ChunkShape, grid.Halo, request.Parameters);
 

@@ -10,7 +10,7 @@ public static class VolumeStore
 {
     /// <summary>
     /// When set, every Zarr chunk file is flushed to disk before it is renamed into place. Distributed workers set it:
-    /// they acknowledge a chunk to the broker only once its output is durable; one machine's runs need not pay for it
+    /// they answer a chunk to the coordinator only once its output is durable; one machine's runs need not pay for it
     /// (their manifest is rebuilt from the same process's writes).
     /// </summary>
     public static bool SyncWrites { get; set; }

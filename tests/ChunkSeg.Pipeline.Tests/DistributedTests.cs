@@ -26,7 +26,6 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     private static string Ilp3D => SharedData.Require("ilastik/PixelClass3D.ilp");
     private static string Data3D => SharedData.Require("ilastik/Data_3D.h5") + "/data";
     private static readonly string[] Options = ["--ilp", Ilp3D, "--chunk", "8,16,16", "--min-size", "3"];
-    private static readonly Dictionary<string, string> WithSecret = new() { ["CHUNKSEG_CLUSTER_SECRET"] = Secret };
 
     public void Dispose()
     {
@@ -121,6 +120,47 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         (code, _, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret, () => Cli.Run("cluster", "leave", cluster.NodeAddress(0), "--seed", cluster.Seed));
         Assert.True(code == 0, err);
         await Until(() => cluster.Nodes[0].HasExited, "the node to leave and exit", TimeSpan.FromMinutes(2));
+    }
+
+    [Fact]
+    public async Task The_gpu_nodes_continue_the_coordinators_trace_and_cluster_metrics_are_exported()
+    {
+        await using var receiver = await TelemetryExportTests.OtlpReceiver.StartAsync();
+        var otel = new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+        };
+        var cluster = StartCluster(coordinators: 1, nodes: 1, otel);
+        await cluster.UntilNodes(1);
+        var final = await Finished(cluster, await Submit(cluster, _dir["traced"], ["--chunk", "16,32,32", "--mesh", "none"]));
+        Assert.Equal("done", final["state"]!.GetValue<string>());
+        // Stopped gracefully, each process flushes what it has not exported yet.
+        Assert.Equal(0, await cluster.Nodes[0].TerminateAsync(TimeSpan.FromMinutes(2)));
+        Assert.Equal(0, await cluster.Coordinators[0].TerminateAsync(TimeSpan.FromMinutes(2)));
+
+        var spans = receiver.Traces.SelectMany(t => t.ResourceSpans)
+            .SelectMany(r => r.ScopeSpans.SelectMany(s => s.Spans).Select(s => (Service: TelemetryExportTests.Attribute(r.Resource.Attributes, "service.name"), Span: s)))
+            .ToList();
+        var jobs = spans.Where(s => s.Span.Name == "job").ToList();
+        var chunks = spans.Where(s => s.Span.Name == "chunk").ToList();
+        Assert.NotEmpty(jobs);
+        Assert.All(jobs, j => Assert.Equal("chunkseg-coordinator", j.Service));
+        Assert.NotEmpty(chunks);
+        var jobIds = jobs.ToDictionary(j => j.Span.SpanId, j => j.Span);
+        foreach (var (service, chunk) in chunks)
+        {
+            Assert.Equal("chunkseg-worker", service);
+            Assert.True(jobIds.TryGetValue(chunk.ParentSpanId, out var job), "a gpu-node's chunk span continues a job span of the coordinator");
+            Assert.Equal(job.TraceId, chunk.TraceId);
+            Assert.Equal("n1", TelemetryExportTests.Attribute(chunk.Attributes, "chunkseg.worker"));
+        }
+        var metrics = receiver.Metrics.SelectMany(m => m.ResourceMetrics).SelectMany(r => r.ScopeMetrics).SelectMany(s => s.Metrics).ToList();
+        var members = metrics.Where(m => m.Name == "chunkseg.cluster.members").SelectMany(m => m.Gauge.DataPoints).ToList();
+        Assert.Contains(members, p => (string?)TelemetryExportTests.Attribute(p.Attributes, "role") == "gpu-node" && p.AsInt == 1);
+        Assert.Contains(metrics, m => m.Name == "chunkseg.cluster.shards" && m.Gauge.DataPoints.Any(p => p.AsInt > 0));
+        Assert.Contains(metrics, m => m.Name == "chunkseg.chunks.in_flight");
     }
 
     [Fact]
@@ -243,9 +283,9 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(128, chunks.Distinct().Count());
     }
 
-    private TestCluster StartCluster(int coordinators, int nodes)
+    private TestCluster StartCluster(int coordinators, int nodes, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var cluster = new TestCluster(_dir, coordinators, p => _processes.Add(p));
+        var cluster = new TestCluster(_dir, coordinators, p => _processes.Add(p), environment ?? new Dictionary<string, string>());
         for (int i = 0; i < coordinators; i++) cluster.Coordinators.Add(cluster.StartCoordinator(i));
         for (int i = 1; i <= nodes; i++) cluster.StartNode($"n{i}");
         return cluster;
@@ -274,14 +314,14 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     {
         string[] options = [.. Options.Where((o, i) => !extra.Contains(o) && (i == 0 || !extra.Contains(Options[i - 1]))), .. extra];
         var (code, text, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret,
-            () => Cli.Run(["submit", Data3D, "--out", outDir, .. options, "--seed", cluster.Seed, "--json"]));
+            () => Cli.Run(["submit", Data3D, "--out", outDir, .. options, .. cluster.SeedArgs, "--json"]));
         Assert.True(code == 0, err);
         return JsonNode.Parse(text)!["id"]!.GetValue<string>();
     }
 
     private static async Task<JsonNode> Status(TestCluster cluster, string? job)
     {
-        var (code, text, err) = await Cli.Run(job is null ? ["status", "--seed", cluster.Seed, "--json"] : ["status", job, "--seed", cluster.Seed, "--json"]);
+        var (code, text, err) = await Cli.Run(job is null ? ["status", .. cluster.SeedArgs, "--json"] : ["status", job, .. cluster.SeedArgs, "--json"]);
         Assert.True(code is 0 or 1 && text.Length > 0, $"status exited {code}: {err}");
         return JsonNode.Parse(text)!;
     }
@@ -292,7 +332,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         JsonNode? final = null;
         await Until(async () =>
         {
-            var (code, text, _) = await Cli.Run("status", job, "--seed", cluster.Seed, "--json");
+            var (code, text, _) = await Cli.Run(["status", job, .. cluster.SeedArgs, "--json"]);
             if (code != 0 || text.Length == 0) return false;
             final = JobOf(JsonNode.Parse(text)!);
             return final?["state"]!.GetValue<string>() is "done" or "failed" or "cancelled";
@@ -341,14 +381,16 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>Coordinators and gpu-nodes on loopback; the coordinators' ports are the seeds.</summary>
-    private sealed class TestCluster(TempDir dir, int coordinators, Action<IDisposable> own)
+    private sealed class TestCluster(TempDir dir, int coordinators, Action<IDisposable> own, IReadOnlyDictionary<string, string> environment)
     {
         private readonly int[] _coordinatorPorts = Enumerable.Range(0, coordinators).Select(_ => FreePort()).ToArray();
         private readonly Dictionary<string, int> _nodePorts = new(StringComparer.Ordinal);
         public List<ChunkSegProcess> Coordinators { get; } = [];
         public List<ChunkSegProcess> Nodes { get; } = [];
         public string Seed => $"127.0.0.1:{_coordinatorPorts[0]}";
-        private string[] Seeds => _coordinatorPorts.SelectMany(p => new[] { "--seed", $"127.0.0.1:{p}" }).ToArray();
+
+        /// <summary>Every coordinator as a seed: a client still reaches the cluster when the first one is dead.</summary>
+        public string[] SeedArgs => _coordinatorPorts.SelectMany(p => new[] { "--seed", $"127.0.0.1:{p}" }).ToArray();
 
         public string NodeAddress(int index) => $"127.0.0.1:{_nodePorts[Path.GetFileNameWithoutExtension(Nodes[index].LogPath)]}";
 
@@ -357,8 +399,9 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             // A restarted only coordinator (the first seed) must find the running cluster, not form a new one: the first
             // gpu-node is a seed too.
             string[] nodeSeed = _nodePorts.Count > 0 ? ["--seed", $"127.0.0.1:{_nodePorts.First().Value}"] : [];
-            var process = new ChunkSegProcess(dir[$"coordinator{index}-{Guid.NewGuid():N}.log"], WithSecret, ["coordinator", "--hostname", "127.0.0.1",
-                "--port", _coordinatorPorts[index].ToString(CultureInfo.InvariantCulture), .. Seeds, .. nodeSeed, "--state", dir["state"]]);
+            var process = new ChunkSegProcess(dir[$"coordinator{index}-{Guid.NewGuid():N}.log"], new Dictionary<string, string>(environment) { ["CHUNKSEG_CLUSTER_SECRET"] = Secret },
+                ["coordinator", "--hostname", "127.0.0.1",
+                "--port", _coordinatorPorts[index].ToString(CultureInfo.InvariantCulture), .. SeedArgs, .. nodeSeed, "--state", dir["state"]]);
             own(process);
             return process;
         }
@@ -367,9 +410,10 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         {
             port ??= FreePort();
             _nodePorts[name] = port.Value;
-            var environment = drill is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["CHUNKSEG_FAULT_DRILL"] = drill };
-            var process = new ChunkSegProcess(dir[register ? $"{name}.log" : $"{name}-{Guid.NewGuid():N}.log"], environment, ["worker", "--hostname", "127.0.0.1", "--port", port.Value.ToString(CultureInfo.InvariantCulture),
-                .. Seeds, "--concurrency", "1", "--name", name, "--backend", "cpu"]);
+            var variables = new Dictionary<string, string>(environment);
+            if (drill is not null) variables["CHUNKSEG_FAULT_DRILL"] = drill;
+            var process = new ChunkSegProcess(dir[register ? $"{name}.log" : $"{name}-{Guid.NewGuid():N}.log"], variables, ["worker", "--hostname", "127.0.0.1", "--port", port.Value.ToString(CultureInfo.InvariantCulture),
+                .. SeedArgs, "--concurrency", "1", "--name", name, "--backend", "cpu"]);
             own(process);
             if (register) Nodes.Add(process);
             return process;
@@ -378,7 +422,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         /// <summary>Waits until the coordinator's status lists <paramref name="count"/> gpu-nodes.</summary>
         public async Task UntilNodes(int count) => await Until(async () =>
         {
-            var (code, text, _) = await Cli.Run("status", "--seed", Seed, "--json");
+            var (code, text, _) = await Cli.Run(["status", .. SeedArgs, "--json"]);
             return code == 0 && JsonNode.Parse(text)!["workers"]!.AsArray().Count >= count;
         }, $"{count} gpu-node(s) to join");
 

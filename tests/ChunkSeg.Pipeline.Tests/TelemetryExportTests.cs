@@ -5,6 +5,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using ChunkSeg.Cli.Telemetry;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Telemetry;
 using ChunkSeg.Pipeline.Tests.Otlp;
 using Google.Protobuf.Collections;
@@ -44,27 +46,24 @@ public sealed class TelemetryExportTests : IDisposable
     }
 
     [Fact]
-    public void A_trace_context_round_trips_through_message_headers_as_strings_or_bytes()
+    public void A_trace_context_round_trips_through_a_chunk_message()
     {
         using var sending = new Activity("send").SetIdFormat(ActivityIdFormat.W3C).Start();
         sending.ActivityTraceFlags = ActivityTraceFlags.Recorded;
         sending.TraceStateString = "chunkseg=1";
-        var headers = new Dictionary<string, object?>();
-        ChunkSegTelemetry.Inject(sending, headers);
-        Assert.Equal($"00-{sending.TraceId}-{sending.SpanId}-01", headers["traceparent"]);
+        var (traceParent, traceState) = ChunkSegTelemetry.Inject(sending);
+        Assert.Equal($"00-{sending.TraceId}-{sending.SpanId}-01", traceParent);
 
-        var parent = ChunkSegTelemetry.Extract(headers);
+        // Through the cluster's wire format, as a gpu-node receives it.
+        var job = new JobSpec(new JobId("j"), "label", "/in", "/out", new Long3(8, 8, 8), new Halo(1, 1, 1), new Dictionary<string, string>());
+        var work = (ChunkWork)ClusterWire.Decode(ClusterWire.Encode(new ChunkWork(job, 3, 1, 7, traceParent, traceState)), "chunk-work.v1");
+        var parent = ChunkSegTelemetry.Extract(work.TraceParent, work.TraceState);
         Assert.Equal((sending.TraceId, sending.SpanId, ActivityTraceFlags.Recorded, "chunkseg=1", true),
             (parent.TraceId, parent.SpanId, parent.TraceFlags, parent.TraceState, parent.IsRemote));
-        // RabbitMQ delivers header strings as UTF-8 bytes.
-        Assert.Equal(parent, ChunkSegTelemetry.Extract(headers.ToDictionary(h => h.Key, h => (object?)Encoding.UTF8.GetBytes((string)h.Value!))));
 
-        Assert.Equal(default, ChunkSegTelemetry.Extract(null));
-        Assert.Equal(default, ChunkSegTelemetry.Extract(new Dictionary<string, object?>()));
-        Assert.Equal(default, ChunkSegTelemetry.Extract(new Dictionary<string, object?> { ["traceparent"] = "00-not-a-context-01" }));
-        var none = new Dictionary<string, object?>();
-        ChunkSegTelemetry.Inject(null, none);
-        Assert.Empty(none);
+        Assert.Equal(default, ChunkSegTelemetry.Extract(null, null));
+        Assert.Equal(default, ChunkSegTelemetry.Extract("00-not-a-context-01", null));
+        Assert.Equal((null, null), ChunkSegTelemetry.Inject(null));
     }
 
     [Fact]
@@ -194,7 +193,7 @@ public sealed class TelemetryExportTests : IDisposable
     }
 
     /// <summary>An attribute's value (string, long, double or bool), or null when absent.</summary>
-    private static object? Attribute(RepeatedField<KeyValue> attributes, string key) =>
+    internal static object? Attribute(RepeatedField<KeyValue> attributes, string key) =>
         attributes.FirstOrDefault(a => a.Key == key)?.Value switch
         {
             null => null,
@@ -220,7 +219,7 @@ public sealed class TelemetryExportTests : IDisposable
     /// (Not Kestrel: the ASP.NET Core framework reference would drop the Microsoft.Extensions.* assemblies the
     /// chunkseg.dll copied here needs when run as its own process.)
     /// </summary>
-    private sealed class OtlpReceiver : IAsyncDisposable
+    internal sealed class OtlpReceiver : IAsyncDisposable
     {
         private readonly HttpListener _listener;
         private readonly Task _serving;

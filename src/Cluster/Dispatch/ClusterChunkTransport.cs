@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Akka.Actor;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Contracts.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace ChunkSeg.Cluster.Dispatch;
@@ -306,9 +307,8 @@ public sealed class ClusterChunkTransport : IChunkTransport
         string? node = _board.NodeOfShard(shard);
         flight.Copies.Add(new Copy(node, shard, now));
         if (node is not null) load[node] = load.GetValueOrDefault(node) + 1;
-        var span = Activity.Current;
-        string? parent = span is { IdFormat: ActivityIdFormat.W3C } ? span.Id : null;
-        _region.Tell(new ChunkWork(job, command.Chunk.Value, command.Attempt, shard, parent, span?.TraceStateString));
+        var (parent, state) = ChunkSegTelemetry.Inject(Activity.Current);
+        _region.Tell(new ChunkWork(job, command.Chunk.Value, command.Attempt, shard, parent, state));
         Interlocked.Increment(ref _sent);
     }
 

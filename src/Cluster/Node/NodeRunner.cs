@@ -3,6 +3,7 @@ using Akka.Actor;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Contracts.Telemetry;
 using ChunkSeg.Pipelines;
 using Microsoft.Extensions.Logging;
 
@@ -106,7 +107,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
         {
             _running++;
             var command = new ProcessChunk(work.Job.Id, new ChunkId(work.Chunk), work.Attempt);
-            ActivityContext.TryParse(work.TraceParent, work.TraceState, isRemote: true, out var parent);
+            var parent = ChunkSegTelemetry.Extract(work.TraceParent, work.TraceState);
             IJobProcessor processor;
             try
             {

@@ -35,7 +35,7 @@ public sealed class VolumeException : ChunkSegException
     public override int ExitCode => 1;
 }
 
-/// <summary>A service the command needs (the broker, the coordinator) did not answer. Exit code 1.</summary>
+/// <summary>A service the command needs (the cluster, its coordinator) did not answer. Exit code 1.</summary>
 public sealed class ClusterException : ChunkSegException
 {
     public ClusterException(string message, Exception? inner = null) : base(message, inner) { }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace ChunkSeg.Contracts.Messages;
 
 /// <summary>
@@ -37,9 +39,9 @@ public sealed record ChunkRejected(string Job, long Chunk, int Attempt, int Shar
 /// <summary>A gpu-node's answer for one chunk: <see cref="ChunkCompleted"/> or <see cref="ChunkFailed"/>, with the node it ran on.</summary>
 public sealed record ChunkResult(string Node, ChunkCompleted? Completed, ChunkFailed? Failed) : IClusterMessage
 {
-    public object Result => (object?)Completed ?? Failed ?? throw new InvalidOperationException("a chunk result holds neither a completion nor a failure");
-    public JobId Job => Completed?.Job ?? Failed!.Job;
-    public long Chunk => Completed?.Chunk.Value ?? Failed!.Chunk.Value;
+    [JsonIgnore] public object Result => (object?)Completed ?? Failed ?? throw new InvalidOperationException("a chunk result holds neither a completion nor a failure");
+    [JsonIgnore] public JobId Job => Completed?.Job ?? Failed!.Job;
+    [JsonIgnore] public long Chunk => Completed?.Chunk.Value ?? Failed!.Chunk.Value;
 }
 
 /// <summary>A gpu-node's periodic sign of life: who and where it is, what it can take and what it has done.</summary>

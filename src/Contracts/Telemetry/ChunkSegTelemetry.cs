@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
-using System.Text;
 
 namespace ChunkSeg.Contracts.Telemetry;
 
@@ -15,7 +14,7 @@ namespace ChunkSeg.Contracts.Telemetry;
 ///       ├ stage (the stage's compute on the chunk's read box)
 ///       └ write (the chunk's core written to the output)
 /// </code>
-/// Across machines the chunk's parent travels in the message headers as W3C traceparent/tracestate
+/// Across machines the chunk's parent travels in the chunk message as W3C traceparent/tracestate
 /// (<see cref="Inject"/>, <see cref="Extract"/>).
 /// </summary>
 public static class ChunkSegTelemetry
@@ -89,34 +88,18 @@ public static class ChunkSegTelemetry
     private static IEnumerable<Measurement<long>> ObserveGpuMemory() =>
         Volatile.Read(ref _gpuMemory)?.Invoke() is { } bytes ? [new Measurement<long>(bytes)] : [];
 
-    public const string TraceParent = "traceparent", TraceState = "tracestate";
-
-    /// <summary>Writes <paramref name="activity"/>'s context as W3C <c>traceparent</c> (and <c>tracestate</c> when it has one); nothing when null.</summary>
-    public static void Inject(Activity? activity, IDictionary<string, object?> headers)
-    {
-        ArgumentNullException.ThrowIfNull(headers);
-        if (activity is null || activity.TraceId == default) return;
-        headers[TraceParent] = $"00-{activity.TraceId.ToHexString()}-{activity.SpanId.ToHexString()}-{(activity.ActivityTraceFlags.HasFlag(ActivityTraceFlags.Recorded) ? "01" : "00")}";
-        if (!string.IsNullOrEmpty(activity.TraceStateString)) headers[TraceState] = activity.TraceStateString;
-    }
-
     /// <summary>
-    /// The remote parent carried by <paramref name="headers"/>, or default when there is none or it is malformed.
-    /// Values may be strings or UTF-8 bytes.
+    /// <paramref name="activity"/>'s context as W3C <c>traceparent</c> and <c>tracestate</c>, the fields a chunk message
+    /// carries across processes; nulls when there is no activity.
     /// </summary>
-    public static ActivityContext Extract(IReadOnlyDictionary<string, object?>? headers)
+    public static (string? TraceParent, string? TraceState) Inject(Activity? activity)
     {
-        if (headers is null || !headers.TryGetValue(TraceParent, out var parent) || AsString(parent) is not { } traceParent)
-            return default;
-        string? traceState = headers.TryGetValue(TraceState, out var state) ? AsString(state) : null;
-        return ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var context) ? context : default;
+        if (activity is null || activity.TraceId == default) return (null, null);
+        string parent = $"00-{activity.TraceId.ToHexString()}-{activity.SpanId.ToHexString()}-{(activity.ActivityTraceFlags.HasFlag(ActivityTraceFlags.Recorded) ? "01" : "00")}";
+        return (parent, string.IsNullOrEmpty(activity.TraceStateString) ? null : activity.TraceStateString);
     }
 
-    private static string? AsString(object? value) => value switch
-    {
-        string s => s,
-        byte[] b => Encoding.UTF8.GetString(b),
-        ReadOnlyMemory<byte> m => Encoding.UTF8.GetString(m.Span),
-        _ => null,
-    };
+    /// <summary>The remote parent a message carries, or default when there is none or it is malformed.</summary>
+    public static ActivityContext Extract(string? traceParent, string? traceState) =>
+        traceParent is not null && ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var context) ? context : default;
 }
