@@ -64,7 +64,7 @@ public sealed class ClusterWireTests
     {
         byte[] secret = Encoding.UTF8.GetBytes("s3cret");
         var submit = new SubmitJob("j1", "{\"input\":\"/a\"}", "/out", Now, null);
-        var signed = submit with { Auth = ClusterWire.Sign(submit, secret, Now) };
+        var signed = ClusterWire.Signed(submit, secret, Now);
         Assert.Null(ClusterWire.Verify(signed, secret, Now));
         Assert.Null(ClusterWire.Verify(signed, secret, Now + TimeSpan.FromMinutes(4)));
         // Through the wire, as the coordinator receives it.
@@ -76,10 +76,9 @@ public sealed class ClusterWireTests
         Assert.Contains("more than 5 minutes", ClusterWire.Verify(signed, secret, Now + TimeSpan.FromMinutes(6)));
         Assert.Contains("has no cluster secret", ClusterWire.Verify(signed, null, Now));
         // A signature is bound to its kind of request: a signed cancel does not sign a down.
-        var cancel = new CancelJob("j1", null);
-        var auth = ClusterWire.Sign(cancel, secret, Now);
-        Assert.Null(ClusterWire.Verify(cancel with { Auth = auth }, secret, Now));
-        Assert.Contains("does not match", ClusterWire.Verify(new ChangeMember("j1", false, auth), secret, Now));
+        var cancel = ClusterWire.Signed(new CancelJob("j1", null), secret, Now);
+        Assert.Null(ClusterWire.Verify(cancel, secret, Now));
+        Assert.Contains("does not match", ClusterWire.Verify(new ChangeMember("j1", false, cancel.Auth), secret, Now));
     }
 
     [Fact]
@@ -109,7 +108,7 @@ public sealed class ClusterWireTests
         Assert.Equal(["akka.tcp://chunkseg@c0:4053"], config.GetStringList("akka.cluster.seed-nodes"));
         Assert.Equal("keep-oldest", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
         Assert.True(config.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
-        Assert.Equal(TimeSpan.FromSeconds(5), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
+        Assert.Equal(TimeSpan.FromSeconds(4), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
         Assert.Equal(TimeSpan.FromSeconds(3), config.GetTimeSpan("akka.cluster.failure-detector.acceptable-heartbeat-pause"));
         Assert.False(config.GetBoolean("akka.cluster.sharding.remember-entities"));
         Assert.Equal("", config.GetString("akka.cluster.sharding.role", ""));

@@ -166,7 +166,9 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task Poison_chunks_fail_the_job_by_chunk_index_instead_of_hanging()
     {
-        var cluster = StartCluster(coordinators: 1, nodes: 0);
+        // Two coordinators, as deployed: when every gpu-node dies at once the active one is not left alone (the Split
+        // Brain Resolver downs an oldest member that is alone).
+        var cluster = StartCluster(coordinators: 2, nodes: 0);
         string[] coarse = ["--chunk", "16,32,32"];
 
         // A chunk whose node reports a data error: failed at once.

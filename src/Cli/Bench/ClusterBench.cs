@@ -169,6 +169,7 @@ internal static class ClusterBench
 
         public void Dispose()
         {
+            foreach (var p in Processes) p.Terminate();
             foreach (var p in Processes) p.Dispose();
         }
     }
@@ -207,9 +208,22 @@ internal static class ClusterBench
             while (_tail.Count > 5) _tail.TryDequeue(out _);
         }
 
+        /// <summary>
+        /// SIGTERM: the node drains and leaves the cluster gracefully, as a scaled-down node would (killing every node at
+        /// once would leave the coordinator alone, which the Split Brain Resolver downs).
+        /// </summary>
+        public void Terminate()
+        {
+            if (_process.HasExited) return;
+            using var term = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+            term?.WaitForExit();
+        }
+
+        /// <summary>Waits for the node to leave; kills it if it has not within a minute.</summary>
         public void Dispose()
         {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            Terminate();
+            if (!_process.WaitForExit(TimeSpan.FromSeconds(60))) _process.Kill(entireProcessTree: true);
             _process.WaitForExit();
             _process.Dispose();
         }

@@ -152,12 +152,9 @@ internal static class ClusterCommands
             // Checked here, before anything is queued: the same binding the coordinator will do.
             using (RunPipeline.Open(spec).Raw) { }
             var seedList = ClusterSettings.ParseSeeds(parse.GetValue(seeds));
-            var secret = Secret("submit");
             var job = new SubmitJob(NewJobId(), spec.ToJson(), spec.OutDir, DateTimeOffset.UtcNow, null);
-            job = job with { Auth = ClusterWire.Sign(job, secret, DateTimeOffset.UtcNow) };
             await using var session = ClusterClientSession.Connect(seedList);
-            var reply = await session.AskCoordinator<ClusterReply>(job, AskTimeout).ConfigureAwait(false);
-            if (!reply.Ok) throw new UsageException(reply.Message);
+            await SendSigned(session, job, "submit").ConfigureAwait(false);
             if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(new { id = job.Id, output = job.Output }, ClusterWire.Options)).ConfigureAwait(false);
             else await context.Out.WriteLineAsync($"submitted job {job.Id}: {job.Output}").ConfigureAwait(false);
             if (!parse.GetValue(wait)) return CliApp.Ok;
@@ -200,12 +197,8 @@ internal static class ClusterCommands
         var command = new Command("cancel", "Cancel a queued or running job") { job, seeds };
         command.SetAction(async (parse, ct) =>
         {
-            var request = new CancelJob(parse.GetValue(job)!, null);
-            request = request with { Auth = ClusterWire.Sign(request, Secret("cancel"), DateTimeOffset.UtcNow) };
             await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
-            var reply = await session.AskCoordinator<ClusterReply>(request, AskTimeout).ConfigureAwait(false);
-            if (!reply.Ok) throw new UsageException(reply.Message);
-            await context.Out.WriteLineAsync(reply.Message).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(await SendSigned(session, new CancelJob(parse.GetValue(job)!, null), "cancel").ConfigureAwait(false)).ConfigureAwait(false);
             return CliApp.Ok;
         });
         return command;
@@ -237,11 +230,8 @@ internal static class ClusterCommands
         command.SetAction(async (parse, ct) =>
         {
             var request = new ChunkSeg.Contracts.Messages.ChangeMember(parse.GetValue(address)!, down, null);
-            request = request with { Auth = ClusterWire.Sign(request, Secret($"cluster {verb}"), DateTimeOffset.UtcNow) };
             await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
-            var reply = await session.AskCoordinator<ClusterReply>(request, AskTimeout).ConfigureAwait(false);
-            if (!reply.Ok) throw new UsageException(reply.Message);
-            await context.Out.WriteLineAsync(reply.Message).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(await SendSigned(session, request, $"cluster {verb}").ConfigureAwait(false)).ConfigureAwait(false);
             return CliApp.Ok;
         });
         return command;
@@ -286,8 +276,17 @@ internal static class ClusterCommands
         return CliApp.Ok;
     }
 
-    private static byte[] Secret(string what) => ClusterSettings.Secret() ?? throw new UsageException(
-        $"{what}: no cluster secret; set {ClusterSettings.SecretVariable} or {ClusterSettings.SecretVariable}_FILE (a mounted secret file) to the secret the coordinators use");
+    /// <summary>
+    /// Signs a mutating request with the cluster secret (from the environment or a mounted file), sends it to the
+    /// coordinator and returns its answer; a refusal is a usage error carrying the coordinator's reason.
+    /// </summary>
+    private static async Task<string> SendSigned<T>(ClusterClientSession session, T request, string what) where T : IAuthorizedRequest
+    {
+        var secret = ClusterSettings.Secret() ?? throw new UsageException($"{what}: no cluster secret; set {ClusterSettings.SecretVariable} or " +
+            $"{ClusterSettings.SecretVariable}_FILE (a mounted secret file) to the secret the coordinators use");
+        var reply = await session.AskCoordinator<ClusterReply>(ClusterWire.Signed(request, secret, DateTimeOffset.UtcNow), AskTimeout).ConfigureAwait(false);
+        return reply.Ok ? reply.Message : throw new UsageException(reply.Message);
+    }
 
     private static void Print(CommandContext context, ClusterStatus status)
     {

@@ -113,7 +113,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
     {
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
             typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
-        Timers.StartPeriodicTimer("shards", new PollShards(), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        Timers.StartPeriodicTimer("shards", new PollShards(), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1));
         foreach (var entry in _ledger.Load())
         {
             var job = new Job(entry.Job, entry.Status);

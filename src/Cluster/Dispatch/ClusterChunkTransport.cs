@@ -56,7 +56,8 @@ public sealed class ClusterChunkTransport : IChunkTransport
     private int _passSalt;
     private long _sent, _received, _duplicates, _resent;
 
-    private sealed record Pending(ProcessChunk Command, long NotBefore);
+    /// <summary>A chunk to send, with the trace context of the runner that asked for it (the pass's job span).</summary>
+    private sealed record Pending(ProcessChunk Command, long NotBefore, (string? Parent, string? State) Trace);
 
     private sealed class Copy(string? node, int shard, long sentAt)
     {
@@ -66,9 +67,10 @@ public sealed class ClusterChunkTransport : IChunkTransport
         public long AcceptedAt { get; set; }
     }
 
-    private sealed class Flight(ProcessChunk command)
+    private sealed class Flight(ProcessChunk command, (string? Parent, string? State) trace)
     {
         public ProcessChunk Command { get; } = command;
+        public (string? Parent, string? State) Trace { get; } = trace;
         public List<Copy> Copies { get; } = [];
     }
 
@@ -114,7 +116,8 @@ public sealed class ClusterChunkTransport : IChunkTransport
                     // A retry waits 1 s, 2 s, 4 s… so a node that failed for a passing reason is not hammered.
                     long notBefore = command.Attempt <= 1 ? 0 : Stopwatch.GetTimestamp() + Stopwatch.Frequency *
                         (long)Math.Min(_settings.MaxBackoff.TotalSeconds, Math.Pow(2, command.Attempt - 2));
-                    _pending.AddLast(new Pending(command, notBefore));
+                    // Sent later from whichever thread pumps: the job span is the caller's, captured now.
+                    _pending.AddLast(new Pending(command, notBefore, ChunkSegTelemetry.Inject(Activity.Current)));
                     PumpLocked();
                     return;
                 }
@@ -176,7 +179,9 @@ public sealed class ClusterChunkTransport : IChunkTransport
                     }
                     break;
                 case ChunkRejected r:
-                    _board.Draining(r.Node);
+                    // A draining node takes nothing more; a shard still on a coordinator's region is avoided until it moves.
+                    if (_board.TryGetNode(r.Node, out _)) _board.Draining(r.Node);
+                    else _board.ShardAt(r.Shard, r.Node);
                     if (_flights.TryGetValue(r.Chunk, out var rejected) && rejected.Command.Attempt == r.Attempt)
                         DropCopies(rejected, c => c.Shard == r.Shard && (c.Node is null || c.Node == r.Node), $"refused by {r.Node}: {r.Reason}");
                     break;
@@ -270,7 +275,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
             int? shard = ChooseShard(home, load, available, unaccepted < probeLimit);
             if (shard is null) break;
             _pending.Remove(entry);
-            var flight = new Flight(pending.Command);
+            var flight = new Flight(pending.Command, pending.Trace);
             _flights[chunk] = flight;
             SendCopy(job, flight, shard.Value, now, load);
             if (_board.NodeOfShard(shard.Value) is null) unaccepted++;
@@ -307,8 +312,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
         string? node = _board.NodeOfShard(shard);
         flight.Copies.Add(new Copy(node, shard, now));
         if (node is not null) load[node] = load.GetValueOrDefault(node) + 1;
-        var (parent, state) = ChunkSegTelemetry.Inject(Activity.Current);
-        _region.Tell(new ChunkWork(job, command.Chunk.Value, command.Attempt, shard, parent, state));
+        _region.Tell(new ChunkWork(job, command.Chunk.Value, command.Attempt, shard, flight.Trace.Parent, flight.Trace.State));
         Interlocked.Increment(ref _sent);
     }
 
@@ -326,7 +330,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
     {
         if (flight.Copies.RemoveAll(which) == 0 || flight.Copies.Count > 0) return;
         _flights.Remove(flight.Command.Chunk.Value);
-        _pending.AddFirst(new Pending(flight.Command, 0));
+        _pending.AddFirst(new Pending(flight.Command, 0, flight.Trace));
         Interlocked.Increment(ref _resent);
         _logger.LogWarning("Chunk {Chunk} of {Job} sent again: {Why}", flight.Command.Chunk.Value, flight.Command.Job, why);
     }

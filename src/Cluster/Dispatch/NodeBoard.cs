@@ -15,9 +15,13 @@ public sealed class NodeBoard
     private readonly ConcurrentDictionary<string, ClusterChunkTransport> _passes = new(StringComparer.Ordinal);
 
     /// <summary>A node as the board sees it. <see cref="Available"/>: it may be given chunks now.</summary>
-    public sealed record NodeState(NodeHeartbeat Beat, bool Reachable, bool Draining)
+    /// <summary>
+    /// A node as the board sees it. <see cref="RegionUp"/>: its shard region is registered with the shard coordinator
+    /// (before that, a shard allocated for it would land on a coordinator). <see cref="Available"/>: it may be given chunks now.
+    /// </summary>
+    public sealed record NodeState(NodeHeartbeat Beat, bool Reachable, bool Draining, bool RegionUp = false)
     {
-        public bool Available => Reachable && !Draining && !Beat.Draining;
+        public bool Available => Reachable && RegionUp && !Draining && !Beat.Draining;
         public int Window => 2 * Math.Max(1, Beat.Concurrency);
     }
 
@@ -38,11 +42,13 @@ public sealed class NodeBoard
 
     public bool IsAvailable(string node) => _nodes.TryGetValue(node, out var s) && s.Available;
 
-    /// <summary>A heartbeat: the node exists, with this capacity (a node that joins gets work from its first beat).</summary>
+    /// <summary>A heartbeat: the node exists, with this capacity (it gets work once its shard region is registered too).</summary>
     public void Heard(NodeHeartbeat beat)
     {
         bool wasAvailable = IsAvailable(beat.Node);
-        _nodes.AddOrUpdate(beat.Node, _ => new NodeState(beat, true, false), (_, old) => old with { Beat = beat, Reachable = true });
+        // A node back under a new address (restarted elsewhere) waits for its new region again.
+        _nodes.AddOrUpdate(beat.Node, _ => new NodeState(beat, true, false),
+            (_, old) => old with { Beat = beat, Reachable = true, RegionUp = old.RegionUp && old.Beat.Address == beat.Address });
         if (beat.Draining) Gone(beat.Node, "draining");
         else if (!wasAvailable) Changed();
     }
@@ -74,18 +80,22 @@ public sealed class NodeBoard
         }
     }
 
-    /// <summary>Where shards live now, from the shard coordinator (node addresses), replacing what was learnt before.</summary>
+    /// <summary>
+    /// The shard regions registered with the shard coordinator (member addresses) and their shards, replacing what was
+    /// learnt before; a node whose region is listed can take work from now on (a node that joins gets work within seconds).
+    /// </summary>
     public void ShardHomes(IReadOnlyDictionary<string, IReadOnlyCollection<int>> shardsByAddress)
     {
+        foreach (var state in _nodes.Values.Where(n => !n.RegionUp && shardsByAddress.ContainsKey(n.Beat.Address)).ToList())
+            _nodes[state.Beat.Node] = state with { RegionUp = true };
         var byAddress = _nodes.Values.ToDictionary(n => n.Beat.Address, n => n.Beat.Node, StringComparer.Ordinal);
         _shards.Clear();
         foreach (var (address, shards) in shardsByAddress)
-            if (byAddress.TryGetValue(address, out var node))
-                foreach (int shard in shards) _shards[shard] = node;
+            foreach (int shard in shards) _shards[shard] = byAddress.GetValueOrDefault(address, address);
         Changed();
     }
 
-    /// <summary>A node accepted a chunk of <paramref name="shard"/>: that is where the shard lives now.</summary>
+    /// <summary>A node accepted (or a coordinator's region refused) a chunk of <paramref name="shard"/>: that is where the shard lives now.</summary>
     public void ShardAt(int shard, string node) => _shards[shard] = node;
 
     public void Register(string pass, ClusterChunkTransport transport) => _passes[pass] = transport;

@@ -75,11 +75,11 @@ public static class ClusterWire
     /// Signs <paramref name="request"/> with the shared secret: the MAC covers the request's manifest and JSON (auth left
     /// out), a nonce and the time, so a captured request cannot be altered, and replays are limited to <see cref="AuthWindow"/>.
     /// </summary>
-    public static ClusterAuth Sign(IAuthorizedRequest request, byte[] secret, DateTimeOffset now)
+    public static T Signed<T>(T request, byte[] secret, DateTimeOffset now) where T : IAuthorizedRequest
     {
         string nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         long time = now.ToUnixTimeSeconds();
-        return new ClusterAuth(nonce, time, Mac(request, secret, nonce, time));
+        return (T)WithAuth(request, new ClusterAuth(nonce, time, Mac(request, secret, nonce, time)));
     }
 
     /// <summary>Requests older or newer than this (clock skew included) are refused.</summary>
@@ -102,17 +102,18 @@ public static class ClusterWire
 
     private static string Mac(IAuthorizedRequest request, byte[] secret, string nonce, long time)
     {
-        object unsigned = request switch
-        {
-            SubmitJob s => s with { Auth = null },
-            CancelJob c => c with { Auth = null },
-            ChangeMember m => m with { Auth = null },
-            _ => throw new ArgumentException($"{request.GetType().Name} cannot be signed", nameof(request)),
-        };
-        byte[] body = Encode(unsigned);
+        byte[] body = Encode(WithAuth(request, null));
         byte[] header = Encoding.UTF8.GetBytes($"{ManifestOf(request)}\n{nonce}\n{time}\n");
         return Convert.ToHexStringLower(HMACSHA256.HashData(secret, (byte[])[.. header, .. body]));
     }
+
+    private static IAuthorizedRequest WithAuth(IAuthorizedRequest request, ClusterAuth? auth) => request switch
+    {
+        SubmitJob s => s with { Auth = auth },
+        CancelJob c => c with { Auth = auth },
+        ChangeMember m => m with { Auth = auth },
+        _ => throw new ArgumentException($"{request.GetType().Name} cannot be signed", nameof(request)),
+    };
 
     private sealed class Long3Converter : JsonConverter<Long3>
     {
