@@ -15,14 +15,14 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
 
     /// <summary>
     /// Failure handling, measured on loopback with SIGKILLed members (docs/distributed.md): a member silent for 3 s is
-    /// unreachable, the Split Brain Resolver downs it once the view is stable for 4 s, and sharding re-homes its shards
+    /// unreachable, the Split Brain Resolver downs it once the view is stable for 3 s, and sharding re-homes its shards
     /// 1 s after removal. Chunks held by an unreachable node are sent elsewhere at once, without waiting for the downing.
     /// The resolver keeps the side of the oldest member (the first coordinator started), and downs that member when it
     /// alone is unreachable: so losing many gpu-nodes at once never takes the coordinator down (keep-majority would), and
     /// losing the active coordinator hands its singleton to the standby. (Not restricted to the coordinator role: with
     /// two coordinators a lost one is never "alone" among its role, and the survivors would down themselves.)
     /// </summary>
-    public static readonly TimeSpan HeartbeatPause = TimeSpan.FromSeconds(3), StableAfter = TimeSpan.FromSeconds(4), DownRemovalMargin = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan HeartbeatPause = TimeSpan.FromSeconds(3), StableAfter = TimeSpan.FromSeconds(3), DownRemovalMargin = TimeSpan.FromSeconds(1);
 
     /// <summary>The seeds from --seed HOST:PORT (repeatable) or, when none is given, $CHUNKSEG_SEEDS (h:p,h:p).</summary>
     public static IReadOnlyList<DnsEndPoint> ParseSeeds(IReadOnlyList<string>? options, Func<string, string?>? environment = null)

@@ -108,7 +108,7 @@ public sealed class ClusterWireTests
         Assert.Equal(["akka.tcp://chunkseg@c0:4053"], config.GetStringList("akka.cluster.seed-nodes"));
         Assert.Equal("keep-oldest", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));
         Assert.True(config.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
-        Assert.Equal(TimeSpan.FromSeconds(4), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
+        Assert.Equal(TimeSpan.FromSeconds(3), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
         Assert.Equal(TimeSpan.FromSeconds(3), config.GetTimeSpan("akka.cluster.failure-detector.acceptable-heartbeat-pause"));
         Assert.False(config.GetBoolean("akka.cluster.sharding.remember-entities"));
         Assert.Equal("", config.GetString("akka.cluster.sharding.role", ""));

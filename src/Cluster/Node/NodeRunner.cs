@@ -74,7 +74,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        Timers.StartPeriodicTimer("beat", new Tick(), TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        Timers.StartPeriodicTimer("beat", new Tick(), TimeSpan.Zero, TimeSpan.FromSeconds(1));
     }
 
     protected override void PostStop()

@@ -17,7 +17,7 @@ namespace ChunkSeg.Contracts.Messages;
 ///   chunk-accepted.v1      ChunkAccepted           node → coordinator (singleton proxy)
 ///   chunk-rejected.v1      ChunkRejected           node → coordinator
 ///   chunk-result.v1        ChunkResult             node → coordinator
-///   node-heartbeat.v1      NodeHeartbeat           node → coordinator, every 2 s
+///   node-heartbeat.v1      NodeHeartbeat           node → coordinator, every second
 ///   submit-job.v1 …        client requests         client → coordinator (cluster client → receptionist)
 /// </code>
 /// Voxel data never travels here (Akka's frame limit is 128 kB): chunks are read and written on the shared store.
