@@ -26,10 +26,11 @@ public sealed class ClusterClientSession : IAsyncDisposable
     }
 
     /// <param name="hostname">The address members reply to; default: this machine's address on the route to the first seed.</param>
-    public static ClusterClientSession Connect(IReadOnlyList<DnsEndPoint> seeds, string? hostname = null)
+    /// <param name="tls">The cluster's TLS (it must match the members'); null for a plain cluster.</param>
+    public static ClusterClientSession Connect(IReadOnlyList<DnsEndPoint> seeds, ClusterTls? tls, string? hostname = null)
     {
         hostname ??= LocalAddressToward(seeds[0]);
-        var system = ActorSystem.Create("chunkseg-client", ClusterSettings.ClientConfig(hostname, seeds));
+        var system = ActorSystem.Create("chunkseg-client", ClusterSettings.ClientConfig(hostname, seeds, tls));
         var client = system.ActorOf(ClusterClient.Props(ClusterClientSettings.Create(system)), "client");
         return new ClusterClientSession(system, client, seeds);
     }

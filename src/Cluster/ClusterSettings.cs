@@ -6,8 +6,11 @@ using ChunkSeg.Contracts.Errors;
 
 namespace ChunkSeg.Cluster;
 
-/// <summary>A member's place in the cluster: its roles, the address others reach it at, and the seeds it joins through.</summary>
-public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostname, int Port, IReadOnlyList<DnsEndPoint> Seeds)
+/// <summary>
+/// A member's place in the cluster: its roles, the address others reach it at, the seeds it joins through, and TLS on
+/// the remoting port when <see cref="Tls"/> is set.
+/// </summary>
+public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostname, int Port, IReadOnlyList<DnsEndPoint> Seeds, ClusterTls? Tls = null)
 {
     public const string SystemName = "chunkseg", CoordinatorRole = "coordinator", GpuNodeRole = "gpu-node";
     public const string SeedsVariable = "CHUNKSEG_SEEDS", SecretVariable = "CHUNKSEG_CLUSTER_SECRET";
@@ -69,7 +72,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
     public Config ToConfig()
     {
         var ci = CultureInfo.InvariantCulture;
-        string seeds = string.Join(", ", Seeds.Select(s => Quote($"akka.tcp://{SystemName}@{s.Host}:{s.Port}")));
+        string seeds = string.Join(", ", Seeds.Select(s => Quote($"{ClusterTls.Scheme(Tls)}://{SystemName}@{s.Host}:{s.Port}")));
         string roles = string.Join(", ", Roles.Select(Quote));
         return ConfigurationFactory.ParseString($$"""
             akka.actor.provider = cluster
@@ -106,13 +109,13 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
                 buffer-size = 10000
               }
             }
-            """).WithFallback(CommonConfig());
+            """).WithFallback(ConfigurationFactory.ParseString(ClusterTls.Hocon(Tls))).WithFallback(CommonConfig());
     }
 
     /// <summary>The configuration of a client (provider remote): it reaches the cluster through a receptionist.</summary>
-    public static Config ClientConfig(string hostname, IReadOnlyList<DnsEndPoint> seeds)
+    public static Config ClientConfig(string hostname, IReadOnlyList<DnsEndPoint> seeds, ClusterTls? tls)
     {
-        string contacts = string.Join(", ", seeds.Select(s => Quote($"akka.tcp://{SystemName}@{s.Host}:{s.Port}/system/receptionist")));
+        string contacts = string.Join(", ", seeds.Select(s => Quote($"{ClusterTls.Scheme(tls)}://{SystemName}@{s.Host}:{s.Port}/system/receptionist")));
         return ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote
             akka.remote.dot-netty.tcp.hostname = {{Quote(hostname)}}
@@ -122,7 +125,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
               establishing-get-contacts-interval = 1s
               reconnect-timeout = 15s
             }
-            """).WithFallback(CommonConfig());
+            """).WithFallback(ConfigurationFactory.ParseString(ClusterTls.Hocon(tls))).WithFallback(CommonConfig());
     }
 
     /// <summary>
@@ -148,5 +151,5 @@ public sealed record ClusterSettings(IReadOnlyList<string> Roles, string Hostnam
         }
         """);
 
-    private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+    internal static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

@@ -32,6 +32,14 @@ internal sealed class ChunkSegProcess : IDisposable
     }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits for the process to end by itself; false when it has not within <paramref name="patience"/>.</summary>
+    public bool WaitForExit(TimeSpan patience)
+    {
+        if (!_process.WaitForExit(patience)) return false;
+        _process.WaitForExit();   // and for its output to be read to the end
+        return true;
+    }
     public int ExitCode => _process.ExitCode;
 
     /// <summary>SIGKILL: no chance to finish, acknowledge or say goodbye.</summary>

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 
 namespace ChunkSeg.Pipeline.Tests;
@@ -167,6 +169,65 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(members, p => (string?)TelemetryExportTests.Attribute(p.Attributes, "role") == "gpu-node" && p.AsInt == 1);
         Assert.Contains(metrics, m => m.Name == "chunkseg.cluster.shards" && m.Gauge.DataPoints.Any(p => p.AsInt > 0));
         Assert.Contains(metrics, m => m.Name == "chunkseg.chunks.in_flight");
+    }
+
+    [Fact]
+    public async Task Over_TLS_members_with_the_clusters_certificates_run_a_job_and_others_are_refused()
+    {
+        // A certificate authority and node certificates made here; members trust the authority (SSL_CERT_FILE).
+        var now = DateTimeOffset.UtcNow;
+        using var caKey = RSA.Create(2048);
+        var caRequest = new CertificateRequest("CN=chunkseg test CA", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
+        using var ca = caRequest.CreateSelfSigned(now.AddDays(-1), now.AddDays(1));
+        File.WriteAllText(_dir["ca.pem"], ca.ExportCertificatePem());
+        string trusted = Certificate("member", ca), rogue = Certificate("rogue", null);
+        Dictionary<string, string> Tls(string pfx) => new()
+        {
+            ["CHUNKSEG_CLUSTER_TLS_CERT"] = pfx, ["CHUNKSEG_CLUSTER_TLS_PASSWORD"] = "pw", ["SSL_CERT_FILE"] = _dir["ca.pem"],
+            ["CHUNKSEG_CLUSTER_SECRET"] = Secret,
+        };
+
+        var cluster = StartCluster(coordinators: 1, nodes: 1, Tls(trusted));
+        JsonNode Client(Dictionary<string, string> environment, params string[] args)
+        {
+            using var process = new ChunkSegProcess(_dir[$"client-{Guid.NewGuid():N}.log"], environment, args);
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), "the client did not exit");
+            string json = process.Log.Split('\n').LastOrDefault(l => l.StartsWith('{')) ?? "";
+            Assert.True(process.ExitCode == 0 && json.Length > 0, $"chunkseg {string.Join(' ', args)} exited {process.ExitCode}: {process.Log}");
+            return JsonNode.Parse(json)!;
+        }
+        await Until(() => Client(Tls(trusted), ["status", .. cluster.SeedArgs, "--json"])["workers"]!.AsArray().Count == 1, "the gpu-node to join over TLS");
+        string job = Client(Tls(trusted), ["submit", Data3D, "--out", _dir["tls"], "--ilp", Ilp3D, "--chunk", "16,32,32", "--mesh", "none", .. cluster.SeedArgs, "--json"])["id"]!
+            .GetValue<string>();
+        await Until(() => JobOf(Client(Tls(trusted), ["status", job, .. cluster.SeedArgs, "--json"]))?["state"]!.GetValue<string>() == "done", "the job to finish over TLS");
+        Assert.True(File.Exists(Path.Combine(_dir["tls"], "manifest.json")));
+
+        // A member whose certificate the cluster does not trust is refused at the handshake; a plain client hears nothing.
+        using var intruder = cluster.StartNode("intruder", register: false, environment: Tls(rogue));
+        await Until(() => intruder.Log.Contains("handshake", StringComparison.OrdinalIgnoreCase) || intruder.Log.Contains("Authentication", StringComparison.Ordinal),
+            "the intruder's handshake to fail");
+        Assert.Single(Client(Tls(trusted), ["status", .. cluster.SeedArgs, "--json"])["workers"]!.AsArray());
+        await Cli.Expect(1, "no answer from the coordinator", ["status", .. cluster.SeedArgs]);
+
+        string Certificate(string name, X509Certificate2? issuer)
+        {
+            using var key = RSA.Create(2048);
+            var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+            var names = new SubjectAlternativeNameBuilder();
+            names.AddIpAddress(IPAddress.Loopback);
+            request.CertificateExtensions.Add(names.Build());
+            using var certificate = issuer is null
+                ? request.CreateSelfSigned(now.AddDays(-1), now.AddDays(1))
+                : request.Create(issuer, now.AddDays(-1), now.AddDays(1), RandomNumberGenerator.GetBytes(8)).CopyWithPrivateKey(key);
+            string path = _dir[$"{name}.pfx"];
+            File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx, "pw"));
+            return path;
+        }
     }
 
     [Fact]
@@ -391,6 +452,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     /// <summary>Coordinators and gpu-nodes on loopback; the coordinators' ports are the seeds.</summary>
     private sealed class TestCluster(TempDir dir, int coordinators, Action<IDisposable> own, IReadOnlyDictionary<string, string> environment)
     {
+        private readonly IReadOnlyDictionary<string, string> _environment = environment;
         private readonly int[] _coordinatorPorts = Enumerable.Range(0, coordinators).Select(_ => FreePort()).ToArray();
         private readonly Dictionary<string, int> _nodePorts = new(StringComparer.Ordinal);
         public List<ChunkSegProcess> Coordinators { get; } = [];
@@ -407,18 +469,19 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             // A restarted only coordinator (the first seed) must find the running cluster, not form a new one: the first
             // gpu-node is a seed too.
             string[] nodeSeed = _nodePorts.Count > 0 ? ["--seed", $"127.0.0.1:{_nodePorts.First().Value}"] : [];
-            var process = new ChunkSegProcess(dir[$"coordinator{index}-{Guid.NewGuid():N}.log"], new Dictionary<string, string>(environment) { ["CHUNKSEG_CLUSTER_SECRET"] = Secret },
+            var process = new ChunkSegProcess(dir[$"coordinator{index}-{Guid.NewGuid():N}.log"], new Dictionary<string, string>(_environment) { ["CHUNKSEG_CLUSTER_SECRET"] = Secret },
                 ["coordinator", "--hostname", "127.0.0.1",
                 "--port", _coordinatorPorts[index].ToString(CultureInfo.InvariantCulture), .. SeedArgs, .. nodeSeed, "--state", dir["state"]]);
             own(process);
             return process;
         }
 
-        public ChunkSegProcess StartNode(string name, string? drill = null, bool register = true, int? port = null)
+        public ChunkSegProcess StartNode(string name, string? drill = null, bool register = true, int? port = null,
+            IReadOnlyDictionary<string, string>? environment = null)
         {
             port ??= FreePort();
             _nodePorts[name] = port.Value;
-            var variables = new Dictionary<string, string>(environment);
+            var variables = new Dictionary<string, string>(environment ?? _environment);
             if (drill is not null) variables["CHUNKSEG_FAULT_DRILL"] = drill;
             var process = new ChunkSegProcess(dir[register ? $"{name}.log" : $"{name}-{Guid.NewGuid():N}.log"], variables, ["worker", "--hostname", "127.0.0.1", "--port", port.Value.ToString(CultureInfo.InvariantCulture),
                 .. SeedArgs, "--concurrency", "1", "--name", name, "--backend", "cpu"]);

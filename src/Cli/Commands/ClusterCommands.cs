@@ -61,7 +61,8 @@ internal static class ClusterCommands
     {
         int p = parse.GetValue(port);
         if (p is < 1 or > 65535) throw new UsageException($"--port {p}: not a port number (1-65535)");
-        return new ClusterSettings([role], parse.GetValue(hostname) ?? Dns.GetHostName(), p, ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+        return new ClusterSettings([role], parse.GetValue(hostname) ?? Dns.GetHostName(), p, ClusterSettings.ParseSeeds(parse.GetValue(seeds)),
+            ClusterTls.FromEnvironment());
     }
 
     private static Command Worker(CommandContext context)
@@ -153,7 +154,7 @@ internal static class ClusterCommands
             using (RunPipeline.Open(spec).Raw) { }
             var seedList = ClusterSettings.ParseSeeds(parse.GetValue(seeds));
             var job = new SubmitJob(NewJobId(), spec.ToJson(), spec.OutDir, DateTimeOffset.UtcNow, null);
-            await using var session = ClusterClientSession.Connect(seedList);
+            await using var session = ClusterClientSession.Connect(seedList, ClusterTls.FromEnvironment());
             await SendSigned(session, job, "submit").ConfigureAwait(false);
             if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(new { id = job.Id, output = job.Output }, ClusterWire.Options)).ConfigureAwait(false);
             else await context.Out.WriteLineAsync($"submitted job {job.Id}: {job.Output}").ConfigureAwait(false);
@@ -181,7 +182,7 @@ internal static class ClusterCommands
         var command = new Command("status", "Jobs, gpu-nodes (host, backend, device, chunks done, last heartbeat) and the chunks each holds") { job, seeds, json };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+            await using var session = Connect(parse, seeds);
             var status = await session.AskCoordinator<ClusterStatus>(new GetClusterStatus(parse.GetValue(job)), AskTimeout).ConfigureAwait(false);
             if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(status, ClusterWire.Options)).ConfigureAwait(false);
             else Print(context, status);
@@ -197,7 +198,7 @@ internal static class ClusterCommands
         var command = new Command("cancel", "Cancel a queued or running job") { job, seeds };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+            await using var session = Connect(parse, seeds);
             await context.Out.WriteLineAsync(await SendSigned(session, new CancelJob(parse.GetValue(job)!, null), "cancel").ConfigureAwait(false)).ConfigureAwait(false);
             return CliApp.Ok;
         });
@@ -224,22 +225,26 @@ internal static class ClusterCommands
 
     private static Command ChangeMember(CommandContext context, string verb, string description, bool down)
     {
-        var address = new Argument<string>("address") { Description = "The member: akka.tcp://chunkseg@HOST:PORT or HOST:PORT (see `cluster show`)" };
+        var address = new Argument<string>("address") { Description = "The member: akka.tcp://chunkseg@HOST:PORT (akka.ssl.tcp with TLS) or HOST:PORT (see `cluster show`)" };
         var seeds = SeedOption();
         var command = new Command(verb, description) { address, seeds };
         command.SetAction(async (parse, ct) =>
         {
             var request = new ChunkSeg.Contracts.Messages.ChangeMember(parse.GetValue(address)!, down, null);
-            await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+            await using var session = Connect(parse, seeds);
             await context.Out.WriteLineAsync(await SendSigned(session, request, $"cluster {verb}").ConfigureAwait(false)).ConfigureAwait(false);
             return CliApp.Ok;
         });
         return command;
     }
 
+    /// <summary>A client session with the cluster through the seeds given (or $CHUNKSEG_SEEDS), over TLS when the environment says so.</summary>
+    private static ClusterClientSession Connect(ParseResult parse, Option<string[]> seeds) =>
+        ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)), ClusterTls.FromEnvironment());
+
     private static async Task<int> View(CommandContext context, ParseResult parse, Option<string[]> seeds, Option<bool> json, bool shards)
     {
-        await using var session = ClusterClientSession.Connect(ClusterSettings.ParseSeeds(parse.GetValue(seeds)));
+        await using var session = Connect(parse, seeds);
         var view = await session.View(AskTimeout).ConfigureAwait(false);
         IReadOnlyList<NodeLoad> load = [];
         if (shards)
