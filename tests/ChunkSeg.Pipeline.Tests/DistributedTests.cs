@@ -17,6 +17,7 @@ namespace ChunkSeg.Pipeline.Tests;
 /// longest gap between two recorded chunks is printed. Every wait is on progress (chunks recorded, a member heard),
 /// never a fixed delay.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
 {
     private const string Secret = "test-cluster-secret";
@@ -562,4 +563,14 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             _stop.Dispose();
         }
     }
+}
+
+/// <summary>
+/// The cluster tests run alone: each starts several processes on the machine's cores, and other test classes running
+/// beside them would only make both slower (the tests wait on progress, so they would pass, but later).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ClusterCollection
+{
+    public const string Name = "cluster";
 }
