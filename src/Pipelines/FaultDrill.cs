@@ -10,11 +10,12 @@ namespace ChunkSeg.Pipelines;
 /// <code>
 ///   CHUNKSEG_FAULT_DRILL=STAGE:CHUNK:crash    the node kills itself (SIGKILL, as the OOM killer would) when handed that chunk
 ///   CHUNKSEG_FAULT_DRILL=STAGE:CHUNK:error    the node fails that chunk as a data error
-///   CHUNKSEG_FAULT_DRILL=STAGE:*:slow:F       every chunk of that stage takes F times as long (a straggler; F ≥ 1)
+///   CHUNKSEG_FAULT_DRILL=STAGE:*:latency:MS   every chunk of that stage takes MS milliseconds longer (a device's time; a
+///                                             node given three times the others' latency is a straggler)
 /// </code>
 /// STAGE is a pass's stage (label, relabel, mesh, …). Unset, nothing is wrapped.
 /// </summary>
-public sealed record FaultDrill(string Stage, long? Chunk, string Kind, double Factor)
+public sealed record FaultDrill(string Stage, long? Chunk, string Kind, int LatencyMs)
 {
     public const string Variable = "CHUNKSEG_FAULT_DRILL";
 
@@ -25,10 +26,10 @@ public sealed record FaultDrill(string Stage, long? Chunk, string Kind, double F
         var parts = text.Split(':');
         var ci = CultureInfo.InvariantCulture;
         if (parts.Length == 3 && parts[2] is "crash" or "error" && long.TryParse(parts[1], NumberStyles.None, ci, out long chunk))
-            return new FaultDrill(parts[0], chunk, parts[2], 1);
-        if (parts.Length == 4 && parts[1] == "*" && parts[2] == "slow" && double.TryParse(parts[3], NumberStyles.Float, ci, out double factor) && factor >= 1)
-            return new FaultDrill(parts[0], null, "slow", factor);
-        throw new UsageException($"{Variable}={text}: expected STAGE:CHUNK:crash, STAGE:CHUNK:error or STAGE:*:slow:FACTOR (for example label:5:crash, label:*:slow:3)");
+            return new FaultDrill(parts[0], chunk, parts[2], 0);
+        if (parts.Length == 4 && parts[1] == "*" && parts[2] == "latency" && int.TryParse(parts[3], NumberStyles.None, ci, out int ms))
+            return new FaultDrill(parts[0], null, "latency", ms);
+        throw new UsageException($"{Variable}={text}: expected STAGE:CHUNK:crash, STAGE:CHUNK:error or STAGE:*:latency:MS (for example label:5:crash, label:*:latency:150)");
     }
 
     /// <summary>The processor of a pass, with the fault in place when the pass is of the drill's stage.</summary>
@@ -38,11 +39,11 @@ public sealed record FaultDrill(string Stage, long? Chunk, string Kind, double F
     {
         public object Process(ProcessChunk command, ActivityContext parent)
         {
-            if (drill.Kind == "slow")
+            if (drill.Kind == "latency")
             {
                 var clock = Stopwatch.StartNew();
                 var result = inner.Process(command, parent);
-                Thread.Sleep(clock.Elapsed * (drill.Factor - 1));
+                Thread.Sleep(drill.LatencyMs);
                 return result is ChunkCompleted done ? done with { Elapsed = clock.Elapsed } : result;
             }
             if (command.Chunk.Value != drill.Chunk) return inner.Process(command, parent);

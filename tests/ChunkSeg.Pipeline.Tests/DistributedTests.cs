@@ -290,7 +290,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     public async Task Bench_cluster_measures_each_node_count_and_a_straggler()
     {
         var (code, text, err) = await Cli.Run("bench", "cluster", "--workers", "1,2", "--chunks", "27", "--straggler-workers", "2",
-            "--straggler-chunk", "16", "--straggler-chunks", "8");
+            "--straggler-chunk", "8", "--straggler-chunks", "8", "--latency", "20");
         Assert.True(code == 0, err);
         Assert.Contains("27 chunks of 8³", text);
         var rows = text.Split('\n').Select(l => l.Split('│')).Where(c => c.Length == 9 && c[2].Trim().EndsWith(" s", StringComparison.Ordinal))

@@ -23,7 +23,8 @@ namespace ChunkSeg.Cli.Bench;
 /// joins as the coordinator (on loopback) and starts `chunkseg worker` processes. (1) A CPU-light job (synthesizing
 /// tiny chunks) runs embedded on one thread, then over 1, 2, 4… gpu-node processes: the time per chunk above the
 /// compute is the cluster's overhead (chunk message, acceptance, result, manifest), and the coordinator's message rate
-/// its ceiling. (2) A heavier job runs on N nodes, then on N nodes of which one is made 3× slower by a fault drill:
+/// its ceiling. (2) A job whose chunks each take a device's time (a fault drill's latency, so that nodes sharing this
+/// machine's cores do not slow each other) runs on N nodes, then on N nodes of which one takes three times as long:
 /// the second wall time against the ideal for that capacity (the first scaled by N / (N − 1 + 1/3)).
 /// </summary>
 internal static class ClusterBench
@@ -33,11 +34,12 @@ internal static class ClusterBench
         var workers = new Option<string>("--workers") { Description = "gpu-node process counts to measure, comma-separated", DefaultValueFactory = _ => "1,2,4" };
         var chunks = new Option<int>("--chunks") { Description = "Chunks of 8³ per overhead job (rounded up to a cube)", DefaultValueFactory = _ => 1000 };
         var stragglerNodes = new Option<int>("--straggler-workers") { Description = "gpu-nodes of the straggler run (0: skip it)", DefaultValueFactory = _ => 3 };
-        var stragglerChunk = new Option<int>("--straggler-chunk") { Description = "Edge of the straggler run's chunks", DefaultValueFactory = _ => 48 };
-        var stragglerCount = new Option<int>("--straggler-chunks") { Description = "Chunks of the straggler run (rounded up to a cube)", DefaultValueFactory = _ => 125 };
+        var stragglerChunk = new Option<int>("--straggler-chunk") { Description = "Edge of the straggler run's chunks", DefaultValueFactory = _ => 16 };
+        var stragglerCount = new Option<int>("--straggler-chunks") { Description = "Chunks of the straggler run (rounded up to a cube)", DefaultValueFactory = _ => 216 };
+        var latency = new Option<int>("--latency") { Description = "Milliseconds each chunk of the straggler run takes on a node (three times that on the slow one)", DefaultValueFactory = _ => 50 };
         var command = new Command("cluster", "The cluster's overhead per chunk and coordinator messages/s with 1, 2, 4 gpu-node processes, and a straggler run")
         {
-            workers, chunks, stragglerNodes, stragglerChunk, stragglerCount,
+            workers, chunks, stragglerNodes, stragglerChunk, stragglerCount, latency,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -50,7 +52,7 @@ internal static class ClusterBench
             var member = ClusterMember.StartCoordinator(settings, new CoordinatorOptions(Path.Combine(dir, "state"), null, 1, DispatchSettings.Default),
                 NullLoggerFactory.Instance);
             var rows = new List<(string Mode, int Workers, long Chunks, double Seconds, double MessagesPerSecond, long Extra)>();
-            (double Even, double Straggler, int Nodes)? straggler = null;
+            (double Even, double Straggler, int Nodes, int LatencyMs)? straggler = null;
             try
             {
                 var small = Cube(8, parse.GetValue(chunks));
@@ -58,7 +60,7 @@ internal static class ClusterBench
                 rows.Add(("embedded, 1 thread", 1, embedded.Chunks, embedded.Seconds, 0, 0));
                 foreach (int n in counts)
                 {
-                    using var nodes = await StartNodes(member, seed, n, slow: 0, ct).ConfigureAwait(false);
+                    using var nodes = await StartNodes(member, seed, n, latencyMs: 0, slow: 0, ct).ConfigureAwait(false);
                     ClusterChunkTransport? transport = null;
                     var result = await Job(dir, $"cluster-{n}", small, 8, () => transport = (ClusterChunkTransport)member.NewTransport(NullLogger.Instance), ct).ConfigureAwait(false);
                     rows.Add(($"cluster, {n} gpu-node process(es)", n, result.Chunks, result.Seconds, (transport!.Sent + transport.Received) / result.Seconds,
@@ -69,12 +71,13 @@ internal static class ClusterBench
                 {
                     int edge = parse.GetValue(stragglerChunk);
                     var big = Cube(edge, parse.GetValue(stragglerCount));
+                    int ms = parse.GetValue(latency);
                     double even, slow;
-                    using (await StartNodes(member, seed, m, slow: 0, ct).ConfigureAwait(false))
+                    using (await StartNodes(member, seed, m, ms, slow: 0, ct).ConfigureAwait(false))
                         even = (await Job(dir, "even", big, edge, () => member.NewTransport(NullLogger.Instance), ct).ConfigureAwait(false)).Seconds;
-                    using (await StartNodes(member, seed, m, slow: 1, ct).ConfigureAwait(false))
+                    using (await StartNodes(member, seed, m, ms, slow: 1, ct).ConfigureAwait(false))
                         slow = (await Job(dir, "straggler", big, edge, () => member.NewTransport(NullLogger.Instance), ct).ConfigureAwait(false)).Seconds;
-                    straggler = (even, slow, m);
+                    straggler = (even, slow, m, ms);
                 }
             }
             finally
@@ -89,7 +92,7 @@ internal static class ClusterBench
     }
 
     private static void Print(CommandContext context, List<(string Mode, int Workers, long Chunks, double Seconds, double MessagesPerSecond, long Extra)> rows,
-        (double Even, double Straggler, int Nodes)? straggler)
+        (double Even, double Straggler, int Nodes, int LatencyMs)? straggler)
     {
         var ci = CultureInfo.InvariantCulture;
         double computeMs = rows[0].Seconds * 1000 / rows[0].Chunks;
@@ -109,7 +112,8 @@ internal static class ClusterBench
         if (straggler is not { } s) return;
         // One node at a third of the speed: the capacity of N − 1 + 1/3 nodes; the even run's wall times N nodes' worth of work.
         double ideal = s.Even * s.Nodes / (s.Nodes - 1 + 1.0 / 3);
-        var st = new Table().Border(TableBorder.Rounded).Title($"straggler: {s.Nodes} gpu-nodes, one 3× slower (CHUNKSEG_FAULT_DRILL=synthesize:*:slow:3)")
+        var st = new Table().Border(TableBorder.Rounded).Title($"straggler: {s.Nodes} gpu-nodes taking {s.LatencyMs} ms a chunk, one {3 * s.LatencyMs} ms " +
+                $"(CHUNKSEG_FAULT_DRILL=synthesize:*:latency:MS)")
             .AddColumn("run").AddColumn(new TableColumn("wall").RightAligned()).AddColumn(new TableColumn("vs ideal").RightAligned());
         st.AddRow("all nodes even", string.Format(ci, "{0:0.00} s", s.Even), "-");
         st.AddRow("ideal with the straggler", string.Format(ci, "{0:0.00} s", ideal), "1.00×");
@@ -117,11 +121,14 @@ internal static class ClusterBench
         context.Stdout.Write(st);
     }
 
-    /// <summary>Starts <paramref name="n"/> gpu-node processes (the first <paramref name="slow"/> made 3× slower) and waits until the coordinator hears them.</summary>
-    private static async Task<NodeSet> StartNodes(ClusterMember member, DnsEndPoint seed, int n, int slow, CancellationToken ct)
+    /// <summary>
+    /// Starts <paramref name="n"/> gpu-node processes whose chunks take <paramref name="latencyMs"/> longer (the first
+    /// <paramref name="slow"/> three times that) and waits until the coordinator can give them work.
+    /// </summary>
+    private static async Task<NodeSet> StartNodes(ClusterMember member, DnsEndPoint seed, int n, int latencyMs, int slow, CancellationToken ct)
     {
         string tag = Guid.NewGuid().ToString("N")[..6];
-        var set = new NodeSet(Enumerable.Range(0, n).Select(i => new WorkerProcess(seed, $"bench-{tag}-{i}", i < slow)).ToList());
+        var set = new NodeSet(Enumerable.Range(0, n).Select(i => new WorkerProcess(seed, $"bench-{tag}-{i}", i < slow ? 3 * latencyMs : latencyMs)).ToList());
         var waited = Stopwatch.StartNew();
         while (member.Board.Nodes.Count(node => node.Available && node.Beat.Node.StartsWith($"bench-{tag}-", StringComparison.Ordinal)) < n)
         {
@@ -180,7 +187,7 @@ internal static class ClusterBench
         private readonly Process _process;
         private readonly System.Collections.Concurrent.ConcurrentQueue<string> _tail = new();
 
-        public WorkerProcess(DnsEndPoint seed, string name, bool slow)
+        public WorkerProcess(DnsEndPoint seed, string name, int latencyMs)
         {
             // This very program: its apphost (chunkseg), or `dotnet chunkseg.dll` under any other host (dotnet, a test host).
             string program = Environment.ProcessPath!;
@@ -190,7 +197,7 @@ internal static class ClusterBench
             foreach (var a in (string[])["worker", "--hostname", "127.0.0.1", "--port", FreePort().ToString(CultureInfo.InvariantCulture),
                 "--seed", $"{seed.Host}:{seed.Port}", "--concurrency", "1", "--name", name, "--backend", "cpu"])
                 start.ArgumentList.Add(a);
-            if (slow) start.Environment["CHUNKSEG_FAULT_DRILL"] = $"{StageCatalog.Synthesize}:*:slow:3";
+            if (latencyMs > 0) start.Environment[FaultDrill.Variable] = $"{StageCatalog.Synthesize}:*:latency:{latencyMs}";
             _process = Process.Start(start)!;
             _process.OutputDataReceived += (_, e) => Keep(e.Data);
             _process.ErrorDataReceived += (_, e) => Keep(e.Data);
