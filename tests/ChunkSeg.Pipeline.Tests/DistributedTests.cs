@@ -275,7 +275,9 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             await supervisor;
             Assert.Equal("failed", final["state"]!.GetValue<string>());
             string reason = Assert.Single(final["failedChunks"]!.AsArray())!.GetValue<string>();
-            Assert.StartsWith("chunk 5: the gpu-node running it stopped without answering 3 times", reason);
+            // Three losses at least (a second copy of the chunk, on another node, may have died with it too).
+            var losses = System.Text.RegularExpressions.Regex.Match(reason, "^chunk 5: the gpu-node running it stopped without answering ([0-9]+) times");
+            Assert.True(losses.Success && int.Parse(losses.Groups[1].Value, CultureInfo.InvariantCulture) >= 3, reason);
             int kills = Directory.EnumerateFiles(_dir.Path, "crashing*.log").Sum(f => File.ReadAllText(f).Split("killing this worker on chunk 5").Length - 1);
             Assert.True(kills >= 3, $"the drill killed {kills} node(s)");
             Assert.False(File.Exists(Path.Combine(_dir["crashing"], "manifest.json")));
