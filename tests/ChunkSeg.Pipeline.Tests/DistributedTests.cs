@@ -82,6 +82,24 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         });
 
     [Fact]
+    public async Task Two_jobs_run_side_by_side_and_each_equals_the_embedded_run()
+    {
+        string reference = await Reference();
+        var cluster = StartCluster(coordinators: 1, nodes: 2, coordinatorArgs: ["--max-jobs", "2"]);
+        await cluster.UntilNodes(2);
+        string first = await Submit(cluster, _dir["first"], []), second = await Submit(cluster, _dir["second"], []);
+        foreach (var job in new[] { first, second }) Assert.Equal("done", (await Finished(cluster, job))["state"]!.GetValue<string>());
+        // Side by side: both were started before either ended (the ledger records each change in order).
+        var states = File.ReadLines(Path.Combine(_dir["state"], "jobs.jsonl")).Select(l => JsonNode.Parse(l)!["status"]!["state"]!.GetValue<string>()).ToList();
+        Assert.True(states.LastIndexOf("running") < states.IndexOf("done"), string.Join(",", states));
+        foreach (var outDir in new[] { _dir["first"], _dir["second"] })
+        {
+            Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+            Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        }
+    }
+
+    [Fact]
     public async Task Status_cancel_views_and_the_secret()
     {
         var cluster = StartCluster(coordinators: 1, nodes: 1);
@@ -355,9 +373,9 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(128, chunks.Distinct().Count());
     }
 
-    private TestCluster StartCluster(int coordinators, int nodes, IReadOnlyDictionary<string, string>? environment = null)
+    private TestCluster StartCluster(int coordinators, int nodes, IReadOnlyDictionary<string, string>? environment = null, string[]? coordinatorArgs = null)
     {
-        var cluster = new TestCluster(_dir, coordinators, p => _processes.Add(p), environment ?? new Dictionary<string, string>());
+        var cluster = new TestCluster(_dir, coordinators, p => _processes.Add(p), environment ?? new Dictionary<string, string>(), coordinatorArgs ?? []);
         for (int i = 0; i < coordinators; i++) cluster.Coordinators.Add(cluster.StartCoordinator(i));
         for (int i = 1; i <= nodes; i++) cluster.StartNode($"n{i}");
         return cluster;
@@ -453,7 +471,8 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>Coordinators and gpu-nodes on loopback; the coordinators' ports are the seeds.</summary>
-    private sealed class TestCluster(TempDir dir, int coordinators, Action<IDisposable> own, IReadOnlyDictionary<string, string> environment)
+    private sealed class TestCluster(TempDir dir, int coordinators, Action<IDisposable> own, IReadOnlyDictionary<string, string> environment,
+        string[] coordinatorArgs)
     {
         private readonly IReadOnlyDictionary<string, string> _environment = environment;
         private readonly int[] _coordinatorPorts = Enumerable.Range(0, coordinators).Select(_ => FreePort()).ToArray();
@@ -474,7 +493,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
             string[] nodeSeed = _nodePorts.Count > 0 ? ["--seed", $"127.0.0.1:{_nodePorts.First().Value}"] : [];
             var process = new ChunkSegProcess(dir[$"coordinator{index}-{Guid.NewGuid():N}.log"], new Dictionary<string, string>(_environment) { ["CHUNKSEG_CLUSTER_SECRET"] = Secret },
                 ["coordinator", "--hostname", "127.0.0.1",
-                "--port", _coordinatorPorts[index].ToString(CultureInfo.InvariantCulture), .. SeedArgs, .. nodeSeed, "--state", dir["state"]]);
+                "--port", _coordinatorPorts[index].ToString(CultureInfo.InvariantCulture), .. SeedArgs, .. nodeSeed, "--state", dir["state"], .. coordinatorArgs]);
             own(process);
             return process;
         }

@@ -40,12 +40,15 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
     private readonly ILogger _logger;
     private readonly string _address;
     private readonly Queue<ChunkWork> _queue = new();
-    private readonly Dictionary<string, (IJobProcessor Processor, int Users)> _passes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (IJobProcessor Processor, int Users, long LastUse)> _passes = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _drainWaiters = [];
     private int _running;
     private long _done, _failed;
     private bool _draining;
-    private string? _currentPass;
+    private long _uses;
+
+    /// <summary>Passes kept open at once (their volumes and classifier): jobs running side by side do not reopen theirs.</summary>
+    private const int MaxOpenPasses = 4;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -79,7 +82,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var (processor, _) in _passes.Values) processor.Dispose();
+        foreach (var (processor, _, _) in _passes.Values) processor.Dispose();
         _passes.Clear();
     }
 
@@ -157,20 +160,22 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
         _drainWaiters.Clear();
     }
 
-    /// <summary>The pass's processor, opened on its first chunk; a new pass retires earlier ones once their chunks are done.</summary>
+    /// <summary>
+    /// The pass's processor, opened on its first chunk; beyond <see cref="MaxOpenPasses"/>, the least recently used idle
+    /// ones are closed (a finished pass's volumes and classifier do not stay open for ever).
+    /// </summary>
     private IJobProcessor Acquire(JobSpec spec)
     {
         string id = spec.Id.Value;
         if (!_passes.TryGetValue(id, out var entry))
         {
-            entry = (_open(spec), 0);
+            entry = (_open(spec), 0, 0);
             _logger.LogInformation("Node {Node} opened pass {Pass} ({Stage})", _identity.Name, id, spec.Stage);
         }
-        _passes[id] = (entry.Processor, entry.Users + 1);
-        _currentPass = id;
-        foreach (var (other, (processor, users)) in _passes.ToArray())
+        _passes[id] = (entry.Processor, entry.Users + 1, ++_uses);
+        foreach (var (other, (processor, _, _)) in _passes.Where(p => p.Value.Users == 0).OrderBy(p => p.Value.LastUse).ToList())
         {
-            if (other == _currentPass || users > 0) continue;
+            if (_passes.Count <= MaxOpenPasses) break;
             processor.Dispose();
             _passes.Remove(other);
         }
@@ -179,7 +184,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
 
     private void Release(string pass)
     {
-        if (_passes.TryGetValue(pass, out var entry)) _passes[pass] = (entry.Processor, entry.Users - 1);
+        if (_passes.TryGetValue(pass, out var entry)) _passes[pass] = entry with { Users = entry.Users - 1 };
     }
 
     private void Beat() => _coordinator.Tell(new NodeHeartbeat(_identity.Name, _address, Environment.MachineName, Environment.ProcessId, _identity.Backend,
