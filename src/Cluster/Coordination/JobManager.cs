@@ -53,7 +53,6 @@ public sealed class JobManager : ReceiveActor, IWithTimers
     private readonly ILoggerFactory _logs;
     private readonly ILogger _logger;
     private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, NodeHeartbeat> _beats = new(StringComparer.Ordinal);
     private bool _stopping;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -70,11 +69,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         _logs = logs;
         _logger = logs.CreateLogger<JobManager>();
 
-        Receive<NodeHeartbeat>(beat =>
-        {
-            _beats[beat.Node] = beat;
-            _board.Heard(beat);
-        });
+        Receive<NodeHeartbeat>(_board.Heard);
         Receive<ChunkAccepted>(m => _board.Deliver(m.Job, m));
         Receive<ChunkRejected>(m => _board.Deliver(m.Job, m));
         Receive<ChunkResult>(m => _board.Deliver(m.Job.Value, m));
@@ -282,8 +277,8 @@ public sealed class JobManager : ReceiveActor, IWithTimers
     {
         var jobs = _jobs.Values.Where(j => id is null || j.Submitted.Id == id).OrderBy(j => j.Submitted.Submitted).Select(j => j.Status).ToList();
         if (id is not null && jobs.Count == 0) message ??= $"job {id}: not known to the coordinator";
-        var alive = new HashSet<string>(_board.Nodes.Where(n => n.Reachable).Select(n => n.Beat.Node), StringComparer.Ordinal);
-        var workers = _beats.Values.Where(b => alive.Contains(b.Node) && DateTimeOffset.UtcNow - b.Time < TimeSpan.FromMinutes(1))
+        // The board holds each node's latest heartbeat.
+        var workers = _board.Nodes.Where(n => n.Reachable && DateTimeOffset.UtcNow - n.Beat.Time < TimeSpan.FromMinutes(1)).Select(n => n.Beat)
             .OrderBy(b => b.Node, StringComparer.Ordinal).ToList();
         return new ClusterStatus(Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), jobs, workers, _board.Load(), message);
     }
