@@ -228,7 +228,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
             if (why != "draining" && _board.TryGetNode(node, out var state))
             {
                 var running = _flights.Values.Where(f => f.Copies.Any(c => c.Node == node && c.AcceptedAt != 0))
-                    .OrderBy(f => f.Copies.First(c => c.Node == node).AcceptedAt).Take(state.Beat.Concurrency).ToList();
+                    .OrderBy(f => f.Copies.First(c => c.Node == node && c.AcceptedAt != 0).AcceptedAt).Take(state.Beat.Concurrency).ToList();
                 foreach (var flight in running)
                 {
                     long chunk = flight.Command.Chunk.Value;
