@@ -29,7 +29,7 @@ namespace ChunkSeg.Pipelines;
 /// <param name="Chunks">Storage chunk shape "z,y,x" of the outputs (default: <paramref name="Chunk"/>, else 64³; 2D 256²).</param>
 /// <param name="Axes">The input's axis order when its file does not say (or says wrongly), e.g. zyxc.</param>
 /// <param name="Workers">Worker threads of the passes run on this machine (default: one per core).</param>
-/// <param name="Backend">Where an embedded run computes: cpu, opencl or auto; not part of the run's identity (a worker
+/// <param name="Backend">Where an embedded run computes: cpu, gpu or auto; not part of the run's identity (a worker
 /// computes on its own device, a coordinator computes none of it).</param>
 /// <param name="Overwrite">Replace the outputs of an earlier, different run in <paramref name="OutDir"/>.</param>
 public sealed record RunSpec(

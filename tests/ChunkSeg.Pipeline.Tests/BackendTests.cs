@@ -5,7 +5,7 @@ using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Classifiers;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
-using ChunkSeg.OpenCl;
+using ChunkSeg.IlgpuKernels.Runtime;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Ilastik;
 using ChunkSeg.Storage.Models;
@@ -13,12 +13,20 @@ using ChunkSeg.Storage.Models;
 namespace ChunkSeg.Pipeline.Tests;
 
 /// <summary>
-/// The OpenCL backend through the whole pipeline: ilastik's own exported probabilities reproduced on the device, and
-/// `features`, `predict`, `train`, `label` and `run` with --backend opencl giving the CPU backend's outputs. CI runs them on PoCL
-/// (the CPU OpenCL driver); on a GPU node the same tests hold the GPU to the same results.
+/// The GPU backend (ILGPU) through the whole pipeline: ilastik's own exported probabilities reproduced by `predict
+/// --backend gpu`, and `features`, `predict`, `train`, `label`, `mesh` and `run` with --backend gpu giving the CPU
+/// backend's outputs bit for bit. CI runs them on ILGPU's CPU accelerator (<c>CHUNKSEG_GPU=cpu</c>, set here unless the
+/// environment names another accelerator); on a GPU node scripts/gpu-check.sh runs them with <c>CHUNKSEG_GPU=cuda</c>, holding
+/// the GPU to the same results. The CPU accelerator is slow, so the volumes are small crops.
 /// </summary>
 public sealed class BackendTests(ITestOutputHelper output) : IDisposable
 {
+    static BackendTests()
+    {
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(GpuDevice.SelectionVariable)))
+            Environment.SetEnvironmentVariable(GpuDevice.SelectionVariable, "cpu");
+    }
+
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
@@ -26,122 +34,73 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     private static string Ilp3D => SharedData.Require("ilastik/PixelClass3D.ilp");
     private static string Data3D => SharedData.Require("ilastik/Data_3D.h5") + "/data";
 
-    /// <summary>The OpenCL backend, or skip (fail under CI, which installs PoCL) saying why there is none.</summary>
-    private static ComputeBackend OpenClOrSkip()
-    {
-        if (OpenClDevice.TryGetDefault(out _, out string whyNot)) return ComputeBackends.Open("opencl");
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")))
-            Assert.Fail($"no OpenCL device: {whyNot}. CI must have one: scripts/install-deps.sh --test installs pocl-opencl-icd.");
-        Assert.Skip($"no OpenCL device: {whyNot}");
-        return null!;
-    }
-
     [Theory]
-    [InlineData("ilastik/PixelClass3D.ilp", "ilastik/Data_3D.h5", "ilastik/Data_3D_Probabilities.h5")]
-    [InlineData("ilastik/PixelClass.ilp", "ilastik/Data_1channel.h5", "ilastik/Data_1channel_Probabilities.h5")]
-    public void OpenCl_probabilities_equal_ilastiks_export(string ilp, string data, string expected)
+    [InlineData("ilastik/PixelClass3D.ilp", "ilastik/Data_3D.h5", "ilastik/Data_3D_Probabilities.h5", "32,64,64")]
+    [InlineData("ilastik/PixelClass.ilp", "ilastik/Data_1channel.h5", "ilastik/Data_1channel_Probabilities.h5", "1,128,128")]
+    public async Task Predict_on_the_gpu_equals_ilastiks_export_bit_for_bit(string ilp, string data, string expected, string chunk)
     {
-        using var backend = OpenClOrSkip();
-        using var project = IlastikProject.Open(SharedData.Require(ilp));
-        var (cpuFeatures, voxels) = IlastikParityTests.ComputeFeatures(project, SharedData.Require(data));
-        var (features, _) = IlastikParityTests.ComputeFeatures(project, SharedData.Require(data), backend);
-        double featureError = MaxRelativeDifference(cpuFeatures, features);
-        var classifier = backend.Classifier(new IlastikForestClassifier(IlastikClassifierLoader.Load(project)));
-        var got = new float[voxels * classifier.OutputChannels];
-        classifier.Predict(features, voxels, got);
-
+        string probabilities = _dir["p.h5"] + "/probabilities";
+        var (code, stdout, err) = await Cli.Run("predict", SharedData.Require(data) + "/data", probabilities, "--ilp", SharedData.Require(ilp),
+            "--chunk", chunk, "--backend", "gpu", "--codec", "none");
+        Assert.True(code == 0, err + stdout);
+        var got = IlastikParityTests.ReadAll(probabilities);
         var want = IlastikParityTests.ReadAll(SharedData.Require(expected) + "/exported_data");
-        var (maxAbs, differing, argmaxAgree) = IlastikParityTests.Compare(got, want, classifier.OutputChannels);
-        output.WriteLine($"{ilp} on {backend.Device}: features within {featureError:R} (relative) of the CPU's; " +
-            $"max |OpenCL - ilastik| = {maxAbs:R}, {differing} values differ, argmax agrees on {argmaxAgree}/{voxels} voxels");
-        Assert.True(featureError <= 1e-5, $"features differ from the CPU backend's by {featureError:R} (relative)");
-        Assert.True(maxAbs <= 1e-5, $"max abs error {maxAbs:R}");
-        Assert.Equal(voxels, argmaxAgree);
-    }
-
-    /// <summary>
-    /// The fused device path (features → forest with the feature matrix kept on the device; what predict and run use on
-    /// OpenCL) against ilastik's export; the CPU backend has no fused path.
-    /// </summary>
-    [Theory]
-    [InlineData("ilastik/PixelClass3D.ilp", "ilastik/Data_3D.h5", "ilastik/Data_3D_Probabilities.h5")]
-    [InlineData("ilastik/PixelClass.ilp", "ilastik/Data_1channel.h5", "ilastik/Data_1channel_Probabilities.h5")]
-    public void OpenCl_fused_features_and_forest_equal_ilastiks_export(string ilp, string data, string expected)
-    {
-        using var backend = OpenClOrSkip();
-        using var project = IlastikProject.Open(SharedData.Require(ilp));
-        var set = IlastikParityTests.SelectedFeatures(project);
-        var (block, sz, sy, sx) = IlastikParityTests.ReadBlock(SharedData.Require(data));
-        var classifier = new IlastikForestClassifier(IlastikClassifierLoader.Load(project));
-        var layout = new FeatureMatrixLayout(set, sz, 1);
-        Assert.Null(ComputeBackend.Cpu.Fused(set, sz, layout, classifier));
-        var fused = backend.Fused(set, sz, layout, classifier);
-        Assert.NotNull(fused);
-
-        var shape = new Long3(sz, sy, sx);
-        var got = new float[block.Length * classifier.OutputChannels];
-        fused.Classify(block, shape, new Box3(Long3.Zero, shape), got);
-        var want = IlastikParityTests.ReadAll(SharedData.Require(expected) + "/exported_data");
-        var (maxAbs, differing, argmaxAgree) = IlastikParityTests.Compare(got, want, classifier.OutputChannels);
-        output.WriteLine($"{ilp} fused on {backend.Device}: max |OpenCL - ilastik| = {maxAbs:R}, {differing} values differ, argmax agrees on {argmaxAgree}/{block.Length}");
-        Assert.True(maxAbs <= 1e-5, $"max abs error {maxAbs:R}");
-        Assert.Equal(block.Length, argmaxAgree);
+        Assert.Equal(want.Length, got.Length);
+        var (maxAbs, differing, argmaxAgree) = IlastikParityTests.Compare(got, want, 2);
+        output.WriteLine($"{ilp} through predict --backend gpu ({Environment.GetEnvironmentVariable(GpuDevice.SelectionVariable)}): " +
+            $"max |GPU - ilastik| = {maxAbs:R}, {differing} values differ, argmax agrees on {argmaxAgree}/{want.Length / 2}");
+        Assert.True(maxAbs == 0 && differing == 0, $"max |GPU - ilastik| = {maxAbs:R}, {differing} values differ");
     }
 
     [Fact]
-    public async Task Run_on_opencl_writes_the_cpu_backends_outputs()
+    public async Task Run_on_gpu_writes_the_cpu_backends_outputs()
     {
-        using (OpenClOrSkip()) { }
-        string cpu = _dir["cpu"], gpu = _dir["opencl"];
-        string[] options = ["--ilp", Ilp3D, "--chunk", "16,32,32", "--export-probabilities"];
-        await Ok(["run", Data3D, "--out", cpu, "--backend", "cpu", .. options]);
-        await Ok(["run", Data3D, "--out", gpu, "--backend", "opencl", .. options]);
+        string cpu = _dir["cpu"], gpu = _dir["gpu"];
+        string[] options = ["--ilp", Ilp3D, "--chunk", "12,20,24", "--export-probabilities"];
+        await Ok(["run", Crop3D(), "--out", cpu, "--backend", "cpu", .. options]);
+        await Ok(["run", Crop3D(), "--out", gpu, "--backend", "gpu", .. options]);
 
         var probabilities = IlastikParityTests.ReadAll(Path.Combine(gpu, "probabilities.h5") + "/exported_data");
-        var want = IlastikParityTests.ReadAll(Path.Combine(cpu, "probabilities.h5") + "/exported_data");
-        Assert.True(probabilities.Zip(want, (a, b) => Math.Abs(a - b)).Max() <= 1e-5);
+        Assert.Equal(IlastikParityTests.ReadAll(Path.Combine(cpu, "probabilities.h5") + "/exported_data"), probabilities);
         Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(cpu, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(gpu, "labels.ome.zarr")));
         Assert.Equal(File.ReadAllText(Path.Combine(cpu, "objects.csv")), File.ReadAllText(Path.Combine(gpu, "objects.csv")));
         Assert.Equal(RunCliTests.MeshBody(Path.Combine(cpu, "mesh.obj")), RunCliTests.MeshBody(Path.Combine(gpu, "mesh.obj")));
     }
 
     [Fact]
-    public async Task Features_and_predict_on_opencl_equal_the_cpu_backends()
+    public async Task Features_and_predict_on_gpu_equal_the_cpu_backends()
     {
-        using (OpenClOrSkip()) { }
-        foreach (var backend in new[] { "cpu", "opencl" })
+        foreach (var backend in new[] { "cpu", "gpu" })
         {
-            await Ok("features", Data3D, _dir[$"f-{backend}.zarr"], "--ilp", Ilp3D, "--chunk", "20,24,28", "--backend", backend);
-            await Ok("predict", Data3D, _dir[$"p-{backend}.zarr"], "--ilp", Ilp3D, "--chunk", "20,24,28", "--backend", backend);
+            await Ok("features", Crop3D(), _dir[$"f-{backend}.zarr"], "--ilp", Ilp3D, "--chunk", "12,24,28", "--backend", backend);
+            await Ok("predict", Crop3D(), _dir[$"p-{backend}.zarr"], "--ilp", Ilp3D, "--chunk", "12,24,28", "--backend", backend);
         }
-        Assert.True(MaxRelativeDifference(IlastikParityTests.ReadAll(_dir["f-cpu.zarr"]), IlastikParityTests.ReadAll(_dir["f-opencl.zarr"])) <= 1e-5);
-        var p = IlastikParityTests.ReadAll(_dir["p-opencl.zarr"]);
-        Assert.True(IlastikParityTests.ReadAll(_dir["p-cpu.zarr"]).Zip(p, (a, b) => Math.Abs(a - b)).Max() <= 1e-5);
+        Assert.Equal(IlastikParityTests.ReadAll(_dir["f-cpu.zarr"]), IlastikParityTests.ReadAll(_dir["f-gpu.zarr"]));
+        Assert.Equal(IlastikParityTests.ReadAll(_dir["p-cpu.zarr"]), IlastikParityTests.ReadAll(_dir["p-gpu.zarr"]));
     }
 
     [Fact]
     public async Task Bench_backend_times_every_row_and_finds_the_results_equal()
     {
-        using (OpenClOrSkip()) { }
         var (code, stdout, err) = await Cli.Run("bench", "backend", "--size", "40", "--trees", "4", "--chunk", "20", "--repeats", "1",
             "--features", "GaussianSmoothing:0.7;HessianOfGaussianEigenvalues:1.6");
         Assert.True(code == 0, err + stdout);
         // The table wraps in a narrow console: look for words, not whole cells.
         foreach (var word in new[] { "stack", "trees)", "(fused)", "identical" }) Assert.Contains(word, stdout);
-        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(stdout, @"0\.0e\+0").Count);   // every difference 0 on PoCL
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(stdout, @"0\.0e\+0").Count);   // every difference 0: bit for bit
     }
 
     [Fact]
-    public void Auto_on_an_nvidia_machine_without_its_opencl_driver_warns_and_computes_on_the_cpu()
+    public void Auto_on_an_nvidia_machine_without_its_gpu_driver_warns_and_computes_on_the_cpu()
     {
         string marker = _dir["nvidiactl"];
         File.WriteAllText(marker, "");
         var warnings = new List<string>();
         using var backend = ComputeBackends.Open("auto", warnings.Add, marker);
-        if (backend.Name != "cpu") Assert.Skip($"this machine has an OpenCL GPU ({backend.Device}): auto takes it");
+        if (backend.Name != "cpu") Assert.Skip($"this machine has a GPU ILGPU can use ({backend.Device}): auto takes it");
         var warning = Assert.Single(warnings);
         Assert.Contains("NVIDIA GPU", warning);
-        Assert.Contains("/etc/OpenCL/vendors/nvidia.icd", warning);
+        Assert.Contains("libcuda.so.1", warning);                // what is missing, in words a cluster admin can act on
 
         warnings.Clear();
         using (ComputeBackends.Open("auto", warnings.Add, _dir["no-such-device"])) { }
@@ -149,17 +108,16 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task Train_on_opencl_writes_the_cpu_backends_forest()
+    public async Task Train_on_gpu_writes_the_cpu_backends_forest()
     {
-        using (OpenClOrSkip()) { }
         var (raw, labels) = await LabelledDemo();
-        foreach (var backend in new[] { "cpu", "opencl" })
+        foreach (var backend in new[] { "cpu", "gpu" })
             await Ok("train", raw, labels, "--out", _dir[$"m-{backend}.csforest"], "--features", "gs:1.0,3.5;ggm:1.0;ste:1.6;hoge:1.6",
                 "--trees", "12", "--seed", "5", "--chunk", "12,20,24", "--backend", backend);
 
         // The samples' features are bit-identical, so the trees are: every split, threshold and leaf.
         var cpu = ForestModelFile.Load(_dir["m-cpu.csforest"]);
-        var gpu = ForestModelFile.Load(_dir["m-opencl.csforest"]);
+        var gpu = ForestModelFile.Load(_dir["m-gpu.csforest"]);
         Assert.Equal(cpu.FeatureCount, gpu.FeatureCount);
         Assert.Equal(cpu.FeatureNames, gpu.FeatureNames);
         Assert.Equal(cpu.ClassLabels, gpu.ClassLabels);
@@ -185,19 +143,18 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     [InlineData(true, "1,13,10", "--argmax", "--foreground", "0", "--smooth-sigma", "1.2")]
     [InlineData(true, "1,13,10", "--threshold", "0.4", "--channel", "2", "--smooth-sigma", "0,0.8,2")]
     [InlineData(true, "1,13,10", "--threshold", "0.5", "--channel", "0")]
-    public async Task Label_on_opencl_writes_the_cpu_backends_labels_and_objects(bool twoD, string chunk, params string[] segmentation)
+    public async Task Label_on_gpu_writes_the_cpu_backends_labels_and_objects(bool twoD, string chunk, params string[] segmentation)
     {
-        using (OpenClOrSkip()) { }
         string input = Probabilities(twoD);
-        foreach (var backend in new[] { "cpu", "opencl" })
+        foreach (var backend in new[] { "cpu", "gpu" })
             await Ok(["label", input, _dir[$"l-{backend}.zarr"], "--chunk", chunk, "--chunks", chunk, "--objects", _dir[$"o-{backend}.csv"],
                 "--backend", backend, .. segmentation]);
 
         var labels = TestVolumes.ReadUInt32(_dir["l-cpu.zarr"]);
         Assert.True(labels.Max() > 2, "the segmentation should give several objects");
-        Assert.Equal(labels, TestVolumes.ReadUInt32(_dir["l-opencl.zarr"]));
+        Assert.Equal(labels, TestVolumes.ReadUInt32(_dir["l-gpu.zarr"]));
         // The table's mean intensity is the segmented channel's raw values: the same on each backend too.
-        Assert.Equal(File.ReadAllText(_dir["o-cpu.csv"]), File.ReadAllText(_dir["o-opencl.csv"]));
+        Assert.Equal(File.ReadAllText(_dir["o-cpu.csv"]), File.ReadAllText(_dir["o-gpu.csv"]));
         output.WriteLine($"{string.Join(' ', segmentation)}: {labels.Max()} objects, {labels.Count(l => l != 0)} foreground voxels, identical");
     }
 
@@ -205,26 +162,41 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     [Theory]
     [InlineData("1.5")]
     [InlineData("0.8,1.6,2.4")]
-    public async Task Mesh_with_smoothing_on_opencl_writes_the_cpu_backends_surface(string sigma)
+    public async Task Mesh_with_smoothing_on_gpu_writes_the_cpu_backends_surface(string sigma)
     {
-        using (OpenClOrSkip()) { }
         string probabilities = Probabilities(false);
-        foreach (var backend in new[] { "cpu", "opencl" })
+        foreach (var backend in new[] { "cpu", "gpu" })
             await Ok("mesh", probabilities, _dir[$"s-{backend}.obj"], "--channel", "1", "--isovalue", "0.4", "--smooth-sigma", sigma, "--chunk", "8,12,10",
                 "--backend", backend, "--overwrite");
         Assert.Contains("\nf ", File.ReadAllText(_dir["s-cpu.obj"]));       // a surface, not an empty file
-        Assert.Equal(RunCliTests.MeshBody(_dir["s-cpu.obj"]), RunCliTests.MeshBody(_dir["s-opencl.obj"]));
+        Assert.Equal(RunCliTests.MeshBody(_dir["s-cpu.obj"]), RunCliTests.MeshBody(_dir["s-gpu.obj"]));
     }
 
     [Fact]
     public async Task A_backend_that_does_not_exist_is_refused_by_name()
     {
-        await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
-        await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "label", Probabilities(false), _dir["l.zarr"], "--backend", "cuda");
-        await Cli.Expect(2, "--backend cuda: use cpu, opencl or auto", "mesh", Probabilities(false), _dir["m.obj"], "--smooth-sigma", "1", "--backend", "cuda");
+        await Cli.Expect(2, "--backend cuda: use cpu, gpu or auto", "features", Data3D, _dir["f.zarr"], "--ilp", Ilp3D, "--backend", "cuda");
+        await Cli.Expect(2, "--backend cuda: use cpu, gpu or auto", "label", Probabilities(false), _dir["l.zarr"], "--backend", "cuda");
+        await Cli.Expect(2, "--backend cuda: use cpu, gpu or auto", "mesh", Probabilities(false), _dir["m.obj"], "--smooth-sigma", "1", "--backend", "cuda");
         var (raw, labels) = await LabelledDemo();
-        await Cli.Expect(2, "--backend gpu: use cpu, opencl or auto", "train", raw, labels, "--out", _dir["m.csforest"], "--features", "gs:1.0", "--backend", "gpu");
+        await Cli.Expect(2, "--backend opencl: use cpu, gpu or auto", "train", raw, labels, "--out", _dir["m.csforest"], "--features", "gs:1.0", "--backend", "opencl");
         Assert.False(File.Exists(_dir["m.csforest"]));
+    }
+
+    /// <summary>A 24 × 40 × 40 crop of the ilastik 3D fixture (its scales need 19 voxels per axis): small, since CI's GPU is ILGPU's CPU accelerator.</summary>
+    private string Crop3D()
+    {
+        string path = _dir["crop3d.zarr"];
+        if (Directory.Exists(path)) return path;
+        using var volume = VolumeStore.Open(Data3D);
+        var all = new byte[volume.Info.ElementCount];
+        volume.Read(NdBox.Whole(volume.Info.Shape), all.AsSpan());
+        const int sz = 24, sy = 40, sx = 40;
+        var crop = new byte[sz * sy * sx];
+        for (int z = 0; z < sz; z++)
+        for (int y = 0; y < sy; y++)
+            all.AsSpan(((z + 20) * 64 + y + 10) * 64 + 12, sx).CopyTo(crop.AsSpan((z * sy + y) * sx, sx));
+        return TestVolumes.WriteZarr(_dir, "crop3d.zarr", "zyx", [sz, sy, sx], DataType.UInt8, crop);
     }
 
     /// <summary>Three smooth, noisy class probabilities in sixteenths (zyxc, or yxc for 2D), written once per test.</summary>
@@ -272,15 +244,5 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
     {
         var (code, _, err) = await Cli.Run(args);
         Assert.True(code == 0, $"chunkseg {string.Join(' ', args)} exited {code}: {err}");
-    }
-
-    /// <summary>The parity measure of features: largest |a − b| / max(1, |a|).</summary>
-    private static double MaxRelativeDifference(float[] expected, float[] actual)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double worst = 0;
-        for (int i = 0; i < expected.Length; i++)
-            worst = Math.Max(worst, Math.Abs((double)expected[i] - actual[i]) / Math.Max(1, Math.Abs((double)expected[i])));
-        return worst;
     }
 }

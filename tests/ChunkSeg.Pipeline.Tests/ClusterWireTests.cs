@@ -21,7 +21,7 @@ public sealed class ClusterWireTests
         new ChunkRejected("abc123", 17, 2, 40, "n1", "draining"),
         new ChunkResult("n1", new ChunkCompleted(Job.Id, new ChunkId(17), 2, 32768, 0xDEADBEEF, TimeSpan.FromMilliseconds(1234.5), "n1"), null),
         new ChunkResult("n1", null, new ChunkFailed(Job.Id, new ChunkId(17), 2, "I/O error: disk full", Retryable: true, "n1")),
-        new NodeHeartbeat("n1", "akka.tcp://chunkseg@10.0.0.5:4053", "gpu-7", 42, "opencl", "NVIDIA H100", 4, 3, 5, 1000, 2, 1L << 33, false, Now),
+        new NodeHeartbeat("n1", "akka.tcp://chunkseg@10.0.0.5:4053", "gpu-7", 42, "gpu", "NVIDIA H100", 4, 3, 5, 1000, 2, 1L << 33, false, Now),
         new SubmitJob("20261206-120000-abcdef", "{\"input\":\"/store/raw.zarr\"}", "/store/out", Now, new ClusterAuth("00ff", 1765022400, "ab")),
         new CancelJob("j", null),
         new GetClusterStatus(null),

@@ -22,7 +22,7 @@ using Spectre.Console;
 namespace ChunkSeg.Cli.Bench;
 
 /// <summary>
-/// `chunkseg bench backend`: the CPU backend against another (OpenCL: a GPU, or PoCL on the CPU) on the same machine and
+/// `chunkseg bench backend`: the CPU backend against the GPU backend (ILGPU: CUDA, OpenCL, or its CPU accelerator) on the same machine and
 /// the same data — the feature stack, the forest, both fused on the device, and an end-to-end `run` — with the largest difference between their
 /// results beside each timing, so a figure never stands for a wrong answer.
 /// </summary>
@@ -35,9 +35,9 @@ internal static class BackendBench
         var trees = new Option<int>("--trees") { Description = "Trees of the forest", DefaultValueFactory = _ => 100 };
         var chunk = new Option<int>("--chunk") { Description = "Chunk edge of the end-to-end run", DefaultValueFactory = _ => 64 };
         var threads = new Option<int>("--threads") { Description = "CPU threads (the CPU backend's chunks, and the run's workers)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var backend = new Option<string>("--backend") { Description = "The backend measured against the CPU: opencl or auto", DefaultValueFactory = _ => "opencl" };
+        var backend = new Option<string>("--backend") { Description = "The backend measured against the CPU: gpu or auto", DefaultValueFactory = _ => "gpu" };
         var repeats = BenchCommand.Repeats(3, "Runs of each measurement (best kept)");
-        var command = new Command("backend", "Feature stack, forest and end-to-end run voxels/s: the CPU backend against OpenCL on this machine")
+        var command = new Command("backend", "Feature stack, forest and end-to-end run voxels/s: the CPU backend against the GPU backend on this machine")
         {
             size, features, trees, chunk, threads, backend, repeats,
         };

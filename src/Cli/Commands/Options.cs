@@ -23,8 +23,8 @@ internal static class Options
     /// <param name="what">What the backend computes for this command, as the option's help names it.</param>
     public static Option<string> Backend(string what = "features and the forest") => new("--backend")
     {
-        Description = $"Where {what} run: cpu, opencl (the OpenCL device CHUNKSEG_OPENCL_DEVICE names, else a GPU, else any), " +
-            "or auto (a GPU through OpenCL when one is present, else cpu); results are the same on each",
+        Description = $"Where {what} run: cpu, gpu (through ILGPU: the accelerator CHUNKSEG_GPU=cuda|opencl|cpu names, else CUDA, else an " +
+            "OpenCL GPU), or auto (a GPU when ILGPU finds one, else cpu); results are the same on each",
         DefaultValueFactory = _ => "auto",
     };
 

@@ -14,10 +14,10 @@ public abstract class ComputeBackend : IDisposable
     /// <summary>The CPU backend: SIMD kernels on this machine's cores.</summary>
     public static ComputeBackend Cpu { get; } = new CpuBackend();
 
-    /// <summary>"cpu" or "opencl", as <c>--backend</c> names it.</summary>
+    /// <summary>"cpu" or "gpu", as <c>--backend</c> names it.</summary>
     public abstract string Name { get; }
 
-    /// <summary>The device in words (status and summaries): "CPU, 16 cores", "NVIDIA H100 80GB HBM3 (OpenCL 3.0 CUDA)".</summary>
+    /// <summary>The device in words (status and summaries): "CPU, 16 cores", "NVIDIA H100 80GB HBM3 (CUDA, 79.1 GiB)".</summary>
     public abstract string Device { get; }
 
     /// <summary>An engine for <paramref name="set"/> on volumes <paramref name="volumeZ"/> deep; cheap to ask for per chunk.</summary>

@@ -1,37 +1,41 @@
 using ChunkSeg.Contracts.Errors;
-using ChunkSeg.OpenCl;
+using ChunkSeg.IlgpuKernels.Runtime;
 
 namespace ChunkSeg.GpuNode.Backends;
 
-/// <summary>Opens the backend <c>--backend</c> names: cpu, opencl or auto.</summary>
+/// <summary>Opens the backend <c>--backend</c> names: cpu, gpu or auto.</summary>
 public static class ComputeBackends
 {
-    /// <summary>A device node the NVIDIA driver creates: an NVIDIA GPU is present, whatever OpenCL says.</summary>
+    /// <summary>A device node the NVIDIA driver creates: an NVIDIA GPU is present, whatever ILGPU says.</summary>
     internal const string NvidiaDeviceNode = "/dev/nvidiactl";
 
-    /// <param name="warn">Told when <c>auto</c> falls back to the CPU on a machine that has an NVIDIA GPU (its OpenCL driver is not registered).</param>
+    /// <param name="name">cpu: the SIMD kernels on this machine's cores. gpu: the ILGPU accelerator <c>CHUNKSEG_GPU</c>
+    /// names (cuda, opencl, or cpu: ILGPU's CPU accelerator, for tests), else CUDA, else an OpenCL GPU; none is an error.
+    /// auto: a GPU when ILGPU finds CUDA or a capable OpenCL device, else cpu.</param>
+    /// <param name="warn">Told when <c>auto</c> falls back to the CPU on a machine that has an NVIDIA GPU ILGPU cannot use, and why.</param>
     public static ComputeBackend Open(string name, Action<string>? warn = null) => Open(name, warn, NvidiaDeviceNode);
 
     internal static ComputeBackend Open(string name, Action<string>? warn, string nvidiaDeviceNode)
     {
+        string? choice = Environment.GetEnvironmentVariable(GpuDevice.SelectionVariable);
         switch (name)
         {
             case "cpu":
                 return ComputeBackend.Cpu;
-            case "opencl":
-                if (!OpenClDevice.TryGetDefault(out var device, out string whyNot)) throw new UsageException($"--backend opencl: {whyNot}");
-                return new OpenClBackend(device);
+            case "gpu":
+                if (!GpuDevice.TryOpen(choice, out var device, out string whyNot))
+                    throw new UsageException($"--backend gpu: {whyNot}" + (string.IsNullOrWhiteSpace(choice) ? "" : $" ({GpuDevice.SelectionVariable}={choice})"));
+                return new GpuBackend(device!);
             case "auto":
-                // A GPU when one is present; a CPU OpenCL driver (PoCL) computes the same on the same cores, no faster than the CPU backend.
-                bool found = OpenClDevice.TryGetDefault(out var gpu, out string none);
-                if (found && gpu!.Type.HasFlag(OpenClDeviceType.Gpu)) return new OpenClBackend(gpu);
+                // A GPU when one is present. ILGPU's CPU accelerator is no GPU: auto never takes it, whatever CHUNKSEG_GPU says.
+                if (string.Equals(choice?.Trim(), "cpu", StringComparison.OrdinalIgnoreCase)) choice = null;
+                if (GpuDevice.TryOpen(choice, out var gpu, out string none)) return new GpuBackend(gpu!);
                 if (File.Exists(nvidiaDeviceNode))
-                    warn?.Invoke($"--backend auto: this machine has an NVIDIA GPU ({nvidiaDeviceNode}) but OpenCL offers " +
-                        (found ? $"only {gpu!.Name}" : $"no device ({none})") + "; computing on the CPU. Register NVIDIA's OpenCL driver: " +
-                        "/etc/OpenCL/vendors/nvidia.icd holding libnvidia-opencl.so.1 (the gpu-node image does), with the driver's 'compute' capability");
+                    warn?.Invoke($"--backend auto: this machine has an NVIDIA GPU ({nvidiaDeviceNode}) but ILGPU cannot use it: {none}; computing on the CPU. " +
+                        "A container needs NVIDIA's container toolkit with the driver's 'compute' capability (it mounts libcuda.so.1), as the gpu-node image's pod spec asks");
                 return ComputeBackend.Cpu;
             default:
-                throw new UsageException($"--backend {name}: use cpu, opencl or auto");
+                throw new UsageException($"--backend {name}: use cpu, gpu or auto");
         }
     }
 }

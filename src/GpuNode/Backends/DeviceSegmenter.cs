@@ -2,22 +2,21 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Memory;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Filters;
-using ChunkSeg.OpenCl.Labeling;
+using ChunkSeg.IlgpuKernels.Labeling;
 
 namespace ChunkSeg.GpuNode.Backends;
 
 /// <summary>
-/// Labelling's segmentation step on an OpenCL device (<see cref="OpenClSegmenter"/>): the same mask as the CPU's
+/// Labelling's segmentation step on an ILGPU accelerator (<see cref="GpuSegmenter"/>): the same mask as the CPU's
 /// <see cref="BlockSegmenter"/>, from the same kernels (<see cref="BlockSmoothing.Kernels"/>) and the same channels.
 /// </summary>
 internal sealed class DeviceSegmenter : IChunkSegmenter
 {
-    private readonly Lazy<OpenClSegmenter> _device;
+    private readonly GpuSegmenter _device;
     private readonly Segmentation _segmentation;
     private readonly FirKernel?[] _kernels;
 
-    /// <param name="device">Built on the first chunk, so a stage that never segments builds no program.</param>
-    public DeviceSegmenter(Lazy<OpenClSegmenter> device, Segmentation segmentation, bool is2D)
+    public DeviceSegmenter(GpuSegmenter device, Segmentation segmentation, bool is2D)
     {
         ArgumentNullException.ThrowIfNull(segmentation);
         if (segmentation.Mode == SegmentationMode.Labels)
@@ -34,7 +33,7 @@ internal sealed class DeviceSegmenter : IChunkSegmenter
         var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
         if (_segmentation.Mode == SegmentationMode.Argmax)
         {
-            _device.Value.Argmax(channels, _segmentation.Channel, readChannel.Invoke, sz, sy, sx, core, _kernels, mask);
+            _device.Argmax(channels, _segmentation.Channel, readChannel.Invoke, sz, sy, sx, core, _kernels, mask);
             return;
         }
         int n = checked((int)chunk.Read.VoxelCount);
@@ -42,7 +41,7 @@ internal sealed class DeviceSegmenter : IChunkSegmenter
         try
         {
             readChannel(_segmentation.Channel, image.AsSpan(0, n));
-            _device.Value.Threshold(image.AsSpan(0, n), sz, sy, sx, core, _kernels, _segmentation.Threshold, mask);
+            _device.Threshold(image.AsSpan(0, n), sz, sy, sx, core, _kernels, _segmentation.Threshold, mask);
         }
         finally
         {

@@ -78,7 +78,7 @@ public sealed class ChunkFeatures
 
     /// <summary>
     /// The probabilities of <paramref name="chunk"/>'s core voxels, [v · classes + c] in the core's C order: the features,
-    /// then the classifier given at construction. Where the backend fuses the two (OpenCL with a forest), the feature
+    /// then the classifier given at construction. Where the backend fuses the two (the GPU with a forest), the feature
     /// matrix never leaves the device; otherwise it is assembled here, planar, core voxels only.
     /// </summary>
     public void Classify(ChunkSpec chunk, IVolume input, Span<float> probabilities)

@@ -2,41 +2,42 @@ using BenchmarkDotNet.Attributes;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Forest;
-using ChunkSeg.OpenCl;
-using ChunkSeg.OpenCl.Features;
-using ChunkSeg.OpenCl.Forest;
+using ChunkSeg.IlgpuKernels.Features;
+using ChunkSeg.IlgpuKernels.Forest;
+using ChunkSeg.IlgpuKernels.Runtime;
 
 namespace ChunkSeg.Benchmarks;
 
 /// <summary>
-/// The OpenCL backend on this machine's default device (a GPU, else PoCL; CHUNKSEG_OPENCL_DEVICE picks another) on a
+/// The GPU backend on this machine's ILGPU accelerator (CUDA, else an OpenCL GPU; CHUNKSEG_GPU=cuda|opencl|cpu picks one) on a
 /// 64³ float32 block with ilastik's whole feature table (61 channels) and a 100-tree forest: the feature stack with its
 /// images brought back to the host, and features → forest fused on the device (only probabilities come back).
 /// The CPU's figures for the same work are <see cref="FeatureBenchmarks"/> and <see cref="ForestBenchmarks"/>;
 /// `chunkseg bench backend` puts both backends side by side. Mvoxels/s = 0.262 / mean seconds.
 /// </summary>
 [MemoryDiagnoser]
-public class OpenClBenchmarks
+public class GpuBenchmarks
 {
     private const int Edge = 64;
     private readonly float[] _volume = new float[Edge * Edge * Edge];
     private readonly float[] _probabilities = new float[2 * Edge * Edge * Edge];
-    private OpenClContext _context = null!;
-    private OpenClFeatureEngine _engine = null!;
-    private OpenClForestPredictor _forest = null!;
+    private GpuDevice _device = null!;
+    private GpuFeatureEngine _engine = null!;
+    private GpuForestPredictor _forest = null!;
     private FeatureMatrixLayout _layout = null!;
     private static readonly Box3 Whole = new(Long3.Zero, Long3.Uniform(Edge));
 
     [GlobalSetup]
     public void Setup()
     {
-        if (!OpenClDevice.TryGetDefault(out var device, out string whyNot)) throw new InvalidOperationException($"no OpenCL device: {whyNot}");
-        _context = new OpenClContext(device);
+        if (!GpuDevice.TryOpen(Environment.GetEnvironmentVariable(GpuDevice.SelectionVariable), out var device, out string whyNot))
+            throw new InvalidOperationException($"no GPU: {whyNot}");
+        _device = device!;
         var rng = new Random(3);
         for (int i = 0; i < _volume.Length; i++) _volume[i] = (float)(100 + 50 * Math.Sin(i * 0.01) + rng.Next(0, 30));
         var set = FeatureSet.IlastikFull;
         _layout = new FeatureMatrixLayout(set, Edge, 1);
-        _engine = new OpenClFeatureEngine(_context, set, Edge, cache: ProgramCache.Default);
+        _engine = new GpuFeatureEngine(_device, set, Edge);
 
         // A forest trained on the block's own CPU features (bright against dark), so its walks are realistic.
         int n = _volume.Length, f = _layout.Channels;
@@ -52,15 +53,14 @@ public class OpenClBenchmarks
             for (int k = 0; k < f; k++) x[s * f + k] = planar[(long)k * n + v];
             y[s] = _volume[v] > 100 ? 1 : 0;
         }
-        _forest = new OpenClForestPredictor(_context, ForestTrainer.Train(x, f, y, [1, 2], new ForestTrainingOptions(Trees: 100, Seed: 1)), cache: ProgramCache.Default);
+        _forest = new GpuForestPredictor(_device, ForestTrainer.Train(x, f, y, [1, 2], new ForestTrainingOptions(Trees: 100, Seed: 1)));
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _forest.Dispose();
-        _engine.Dispose();
-        _context.Dispose();
+        _device.Dispose();
     }
 
     [Benchmark(Baseline = true)]
