@@ -147,26 +147,34 @@ public sealed partial class DockerfileTests
     }
 
     [Fact]
-    public void The_gpu_node_registers_the_NVIDIA_OpenCL_driver_and_asks_for_compute()
+    public void The_gpu_node_needs_only_the_driver_and_asks_for_compute()
     {
         var file = Load("gpu-node");
-        Assert.Equal("nvidia/cuda", Manifests.ImageName(file.Final.Image));
+        // ILGPU writes PTX itself and loads it through the driver's libcuda: no CUDA toolkit, NVRTC or OpenCL ICD in the image.
+        Assert.Equal("mcr.microsoft.com/dotnet/runtime", Manifests.ImageName(file.Final.Image));
+        var packages = Dockerfile.AptInstalls(file.Final).SelectMany(i => i.Packages).ToList();
+        Assert.DoesNotContain(packages, p => Regex.IsMatch(p, @"^(cuda|libcuda|nvidia-|libnvrtc|libnvidia|ocl-icd|opencl|pocl)", RegexOptions.IgnoreCase));
+        Assert.DoesNotContain(file.Final.Runs, r => r.Contains("/etc/OpenCL", StringComparison.Ordinal));
 
-        var packages = Dockerfile.AptInstalls(file.Final).SelectMany(i => i.Packages).ToHashSet();
-        Assert.Contains("ocl-icd-libopencl1", packages);
-        Assert.Contains(file.Final.Runs, r => Regex.IsMatch(r, @"libnvidia-opencl\.so\.1\s*>\s*/etc/OpenCL/vendors/[\w.-]+\.icd"));
-
+        // NVIDIA's container toolkit mounts libcuda.so.1 only when the compute capability is asked for.
         var env = file.Env(file.Final).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
         Assert.True(env.TryGetValue("NVIDIA_DRIVER_CAPABILITIES", out string? caps), "NVIDIA_DRIVER_CAPABILITIES is not set");
-        Assert.True(caps == "all" || caps!.Split(',').Contains("compute"), $"NVIDIA_DRIVER_CAPABILITIES={caps} lacks compute (which mounts libnvidia-opencl)");
+        Assert.True(caps == "all" || caps!.Split(',').Contains("compute"), $"NVIDIA_DRIVER_CAPABILITIES={caps} lacks compute (which mounts libcuda.so.1)");
         Assert.True(env.ContainsKey("NVIDIA_VISIBLE_DEVICES"));
+        Assert.Equal("cuda", env.GetValueOrDefault("CHUNKSEG_GPU"));
+    }
 
-        // The CUDA image carries no .NET: the runtime is copied from a .NET runtime stage (or installed with apt).
-        var runtimeStages = file.Stages.Where(s => Manifests.ImageName(s.Image) == "mcr.microsoft.com/dotnet/runtime" && s.Alias is not null).Select(s => s.Alias!).ToList();
-        bool copied = file.Final.All("COPY").Any(c => runtimeStages.Any(a => c.Arguments.Contains($"--from={a}", StringComparison.Ordinal) && c.Arguments.Contains("/usr/share/dotnet", StringComparison.Ordinal)));
-        bool installed = packages.Any(p => p.StartsWith("dotnet-runtime-", StringComparison.Ordinal));
-        Assert.True(copied || installed, "the gpu-node image gets no .NET runtime");
-        if (copied) Assert.Contains(file.Final.Runs, r => r.Contains("/usr/share/dotnet/dotnet /usr/bin/dotnet", StringComparison.Ordinal));
+    /// <summary>The GPU node's check (run by hand on a machine with an NVIDIA GPU): the parity tests on CUDA, then the bench the goal is measured by.</summary>
+    [Fact]
+    public void The_gpu_check_runs_the_parity_tests_on_cuda_and_the_bench_at_256()
+    {
+        string script = File.ReadAllText(Repo.PathOf("scripts", "gpu-check.sh"));
+        Assert.StartsWith("#!/usr/bin/env bash", script);
+        Assert.Matches(@"export CHUNKSEG_GPU=cuda\b", script);
+        Assert.Contains("tests/ChunkSeg.IlgpuKernels.Tests", script);
+        Assert.Contains("BackendTests", script);
+        Assert.Matches(@"bench backend --size 256\b", script);
+        Assert.Contains("report.md", script);
     }
 
     [Theory]

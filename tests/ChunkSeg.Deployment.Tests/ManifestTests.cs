@@ -162,7 +162,7 @@ public sealed partial class ManifestTests
         Assert.Contains(gpu.Owner.PodSpec.MapsAt("tolerations"), t => t.StringAt("key") == "nvidia.com/gpu");
         Assert.True(int.TryParse(gpu.Owner.PodSpec.StringAt("terminationGracePeriodSeconds"), out int grace) && grace >= 300,
             "the GPU node finishes its in-flight chunks on SIGTERM: terminationGracePeriodSeconds must be at least 300");
-        Assert.Equal("opencl", gpu.Option("--backend"));
+        Assert.Equal("gpu", gpu.Option("--backend"));
 
         // The coordinator gets no GPU.
         var coordinator = _k8s.ChunkSegContainer("coordinator");
