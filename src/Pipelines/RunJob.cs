@@ -320,7 +320,8 @@ public static class RunJob
             yield return path + ".work";
             yield return path + ".chunkseg-manifest.jsonl";
             yield return path + StagedOutput.PartialSuffix + ".chunkseg-manifest.jsonl";
-            yield return path + StagedOutput.PartialSuffix + StagedOutput.ClosedMarkerSuffix;
+            yield return path + StagedOutput.PartialSuffix + ".zarr";          // an HDF5 output's staged store
+            yield return path + StagedOutput.WritingSuffix;                     // an HDF5 output being written at commit
         }
         foreach (var mesh in Directory.EnumerateFileSystemEntries(outDir, "mesh*"))
             yield return mesh;

@@ -11,20 +11,33 @@ namespace ChunkSeg.Storage;
 /// </code>
 /// The coordinator's manifest lives beside the staged data (<see cref="ManifestPath"/>) and moves with it.
 /// A partial Zarr store always resumes: each chunk is its own file, renamed into place before the manifest
-/// records it. A partial HDF5 file resumes only when it was closed cleanly (a failed run): libhdf5 keeps data
-/// and metadata in its caches, so a file whose process was killed may lack chunks the manifest records, or
-/// be torn; without the <see cref="ClosedMarkerSuffix"/> file beside it, it is started again.
+/// records it.
+/// <para>
+/// An HDF5 output is staged as Zarr too, and written at commit in one pass from the committed chunks:
+/// <code>
+///   out.h5.partial.zarr/   ← while the job runs; workers (on any node) write chunks; a rerun resumes it
+///   out.h5.writing         ← Commit(): the HDF5 file written chunk after chunk from the staged store
+///   out.h5                 ← renamed into place once complete; then the staged store is deleted
+/// </code>
+/// HDF5 (through PureHDF) is written whole and never edited, so a file is never trusted half-written: an
+/// interrupted commit leaves <c>out.h5.writing</c>, which the next run deletes and writes again from the staged store.
+/// </para>
 /// </summary>
 public sealed class StagedOutput : IDisposable
 {
     public const string PartialSuffix = ".partial";
-    public const string ClosedMarkerSuffix = ".closed";
+
+    /// <summary>Where an HDF5 output is written at commit before it is renamed into place.</summary>
+    public const string WritingSuffix = ".writing";
     private bool _committed;
 
-    private StagedOutput(VolumeAddress final, VolumeAddress staging, IVolume volume, bool resumed)
+    private readonly VolumeCreateOptions _options;
+
+    private StagedOutput(VolumeAddress final, VolumeAddress staging, VolumeCreateOptions options, IVolume volume, bool resumed)
     {
         Final = final;
         Staging = staging;
+        _options = options;
         Volume = volume;
         Resumed = resumed;
     }
@@ -56,19 +69,16 @@ public sealed class StagedOutput : IDisposable
     /// </summary>
     public static StagedOutput Begin(VolumeAddress final, VolumeCreateOptions options, bool overwrite)
     {
-        var staging = final with { RootPath = final.RootPath + PartialSuffix };
+        var staging = StagingAddress(final);
         if (IsCommitted(final))
         {
             if (!overwrite)
                 throw new UsageException($"{final.RootPath}: output already exists; pass --overwrite to replace it");
             DeleteRoot(final);
         }
-        string closedMarker = staging.RootPath + ClosedMarkerSuffix;
-        if (overwrite || (staging.Format == VolumeFormat.Hdf5 && !File.Exists(closedMarker)))
-        {
-            if (IsCommitted(staging)) DeleteRoot(staging);
-        }
-        if (File.Exists(closedMarker)) File.Delete(closedMarker);   // open for writing again: no longer cleanly closed
+        if (File.Exists(final.RootPath + WritingSuffix)) File.Delete(final.RootPath + WritingSuffix);   // an interrupted commit: written again
+        if (overwrite && IsCommitted(staging)) DeleteRoot(staging);
+        var stagingOptions = StagingOptions(final, options);
 
         if (IsCommitted(staging))
         {
@@ -76,8 +86,8 @@ public sealed class StagedOutput : IDisposable
             try
             {
                 existing = VolumeStore.Open(staging, options.Axes, writable: true);
-                if (Matches(existing.Info, options))
-                    return new StagedOutput(final, staging, existing, resumed: true);
+                if (Matches(existing.Info, stagingOptions))
+                    return new StagedOutput(final, staging, options, existing, resumed: true);
             }
             catch (ChunkSegException)
             {
@@ -89,10 +99,25 @@ public sealed class StagedOutput : IDisposable
 
         string? parent = Path.GetDirectoryName(Path.GetFullPath(final.RootPath));
         if (parent is not null) Directory.CreateDirectory(parent);
-        return new StagedOutput(final, staging, VolumeStore.Create(staging, options), resumed: false);
+        return new StagedOutput(final, staging, options, VolumeStore.Create(staging, stagingOptions), resumed: false);
     }
 
-    /// <summary>Flushes and closes the staged volume, then renames it to the final name.</summary>
+    /// <summary>
+    /// Where the output to <paramref name="final"/> is staged while its job runs: beside it with <see cref="PartialSuffix"/>;
+    /// for an HDF5 output, a Zarr store (<c>out.h5.partial.zarr</c>), which any number of workers and nodes can write.
+    /// </summary>
+    public static VolumeAddress StagingAddress(VolumeAddress final) => final.Format == VolumeFormat.Zarr
+        ? final with { RootPath = final.RootPath + PartialSuffix }
+        : new VolumeAddress(VolumeFormat.Zarr, final.RootPath + PartialSuffix + ".zarr", "");
+
+    /// <summary>An HDF5 output's staged store: the same array as Zarr, with Zarr's fast default codec (gzip is paid once, at commit).</summary>
+    private static VolumeCreateOptions StagingOptions(VolumeAddress final, VolumeCreateOptions options) =>
+        final.Format == VolumeFormat.Zarr ? options : options with { Codec = CodecSpec.Default };
+
+    /// <summary>
+    /// Flushes and closes the staged volume, then puts it in place: a Zarr store by one rename; an HDF5 file written
+    /// from the staged store in one pass, renamed into place, and the staged store deleted.
+    /// </summary>
     public void Commit()
     {
         Volume.Flush();
@@ -103,20 +128,23 @@ public sealed class StagedOutput : IDisposable
         }
         else
         {
-            File.Move(Staging.RootPath, Final.RootPath);
+            string writing = Final.RootPath + WritingSuffix;
+            if (File.Exists(writing)) File.Delete(writing);
+            using (var staged = VolumeStore.Open(Staging, _options.Axes))
+                VolumeCopy.ChunkByChunk(staged, Final with { RootPath = writing }, _options);
+            File.Move(writing, Final.RootPath);
             if (File.Exists(ManifestPath)) File.Move(ManifestPath, FinalManifestPath, overwrite: true);
+            Directory.Delete(Staging.RootPath, recursive: true);
         }
         _committed = true;
     }
 
-    /// <summary>Closes the staged volume; an uncommitted HDF5 file is then marked as cleanly closed, so a rerun may resume it.</summary>
+    /// <summary>Closes the staged volume; a rerun resumes it.</summary>
     public void Dispose()
     {
         if (_committed) return;
         Volume.Dispose();
         _committed = true;
-        if (Staging.Format == VolumeFormat.Hdf5 && File.Exists(Staging.RootPath))
-            File.WriteAllBytes(Staging.RootPath + ClosedMarkerSuffix, []);
     }
 
     private static bool Matches(VolumeInfo info, VolumeCreateOptions options) =>
@@ -128,6 +156,5 @@ public sealed class StagedOutput : IDisposable
         else if (File.Exists(a.RootPath)) File.Delete(a.RootPath);
         string sidecar = ManifestPathFor(a);
         if (a.Format == VolumeFormat.Hdf5 && File.Exists(sidecar)) File.Delete(sidecar);
-        if (File.Exists(a.RootPath + ClosedMarkerSuffix)) File.Delete(a.RootPath + ClosedMarkerSuffix);
     }
 }

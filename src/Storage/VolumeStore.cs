@@ -50,7 +50,7 @@ public static class VolumeStore
             // a plain Zarr v2 array that names its axes in _ARRAY_DIMENSIONS.
             VolumeFormat.Zarr when options.Axes.IsOmeOrder => ZarrVolume.Create(address.RootPath, address.InnerPath, options),
             VolumeFormat.Zarr => ZarrVolume.CreateArray(Path.Combine(address.RootPath, address.InnerPath), options),
-            VolumeFormat.Hdf5 => Hdf5Volume.Create(address.RootPath, address.InnerPath, options),
+            VolumeFormat.Hdf5 => Hdf5Writer.Create(address.RootPath, address.InnerPath, options),
             _ => throw new ArgumentOutOfRangeException(nameof(address)),
         };
     }

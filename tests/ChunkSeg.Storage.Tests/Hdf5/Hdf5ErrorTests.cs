@@ -126,7 +126,7 @@ public sealed class Hdf5ErrorTests(Hdf5ErrorTests.Files files) : IClassFixture<H
     }
 
     [Fact]
-    public void Filter_missing_from_libhdf5_fails_reads_clearly()
+    public void A_filter_PureHDF_cannot_decode_fails_reads_clearly()
     {
         using var v = VolumeStore.Open(dir["lzf.h5"] + "/data");
         Assert.Equal("lzf", v.Info.Codec);
@@ -153,11 +153,11 @@ public sealed class Hdf5ErrorTests(Hdf5ErrorTests.Files files) : IClassFixture<H
     }
 
     [Fact]
-    public void Writing_into_a_file_already_open_read_only_says_why()
+    public void Creating_a_dataset_in_an_existing_file_says_why()
     {
         var options = new VolumeCreateOptions(AxisOrder.Parse("zyx"), [3, 4, 5], DataType.UInt8, [2, 2, 2], VoxelSize.Isotropic, CodecSpec.None);
         using var input = VolumeStore.Open($"{E}/labels");
         var e = Assert.Throws<VolumeException>(() => VolumeStore.Create(new VolumeAddress(VolumeFormat.Hdf5, E, "output"), options));
-        Assert.True(e.Message.Contains("already has it open read-only", StringComparison.Ordinal), e.Message);
+        Assert.True(e.Message.Contains("already exists", StringComparison.Ordinal) && e.Message.Contains("new file", StringComparison.Ordinal), e.Message);
     }
 }

@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Errors;
 using System.Text.Json;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
@@ -68,6 +69,14 @@ public sealed class Hdf5ReadTests : IDisposable
 
             int size = info.DataType.SizeInBytes();
             var whole = new byte[info.SizeInBytes];
+            if (c.Dtype.StartsWith('>'))
+            {
+                // PureHDF does not convert byte order: the dataset opens (dtype, shape, codec above), reading says why and what to do.
+                var e = Assert.Throws<VolumeException>(() => volume.Read(NdBox.Whole(info.Shape), whole));
+                Assert.Contains("big-endian", e.Message);
+                Assert.Contains($"astype('<", e.Message);
+                continue;
+            }
             volume.Read(NdBox.Whole(info.Shape), whole);
             Assert.True(expected.Data.AsSpan().SequenceEqual(whole), $"{c.Name}: whole volume differs from h5py");
             foreach (var box in RandomBoxes(info.Shape, seed: c.Name.Length, count: 6))

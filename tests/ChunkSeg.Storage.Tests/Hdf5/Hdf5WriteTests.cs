@@ -1,3 +1,4 @@
+using ChunkSeg.Contracts.Errors;
 using System.Text.Json;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
@@ -84,7 +85,8 @@ public sealed class Hdf5WriteTests : IDisposable
                 Assert.Equal("gzip", s.GetProperty("compression").GetString());
                 Assert.Equal(options.Codec.Level, s.GetProperty("compression_opts").GetInt32());
             }
-            Assert.Equal(options.FillValue, s.GetProperty("fillvalue").GetDouble());
+            // PureHDF writes no fill value (h5py says "undefined"); ChunkSeg writes every chunk, so none is ever read.
+            Assert.Equal(JsonValueKind.Null, s.GetProperty("fillvalue").ValueKind);
 
             var tags = s.GetProperty("axistags").GetProperty("axes").EnumerateArray().ToList();
             Assert.True(s.GetProperty("axistags_is_vlen").GetBoolean(), "axistags must be a variable-length string like ilastik's");
@@ -111,51 +113,65 @@ public sealed class Hdf5WriteTests : IDisposable
     }
 
     [Fact]
-    public void Unwritten_regions_read_as_the_fill_value()
+    public void Unwritten_regions_read_as_zero_once_the_file_is_complete()
     {
-        var options = new VolumeCreateOptions(AxisOrder.Parse("yx"), [6, 6], DataType.Int16, [4, 4], VoxelSize.Isotropic, CodecSpec.Gzip(), FillValue: -9);
-        using var volume = Hdf5VolumeFactory.Create(dir["f.h5"], "d", options);
-        volume.Write(new NdBox([0, 0], [2, 2]), new short[] { 1, 2, 3, 4 }.AsSpan());
+        var options = new VolumeCreateOptions(AxisOrder.Parse("yx"), [6, 6], DataType.Int16, [4, 4], VoxelSize.Isotropic, CodecSpec.Gzip(), FillValue: 0);
+        using (var volume = Hdf5VolumeFactory.Create(dir["f.h5"], "d", options))
+        {
+            volume.Write(new NdBox([0, 0], [2, 2]), new short[] { 1, 2, 3, 4 }.AsSpan());
+            // A file being written cannot be read: PureHDF writes it in one pass.
+            var e = Assert.Throws<VolumeException>(() => volume.Read(NdBox.Whole([6, 6]), new short[36].AsSpan()));
+            Assert.Contains("cannot be read until it is complete", e.Message);
+        }
+        using var done = VolumeStore.Open(dir["f.h5"] + "/d");
         var all = new short[36];
-        volume.Read(NdBox.Whole([6, 6]), all.AsSpan());
+        done.Read(NdBox.Whole([6, 6]), all.AsSpan());
         Assert.Equal(1, all[0]);
         Assert.Equal(4, all[7]);
-        Assert.Equal(-9, all[35]);
-        Assert.Equal(34 - 2, all.Count(v => v == -9));
+        Assert.Equal(36 - 4, all.Count(v => v == 0));
     }
 
     [Fact]
-    public void Second_dataset_goes_into_an_existing_file()
+    public void A_second_dataset_is_not_added_to_an_existing_file()
     {
         var options = new VolumeCreateOptions(AxisOrder.Parse("zyx"), [2, 3, 4], DataType.UInt8, [2, 2, 2], VoxelSize.Isotropic, CodecSpec.None);
         using (Hdf5VolumeFactory.Create(dir["two.h5"], "a", options)) { }
-        using (Hdf5VolumeFactory.Create(dir["two.h5"], "b/c", options)) { }
-        using var a = VolumeStore.Open(dir["two.h5"] + "/a");
-        using var c = VolumeStore.Open(dir["two.h5"] + "/b/c");
-        Assert.Equal([2L, 3, 4], c.Info.Shape);
+        var e = Assert.Throws<VolumeException>(() => Hdf5VolumeFactory.Create(dir["two.h5"], "b/c", options));
+        Assert.Contains("cannot add b/c to an existing one", e.Message);
+        using var a = VolumeStore.Open(dir["two.h5"] + "/a");             // the file is untouched
+        Assert.Equal([2L, 3, 4], a.Info.Shape);
     }
 
     [Fact]
-    public void Writes_into_an_existing_big_endian_h5py_dataset()
+    public void An_existing_h5py_dataset_is_never_opened_for_writing()
     {
         RunWithCases("h5_write.py", dir, new[]
         {
-            new { file = dir["be.h5"], dataset = "g/be", dtype = ">u2", shape = new[] { 5, 6 }, chunks = new[] { 2, 4 }, compression = "gzip", npy = dir["before.npy"] },
+            new { file = dir["le.h5"], dataset = "g/d", dtype = "<u2", shape = new[] { 5, 6 }, chunks = new[] { 2, 4 }, compression = "gzip", npy = dir["before.npy"] },
         });
-        var before = NpyFile.Read(dir["before.npy"]);
-        var box = new NdBox([1, 2], [3, 3]);
-        ushort[] values = [1, 2, 3, 400, 500, 600, 65535, 0, 258];
-        using (var v = VolumeStore.Open(dir["be.h5"] + "/g/be", writable: true))
-        {
-            v.Write(box, values.AsSpan());
-            v.Flush();
-        }
-        RunWithCases("h5_read.py", dir, new[] { new { file = dir["be.h5"], dataset = "g/be", npy = dir["after.npy"] } });
-        var after = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(NpyFile.Read(dir["after.npy"]).Data.AsSpan()).ToArray();
-        var expected = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(before.Data.AsSpan()).ToArray();
-        for (int i = 0; i < values.Length; i++)
-            expected[(1 + i / 3) * 6 + 2 + i % 3] = values[i];
-        Assert.Equal(expected, after);
+        var before = File.ReadAllBytes(dir["le.h5"]);
+        var e = Assert.Throws<VolumeException>(() => VolumeStore.Open(dir["le.h5"] + "/g/d", writable: true));
+        Assert.Contains("cannot be modified", e.Message);
+        Assert.Equal(before, File.ReadAllBytes(dir["le.h5"]));
+    }
+
+    [Fact]
+    public void Chunks_written_in_any_order_within_the_cache_are_all_in_the_file()
+    {
+        // Every chunk of a 3 x 4 grid written in reverse order, each in two halves: the cache completes them all.
+        var options = new VolumeCreateOptions(AxisOrder.Parse("yx"), [12, 16], DataType.UInt16, [4, 4], VoxelSize.Isotropic, CodecSpec.Gzip(3));
+        var values = Enumerable.Range(0, 12 * 16).Select(i => (ushort)(i * 7)).ToArray();
+        using (var volume = Hdf5VolumeFactory.Create(dir["order.h5"], "d", options))
+            for (int chunk = 11; chunk >= 0; chunk--)
+                foreach (int half in new[] { 1, 0 })
+                {
+                    var box = new NdBox([chunk / 4 * 4 + half * 2, chunk % 4 * 4], [2, 4]);
+                    var part = new ushort[8];
+                    for (int k = 0; k < 8; k++) part[k] = values[(box.Start[0] + k / 4) * 16 + box.Start[1] + k % 4];
+                    volume.Write(box, part.AsSpan());
+                }
+        RunWithCases("h5_read.py", dir, new[] { new { file = dir["order.h5"], dataset = "d", npy = dir["order.npy"] } });
+        Assert.Equal(values, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(NpyFile.Read(dir["order.npy"]).Data.AsSpan()).ToArray());
     }
 
     private static void WriteSlab(IVolume volume, byte[] data, long[] shape, long start, long count)

@@ -22,6 +22,10 @@ def main():
             tags = ds.attrs.get("axistags")
             tag_type = ds.attrs.get_id("axistags").get_type() if "axistags" in ds.attrs else None
             esu = ds.attrs.get("element_size_um")
+            try:
+                fill = float(ds.fillvalue)
+            except RuntimeError:  # no fill value defined in the file (PureHDF writes none)
+                fill = None
             out.append({
                 "dtype": data.dtype.name,
                 "byteorder": ds.dtype.byteorder,
@@ -30,7 +34,7 @@ def main():
                 "compression": ds.compression,
                 "compression_opts": ds.compression_opts,
                 "shuffle": ds.shuffle,
-                "fillvalue": float(ds.fillvalue),
+                "fillvalue": fill,
                 "axistags": json.loads(tags) if tags is not None else None,
                 "axistags_is_vlen": bool(tag_type.is_variable_str()) if tag_type is not None else None,
                 "element_size_um": [float(v) for v in esu] if esu is not None else None,

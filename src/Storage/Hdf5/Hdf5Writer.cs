@@ -1,0 +1,348 @@
+using System.IO.Compression;
+using System.Runtime.InteropServices;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using PureHDF;
+using PureHDF.Filters;
+using PureHDF.Selections;
+using PureHDF.VOL.Native;
+
+namespace ChunkSeg.Storage.Hdf5;
+
+/// <summary>
+/// A new HDF5 file holding one chunked dataset, written through PureHDF in one pass:
+/// <code>
+///   Create ──▶ file header, groups, dataset (shape, chunks, shuffle + gzip, axistags, element_size_um)
+///   Write(box) ──▶ each chunk the box covers is filled in a small cache; a full chunk is compressed and written at once
+///   Dispose ──▶ the chunks still cached are written, then the chunk index: the file is complete only now
+/// </code>
+/// PureHDF writes a chunk once and cannot edit a file afterwards, so this is a stream, not a random-access store:
+/// chunks must be completed while they are in the cache (<see cref="CacheChunks"/> chunks, least recently used ones
+/// written first). ChunkSeg's outputs satisfy that by construction: a job stages its results as Zarr and writes the
+/// HDF5 file from them at commit, chunk after chunk (<see cref="StagedOutput"/>); a box written again after its chunk
+/// left the cache is refused. Until disposed, the file is incomplete: an interrupted write leaves a file that is
+/// rewritten, never trusted.
+/// </summary>
+internal sealed class Hdf5Writer : IVolume
+{
+    /// <summary>Chunks held in memory before the least recently used is written.</summary>
+    public const int CacheChunks = 64;
+
+    static Hdf5Writer() => H5Filter.Register(new DeflateFilter());
+
+    private readonly Lock _lock = new();
+    private readonly TypedDataset _dataset;
+    private readonly EvictingWriteCache _cache;
+    private readonly H5NativeWriter _writer;
+    private bool _disposed;
+
+    private Hdf5Writer(VolumeInfo info, TypedDataset dataset, EvictingWriteCache cache, H5NativeWriter writer)
+    {
+        Info = info;
+        _dataset = dataset;
+        _cache = cache;
+        _writer = writer;
+    }
+
+    public VolumeInfo Info { get; }
+
+    public static Hdf5Writer Create(string filePath, string datasetPath, VolumeCreateOptions options)
+    {
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"{filePath}/{datasetPath}: {e.Message}", e);
+        }
+        if (options.Codec.Name is not ("none" or "gzip" or "zlib"))
+            throw new UsageException($"HDF5 output supports codecs none and gzip; got {options.Codec}");
+        if (options.Codec.Name != "none" && options.Codec.Level is < 1 or > 9)
+            throw new UsageException($"HDF5 gzip levels are 1 to 9; got {options.Codec}");
+        string name = datasetPath.Trim('/');
+        if (name.Length == 0)
+            throw new UsageException($"{filePath}: HDF5 output needs a dataset path inside the file, e.g. {filePath}/exported_data");
+        string location = $"{filePath}/{name}";
+        if (File.Exists(filePath))
+            throw new VolumeException(filePath, $"already exists; ChunkSeg writes an HDF5 file whole and cannot add {name} to an existing one " +
+                "(PureHDF cannot edit files): write it to a new file, or delete this one first");
+        string? parent = Path.GetDirectoryName(Path.GetFullPath(filePath));
+        if (parent is not null) Directory.CreateDirectory(parent);
+
+        int rank = options.Shape.Length;
+        var chunks = options.Chunks.Select((c, d) => (uint)Math.Max(1, Math.Min(c, options.Shape[d]))).ToArray();
+        List<H5Filter> filters = options.Codec.Name == "none"
+            ? []
+            : [new H5Filter(ShuffleFilter.Id), new H5Filter(DeflateFilter.Id, new() { [DeflateFilter.Level] = options.Codec.Level })];
+        var cache = new EvictingWriteCache(CacheChunks);
+        var creation = new H5DatasetCreation(ChunkCache: cache, Filters: filters);
+        var dims = options.Shape.Select(s => (ulong)s).ToArray();
+        var dataset = TypedDataset.For(options.DataType, dims, chunks, creation);
+        dataset.Dataset.Attributes = new Dictionary<string, object>
+        {
+            [Hdf5Attributes.AxisTags] = Hdf5Attributes.FormatAxisTags(options.Axes, options.VoxelSize),
+            [Hdf5Attributes.ElementSize] = options.Axes.Names.Contains('z')
+                ? new[] { options.VoxelSize.Z, options.VoxelSize.Y, options.VoxelSize.X }
+                : new[] { options.VoxelSize.Y, options.VoxelSize.X },
+        };
+
+        // Groups along the dataset path, innermost holding the dataset.
+        var root = new H5File();
+        H5Group group = root;
+        string[] parts = name.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        foreach (string part in parts[..^1])
+        {
+            var inner = new H5Group();
+            group[part] = inner;
+            group = inner;
+        }
+        group[parts[^1]] = dataset.Dataset;
+
+        H5NativeWriter writer;
+        try
+        {
+            writer = root.BeginWrite(filePath);
+        }
+        catch (Exception e) when (e is not ChunkSegException)
+        {
+            throw new VolumeException(location, $"cannot create: {e.Message}", e);
+        }
+        var info = new VolumeInfo(location, VolumeFormat.Hdf5, options.Axes, options.Shape.ToArray(), options.DataType,
+            chunks.Select(c => (int)c).ToArray(), options.VoxelSize, options.Codec.Name == "none" ? "none" : $"shuffle+gzip(level {options.Codec.Level})", 0);
+        return new Hdf5Writer(info, dataset, cache, writer);
+    }
+
+    public void Read(NdBox box, Span<byte> destination) =>
+        throw new VolumeException(Info.Location, "is being written and cannot be read until it is complete (PureHDF writes a file in one pass)");
+
+    public void Write(NdBox box, ReadOnlySpan<byte> source)
+    {
+        ArgumentNullException.ThrowIfNull(box);
+        if (box.Rank != Info.Shape.Length || !box.IsInside(Info.Shape))
+            throw new VolumeException(Info.Location, $"box {box} lies outside the dataset of shape [{string.Join(", ", Info.Shape)}] ({Info.Axes})");
+        long bytes = box.ElementCount * Info.DataType.SizeInBytes();
+        if (source.Length < bytes) throw new ArgumentException($"buffer holds {source.Length} bytes; box {box} needs {bytes}");
+        if (bytes == 0) return;
+        var starts = box.Start.Select(s => (ulong)s).ToArray();
+        var counts = box.Shape.Select(s => (ulong)s).ToArray();
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            try
+            {
+                _dataset.Write(_writer, source[..checked((int)bytes)], new HyperslabSelection(box.Rank, starts, counts));
+                _cache.WriteOut(CompletedChunks(box));
+            }
+            catch (Exception e) when (e is not ChunkSegException)
+            {
+                throw new VolumeException(Info.Location, $"writing box {box} failed: {e.Message}", e);
+            }
+        }
+    }
+
+    /// <summary>The linear indices (C order over the chunk grid) of the chunks <paramref name="box"/> covers entirely.</summary>
+    private IEnumerable<ulong> CompletedChunks(NdBox box)
+    {
+        int rank = box.Rank;
+        var first = new long[rank];
+        var end = new long[rank];
+        var grid = new long[rank];
+        for (int d = 0; d < rank; d++)
+        {
+            long c = Info.StorageChunks[d], n = Info.Shape[d];
+            grid[d] = (n + c - 1) / c;
+            first[d] = (box.Start[d] + c - 1) / c;
+            long stop = box.Start[d] + box.Shape[d];
+            end[d] = stop == n ? grid[d] : stop / c;            // the volume's last chunk may be partial, and is full when the box reaches the end
+            if (end[d] <= first[d]) yield break;
+        }
+        var at = (long[])first.Clone();
+        while (true)
+        {
+            ulong index = 0;
+            for (int d = 0; d < rank; d++) index = index * (ulong)grid[d] + (ulong)at[d];
+            yield return index;
+            int k = rank - 1;
+            for (; k >= 0; k--)
+            {
+                if (++at[k] < end[k]) break;
+                at[k] = first[k];
+            }
+            if (k < 0) yield break;
+        }
+    }
+
+    /// <summary>Nothing to do: the file is durable once <see cref="Dispose"/> has written its last chunks and index.</summary>
+    public void Flush()
+    {
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _writer.Dispose();
+        }
+    }
+
+    public override string ToString() => Info.Location;
+
+    /// <summary>The dataset under its element type (PureHDF's writer is generic in it).</summary>
+    private abstract class TypedDataset
+    {
+        public abstract H5Dataset Dataset { get; }
+
+        public abstract void Write(H5NativeWriter writer, ReadOnlySpan<byte> source, Selection fileSelection);
+
+        public static TypedDataset For(DataType type, ulong[] dims, uint[] chunks, H5DatasetCreation creation) => type switch
+        {
+            DataType.UInt8 => new Typed<byte>(dims, chunks, creation),
+            DataType.Int8 => new Typed<sbyte>(dims, chunks, creation),
+            DataType.UInt16 => new Typed<ushort>(dims, chunks, creation),
+            DataType.Int16 => new Typed<short>(dims, chunks, creation),
+            DataType.UInt32 => new Typed<uint>(dims, chunks, creation),
+            DataType.Int32 => new Typed<int>(dims, chunks, creation),
+            DataType.UInt64 => new Typed<ulong>(dims, chunks, creation),
+            DataType.Int64 => new Typed<long>(dims, chunks, creation),
+            DataType.Float32 => new Typed<float>(dims, chunks, creation),
+            _ => new Typed<double>(dims, chunks, creation),
+        };
+
+        private sealed class Typed<T>(ulong[] dims, uint[] chunks, H5DatasetCreation creation) : TypedDataset where T : unmanaged
+        {
+            private readonly H5Dataset<T[]> _dataset = new(dims, chunks, creation);
+
+            public override H5Dataset Dataset => _dataset;
+
+            public override void Write(H5NativeWriter writer, ReadOnlySpan<byte> source, Selection fileSelection)
+            {
+                T[] data = MemoryMarshal.Cast<byte, T>(source).ToArray();
+                writer.Write(_dataset, data, fileSelection: fileSelection);          // the memory selection: all of data
+            }
+        }
+    }
+
+    /// <summary>
+    /// PureHDF's writing chunk cache, bounded: it holds at most <paramref name="capacity"/> chunks and writes the least
+    /// recently used one out to make room (PureHDF's own keeps every chunk until the file is closed). Each chunk keeps
+    /// the writer PureHDF handed over with it: that delegate writes its own chunk, whatever index it is given.
+    /// </summary>
+    private sealed class EvictingWriteCache(int capacity) : IWritingChunkCache
+    {
+        private readonly Dictionary<ulong, LinkedListNode<Cached>> _chunks = new();
+        private readonly LinkedList<Cached> _order = new();
+        private readonly HashSet<ulong> _written = [];
+
+        private readonly record struct Cached(ulong Index, Memory<byte> Chunk, Action<ulong, Memory<byte>> Writer);
+
+        /// <summary>Writes out the cached chunks among <paramref name="indices"/> now: nothing more will be written into them.</summary>
+        public void WriteOut(IEnumerable<ulong> indices)
+        {
+            foreach (ulong index in indices)
+                if (_chunks.Remove(index, out var node))
+                {
+                    _order.Remove(node);
+                    WriteOut(node.Value);
+                }
+        }
+
+        public Memory<byte> GetChunk(ulong index, Func<Memory<byte>> chunkAllocator, Action<ulong, Memory<byte>> chunkWriter)
+        {
+            if (_chunks.TryGetValue(index, out var node))
+            {
+                _order.Remove(node);
+                _order.AddFirst(node);
+                return node.Value.Chunk;
+            }
+            if (_written.Contains(index))
+                throw new InvalidOperationException($"chunk {index} was already written out: HDF5 output must complete each chunk within {capacity} chunks of writing");
+            while (_chunks.Count >= capacity)
+            {
+                var last = _order.Last!;
+                _order.RemoveLast();
+                _chunks.Remove(last.Value.Index);
+                WriteOut(last.Value);
+            }
+            var added = _order.AddFirst(new Cached(index, chunkAllocator(), chunkWriter));
+            _chunks[index] = added;
+            return added.Value.Chunk;
+        }
+
+        public void Flush(Action<ulong, Memory<byte>> chunkWriter)
+        {
+            foreach (var cached in _order.Reverse()) WriteOut(cached);
+            _chunks.Clear();
+            _order.Clear();
+        }
+
+        private void WriteOut(Cached cached)
+        {
+            _written.Add(cached.Index);
+            cached.Writer(cached.Index, cached.Chunk);
+        }
+    }
+
+    /// <summary>
+    /// HDF5's deflate filter (id 1) at any level 1–9 through .NET's zlib (PureHDF's own takes 0, 1 and 9 only); it
+    /// decompresses for reading too, since a registration replaces the built-in filter.
+    /// </summary>
+    private sealed class DeflateFilter : IH5Filter
+    {
+        public const ushort Id = 1;
+        public const string Level = "level";
+
+        public ushort FilterId => Id;
+
+        public string Name => "deflate";
+
+        public uint[] GetParameters(uint[] chunkDimensions, uint typeSize, Dictionary<string, object>? options) =>
+            [options is not null && options.TryGetValue(Level, out var level) ? Convert.ToUInt32(level) : 4u];
+
+        public Memory<byte> Filter(FilterInfo info)
+        {
+            if (info.Flags.HasFlag(H5FilterFlags.Decompress))
+            {
+                using var input = new ZLibStream(new ReadOnlyMemoryStream(info.Buffer), CompressionMode.Decompress);
+                var output = new MemoryStream(Math.Max(info.ChunkSize, info.Buffer.Length));
+                input.CopyTo(output);
+                return output.GetBuffer().AsMemory(0, (int)output.Length);
+            }
+            int level = info.Parameters.Length > 0 ? (int)Math.Clamp(info.Parameters[0], 1u, 9u) : 4;
+            var compressed = new MemoryStream(info.Buffer.Length / 2 + 64);
+            using (var z = new ZLibStream(compressed, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true))
+                z.Write(info.Buffer.Span);
+            return compressed.GetBuffer().AsMemory(0, (int)compressed.Length);
+        }
+    }
+
+    /// <summary>A read-only stream over a <see cref="Memory{T}"/> without copying it.</summary>
+    private sealed class ReadOnlyMemoryStream(Memory<byte> buffer) : Stream
+    {
+        private int _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => buffer.Length;
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] destination, int offset, int count) => Read(destination.AsSpan(offset, count));
+
+        public override int Read(Span<byte> destination)
+        {
+            int n = Math.Min(destination.Length, buffer.Length - _position);
+            buffer.Span.Slice(_position, n).CopyTo(destination);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] source, int offset, int count) => throw new NotSupportedException();
+    }
+}
