@@ -223,4 +223,127 @@ public sealed class Hdf5FileTests(Hdf5FileTests.Files files) : IClassFixture<Hdf
         // The recipe's worked example: [F, C, root split on column 3, two leaves].
         Assert.Equal([11, 2, 0, 0, 9, 7, 3, 0x40000000, 2, 0x40000000, 5], topology);
     }
+
+    /// <summary>The "more" group: ASCII-tagged UTF-8, big-endian and unusual widths, an empty dataspace, soft links.</summary>
+    [Fact]
+    public void Less_common_encodings_widths_and_links_match_h5py()
+    {
+        string[] names = ["vlen_ascii_utf8", "fixed_ascii_utf8", "float64_be", "uint16_be", "int16", "uint64", "uint64_big", "float16", "null"];
+        var expected = Dump(sample, ["more", "more/soft", .. names.Select(n => "more/" + n)]);
+        JsonElement Values(string name) => expected.GetProperty("more/" + name).GetProperty("values");
+        using var file = Hdf5File.Open(sample);
+
+        Assert.Equal(Strings(Values("vlen_ascii_utf8")), file.ReadStrings("more/vlen_ascii_utf8"));
+        Assert.Equal("\u03c3=0.3", file.ReadStrings("more/fixed_ascii_utf8")[0]);
+        Assert.Equal(Strings(Values("fixed_ascii_utf8")), file.ReadStrings("more/fixed_ascii_utf8"));
+        Assert.Equal(Doubles(Values("float64_be")), file.ReadDoubles("more/float64_be"));
+        Assert.Equal(Longs(Values("uint16_be")), file.ReadInt64s("more/uint16_be"));
+        Assert.Equal(Longs(Values("int16")).Select(v => (int)v), file.ReadInt32s("more/int16"));
+        Assert.Equal(Longs(Values("uint64")), file.ReadInt64s("more/uint64"));
+        Assert.Equal(Doubles(Values("float16")), file.ReadDoubles("more/float16"));
+        Assert.Empty(file.ReadDoubles("more/null"));
+        Assert.Empty(file.Shape("more/null"));
+
+        var e = Assert.Throws<VolumeException>(() => file.ReadInt64s("more/uint64_big"));
+        Assert.Contains("/more/uint64_big: value 9223372036854775813 at index 1 does not fit int64", e.Message, StringComparison.Ordinal);
+        Assert.Equal([1.0, 9223372036854775813.0], file.ReadDoubles("more/uint64_big"));
+
+        // A soft link is followed; a dangling one exists as a link (listed) but names no object.
+        Assert.Equal(Strings(expected.GetProperty("more").GetProperty("children")), file.Children("more"));
+        Assert.True(file.IsGroup("more/soft"));
+        Assert.Equal(Strings(expected.GetProperty("more/soft").GetProperty("children")), file.Children("more/soft"));
+        Assert.Equal([1.5], file.ReadDoubles("more/soft/leaf"));
+        Assert.Equal([1.5], file.ReadDoubles("//more//soft/leaf"));
+        Assert.False(file.Exists("more/dangling"));
+        e = Assert.Throws<VolumeException>(() => file.ReadDoubles("more/dangling"));
+        Assert.Contains("/more/dangling: no such dataset", e.Message, StringComparison.Ordinal);
+        Assert.False(file.Exists("float64/below_a_dataset"));
+
+        var attrs = expected.GetProperty("more").GetProperty("attrs");
+        Assert.Equal(attrs.GetProperty("float32")[0].GetDouble(), file.ReadAttributeDouble("more", "float32"));
+        Assert.Equal(attrs.GetProperty("ascii_utf8")[0].GetString(), file.ReadAttributeString("more", "ascii_utf8"));
+        // PureHDF cannot read a big-endian attribute (datasets are swapped here, attributes cannot be read raw).
+        e = Assert.Throws<VolumeException>(() => file.ReadAttributeDouble("more", "be_double"));
+        Assert.Contains("/more: reading attributes failed: Byte order", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Everything under <paramref name="group"/>, read through every reader, as text (errors included).</summary>
+    private static string ReadEverything(Hdf5File file, string group)
+    {
+        var text = new System.Text.StringBuilder();
+        void Try(string what, Func<object> read)
+        {
+            try
+            {
+                object value = read();
+                text.Append(what).Append(" = ").AppendJoin(",", value is System.Collections.IEnumerable items and not string
+                    ? items.Cast<object>().Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)) : [value.ToString()]).Append('\n');
+            }
+            catch (VolumeException e)
+            {
+                text.Append(what).Append(" ! ").Append(e.Message).Append('\n');
+            }
+        }
+        void Walk(string path)
+        {
+            foreach (string name in file.Children(path))
+            {
+                string child = path == "/" ? name : $"{path}/{name}";
+                Try($"{child} version", () => file.HasAttribute(child, "vigra_random_forest_version") ? file.ReadAttributeDouble(child, "vigra_random_forest_version") : (object)"-");
+                if (!file.Exists(child)) continue;
+                if (file.IsGroup(child))
+                {
+                    Walk(child);
+                    continue;
+                }
+                Try($"{child} shape", () => file.Shape(child));
+                Try($"{child} doubles", () => file.ReadDoubles(child));
+                Try($"{child} int64s", () => file.ReadInt64s(child));
+                Try($"{child} bools", () => file.ReadBools(child));
+                Try($"{child} strings", () => file.ReadStrings(child));
+            }
+        }
+        Walk(group);
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// <paramref name="threads"/> threads read <paramref name="group"/> through one instance, all starting at once,
+    /// <paramref name="rounds"/> times each; every result must be the one a single thread gets.
+    /// </summary>
+    private static void AssertSameFromSeveralThreads(string path, string group, int threads, int rounds)
+    {
+        using var file = Hdf5File.Open(path);
+        string expected = ReadEverything(file, group);
+        var results = new string[threads][];
+        using var start = new Barrier(threads);
+        Exception? failure = null;
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            try
+            {
+                start.SignalAndWait();
+                results[t] = Enumerable.Range(0, rounds).Select(_ => ReadEverything(file, group)).ToArray();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+        Assert.Null(failure);
+        Assert.All(results.SelectMany(r => r), text => Assert.Equal(expected, text));
+    }
+
+    [Fact]
+    public void One_file_read_from_several_threads_at_once_gives_identical_results() =>
+        AssertSameFromSeveralThreads(sample, "/", threads: 8, rounds: 3);
+
+    /// <summary>The fixture's random forests (what IlastikProject.ReadForests reads), by four threads at once.</summary>
+    [Fact]
+    public void Fixture_forests_read_from_several_threads_at_once_give_identical_results() =>
+        AssertSameFromSeveralThreads(SharedData.Require("ilastik/PixelClass3D.ilp"), IlastikForestsGroup, threads: 4, rounds: 1);
+
+    private const string IlastikForestsGroup = "PixelClassification/ClassifierForests";
 }

@@ -41,6 +41,24 @@ def sample(path):
         g.attrs["fixed_text"] = np.bytes_(b"fixed")
         g.attrs["pair"] = np.array([1.0, 2.0])
         f["float64"].attrs["unit"] = "um"
+        # Less common encodings, widths and links (the "more" group).
+        m = f.create_group("more")
+        # ilastik writes UTF-8 bytes into strings tagged ASCII
+        m.create_dataset("vlen_ascii_utf8", data=np.array(["\u03c3=0.3".encode(), b"ok"], dtype=object),
+                         dtype=h5py.string_dtype("ascii"))
+        m["fixed_ascii_utf8"] = np.array(["\u03c3=0.3".encode(), b"x"], dtype="S8")
+        m["float64_be"] = np.array([1.5, -2.25, 1e-300], dtype=">f8")
+        m["uint16_be"] = np.array([1, 65535], dtype=">u2")
+        m["int16"] = np.array([-3, 30000], dtype="<i2")
+        m["uint64"] = np.array([0, 2**62], dtype="<u8")
+        m["uint64_big"] = np.array([1, 2**63 + 5], dtype="<u8")
+        m["float16"] = np.array([1.5, -0.25], dtype="<f2")
+        m["null"] = h5py.Empty("<f8")
+        m["soft"] = h5py.SoftLink("/outer/a")
+        m["dangling"] = h5py.SoftLink("/nowhere")
+        m.attrs["be_double"] = np.array([3.25], dtype=">f8")
+        m.attrs["float32"] = np.float32(0.5)
+        m.attrs["ascii_utf8"] = np.bytes_("\u03c3".encode())
 
 
 def ilp(path, kind):
@@ -85,7 +103,9 @@ def dump(path, names):
             if isinstance(obj, h5py.Group):
                 out[name] = {"kind": "group", "children": sorted(obj.keys()), "attrs": attrs}
             else:
-                out[name] = {"kind": "dataset", "shape": list(obj.shape), "values": flat(obj[()]), "attrs": attrs}
+                empty = obj.shape is None  # h5py.Empty: a null dataspace
+                out[name] = {"kind": "dataset", "shape": [] if empty else list(obj.shape),
+                             "values": [] if empty else flat(obj[()]), "attrs": attrs}
     json.dump(out, sys.stdout)
 
 
