@@ -16,13 +16,13 @@ namespace ChunkSeg.IlgpuKernels.Runtime;
 /// Idle buffers beyond <see cref="IdleLimitBytes"/> are freed, so the pool never holds more than one budget's worth
 /// after a large call.
 /// </summary>
-internal sealed class DeviceBufferPool(Accelerator accelerator) : IDisposable
+internal sealed class DeviceBufferPool(Accelerator accelerator, long idleLimitBytes) : IDisposable
 {
     private readonly ConcurrentDictionary<long, ConcurrentBag<MemoryBuffer1D<float, Stride1D.Dense>>> _idle = new();
     private long _idleBytes;
 
-    /// <summary>Idle bytes kept: a quarter of the device's memory.</summary>
-    public long IdleLimitBytes { get; } = Math.Max(1L << 26, accelerator.MemorySize / 4);
+    /// <summary>Idle bytes kept (the device gives a quarter of its memory), at least 64 MiB.</summary>
+    public long IdleLimitBytes { get; } = Math.Max(1L << 26, idleLimitBytes);
 
     /// <summary>A buffer of at least <paramref name="length"/> floats (its size class).</summary>
     public MemoryBuffer1D<float, Stride1D.Dense> Rent(long length)

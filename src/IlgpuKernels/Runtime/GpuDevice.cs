@@ -43,7 +43,7 @@ public sealed class GpuDevice : IDisposable
         _context = context;
         Accelerator = accelerator;
         Kind = kind;
-        Buffers = new DeviceBufferPool(accelerator);
+        Buffers = new DeviceBufferPool(accelerator, idleLimitBytes: MemoryBytes / 4);
         _kernels = new(() => DeviceKernels.Load(accelerator));
     }
 
@@ -52,8 +52,8 @@ public sealed class GpuDevice : IDisposable
     /// <summary>The device's name, as the driver gives it.</summary>
     public string Name => Accelerator.Name;
 
-    /// <summary>Bytes of device memory.</summary>
-    public long MemoryBytes => Accelerator.MemorySize;
+    /// <summary>Bytes of device memory; for ILGPU's CPU accelerator (which reports no limit) the memory .NET may use on this host.</summary>
+    public long MemoryBytes => Kind == GpuKind.Cpu ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : Accelerator.MemorySize;
 
     internal Accelerator Accelerator { get; }
 
