@@ -1,8 +1,7 @@
-# ChunkSeg coordinator image: the `chunkseg` CLI on the .NET 10 runtime plus the native HDF5, Blosc and
-# Zstandard libraries. Build from the repository root:
+# ChunkSeg coordinator image: the `chunkseg` CLI on the .NET 10 runtime plus the native Blosc and Zstandard
+# libraries (HDF5 is PureHDF, managed code). Build from the repository root:
 #   docker build -f docker/coordinator.Dockerfile -t ghcr.io/chunkseg/coordinator:0.8.0 .
-# .NET 10 images come on Ubuntu 24.04 "noble" (Microsoft publishes no Debian images for .NET 10), so the
-# HDF5 package is Ubuntu's t64 name; it ships the same libhdf5_serial.so.103 the code loads.
+# .NET 10 images come on Ubuntu 24.04 "noble" (Microsoft publishes no Debian images for .NET 10).
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 WORKDIR /src
@@ -12,7 +11,6 @@ RUN dotnet publish src/Cli/ChunkSeg.Cli.csproj -c Release -o /app --nologo -p:Us
 FROM mcr.microsoft.com/dotnet/runtime:10.0-noble AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libhdf5-103-1t64 \
       libblosc1 \
       libzstd1 \
  && rm -rf /var/lib/apt/lists/*

@@ -14,7 +14,6 @@ RUN dotnet publish src/Cli/ChunkSeg.Cli.csproj -c Release -o /app --nologo -p:Us
 FROM mcr.microsoft.com/dotnet/runtime:10.0-noble AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libhdf5-103-1t64 \
       libblosc1 \
       libzstd1 \
  && rm -rf /var/lib/apt/lists/*

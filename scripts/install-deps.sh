@@ -5,7 +5,7 @@
 # Idempotent: does nothing when everything is present. Needs root (the project's machines run as root).
 set -euo pipefail
 
-packages=(libhdf5-103-1 libblosc1 libzstd1)
+packages=(libblosc1 libzstd1)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs python3-vigra python3-sklearn python3-scipy python3-skimage python3-meshio)
 fi

@@ -31,7 +31,7 @@ public sealed class CliTests : IDisposable
         var (code, _, err) = await Run("demo", "--data-only", "--out", _dir, "--shape", "20,48,40", "--nuclei", "12", "--workers", "3");
         Assert.True(code == 0, err);
         Assert.False(Directory.Exists(P("nuclei.zarr.partial")));
-        Assert.False(File.Exists(P("nuclei.h5.partial")));
+        Assert.False(Directory.Exists(P("nuclei.h5.partial.zarr")));      // the HDF5 output's staged store, gone once written
 
         var (infoCode, json, _) = await Run("info", P("nuclei.zarr"), "--json");
         Assert.Equal(0, infoCode);
@@ -132,14 +132,15 @@ public sealed class CliTests : IDisposable
         Assert.Contains("0/1/2", err);                         // names the corrupt chunk
         Assert.Contains("partial", err);
         Assert.False(File.Exists(P("out.h5")));                  // never mistaken for finished
-        Assert.True(File.Exists(P("out.h5.partial")));
+        Assert.True(Directory.Exists(P("out.h5.partial.zarr")));  // an HDF5 output is staged as Zarr, written at commit
 
         File.WriteAllBytes(chunkFile, good);
         (code, var output, err) = await Run("convert", P("small.zarr"), P("out.h5") + "/data", "--chunks", "8,16,16", "--chunk", "8,16,16", "--workers", "2");
         Assert.True(code == 0, err);
         Assert.Contains("resumed with 15 chunks already done", output);
         Assert.Equal(ReadAll(P("nuclei.zarr")), ReadAll(P("out.h5") + "/data"));
-        Assert.False(File.Exists(P("out.h5.partial")));
+        Assert.False(Directory.Exists(P("out.h5.partial.zarr")));
+        Assert.False(File.Exists(P("out.h5.writing")));
     }
 
     [Fact]

@@ -27,7 +27,7 @@ internal static class PureHdf
     {
         if (!File.Exists(filePath))
             throw new VolumeException(filePath, Directory.Exists(filePath) ? "is a directory, not an HDF5 file" : "file not found");
-        if (!Hdf5Files.HasHdf5Signature(filePath))
+        if (!HasHdf5Signature(filePath))
             throw new VolumeException(filePath, "is not an HDF5 file (no HDF5 signature found)");
         try
         {
@@ -36,6 +36,35 @@ internal static class PureHdf
         catch (Exception e) when (e is not ChunkSegException)
         {
             throw new VolumeException(filePath, $"cannot open: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// The superblock signature sits at offset 0 or after a user block of 512, 1024, 2048, ... bytes.
+    /// (A user block of ilastik or MATLAB files puts it further in.)
+    /// </summary>
+    public static bool HasHdf5Signature(string filePath)
+    {
+        ReadOnlySpan<byte> signature = [0x89, (byte)'H', (byte)'D', (byte)'F', (byte)'\r', (byte)'\n', 0x1a, (byte)'\n'];
+        try
+        {
+            using var stream = new FileStream(filePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Span<byte> head = stackalloc byte[8];
+            for (long offset = 0; offset + 8 <= stream.Length; offset = offset == 0 ? 512 : offset * 2)
+            {
+                stream.Position = offset;
+                stream.ReadExactly(head);
+                if (head.SequenceEqual(signature)) return true;
+            }
+            return false;
+        }
+        catch (IOException e)
+        {
+            throw new VolumeException(filePath, $"cannot read the file: {e.Message}", e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new VolumeException(filePath, $"cannot read the file: {e.Message}", e);
         }
     }
 

@@ -7,19 +7,17 @@ namespace ChunkSeg.Storage.Internal;
 
 /// <summary>
 /// The one DllImport resolver of the Storage assembly (a process may install only one per assembly).
-/// P/Invoke declarations use a logical name ("hdf5", "blosc", "zstd"); this table maps it to the file names Debian and others install, because the unversioned .so
+/// P/Invoke declarations use a logical name ("blosc", "zstd"); this table maps it to the file names Debian and others install, because the unversioned .so
 /// exists only with the -dev package. Add a format's library by adding a row to <see cref="Table"/>.
 /// </summary>
 internal static class NativeLibraries
 {
-    public const string Hdf5 = "hdf5";
     public const string Blosc = "blosc";
     public const string Zstd = "zstd";
 
     /// <summary>Logical name → candidate file names (tried in order) and the Debian package that ships them.</summary>
     private static readonly Dictionary<string, (string[] Files, string Package)> Table = new(StringComparer.Ordinal)
     {
-        [Hdf5] = (["libhdf5_serial.so.103", "libhdf5.so.103", "libhdf5_serial.so", "libhdf5.so"], "libhdf5-103-1"),
         [Blosc] = (["libblosc.so.1", "libblosc.so"], "libblosc1"),
         [Zstd] = (["libzstd.so.1", "libzstd.so"], "libzstd1"),
     };
