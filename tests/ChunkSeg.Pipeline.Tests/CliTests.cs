@@ -144,6 +144,15 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Bench_io_times_every_format_beside_the_reference_libraries()
+    {
+        var (code, output, err) = await Run("bench", "io", "--shape", "8,40,36", "--chunks", "4,16,16", "--repeats", "1");
+        Assert.True(code == 0, err + output);
+        // The table wraps in a narrow console: look for words, not whole cells.
+        foreach (var word in new[] { "Zarr", "HDF5", "thread", "threads", "h5py", "zarr-python" }) Assert.Contains(word, output);
+    }
+
+    [Fact]
     public async Task Bad_input_gets_one_clear_line_and_the_right_exit_code()
     {
         Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
