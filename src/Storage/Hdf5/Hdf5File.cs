@@ -48,26 +48,7 @@ internal sealed class Hdf5File : IDisposable
     public string FilePath { get; }
 
     /// <summary>Opens <paramref name="filePath"/> read-only; a <see cref="VolumeException"/> when it is missing or not HDF5.</summary>
-    public static Hdf5File Open(string filePath)
-    {
-        if (!File.Exists(filePath))
-            throw new VolumeException(filePath, Directory.Exists(filePath) ? "is a directory, not an HDF5 file" : "file not found");
-        try
-        {
-            if (!HasHdf5Signature(filePath))
-                throw new VolumeException(filePath, "is not an HDF5 file (no HDF5 signature found)");
-            // Others may read, write or delete the file meanwhile, as with libhdf5 without file locks.
-            return new Hdf5File(filePath, H5File.Open(filePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new VolumeException(filePath, $"cannot read the file: {e.Message}", e);
-        }
-        catch (Exception e) when (e is not VolumeException)
-        {
-            throw new VolumeException(filePath, $"cannot open: {e.Message}", e);
-        }
-    }
+    public static Hdf5File Open(string filePath) => new(filePath, PureHdf.OpenRead(filePath));
 
     // ---- structure ------------------------------------------------------------------------------------
 
@@ -382,24 +363,6 @@ internal sealed class Hdf5File : IDisposable
             var other => other.ToString(),
         };
         return new VolumeException(location, $"holds {type.Size}-byte {className} values; expected {expected}");
-    }
-
-    /// <summary>
-    /// The superblock signature sits at offset 0 or after a user block of 512, 1024, 2048, ... bytes (where PureHDF
-    /// looks for it too); checked first so that any other file gets a clear message.
-    /// </summary>
-    private static bool HasHdf5Signature(string filePath)
-    {
-        ReadOnlySpan<byte> signature = [0x89, (byte)'H', (byte)'D', (byte)'F', (byte)'\r', (byte)'\n', 0x1a, (byte)'\n'];
-        using var stream = new FileStream(filePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        Span<byte> head = stackalloc byte[8];
-        for (long offset = 0; offset + 8 <= stream.Length; offset = offset == 0 ? 512 : offset * 2)
-        {
-            stream.Position = offset;
-            stream.ReadExactly(head);
-            if (head.SequenceEqual(signature)) return true;
-        }
-        return false;
     }
 
     public void Dispose()

@@ -31,7 +31,12 @@ internal static class PureHdf
             throw new VolumeException(filePath, "is not an HDF5 file (no HDF5 signature found)");
         try
         {
-            return H5File.OpenRead(filePath);
+            // Others may read, write or delete the file meanwhile: HDF5 readers take no lock on it either.
+            return H5File.Open(filePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VolumeException(filePath, $"cannot read the file: {e.Message}", e);
         }
         catch (Exception e) when (e is not ChunkSegException)
         {
