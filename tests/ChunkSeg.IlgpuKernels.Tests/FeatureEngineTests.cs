@@ -145,20 +145,22 @@ public class FeatureEngineTests(ITestOutputHelper output)
     [Fact]
     public void The_tiled_path_equals_the_untiled_one()
     {
-        const int seed = 23, sz = 26, sy = 29, sx = 31;
+        // Small: every tile recomputes nearly the whole block (the halo of scale 3.5 spans it), and the CPU accelerator is slow.
+        const int seed = 23, sz = 18, sy = 19, sx = 21;
         var set = AllKinds([0.7, 1.6, 3.5]);
         var block = RandomVolume(seed, sz * sy * sx);
         var whole = new Box3(Long3.Zero, new Long3(sz, sy, sx));
         var untiled = AssertParity(set, sz, block, sz, sy, sx, what: "untiled");
-        // A budget of a few per cent of the block's working set forces z-slabs and then y bands.
-        foreach (long budget in new long[] { 1_500_000, 600_000 })
+        // A budget of a few per cent of the block's working set forces z-slabs, and a smaller one y bands too (more
+        // tiles than the sz z-slabs there can be).
+        foreach (var (budget, minTiles) in new[] { (600_000L, 2), (200_000L, sz + 1) })
         {
-            var tiled = AssertParity(set, sz, block, sz, sy, sx, budget: budget, what: $"budget {budget} B", minTiles: 2);
+            var tiled = AssertParity(set, sz, block, sz, sy, sx, budget: budget, what: $"budget {budget} B", minTiles: minTiles);
             for (int i = 0; i < untiled.Count; i++)
                 Assert.True(untiled[i].Values.AsSpan().SequenceEqual(tiled[i].Values), $"image {i} differs between the tiled and untiled device paths");
         }
-        var core = Box3.FromBounds(new Long3(3, 4, 2), new Long3(22, 27, 30));
-        AssertParity(set, 200, block, sz, sy, sx, core, budget: 500_000, what: "tiled inner core", minTiles: 2);
+        var core = Box3.FromBounds(new Long3(2, 3, 2), new Long3(15, 16, 18));
+        AssertParity(set, 200, block, sz, sy, sx, core, budget: 300_000, what: "tiled inner core", minTiles: 2);
         _ = whole;
     }
 
@@ -204,8 +206,8 @@ public class FeatureEngineTests(ITestOutputHelper output)
     [Fact]
     public void The_whole_ilastik_table_matches_the_cpu()
     {
-        // 37 entries, 61 channels; scale 10 needs 36 voxels per axis.
-        const int seed = 29, sz = 48, sy = 48, sx = 48;
+        // 37 entries, 61 channels; scale 10 needs 36 voxels per axis, so the block is barely larger (the CPU accelerator is slow).
+        const int seed = 29, sz = 37, sy = 38, sx = 39;
         var block = RandomVolume(seed, sz * sy * sx);
         var clock = Stopwatch.StartNew();
         Collect(new FeatureEngine(FeatureSet.IlastikFull, sz), block, sz, sy, sx, new Box3(Long3.Zero, new Long3(sz, sy, sx)));
