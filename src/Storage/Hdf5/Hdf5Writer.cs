@@ -306,10 +306,13 @@ internal sealed class Hdf5Writer : IVolume
         {
             if (info.Flags.HasFlag(H5FilterFlags.Decompress))
             {
+                // Straight into one array of the chunk's size (what the chunk cache keeps): no growing buffers, no
+                // garbage, since every collection stops every reading thread.
                 using var input = new ZLibStream(new ReadOnlyMemoryStream(info.Buffer), CompressionMode.Decompress);
-                var output = new MemoryStream(Math.Max(info.ChunkSize, info.Buffer.Length));
-                input.CopyTo(output);
-                return output.GetBuffer().AsMemory(0, (int)output.Length);
+                var chunk = new byte[info.ChunkSize];
+                int filled = 0, n;
+                while (filled < chunk.Length && (n = input.Read(chunk, filled, chunk.Length - filled)) > 0) filled += n;
+                return chunk.AsMemory(0, filled);
             }
             int level = info.Parameters.Length > 0 ? (int)Math.Clamp(info.Parameters[0], 1u, 9u) : 4;
             var compressed = new MemoryStream(info.Buffer.Length / 2 + 64);
