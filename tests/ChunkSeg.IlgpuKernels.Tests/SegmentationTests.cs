@@ -41,29 +41,8 @@ public class SegmentationTests(ITestOutputHelper output)
         return v;
     }
 
-    /// <summary>
-    /// The device's segmentation of one chunk, called as a backend would call it (what DeviceSegmenter does for the
-    /// OpenCL segmenter): the core within the read box, threshold reading only its channel, argmax reading them all.
-    /// </summary>
-    private sealed class DeviceChunkSegmenter(GpuSegmenter device, Segmentation segmentation, bool is2D) : IChunkSegmenter
-    {
-        private readonly FirKernel?[] _kernels = BlockSmoothing.Kernels(segmentation.Smoothing, is2D);
-
-        public void Segment(ChunkSpec chunk, int channels, ChannelReader readChannel, Span<byte> mask)
-        {
-            var size = chunk.Read.Size;
-            int sz = (int)size.Z, sy = (int)size.Y, sx = (int)size.X;
-            var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
-            if (segmentation.Mode == SegmentationMode.Argmax)
-            {
-                device.Argmax(channels, segmentation.Channel, readChannel.Invoke, sz, sy, sx, core, _kernels, mask);
-                return;
-            }
-            var image = new float[chunk.Read.VoxelCount];
-            readChannel(segmentation.Channel, image);
-            device.Threshold(image, sz, sy, sx, core, _kernels, segmentation.Threshold, mask);
-        }
-    }
+    /// <summary>The GPU backend on the test device (never disposed: disposing it would close the shared device).</summary>
+    private static readonly Lazy<GpuBackend> Backend = new(() => new GpuBackend(TestDevice.Device));
 
     [Fact]
     public void Smoothing_on_the_device_equals_BlockSmoothing_bit_for_bit()
@@ -128,7 +107,7 @@ public class SegmentationTests(ITestOutputHelper output)
             foreach (var segmentation in segmentations)
             {
                 var cpu = ComputeBackend.Cpu.Segmenter(segmentation, is2D);
-                var device = new DeviceChunkSegmenter(Segmenter, segmentation, is2D);
+                var device = Backend.Value.Segmenter(segmentation, is2D);     // what the stages get: DeviceSegmenter over GpuSegmenter
                 var halo = BlockSmoothing.HaloOf(BlockSmoothing.Kernels(sigma, is2D));
                 var grid = new ChunkGrid(shape, 1, new Long3(cz, cy, cx), halo);
                 for (long c = 0; c < grid.Count; c++)
