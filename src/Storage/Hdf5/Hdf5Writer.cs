@@ -14,9 +14,14 @@ namespace ChunkSeg.Storage.Hdf5;
 /// A new HDF5 file holding one chunked dataset, written through PureHDF in one pass:
 /// <code>
 ///   Create ──▶ file header, groups, dataset (shape, chunks, shuffle + gzip, axistags, element_size_um)
-///   Write(box) ──▶ each chunk the box covers is filled in a small cache; a full chunk is compressed and written at once
+///   Write(box) ──▶ each chunk the box covers is filled in a small cache
+///                    └─ a full chunk ──▶ shuffle + deflate on the thread pool ──▶ PureHDF writes it, oldest first
 ///   Dispose ──▶ the chunks still cached are written, then the chunk index: the file is complete only now
 /// </code>
+/// PureHDF runs a chunk's filters inside its chunk writer, on the calling thread, one chunk at a time, and deflate
+/// is nearly all of a write's time; so completed chunks are compressed ahead, in parallel, by the same filters
+/// (PureHDF's shuffle, then <see cref="DeflateFilter"/>), and when PureHDF's writer later runs the pipeline the
+/// deflate step hands over the bytes already made (<see cref="DeflateFilter.Ahead"/>) instead of compressing again.
 /// PureHDF writes a chunk once and cannot edit a file afterwards, so this is a stream, not a random-access store:
 /// chunks must be completed while they are in the cache (<see cref="CacheChunks"/> chunks, least recently used ones
 /// written first). ChunkSeg's outputs satisfy that by construction: a job stages its results as Zarr and writes the
@@ -76,7 +81,9 @@ internal sealed class Hdf5Writer : IVolume
         List<H5Filter> filters = options.Codec.Name == "none"
             ? []
             : [new H5Filter(ShuffleFilter.Id), new H5Filter(DeflateFilter.Id, new() { [DeflateFilter.Level] = options.Codec.Level })];
-        var cache = new EvictingWriteCache(CacheChunks);
+        var cache = new EvictingWriteCache(CacheChunks, options.Codec.Name == "none"
+            ? null
+            : new ChunkCompressor(options.DataType.SizeInBytes(), chunks, options.Codec.Level));
         var creation = new H5DatasetCreation(ChunkCache: cache, Filters: filters);
         var dims = options.Shape.Select(s => (ulong)s).ToArray();
         var dataset = TypedDataset.For(options.DataType, dims, chunks, creation);
@@ -230,24 +237,40 @@ internal sealed class Hdf5Writer : IVolume
     /// PureHDF's writing chunk cache, bounded: it holds at most <paramref name="capacity"/> chunks and writes the least
     /// recently used one out to make room (PureHDF's own keeps every chunk until the file is closed). Each chunk keeps
     /// the writer PureHDF handed over with it: that delegate writes its own chunk, whatever index it is given.
+    /// Completed chunks leave the cache for a queue of compressions running ahead (<paramref name="compressor"/>, when
+    /// the dataset is compressed), at most <see cref="InFlight"/> of them, and are written in the order they completed.
     /// </summary>
-    private sealed class EvictingWriteCache(int capacity) : IWritingChunkCache
+    private sealed class EvictingWriteCache(int capacity, ChunkCompressor? compressor) : IWritingChunkCache
     {
+        /// <summary>Compressions running ahead of the writer: enough to keep every core busy, few enough to bound memory.</summary>
+        private static readonly int InFlight = 2 * Environment.ProcessorCount;
+
         private readonly Dictionary<ulong, LinkedListNode<Cached>> _chunks = new();
         private readonly LinkedList<Cached> _order = new();
+        private readonly Queue<(Cached Chunk, Task<Memory<byte>> Compressed)> _compressing = new();
         private readonly HashSet<ulong> _written = [];
 
         private readonly record struct Cached(ulong Index, Memory<byte> Chunk, Action<ulong, Memory<byte>> Writer);
 
-        /// <summary>Writes out the cached chunks among <paramref name="indices"/> now: nothing more will be written into them.</summary>
+        /// <summary>Hands the cached chunks among <paramref name="indices"/> on to be written: nothing more will be written into them.</summary>
         public void WriteOut(IEnumerable<ulong> indices)
         {
             foreach (ulong index in indices)
-                if (_chunks.Remove(index, out var node))
+            {
+                if (!_chunks.Remove(index, out var node)) continue;
+                _order.Remove(node);
+                _written.Add(index);
+                if (compressor is null)
                 {
-                    _order.Remove(node);
-                    WriteOut(node.Value);
+                    node.Value.Writer(index, node.Value.Chunk);
+                    continue;
                 }
+                var chunk = node.Value.Chunk;
+                _compressing.Enqueue((node.Value, Task.Run(() => compressor.Compress(chunk))));
+            }
+            // Write what is ready, and wait for the oldest only when too many are under way.
+            while (_compressing.Count > 0 && (_compressing.Count > InFlight || _compressing.Peek().Compressed.IsCompleted))
+                WriteOldestCompressed();
         }
 
         public Memory<byte> GetChunk(ulong index, Func<Memory<byte>> chunkAllocator, Action<ulong, Memory<byte>> chunkWriter)
@@ -265,7 +288,8 @@ internal sealed class Hdf5Writer : IVolume
                 var last = _order.Last!;
                 _order.RemoveLast();
                 _chunks.Remove(last.Value.Index);
-                WriteOut(last.Value);
+                _written.Add(last.Value.Index);
+                last.Value.Writer(last.Value.Index, last.Value.Chunk);      // incomplete, so compressed by PureHDF's pipeline here
             }
             var added = _order.AddFirst(new Cached(index, chunkAllocator(), chunkWriter));
             _chunks[index] = added;
@@ -274,16 +298,32 @@ internal sealed class Hdf5Writer : IVolume
 
         public void Flush(Action<ulong, Memory<byte>> chunkWriter)
         {
-            foreach (var cached in _order.Reverse()) WriteOut(cached);
+            while (_compressing.Count > 0) WriteOldestCompressed();
+            foreach (var cached in _order.Reverse())
+            {
+                _written.Add(cached.Index);
+                cached.Writer(cached.Index, cached.Chunk);
+            }
             _chunks.Clear();
             _order.Clear();
         }
 
-        private void WriteOut(Cached cached)
+        private void WriteOldestCompressed()
         {
-            _written.Add(cached.Index);
-            cached.Writer(cached.Index, cached.Chunk);
+            var (cached, compressed) = _compressing.Dequeue();
+            using (DeflateFilter.Ahead(compressed.GetAwaiter().GetResult()))
+                cached.Writer(cached.Index, cached.Chunk);
         }
+    }
+
+    /// <summary>A chunk through the dataset's filter pipeline (PureHDF's shuffle, then deflate), off the writer's thread.</summary>
+    private sealed class ChunkCompressor(int typeSize, uint[] chunkDims, int level)
+    {
+        private readonly ShuffleFilter _shuffle = new();
+        private readonly uint[] _shuffleParameters = new ShuffleFilter().GetParameters(chunkDims, (uint)typeSize, null);
+
+        public Memory<byte> Compress(Memory<byte> chunk) =>
+            DeflateFilter.Compress(_shuffle.Filter(new FilterInfo(H5FilterFlags.None, _shuffleParameters, chunk.Length, chunk)), level);
     }
 
     /// <summary>
@@ -295,9 +335,22 @@ internal sealed class Hdf5Writer : IVolume
         public const ushort Id = 1;
         public const string Level = "level";
 
+        /// <summary>The compressed chunk <see cref="Ahead"/> handed over to the next compression on this thread.</summary>
+        [ThreadStatic] private static Memory<byte>? t_ahead;
+
         public ushort FilterId => Id;
 
         public string Name => "deflate";
+
+        /// <summary>
+        /// Until disposed, the next compression on this thread returns <paramref name="compressed"/>: the same chunk,
+        /// compressed ahead by <see cref="ChunkCompressor"/>, which PureHDF's writer is about to run through its filters.
+        /// </summary>
+        public static IDisposable Ahead(Memory<byte> compressed)
+        {
+            t_ahead = compressed;
+            return new ClearAhead();
+        }
 
         public uint[] GetParameters(uint[] chunkDimensions, uint typeSize, Dictionary<string, object>? options) =>
             [options is not null && options.TryGetValue(Level, out var level) ? Convert.ToUInt32(level) : 4u];
@@ -314,11 +367,25 @@ internal sealed class Hdf5Writer : IVolume
                 while (filled < chunk.Length && (n = input.Read(chunk, filled, chunk.Length - filled)) > 0) filled += n;
                 return chunk.AsMemory(0, filled);
             }
-            int level = info.Parameters.Length > 0 ? (int)Math.Clamp(info.Parameters[0], 1u, 9u) : 4;
-            var compressed = new MemoryStream(info.Buffer.Length / 2 + 64);
+            if (t_ahead is { } ahead)
+            {
+                t_ahead = null;
+                return ahead;
+            }
+            return Compress(info.Buffer, info.Parameters.Length > 0 ? (int)Math.Clamp(info.Parameters[0], 1u, 9u) : 4);
+        }
+
+        public static Memory<byte> Compress(Memory<byte> source, int level)
+        {
+            var compressed = new MemoryStream(source.Length / 2 + 64);
             using (var z = new ZLibStream(compressed, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true))
-                z.Write(info.Buffer.Span);
+                z.Write(source.Span);
             return compressed.GetBuffer().AsMemory(0, (int)compressed.Length);
+        }
+
+        private sealed class ClearAhead : IDisposable
+        {
+            public void Dispose() => t_ahead = null;
         }
     }
 

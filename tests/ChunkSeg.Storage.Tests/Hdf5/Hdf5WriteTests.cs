@@ -52,6 +52,8 @@ public sealed class Hdf5WriteTests : IDisposable
         cases.Add(("zyxc", new VolumeCreateOptions(AxisOrder.Parse("zyxc"), [4, 6, 7, 3], DataType.Float32, [3, 3, 3, 3], new VoxelSize(1.5, 0.4, 0.4), CodecSpec.Gzip())));
         cases.Add(("tczyx", new VolumeCreateOptions(AxisOrder.Parse("tczyx"), [2, 2, 3, 5, 4], DataType.UInt16, [1, 1, 2, 2, 2], VoxelSize.Isotropic, new CodecSpec("zlib", 1))));
         cases.Add(("yxc", new VolumeCreateOptions(AxisOrder.Parse("yxc"), [7, 5, 2], DataType.UInt8, [4, 4, 1], new VoxelSize(1, 0.3, 0.6), CodecSpec.None)));
+        // 360 chunks, 180 completed by each half: far more compressions than run ahead at once, written oldest first.
+        cases.Add(("many-chunks", new VolumeCreateOptions(AxisOrder.Parse("zyx"), [40, 24, 23], DataType.UInt16, [4, 4, 4], VoxelSize.Isotropic, CodecSpec.Gzip(4))));
 
         var expected = new Dictionary<string, byte[]>();
         for (int seed = 0; seed < cases.Count; seed++)
