@@ -357,22 +357,26 @@ internal sealed class Hdf5Writer : IVolume
 
         public Memory<byte> Filter(FilterInfo info)
         {
-            if (info.Flags.HasFlag(H5FilterFlags.Decompress))
-            {
-                // Straight into one array of the chunk's size (what the chunk cache keeps): no growing buffers, no
-                // garbage, since every collection stops every reading thread.
-                using var input = new ZLibStream(new ReadOnlyMemoryStream(info.Buffer), CompressionMode.Decompress);
-                var chunk = new byte[info.ChunkSize];
-                int filled = 0, n;
-                while (filled < chunk.Length && (n = input.Read(chunk, filled, chunk.Length - filled)) > 0) filled += n;
-                return chunk.AsMemory(0, filled);
-            }
+            if (info.Flags.HasFlag(H5FilterFlags.Decompress)) return Decompress(info.Buffer, info.ChunkSize);
             if (t_ahead is { } ahead)
             {
                 t_ahead = null;
                 return ahead;
             }
             return Compress(info.Buffer, info.Parameters.Length > 0 ? (int)Math.Clamp(info.Parameters[0], 1u, 9u) : 4);
+        }
+
+        /// <summary>
+        /// Straight into one array of the chunk's size (what the chunk cache keeps): no growing buffers, no garbage,
+        /// since every collection stops every reading thread.
+        /// </summary>
+        private static Memory<byte> Decompress(Memory<byte> source, int chunkSize)
+        {
+            using var input = new ZLibStream(new ReadOnlyMemoryStream(source), CompressionMode.Decompress);
+            var chunk = new byte[chunkSize];
+            int filled = 0, n;
+            while (filled < chunk.Length && (n = input.Read(chunk, filled, chunk.Length - filled)) > 0) filled += n;
+            return chunk.AsMemory(0, filled);
         }
 
         public static Memory<byte> Compress(Memory<byte> source, int level)
