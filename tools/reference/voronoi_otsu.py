@@ -4,7 +4,9 @@
 Usage:
   voronoi_otsu.py IN.npy OUT.npy SPOT_SIGMA OUTLINE_SIGMA [--fma] [--otsu-trim]
       IN: a 2D (y, x) or 3D (z, y, x) image of any real dtype; it is converted to float32 first.
-      SPOT_SIGMA, OUTLINE_SIGMA: scalars (clEsperanto passes the same sigma to x, y and z).
+      SPOT_SIGMA, OUTLINE_SIGMA: scalars (clEsperanto passes the same sigma to x, y and z), or per axis as
+      "z,y,x" ("y,x" in 2D): ChunkSeg's extension for anisotropic voxels, the per-axis sigmas clEsperanto's
+      gaussian_blur itself takes.
       OUT: uint32 labels, same shape. Prints one JSON line: threshold, number of seeds, flood iterations.
       --fma: let each Gaussian tap's multiply-add be fused (as an OpenCL compiler may contract it).
       --otsu-trim: drop empty end bins before Otsu as scikit-image >= 0.19 does; without it an empty bin 255
@@ -200,8 +202,9 @@ def voronoi_otsu_labeling(image, spot_sigma=2, outline_sigma=2, fma=False, otsu_
     a = np.asarray(image)
     if a.ndim not in (2, 3):
         raise ValueError("2D (y, x) or 3D (z, y, x) only")
-    if not (np.isscalar(spot_sigma) and np.isscalar(outline_sigma)):
-        raise ValueError("clEsperanto takes one sigma for all axes")
+    for sigma in (spot_sigma, outline_sigma):
+        if not np.isscalar(sigma) and len(sigma) != a.ndim:
+            raise ValueError("one sigma, or one per axis")
     a = a.astype(F32)
     spots = detect_maxima_box(gaussian_blur(a, spot_sigma, fma))
     threshold, segmentation = threshold_otsu(gaussian_blur(a, outline_sigma, fma), otsu_trim)
@@ -220,7 +223,10 @@ def main(argv):
         return 2
     img = np.load(args[0])
     info = {}
-    out = voronoi_otsu_labeling(img, float(args[2]), float(args[3]), fma="--fma" in argv,
+    def sigma(text):
+        parts = [float(p) for p in text.split(",")]
+        return parts[0] if len(parts) == 1 else parts
+    out = voronoi_otsu_labeling(img, sigma(args[2]), sigma(args[3]), fma="--fma" in argv,
                                 otsu_trim="--otsu-trim" in argv, info=info)
     np.save(args[1], out)
     info["labels"] = int(out.max())

@@ -29,6 +29,7 @@
 // The flood itself follows a frontier: only unlabelled foreground voxels next to a labelled one are examined,
 // so an iteration costs the voxels on the moving fronts, not the block.
 using System.Buffers;
+using System.Numerics;
 using ChunkSeg.Contracts.Geometry;
 
 namespace ChunkSeg.Kernels.Splitting;
@@ -49,7 +50,8 @@ public static class VoronoiFlood
     /// <param name="labels">Seeds on entry (0 = unlabelled), the flooded labels on return; index <c>x + sx·(y + sy·z)</c>.</param>
     /// <param name="mask">Non-zero where the flood may go (clEsperanto's binary foreground).</param>
     /// <param name="threeD">Whether the neighbourhoods are 3D (26 / 6) or 2D (8 / 4; then <paramref name="sz"/> is 1).</param>
-    public static int Run(Span<uint> labels, ReadOnlySpan<byte> mask, int sz, int sy, int sx, bool threeD)
+    public static int Run<T>(Span<T> labels, ReadOnlySpan<byte> mask, int sz, int sy, int sx, bool threeD)
+        where T : unmanaged, IBinaryInteger<T>
     {
         var settled = ArrayPool<int>.Shared.Rent(labels.Length);
         try
@@ -64,9 +66,9 @@ public static class VoronoiFlood
     }
 
     /// <summary>Sets <paramref name="settled"/> to <see cref="Seed"/> where a label is present and <see cref="Unsettled"/> elsewhere.</summary>
-    public static void InitialiseSettled(ReadOnlySpan<uint> labels, Span<int> settled)
+    public static void InitialiseSettled<T>(ReadOnlySpan<T> labels, Span<int> settled) where T : unmanaged, IBinaryInteger<T>
     {
-        for (int i = 0; i < labels.Length; i++) settled[i] = labels[i] != 0 ? Seed : Unsettled;
+        for (int i = 0; i < labels.Length; i++) settled[i] = T.IsZero(labels[i]) ? Unsettled : Seed;
     }
 
     /// <summary>
@@ -78,8 +80,9 @@ public static class VoronoiFlood
     /// iteration <paramref name="firstIteration"/> + k labelled a voxel of <paramref name="core"/> (block coordinates).
     /// Returns the number of iterations run that labelled something.
     /// </summary>
-    public static int Advance(Span<uint> labels, Span<int> settled, ReadOnlySpan<byte> mask, int sz, int sy, int sx, bool threeD,
+    public static int Advance<T>(Span<T> labels, Span<int> settled, ReadOnlySpan<byte> mask, int sz, int sy, int sx, bool threeD,
         int firstIteration, int iterations, Box3 core, Span<bool> coreChanged, bool stopWhenUnchanged = false)
+        where T : unmanaged, IBinaryInteger<T>
     {
         long n = (long)sz * sy * sx;
         if (labels.Length < n || settled.Length < n || mask.Length < n)
@@ -90,7 +93,7 @@ public static class VoronoiFlood
         var queued = ArrayPool<bool>.Shared.Rent((int)n);
         var front = new List<int>();
         var next = new List<int>();
-        var labelled = new List<(int Voxel, uint Label)>();
+        var labelled = new List<(int Voxel, T Label)>();
         try
         {
             Array.Clear(queued, 0, (int)n);
@@ -98,7 +101,7 @@ public static class VoronoiFlood
             Span<int> neighbours = stackalloc int[26];
             for (int v = 0; v < n; v++)
             {
-                if (labels[v] == 0) continue;
+                if (T.IsZero(labels[v])) continue;
                 foreach (int u in neighbours[..block.BoxNeighbours(v, neighbours)])
                     Enqueue(u, labels, mask, queued, front);
             }
@@ -112,8 +115,8 @@ public static class VoronoiFlood
                 next.Clear();
                 foreach (int v in front)
                 {
-                    uint largest = box ? block.LargestInBox(labels, v) : block.LargestInDiamond(labels, v);
-                    if (largest != 0) labelled.Add((v, largest));
+                    T largest = box ? block.LargestInBox(labels, v) : block.LargestInDiamond(labels, v);
+                    if (!T.IsZero(largest)) labelled.Add((v, largest));
                     else next.Add(v);                   // a diagonal neighbour only: waits for the next box step
                 }
                 if (labelled.Count == 0)
@@ -143,9 +146,10 @@ public static class VoronoiFlood
         }
     }
 
-    private static void Enqueue(int u, ReadOnlySpan<uint> labels, ReadOnlySpan<byte> mask, bool[] queued, List<int> front)
+    private static void Enqueue<T>(int u, ReadOnlySpan<T> labels, ReadOnlySpan<byte> mask, bool[] queued, List<int> front)
+        where T : unmanaged, IBinaryInteger<T>
     {
-        if (labels[u] != 0 || mask[u] == 0 || queued[u]) return;
+        if (!T.IsZero(labels[u]) || mask[u] == 0 || queued[u]) return;
         queued[u] = true;
         front.Add(u);
     }
@@ -154,10 +158,10 @@ public static class VoronoiFlood
     /// The final labels of a flood that clEsperanto stopped after <paramref name="lastIteration"/> iterations that labelled
     /// something: labels set by a later iteration (a chunk's round that ran on past the global stop) are cleared.
     /// </summary>
-    public static void CutBack(Span<uint> labels, ReadOnlySpan<int> settled, int lastIteration)
+    public static void CutBack<T>(Span<T> labels, ReadOnlySpan<int> settled, int lastIteration) where T : unmanaged, IBinaryInteger<T>
     {
         for (int i = 0; i < labels.Length; i++)
-            if (settled[i] != Unsettled && settled[i] > lastIteration) labels[i] = 0;
+            if (settled[i] != Unsettled && settled[i] > lastIteration) labels[i] = T.Zero;
     }
 
     private readonly ref struct Block(int sz, int sy, int sx, bool threeD)
@@ -167,31 +171,31 @@ public static class VoronoiFlood
 
         public (int Z, int Y, int X) At(int v) => (v / _sxy, v / _sx % _sy, v % _sx);
 
-        public uint LargestInBox(ReadOnlySpan<uint> labels, int v)
+        public T LargestInBox<T>(ReadOnlySpan<T> labels, int v) where T : unmanaged, IBinaryInteger<T>
         {
             var (z, y, x) = At(v);
             int z0 = _threeD ? Math.Max(z - 1, 0) : z, z1 = _threeD ? Math.Min(z + 1, _sz - 1) : z;
             int y0 = Math.Max(y - 1, 0), y1 = Math.Min(y + 1, _sy - 1), x0 = Math.Max(x - 1, 0), x1 = Math.Min(x + 1, _sx - 1);
-            uint largest = 0;
+            T largest = T.Zero;
             for (int zz = z0; zz <= z1; zz++)
                 for (int yy = y0; yy <= y1; yy++)
                 {
                     int row = zz * _sxy + yy * _sx;
-                    for (int xx = x0; xx <= x1; xx++) largest = Math.Max(largest, labels[row + xx]);
+                    for (int xx = x0; xx <= x1; xx++) largest = T.Max(largest, labels[row + xx]);
                 }
             return largest;
         }
 
-        public uint LargestInDiamond(ReadOnlySpan<uint> labels, int v)
+        public T LargestInDiamond<T>(ReadOnlySpan<T> labels, int v) where T : unmanaged, IBinaryInteger<T>
         {
             var (z, y, x) = At(v);
-            uint largest = 0;
-            if (x > 0) largest = Math.Max(largest, labels[v - 1]);
-            if (x < _sx - 1) largest = Math.Max(largest, labels[v + 1]);
-            if (y > 0) largest = Math.Max(largest, labels[v - _sx]);
-            if (y < _sy - 1) largest = Math.Max(largest, labels[v + _sx]);
-            if (_threeD && z > 0) largest = Math.Max(largest, labels[v - _sxy]);
-            if (_threeD && z < _sz - 1) largest = Math.Max(largest, labels[v + _sxy]);
+            T largest = T.Zero;
+            if (x > 0) largest = T.Max(largest, labels[v - 1]);
+            if (x < _sx - 1) largest = T.Max(largest, labels[v + 1]);
+            if (y > 0) largest = T.Max(largest, labels[v - _sx]);
+            if (y < _sy - 1) largest = T.Max(largest, labels[v + _sx]);
+            if (_threeD && z > 0) largest = T.Max(largest, labels[v - _sxy]);
+            if (_threeD && z < _sz - 1) largest = T.Max(largest, labels[v + _sxy]);
             return largest;
         }
 
