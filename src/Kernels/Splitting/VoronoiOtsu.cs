@@ -36,37 +36,23 @@ public static class VoronoiOtsu
         int n = checked(sz * sy * sx);
         if (image.Length < n || labels.Length < n) throw new ArgumentException($"a {shape} image needs {n} values and labels");
         if (!threeD && sz != 1) throw new ArgumentException($"a 2D image has one plane; got {sz}");
-        var whole = (0, 0, 0, sz, sy, sx);
-
-        var spot = new float[n];
-        sigmas.SpotBlur().Apply(image, spot, shape);
-        var maxima = new List<int>();
-        BoxMaxima.Find(spot, sz, sy, sx, threeD, whole, maxima.Add);
-
+        // The chunked passes with one chunk holding everything (VoronoiOtsuChunk): extremes, histogram, seeds.
+        var steps = new VoronoiOtsuChunk(sigmas, threeD);
+        var all = new Box3(Long3.Zero, shape);
         var outline = new float[n];
-        sigmas.OutlineBlur().Apply(image, outline, shape);
+        steps.Outline(image, shape, all, outline);
         float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        foreach (float v in outline.AsSpan(0, n))
+        foreach (float v in outline)
         {
             min = Math.Min(min, v);
             max = Math.Max(max, v);
         }
         var rowCounts = new long[sy * OtsuThreshold.Bins];
-        OtsuThreshold.CountRows(outline, sz, sy, sx, whole, min, max, rowCounts);
+        OtsuThreshold.CountRows(outline, sz, sy, sx, (0, 0, 0, sz, sy, sx), min, max, rowCounts);
         double threshold = OtsuThreshold.FromRowCounts(rowCounts, min, max);
-        float cut = (float)threshold;
         var mask = new byte[n];
-        for (int i = 0; i < n; i++) mask[i] = outline[i] > cut ? (byte)1 : (byte)0;
-
-        // Seeds keyed by clEsperanto's Fortran-order pixel index; the flood compares keys only.
         var keys = new ulong[n];
-        int seeds = 0;
-        foreach (int v in maxima)
-        {
-            if (mask[v] == 0) continue;
-            keys[v] = FortranKey(v / (sy * sx), v / sx % sy, v % sx, sy, sz);
-            seeds++;
-        }
+        int seeds = steps.Seeds(image, shape, all, Long3.Zero, shape, (float)threshold, mask, keys);
         int iterations = VoronoiFlood.Run<ulong>(keys, mask, sz, sy, sx, threeD);
         NumberSeeds(keys, labels[..n]);
         return new VoronoiOtsuResult(threshold, seeds, iterations);

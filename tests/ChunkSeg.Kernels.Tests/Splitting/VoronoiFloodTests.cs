@@ -131,11 +131,12 @@ public sealed class VoronoiFloodTests
     /// from the state the previous round left, floods <paramref name="halo"/> iterations and keeps its core; the first
     /// iteration no core changed in is the global stop; only chunks next to a change stay active.
     /// </summary>
-    internal static (uint[] Labels, int Rounds) FloodInRounds(uint[] seeds, byte[] mask, Long3 shape, Long3 chunk, int halo, bool threeD)
+    internal static (T[] Labels, int Rounds) FloodInRounds<T>(T[] seeds, byte[] mask, Long3 shape, Long3 chunk, int halo, bool threeD)
+        where T : unmanaged, System.Numerics.IBinaryInteger<T>
     {
-        var before = (uint[])seeds.Clone();
+        var before = (T[])seeds.Clone();
         var settledBefore = new int[seeds.Length];
-        VoronoiFlood.InitialiseSettled(before, settledBefore);
+        VoronoiFlood.InitialiseSettled<T>(before, settledBefore);
         var grid = new Long3((shape.Z + chunk.Z - 1) / chunk.Z, (shape.Y + chunk.Y - 1) / chunk.Y, (shape.X + chunk.X - 1) / chunk.X);
         var volume = new Box3(Long3.Zero, shape);
         var active = new bool[grid.Volume];
@@ -144,7 +145,7 @@ public sealed class VoronoiFloodTests
         while (true)
         {
             rounds++;
-            var after = (uint[])before.Clone();
+            var after = (T[])before.Clone();
             var settledAfter = (int[])settledBefore.Clone();
             var changedAt = new bool[halo];
             var chunkChanged = new bool[grid.Volume];

@@ -108,3 +108,105 @@ public sealed class VoronoiOtsuTests : IDisposable
         Assert.All(labels, l => Assert.Equal(0u, l));
     }
 }
+
+/// <summary>Voronoi-Otsu in chunks (VoronoiOtsuChunk's passes, then flood rounds) equals the whole image, bit for bit.</summary>
+public sealed class VoronoiOtsuChunkTests
+{
+    [Theory]
+    [InlineData(18, 40, 44, 9, 3.0, 1.0, 2.0, 5, 9, 11, 2, 1)]
+    [InlineData(18, 40, 44, 9, 3.0, 1.0, 2.0, 18, 40, 44, 4, 1)]        // one chunk: the rounds alone
+    [InlineData(16, 36, 40, 14, 3.5, 1.5, 1.0, 6, 7, 8, 4, 2)]
+    [InlineData(12, 33, 30, 5, 5.0, 2.0, 1.0, 4, 6, 5, 2, 3)]           // big objects, small chunks: floods many chunks wide
+    [InlineData(1, 64, 72, 10, 4.0, 2.0, 1.0, 1, 13, 17, 4, 4)]         // 2D
+    [InlineData(1, 50, 50, 8, 6.0, 1.0, 1.0, 1, 5, 6, 2, 5)]
+    public void Chunked_equals_whole(int sz, int sy, int sx, int nuclei, double radius, double spot, double outline,
+        int cz, int cy, int cx, int rounds, int seed)
+    {
+        bool threeD = sz > 1;
+        var image = VoronoiOtsuTests.Nuclei(sz, sy, sx, nuclei, radius, seed);
+        var shape = new Long3(sz, sy, sx);
+        var sigmas = new VoronoiOtsuSigmas((threeD ? spot : 0, spot, spot), (threeD ? outline : 0, outline, outline));
+        var whole = new uint[image.Length];
+        var expected = VoronoiOtsu.Label(image, shape, threeD, sigmas, whole);
+
+        var steps = new VoronoiOtsuChunk(sigmas, threeD);
+        var volume = new Box3(Long3.Zero, shape);
+        var chunk = new Long3(cz, cy, cx);
+        var cores = Cores(shape, chunk).ToList();
+
+        // Passes 1 and 2: extremes, then counts per row, each chunk from its own read box.
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        foreach (var core in cores)
+        {
+            var blurred = OutlineOf(steps, image, shape, core, steps.OutlineHalo, volume);
+            min = Math.Min(min, blurred.Min());
+            max = Math.Max(max, blurred.Max());
+        }
+        var rows = new long[sy * OtsuThreshold.Bins];
+        foreach (var core in cores)
+        {
+            var blurred = OutlineOf(steps, image, shape, core, steps.OutlineHalo, volume);
+            var counts = new long[core.Size.Y * OtsuThreshold.Bins];
+            OtsuThreshold.CountRows(blurred, (int)core.Size.Z, (int)core.Size.Y, (int)core.Size.X,
+                (0, 0, 0, (int)core.Size.Z, (int)core.Size.Y, (int)core.Size.X), min, max, counts);
+            for (int i = 0; i < counts.Length; i++) rows[core.Start.Y * OtsuThreshold.Bins + i] += counts[i];
+        }
+        double threshold = OtsuThreshold.FromRowCounts(rows, min, max);
+        Assert.Equal(expected.Threshold, threshold);
+
+        // Pass 3: mask and seed keys per chunk.
+        var mask = new byte[image.Length];
+        var keys = new ulong[image.Length];
+        int seeds = 0;
+        foreach (var core in cores)
+        {
+            var read = core.Grow(steps.SeedHalo, volume);
+            var block = Crop(image, shape, read);
+            var m = new byte[core.VoxelCount];
+            var k = new ulong[core.VoxelCount];
+            seeds += steps.Seeds(block, read.Size, new Box3(core.Start - read.Start, core.Size), read.Start, shape, (float)threshold, m, k);
+            Paste(m, core, mask, shape);
+            Paste(k, core, keys, shape);
+        }
+        Assert.Equal(expected.Seeds, seeds);
+
+        // The flood in rounds of `rounds`·2 iterations, then the seeds numbered.
+        var (flooded, _) = VoronoiFloodTests.FloodInRounds(keys, mask, shape, chunk, 2 * rounds, threeD);
+        var labels = new uint[image.Length];
+        VoronoiOtsu.NumberSeeds(flooded, labels);
+        int differ = whole.Zip(labels).Count(p => p.First != p.Second);
+        Assert.True(differ == 0, $"{differ} voxels differ between chunked ({chunk}) and whole");
+    }
+
+    private static float[] OutlineOf(VoronoiOtsuChunk steps, float[] image, Long3 shape, Box3 core, Halo halo, Box3 volume)
+    {
+        var read = core.Grow(halo, volume);
+        var blurred = new float[core.VoxelCount];
+        steps.Outline(Crop(image, shape, read), read.Size, new Box3(core.Start - read.Start, core.Size), blurred);
+        return blurred;
+    }
+
+    private static IEnumerable<Box3> Cores(Long3 shape, Long3 chunk)
+    {
+        for (long z = 0; z < shape.Z; z += chunk.Z)
+            for (long y = 0; y < shape.Y; y += chunk.Y)
+                for (long x = 0; x < shape.X; x += chunk.X)
+                    yield return new Box3(new Long3(z, y, x), chunk).Intersect(new Box3(Long3.Zero, shape));
+    }
+
+    private static float[] Crop(float[] source, Long3 shape, Box3 box)
+    {
+        var result = new float[box.VoxelCount];
+        VoronoiOtsuChunk.Crop(source, shape, box, result);
+        return result;
+    }
+
+    private static void Paste<T>(T[] core, Box3 box, T[] target, Long3 shape)
+    {
+        int i = 0;
+        for (long z = box.Start.Z; z < box.End.Z; z++)
+            for (long y = box.Start.Y; y < box.End.Y; y++)
+                for (long x = box.Start.X; x < box.End.X; x++)
+                    target[(z * shape.Y + y) * shape.X + x] = core[i++];
+    }
+}

@@ -1,0 +1,92 @@
+// Voronoi-Otsu labelling chunk by chunk, the same voxel for voxel as on the whole image (VoronoiOtsu.Label).
+//
+//      pass                  reads (core + halo)         keeps                              the coordinator
+//      1 extremes            image, outline radius       min, max of the outline blur       min, max over chunks
+//      2 histogram           image, outline radius       counts per (row y, bin)            adds rows, Otsu → cut
+//      3 seeds               image, max(spot radius + 1, mask: outline blur > cut; seed keys   —
+//                                   outline radius)
+//      4… flood rounds       keys, settled, mask, K      K iterations of VoronoiFlood       the first iteration no chunk
+//                                                                                             changed in; active chunks
+//      last                  keys                        keys → labels (any order-keeping numbering)
+//
+// Every step before the flood is local (blurs read their radius, maxima one more voxel) or an exact sum (integer
+// counts per row; the float32 row sum runs once, over the whole table, in clEsperanto's order). Seeds carry their
+// global Fortran-order key, so the flood's largest-key rule needs no numbering until the end. VoronoiFlood's
+// header argues the rounds exact.
+using ChunkSeg.Contracts.Geometry;
+
+namespace ChunkSeg.Kernels.Splitting;
+
+/// <summary>The per-chunk steps of a Voronoi-Otsu labelling (see the header); thread-safe.</summary>
+public sealed class VoronoiOtsuChunk
+{
+    private readonly ClesperantoGaussian _spot, _outline;
+    private readonly bool _threeD;
+
+    public VoronoiOtsuChunk(VoronoiOtsuSigmas sigmas, bool threeD)
+    {
+        ArgumentNullException.ThrowIfNull(sigmas);
+        _spot = sigmas.SpotBlur();
+        _outline = sigmas.OutlineBlur();
+        _threeD = threeD;
+        var maxima = threeD ? Halo.Uniform(1) : new Halo(0, 1, 1);
+        var spot = _spot.Radius + maxima;
+        OutlineHalo = _outline.Radius;
+        SeedHalo = new Halo(Math.Max(spot.Z, OutlineHalo.Z), Math.Max(spot.Y, OutlineHalo.Y), Math.Max(spot.X, OutlineHalo.X));
+    }
+
+    /// <summary>What passes 1 and 2 read around a core.</summary>
+    public Halo OutlineHalo { get; }
+
+    /// <summary>What pass 3 reads around a core: the spot blur's radius and one voxel for the maxima, or the outline's.</summary>
+    public Halo SeedHalo { get; }
+
+    /// <summary>The outline blur of the core (pass 1 and 2), from the image over the read box.</summary>
+    public void Outline(ReadOnlySpan<float> read, Long3 readShape, Box3 coreInRead, Span<float> core)
+    {
+        var blurred = new float[readShape.Volume];
+        _outline.Apply(read, blurred, readShape);
+        Crop(blurred, readShape, coreInRead, core);
+    }
+
+    /// <summary>
+    /// Pass 3: the core's foreground (<c>outline &gt; cut</c>) into <paramref name="mask"/> and its seeds' keys into
+    /// <paramref name="keys"/> (0 elsewhere); returns the number of seeds. <paramref name="readOrigin"/> places the read
+    /// box in a volume of <paramref name="volume"/> voxels, for the global keys.
+    /// </summary>
+    public int Seeds(ReadOnlySpan<float> read, Long3 readShape, Box3 coreInRead, Long3 readOrigin, Long3 volume, float cut,
+        Span<byte> mask, Span<ulong> keys)
+    {
+        long n = coreInRead.VoxelCount;
+        var outline = new float[n];
+        Outline(read, readShape, coreInRead, outline);
+        for (int i = 0; i < n; i++) mask[i] = outline[i] > cut ? (byte)1 : (byte)0;
+        keys[..(int)n].Clear();
+
+        var spot = new float[readShape.Volume];
+        _spot.Apply(read, spot, readShape);
+        int sy = (int)readShape.Y, sx = (int)readShape.X, cy = (int)coreInRead.Size.Y, cx = (int)coreInRead.Size.X;
+        var region = ((int)coreInRead.Start.Z, (int)coreInRead.Start.Y, (int)coreInRead.Start.X,
+            (int)coreInRead.End.Z, (int)coreInRead.End.Y, (int)coreInRead.End.X);
+        var found = new List<int>();
+        BoxMaxima.Find(spot, (int)readShape.Z, sy, sx, _threeD, region, found.Add);
+        int seeds = 0;
+        foreach (int v in found)
+        {
+            int z = v / (sy * sx), y = v / sx % sy, x = v % sx;
+            int c = ((z - region.Item1) * cy + (y - region.Item2)) * cx + (x - region.Item3);
+            if (mask[c] == 0) continue;
+            keys[c] = VoronoiOtsu.FortranKey(readOrigin.Z + z, readOrigin.Y + y, readOrigin.X + x, volume.Y, volume.Z);
+            seeds++;
+        }
+        return seeds;
+    }
+
+    internal static void Crop(ReadOnlySpan<float> block, Long3 shape, Box3 box, Span<float> destination)
+    {
+        int i = 0, sx = (int)box.Size.X;
+        for (long z = box.Start.Z; z < box.End.Z; z++)
+            for (long y = box.Start.Y; y < box.End.Y; y++, i += sx)
+                block.Slice((int)((z * shape.Y + y) * shape.X + box.Start.X), sx).CopyTo(destination[i..]);
+    }
+}
