@@ -31,6 +31,12 @@ public sealed record LabelRequest(
 {
     /// <summary>Where the segmentation runs (the same labels on each); not part of the job's identity.</summary>
     public ComputeBackend Backend { get; init; } = ComputeBackend.Cpu;
+
+    /// <summary>
+    /// Split touching objects (<see cref="SplitJob"/>) instead of segmenting: the input is then a raw single-channel
+    /// image, the objects are its flooded regions, and their mean intensity is the input's unless <see cref="Intensity"/> is given.
+    /// </summary>
+    public SplitSpec? Split { get; init; }
 }
 
 /// <summary>
@@ -74,6 +80,20 @@ public static class LabelJob
         var info = request.Input.Info;
         var spatial = info.SpatialShape;
         var workspace = LabelWorkspace.For(request.Output.RootPath);
+        if (request.Split is not null)
+        {
+            if (info.Channels != 1)
+                throw new UsageException($"{info.Location}: Voronoi-Otsu labelling reads one channel; this image has {info.Channels} (select one first, e.g. with convert)");
+            if (request.FillHoles || request.Components is not null)
+                throw new UsageException("--voronoi-otsu labels flooded regions; it does not combine with --fill-holes");
+            // Flooded regions are labelled as a label image, connected through box neighbours as the flood grows them.
+            request = request with
+            {
+                Segmentation = new Segmentation(SegmentationMode.Labels),
+                Connectivity = Connectivity.All,
+                Intensity = request.Intensity ?? request.Input,
+            };
+        }
         if (StagedOutput.IsCommitted(request.Output) && !request.Overwrite && !Directory.Exists(workspace.Root))
             throw new UsageException($"{request.Output.RootPath}: output already exists; pass --overwrite to replace it");
 
@@ -85,6 +105,7 @@ public static class LabelJob
             ["excludeBorder"] = request.Filter.ExcludeBorder ? "1" : "0",
         };
         request.Segmentation.AddTo(parameters);
+        request.Split?.AddTo(parameters);
         if (request.Intensity is not null) parameters["intensity"] = request.Intensity.Info.Location;
         if (request.FillHoles) parameters["fillHoles"] = "1";
         if (request.Components is { } custom)
@@ -126,7 +147,23 @@ public static class LabelJob
                 holeLabels = VolumeStore.Open(holeAddress);
                 holes = HoleFilling.AddHoles(holeLabels, holeSpace);
             }
-            return await LabelForeground(request, runPass, status, workspace, parameters, localOptions, planningBytes, holes, ct).ConfigureAwait(false);
+            if (request.Split is { } split)
+            {
+                var splitSpace = new SplitWorkspace(Path.Combine(workspace.Root, "split"));
+                splitSpace.Begin(jobKey, overwrite: false);
+                var flooded = await SplitJob.RunAsync(request.Input, split, splitSpace, request.ChunkShape, request.Workers, parameters, runPass, status, ct)
+                    .ConfigureAwait(false);
+                if (flooded.Failed is { } failed) return new LabelOutcome(failed, failed, 0, 0, 0, 0, TimeSpan.Zero, 0);
+                using var state = VolumeStore.Open(flooded.State);
+                var regions = new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity);
+                var stage = new FloodLabelStage(regions, t => flooded.LastIteration[t]);
+                return await LabelForeground(request, state, stage, flooded.Grid.ChunkShape, runPass, status, workspace, parameters, localOptions, planningBytes, ct)
+                    .ConfigureAwait(false);
+            }
+            var foreground = request.Components?.Stage(workspace) ?? new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ,
+                request.Intensity, holes, request.Backend);
+            return await LabelForeground(request, request.Input, foreground, request.ChunkShape, runPass, status, workspace, parameters, localOptions, planningBytes, ct)
+                .ConfigureAwait(false);
         }
         finally
         {
@@ -134,17 +171,16 @@ public static class LabelJob
         }
     }
 
-    private static async Task<LabelOutcome> LabelForeground(LabelRequest request, PassRunner runPass, IProgress<string>? status, LabelWorkspace workspace,
-        Dictionary<string, string> parameters, VolumeCreateOptions localOptions, long planningBytes, HoleFilling? holes, CancellationToken ct)
+    /// <summary>Passes 1 to 3 with <paramref name="stage"/> finding each chunk's components in <paramref name="input"/>.</summary>
+    private static async Task<LabelOutcome> LabelForeground(LabelRequest request, IVolume input, IChunkStage stage, Long3? chunkShape, PassRunner runPass,
+        IProgress<string>? status, LabelWorkspace workspace, Dictionary<string, string> parameters, VolumeCreateOptions localOptions, long planningBytes,
+        CancellationToken ct)
     {
         var info = request.Input.Info;
-        var spatial = info.SpatialShape;
         // Pass 1: local components and summaries.
         var custom = request.Components;
-        var stage = custom?.Stage(workspace) ?? new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity, holes,
-            request.Backend);
         var localAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.LocalLabels, "");
-        var components = await runPass("label 1/3: components", new JobRequest("label", request.Input, localAddress, localOptions, request.ChunkShape,
+        var components = await runPass("label 1/3: components", new JobRequest("label", input, localAddress, localOptions, chunkShape,
             request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: custom?.BytesPerVoxel ?? planningBytes,
             MaxChunkBytes: custom?.MaxChunkBytes ?? 256L << 20, Stage: stage), ct).ConfigureAwait(false);
         if (!components.Result.IsComplete)

@@ -22,6 +22,11 @@ internal static class LabelCommand
         var input = new Argument<string>("input") { Description = "Probabilities (float, channels) or a binary/label image (integers): x.zarr, file.h5/dataset" };
         var output = new Argument<string>("output") { Description = "Labels to write: out.zarr or out.h5/labels" };
         var objectOptions = new ObjectOptions();
+        var voronoiOtsu = new Option<string?>("--voronoi-otsu")
+        {
+            Description = "SPOT,OUTLINE: split touching objects of a raw image as clEsperanto's voronoi_otsu_labeling(spot_sigma, outline_sigma), " +
+                "sigmas in voxels (3D: every axis; 2D+t: each time point in 2D); exact across chunks",
+        };
         var fillHoles = new Option<bool>("--fill-holes") { Description = "Fill holes first: background not connected (by faces) to the volume's border becomes foreground" };
         var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
         var intensity = new Option<string?>("--intensity") { Description = "A single-channel volume of the same shape whose mean per object the table reports" };
@@ -34,7 +39,7 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
+            input, output, voronoiOtsu, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -48,8 +53,9 @@ internal static class LabelCommand
             using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
 
-            var segmentation = SegmentationOf(info, parse, objectOptions);
-            var conn = objectOptions.ConnectivityOf(parse, info);
+            var split = SplitOf(parse.GetValue(voronoiOtsu), info, parse, objectOptions);
+            var segmentation = split is null ? SegmentationOf(info, parse, objectOptions) : new Segmentation(SegmentationMode.Labels);
+            var conn = split is null ? objectOptions.ConnectivityOf(parse, info) : Kernels.Labeling.Connectivity.All;
             var filter = objectOptions.Filter(parse);
             string? objectsPath = parse.GetValue(objects) is { } o ? Path.GetFullPath(o) : null;
             if (objectsPath is not null && !Directory.Exists(Path.GetDirectoryName(objectsPath)))
@@ -61,6 +67,7 @@ internal static class LabelCommand
                 objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite), parse.GetValue(fillHoles))
             {
                 Backend = compute,
+                Split = split,
             };
             var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));
             var outcome = await LabelJob.RunAsync(request, (title, job, token) => JobConsole.RunWithProgressAsync(context, title, job, token), status, ct)
@@ -74,6 +81,25 @@ internal static class LabelCommand
             return code;
         });
         return command;
+    }
+
+    /// <summary>--voronoi-otsu SPOT,OUTLINE as sigmas per axis (z unused in 2D), or null without it.</summary>
+    private static SplitSpec? SplitOf(string? text, VolumeInfo info, ParseResult parse, ObjectOptions options)
+    {
+        if (text is null) return null;
+        var parts = text.Split(',');
+        if (parts.Length != 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double spot) ||
+            !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double outline) ||
+            !(spot > 0) || !(outline > 0) || double.IsInfinity(spot) || double.IsInfinity(outline))
+            throw new UsageException($"--voronoi-otsu {text}: give two positive sigmas in voxels, SPOT,OUTLINE (e.g. 2,1)");
+        if (options.ProbabilityOptionGiven(parse) is { } probability)
+            throw new UsageException($"--voronoi-otsu segments the raw image itself (Otsu's threshold); {probability} does not apply");
+        if (parse.GetValue(options.Connectivity) is not null)
+            throw new UsageException("--voronoi-otsu labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
+        if (info.Channels != 1)
+            throw new UsageException($"{info.Location}: --voronoi-otsu reads one channel; this image has {info.Channels}");
+        bool threeD = info.Axes.HasZ;
+        return new SplitSpec(new Kernels.Splitting.VoronoiOtsuSigmas((threeD ? spot : 0, spot, spot), (threeD ? outline : 0, outline, outline)));
     }
 
     private static Segmentation SegmentationOf(VolumeInfo info, ParseResult parse, ObjectOptions options)

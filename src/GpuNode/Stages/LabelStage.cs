@@ -137,6 +137,12 @@ public sealed class LabelStage : IChunkStage
         Label(chunk, (ReadOnlySpan<byte>)mask, intensity, labels);
     }
 
+    /// <summary>
+    /// Labels a chunk's core values as a label image (neighbouring equal values form one component) and writes its
+    /// summary, as <see cref="Process"/> does for an integer input: for stages that compute the values themselves.
+    /// </summary>
+    public void LabelValues(ChunkSpec chunk, ReadOnlySpan<ulong> values, Span<uint> labels) => LabelIntegers(chunk, values, "", labels);
+
     /// <summary>An integer image as it is; with hole filling, as a binary foreground (any value but 0 and 1 refused).</summary>
     private void LabelIntegers<T>(ChunkSpec chunk, ReadOnlySpan<T> values, string location, Span<uint> labels) where T : unmanaged, IBinaryInteger<T>
     {

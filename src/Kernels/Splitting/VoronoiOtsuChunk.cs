@@ -30,15 +30,18 @@ public sealed class VoronoiOtsuChunk
         _outline = sigmas.OutlineBlur();
         _threeD = threeD;
         var maxima = threeD ? Halo.Uniform(1) : new Halo(0, 1, 1);
-        var spot = _spot.Radius + maxima;
+        SpotHalo = _spot.Radius + maxima;
         OutlineHalo = _outline.Radius;
-        SeedHalo = new Halo(Math.Max(spot.Z, OutlineHalo.Z), Math.Max(spot.Y, OutlineHalo.Y), Math.Max(spot.X, OutlineHalo.X));
+        SeedHalo = new Halo(Math.Max(SpotHalo.Z, OutlineHalo.Z), Math.Max(SpotHalo.Y, OutlineHalo.Y), Math.Max(SpotHalo.X, OutlineHalo.X));
     }
 
     /// <summary>What passes 1 and 2 read around a core.</summary>
     public Halo OutlineHalo { get; }
 
-    /// <summary>What pass 3 reads around a core: the spot blur's radius and one voxel for the maxima, or the outline's.</summary>
+    /// <summary>What the maxima read around a core: the spot blur's radius and one voxel.</summary>
+    public Halo SpotHalo { get; }
+
+    /// <summary>What <see cref="Seeds"/> reads around a core: the larger of the spot's and the outline's halos.</summary>
     public Halo SeedHalo { get; }
 
     /// <summary>The outline blur of the core (pass 1 and 2), from the image over the read box.</summary>
@@ -50,9 +53,8 @@ public sealed class VoronoiOtsuChunk
     }
 
     /// <summary>
-    /// Pass 3: the core's foreground (<c>outline &gt; cut</c>) into <paramref name="mask"/> and its seeds' keys into
-    /// <paramref name="keys"/> (0 elsewhere); returns the number of seeds. <paramref name="readOrigin"/> places the read
-    /// box in a volume of <paramref name="volume"/> voxels, for the global keys.
+    /// The core's foreground (<c>outline &gt; cut</c>) into <paramref name="mask"/> and its seeds' keys (the maxima
+    /// inside the foreground) into <paramref name="keys"/>, 0 elsewhere; returns the number of seeds.
     /// </summary>
     public int Seeds(ReadOnlySpan<float> read, Long3 readShape, Box3 coreInRead, Long3 readOrigin, Long3 volume, float cut,
         Span<byte> mask, Span<ulong> keys)
@@ -61,8 +63,23 @@ public sealed class VoronoiOtsuChunk
         var outline = new float[n];
         Outline(read, readShape, coreInRead, outline);
         for (int i = 0; i < n; i++) mask[i] = outline[i] > cut ? (byte)1 : (byte)0;
-        keys[..(int)n].Clear();
+        Maxima(read, readShape, coreInRead, readOrigin, volume, keys);
+        int seeds = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (mask[i] == 0) keys[i] = 0;
+            else if (keys[i] != 0) seeds++;
+        }
+        return seeds;
+    }
 
+    /// <summary>
+    /// The global key of every maximum of the spot blur in the core (0 elsewhere) into <paramref name="keys"/>; returns
+    /// how many. <paramref name="readOrigin"/> places the read box in an image of <paramref name="volume"/> voxels.
+    /// </summary>
+    public int Maxima(ReadOnlySpan<float> read, Long3 readShape, Box3 coreInRead, Long3 readOrigin, Long3 volume, Span<ulong> keys)
+    {
+        keys[..(int)coreInRead.VoxelCount].Clear();
         var spot = new float[readShape.Volume];
         _spot.Apply(read, spot, readShape);
         int sy = (int)readShape.Y, sx = (int)readShape.X, cy = (int)coreInRead.Size.Y, cx = (int)coreInRead.Size.X;
@@ -70,16 +87,13 @@ public sealed class VoronoiOtsuChunk
             (int)coreInRead.End.Z, (int)coreInRead.End.Y, (int)coreInRead.End.X);
         var found = new List<int>();
         BoxMaxima.Find(spot, (int)readShape.Z, sy, sx, _threeD, region, found.Add);
-        int seeds = 0;
         foreach (int v in found)
         {
             int z = v / (sy * sx), y = v / sx % sy, x = v % sx;
             int c = ((z - region.Item1) * cy + (y - region.Item2)) * cx + (x - region.Item3);
-            if (mask[c] == 0) continue;
             keys[c] = VoronoiOtsu.FortranKey(readOrigin.Z + z, readOrigin.Y + y, readOrigin.X + x, volume.Y, volume.Z);
-            seeds++;
         }
-        return seeds;
+        return found.Count;
     }
 
     internal static void Crop(ReadOnlySpan<float> block, Long3 shape, Box3 box, Span<float> destination)

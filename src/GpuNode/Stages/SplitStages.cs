@@ -1,0 +1,224 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Memory;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Internal;
+using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Kernels.Splitting;
+using ChunkSeg.Storage;
+using ChunkSeg.Storage.Labeling;
+
+namespace ChunkSeg.GpuNode.Stages;
+
+/// <summary>
+/// How touching objects are split: clEsperanto's Voronoi-Otsu labelling of a raw image with these sigmas
+/// (z, y, x, in voxels). Every time point is its own image (its own Otsu threshold and flood), as napari's
+/// assistant applies clEsperanto frame by frame.
+/// </summary>
+public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas)
+{
+    public void AddTo(IDictionary<string, string> parameters) =>
+        parameters["split"] = string.Create(CultureInfo.InvariantCulture,
+            $"voronoi-otsu spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} outline={Sigmas.Outline.Z},{Sigmas.Outline.Y},{Sigmas.Outline.X}");
+}
+
+/// <summary>Reads one channel of a chunk's box as float32, z, y, x order.</summary>
+internal static class SplitReads
+{
+    public static float[] ReadFloats(IVolume volume, long timePoint, Box3 box)
+    {
+        byte[] planar = PlanarRead.Rent(volume, timePoint, box, out int bytes);
+        try
+        {
+            var values = new float[box.VoxelCount];
+            ToFloat.Convert(planar.AsSpan(0, (int)(box.VoxelCount * volume.Info.DataType.SizeInBytes())), volume.Info.DataType, values);
+            return values;
+        }
+        finally
+        {
+            ChunkBufferPool<byte>.Shared.Return(planar);
+        }
+    }
+
+    public static ulong[] ReadStates(IVolume volume, long timePoint, Box3 box)
+    {
+        byte[] planar = PlanarRead.Rent(volume, timePoint, box, out int bytes);
+        try
+        {
+            return MemoryMarshal.Cast<byte, ulong>(planar.AsSpan(0, bytes)).ToArray();
+        }
+        finally
+        {
+            ChunkBufferPool<byte>.Shared.Return(planar);
+        }
+    }
+
+    public static Halo InPlane(Halo halo, bool threeD) => threeD ? halo : halo with { Z = 0 };
+}
+
+/// <summary>Split pass 1: the outline blur of each chunk's core (float32) and its extremes, for Otsu's histogram range.</summary>
+public sealed class OutlineStage(VoronoiOtsuChunk steps, SplitWorkspace workspace, bool threeD) : IChunkStage
+{
+    public Halo RequiredHalo => SplitReads.InPlane(steps.OutlineHalo, threeD);
+
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var read = SplitReads.ReadFloats(input, chunk.TimePoint, chunk.Read);
+        var core = MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
+        steps.Outline(read, chunk.Read.Size, new Box3(chunk.CoreOffsetInRead, chunk.Core.Size), core);
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        foreach (float v in core)
+        {
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
+        }
+        workspace.WriteExtremes(chunk.Id.Value, min, max);
+    }
+}
+
+/// <summary>
+/// Split pass 2: the global keys of the spot blur's maxima in each chunk's core (uint64, 0 elsewhere), and the
+/// histogram counts per row of its outline blur over its time point's range.
+/// </summary>
+public sealed class MaximaStage(VoronoiOtsuChunk steps, SplitWorkspace workspace, IVolume outline, Func<long, (float Min, float Max)> rangeOf,
+    Long3 volumeShape, bool threeD) : IChunkStage
+{
+    public Halo RequiredHalo => SplitReads.InPlane(steps.SpotHalo, threeD);
+
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var read = SplitReads.ReadFloats(input, chunk.TimePoint, chunk.Read);
+        var keys = MemoryMarshal.Cast<byte, ulong>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
+        steps.Maxima(read, chunk.Read.Size, new Box3(chunk.CoreOffsetInRead, chunk.Core.Size), chunk.Read.Start, volumeShape, keys);
+
+        var size = chunk.Core.Size;
+        var blurred = SplitReads.ReadFloats(outline, chunk.TimePoint, chunk.Core);
+        var (min, max) = rangeOf(chunk.TimePoint);
+        var counts = new long[size.Y * OtsuThreshold.Bins];
+        OtsuThreshold.CountRows(blurred, (int)size.Z, (int)size.Y, (int)size.X, (0, 0, 0, (int)size.Z, (int)size.Y, (int)size.X), min, max, counts);
+        workspace.WriteRowCounts(chunk.Id.Value, counts);
+    }
+}
+
+/// <summary>
+/// One round of the chunked flood (VoronoiFlood's header): <see cref="Iterations"/> iterations from the state the
+/// previous round left (round 0 builds it from the seeds, the outline blur and the cut), each chunk reading its
+/// core grown by that many voxels; it records in which iterations its core changed. A chunk whose neighbourhood
+/// did not change in the previous round, or whose time point's flood has stopped, keeps its state.
+/// </summary>
+public sealed class FloodRoundStage : IChunkStage
+{
+    private readonly int _round;
+    private readonly SplitWorkspace _workspace;
+    private readonly ChunkGrid _grid;
+    private readonly bool _threeD;
+    private readonly IVolume? _outline;
+    private readonly Func<long, float>? _cutOf;
+    private readonly Func<long, bool> _stopped;
+
+    /// <param name="grid">The rounds' chunk grid (for the neighbours of a chunk).</param>
+    /// <param name="outline">Round 0: the outline blur, thresholded at <paramref name="cutOf"/>(time point) for the foreground.</param>
+    /// <param name="stopped">Whether a time point's flood has already stopped.</param>
+    public FloodRoundStage(int round, int iterations, SplitWorkspace workspace, ChunkGrid grid, bool threeD, IVolume? outline, Func<long, float>? cutOf,
+        Func<long, bool> stopped)
+    {
+        if (iterations < 2 || iterations % 2 != 0) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "a round runs an even number of iterations, at least 2");
+        if (round == 0 && (outline is null || cutOf is null)) throw new ArgumentException("round 0 builds the state from the outline and the cut");
+        _round = round;
+        Iterations = iterations;
+        _workspace = workspace;
+        _grid = grid;
+        _threeD = threeD;
+        _outline = outline;
+        _cutOf = cutOf;
+        _stopped = stopped;
+    }
+
+    public int Iterations { get; }
+
+    public Halo RequiredHalo => SplitReads.InPlane(Halo.Uniform(Iterations), _threeD);
+
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var core = MemoryMarshal.Cast<byte, ulong>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
+        var changed = new bool[Iterations];
+        if (_round > 0 && (_stopped(chunk.TimePoint) || !NeighbourhoodChanged(chunk)))
+        {
+            // The same state and the same iterations as last round, which changed nothing here: nothing changes.
+            SplitReads.ReadStates(input, chunk.TimePoint, chunk.Core).CopyTo(core);
+            _workspace.WriteRound(_round, chunk.Id.Value, changed);
+            return;
+        }
+        var size = chunk.Read.Size;
+        int n = checked((int)chunk.Read.VoxelCount);
+        var keys = new ulong[n];
+        var settled = new int[n];
+        var mask = new byte[n];
+        if (_round == 0)
+        {
+            var seeds = SplitReads.ReadStates(input, chunk.TimePoint, chunk.Read);
+            var outline = SplitReads.ReadFloats(_outline!, chunk.TimePoint, chunk.Read);
+            float cut = _cutOf!(chunk.TimePoint);
+            for (int i = 0; i < n; i++)
+            {
+                mask[i] = outline[i] > cut ? (byte)1 : (byte)0;
+                keys[i] = mask[i] != 0 ? seeds[i] : 0;
+            }
+            VoronoiFlood.InitialiseSettled<ulong>(keys, settled);
+        }
+        else
+        {
+            FloodState.Unpack(SplitReads.ReadStates(input, chunk.TimePoint, chunk.Read), keys, settled, mask);
+        }
+        var coreBox = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
+        VoronoiFlood.Advance<ulong>(keys, settled, mask, (int)size.Z, (int)size.Y, (int)size.X, _threeD, _round * Iterations, Iterations, coreBox, changed);
+        int i0 = 0;
+        for (long z = coreBox.Start.Z; z < coreBox.End.Z; z++)
+            for (long y = coreBox.Start.Y; y < coreBox.End.Y; y++)
+                for (long x = coreBox.Start.X; x < coreBox.End.X; x++)
+                {
+                    int v = (int)((z * size.Y + y) * size.X + x);
+                    core[i0++] = FloodState.Pack(mask[v] != 0, keys[v], settled[v]);
+                }
+        _workspace.WriteRound(_round, chunk.Id.Value, changed);
+    }
+
+    /// <summary>Whether this chunk or a chunk within one round's reach changed in the previous round.</summary>
+    private bool NeighbourhoodChanged(ChunkSpec chunk)
+    {
+        var block = _grid.BlockOf(chunk.Id.Value);
+        var shape = _grid.ChunkShape;
+        long rz = _threeD ? (Iterations + shape.Z - 1) / shape.Z : 0, ry = (Iterations + shape.Y - 1) / shape.Y, rx = (Iterations + shape.X - 1) / shape.X;
+        var blocks = _grid.Blocks;
+        for (long z = Math.Max(0, block.Z - rz); z <= Math.Min(blocks.Z - 1, block.Z + rz); z++)
+            for (long y = Math.Max(0, block.Y - ry); y <= Math.Min(blocks.Y - 1, block.Y + ry); y++)
+                for (long x = Math.Max(0, block.X - rx); x <= Math.Min(blocks.X - 1, block.X + rx); x++)
+                    if (_workspace.ReadRound(_round - 1, _grid.IndexOfBlock(chunk.TimePoint, new Long3(z, y, x))).Contains(true))
+                        return true;
+        return false;
+    }
+}
+
+/// <summary>
+/// The labelling pass after a split: each chunk's final flood state cut back to its time point's last iteration,
+/// read as keys (0 background) and labelled as a label image (26-connected: a flooded region is connected through
+/// its box neighbours), with the raw image's mean intensity per object.
+/// </summary>
+public sealed class FloodLabelStage(LabelStage labels, Func<long, int> lastIterationOf) : IChunkStage
+{
+    public Halo RequiredHalo => Halo.None;
+
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var states = SplitReads.ReadStates(input, chunk.TimePoint, chunk.Core);
+        int last = lastIterationOf(chunk.TimePoint);
+        var keys = new ulong[states.Length];
+        for (int i = 0; i < keys.Length; i++) keys[i] = FloodState.FinalKey(states[i], last);
+        labels.LabelValues(chunk, keys, MemoryMarshal.Cast<byte, uint>(coreOutput.Span)[..keys.Length]);
+    }
+}

@@ -1,0 +1,122 @@
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Splitting;
+using ChunkSeg.Storage;
+using ChunkSeg.Storage.Labeling;
+
+namespace ChunkSeg.Pipelines;
+
+/// <summary>What a split left for labelling: the final flood state and, per time point, the flood's last iteration.</summary>
+public sealed record SplitOutcome(JobOutcome? Failed, VolumeAddress State, ChunkGrid Grid, IReadOnlyDictionary<long, int> LastIteration);
+
+/// <summary>
+/// A Voronoi-Otsu split chunk by chunk (Kernels/Splitting/VoronoiOtsuChunk has the argument), before labelling:
+/// <code>
+///   1 outline    (workers)      outline blur → outline.zarr; extremes per chunk
+///                (coordinator)  range per time point
+///   2 maxima     (workers)      spot blur maxima → seeds.zarr (global keys); histogram counts per row
+///                (coordinator)  Otsu per time point → cut
+///   3 flood      (workers)      rounds of K iterations → round-R.zarr; which iterations changed, per chunk
+///                (coordinator)  each time point's flood stops at the first iteration no chunk changed in
+/// </code>
+/// Every pass is a resumable pass of the spine; the labelling that follows reads the last round's state, cut back.
+/// </summary>
+public static class SplitJob
+{
+    /// <summary>Flood iterations per round, at most: the halo each round reads.</summary>
+    public const int MaxRoundIterations = 32;
+
+    public static async Task<SplitOutcome> RunAsync(IVolume input, SplitSpec split, SplitWorkspace workspace, Long3? chunkShape, int workers,
+        IReadOnlyDictionary<string, string> parameters, LabelJob.PassRunner runPass, IProgress<string>? status, CancellationToken ct)
+    {
+        var info = input.Info;
+        bool threeD = info.Axes.HasZ;
+        var steps = new VoronoiOtsuChunk(split.Sigmas, threeD);
+        var outlineAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Outline, "");
+        var seedsAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Seeds, "");
+
+        // 1: the outline blur and its range per time point.
+        var outline = await runPass("split 1/3: outline", new JobRequest("split-outline", input, outlineAddress,
+            OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.Float32, chunkShape, CodecSpec.Default), chunkShape, workers, Overwrite: false,
+            parameters, PlanningBytesPerVoxel: 16, Stage: new OutlineStage(steps, workspace, threeD)), ct).ConfigureAwait(false);
+        var grid = outline.Grid;
+        if (!outline.Result.IsComplete) return new SplitOutcome(outline, outlineAddress, grid, new Dictionary<long, int>());
+        var range = new Dictionary<long, (float Min, float Max)>();
+        foreach (var chunk in grid.Enumerate())
+        {
+            var (min, max) = workspace.ReadExtremes(chunk.Id.Value);
+            range[chunk.TimePoint] = range.TryGetValue(chunk.TimePoint, out var r) ? (Math.Min(r.Min, min), Math.Max(r.Max, max)) : (min, max);
+        }
+
+        // 2: maxima and histograms; Otsu per time point.
+        using var outlineVolume = VolumeStore.Open(outlineAddress);
+        var maxima = await runPass("split 2/3: maxima", new JobRequest("split-maxima", input, seedsAddress,
+            OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
+            parameters, PlanningBytesPerVoxel: 32, Stage: new MaximaStage(steps, workspace, outlineVolume, t => range[t], grid.VolumeShape, threeD)), ct)
+            .ConfigureAwait(false);
+        if (!maxima.Result.IsComplete) return new SplitOutcome(maxima, seedsAddress, grid, new Dictionary<long, int>());
+        var rows = new Dictionary<long, long[]>();
+        foreach (var chunk in grid.Enumerate())
+        {
+            if (!rows.TryGetValue(chunk.TimePoint, out var table)) rows[chunk.TimePoint] = table = new long[grid.VolumeShape.Y * OtsuThreshold.Bins];
+            var counts = workspace.ReadRowCounts(chunk.Id.Value);
+            long offset = chunk.Core.Start.Y * OtsuThreshold.Bins;
+            for (int i = 0; i < counts.Length; i++) table[offset + i] += counts[i];
+        }
+        var cut = rows.ToDictionary(p => p.Key, p => (float)OtsuThreshold.FromRowCounts(p.Value, range[p.Key].Min, range[p.Key].Max));
+        status?.Report("split: Otsu threshold " + string.Join(", ", cut.OrderBy(p => p.Key).Select(p => grid.TimePoints > 1 ? $"t{p.Key} {p.Value:G6}" : $"{p.Value:G6}")));
+
+        // 3: flood rounds until every time point's flood has stopped.
+        int iterations = RoundIterations(grid.ChunkShape, threeD);
+        var last = new Dictionary<long, int>();
+        using var seeds = VolumeStore.Open(seedsAddress);
+        IVolume previous = seeds;
+        var opened = new List<IVolume>();
+        try
+        {
+            for (int round = 0; ; round++)
+            {
+                var address = new VolumeAddress(VolumeFormat.Zarr, workspace.Round(round), "");
+                var stage = new FloodRoundStage(round, iterations, workspace, grid, threeD, round == 0 ? outlineVolume : null, t => cut[t], last.ContainsKey);
+                var flood = await runPass($"split 3/3: flood round {round + 1}", new JobRequest("split-flood", previous, address,
+                    OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
+                    new Dictionary<string, string>(parameters) { ["round"] = round.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                    PlanningBytesPerVoxel: 32, Stage: stage), ct).ConfigureAwait(false);
+                if (!flood.Result.IsComplete) return new SplitOutcome(flood, address, grid, last);
+
+                // The first iteration in which no chunk of a time point changed ends that time point's flood.
+                var changed = new Dictionary<long, bool[]>();
+                foreach (var chunk in grid.Enumerate())
+                {
+                    if (last.ContainsKey(chunk.TimePoint)) continue;
+                    if (!changed.TryGetValue(chunk.TimePoint, out var any)) changed[chunk.TimePoint] = any = new bool[iterations];
+                    var mine = workspace.ReadRound(round, chunk.Id.Value);
+                    for (int k = 0; k < iterations; k++) any[k] |= mine[k];
+                }
+                foreach (var (t, any) in changed)
+                {
+                    int stop = Array.IndexOf(any, false);
+                    if (stop >= 0) last[t] = round * iterations + stop;
+                }
+                previous = VolumeStore.Open(address);
+                opened.Add(previous);
+                if (last.Count == grid.TimePoints) return new SplitOutcome(null, address, grid, last);
+                if ((round + 2L) * iterations > FloodState.MaxIterations)
+                    throw new InvalidOperationException($"the flood ran {FloodState.MaxIterations} iterations without stopping");
+            }
+        }
+        finally
+        {
+            foreach (var v in opened) v.Dispose();
+        }
+    }
+
+    /// <summary>Iterations per round: even, at most <see cref="MaxRoundIterations"/>, at most a chunk's extent along a flooded axis.</summary>
+    public static int RoundIterations(Long3 chunk, bool threeD)
+    {
+        long smallest = Math.Min(chunk.Y, chunk.X);
+        if (threeD) smallest = Math.Min(smallest, chunk.Z);
+        return (int)Math.Max(2, Math.Min(MaxRoundIterations, smallest) / 2 * 2);
+    }
+}
