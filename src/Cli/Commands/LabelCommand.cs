@@ -27,6 +27,8 @@ internal static class LabelCommand
             Description = "SPOT,OUTLINE: split touching objects of a raw image as clEsperanto's voronoi_otsu_labeling(spot_sigma, outline_sigma), " +
                 "sigmas in voxels (3D: every axis; 2D+t: each time point in 2D); exact across chunks",
         };
+        var spotSigma = new Option<string?>("--spot-sigma") { Description = "With --voronoi-otsu: the spot sigma per axis, s or z,y,x in voxels (for anisotropic voxels)" };
+        var outlineSigma = new Option<string?>("--outline-sigma") { Description = "With --voronoi-otsu: the outline sigma per axis, s or z,y,x in voxels" };
         var fillHoles = new Option<bool>("--fill-holes") { Description = "Fill holes first: background not connected (by faces) to the volume's border becomes foreground" };
         var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
         var intensity = new Option<string?>("--intensity") { Description = "A single-channel volume of the same shape whose mean per object the table reports" };
@@ -39,7 +41,7 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, voronoiOtsu, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
+            input, output, voronoiOtsu, spotSigma, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -53,7 +55,7 @@ internal static class LabelCommand
             using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
 
-            var split = SplitOf(parse.GetValue(voronoiOtsu), info, parse, objectOptions);
+            var split = SplitOf(parse.GetValue(voronoiOtsu), parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions);
             var segmentation = split is null ? SegmentationOf(info, parse, objectOptions) : new Segmentation(SegmentationMode.Labels);
             var conn = split is null ? objectOptions.ConnectivityOf(parse, info) : Kernels.Labeling.Connectivity.All;
             var filter = objectOptions.Filter(parse);
@@ -83,10 +85,18 @@ internal static class LabelCommand
         return command;
     }
 
-    /// <summary>--voronoi-otsu SPOT,OUTLINE as sigmas per axis (z unused in 2D), or null without it.</summary>
-    private static SplitSpec? SplitOf(string? text, VolumeInfo info, ParseResult parse, ObjectOptions options)
+    /// <summary>
+    /// --voronoi-otsu SPOT,OUTLINE as sigmas per axis (z unused in 2D), --spot-sigma / --outline-sigma z,y,x replacing
+    /// either; null without --voronoi-otsu.
+    /// </summary>
+    private static SplitSpec? SplitOf(string? text, string? spotText, string? outlineText, VolumeInfo info, ParseResult parse, ObjectOptions options)
     {
-        if (text is null) return null;
+        if (text is null)
+        {
+            if (spotText is not null || outlineText is not null)
+                throw new UsageException($"{(spotText is not null ? "--spot-sigma" : "--outline-sigma")} goes with --voronoi-otsu SPOT,OUTLINE");
+            return null;
+        }
         var parts = text.Split(',');
         if (parts.Length != 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double spot) ||
             !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double outline) ||
@@ -99,7 +109,15 @@ internal static class LabelCommand
         if (info.Channels != 1)
             throw new UsageException($"{info.Location}: --voronoi-otsu reads one channel; this image has {info.Channels}");
         bool threeD = info.Axes.HasZ;
-        return new SplitSpec(new Kernels.Splitting.VoronoiOtsuSigmas((threeD ? spot : 0, spot, spot), (threeD ? outline : 0, outline, outline)));
+        (double, double, double) PerAxis(string option, string? given, double uniform)
+        {
+            if (given is null) return (threeD ? uniform : 0, uniform, uniform);
+            var sigma = OptionValues.ParseSigma(option, given);
+            if (!(sigma.Y > 0 && sigma.X > 0 && (!threeD || sigma.Z > 0)))
+                throw new UsageException($"{option} {given}: every axis needs a positive sigma");
+            return (threeD ? sigma.Z : 0, sigma.Y, sigma.X);
+        }
+        return new SplitSpec(new Kernels.Splitting.VoronoiOtsuSigmas(PerAxis("--spot-sigma", spotText, spot), PerAxis("--outline-sigma", outlineText, outline)));
     }
 
     private static Segmentation SegmentationOf(VolumeInfo info, ParseResult parse, ObjectOptions options)
