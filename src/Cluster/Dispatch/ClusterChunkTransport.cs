@@ -34,6 +34,16 @@ public sealed record DispatchSettings(TimeSpan Lease, TimeSpan AcceptTimeout, Ti
 /// unreachable, drains or leaves, or its lease expires, it is sent again at once. Stragglers: once nothing waits to
 /// be sent, a chunk running much longer than the pass's median gets a second copy on an idle node; the first answer
 /// wins and the JobRunner's manifest ignores the second (counted in <see cref="Duplicates"/>).
+/// <para>
+/// Poison chunks (a chunk that kills the node running it): the coordinator cannot tell which of a lost node's chunks
+/// killed it. Not by the order of acceptance, nor by reports of starts: a node killed as it starts a chunk also loses the
+/// answer for the chunk it just finished, and those last messages never leave it. So the chunks of a node lost while it
+/// held several are suspects, charged nothing, and each suspect is sent again alone: only to a node holding no other
+/// chunk of this pass, which gets nothing more until the suspect is answered (one node is kept from new chunks while a
+/// suspect waits for an empty one). A node lost while it held one chunk only is a loss charged to that chunk; after
+/// <see cref="MaxLosses"/> such losses it fails. An innocent chunk queued behind a poison one is thus never failed
+/// with it, and a poison chunk is failed after MaxLosses nodes lost (plus one for each time it was lost among others).
+/// </para>
 /// </summary>
 public sealed class ClusterChunkTransport : IChunkTransport
 {
@@ -47,6 +57,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
     private readonly LinkedList<Pending> _pending = new();
     private readonly Dictionary<long, Flight> _flights = [];
     private readonly Queue<double> _recentSeconds = new();
+    /// <summary>Suspects: chunks lost with a node, and the losses charged to each (when its node held it alone).</summary>
     private readonly Dictionary<long, int> _losses = [];
     private readonly Channel<object> _results = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private TaskCompletionSource _changed = NewSignal();
@@ -204,6 +215,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
             _flights.Remove(chunk);
             if (result.Completed is { } done)
             {
+                _losses.Remove(chunk);
                 _recentSeconds.Enqueue(done.Elapsed.TotalSeconds);
                 if (_recentSeconds.Count > 64) _recentSeconds.Dequeue();
             }
@@ -217,24 +229,31 @@ public sealed class ClusterChunkTransport : IChunkTransport
     }
 
     /// <summary>
-    /// A node is gone (unreachable, drained, left): its chunks go to the front of the queue, to be sent at once. The
-    /// chunks it was running (its oldest accepted ones: a node runs its queue in order) count a loss each; a chunk lost
-    /// <see cref="MaxLosses"/> times is a poison chunk (it kills the nodes that run it) and fails instead of going round.
+    /// A node is gone (unreachable, drained, left): its chunks go to the front of the queue, to be sent at once. Unless it
+    /// drained, the chunks it held (accepted, or sent to it: an acceptance may have died with the node) become suspects,
+    /// sent again alone; when it held one chunk only, that chunk is charged a loss, and a chunk charged
+    /// <see cref="MaxLosses"/> losses is a poison chunk (it kills the nodes that run it) and fails instead of going round.
     /// </summary>
     internal void OnNodeGone(string node, string why)
     {
         lock (_gate)
         {
-            if (why != "draining" && _board.TryGetNode(node, out var state))
+            if (why != "draining")
             {
-                var running = _flights.Values.Where(f => f.Copies.Any(c => c.Node == node && c.AcceptedAt != 0))
-                    .OrderBy(f => f.Copies.First(c => c.Node == node && c.AcceptedAt != 0).AcceptedAt).Take(state.Beat.Concurrency).ToList();
-                foreach (var flight in running)
+                var held = _flights.Values.Where(f => f.Copies.Any(c => c.Node == node)).ToList();
+                if (held.Count > 1)
+                    _logger.LogWarning("{Node} {Why} holding {Count} chunks of {Job} ({Chunks}): each is sent again alone", node, why, held.Count,
+                        _job?.Id, string.Join(", ", held.Select(f => f.Command.Chunk.Value)));
+                else if (held.Count == 1)
+                    _logger.LogWarning("Chunk {Chunk} of {Job} lost with {Node}, which held it alone: loss {Losses} of {Max}", held[0].Command.Chunk.Value,
+                        _job?.Id, node, _losses.GetValueOrDefault(held[0].Command.Chunk.Value) + 1, MaxLosses);
+                foreach (var flight in held)
                 {
                     long chunk = flight.Command.Chunk.Value;
-                    int losses = _losses[chunk] = _losses.GetValueOrDefault(chunk) + 1;
+                    int losses = _losses[chunk] = _losses.GetValueOrDefault(chunk) + (held.Count == 1 ? 1 : 0);
                     if (losses < MaxLosses || flight.Copies.Count > 1) continue;
                     _flights.Remove(chunk);
+                    _losses.Remove(chunk);
                     _results.Writer.TryWrite(new ChunkFailed(flight.Command.Job, flight.Command.Chunk, flight.Command.Attempt,
                         $"the gpu-node running it stopped without answering {losses} times (killed, out of memory or crashed; last {node})",
                         Retryable: false, Worker: node));
@@ -246,7 +265,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
         }
     }
 
-    /// <summary>Times a chunk may be lost with the node running it before it fails as a poison chunk.</summary>
+    /// <summary>Times a chunk may be lost with a node that held it alone before it fails as a poison chunk.</summary>
     public const int MaxLosses = 3;
 
     internal void Pump()
@@ -265,41 +284,101 @@ public sealed class ClusterChunkTransport : IChunkTransport
         int unaccepted = _flights.Values.Sum(f => f.Copies.Count(c => c.AcceptedAt == 0));
         int probeLimit = available.Sum(n => n.Window);
 
+        // Suspects first, each alone on a node. Nodes holding one take nothing else; while a suspect waits for an empty
+        // node, the least loaded other node takes nothing more either (it empties, and the suspect goes there). While a
+        // suspect is out, no chunk goes to a shard whose node is unknown (sharding could place it beside the suspect).
+        // When no node has a known shard (every node restarted: sharding places shards as chunks come), a suspect is
+        // sent to its home shard once nothing else is out there unaccepted and no other suspect is out, so it lands alone
+        // on whichever node sharding chooses.
+        var closed = _flights.Values.Where(f => _losses.ContainsKey(f.Command.Chunk.Value))
+            .SelectMany(f => f.Copies).Select(c => c.Node).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        bool suspectOut = _flights.Keys.Any(_losses.ContainsKey);
+        bool waiting = false;
+        for (var entry = _pending.First; entry is not null;)
+        {
+            var next = entry.Next;
+            long chunk = entry.Value.Command.Chunk.Value;
+            if (entry.Value.NotBefore <= now && _losses.ContainsKey(chunk))
+            {
+                int home = HomeShard(chunk);
+                if (ChooseAlone(home, load, available) is { } shard)
+                {
+                    Dispatch(entry, shard);
+                    closed.Add(_board.NodeOfShard(shard)!);
+                    suspectOut = true;
+                }
+                else if (!suspectOut && unaccepted == 0 && _board.NodeOfShard(home) is null && !_board.IsStranded(home)
+                    && !available.Any(n => _board.ShardsOf(n.Beat.Node).Any()))
+                {
+                    Dispatch(entry, home);
+                    unaccepted++;
+                    suspectOut = true;
+                }
+                else waiting = true;
+            }
+            entry = next;
+        }
+        if (waiting && available.Where(n => !closed.Contains(n.Beat.Node) && _board.ShardsOf(n.Beat.Node).Any())
+                .OrderBy(n => load.GetValueOrDefault(n.Beat.Node)).ThenBy(n => n.Beat.Node, StringComparer.Ordinal).FirstOrDefault() is { } emptiest)
+            closed.Add(emptiest.Beat.Node);
+
         for (var entry = _pending.First; entry is not null;)
         {
             var next = entry.Next;
             var pending = entry.Value;
-            if (pending.NotBefore > now) { entry = next; continue; }
             long chunk = pending.Command.Chunk.Value;
-            int home = HomeShard(chunk);
-            int? shard = ChooseShard(home, load, available, unaccepted < probeLimit);
+            if (pending.NotBefore > now || _losses.ContainsKey(chunk)) { entry = next; continue; }
+            int? shard = ChooseShard(HomeShard(chunk), load, available, unaccepted < probeLimit && !suspectOut, closed);
             if (shard is null) break;
-            _pending.Remove(entry);
-            var flight = new Flight(pending.Command, pending.Trace);
-            _flights[chunk] = flight;
-            SendCopy(job, flight, shard.Value, now, load);
+            Dispatch(entry, shard.Value);
             if (_board.NodeOfShard(shard.Value) is null) unaccepted++;
             entry = next;
         }
         if (_pending.Count < PendingLimit()) Signal();
-        SpeculateLocked(job, now, load, available);
+        SpeculateLocked(job, now, load, available, closed);
+
+        void Dispatch(LinkedListNode<Pending> entry, int shard)
+        {
+            _pending.Remove(entry);
+            var flight = new Flight(entry.Value.Command, entry.Value.Trace);
+            _flights[entry.Value.Command.Chunk.Value] = flight;
+            SendCopy(job, flight, shard, now, load);
+        }
     }
 
     /// <summary>
     /// Where a chunk goes: its home shard while the home node has room (or the home is not known yet and few chunks are
     /// unaccepted); else a shard of the least loaded node with room (also when the home is stranded on a lost node, which
-    /// sharding re-homes only after the node is removed); null when every node is full (wait).
+    /// sharding re-homes only after the node is removed); null when every node is full (wait). A node in
+    /// <paramref name="closed"/> (holding a suspect, or kept empty for one) is full.
     /// </summary>
-    private int? ChooseShard(int home, Dictionary<string, int> load, List<NodeBoard.NodeState> available, bool mayProbe)
+    private int? ChooseShard(int home, Dictionary<string, int> load, List<NodeBoard.NodeState> available, bool mayProbe, HashSet<string> closed)
     {
         string? homeNode = _board.NodeOfShard(home);
-        if (homeNode is not null && _board.TryGetNode(homeNode, out var state) && load.GetValueOrDefault(homeNode) < state.Window) return home;
+        if (homeNode is not null && !closed.Contains(homeNode) && _board.TryGetNode(homeNode, out var state) && load.GetValueOrDefault(homeNode) < state.Window) return home;
         if (homeNode is null && mayProbe && !_board.IsStranded(home)) return home;
-        var roomiest = available.Where(n => load.GetValueOrDefault(n.Beat.Node) < n.Window)
+        var roomiest = available.Where(n => !closed.Contains(n.Beat.Node) && load.GetValueOrDefault(n.Beat.Node) < n.Window)
             .OrderBy(n => (double)load.GetValueOrDefault(n.Beat.Node) / n.Window).ThenBy(n => n.Beat.Node, StringComparer.Ordinal);
         foreach (var node in roomiest)
         {
             // The node's shard nearest to the home one: chunks stolen from one brick tend to stay together too.
+            var shards = _board.ShardsOf(node.Beat.Node).ToList();
+            if (shards.Count > 0) return shards.MinBy(s => (s - home + ShardCount) % ShardCount);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Where a suspect goes: a shard (the nearest to its home) of a node holding no chunk of this pass, its home node
+    /// first; null while there is none (wait). A node holding only a suspect that dies tells whose fault it was.
+    /// </summary>
+    private int? ChooseAlone(int home, Dictionary<string, int> load, List<NodeBoard.NodeState> available)
+    {
+        string? homeNode = _board.NodeOfShard(home);
+        var empty = available.Where(n => load.GetValueOrDefault(n.Beat.Node) == 0)
+            .OrderBy(n => n.Beat.Node != homeNode).ThenBy(n => n.Beat.Node, StringComparer.Ordinal);
+        foreach (var node in empty)
+        {
             var shards = _board.ShardsOf(node.Beat.Node).ToList();
             if (shards.Count > 0) return shards.MinBy(s => (s - home + ShardCount) % ShardCount);
         }
@@ -337,20 +416,22 @@ public sealed class ClusterChunkTransport : IChunkTransport
 
     /// <summary>
     /// Once nothing waits to be sent, a chunk held far longer than the pass's median (a slow or half-dead node) gets a
-    /// second copy on a node with room; one extra copy per chunk at most.
+    /// second copy on a node with room; one extra copy per chunk at most. Suspects get none, and nodes in
+    /// <paramref name="closed"/> take none (a suspect stays alone on its node).
     /// </summary>
-    private void SpeculateLocked(JobSpec job, long now, Dictionary<string, int> load, List<NodeBoard.NodeState> available)
+    private void SpeculateLocked(JobSpec job, long now, Dictionary<string, int> load, List<NodeBoard.NodeState> available, HashSet<string> closed)
     {
         if (_pending.Any(p => p.NotBefore <= now) || _recentSeconds.Count < 4) return;
         var sorted = _recentSeconds.Order().ToList();
         double median = sorted[sorted.Count / 2];
         long patience = (long)(Math.Max(3 * median + 1, 2) * Stopwatch.Frequency);
-        foreach (var node in available.OrderBy(n => load.GetValueOrDefault(n.Beat.Node)))
+        foreach (var node in available.Where(n => !closed.Contains(n.Beat.Node)).OrderBy(n => load.GetValueOrDefault(n.Beat.Node)))
         {
             while (load.GetValueOrDefault(node.Beat.Node) < node.Beat.Concurrency)
             {
                 var straggler = _flights.Values
-                    .Where(f => f.Copies.Count == 1 && f.Copies[0].AcceptedAt != 0 && f.Copies[0].Node != node.Beat.Node && now - f.Copies[0].AcceptedAt > patience)
+                    .Where(f => f.Copies.Count == 1 && f.Copies[0].AcceptedAt != 0 && f.Copies[0].Node != node.Beat.Node && now - f.Copies[0].AcceptedAt > patience
+                        && !_losses.ContainsKey(f.Command.Chunk.Value))
                     .MinBy(f => f.Copies[0].AcceptedAt);
                 var shards = _board.ShardsOf(node.Beat.Node).ToList();
                 if (straggler is null || shards.Count == 0) return;

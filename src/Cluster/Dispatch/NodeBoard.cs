@@ -46,24 +46,29 @@ public sealed class NodeBoard
     public void Heard(NodeHeartbeat beat)
     {
         bool wasAvailable = IsAvailable(beat.Node);
-        // A node back under a new address (restarted elsewhere) waits for its new region again.
+        // A node back under a new address (restarted elsewhere) waits for its new region again; so does one that was lost
+        // (see Unreachable), whatever its address.
         _nodes.AddOrUpdate(beat.Node, _ => new NodeState(beat, true, false),
             (_, old) => old with { Beat = beat, Reachable = true, RegionUp = old.RegionUp && old.Beat.Address == beat.Address });
         if (beat.Draining) Gone(beat.Node, "draining");
         else if (!wasAvailable) Changed();
     }
 
-    /// <summary>The node at <paramref name="address"/> became unreachable, left or was removed.</summary>
+    /// <summary>
+    /// The node at <paramref name="address"/> became unreachable, left or was removed. Whatever answers there next waits
+    /// for its region to be listed again: a node restarted in place (same address) starts a new region, and a chunk sent
+    /// before it is registered would place its shard on a coordinator's region.
+    /// </summary>
     public void Unreachable(string address, string why)
     {
         foreach (var state in _nodes.Values.Where(n => n.Beat.Address == address).ToList())
         {
-            _nodes[state.Beat.Node] = state with { Reachable = false };
+            _nodes[state.Beat.Node] = state with { Reachable = false, RegionUp = false };
             Gone(state.Beat.Node, why);
         }
     }
 
-    /// <summary>The node at <paramref name="address"/> is reachable again (it was only slow).</summary>
+    /// <summary>The node at <paramref name="address"/> is reachable again (it was only slow): it takes work once its region is listed again.</summary>
     public void Reachable(string address)
     {
         foreach (var state in _nodes.Values.Where(n => n.Beat.Address == address).ToList()) _nodes[state.Beat.Node] = state with { Reachable = true };
