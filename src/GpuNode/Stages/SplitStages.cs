@@ -32,7 +32,7 @@ internal static class SplitReads
         try
         {
             var values = new float[box.VoxelCount];
-            ToFloat.Convert(planar.AsSpan(0, (int)(box.VoxelCount * volume.Info.DataType.SizeInBytes())), volume.Info.DataType, values);
+            ToFloat.Convert(planar.AsSpan(0, bytes), volume.Info.DataType, values);
             return values;
         }
         finally
@@ -68,12 +68,7 @@ public sealed class OutlineStage(VoronoiOtsuChunk steps, SplitWorkspace workspac
         var read = SplitReads.ReadFloats(input, chunk.TimePoint, chunk.Read);
         var core = MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
         steps.Outline(read, chunk.Read.Size, new Box3(chunk.CoreOffsetInRead, chunk.Core.Size), core);
-        float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        foreach (float v in core)
-        {
-            min = Math.Min(min, v);
-            max = Math.Max(max, v);
-        }
+        var (min, max) = OtsuThreshold.Extremes(core);
         workspace.WriteExtremes(chunk.Id.Value, min, max);
     }
 }
@@ -155,23 +150,18 @@ public sealed class FloodRoundStage : IChunkStage
         }
         var size = chunk.Read.Size;
         int n = checked((int)chunk.Read.VoxelCount);
-        var keys = new ulong[n];
+        ulong[] keys;
         var settled = new int[n];
         var mask = new byte[n];
         if (_round == 0)
         {
-            var seeds = SplitReads.ReadStates(input, chunk.TimePoint, chunk.Read);
-            var outline = SplitReads.ReadFloats(_outline!, chunk.TimePoint, chunk.Read);
-            float cut = _cutOf!(chunk.TimePoint);
-            for (int i = 0; i < n; i++)
-            {
-                mask[i] = outline[i] > cut ? (byte)1 : (byte)0;
-                keys[i] = mask[i] != 0 ? seeds[i] : 0;
-            }
+            keys = SplitReads.ReadStates(input, chunk.TimePoint, chunk.Read);
+            VoronoiOtsuChunk.Foreground(SplitReads.ReadFloats(_outline!, chunk.TimePoint, chunk.Read), _cutOf!(chunk.TimePoint), mask, keys);
             VoronoiFlood.InitialiseSettled<ulong>(keys, settled);
         }
         else
         {
+            keys = new ulong[n];
             FloodState.Unpack(SplitReads.ReadStates(input, chunk.TimePoint, chunk.Read), keys, settled, mask);
         }
         var coreBox = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);

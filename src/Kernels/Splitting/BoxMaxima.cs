@@ -75,6 +75,18 @@ public static class OtsuThreshold
 {
     public const int Bins = 256;
 
+    /// <summary>The smallest and largest of <paramref name="values"/>: the histogram's range.</summary>
+    public static (float Min, float Max) Extremes(ReadOnlySpan<float> values)
+    {
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        foreach (float v in values)
+        {
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
+        }
+        return (min, max);
+    }
+
     /// <summary>clEsperanto's bin: <c>trunc(((v − min)·255) / range)</c> in float32, saturated to 0 … 255 (NaN → 0).</summary>
     public static int Bin(float value, float min, float range)
     {

@@ -43,6 +43,6 @@ public static class FloodState
     {
         if (state == 0) return 0;
         ulong key = (state & KeyMask) - 1;
-        return key != 0 && (int)(state >> KeyBits) <= lastIteration ? key : 0;
+        return key != 0 && VoronoiFlood.Kept((int)(state >> KeyBits), lastIteration) ? key : 0;
     }
 }

@@ -22,7 +22,7 @@
 // travel one voxel per iteration and never reach it. The whole-volume stop rule is global, so each chunk
 // reports in which of its K iterations its core changed; the first iteration in which no core anywhere
 // changed is clEsperanto's last (T), and a voxel keeps its label only when it was labelled in an iteration
-// before T (<see cref="VoronoiFlood.SettledAt"/>): a round that ran past T is cut back without rerunning.
+// before T (the settled iteration each voxel carries): a round that ran past T is cut back without rerunning.
 // A chunk whose read box did not change in a round does not change in the next one either (the same state
 // and the same K iterations), so only chunks next to a change run again.
 //
@@ -161,8 +161,11 @@ public static class VoronoiFlood
     public static void CutBack<T>(Span<T> labels, ReadOnlySpan<int> settled, int lastIteration) where T : unmanaged, IBinaryInteger<T>
     {
         for (int i = 0; i < labels.Length; i++)
-            if (settled[i] != Unsettled && settled[i] > lastIteration) labels[i] = T.Zero;
+            if (!Kept(settled[i], lastIteration)) labels[i] = T.Zero;
     }
+
+    /// <summary>Whether a voxel labelled with <paramref name="settled"/> keeps its label when the flood stopped after <paramref name="lastIteration"/>.</summary>
+    public static bool Kept(int settled, int lastIteration) => settled == Unsettled || settled <= lastIteration;
 
     private readonly ref struct Block(int sz, int sy, int sx, bool threeD)
     {

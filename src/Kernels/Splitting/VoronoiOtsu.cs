@@ -36,23 +36,19 @@ public static class VoronoiOtsu
         int n = checked(sz * sy * sx);
         if (image.Length < n || labels.Length < n) throw new ArgumentException($"a {shape} image needs {n} values and labels");
         if (!threeD && sz != 1) throw new ArgumentException($"a 2D image has one plane; got {sz}");
-        // The chunked passes with one chunk holding everything (VoronoiOtsuChunk): extremes, histogram, seeds.
+        // The chunked passes with one chunk holding everything (VoronoiOtsuChunk): outline, maxima and histogram, seeds.
         var steps = new VoronoiOtsuChunk(sigmas, threeD);
         var all = new Box3(Long3.Zero, shape);
         var outline = new float[n];
         steps.Outline(image, shape, all, outline);
-        float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        foreach (float v in outline)
-        {
-            min = Math.Min(min, v);
-            max = Math.Max(max, v);
-        }
+        var (min, max) = OtsuThreshold.Extremes(outline);
         var rowCounts = new long[sy * OtsuThreshold.Bins];
         OtsuThreshold.CountRows(outline, sz, sy, sx, (0, 0, 0, sz, sy, sx), min, max, rowCounts);
         double threshold = OtsuThreshold.FromRowCounts(rowCounts, min, max);
         var mask = new byte[n];
         var keys = new ulong[n];
-        int seeds = steps.Seeds(image, shape, all, Long3.Zero, shape, (float)threshold, mask, keys);
+        steps.Maxima(image, shape, all, Long3.Zero, shape, keys);
+        int seeds = VoronoiOtsuChunk.Foreground(outline, (float)threshold, mask, keys);
         int iterations = VoronoiFlood.Run<ulong>(keys, mask, sz, sy, sx, threeD);
         NumberSeeds(keys, labels[..n]);
         return new VoronoiOtsuResult(threshold, seeds, iterations);

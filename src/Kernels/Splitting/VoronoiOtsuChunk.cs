@@ -1,12 +1,11 @@
 // Voronoi-Otsu labelling chunk by chunk, the same voxel for voxel as on the whole image (VoronoiOtsu.Label).
 //
 //      pass                  reads (core + halo)         keeps                              the coordinator
-//      1 extremes            image, outline radius       min, max of the outline blur       min, max over chunks
-//      2 histogram           image, outline radius       counts per (row y, bin)            adds rows, Otsu → cut
-//      3 seeds               image, max(spot radius + 1, mask: outline blur > cut; seed keys   —
-//                                   outline radius)
-//      4… flood rounds       keys, settled, mask, K      K iterations of VoronoiFlood       the first iteration no chunk
-//                                                                                             changed in; active chunks
+//      1 outline             image, outline radius       the outline blur; its min, max     min, max over chunks
+//      2 maxima              image, spot radius + 1      maxima keys; counts per (row y,    adds rows, Otsu → cut
+//                                                        bin) of the outline blur
+//      3… flood rounds       keys, settled, mask, K      K iterations of VoronoiFlood (the  the first iteration no chunk
+//                                                        first: Foreground of outline, cut) changed in; active chunks
 //      last                  keys                        keys → labels (any order-keeping numbering)
 //
 // Every step before the flood is local (blurs read their radius, maxima one more voxel) or an exact sum (integer
@@ -32,19 +31,15 @@ public sealed class VoronoiOtsuChunk
         var maxima = threeD ? Halo.Uniform(1) : new Halo(0, 1, 1);
         SpotHalo = _spot.Radius + maxima;
         OutlineHalo = _outline.Radius;
-        SeedHalo = new Halo(Math.Max(SpotHalo.Z, OutlineHalo.Z), Math.Max(SpotHalo.Y, OutlineHalo.Y), Math.Max(SpotHalo.X, OutlineHalo.X));
     }
 
-    /// <summary>What passes 1 and 2 read around a core.</summary>
+    /// <summary>What the outline blur reads around a core.</summary>
     public Halo OutlineHalo { get; }
 
     /// <summary>What the maxima read around a core: the spot blur's radius and one voxel.</summary>
     public Halo SpotHalo { get; }
 
-    /// <summary>What <see cref="Seeds"/> reads around a core: the larger of the spot's and the outline's halos.</summary>
-    public Halo SeedHalo { get; }
-
-    /// <summary>The outline blur of the core (pass 1 and 2), from the image over the read box.</summary>
+    /// <summary>The outline blur of the core, from the image over the read box.</summary>
     public void Outline(ReadOnlySpan<float> read, Long3 readShape, Box3 coreInRead, Span<float> core)
     {
         var blurred = new float[readShape.Volume];
@@ -53,20 +48,15 @@ public sealed class VoronoiOtsuChunk
     }
 
     /// <summary>
-    /// The core's foreground (<c>outline &gt; cut</c>) into <paramref name="mask"/> and its seeds' keys (the maxima
-    /// inside the foreground) into <paramref name="keys"/>, 0 elsewhere; returns the number of seeds.
+    /// The foreground (<c>outline &gt; cut</c>) of a blurred outline into <paramref name="mask"/>, and the keys of the
+    /// maxima outside it cleared, so <paramref name="keys"/> holds the seeds; returns their number.
     /// </summary>
-    public int Seeds(ReadOnlySpan<float> read, Long3 readShape, Box3 coreInRead, Long3 readOrigin, Long3 volume, float cut,
-        Span<byte> mask, Span<ulong> keys)
+    public static int Foreground(ReadOnlySpan<float> outline, float cut, Span<byte> mask, Span<ulong> keys)
     {
-        long n = coreInRead.VoxelCount;
-        var outline = new float[n];
-        Outline(read, readShape, coreInRead, outline);
-        for (int i = 0; i < n; i++) mask[i] = outline[i] > cut ? (byte)1 : (byte)0;
-        Maxima(read, readShape, coreInRead, readOrigin, volume, keys);
         int seeds = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < outline.Length; i++)
         {
+            mask[i] = outline[i] > cut ? (byte)1 : (byte)0;
             if (mask[i] == 0) keys[i] = 0;
             else if (keys[i] != 0) seeds++;
         }

@@ -134,39 +134,42 @@ public sealed class VoronoiOtsuChunkTests
         var chunk = new Long3(cz, cy, cx);
         var cores = Cores(shape, chunk).ToList();
 
-        // Passes 1 and 2: extremes, then counts per row, each chunk from its own read box.
+        // Pass 1: the outline blur and its extremes, each chunk from its own read box.
+        var outlines = cores.Select(core => OutlineOf(steps, image, shape, core, steps.OutlineHalo, volume)).ToList();
         float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        foreach (var core in cores)
+        foreach (var blurred in outlines)
         {
-            var blurred = OutlineOf(steps, image, shape, core, steps.OutlineHalo, volume);
-            min = Math.Min(min, blurred.Min());
-            max = Math.Max(max, blurred.Max());
+            var (lo, hi) = OtsuThreshold.Extremes(blurred);
+            min = Math.Min(min, lo);
+            max = Math.Max(max, hi);
         }
+        // Pass 2: maxima keys, and counts per row of the outline.
         var rows = new long[sy * OtsuThreshold.Bins];
-        foreach (var core in cores)
+        var coreKeys = new List<ulong[]>();
+        foreach (var (core, blurred) in cores.Zip(outlines))
         {
-            var blurred = OutlineOf(steps, image, shape, core, steps.OutlineHalo, volume);
             var counts = new long[core.Size.Y * OtsuThreshold.Bins];
             OtsuThreshold.CountRows(blurred, (int)core.Size.Z, (int)core.Size.Y, (int)core.Size.X,
                 (0, 0, 0, (int)core.Size.Z, (int)core.Size.Y, (int)core.Size.X), min, max, counts);
             for (int i = 0; i < counts.Length; i++) rows[core.Start.Y * OtsuThreshold.Bins + i] += counts[i];
+            var read = core.Grow(steps.SpotHalo, volume);
+            var k = new ulong[core.VoxelCount];
+            steps.Maxima(Crop(image, shape, read), read.Size, new Box3(core.Start - read.Start, core.Size), read.Start, shape, k);
+            coreKeys.Add(k);
         }
         double threshold = OtsuThreshold.FromRowCounts(rows, min, max);
         Assert.Equal(expected.Threshold, threshold);
 
-        // Pass 3: mask and seed keys per chunk.
+        // The foreground and the seeds, per chunk.
         var mask = new byte[image.Length];
         var keys = new ulong[image.Length];
         int seeds = 0;
-        foreach (var core in cores)
+        for (int c = 0; c < cores.Count; c++)
         {
-            var read = core.Grow(steps.SeedHalo, volume);
-            var block = Crop(image, shape, read);
-            var m = new byte[core.VoxelCount];
-            var k = new ulong[core.VoxelCount];
-            seeds += steps.Seeds(block, read.Size, new Box3(core.Start - read.Start, core.Size), read.Start, shape, (float)threshold, m, k);
-            Paste(m, core, mask, shape);
-            Paste(k, core, keys, shape);
+            var m = new byte[cores[c].VoxelCount];
+            seeds += VoronoiOtsuChunk.Foreground(outlines[c], (float)threshold, m, coreKeys[c]);
+            Paste(m, cores[c], mask, shape);
+            Paste(coreKeys[c], cores[c], keys, shape);
         }
         Assert.Equal(expected.Seeds, seeds);
 
