@@ -82,16 +82,17 @@ public static class LabelJob
         var workspace = LabelWorkspace.For(request.Output.RootPath);
         if (request.Split is not null)
         {
-            if (info.Channels != 1)
+            if (request.Split.Foreground is null && info.Channels != 1)
                 throw new UsageException($"{info.Location}: Voronoi-Otsu labelling reads one channel; this image has {info.Channels} (select one first, e.g. with convert)");
             if (request.FillHoles || request.Components is not null)
-                throw new UsageException("--voronoi-otsu labels flooded regions; it does not combine with --fill-holes");
+                throw new UsageException("a split labels flooded regions; it does not combine with --fill-holes");
             // Flooded regions are labelled as a label image, connected through box neighbours as the flood grows them.
+            // The mean intensity is the raw image's (Voronoi-Otsu) or the given --intensity volume's.
             request = request with
             {
                 Segmentation = new Segmentation(SegmentationMode.Labels),
                 Connectivity = Connectivity.All,
-                Intensity = request.Intensity ?? request.Input,
+                Intensity = request.Intensity ?? (request.Split.Foreground is null ? request.Input : null),
             };
         }
         if (StagedOutput.IsCommitted(request.Output) && !request.Overwrite && !Directory.Exists(workspace.Root))
@@ -151,8 +152,8 @@ public static class LabelJob
             {
                 var splitSpace = new SplitWorkspace(Path.Combine(workspace.Root, "split"));
                 splitSpace.Begin(jobKey, overwrite: false);
-                var flooded = await SplitJob.RunAsync(request.Input, split, splitSpace, request.ChunkShape, request.Workers, parameters, runPass, status, ct)
-                    .ConfigureAwait(false);
+                var flooded = await SplitJob.RunAsync(request.Input, split, splitSpace, request.ChunkShape, request.Workers, parameters, runPass, status, ct,
+                    request.Backend).ConfigureAwait(false);
                 if (flooded.Failed is { } failed) return new LabelOutcome(failed, failed, 0, 0, 0, 0, TimeSpan.Zero, 0);
                 using var state = VolumeStore.Open(flooded.State);
                 var regions = new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity);

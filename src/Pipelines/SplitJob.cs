@@ -1,5 +1,6 @@
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
+using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Splitting;
 using ChunkSeg.Storage;
@@ -14,9 +15,10 @@ public sealed record SplitOutcome(JobOutcome? Failed, VolumeAddress State, Chunk
 /// A Voronoi-Otsu split chunk by chunk (Kernels/Splitting/VoronoiOtsuChunk has the argument), before labelling:
 /// <code>
 ///   1 outline    (workers)      outline blur → outline.zarr; extremes per chunk
+///                               (--split voronoi: the segmentation as 1 and 0 instead)
 ///                (coordinator)  range per time point
 ///   2 maxima     (workers)      spot blur maxima → seeds.zarr (global keys); histogram counts per row
-///                (coordinator)  Otsu per time point → cut
+///                (coordinator)  Otsu per time point → cut (--split voronoi: 0.5)
 ///   3 flood      (workers)      rounds of K iterations → round-R.zarr; which iterations changed, per chunk
 ///                (coordinator)  each time point's flood stops at the first iteration no chunk changed in
 /// </code>
@@ -28,44 +30,46 @@ public static class SplitJob
     public const int MaxRoundIterations = 32;
 
     public static async Task<SplitOutcome> RunAsync(IVolume input, SplitSpec split, SplitWorkspace workspace, Long3? chunkShape, int workers,
-        IReadOnlyDictionary<string, string> parameters, LabelJob.PassRunner runPass, IProgress<string>? status, CancellationToken ct)
+        IReadOnlyDictionary<string, string> parameters, LabelJob.PassRunner runPass, IProgress<string>? status, CancellationToken ct,
+        ComputeBackend? backend = null)
     {
+        backend ??= ComputeBackend.Cpu;
         var info = input.Info;
         bool threeD = info.Axes.HasZ;
         var steps = new VoronoiOtsuChunk(split.Sigmas, threeD);
         var outlineAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Outline, "");
         var seedsAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Seeds, "");
 
-        // 1: the outline blur and its range per time point.
-        var outline = await runPass("split 1/3: outline", new JobRequest("split-outline", input, outlineAddress,
+        // 1: the outline blur and its range per time point, or the given segmentation as 1 and 0.
+        var firstStage = split.Foreground is { } segmentation
+            ? new ForegroundStage(backend.Segmenter(segmentation, !threeD), BlockSmoothing.HaloOf(BlockSmoothing.Kernels(segmentation.Smoothing, !threeD)))
+            : (IChunkStage)new OutlineStage(steps, workspace, threeD);
+        var outline = await runPass("split 1/3: " + (split.Foreground is null ? "outline" : "foreground"), new JobRequest("split-outline", input, outlineAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.Float32, chunkShape, CodecSpec.Default), chunkShape, workers, Overwrite: false,
-            parameters, PlanningBytesPerVoxel: 16, Stage: new OutlineStage(steps, workspace, threeD)), ct).ConfigureAwait(false);
+            parameters, PlanningBytesPerVoxel: 16 + 8 * info.Channels, Stage: firstStage), ct).ConfigureAwait(false);
         var grid = outline.Grid;
         if (!outline.Result.IsComplete) return new SplitOutcome(outline, outlineAddress, grid, new Dictionary<long, int>());
         var range = new Dictionary<long, (float Min, float Max)>();
-        foreach (var chunk in grid.Enumerate())
+        if (split.Foreground is null)
         {
-            var (min, max) = workspace.ReadExtremes(chunk.Id.Value);
-            range[chunk.TimePoint] = range.TryGetValue(chunk.TimePoint, out var r) ? (Math.Min(r.Min, min), Math.Max(r.Max, max)) : (min, max);
+            foreach (var chunk in grid.Enumerate())
+            {
+                var (min, max) = workspace.ReadExtremes(chunk.Id.Value);
+                range[chunk.TimePoint] = range.TryGetValue(chunk.TimePoint, out var r) ? (Math.Min(r.Min, min), Math.Max(r.Max, max)) : (min, max);
+            }
         }
 
-        // 2: maxima and histograms; Otsu per time point.
+        // 2: maxima (and for Otsu, histograms); the cut per time point.
         using var outlineVolume = VolumeStore.Open(outlineAddress);
         var maxima = await runPass("split 2/3: maxima", new JobRequest("split-maxima", input, seedsAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
-            parameters, PlanningBytesPerVoxel: 32, Stage: new MaximaStage(steps, workspace, outlineVolume, t => range[t], grid.VolumeShape, threeD)), ct)
+            parameters, PlanningBytesPerVoxel: 32, Stage: new MaximaStage(steps, workspace, split.Foreground is null ? outlineVolume : null, t => range[t],
+                grid.VolumeShape, threeD, split.SpotChannel)), ct)
             .ConfigureAwait(false);
         if (!maxima.Result.IsComplete) return new SplitOutcome(maxima, seedsAddress, grid, new Dictionary<long, int>());
-        var rows = new Dictionary<long, long[]>();
-        foreach (var chunk in grid.Enumerate())
-        {
-            if (!rows.TryGetValue(chunk.TimePoint, out var table)) rows[chunk.TimePoint] = table = new long[grid.VolumeShape.Y * OtsuThreshold.Bins];
-            var counts = workspace.ReadRowCounts(chunk.Id.Value);
-            long offset = chunk.Core.Start.Y * OtsuThreshold.Bins;
-            for (int i = 0; i < counts.Length; i++) table[offset + i] += counts[i];
-        }
-        var cut = rows.ToDictionary(p => p.Key, p => (float)OtsuThreshold.FromRowCounts(p.Value, range[p.Key].Min, range[p.Key].Max));
-        status?.Report("split: Otsu threshold " + string.Join(", ", cut.OrderBy(p => p.Key).Select(p => grid.TimePoints > 1 ? $"t{p.Key} {p.Value:G6}" : $"{p.Value:G6}")));
+        var cut = split.Foreground is null ? OtsuCuts(grid, workspace, range) : Enumerable.Range(0, (int)grid.TimePoints).ToDictionary(t => (long)t, _ => VoronoiOtsuSigmas.MaskCut);
+        if (split.Foreground is null)
+            status?.Report("split: Otsu threshold " + string.Join(", ", cut.OrderBy(p => p.Key).Select(p => grid.TimePoints > 1 ? $"t{p.Key} {p.Value:G6}" : $"{p.Value:G6}")));
 
         // 3: flood rounds until every time point's flood has stopped.
         int iterations = RoundIterations(grid.ChunkShape, threeD);
@@ -110,6 +114,20 @@ public static class SplitJob
         {
             foreach (var v in opened) v.Dispose();
         }
+    }
+
+    /// <summary>Otsu's threshold per time point from the row counts of its chunks.</summary>
+    private static Dictionary<long, float> OtsuCuts(ChunkGrid grid, SplitWorkspace workspace, Dictionary<long, (float Min, float Max)> range)
+    {
+        var rows = new Dictionary<long, long[]>();
+        foreach (var chunk in grid.Enumerate())
+        {
+            if (!rows.TryGetValue(chunk.TimePoint, out var table)) rows[chunk.TimePoint] = table = new long[grid.VolumeShape.Y * OtsuThreshold.Bins];
+            var counts = workspace.ReadRowCounts(chunk.Id.Value);
+            long offset = chunk.Core.Start.Y * OtsuThreshold.Bins;
+            for (int i = 0; i < counts.Length; i++) table[offset + i] += counts[i];
+        }
+        return rows.ToDictionary(p => p.Key, p => (float)OtsuThreshold.FromRowCounts(p.Value, range[p.Key].Min, range[p.Key].Max));
     }
 
     /// <summary>Iterations per round: even, at most <see cref="MaxRoundIterations"/>, at most a chunk's extent along a flooded axis.</summary>

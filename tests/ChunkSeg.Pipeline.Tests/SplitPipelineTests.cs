@@ -116,6 +116,89 @@ public sealed class SplitPipelineTests : IDisposable
         Assert.Equal(expected, TestVolumes.ReadUInt32(output));
     }
 
+    /// <summary>Two-class probabilities (background, nuclei) of blobs, saturating at 1 inside them, channels first.</summary>
+    private static float[] Probabilities(int sz, int sy, int sx, int count, double radius, int seed)
+    {
+        var nuclei = Blobs(sz, sy, sx, count, radius, seed).Select(v => Math.Clamp((v - 200f) / 600f, 0f, 1f)).ToArray();
+        return nuclei.Select(p => 1 - p).Concat(nuclei).ToArray();
+    }
+
+    private string RunSplit(float[] probabilities, int sz, int sy, int sx, string chunk, int workers, string name, params string[] options)
+    {
+        bool twoD = sz == 1;
+        string input = TestVolumes.WriteZarr(_dir, name + "-p.zarr", twoD ? "cyx" : "czyx", twoD ? [2, sy, sx] : [2, sz, sy, sx], DataType.Float32,
+            MemoryMarshal.AsBytes(probabilities.AsSpan()).ToArray());
+        string output = _dir[name + "-out.zarr"];
+        var (code, _, err) = Cli.Run(["label", input, output, "--split", "voronoi", .. options, "--chunk", chunk, "--chunks", chunk,
+            "--workers", workers.ToString(CultureInfo.InvariantCulture)]).GetAwaiter().GetResult();
+        Assert.True(code == 0, $"{name}: {err}");
+        Assert.False(Directory.Exists(output + ".work"), "the workspace is removed after the job commits");
+        return output;
+    }
+
+    [Fact]
+    public void Split_voronoi_of_thresholded_probabilities_in_chunks_equals_the_whole_image()
+    {
+        int run = 0;
+        var property = Prop.ForAll(Cases.ToArbitrary(), c =>
+        {
+            var probabilities = Probabilities(c.Sz, c.Sy, c.Sx, c.Blobs, c.Radius, c.Seed);
+            int n = c.Sz * c.Sy * c.Sx;
+            var nuclei = probabilities.AsSpan(n, n).ToArray();
+            bool threeD = c.Sz > 1;
+            string spot = string.Create(CultureInfo.InvariantCulture, $"{c.Spot}");
+            string output = RunSplit(probabilities, c.Sz, c.Sy, c.Sx, $"{c.Cz},{c.Cy},{c.Cx}", c.Workers, $"voronoi{run++}",
+                "--spot-sigma", spot, "--channel", "1", "--threshold", "0.5");
+            var whole = new uint[n];
+            VoronoiOtsu.Split(nuclei, nuclei.Select(p => p >= 0.5f ? (byte)1 : (byte)0).ToArray(), new Long3(c.Sz, c.Sy, c.Sx), threeD,
+                (threeD ? c.Spot : 0, c.Spot, c.Spot), whole);
+            var expected = FirstVoxelOrder(whole);
+            var actual = TestVolumes.ReadUInt32(output);
+            int differ = expected.Zip(actual).Count(p => p.First != p.Second);
+            Assert.True(differ == 0, $"{c}: {differ} voxels differ from the whole image split at once");
+            return true;
+        });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(8).WithReplay(5, 3), property);
+    }
+
+    [Theory]
+    [InlineData(14, 36, 40, "5,9,7", "--channel", "1", "--threshold", "0.4", "--smooth-sigma", "1")]
+    [InlineData(14, 36, 40, "6,8,9", "--argmax", "--foreground", "1")]
+    [InlineData(1, 60, 64, "1,11,13", "--channel", "1", "--threshold", "0.5")]
+    public void Split_voronoi_in_chunks_equals_one_chunk_holding_everything(int sz, int sy, int sx, string chunk, params string[] segmentation)
+    {
+        var probabilities = Probabilities(sz, sy, sx, 10, 4.0, seed: sy + sx);
+        string[] options = ["--spot-sigma", sz == 1 ? "2" : "1,2,2", .. segmentation];
+        string whole = RunSplit(probabilities, sz, sy, sx, $"{sz},{sy},{sx}", 1, "one", options);
+        string chunked = RunSplit(probabilities, sz, sy, sx, chunk, 3, "many", options);
+        var expected = TestVolumes.ReadUInt32(whole);
+        Assert.True(expected.Max() >= 4, $"the scene should hold several objects; it holds {expected.Max()}");
+        Assert.Equal(expected, TestVolumes.ReadUInt32(chunked));
+    }
+
+    [Fact]
+    public async Task Bad_seeded_split_options_are_refused_with_the_option_named()
+    {
+        var probabilities = Probabilities(4, 8, 8, 2, 2, 1);
+        string input = TestVolumes.WriteZarr(_dir, "bad-p.zarr", "czyx", [2, 4, 8, 8], DataType.Float32, MemoryMarshal.AsBytes(probabilities.AsSpan()).ToArray());
+        async Task Refused(string expected, params string[] options)
+        {
+            var (code, _, err) = await Cli.Run(["label", input, _dir["bad-out.zarr"], .. options]);
+            Assert.True(code != 0 && err.Contains(expected, StringComparison.Ordinal), $"{string.Join(' ', options)}: exit {code}, {err}");
+        }
+        await Refused("--split voronoi needs --spot-sigma", "--split", "voronoi");
+        await Refused("--split watershed", "--split", "watershed", "--spot-sigma", "2");
+        await Refused("give one of them", "--split", "voronoi", "--spot-sigma", "2", "--voronoi-otsu", "2,1");
+        await Refused("--connectivity does not apply", "--split", "voronoi", "--spot-sigma", "2", "--connectivity", "6");
+        await Refused("--outline-sigma goes with --voronoi-otsu", "--split", "voronoi", "--spot-sigma", "2", "--outline-sigma", "1");
+        await Refused("--spot-sigma 0,1,1", "--split", "voronoi", "--spot-sigma", "0,1,1");
+        await Refused("--channel 2", "--split", "voronoi", "--spot-sigma", "2", "--channel", "2");
+        var labels = Blobs(4, 8, 8, 2, 2, 1);
+        string integers = TestVolumes.WriteZarr(_dir, "bad-int.zarr", "zyx", [4, 8, 8], DataType.UInt16, MemoryMarshal.AsBytes(labels.AsSpan()).ToArray());
+        var (code, _, err) = await Cli.Run("label", integers, _dir["bad-out2.zarr"], "--split", "voronoi", "--spot-sigma", "2");
+        Assert.True(code != 0 && err.Contains("probability map", StringComparison.Ordinal), err);
+    }
+
     [Fact]
     public async Task Bad_split_options_are_refused_with_the_option_named()
     {

@@ -11,6 +11,10 @@ Usage:
       --fma: let each Gaussian tap's multiply-add be fused (as an OpenCL compiler may contract it).
       --otsu-trim: drop empty end bins before Otsu as scikit-image >= 0.19 does; without it an empty bin 255
       (the maximum can land in bin 254 through float32 rounding) makes Otsu pick bin 254 (NaN in argmax).
+  voronoi_otsu.py IN.npy OUT.npy SPOT_SIGMA --foreground MASK.npy [--fma]
+      ChunkSeg's `--split voronoi`: the foreground is given (MASK non-zero, e.g. thresholded probabilities)
+      instead of found by Otsu on the outline blur; IN is the channel whose spot-blur maxima seed the flood.
+      Steps 1, 2, 4 and 5 below as they are.
 
 What it follows, literally (docs/voronoi-otsu.md cites the source of every rule):
   pyclesperanto_prototype's _tier9/_voronoi_otsu_labeling.py and the kernels it runs:
@@ -216,9 +220,29 @@ def voronoi_otsu_labeling(image, spot_sigma=2, outline_sigma=2, fma=False, otsu_
     return labels.astype(np.uint32)
 
 
+def seeded_voronoi_split(image, spot_sigma, foreground, fma=False, info=None):
+    """Steps 1, 2, 4, 5 inside a given foreground (ChunkSeg's --split voronoi)."""
+    a = np.asarray(image).astype(F32)
+    segmentation = (np.asarray(foreground) != 0).astype(np.uint8)
+    if segmentation.shape != a.shape:
+        raise ValueError("the foreground has the image's shape")
+    spots = detect_maxima_box(gaussian_blur(a, spot_sigma, fma))
+    binary = ((spots != 0) & (segmentation != 0)).astype(np.uint8)
+    labels, iterations = masked_voronoi_labeling(binary, segmentation)
+    labels = np.where(segmentation != 0, labels, F32(0))
+    if info is not None:
+        info.update(seeds=int(binary.sum()), iterations=iterations)
+    return labels.astype(np.uint32)
+
+
 def main(argv):
+    foreground = None
+    if "--foreground" in argv:
+        at = argv.index("--foreground")
+        foreground = np.load(argv[at + 1])
+        argv = argv[:at] + argv[at + 2:]
     args = [x for x in argv if not x.startswith("--")]
-    if len(args) != 4:
+    if len(args) != (3 if foreground is not None else 4):
         print(__doc__, file=sys.stderr)
         return 2
     img = np.load(args[0])
@@ -226,8 +250,11 @@ def main(argv):
     def sigma(text):
         parts = [float(p) for p in text.split(",")]
         return parts[0] if len(parts) == 1 else parts
-    out = voronoi_otsu_labeling(img, sigma(args[2]), sigma(args[3]), fma="--fma" in argv,
-                                otsu_trim="--otsu-trim" in argv, info=info)
+    if foreground is not None:
+        out = seeded_voronoi_split(img, sigma(args[2]), foreground, fma="--fma" in argv, info=info)
+    else:
+        out = voronoi_otsu_labeling(img, sigma(args[2]), sigma(args[3]), fma="--fma" in argv,
+                                    otsu_trim="--otsu-trim" in argv, info=info)
     np.save(args[1], out)
     info["labels"] = int(out.max())
     print(json.dumps(info))

@@ -27,7 +27,15 @@ internal static class LabelCommand
             Description = "SPOT,OUTLINE: split touching objects of a raw image as clEsperanto's voronoi_otsu_labeling(spot_sigma, outline_sigma), " +
                 "sigmas in voxels (3D: every axis; 2D+t: each time point in 2D); exact across chunks",
         };
-        var spotSigma = new Option<string?>("--spot-sigma") { Description = "With --voronoi-otsu: the spot sigma per axis, s or z,y,x in voxels (for anisotropic voxels)" };
+        var splitMode = new Option<string?>("--split")
+        {
+            Description = "voronoi: split the touching objects of the segmented probabilities (--threshold/--channel or --argmax): seeds are the maxima of " +
+                "the segmented channel blurred by --spot-sigma, flooded through the foreground as --voronoi-otsu floods; exact across chunks",
+        };
+        var spotSigma = new Option<string?>("--spot-sigma")
+        {
+            Description = "With --split voronoi (required) or --voronoi-otsu: the spot sigma, s or z,y,x in voxels (per axis for anisotropic voxels)",
+        };
         var outlineSigma = new Option<string?>("--outline-sigma") { Description = "With --voronoi-otsu: the outline sigma per axis, s or z,y,x in voxels" };
         var fillHoles = new Option<bool>("--fill-holes") { Description = "Fill holes first: background not connected (by faces) to the volume's border becomes foreground" };
         var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
@@ -41,7 +49,7 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, voronoiOtsu, spotSigma, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
+            input, output, voronoiOtsu, splitMode, spotSigma, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -55,7 +63,9 @@ internal static class LabelCommand
             using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             var info = source.Info;
 
-            var split = SplitOf(parse.GetValue(voronoiOtsu), parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions);
+            var split = parse.GetValue(splitMode) is { } mode
+                ? SeededSplitOf(mode, parse.GetValue(voronoiOtsu) is not null, parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions)
+                : SplitOf(parse.GetValue(voronoiOtsu), parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions);
             var segmentation = split is null ? SegmentationOf(info, parse, objectOptions) : new Segmentation(SegmentationMode.Labels);
             var conn = split is null ? objectOptions.ConnectivityOf(parse, info) : Kernels.Labeling.Connectivity.All;
             var filter = objectOptions.Filter(parse);
@@ -94,7 +104,9 @@ internal static class LabelCommand
         if (text is null)
         {
             if (spotText is not null || outlineText is not null)
-                throw new UsageException($"{(spotText is not null ? "--spot-sigma" : "--outline-sigma")} goes with --voronoi-otsu SPOT,OUTLINE");
+                throw new UsageException(spotText is not null
+                    ? "--spot-sigma goes with --split voronoi or --voronoi-otsu SPOT,OUTLINE"
+                    : "--outline-sigma goes with --voronoi-otsu SPOT,OUTLINE");
             return null;
         }
         var parts = text.Split(',');
@@ -109,15 +121,38 @@ internal static class LabelCommand
         if (info.Channels != 1)
             throw new UsageException($"{info.Location}: --voronoi-otsu reads one channel; this image has {info.Channels}");
         bool threeD = info.Axes.HasZ;
-        (double, double, double) PerAxis(string option, string? given, double uniform)
-        {
-            if (given is null) return (threeD ? uniform : 0, uniform, uniform);
-            var sigma = OptionValues.ParseSigma(option, given);
-            if (!(sigma.Y > 0 && sigma.X > 0 && (!threeD || sigma.Z > 0)))
-                throw new UsageException($"{option} {given}: every axis needs a positive sigma");
-            return (threeD ? sigma.Z : 0, sigma.Y, sigma.X);
-        }
+        (double, double, double) PerAxis(string option, string? given, double uniform) =>
+            given is null ? (threeD ? uniform : 0, uniform, uniform) : SigmaPerAxis(option, given, threeD);
         return new SplitSpec(new Kernels.Splitting.VoronoiOtsuSigmas(PerAxis("--spot-sigma", spotText, spot), PerAxis("--outline-sigma", outlineText, outline)));
+    }
+
+    /// <summary>--split voronoi --spot-sigma s|z,y,x on the segmentation the probability options describe.</summary>
+    private static SplitSpec SeededSplitOf(string mode, bool voronoiOtsu, string? spotText, string? outlineText, VolumeInfo info, ParseResult parse,
+        ObjectOptions options)
+    {
+        if (mode != "voronoi")
+            throw new UsageException($"--split {mode}: the split available is voronoi (seeds from the maxima of the segmented channel)");
+        if (voronoiOtsu)
+            throw new UsageException("--split voronoi splits a segmentation of probabilities; --voronoi-otsu segments a raw image itself: give one of them");
+        if (outlineText is not null)
+            throw new UsageException("--outline-sigma goes with --voronoi-otsu; --split voronoi takes its foreground from the segmentation");
+        if (spotText is null)
+            throw new UsageException("--split voronoi needs --spot-sigma s or z,y,x: the blur (in voxels) whose maxima seed the split");
+        if (parse.GetValue(options.Connectivity) is not null)
+            throw new UsageException("--split labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
+        if (!info.DataType.IsFloat())
+            throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split voronoi splits the segmentation of a probability map (float32)");
+        var segmentation = options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
+        return new SplitSpec(Kernels.Splitting.VoronoiOtsuSigmas.SpotOnly(SigmaPerAxis("--spot-sigma", spotText, info.Axes.HasZ)), segmentation);
+    }
+
+    /// <summary>A sigma option as z, y, x in voxels (z 0 in 2D), every used axis positive.</summary>
+    private static (double Z, double Y, double X) SigmaPerAxis(string option, string given, bool threeD)
+    {
+        var sigma = OptionValues.ParseSigma(option, given);
+        if (!(sigma.Y > 0 && sigma.X > 0 && (!threeD || sigma.Z > 0)))
+            throw new UsageException($"{option} {given}: every axis needs a positive sigma");
+        return (threeD ? sigma.Z : 0, sigma.Y, sigma.X);
     }
 
     private static Segmentation SegmentationOf(VolumeInfo info, ParseResult parse, ObjectOptions options)

@@ -12,27 +12,43 @@ using ChunkSeg.Storage.Labeling;
 namespace ChunkSeg.GpuNode.Stages;
 
 /// <summary>
-/// How touching objects are split: clEsperanto's Voronoi-Otsu labelling of a raw image with these sigmas
-/// (z, y, x, in voxels). Every time point is its own image (its own Otsu threshold and flood), as napari's
-/// assistant applies clEsperanto frame by frame.
+/// How touching objects are split, with sigmas z, y, x in voxels. Without <see cref="Foreground"/>: clEsperanto's
+/// Voronoi-Otsu labelling of a raw image (the foreground is its outline blur above Otsu's threshold). With it
+/// (<c>--split voronoi</c>): the foreground is that segmentation of the probabilities, and the seeds are the
+/// maxima of its channel (the thresholded one, or argmax's foreground) blurred by the spot sigma, flooded the same way.
+/// Every time point is its own image (its own threshold and flood), as napari's assistant applies clEsperanto
+/// frame by frame.
 /// </summary>
-public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas)
+public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foreground = null)
 {
+    /// <summary>The seeds' channel of the input.</summary>
+    public int SpotChannel => Foreground?.Channel ?? 0;
+
     public void AddTo(IDictionary<string, string> parameters) =>
-        parameters["split"] = string.Create(CultureInfo.InvariantCulture,
-            $"voronoi-otsu spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} outline={Sigmas.Outline.Z},{Sigmas.Outline.Y},{Sigmas.Outline.X}");
+        parameters["split"] = Foreground is null
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"voronoi-otsu spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} outline={Sigmas.Outline.Z},{Sigmas.Outline.Y},{Sigmas.Outline.X}")
+            : string.Create(CultureInfo.InvariantCulture, $"voronoi spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} ") + Describe(Foreground);
+
+    private static string Describe(Segmentation segmentation)
+    {
+        var parts = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        segmentation.AddTo(parts);
+        return string.Join(' ', parts.Select(p => $"{p.Key}={p.Value}"));
+    }
 }
 
 /// <summary>Reads one channel of a chunk's box as float32, z, y, x order.</summary>
 internal static class SplitReads
 {
-    public static float[] ReadFloats(IVolume volume, long timePoint, Box3 box)
+    public static float[] ReadFloats(IVolume volume, long timePoint, Box3 box, int channel = 0)
     {
         byte[] planar = PlanarRead.Rent(volume, timePoint, box, out int bytes);
         try
         {
             var values = new float[box.VoxelCount];
-            ToFloat.Convert(planar.AsSpan(0, bytes), volume.Info.DataType, values);
+            int channelBytes = checked(values.Length * volume.Info.DataType.SizeInBytes());
+            ToFloat.Convert(planar.AsSpan(channel * channelBytes, channelBytes), volume.Info.DataType, values);
             return values;
         }
         finally
@@ -74,20 +90,51 @@ public sealed class OutlineStage(VoronoiOtsuChunk steps, SplitWorkspace workspac
 }
 
 /// <summary>
-/// Split pass 2: the global keys of the spot blur's maxima in each chunk's core (uint64, 0 elsewhere), and the
-/// histogram counts per row of its outline blur over its time point's range.
+/// Split pass 1 of <c>--split voronoi</c>: the segmentation of each chunk's core (its smoothing reads the halo) as
+/// float32 1 (foreground) and 0, the "outline" the flood's round 0 cuts at <see cref="VoronoiOtsuSigmas.MaskCut"/>.
 /// </summary>
-public sealed class MaximaStage(VoronoiOtsuChunk steps, SplitWorkspace workspace, IVolume outline, Func<long, (float Min, float Max)> rangeOf,
-    Long3 volumeShape, bool threeD) : IChunkStage
+public sealed class ForegroundStage(IChunkSegmenter segmenter, Halo halo) : IChunkStage
+{
+    public Halo RequiredHalo => halo;
+
+    public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var info = input.Info;
+        int channels = checked((int)info.Channels);
+        var mask = new byte[chunk.Core.VoxelCount];
+        byte[] planar = PlanarRead.Rent(input, chunk.TimePoint, chunk.Read, out _);
+        try
+        {
+            int channelBytes = checked((int)chunk.Read.VoxelCount * info.DataType.SizeInBytes());
+            segmenter.Segment(chunk, channels, (c, destination) => ToFloat.Convert(planar.AsSpan(c * channelBytes, channelBytes), info.DataType, destination), mask);
+        }
+        finally
+        {
+            ChunkBufferPool<byte>.Shared.Return(planar);
+        }
+        var core = MemoryMarshal.Cast<byte, float>(coreOutput.Span)[..mask.Length];
+        for (int i = 0; i < mask.Length; i++) core[i] = mask[i];
+    }
+}
+
+/// <summary>
+/// Split pass 2: the global keys of the spot blur's maxima (of channel <paramref name="channel"/>) in each chunk's
+/// core (uint64, 0 elsewhere); for Voronoi-Otsu (<paramref name="outline"/> given) also the histogram counts per row of
+/// its outline blur over its time point's range.
+/// </summary>
+public sealed class MaximaStage(VoronoiOtsuChunk steps, SplitWorkspace workspace, IVolume? outline, Func<long, (float Min, float Max)> rangeOf,
+    Long3 volumeShape, bool threeD, int channel = 0) : IChunkStage
 {
     public Halo RequiredHalo => SplitReads.InPlane(steps.SpotHalo, threeD);
 
     public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var read = SplitReads.ReadFloats(input, chunk.TimePoint, chunk.Read);
+        var read = SplitReads.ReadFloats(input, chunk.TimePoint, chunk.Read, channel);
         var keys = MemoryMarshal.Cast<byte, ulong>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
         steps.Maxima(read, chunk.Read.Size, new Box3(chunk.CoreOffsetInRead, chunk.Core.Size), chunk.Read.Start, volumeShape, keys);
+        if (outline is null) return;
 
         var size = chunk.Core.Size;
         var blurred = SplitReads.ReadFloats(outline, chunk.TimePoint, chunk.Core);

@@ -15,6 +15,15 @@ namespace ChunkSeg.Kernels.Splitting;
 /// <summary>The two sigmas of a Voronoi-Otsu labelling, per axis (z, y, x) in voxels (clEsperanto uses one for all).</summary>
 public sealed record VoronoiOtsuSigmas((double Z, double Y, double X) Spot, (double Z, double Y, double X) Outline)
 {
+    /// <summary>
+    /// A split of a given foreground: only the spot blur; the "outline" is the foreground itself as 1 and 0 (no blur),
+    /// cut at <see cref="MaskCut"/>.
+    /// </summary>
+    public static VoronoiOtsuSigmas SpotOnly((double Z, double Y, double X) spot) => new(spot, (0, 0, 0));
+
+    /// <summary>Where a foreground given as 1 (foreground) and 0 is cut.</summary>
+    public const float MaskCut = 0.5f;
+
     public ClesperantoGaussian SpotBlur() => new(Spot.Z, Spot.Y, Spot.X);
 
     public ClesperantoGaussian OutlineBlur() => new(Outline.Z, Outline.Y, Outline.X);
@@ -45,13 +54,39 @@ public static class VoronoiOtsu
         var rowCounts = new long[sy * OtsuThreshold.Bins];
         OtsuThreshold.CountRows(outline, sz, sy, sx, (0, 0, 0, sz, sy, sx), min, max, rowCounts);
         double threshold = OtsuThreshold.FromRowCounts(rowCounts, min, max);
+        var (seeds, iterations) = FloodSeeds(steps, image, outline, (float)threshold, shape, threeD, labels);
+        return new VoronoiOtsuResult(threshold, seeds, iterations);
+    }
+
+    /// <summary>
+    /// The seeded split of a foreground found another way (<c>--split voronoi</c>): seeds are the maxima of
+    /// <paramref name="image"/> blurred by <paramref name="spot"/> (z, y, x in voxels) inside <paramref name="mask"/>
+    /// (non-zero: foreground), flooded through it as Voronoi-Otsu floods; labels numbered as <see cref="Label"/> numbers them.
+    /// </summary>
+    public static (int Seeds, int FloodIterations) Split(ReadOnlySpan<float> image, ReadOnlySpan<byte> mask, Long3 shape, bool threeD,
+        (double Z, double Y, double X) spot, Span<uint> labels)
+    {
+        int n = checked((int)shape.Volume);
+        if (image.Length < n || mask.Length < n || labels.Length < n) throw new ArgumentException($"a {shape} image needs {n} values, mask voxels and labels");
+        if (!threeD && shape.Z != 1) throw new ArgumentException($"a 2D image has one plane; got {shape.Z}");
+        var steps = new VoronoiOtsuChunk(VoronoiOtsuSigmas.SpotOnly(spot), threeD);
+        var foreground = new float[n];
+        for (int i = 0; i < n; i++) foreground[i] = mask[i] != 0 ? 1f : 0f;
+        return FloodSeeds(steps, image, foreground, VoronoiOtsuSigmas.MaskCut, shape, threeD, labels);
+    }
+
+    /// <summary>Maxima of the spot blur, kept where <c>outline &gt; cut</c>, flooded there and numbered.</summary>
+    private static (int Seeds, int Iterations) FloodSeeds(VoronoiOtsuChunk steps, ReadOnlySpan<float> image, ReadOnlySpan<float> outline, float cut,
+        Long3 shape, bool threeD, Span<uint> labels)
+    {
+        int n = (int)shape.Volume;
         var mask = new byte[n];
         var keys = new ulong[n];
-        steps.Maxima(image, shape, all, Long3.Zero, shape, keys);
-        int seeds = VoronoiOtsuChunk.Foreground(outline, (float)threshold, mask, keys);
-        int iterations = VoronoiFlood.Run<ulong>(keys, mask, sz, sy, sx, threeD);
+        steps.Maxima(image, shape, new Box3(Long3.Zero, shape), Long3.Zero, shape, keys);
+        int seeds = VoronoiOtsuChunk.Foreground(outline, cut, mask, keys);
+        int iterations = VoronoiFlood.Run<ulong>(keys, mask, (int)shape.Z, (int)shape.Y, (int)shape.X, threeD);
         NumberSeeds(keys, labels[..n]);
-        return new VoronoiOtsuResult(threshold, seeds, iterations);
+        return (seeds, iterations);
     }
 
     /// <summary>clEsperanto's pixel index of (z, y, x) plus one: x slowest, z fastest (H = height, D = depth).</summary>

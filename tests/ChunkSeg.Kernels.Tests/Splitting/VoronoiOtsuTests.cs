@@ -98,6 +98,35 @@ public sealed class VoronoiOtsuTests : IDisposable
         Assert.True(differ == 0, $"{differ} of {labels.Length} voxels differ from the reference ({result.Seeds} seeds, threshold {result.Threshold})");
     }
 
+    /// <summary>
+    /// Probability-like maps (blobs scaled to [0, 1], saturated plateaus of exactly 1, as a classifier's output) split
+    /// inside a thresholded foreground (`--split voronoi`), against the reference's --foreground mode.
+    /// </summary>
+    [Theory]
+    [InlineData(18, 40, 44, 10, 3.0, "2", 0.5f, 1)]
+    [InlineData(16, 36, 40, 8, 3.5, "1,2,2", 0.4f, 2)]
+    [InlineData(1, 64, 72, 12, 4.0, "2", 0.5f, 3)]
+    [InlineData(1, 48, 50, 6, 3.0, "3,1.5", 0.6f, 4)]
+    public void A_given_foreground_splits_as_the_reference_splits_it(int sz, int sy, int sx, int nuclei, double radius, string spot, float threshold, int seed)
+    {
+        bool threeD = sz > 1;
+        var probabilities = Nuclei(sz, sy, sx, nuclei, radius, seed, plateau: false).Select(v => Math.Clamp((v - 150f) / 700f, 0f, 1f)).ToArray();
+        var mask = probabilities.Select(p => p >= threshold ? (byte)1 : (byte)0).ToArray();
+        long[] shape = threeD ? [sz, sy, sx] : [sy, sx];
+        NpyFile.Write(dir["p.npy"], DataType.Float32, shape, MemoryMarshal.AsBytes(probabilities.AsSpan()));
+        NpyFile.Write(dir["mask.npy"], DataType.UInt8, shape, mask);
+        PythonReference.Run("voronoi_otsu.py", dir["p.npy"], dir["split.npy"], spot, "--foreground", dir["mask.npy"]);
+        var expected = MemoryMarshal.Cast<byte, uint>(NpyFile.Read(dir["split.npy"]).Data).ToArray();
+
+        var labels = new uint[probabilities.Length];
+        var (seeds, _) = VoronoiOtsu.Split(probabilities, mask, new Long3(sz, sy, sx), threeD, Sigma(spot, threeD), labels);
+        Assert.True(seeds >= 2 && probabilities.Count(p => p == 1f) > 0, $"the scene should have several seeds and saturated plateaus; {seeds} seeds");
+        int differ = expected.Zip(labels).Count(p => p.First != p.Second);
+        Assert.True(differ == 0, $"{differ} of {labels.Length} voxels differ from the reference ({seeds} seeds)");
+        // Every foreground component holding a seed is split; one without a seed stays background, as in clEsperanto.
+        Assert.All(labels.Zip(mask), p => Assert.True(p.First == 0 || p.Second != 0));
+    }
+
     [Fact]
     public void A_constant_image_has_no_objects()
     {
