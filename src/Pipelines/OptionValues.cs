@@ -67,7 +67,7 @@ public static class OptionValues
             throw new UsageException("--argmax picks the foreground by --foreground; --threshold and --channel are for thresholding one channel");
         if (!argmax && foreground is not null)
             throw new UsageException("--foreground goes with --argmax; to threshold one channel use --channel");
-        int ch = argmax ? foreground ?? 1 : channel ?? 1;
+        int ch = argmax ? foreground ?? 1 : channel ?? (channels == 1 ? 0 : 1);
         string option = argmax ? "--foreground" : "--channel";
         if (ch < 0 || ch >= channels)
             throw new UsageException($"{option} {ch}: {what} has {channels} channel(s), numbered 0 to {channels - 1}");

@@ -15,6 +15,9 @@ Usage:
       ChunkSeg's `--split voronoi`: the foreground is given (MASK non-zero, e.g. thresholded probabilities)
       instead of found by Otsu on the outline blur; IN is the channel whose spot-blur maxima seed the flood.
       Steps 1, 2, 4 and 5 below as they are.
+  voronoi_otsu.py IN.npy --otsu
+      Step 3's threshold (with --otsu-trim) of the image itself, unblurred: ChunkSeg's `--threshold otsu`.
+      Prints {"threshold": t}; the foreground is IN > float32(t).
 
 What it follows, literally (docs/voronoi-otsu.md cites the source of every rule):
   pyclesperanto_prototype's _tier9/_voronoi_otsu_labeling.py and the kernels it runs:
@@ -236,6 +239,11 @@ def seeded_voronoi_split(image, spot_sigma, foreground, fma=False, info=None):
 
 
 def main(argv):
+    if "--otsu" in argv:
+        args = [x for x in argv if not x.startswith("--")]
+        threshold, _ = threshold_otsu(np.load(args[0]).astype(F32), trim=True)
+        print(json.dumps({"threshold": threshold}))
+        return 0
     foreground = None
     if "--foreground" in argv:
         at = argv.index("--foreground")

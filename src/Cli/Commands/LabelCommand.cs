@@ -67,6 +67,22 @@ internal static class LabelCommand
                 ? SeededSplitOf(mode, parse.GetValue(voronoiOtsu) is not null, parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions)
                 : SplitOf(parse.GetValue(voronoiOtsu), parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions);
             var segmentation = split is null ? SegmentationOf(info, parse, objectOptions) : new Segmentation(SegmentationMode.Labels);
+            if (objectOptions.OtsuThreshold(parse))
+            {
+                // Otsu over the whole volume first; the job then thresholds every chunk at that value.
+                var thresholded = split?.Foreground ?? segmentation;
+                if (thresholded.Mode != SegmentationMode.Threshold)
+                    throw new UsageException("--threshold otsu thresholds one channel; it does not combine with --argmax or --voronoi-otsu");
+                if (thresholded.Smooths)
+                    throw new UsageException("--threshold otsu is computed on the channel as stored; it does not combine with --smooth-sigma yet");
+                double otsu = VolumeOtsu.Threshold(source, thresholded.Channel, workerCount, ct);
+                if (double.IsNaN(otsu))
+                    throw new UsageException($"{info.Location}: channel {thresholded.Channel} is constant; Otsu's threshold needs at least two values");
+                context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"label: Otsu threshold of channel {thresholded.Channel}: {otsu:G7} (foreground above it)"));
+                thresholded = thresholded with { Threshold = VolumeOtsu.AsInclusive(otsu) };
+                if (split is not null) split = split with { Foreground = thresholded };
+                else segmentation = thresholded;
+            }
             var conn = split is null ? objectOptions.ConnectivityOf(parse, info) : Kernels.Labeling.Connectivity.All;
             var filter = objectOptions.Filter(parse);
             string? objectsPath = parse.GetValue(objects) is { } o ? Path.GetFullPath(o) : null;
@@ -140,8 +156,9 @@ internal static class LabelCommand
             throw new UsageException("--split voronoi needs --spot-sigma s or z,y,x: the blur (in voxels) whose maxima seed the split");
         if (parse.GetValue(options.Connectivity) is not null)
             throw new UsageException("--split labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
-        if (!info.DataType.IsFloat())
-            throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split voronoi splits the segmentation of a probability map (float32)");
+        if (!info.DataType.IsFloat() && !options.OtsuThreshold(parse))
+            throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split voronoi splits the segmentation of a probability map " +
+                "(float32) or of an image thresholded with --threshold otsu");
         var segmentation = options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
         return new SplitSpec(Kernels.Splitting.VoronoiOtsuSigmas.SpotOnly(SigmaPerAxis("--spot-sigma", spotText, info.Axes.HasZ)), segmentation);
     }
@@ -157,7 +174,7 @@ internal static class LabelCommand
 
     private static Segmentation SegmentationOf(VolumeInfo info, ParseResult parse, ObjectOptions options)
     {
-        if (!info.DataType.IsFloat())
+        if (!info.DataType.IsFloat() && !options.OtsuThreshold(parse))
         {
             if (options.ProbabilityOptionGiven(parse) is { } probabilityOption)
                 throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels, used as they are; {probabilityOption} applies to probability maps (float32)");

@@ -13,8 +13,12 @@ namespace ChunkSeg.Cli.Commands;
 /// </summary>
 internal sealed class ObjectOptions
 {
-    public Option<float?> Threshold { get; } = new("--threshold") { Description = "Foreground where the channel's probability is >= this (default 0.5)" };
-    public Option<int?> Channel { get; } = new("--channel") { Description = "Probability channel (class) to threshold, 0-based along c (default 1: the second label)" };
+    public Option<string?> Threshold { get; } = new("--threshold")
+    {
+        Description = "Foreground where the channel's value is >= this (default 0.5); or otsu (label only): above Otsu's threshold of the channel over " +
+            "the whole volume, as clEsperanto's threshold_otsu (also on a raw integer image)",
+    };
+    public Option<int?> Channel { get; } = new("--channel") { Description = "Probability channel (class) to threshold, 0-based along c (default 1: the second label; 0 with one channel)" };
     public Option<bool> Argmax { get; } = new("--argmax") { Description = "Simple segmentation: foreground where --foreground holds the largest probability" };
     public Option<int?> Foreground { get; } = new("--foreground") { Description = "With --argmax: the foreground channel, 0-based (default 1)" };
     public Option<string?> Smooth { get; } = new("--smooth-sigma") { Description = "Gaussian pre-smoothing of the probabilities, sigma in voxels: s or z,y,x" };
@@ -30,9 +34,22 @@ internal sealed class ObjectOptions
         foreach (var option in All) command.Options.Add(option);
     }
 
+    /// <summary>Whether --threshold otsu was given.</summary>
+    public bool OtsuThreshold(ParseResult parse) => string.Equals(parse.GetValue(Threshold), "otsu", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>--threshold as a number; null when not given or otsu.</summary>
+    public float? ThresholdValue(ParseResult parse)
+    {
+        string? text = parse.GetValue(Threshold);
+        if (text is null || OtsuThreshold(parse)) return null;
+        if (!float.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float value) || !float.IsFinite(value))
+            throw new Contracts.Errors.UsageException($"--threshold {text}: give a number (e.g. 0.5) or otsu");
+        return value;
+    }
+
     /// <summary>Threshold or argmax on <paramref name="channels"/> probabilities of <paramref name="what"/> over <paramref name="volume"/>'s shape.</summary>
     public Segmentation ProbabilitySegmentation(ParseResult parse, string what, long channels, VolumeInfo volume) =>
-        OptionValues.ProbabilitySegmentation(what, channels, volume, parse.GetValue(Threshold), parse.GetValue(Channel), parse.GetValue(Argmax),
+        OptionValues.ProbabilitySegmentation(what, channels, volume, ThresholdValue(parse), parse.GetValue(Channel), parse.GetValue(Argmax),
             parse.GetValue(Foreground), parse.GetValue(Smooth));
 
     /// <summary>The option naming a probability setting, when one was given (they do not apply to a label image).</summary>

@@ -186,7 +186,10 @@ internal sealed class RunArguments
         Ilp: FullPath(parse.GetValue(_ilp)),
         Model: FullPath(parse.GetValue(_model)),
         VigraStructureTensor: parse.GetValue(_vigraSt),
-        Threshold: parse.GetValue(_objects.Threshold),
+        Threshold: _objects.OtsuThreshold(parse)
+            ? throw new UsageException("--threshold otsu needs the whole probability map before any chunk is segmented, and run segments each chunk as it " +
+                "classifies it: run with --export-probabilities, then `chunkseg label OUT/probabilities.ome.zarr labels.zarr --threshold otsu --channel 1`")
+            : _objects.ThresholdValue(parse),
         Channel: parse.GetValue(_objects.Channel),
         Argmax: parse.GetValue(_objects.Argmax),
         Foreground: parse.GetValue(_objects.Foreground),
