@@ -6,6 +6,7 @@ using ChunkSeg.Coordinator.Labeling;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Labeling;
+using ChunkSeg.Kernels.Splitting;
 using ChunkSeg.Storage;
 
 namespace ChunkSeg.Pipelines;
@@ -79,6 +80,30 @@ public static class OptionValues
         var segmentation = new Segmentation(argmax ? SegmentationMode.Argmax : SegmentationMode.Threshold, ch, t, sigma);
         OptionValues.CheckSmoothingFits(smooth, BlockSmoothing.Kernels(sigma, !volume.Axes.HasZ), volume);
         return segmentation;
+    }
+
+    /// <summary>
+    /// --split voronoi --spot-sigma s|z,y,x on the segmentation <paramref name="segmentation"/> makes (threshold or argmax
+    /// of probabilities), once the split's own options are checked; null without --split.
+    /// </summary>
+    public static SplitSpec? SeededSplit(string? mode, string? spotSigma, int? connectivity, Func<Segmentation> segmentation, VolumeInfo volume)
+    {
+        if (mode is null)
+        {
+            if (spotSigma is not null) throw new UsageException("--spot-sigma goes with --split voronoi");
+            return null;
+        }
+        if (mode != "voronoi")
+            throw new UsageException($"--split {mode}: the split available is voronoi (seeds from the maxima of the segmented channel)");
+        if (spotSigma is null)
+            throw new UsageException("--split voronoi needs --spot-sigma s or z,y,x: the blur (in voxels) whose maxima seed the split");
+        if (connectivity is not null)
+            throw new UsageException("--split labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
+        bool threeD = volume.Axes.HasZ;
+        var sigma = ParseSigma("--spot-sigma", spotSigma);
+        if (!(sigma.Y > 0 && sigma.X > 0 && (!threeD || sigma.Z > 0)))
+            throw new UsageException($"--spot-sigma {spotSigma}: every axis needs a positive sigma");
+        return new SplitSpec(VoronoiOtsuSigmas.SpotOnly((threeD ? sigma.Z : 0, sigma.Y, sigma.X)), segmentation());
     }
 
     public static Connectivity ConnectivityOf(VolumeInfo info, int? value)

@@ -42,6 +42,12 @@ public sealed record RunRequest(
 
     /// <summary>Where the features, the forest and the segmentation run (the same results on each); not part of the run's identity.</summary>
     public ComputeBackend Backend { get; init; } = ComputeBackend.Cpu;
+
+    /// <summary>
+    /// Split the touching objects of the segmentation (<c>--split voronoi</c>; its <see cref="SplitSpec.Foreground"/> is
+    /// <see cref="Segmentation"/>): the probabilities are written first, then split and labelled (<see cref="SplitJob"/>).
+    /// </summary>
+    public SplitSpec? Split { get; init; }
 }
 
 /// <summary>
@@ -86,6 +92,9 @@ public static class RunJob
 {
     public const string Labels = "labels.ome.zarr", LabelsHdf5 = "labels.h5", Probabilities = "probabilities.ome.zarr", ProbabilitiesHdf5 = "probabilities.h5",
         Objects = "objects.csv", Manifest = "manifest.json", Journal = ".chunkseg-run.json";
+
+    /// <summary>The probabilities a split reads when they are not exported: scratch, removed once the run is finished.</summary>
+    public const string SplitProbabilities = ".chunkseg-split-probabilities.zarr";
     public const string LabelsDataset = "labels", ProbabilitiesDataset = "exported_data";   // ilastik's export name
     public const string Classify = "classify + label", Merge = "merge", Relabel = "relabel", Hdf5Copy = "HDF5 copies", Mesh = "mesh";
 
@@ -206,6 +215,8 @@ public static class RunJob
         var classifier = request.Classifier;
         int inputChannels = checked((int)info.Channels);
         var exportAddress = VolumeStore.ParseAddress(Path.Combine(Path.GetDirectoryName(objectsPath)!, Probabilities));
+        if (request.Split is { } split)
+            return await ClassifyThenSplit(request, split, exportAddress, labels, objectsPath, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
         StagedOutput? export = null;
         if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
             export = StagedOutput.Begin(exportAddress, ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), overwrite: false);
@@ -241,6 +252,60 @@ public static class RunJob
         {
             export?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// A run with <c>--split</c>: the probabilities are written whole first (exported, or to scratch), since the split's
+    /// flood reaches beyond any chunk's halo; then `label --split` on them, with the raw image's mean intensity per object
+    /// (one input channel). On this machine only: the split's passes are not carried to remote workers yet.
+    /// </summary>
+    private static async Task<LabelOutcome> ClassifyThenSplit(RunRequest request, SplitSpec split, VolumeAddress exportAddress, VolumeAddress labels,
+        string objectsPath, IReadOnlyDictionary<string, string> parameters, RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
+    {
+        if (request.RemoteTransport is not null)
+            throw new UsageException("--split runs on one machine for now (its passes are not carried to gpu-nodes yet): run it embedded, without --seed");
+        var info = request.Raw.Info;
+        var classifier = request.Classifier;
+        int inputChannels = checked((int)info.Channels);
+        // The probabilities as `predict` writes them (channels last: what its stage produces); exported as OME-Zarr from there.
+        var probabilities = new VolumeAddress(VolumeFormat.Zarr, Path.Combine(Path.GetDirectoryName(objectsPath)!, SplitProbabilities), "");
+        var stage = new PredictStage(classifier.Features, info.SpatialShape.Z, inputChannels, classifier.Classifier, request.Backend);
+        if (!StagedOutput.IsCommitted(probabilities))
+        {
+            var predict = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Predict, request.Raw, probabilities,
+                OutputLayout.ChannelsLast(info, VolumeFormat.Zarr, stage.OutputChannels, request.StorageChunks, new Long3(64, 64, 64), new Long3(1, 256, 256),
+                    CodecSpec.Default, CodecSpec.Default),
+                request.ChunkShape, request.Workers, Overwrite: false, new Dictionary<string, string>(parameters),
+                PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels + classifier.Classifier.FeatureCount),
+                MaxChunkBytes: 1L << 30, Stage: stage), logs, monitor.Begin(Classify), ct).ConfigureAwait(false);
+            if (!predict.Result.IsComplete) throw new RunIncompleteException(predict);
+            journal.SetGrid(predict.Grid.ChunkShape, predict.Grid.Count);
+            journal.Record(StageOf(Classify, predict));
+            journal.Save();
+        }
+        if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
+        {
+            using var written = VolumeStore.Open(probabilities);
+            var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, written, exportAddress,
+                ProbabilityLayout(info, stage.OutputChannels, request.StorageChunks), request.ChunkShape, request.Workers, Overwrite: false,
+                new Dictionary<string, string>()), logs, monitor.Begin(Classify), ct).ConfigureAwait(false);
+            if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
+        }
+        monitor.End(Classify);
+        using var source = VolumeStore.Open(probabilities);
+        var labelRequest = new LabelRequest(source, labels, request.Segmentation, Connectivity.All, request.Filter, objectsPath,
+            inputChannels == 1 ? request.Raw : null, request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false)
+        {
+            Split = split with { Foreground = request.Segmentation },
+            Backend = request.Backend,
+        };
+        var merge = monitor.Begin(Merge);
+        return await LabelJob.RunAsync(labelRequest, (title, job, token) =>
+        {
+            bool relabel = job.StageName == "relabel";
+            if (relabel) monitor.End(Merge);
+            return EmbeddedJob.RunAsync(job, logs, relabel ? monitor.Begin(Relabel) : merge, token);
+        }, status: null, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -311,7 +376,7 @@ public static class RunJob
     /// <summary>Everything a run may write in its folder, for --overwrite to remove (nothing else there is touched).</summary>
     private static IEnumerable<string> OwnedPaths(string outDir)
     {
-        string[] names = [Labels, LabelsHdf5, Probabilities, ProbabilitiesHdf5, Objects, Manifest];
+        string[] names = [Labels, LabelsHdf5, Probabilities, ProbabilitiesHdf5, Objects, Manifest, SplitProbabilities];
         foreach (var name in names)
         {
             string path = Path.Combine(outDir, name);
@@ -337,6 +402,8 @@ public static class RunJob
     private static void RemoveScratch(string outDir)
     {
         new LabelWorkspace(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root).Delete();
+        string splitProbabilities = Path.Combine(outDir, SplitProbabilities);
+        if (Directory.Exists(splitProbabilities)) Directory.Delete(splitProbabilities, recursive: true);
         foreach (var mesh in Directory.EnumerateFiles(outDir, "mesh*.*").Where(f => !f.EndsWith(".partial", StringComparison.Ordinal)))
             MeshWorkspace.For(mesh).Delete();
         foreach (var name in new[] { LabelsHdf5, ProbabilitiesHdf5 })

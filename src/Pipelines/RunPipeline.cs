@@ -43,9 +43,13 @@ public static class RunPipeline
             string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
             var segmentation = OptionValues.ProbabilitySegmentation(classes, loaded.Classifier.OutputChannels, info, spec.Threshold, spec.Channel, spec.Argmax,
                 spec.Foreground, spec.SmoothSigma);
+            var split = OptionValues.SeededSplit(spec.Split, spec.SpotSigma, spec.Connectivity, () => segmentation, info);
             return new RunRequest(source, Path.GetFullPath(spec.OutDir), loaded, classifierParameters, segmentation,
-                OptionValues.ConnectivityOf(info, spec.Connectivity), filter,
-                meshFormat, spec.ExportProbabilities, requestedCompute, requestedChunks, workerCount, spec.Overwrite);
+                split is null ? OptionValues.ConnectivityOf(info, spec.Connectivity) : Kernels.Labeling.Connectivity.All, filter,
+                meshFormat, spec.ExportProbabilities, requestedCompute, requestedChunks, workerCount, spec.Overwrite)
+            {
+                Split = split,
+            };
         }
         catch
         {
@@ -66,6 +70,8 @@ public static class RunPipeline
         ILoggerFactory logs, IRunMonitor monitor, bool resuming, CancellationToken ct)
     {
         if (resuming) spec = spec with { Overwrite = false };
+        if (spec.Split is not null)
+            throw new UsageException("--split runs on one machine for now (its passes are not carried to gpu-nodes yet): run it embedded, without --seed");
         var parameters = new Dictionary<string, string>(extraJobParameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
             [SpecParameter] = spec.ToJson(),

@@ -62,6 +62,7 @@ internal sealed class RunRecord
         string classifierFile = r.ClassifierParameters.TryGetValue("ilp", out var ilp) ? ilp : r.ClassifierParameters["model"];
         p["classifier.sha256"] = FileSha256(classifierFile);
         r.Segmentation.AddTo(p);
+        r.Split?.AddTo(p);
         return p;
     }
 

@@ -32,6 +32,8 @@ namespace ChunkSeg.Pipelines;
 /// <param name="Backend">Where an embedded run computes: cpu, gpu or auto; not part of the run's identity (a worker
 /// computes on its own device, a coordinator computes none of it).</param>
 /// <param name="Overwrite">Replace the outputs of an earlier, different run in <paramref name="OutDir"/>.</param>
+/// <param name="Split">voronoi: split the segmentation's touching objects (seeds from <paramref name="SpotSigma"/>'s blur maxima).</param>
+/// <param name="SpotSigma">With <paramref name="Split"/>: the spot sigma in voxels, "s" or "z,y,x".</param>
 public sealed record RunSpec(
     string Input,
     string OutDir,
@@ -54,7 +56,9 @@ public sealed record RunSpec(
     string? Axes = null,
     int? Workers = null,
     string Backend = "auto",
-    bool Overwrite = false)
+    bool Overwrite = false,
+    string? Split = null,
+    string? SpotSigma = null)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

@@ -237,6 +237,48 @@ public sealed class RunCliTests : IDisposable
         return killed;
     }
 
+    /// <summary>
+    /// `run --split voronoi` equals `predict`, then `label --split voronoi` on those probabilities: the same labels, object
+    /// table and exported probabilities, for two chunkings; the scratch probabilities are gone once the run is finished.
+    /// </summary>
+    [Theory]
+    [InlineData("16,24,32", 2, true)]
+    [InlineData("64,64,64", 1, false)]
+    public async Task A_split_run_equals_predict_then_label_split(string chunk, int workers, bool export)
+    {
+        string outDir = _dir[$"split-run-{chunk}"];
+        string[] split = ["--split", "voronoi", "--spot-sigma", "1", "--channel", "1", "--threshold", "0.5", "--min-size", "5"];
+        await Ok(["run", Data3D, "--ilp", Ilp3D, "--out", outDir, "--chunk", chunk, "--workers", workers.ToString(), "--mesh", "none",
+            .. export ? ["--export-probabilities"] : (string[])[], .. split]);
+
+        string probabilities = _dir["split-p.h5"] + "/p", labels = _dir[$"split-l-{chunk}.zarr"], objects = _dir[$"split-objects-{chunk}.csv"];
+        if (!File.Exists(_dir["split-p.h5"])) await Ok("predict", Data3D, probabilities, "--ilp", Ilp3D);
+        await Ok(["label", probabilities, labels, "--objects", objects, "--intensity", Data3D, .. split]);
+
+        var wantLabels = TestVolumes.ReadUInt32(labels);
+        Assert.True(wantLabels.Max() >= 2, $"the fixture should hold several objects; it holds {wantLabels.Max()}");
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(objects), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        if (export)
+            Assert.Equal(IlastikParityTests.ReadAll(probabilities), ChannelsLast(IlastikParityTests.ReadAll(Path.Combine(outDir, "probabilities.ome.zarr")), 2));
+        Assert.Equal(export, Directory.Exists(Path.Combine(outDir, "probabilities.ome.zarr")));
+        Assert.False(Directory.Exists(Path.Combine(outDir, ".chunkseg-split-probabilities.zarr")), "the scratch probabilities are removed");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")))!;
+        Assert.Equal(wantLabels.Max(), manifest["objects"]!.GetValue<long>());
+        Assert.Contains("voronoi", manifest.ToJsonString());
+
+        // Bad split options name themselves; a split run is refused on a cluster (not distributed yet), and otsu in run.
+        await Cli.Expect(2, "--split voronoi needs --spot-sigma", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--split", "voronoi");
+        await Cli.Expect(2, "--spot-sigma goes with --split voronoi", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--spot-sigma", "1");
+        await Cli.Expect(2, "--threshold otsu needs the whole probability map", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--threshold", "otsu");
+        var spec = new Pipelines.RunSpec(Data3D, _dir["cluster-split"], Ilp: Ilp3D, Split: "voronoi", SpotSigma: "1");
+        var refused = await Assert.ThrowsAsync<Contracts.Errors.UsageException>(() => Pipelines.RunPipeline.ExecuteAsync(spec, () => throw new InvalidOperationException(),
+            null, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null!, resuming: false, CancellationToken.None));
+        Assert.Contains("--split runs on one machine", refused.Message);
+    }
+
     private static async Task Ok(params string[] args)
     {
         var (code, _, err) = await Cli.Run(args);

@@ -146,21 +146,17 @@ internal static class LabelCommand
     private static SplitSpec SeededSplitOf(string mode, bool voronoiOtsu, string? spotText, string? outlineText, VolumeInfo info, ParseResult parse,
         ObjectOptions options)
     {
-        if (mode != "voronoi")
-            throw new UsageException($"--split {mode}: the split available is voronoi (seeds from the maxima of the segmented channel)");
         if (voronoiOtsu)
             throw new UsageException("--split voronoi splits a segmentation of probabilities; --voronoi-otsu segments a raw image itself: give one of them");
         if (outlineText is not null)
             throw new UsageException("--outline-sigma goes with --voronoi-otsu; --split voronoi takes its foreground from the segmentation");
-        if (spotText is null)
-            throw new UsageException("--split voronoi needs --spot-sigma s or z,y,x: the blur (in voxels) whose maxima seed the split");
-        if (parse.GetValue(options.Connectivity) is not null)
-            throw new UsageException("--split labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
-        if (!info.DataType.IsFloat() && !options.OtsuThreshold(parse))
-            throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split voronoi splits the segmentation of a probability map " +
-                "(float32) or of an image thresholded with --threshold otsu");
-        var segmentation = options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
-        return new SplitSpec(Kernels.Splitting.VoronoiOtsuSigmas.SpotOnly(SigmaPerAxis("--spot-sigma", spotText, info.Axes.HasZ)), segmentation);
+        return OptionValues.SeededSplit(mode, spotText, parse.GetValue(options.Connectivity), () =>
+        {
+            if (!info.DataType.IsFloat() && !options.OtsuThreshold(parse))
+                throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split voronoi splits the segmentation of a probability map " +
+                    "(float32) or of an image thresholded with --threshold otsu");
+            return options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
+        }, info)!;
     }
 
     /// <summary>A sigma option as z, y, x in voxels (z 0 in 2D), every used axis positive.</summary>

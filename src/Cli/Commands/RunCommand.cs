@@ -145,6 +145,12 @@ internal sealed class RunArguments
     private readonly Option<int> _workers = Options.Workers();
     private readonly Option<string> _backend = Options.Backend("features, the forest and the segmentation");
     private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
+    private readonly Option<string?> _split = new("--split")
+    {
+        Description = "voronoi: split touching objects of the segmentation: seeds are the maxima of the segmented channel blurred by --spot-sigma, " +
+            "flooded through the foreground (probabilities are written first; on this machine only, not yet on a cluster)",
+    };
+    private readonly Option<string?> _spotSigma = new("--spot-sigma") { Description = "With --split voronoi: the spot sigma in voxels, s or z,y,x" };
 
     /// <param name="outRequired">False where a job file may stand in for the arguments (submit): ToSpec checks it then.</param>
     public RunArguments(bool outRequired = true)
@@ -156,7 +162,7 @@ internal sealed class RunArguments
     /// <summary>The input's argument, for commands (submit) that accept a job file in its place.</summary>
     public Argument<string> Input => _input;
 
-    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
+    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _split, _spotSigma, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
 
     public void AddTo(Command command)
     {
@@ -205,7 +211,9 @@ internal sealed class RunArguments
         Axes: parse.GetValue(_axes),
         Workers: parse.GetResult(_workers) is { Implicit: false } ? parse.GetValue(_workers) : null,
         Backend: parse.GetValue(_backend)!,
-        Overwrite: parse.GetValue(_overwrite));
+        Overwrite: parse.GetValue(_overwrite),
+        Split: parse.GetValue(_split),
+        SpotSigma: parse.GetValue(_spotSigma));
 
     /// <summary>
     /// The arguments as given, in a form another process on another machine can parse: every option the user set, with
