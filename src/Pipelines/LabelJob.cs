@@ -37,6 +37,12 @@ public sealed record LabelRequest(
     /// image, the objects are its flooded regions, and their mean intensity is the input's unless <see cref="Intensity"/> is given.
     /// </summary>
     public SplitSpec? Split { get; init; }
+
+    /// <summary>
+    /// Labels grown (<c>--dilate r</c>, scikit-image's expand_labels) or shrunk (<c>--erode r</c>) after numbering, in one
+    /// more pass; the filters judge the objects before it, the object table describes them after it (LabelMorphology).
+    /// </summary>
+    public LabelMorphology? Morphology { get; init; }
 }
 
 /// <summary>
@@ -52,11 +58,23 @@ public sealed record ComponentsPass(
     long MaxChunkBytes,
     Action? Completed = null);
 
-/// <summary>How a labelling ended.</summary>
+/// <summary>
+/// How a labelling ended. <see cref="Objects"/> counts the objects written: with <c>--erode</c>, those that kept a voxel
+/// (<see cref="Numbered"/> counts the ids given before it).
+/// </summary>
 public sealed record LabelOutcome(JobOutcome Components, JobOutcome Relabel, ulong Objects, int CrossingPieces, int CrossingObjects,
     long Equivalences, TimeSpan MergeTime, long MergeMemoryBytes)
 {
-    public bool IsComplete => Components.Result.IsComplete && Relabel.Result.IsComplete;
+    /// <summary>The dilation or erosion pass, when one was asked for.</summary>
+    public JobOutcome? Morphology { get; init; }
+
+    /// <summary>Objects numbered (kept by the filters), before any dilation or erosion.</summary>
+    public ulong Numbered { get; init; }
+
+    /// <summary>The pass that wrote the output: the morphology pass if any, else relabelling.</summary>
+    public JobOutcome Final => Morphology ?? Relabel;
+
+    public bool IsComplete => Components.Result.IsComplete && Relabel.Result.IsComplete && (Morphology?.Result.IsComplete ?? true);
 }
 
 /// <summary>
@@ -67,6 +85,9 @@ public sealed record LabelOutcome(JobOutcome Components, JobOutcome Relabel, ulo
 ///   2 merge       (coordinator)  pieces that touch across faces (from the face planes) → union-find over
 ///                                crossing pieces only → final ids by first voxel, filters, object table
 ///   3 relabel     (workers)      local labels → final ids, written as uint32 (uint64 when needed)
+///   4 dilate or   (workers)      only with --dilate r / --erode r: pass 3 writes to the workspace instead, and
+///     erode                      this pass reads it with a halo of ⌊r⌋ and writes the output and per-chunk
+///                 (coordinator)  object statistics, added up into the object table
 /// </code>
 /// Passes 1 and 3 run through the embedded spine (staged, resumable); pass 2 is recomputed on a rerun. The
 /// scratch data lives in <see cref="LabelWorkspace"/> beside the output and is removed once all is committed.
@@ -108,6 +129,11 @@ public static class LabelJob
         request.Segmentation.AddTo(parameters);
         request.Split?.AddTo(parameters);
         if (request.Intensity is not null) parameters["intensity"] = request.Intensity.Info.Location;
+        if (request.Morphology is { } morphology)
+        {
+            if (request.Components is not null) throw new ArgumentException("--dilate/--erode follow the label command's own components pass");
+            parameters[morphology.Mode == LabelMorphologyMode.Dilate ? "dilate" : "erode"] = morphology.Radius.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        }
         if (request.FillHoles) parameters["fillHoles"] = "1";
         if (request.Components is { } custom)
         {
@@ -181,7 +207,8 @@ public static class LabelJob
         // Pass 1: local components and summaries.
         var custom = request.Components;
         var localAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.LocalLabels, "");
-        var components = await runPass("label 1/3: components", new JobRequest("label", input, localAddress, localOptions, chunkShape,
+        string passes = request.Morphology is null ? "3" : "4";
+        var components = await runPass($"label 1/{passes}: components", new JobRequest("label", input, localAddress, localOptions, chunkShape,
             request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: custom?.BytesPerVoxel ?? planningBytes,
             MaxChunkBytes: custom?.MaxChunkBytes ?? 256L << 20, Stage: stage), ct).ConfigureAwait(false);
         if (!components.Result.IsComplete)
@@ -191,36 +218,80 @@ public static class LabelJob
         // Pass 2: merge across chunk borders and number the objects.
         var grid = components.Grid;
         var clock = Stopwatch.StartNew();
-        status?.Report("label 2/3: merging pieces across chunk borders");
+        status?.Report($"label 2/{passes}: merging pieces across chunk borders");
         var merge = new BoundaryMerge(grid.Count);
         long equivalences = FindEquivalences(grid, workspace, request.Connectivity, merge, request.Workers, ct);
         int sets = merge.Flatten();
         string? tablePartial = request.ObjectsPath is null ? null : request.ObjectsPath + ".partial";
-        var numbering = new ObjectNumbering(grid, merge, workspace.ReadSummary, request.Filter, keepStats: tablePartial is not null);
-        using (var table = tablePartial is null ? null : new ObjectTableWriter(new StreamWriter(tablePartial), info.VoxelSize,
-                   info.Axes.HasTime, info.Axes.HasZ, request.Intensity is not null || request.Segmentation.Mode != SegmentationMode.Labels))
+        bool hasIntensity = request.Intensity is not null || request.Segmentation.Mode != SegmentationMode.Labels;
+        bool tableNow = tablePartial is not null && request.Morphology is null;     // else the table follows the last pass
+        var numbering = new ObjectNumbering(grid, merge, workspace.ReadSummary, request.Filter, keepStats: tableNow);
+        using (var table = !tableNow ? null : new ObjectTableWriter(new StreamWriter(tablePartial!), info.VoxelSize, info.Axes.HasTime, info.Axes.HasZ, hasIntensity))
         {
             numbering.Run((c, ids) => workspace.WriteMap(c, ids), table is null ? null : (id, t, o) => table.Write(id, t, o));
         }
         clock.Stop();
 
-        // Pass 3: final ids.
+        // Pass 3: final ids (to the workspace when a dilation or erosion follows).
         var outputType = numbering.ObjectCount > uint.MaxValue ? DataType.UInt64 : DataType.UInt32;
         var finalOptions = OutputLayout.Labels(info, request.Output.Format, outputType, request.StorageChunks, request.Codec);
+        var relabelAddress = request.Morphology is null ? request.Output : new VolumeAddress(VolumeFormat.Zarr, workspace.FinalLabels, "");
+        var relabelOptions = request.Morphology is null ? finalOptions : OutputLayout.Labels(info, VolumeFormat.Zarr, outputType, grid.ChunkShape, CodecSpec.Default);
         using var local = VolumeStore.Open(localAddress);
-        var relabel = await runPass("label 3/3: relabel", new JobRequest("relabel", local, request.Output, finalOptions, grid.ChunkShape,
-            request.Workers, request.Overwrite, new Dictionary<string, string>(parameters) { ["objects"] = numbering.ObjectCount.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        var objectsParameters = new Dictionary<string, string>(parameters) { ["objects"] = numbering.ObjectCount.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        var relabel = await runPass($"label 3/{passes}: relabel", new JobRequest("relabel", local, relabelAddress, relabelOptions, grid.ChunkShape,
+            request.Workers, request.Morphology is null && request.Overwrite, objectsParameters,
             PlanningBytesPerVoxel: 16, Stage: new RelabelStage(workspace, outputType)), ct).ConfigureAwait(false);
 
         var outcome = new LabelOutcome(components, relabel, numbering.ObjectCount, merge.NodeCount, sets, equivalences, clock.Elapsed,
-            merge.MemoryBytes + numbering.SetMemoryBytes);
-        if (relabel.Result.IsComplete)
+            merge.MemoryBytes + numbering.SetMemoryBytes) { Numbered = numbering.ObjectCount };
+        if (!relabel.Result.IsComplete) return outcome;
+        local.Dispose();
+
+        if (request.Morphology is { } morphology)
         {
-            if (tablePartial is not null) File.Move(tablePartial, request.ObjectsPath!, overwrite: true);
-            local.Dispose();
-            workspace.Delete();
+            // Pass 4: the final labels dilated or eroded, a halo of ⌊r⌋ around each chunk; then the table of what it wrote.
+            using var final = VolumeStore.Open(relabelAddress);
+            var (intensity, channel) = request.Intensity is not null ? (request.Intensity, 0)
+                : request.Segmentation.Mode != SegmentationMode.Labels ? (request.Input, request.Segmentation.Channel) : ((IVolume?)null, 0);
+            var reshape = new LabelMorphologyStage(morphology, workspace, grid.VolumeShape, info.Axes.HasZ, intensity, channel);
+            string verb = morphology.Mode == LabelMorphologyMode.Dilate ? "dilate" : "erode";
+            var reshaped = await runPass($"label 4/4: {verb}", new JobRequest("label-" + verb, final, request.Output, finalOptions, grid.ChunkShape,
+                request.Workers, request.Overwrite, objectsParameters, PlanningBytesPerVoxel: 40, Stage: reshape), ct).ConfigureAwait(false);
+            outcome = outcome with { Morphology = reshaped };
+            if (!reshaped.Result.IsComplete) return outcome;
+            status?.Report($"label 4/4: object table after --{verb} {morphology.Radius.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            outcome = outcome with { Objects = WriteMorphologyTable(reshaped.Grid, workspace, tablePartial, info, hasIntensity) };
         }
+        if (tablePartial is not null) File.Move(tablePartial, request.ObjectsPath!, overwrite: true);
+        workspace.Delete();
         return outcome;
+    }
+
+    /// <summary>
+    /// Adds up the per-chunk statistics of the dilated or eroded objects and writes the table (when asked for) in id
+    /// order; an object erosion erased has no voxel left, so no row. Returns the number of objects. Holds one entry per
+    /// object (about 130 bytes each).
+    /// </summary>
+    private static ulong WriteMorphologyTable(ChunkGrid grid, LabelWorkspace workspace, string? tablePath, VolumeInfo info, bool hasIntensity)
+    {
+        var objects = new Dictionary<ulong, (long T, PieceStats Stats)>();
+        for (long c = 0; c < grid.Count; c++)
+        {
+            var (t, pieces) = workspace.ReadObjects(c);
+            foreach (var (id, piece) in pieces)
+            {
+                ref var entry = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(objects, id, out bool exists);
+                if (!exists) entry = (t, piece);
+                else entry.Stats.Add(piece);
+            }
+        }
+        if (tablePath is not null)
+        {
+            using var table = new ObjectTableWriter(new StreamWriter(tablePath), info.VoxelSize, info.Axes.HasTime, info.Axes.HasZ, hasIntensity);
+            foreach (var id in objects.Keys.Order()) table.Write(id, objects[id].T, objects[id].Stats);
+        }
+        return (ulong)objects.Count;
     }
 
     /// <summary>Pass 2's first half on the workspace's summaries (see the overload).</summary>
