@@ -111,8 +111,8 @@ public static class LabelJob
             // The mean intensity is the raw image's (Voronoi-Otsu) or the given --intensity volume's.
             request = request with
             {
-                Segmentation = new Segmentation(SegmentationMode.Labels),
-                Connectivity = Connectivity.All,
+                Segmentation = SplitJob.RegionSegmentation,
+                Connectivity = SplitJob.RegionConnectivity,
                 Intensity = request.Intensity ?? (request.Split.Foreground is null ? request.Input : null),
             };
         }
@@ -176,16 +176,17 @@ public static class LabelJob
             }
             if (request.Split is { } split)
             {
-                var splitSpace = new SplitWorkspace(Path.Combine(workspace.Root, "split"));
+                var splitSpace = SplitJob.WorkspaceOf(workspace);
                 splitSpace.Begin(jobKey, overwrite: false);
                 var flooded = await SplitJob.RunAsync(request.Input, split, splitSpace, request.ChunkShape, request.Workers, parameters, runPass, status, ct,
                     request.Backend).ConfigureAwait(false);
                 if (flooded.Failed is { } failed) return new LabelOutcome(failed, failed, 0, 0, 0, 0, TimeSpan.Zero, 0);
                 using var state = VolumeStore.Open(flooded.State);
-                var regions = new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ, request.Intensity);
-                var stage = new FloodLabelStage(regions, t => flooded.LastIteration[t]);
-                return await LabelForeground(request, state, stage, flooded.Grid.ChunkShape, runPass, status, workspace, parameters, localOptions, planningBytes, ct)
-                    .ConfigureAwait(false);
+                var stage = SplitJob.LabelStageOf(workspace, info, request.Intensity, flooded.LastIteration);
+                // Each time point's last iteration is the labelling's: a remote worker cuts the states back with it.
+                var labelParameters = new Dictionary<string, string>(parameters) { [SplitJob.LastParameter] = SplitJob.FormatLast(flooded.LastIteration) };
+                return await LabelForeground(request, state, stage, flooded.Grid.ChunkShape, runPass, status, workspace, labelParameters, localOptions, planningBytes,
+                    ct).ConfigureAwait(false);
             }
             var foreground = request.Components?.Stage(workspace) ?? new LabelStage(request.Segmentation, request.Connectivity, workspace, spatial, !info.Axes.HasZ,
                 request.Intensity, holes, request.Backend);

@@ -34,7 +34,8 @@ public sealed record RunRequest(
     bool Overwrite)
 {
     /// <summary>
-    /// Carries the chunk passes (classify + label, relabel, the mesh's marching cubes) to remote workers; null runs them on
+    /// Carries the chunk passes (classify + label, relabel, the mesh's marching cubes; with <see cref="Split"/> the predict
+    /// pass and the split's passes instead of classify + label) to remote workers; null runs them on
     /// this machine. The coordinator's own steps (merge, HDF5 copies, mesh weld: outputs one process writes) run here
     /// either way.
     /// </summary>
@@ -257,19 +258,19 @@ public static class RunJob
     /// <summary>
     /// A run with <c>--split</c>: the probabilities are written whole first (exported, or to scratch), since the split's
     /// flood reaches beyond any chunk's halo; then `label --split` on them, with the raw image's mean intensity per object
-    /// (one input channel). On this machine only: the split's passes are not carried to remote workers yet.
+    /// (one input channel). On a cluster the predict pass and the split's chunk passes run on the remote workers, which
+    /// rebuild their stages from the run's spec and the jobs' parameters (<see cref="RunPasses"/>); the export copy, like
+    /// the HDF5 copies, runs here.
     /// </summary>
     private static async Task<LabelOutcome> ClassifyThenSplit(RunRequest request, SplitSpec split, VolumeAddress exportAddress, VolumeAddress labels,
         string objectsPath, IReadOnlyDictionary<string, string> parameters, RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
-        if (request.RemoteTransport is not null)
-            throw new UsageException("--split runs on one machine for now (its passes are not carried to gpu-nodes yet): run it embedded, without --seed");
         var info = request.Raw.Info;
         var classifier = request.Classifier;
         int inputChannels = checked((int)info.Channels);
         // The probabilities as `predict` writes them (channels last: what its stage produces); exported as OME-Zarr from there.
         var probabilities = new VolumeAddress(VolumeFormat.Zarr, Path.Combine(Path.GetDirectoryName(objectsPath)!, SplitProbabilities), "");
-        var stage = new PredictStage(classifier.Features, info.SpatialShape.Z, inputChannels, classifier.Classifier, request.Backend);
+        var stage = SplitPredictStage(request);
         if (!StagedOutput.IsCommitted(probabilities))
         {
             var predict = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Predict, request.Raw, probabilities,
@@ -277,7 +278,7 @@ public static class RunJob
                     CodecSpec.Default, CodecSpec.Default),
                 request.ChunkShape, request.Workers, Overwrite: false, new Dictionary<string, string>(parameters),
                 PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels + classifier.Classifier.FeatureCount),
-                MaxChunkBytes: 1L << 30, Stage: stage), logs, monitor.Begin(Classify), ct).ConfigureAwait(false);
+                MaxChunkBytes: 1L << 30, Stage: stage, Transport: request.RemoteTransport), logs, monitor.Begin(Classify), ct).ConfigureAwait(false);
             if (!predict.Result.IsComplete) throw new RunIncompleteException(predict);
             journal.SetGrid(predict.Grid.ChunkShape, predict.Grid.Count);
             journal.Record(StageOf(Classify, predict));
@@ -304,8 +305,19 @@ public static class RunJob
         {
             bool relabel = job.StageName == "relabel";
             if (relabel) monitor.End(Merge);
-            return EmbeddedJob.RunAsync(job, logs, relabel ? monitor.Begin(Relabel) : merge, token);
+            return EmbeddedJob.RunAsync(job with { Transport = request.RemoteTransport }, logs, relabel ? monitor.Begin(Relabel) : merge, token);
         }, status: null, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The predict pass of a run with <c>--split</c>: the classifier's probabilities of each chunk, channels last. Remote
+    /// workers build it from the run's spec (<see cref="RunPasses"/>) exactly as the coordinator would.
+    /// </summary>
+    internal static PredictStage SplitPredictStage(RunRequest request)
+    {
+        var info = request.Raw.Info;
+        var classifier = request.Classifier;
+        return new PredictStage(classifier.Features, info.SpatialShape.Z, checked((int)info.Channels), classifier.Classifier, request.Backend);
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Hosting;
 using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Splitting;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Labeling;
 using ChunkSeg.Storage.Meshing;
@@ -54,6 +55,15 @@ public static class RunPasses
                 output = Own(VolumeStore.Open(spec.Output, writable: true));
                 switch (spec.Stage)
                 {
+                    case StageCatalog.Predict when request.Split is not null:
+                        // A split run's probabilities, predicted whole before the split.
+                        input = request.Raw;
+                        stage = RunJob.SplitPredictStage(request);
+                        break;
+                    case "split-outline" or "split-maxima" or "split-flood" when request.Split is not null:
+                    case "label" when request.Split is not null:
+                        (input, stage) = SplitPass(spec, request, request.Split!, workspace, outDir, backend, Own);
+                        break;
                     case "label":
                         input = request.Raw;
                         var export = request.ExportProbabilities
@@ -68,7 +78,8 @@ public static class RunPasses
                         stage = new RelabelStage(workspace, output.Info.DataType);
                         break;
                     default:
-                        throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel, {MeshJob.PiecesStage})");
+                        throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel, {MeshJob.PiecesStage}; " +
+                            $"with --split also {StageCatalog.Predict}, split-outline, split-maxima, split-flood)");
                 }
             }
             else
@@ -93,6 +104,48 @@ public static class RunPasses
             return disposable;
         }
     }
+
+    /// <summary>
+    /// A pass of a run's split (<see cref="SplitJob"/>, then the labelling of its flooded regions), rebuilt from the
+    /// run's spec and the job's parameters: the inputs and workspaces lie in the run's folder, beside its labels; the
+    /// cut of <c>--split voronoi</c> is a constant; the grid is the job's chunks over the volume; the round, the stopped
+    /// time points and each one's last iteration are the job's parameters.
+    /// </summary>
+    private static (IVolume Input, IChunkStage Stage) SplitPass(JobSpec spec, RunRequest request, SplitSpec split, LabelWorkspace workspace, string outDir,
+        ComputeBackend backend, Func<IVolume, IVolume> own)
+    {
+        // Only --split voronoi reaches a run (its first pass is the segmentation); Voronoi-Otsu's cuts are the label command's.
+        if (split.Foreground is null) throw new UsageException($"job {spec.Id}: a run's split segments the probabilities first; this one does not");
+        StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
+        var input = own(VolumeStore.Open(spec.Input));
+        var splitSpace = SplitJob.WorkspaceOf(workspace);
+        // The split reads the run's probabilities: their axes, shape and time points are the split's.
+        var volume = own(VolumeStore.Open(Path.Combine(outDir, RunJob.SplitProbabilities))).Info;
+        bool threeD = volume.Axes.HasZ;
+        switch (spec.Stage)
+        {
+            case "split-outline":
+                return (input, SplitJob.FirstStage(split, splitSpace, threeD, backend));
+            case "split-maxima":
+                return (input, SplitJob.MaximaStageOf(split, splitSpace, null, _ => throw new InvalidOperationException("--split voronoi reads no outline range"),
+                    volume.SpatialShape, threeD));
+            case "split-flood":
+            {
+                int round = int.Parse(Parameter(spec, SplitJob.RoundParameter), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+                var last = SplitJob.ParseLast(Parameter(spec, SplitJob.LastParameter));
+                var grid = new ChunkGrid(volume.SpatialShape, volume.TimePoints, spec.ChunkShape, Halo.None);
+                var outline = round == 0 ? own(VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, splitSpace.Outline, ""))) : null;
+                return (input, SplitJob.FloodStage(round, grid, splitSpace, threeD, outline, _ => VoronoiOtsuSigmas.MaskCut, last));
+            }
+            default:
+                // "label": the final state's regions, with the raw image's mean intensity (one input channel) as the run gives it.
+                var intensity = request.Raw.Info.Channels == 1 ? request.Raw : null;
+                return (input, SplitJob.LabelStageOf(workspace, volume, intensity, SplitJob.ParseLast(Parameter(spec, SplitJob.LastParameter))));
+        }
+    }
+
+    private static string Parameter(JobSpec spec, string name) =>
+        spec.Parameters.TryGetValue(name, out var value) ? value : throw new UsageException($"job {spec.Id}: the {spec.Stage} pass carries no \"{name}\" parameter");
 
     private sealed class Processor(ChunkWorker worker, List<IDisposable> owned) : IJobProcessor
     {

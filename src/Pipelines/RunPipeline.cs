@@ -60,7 +60,7 @@ public static class RunPipeline
 
     /// <summary>
     /// A coordinator's run of <paramref name="spec"/>: <see cref="RunJob"/>'s pipeline with its chunk passes (classify +
-    /// label, relabel, the mesh's marching cubes) sent through <paramref name="remoteTransport"/>, each pass's job carrying
+    /// label, or with --split the predict pass and the split's passes; relabel, the mesh's marching cubes) sent through <paramref name="remoteTransport"/>, each pass's job carrying
     /// the spec (<see cref="SpecParameter"/>, for <see cref="RunPasses.Open"/>) and <paramref name="extraJobParameters"/>;
     /// the coordinator's own steps (merge, HDF5 copies, weld) run here. <paramref name="resuming"/>: the run was started
     /// before (by this coordinator or its predecessor) and its outputs are its own, so the spec's overwrite is dropped.
@@ -70,8 +70,6 @@ public static class RunPipeline
         ILoggerFactory logs, IRunMonitor monitor, bool resuming, CancellationToken ct)
     {
         if (resuming) spec = spec with { Overwrite = false };
-        if (spec.Split is not null)
-            throw new UsageException("--split runs on one machine for now (its passes are not carried to gpu-nodes yet): run it embedded, without --seed");
         var parameters = new Dictionary<string, string>(extraJobParameters ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
             [SpecParameter] = spec.ToJson(),

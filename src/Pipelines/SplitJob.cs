@@ -2,6 +2,7 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Backends;
 using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Kernels.Labeling;
 using ChunkSeg.Kernels.Splitting;
 using ChunkSeg.Storage;
 using ChunkSeg.Storage.Labeling;
@@ -36,14 +37,11 @@ public static class SplitJob
         backend ??= ComputeBackend.Cpu;
         var info = input.Info;
         bool threeD = info.Axes.HasZ;
-        var steps = new VoronoiOtsuChunk(split.Sigmas, threeD);
         var outlineAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Outline, "");
         var seedsAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Seeds, "");
 
         // 1: the outline blur and its range per time point, or the given segmentation as 1 and 0.
-        var firstStage = split.Foreground is { } segmentation
-            ? new ForegroundStage(backend.Segmenter(segmentation, !threeD), BlockSmoothing.HaloOf(BlockSmoothing.Kernels(segmentation.Smoothing, !threeD)))
-            : (IChunkStage)new OutlineStage(steps, workspace, threeD);
+        var firstStage = FirstStage(split, workspace, threeD, backend);
         var outline = await runPass("split 1/3: " + (split.Foreground is null ? "outline" : "foreground"), new JobRequest("split-outline", input, outlineAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.Float32, chunkShape, CodecSpec.Default), chunkShape, workers, Overwrite: false,
             parameters, PlanningBytesPerVoxel: 16 + 8 * info.Channels, Stage: firstStage), ct).ConfigureAwait(false);
@@ -63,8 +61,7 @@ public static class SplitJob
         using var outlineVolume = VolumeStore.Open(outlineAddress);
         var maxima = await runPass("split 2/3: maxima", new JobRequest("split-maxima", input, seedsAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
-            parameters, PlanningBytesPerVoxel: 32, Stage: new MaximaStage(steps, workspace, split.Foreground is null ? outlineVolume : null, t => range[t],
-                grid.VolumeShape, threeD, split.SpotChannel)), ct)
+            parameters, PlanningBytesPerVoxel: 32, Stage: MaximaStageOf(split, workspace, outlineVolume, t => range[t], grid.VolumeShape, threeD)), ct)
             .ConfigureAwait(false);
         if (!maxima.Result.IsComplete) return new SplitOutcome(maxima, seedsAddress, grid, new Dictionary<long, int>());
         var cut = split.Foreground is null ? OtsuCuts(grid, workspace, range) : Enumerable.Range(0, (int)grid.TimePoints).ToDictionary(t => (long)t, _ => VoronoiOtsuSigmas.MaskCut);
@@ -72,7 +69,6 @@ public static class SplitJob
             status?.Report("split: Otsu threshold " + string.Join(", ", cut.OrderBy(p => p.Key).Select(p => grid.TimePoints > 1 ? $"t{p.Key} {p.Value:G6}" : $"{p.Value:G6}")));
 
         // 3: flood rounds until every time point's flood has stopped.
-        int iterations = RoundIterations(grid.ChunkShape, threeD);
         var last = new Dictionary<long, int>();
         using var seeds = VolumeStore.Open(seedsAddress);
         IVolume previous = seeds;
@@ -82,10 +78,17 @@ public static class SplitJob
             for (int round = 0; ; round++)
             {
                 var address = new VolumeAddress(VolumeFormat.Zarr, workspace.Round(round), "");
-                var stage = new FloodRoundStage(round, iterations, workspace, grid, threeD, round == 0 ? outlineVolume : null, t => cut[t], last.ContainsKey);
+                var stage = FloodStage(round, grid, workspace, threeD, outlineVolume, t => cut[t], last);
+                int iterations = stage.Iterations;
+                // The round and the time points already stopped (with their last iterations) are the job's: a remote
+                // worker rebuilds the stage from them (FloodStage, LastIterations).
                 var flood = await runPass($"split 3/3: flood round {round + 1}", new JobRequest("split-flood", previous, address,
                     OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
-                    new Dictionary<string, string>(parameters) { ["round"] = round.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                    new Dictionary<string, string>(parameters)
+                    {
+                        [RoundParameter] = round.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        [LastParameter] = FormatLast(last),
+                    },
                     PlanningBytesPerVoxel: 32, Stage: stage), ct).ConfigureAwait(false);
                 if (!flood.Result.IsComplete) return new SplitOutcome(flood, address, grid, last);
 
@@ -114,6 +117,68 @@ public static class SplitJob
         {
             foreach (var v in opened) v.Dispose();
         }
+    }
+
+    /// <summary>The job parameter naming a flood round (from 0).</summary>
+    public const string RoundParameter = "round";
+
+    /// <summary>
+    /// The job parameter holding the time points whose flood has stopped and the last iteration of each ("t:i,t:i", by
+    /// time point): a flood round leaves those time points as they are, the labelling cuts each state back to its own.
+    /// </summary>
+    public const string LastParameter = "split.last";
+
+    /// <summary>The split's scratch folder inside a labelling's workspace.</summary>
+    public static SplitWorkspace WorkspaceOf(LabelWorkspace labels) => new(Path.Combine(labels.Root, "split"));
+
+    /// <summary>Pass 1's stage: the outline blur (Voronoi-Otsu), or the segmentation as 1 and 0 (<c>--split voronoi</c>).</summary>
+    public static IChunkStage FirstStage(SplitSpec split, SplitWorkspace workspace, bool threeD, ComputeBackend backend) =>
+        split.Foreground is { } segmentation
+            ? new ForegroundStage(backend.Segmenter(segmentation, !threeD), BlockSmoothing.HaloOf(BlockSmoothing.Kernels(segmentation.Smoothing, !threeD)))
+            : new OutlineStage(new VoronoiOtsuChunk(split.Sigmas, threeD), workspace, threeD);
+
+    /// <summary>Pass 2's stage: the spot blur's maxima; for Voronoi-Otsu also the histograms of <paramref name="outline"/> over <paramref name="rangeOf"/>.</summary>
+    public static MaximaStage MaximaStageOf(SplitSpec split, SplitWorkspace workspace, IVolume? outline, Func<long, (float Min, float Max)> rangeOf,
+        Long3 volumeShape, bool threeD) =>
+        new(new VoronoiOtsuChunk(split.Sigmas, threeD), workspace, split.Foreground is null ? outline : null, rangeOf, volumeShape, threeD, split.SpotChannel);
+
+    /// <summary>
+    /// Flood round <paramref name="round"/>'s stage on <paramref name="grid"/>: round 0 cuts <paramref name="outline"/> at
+    /// <paramref name="cutOf"/>; the time points in <paramref name="last"/> have stopped.
+    /// </summary>
+    public static FloodRoundStage FloodStage(int round, ChunkGrid grid, SplitWorkspace workspace, bool threeD, IVolume? outline, Func<long, float> cutOf,
+        IReadOnlyDictionary<long, int> last) =>
+        new(round, RoundIterations(grid.ChunkShape, threeD), workspace, grid, threeD, round == 0 ? outline : null, cutOf, last.ContainsKey);
+
+    /// <summary>
+    /// The labelling pass's stage after a split: the flooded regions of each time point's state cut back to its last
+    /// iteration (<paramref name="last"/>), labelled as a label image through all box neighbours.
+    /// </summary>
+    public static FloodLabelStage LabelStageOf(LabelWorkspace workspace, VolumeInfo info, IVolume? intensity, IReadOnlyDictionary<long, int> last) =>
+        new(new LabelStage(RegionSegmentation, RegionConnectivity, workspace, info.SpatialShape, !info.Axes.HasZ, intensity), t => last[t]);
+
+    /// <summary>How the flooded regions are labelled: as a label image, connected through all box neighbours.</summary>
+    public static readonly Segmentation RegionSegmentation = new(SegmentationMode.Labels);
+
+    public const Connectivity RegionConnectivity = Connectivity.All;
+
+    /// <summary><see cref="LastParameter"/>'s text for <paramref name="last"/>.</summary>
+    public static string FormatLast(IReadOnlyDictionary<long, int> last) =>
+        string.Join(',', last.OrderBy(p => p.Key).Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Key}:{p.Value}")));
+
+    /// <summary>The time points and last iterations <see cref="FormatLast"/> wrote.</summary>
+    public static Dictionary<long, int> ParseLast(string text)
+    {
+        var last = new Dictionary<long, int>();
+        foreach (var entry in text.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = entry.Split(':');
+            if (parts.Length != 2 || !long.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long t)
+                || !int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i))
+                throw new FormatException($"{LastParameter}: \"{entry}\" is not time:iteration");
+            last[t] = i;
+        }
+        return last;
     }
 
     /// <summary>Otsu's threshold per time point from the row counts of its chunks.</summary>

@@ -99,6 +99,35 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    /// <summary>
+    /// `run --split voronoi` on the cluster: the predict pass and every pass of the split (outline, maxima, flood rounds,
+    /// labelling, relabelling) run on the gpu-nodes, rebuilt from the run's spec and the jobs' parameters, and the labels
+    /// and object table equal the embedded run's.
+    /// </summary>
+    [Fact]
+    public async Task A_split_run_on_the_cluster_equals_the_embedded_split_run()
+    {
+        string[] split = ["--split", "voronoi", "--spot-sigma", "1", "--channel", "1", "--threshold", "0.5", "--min-size", "5", "--chunk", "16,32,32", "--mesh", "none"];
+        string reference = _dir["split-embedded"];
+        var (code, _, err) = await Cli.Run(["run", Data3D, "--out", reference, "--ilp", Ilp3D, .. split]);
+        Assert.True(code == 0, err);
+
+        var cluster = StartCluster(coordinators: 1, nodes: 2);
+        await cluster.UntilNodes(2);
+        string outDir = _dir["split-distributed"];
+        var final = await Finished(cluster, await Submit(cluster, outDir, split));
+        Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
+        foreach (var pass in new[] { "(predict)", "(split-outline)", "(split-maxima)", "(split-flood)", "(label)", "(relabel)" })
+            Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
+
+        var labels = TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr"));
+        Assert.True(labels.Max() >= 2, $"the fixture should hold several objects; it holds {labels.Max()}");
+        Assert.Equal(labels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        Assert.False(Directory.Exists(Path.Combine(outDir, ".chunkseg-split-probabilities.zarr")), "the scratch probabilities are removed");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+    }
+
     [Fact]
     public async Task Status_cancel_views_and_the_secret()
     {

@@ -269,14 +269,15 @@ public sealed class RunCliTests : IDisposable
         Assert.Equal(wantLabels.Max(), manifest["objects"]!.GetValue<long>());
         Assert.Contains("voronoi", manifest.ToJsonString());
 
-        // Bad split options name themselves; a split run is refused on a cluster (not distributed yet), and otsu in run.
+        // Bad split options name themselves, also on a cluster (checked before any pass is sent; a --split voronoi run
+        // itself is distributed: DistributedTests), and otsu in run.
         await Cli.Expect(2, "--split voronoi needs --spot-sigma", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--split", "voronoi");
         await Cli.Expect(2, "--spot-sigma goes with --split voronoi", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--spot-sigma", "1");
         await Cli.Expect(2, "--threshold otsu needs the whole probability map", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--threshold", "otsu");
-        var spec = new Pipelines.RunSpec(Data3D, _dir["cluster-split"], Ilp: Ilp3D, Split: "voronoi", SpotSigma: "1");
+        var spec = new Pipelines.RunSpec(Data3D, _dir["cluster-split"], Ilp: Ilp3D, Split: "voronoi-otsu", SpotSigma: "1");
         var refused = await Assert.ThrowsAsync<Contracts.Errors.UsageException>(() => Pipelines.RunPipeline.ExecuteAsync(spec, () => throw new InvalidOperationException(),
             null, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null!, resuming: false, CancellationToken.None));
-        Assert.Contains("--split runs on one machine", refused.Message);
+        Assert.Contains("--split voronoi-otsu: the split available is voronoi", refused.Message);
     }
 
     private static async Task Ok(params string[] args)

@@ -148,7 +148,7 @@ internal sealed class RunArguments
     private readonly Option<string?> _split = new("--split")
     {
         Description = "voronoi: split touching objects of the segmentation: seeds are the maxima of the segmented channel blurred by --spot-sigma, " +
-            "flooded through the foreground (probabilities are written first; on this machine only, not yet on a cluster)",
+            "flooded through the foreground (the probabilities are written whole first)",
     };
     private readonly Option<string?> _spotSigma = new("--spot-sigma") { Description = "With --split voronoi: the spot sigma in voxels, s or z,y,x" };
 
