@@ -23,12 +23,21 @@ internal sealed class ChunkSegProcess : IDisposable
         _process = Process.Start(start)!;
         var log = new StreamWriter(logPath) { AutoFlush = true };
         var gate = new object();
-        _process.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (gate) log.WriteLine(line); };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (gate) log.WriteLine(line); };
+        // The log closes when both streams have ended (a null line), not when the process exits: lines still being
+        // read then arrive after the exit, and a write to a closed log would crash the test host.
+        int open = 2;
+        void Line(DataReceivedEventArgs e)
+        {
+            lock (gate)
+            {
+                if (e.Data is { } line) log.WriteLine(line);
+                else if (--open == 0) log.Dispose();
+            }
+        }
+        _process.OutputDataReceived += (_, e) => Line(e);
+        _process.ErrorDataReceived += (_, e) => Line(e);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        _process.Exited += (_, _) => { lock (gate) log.Dispose(); };
-        _process.EnableRaisingEvents = true;
     }
 
     public bool HasExited => _process.HasExited;
