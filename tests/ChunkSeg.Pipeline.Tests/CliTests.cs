@@ -153,6 +153,18 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Bench_split_times_chunkseg_beside_skimage_and_the_numpy_reference()
+    {
+        var (code, output, err) = await Run("bench", "split", "--shape", "24,40,40", "--chunk", "12,20,20", "--workers", "2", "--repeats", "1");
+        Assert.True(code == 0, err + output);
+        // The table wraps in a narrow console: look for words, not whole cells.
+        foreach (var word in new[] { "VoronoiOtsu.Label", "--voronoi-otsu", "numpy", "skimage", "watershed", "Mvoxels/s" }) Assert.Contains(word, output);
+        Assert.Contains("whole image vs chunked: identical partitions", output);
+        Assert.Contains("whole image vs numpy reference: identical partitions", output);
+        Assert.Contains("cores", output);
+    }
+
+    [Fact]
     public async Task Bad_input_gets_one_clear_line_and_the_right_exit_code()
     {
         Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);

@@ -7,7 +7,8 @@ Usage:
       SPOT_SIGMA, OUTLINE_SIGMA: scalars (clEsperanto passes the same sigma to x, y and z), or per axis as
       "z,y,x" ("y,x" in 2D): ChunkSeg's extension for anisotropic voxels, the per-axis sigmas clEsperanto's
       gaussian_blur itself takes.
-      OUT: uint32 labels, same shape. Prints one JSON line: threshold, number of seeds, flood iterations.
+      OUT: uint32 labels, same shape. Prints one JSON line: threshold, number of seeds, flood iterations, labels,
+      and the wall time of the labelling alone in seconds (no load, no save; `chunkseg bench split` reports it).
       --fma: let each Gaussian tap's multiply-add be fused (as an OpenCL compiler may contract it).
       --otsu-trim: drop empty end bins before Otsu as scikit-image >= 0.19 does; without it an empty bin 255
       (the maximum can land in bin 254 through float32 rounding) makes Otsu pick bin 254 (NaN in argmax).
@@ -41,6 +42,7 @@ What it follows, literally (docs/voronoi-otsu.md cites the source of every rule)
 import itertools
 import json
 import sys
+import time
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -258,11 +260,13 @@ def main(argv):
     def sigma(text):
         parts = [float(p) for p in text.split(",")]
         return parts[0] if len(parts) == 1 else parts
+    start = time.perf_counter()
     if foreground is not None:
         out = seeded_voronoi_split(img, sigma(args[2]), foreground, fma="--fma" in argv, info=info)
     else:
         out = voronoi_otsu_labeling(img, sigma(args[2]), sigma(args[3]), fma="--fma" in argv,
                                     otsu_trim="--otsu-trim" in argv, info=info)
+    info["seconds"] = time.perf_counter() - start
     np.save(args[1], out)
     info["labels"] = int(out.max())
     print(json.dumps(info))

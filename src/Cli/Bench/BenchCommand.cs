@@ -50,7 +50,7 @@ internal static class BenchCommand
             }
         });
         return new Command("bench", "Measure ChunkSeg against the reference tools on this machine") {
-            io, FeaturesBench.Create(context), PredictBench.Create(context), LabelBench.CreateLabel(context), LabelBench.CreateMerge(context), MeshBench.Create(context), RunBench.Create(context), ClusterBench.Create(context), BackendBench.Create(context),
+            io, FeaturesBench.Create(context), PredictBench.Create(context), LabelBench.CreateLabel(context), LabelBench.CreateMerge(context), SplitBench.Create(context), MeshBench.Create(context), RunBench.Create(context), ClusterBench.Create(context), BackendBench.Create(context),
         };
     }
 
