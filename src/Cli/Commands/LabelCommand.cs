@@ -84,12 +84,10 @@ internal static class LabelCommand
                 var thresholded = split?.Foreground ?? segmentation;
                 if (thresholded.Mode != SegmentationMode.Threshold)
                     throw new UsageException("--threshold otsu thresholds one channel; it does not combine with --argmax or --voronoi-otsu");
-                if (thresholded.Smooths)
-                    throw new UsageException("--threshold otsu is computed on the channel as stored; it does not combine with --smooth-sigma yet");
-                double otsu = VolumeOtsu.Threshold(source, thresholded.Channel, workerCount, ct);
+                double otsu = VolumeOtsu.Threshold(source, thresholded.Channel, thresholded.Smoothing, workerCount, ct);
                 if (double.IsNaN(otsu))
                     throw new UsageException($"{info.Location}: channel {thresholded.Channel} is constant; Otsu's threshold needs at least two values");
-                context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"label: Otsu threshold of channel {thresholded.Channel}: {otsu:G7} (foreground above it)"));
+                context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"label: Otsu threshold of channel {thresholded.Channel}{(thresholded.Smooths ? " (smoothed)" : "")}: {otsu:G7} (foreground above it)"));
                 thresholded = thresholded with { Threshold = VolumeOtsu.AsInclusive(otsu) };
                 if (split is not null) split = split with { Foreground = thresholded };
                 else segmentation = thresholded;
