@@ -99,11 +99,16 @@ public static class OptionValues
             throw new UsageException("--split voronoi needs --spot-sigma s or z,y,x: the blur (in voxels) whose maxima seed the split");
         if (connectivity is not null)
             throw new UsageException("--split labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
-        bool threeD = volume.Axes.HasZ;
-        var sigma = ParseSigma("--spot-sigma", spotSigma);
+        return new SplitSpec(VoronoiOtsuSigmas.SpotOnly(SigmaPerAxis("--spot-sigma", spotSigma, volume.Axes.HasZ)), segmentation());
+    }
+
+    /// <summary>A split's sigma option (s or z,y,x) as z, y, x in voxels, z 0 in 2D; every axis used must be positive.</summary>
+    public static (double Z, double Y, double X) SigmaPerAxis(string option, string text, bool threeD)
+    {
+        var sigma = ParseSigma(option, text);
         if (!(sigma.Y > 0 && sigma.X > 0 && (!threeD || sigma.Z > 0)))
-            throw new UsageException($"--spot-sigma {spotSigma}: every axis needs a positive sigma");
-        return new SplitSpec(VoronoiOtsuSigmas.SpotOnly((threeD ? sigma.Z : 0, sigma.Y, sigma.X)), segmentation());
+            throw new UsageException($"{option} {text}: every axis needs a positive sigma");
+        return (threeD ? sigma.Z : 0, sigma.Y, sigma.X);
     }
 
     public static Connectivity ConnectivityOf(VolumeInfo info, int? value)

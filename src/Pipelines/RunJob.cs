@@ -266,7 +266,6 @@ public static class RunJob
         string objectsPath, IReadOnlyDictionary<string, string> parameters, RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
         var info = request.Raw.Info;
-        var classifier = request.Classifier;
         int inputChannels = checked((int)info.Channels);
         // The probabilities as `predict` writes them (channels last: what its stage produces); exported as OME-Zarr from there.
         var probabilities = new VolumeAddress(VolumeFormat.Zarr, Path.Combine(Path.GetDirectoryName(objectsPath)!, SplitProbabilities), "");
@@ -277,7 +276,7 @@ public static class RunJob
                 OutputLayout.ChannelsLast(info, VolumeFormat.Zarr, stage.OutputChannels, request.StorageChunks, new Long3(64, 64, 64), new Long3(1, 256, 256),
                     CodecSpec.Default, CodecSpec.Default),
                 request.ChunkShape, request.Workers, Overwrite: false, new Dictionary<string, string>(parameters),
-                PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels + classifier.Classifier.FeatureCount),
+                PlanningBytesPerVoxel: stage.PlanningBytesPerVoxel,
                 MaxChunkBytes: 1L << 30, Stage: stage, Transport: request.RemoteTransport), logs, monitor.Begin(Classify), ct).ConfigureAwait(false);
             if (!predict.Result.IsComplete) throw new RunIncompleteException(predict);
             journal.SetGrid(predict.Grid.ChunkShape, predict.Grid.Count);

@@ -168,7 +168,7 @@ internal static class LabelCommand
             throw new UsageException($"{info.Location}: --voronoi-otsu reads one channel; this image has {info.Channels}");
         bool threeD = info.Axes.HasZ;
         (double, double, double) PerAxis(string option, string? given, double uniform) =>
-            given is null ? (threeD ? uniform : 0, uniform, uniform) : SigmaPerAxis(option, given, threeD);
+            given is null ? (threeD ? uniform : 0, uniform, uniform) : OptionValues.SigmaPerAxis(option, given, threeD);
         return new SplitSpec(new Kernels.Splitting.VoronoiOtsuSigmas(PerAxis("--spot-sigma", spotText, spot), PerAxis("--outline-sigma", outlineText, outline)));
     }
 
@@ -187,15 +187,6 @@ internal static class LabelCommand
                     "(float32) or of an image thresholded with --threshold otsu");
             return options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
         }, info)!;
-    }
-
-    /// <summary>A sigma option as z, y, x in voxels (z 0 in 2D), every used axis positive.</summary>
-    private static (double Z, double Y, double X) SigmaPerAxis(string option, string given, bool threeD)
-    {
-        var sigma = OptionValues.ParseSigma(option, given);
-        if (!(sigma.Y > 0 && sigma.X > 0 && (!threeD || sigma.Z > 0)))
-            throw new UsageException($"{option} {given}: every axis needs a positive sigma");
-        return (threeD ? sigma.Z : 0, sigma.Y, sigma.X);
     }
 
     private static Segmentation SegmentationOf(VolumeInfo info, ParseResult parse, ObjectOptions options)

@@ -4,7 +4,6 @@ using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Stages;
-using ChunkSeg.Kernels.Features;
 using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
 
@@ -52,7 +51,7 @@ internal static class PredictCommand
                 new Long3(64, 64, 64), new Long3(1, 256, 256), codecSpec, CodecSpec.Gzip(1));
 
             var request = new JobRequest(StageCatalog.Predict, source, target, options, requestedCompute, workerCount, parse.GetValue(overwrite),
-                parameters, PlanningBytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + stage.OutputChannels + loaded.Classifier.FeatureCount),
+                parameters, PlanningBytesPerVoxel: stage.PlanningBytesPerVoxel,
                 MaxChunkBytes: 1L << 30, Stage: stage);
             var outcome = await JobConsole.RunWithProgressAsync(context, "predict", request, ct).ConfigureAwait(false);
             int code = JobConsole.Summarize(context, "predict", outcome);

@@ -6,6 +6,16 @@ namespace ChunkSeg.GpuNode.Internal;
 /// <summary>The plain cast to float32 ilastik applies to its input (source.astype(numpy.float32)), for every dtype.</summary>
 internal static class ToFloat
 {
+    /// <summary>
+    /// Channel <paramref name="channel"/> of a planar block (channels one after another, each of
+    /// <c>destination.Length</c> values) as float32.
+    /// </summary>
+    public static void Channel(ReadOnlySpan<byte> planar, int channel, DataType type, Span<float> destination)
+    {
+        int channelBytes = checked(destination.Length * type.SizeInBytes());
+        Convert(planar.Slice(channel * channelBytes, channelBytes), type, destination);
+    }
+
     public static void Convert(ReadOnlySpan<byte> source, DataType type, Span<float> destination)
     {
         switch (type)

@@ -102,8 +102,7 @@ public sealed class LabelStage : IChunkStage
                 return;
             }
             var type = info.DataType;
-            int n = checked((int)chunk.Read.VoxelCount), channelBytes = n * elementSize;
-            SegmentAndLabel(chunk, channels, (c, destination) => ToFloat.Convert(planar.AsSpan(c * channelBytes, channelBytes), type, destination), labels);
+            SegmentAndLabel(chunk, channels, (c, destination) => ToFloat.Channel(planar, c, type, destination), labels);
         }
         finally
         {

@@ -32,9 +32,14 @@ public sealed class PredictStage : IChunkStage
     public PredictStage(FeatureSet set, long volumeZ, int inputChannels, IPixelClassifier classifier, ComputeBackend? backend = null)
     {
         _features = new ChunkFeatures(set, volumeZ, inputChannels, backend, classifier);
+        PlanningBytesPerVoxel = 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + OutputChannels + classifier.FeatureCount);
     }
 
     public int OutputChannels => _features.OutputChannels;
+
+    /// <summary>What a chunk of this pass holds per voxel, for planning chunk sizes: the feature engine's scratch, the input
+    /// (read box), the probabilities and the feature matrix, float32 each.</summary>
+    public long PlanningBytesPerVoxel { get; }
 
     public Halo RequiredHalo => _features.RequiredHalo;
 

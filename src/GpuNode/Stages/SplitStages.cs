@@ -47,8 +47,7 @@ internal static class SplitReads
         try
         {
             var values = new float[box.VoxelCount];
-            int channelBytes = checked(values.Length * volume.Info.DataType.SizeInBytes());
-            ToFloat.Convert(planar.AsSpan(channel * channelBytes, channelBytes), volume.Info.DataType, values);
+            ToFloat.Channel(planar, channel, volume.Info.DataType, values);
             return values;
         }
         finally
@@ -106,8 +105,7 @@ public sealed class ForegroundStage(IChunkSegmenter segmenter, Halo halo) : IChu
         byte[] planar = PlanarRead.Rent(input, chunk.TimePoint, chunk.Read, out _);
         try
         {
-            int channelBytes = checked((int)chunk.Read.VoxelCount * info.DataType.SizeInBytes());
-            segmenter.Segment(chunk, channels, (c, destination) => ToFloat.Convert(planar.AsSpan(c * channelBytes, channelBytes), info.DataType, destination), mask);
+            segmenter.Segment(chunk, channels, (c, destination) => ToFloat.Channel(planar, c, info.DataType, destination), mask);
         }
         finally
         {
