@@ -83,23 +83,53 @@ public static class OptionValues
     }
 
     /// <summary>
-    /// --split voronoi --spot-sigma s|z,y,x on the segmentation <paramref name="segmentation"/> makes (threshold or argmax
-    /// of probabilities), once the split's own options are checked; null without --split.
+    /// --split voronoi --spot-sigma s|z,y,x or --split distance [--min-distance d|z,y,x] on the segmentation
+    /// <paramref name="segmentation"/> makes (threshold or argmax of probabilities), once the split's own options are
+    /// checked; null without --split.
     /// </summary>
-    public static SplitSpec? SeededSplit(string? mode, string? spotSigma, int? connectivity, Func<Segmentation> segmentation, VolumeInfo volume)
+    public static SplitSpec? SeededSplit(string? mode, string? spotSigma, string? minDistance, int? connectivity, Func<Segmentation> segmentation, VolumeInfo volume)
     {
         if (mode is null)
         {
             if (spotSigma is not null) throw new UsageException("--spot-sigma goes with --split voronoi");
+            if (minDistance is not null) throw new UsageException("--min-distance goes with --split distance");
             return null;
         }
-        if (mode != "voronoi")
-            throw new UsageException($"--split {mode}: the split available is voronoi (seeds from the maxima of the segmented channel)");
-        if (spotSigma is null)
-            throw new UsageException("--split voronoi needs --spot-sigma s or z,y,x: the blur (in voxels) whose maxima seed the split");
+        if (mode is not ("voronoi" or "distance"))
+            throw new UsageException($"--split {mode}: the splits available are voronoi (seeds from the maxima of the segmented channel) " +
+                "and distance (the watershed of the foreground's distance map)");
         if (connectivity is not null)
             throw new UsageException("--split labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
+        if (mode == "distance")
+        {
+            if (spotSigma is not null) throw new UsageException("--spot-sigma goes with --split voronoi; --split distance seeds at the distance map's maxima (--min-distance)");
+            return SplitSpec.Distance(segmentation(), MinDistance(minDistance, volume.Axes.HasZ));
+        }
+        if (minDistance is not null) throw new UsageException("--min-distance goes with --split distance");
+        if (spotSigma is null)
+            throw new UsageException("--split voronoi needs --spot-sigma s or z,y,x: the blur (in voxels) whose maxima seed the split");
         return new SplitSpec(VoronoiOtsuSigmas.SpotOnly(SigmaPerAxis("--spot-sigma", spotSigma, volume.Axes.HasZ)), segmentation());
+    }
+
+    /// <summary>The distance split's seed window when --min-distance is not given, in voxels per axis.</summary>
+    public const int DefaultMinDistance = 2;
+
+    /// <summary>--min-distance d or z,y,x (y,x in 2D): whole voxels, at least 1 on every axis the image has; z 0 in 2D.</summary>
+    public static Halo MinDistance(string? text, bool threeD)
+    {
+        if (text is null) return new Halo(threeD ? DefaultMinDistance : 0, DefaultMinDistance, DefaultMinDistance);
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var values = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out values[i]) || values[i] < 1)
+                throw new UsageException($"--min-distance {text}: \"{parts[i]}\" is not a whole number of voxels of at least 1");
+        return (values.Length, threeD) switch
+        {
+            (1, _) => new Halo(threeD ? values[0] : 0, values[0], values[0]),
+            (3, true) => new Halo(values[0], values[1], values[2]),
+            (2, false) => new Halo(0, values[0], values[1]),
+            _ => throw new UsageException($"--min-distance {text}: give one value or one per axis ({(threeD ? "z,y,x" : "y,x for a 2D image")})"),
+        };
     }
 
     /// <summary>A split's sigma option (s or z,y,x) as z, y, x in voxels, z 0 in 2D; every axis used must be positive.</summary>

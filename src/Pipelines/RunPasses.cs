@@ -60,7 +60,7 @@ public static class RunPasses
                         input = request.Raw;
                         stage = RunJob.SplitPredictStage(request);
                         break;
-                    case "split-outline" or "split-maxima" or "split-flood" when request.Split is not null:
+                    case "split-outline" or "split-distance" or "split-maxima" or "split-flood" when request.Split is not null:
                     case "label" when request.Split is not null:
                         (input, stage) = SplitPass(spec, request, request.Split!, workspace, outDir, backend, Own);
                         break;
@@ -79,7 +79,7 @@ public static class RunPasses
                         break;
                     default:
                         throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel, {MeshJob.PiecesStage}; " +
-                            $"with --split also {StageCatalog.Predict}, split-outline, split-maxima, split-flood)");
+                            $"with --split also {StageCatalog.Predict}, split-outline, split-distance, split-maxima, split-flood)");
                 }
             }
             else
@@ -126,6 +126,10 @@ public static class RunPasses
         {
             case "split-outline":
                 return (input, SplitJob.FirstStage(split, splitSpace, threeD, backend));
+            case "split-distance":
+                return (input, SplitJob.DistanceStageOf(volume));
+            case "split-maxima" when split.IsDistance:
+                return (input, new DistanceSeedsStage(split.Window!.Value, threeD));
             case "split-maxima":
                 return (input, SplitJob.MaximaStageOf(split, splitSpace, null, _ => throw new InvalidOperationException("--split voronoi reads no outline range"),
                     volume.SpatialShape, threeD));
@@ -135,7 +139,8 @@ public static class RunPasses
                 var last = SplitJob.ParseLast(Parameter(spec, SplitJob.LastParameter));
                 var grid = new ChunkGrid(volume.SpatialShape, volume.TimePoints, spec.ChunkShape, Halo.None);
                 var outline = round == 0 ? own(VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, splitSpace.Outline, ""))) : null;
-                return (input, SplitJob.FloodStage(round, grid, splitSpace, threeD, outline, _ => VoronoiOtsuSigmas.MaskCut, last));
+                var watershed = split.IsDistance ? SplitJob.WatershedOf(spec.Parameters, own(VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, splitSpace.Distance, "")))) : null;
+                return (input, SplitJob.FloodStage(round, grid, splitSpace, threeD, outline, _ => VoronoiOtsuSigmas.MaskCut, last, watershed));
             }
             default:
                 // "label": the final state's regions, with the raw image's mean intensity (one input channel) as the run gives it.

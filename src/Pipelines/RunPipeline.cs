@@ -43,7 +43,7 @@ public static class RunPipeline
             string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
             var segmentation = OptionValues.ProbabilitySegmentation(classes, loaded.Classifier.OutputChannels, info, spec.Threshold, spec.Channel, spec.Argmax,
                 spec.Foreground, spec.SmoothSigma);
-            var split = OptionValues.SeededSplit(spec.Split, spec.SpotSigma, spec.Connectivity, () => segmentation, info);
+            var split = OptionValues.SeededSplit(spec.Split, spec.SpotSigma, spec.MinDistance, spec.Connectivity, () => segmentation, info);
             return new RunRequest(source, Path.GetFullPath(spec.OutDir), loaded, classifierParameters, segmentation,
                 split is null ? OptionValues.ConnectivityOf(info, spec.Connectivity) : Kernels.Labeling.Connectivity.All, filter,
                 meshFormat, spec.ExportProbabilities, requestedCompute, requestedChunks, workerCount, spec.Overwrite)

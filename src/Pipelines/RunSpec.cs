@@ -32,8 +32,10 @@ namespace ChunkSeg.Pipelines;
 /// <param name="Backend">Where an embedded run computes: cpu, gpu or auto; not part of the run's identity (a worker
 /// computes on its own device, a coordinator computes none of it).</param>
 /// <param name="Overwrite">Replace the outputs of an earlier, different run in <paramref name="OutDir"/>.</param>
-/// <param name="Split">voronoi: split the segmentation's touching objects (seeds from <paramref name="SpotSigma"/>'s blur maxima).</param>
-/// <param name="SpotSigma">With <paramref name="Split"/>: the spot sigma in voxels, "s" or "z,y,x".</param>
+/// <param name="Split">Split the segmentation's touching objects: voronoi (seeds from <paramref name="SpotSigma"/>'s blur maxima) or
+/// distance (the watershed of the foreground's distance map, seeds its maxima within <paramref name="MinDistance"/>).</param>
+/// <param name="SpotSigma">With <paramref name="Split"/> voronoi: the spot sigma in voxels, "s" or "z,y,x".</param>
+/// <param name="MinDistance">With <paramref name="Split"/> distance: the seeds' window in voxels, "d" or "z,y,x".</param>
 public sealed record RunSpec(
     string Input,
     string OutDir,
@@ -58,7 +60,8 @@ public sealed record RunSpec(
     string Backend = "auto",
     bool Overwrite = false,
     string? Split = null,
-    string? SpotSigma = null)
+    string? SpotSigma = null,
+    string? MinDistance = null)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

@@ -13,7 +13,7 @@ namespace ChunkSeg.Pipelines;
 public sealed record SplitOutcome(JobOutcome? Failed, VolumeAddress State, ChunkGrid Grid, IReadOnlyDictionary<long, int> LastIteration);
 
 /// <summary>
-/// A Voronoi-Otsu split chunk by chunk (Kernels/Splitting/VoronoiOtsuChunk has the argument), before labelling:
+/// A split chunk by chunk before labelling. Voronoi-Otsu (Kernels/Splitting/VoronoiOtsuChunk has the argument):
 /// <code>
 ///   1 outline    (workers)      outline blur → outline.zarr; extremes per chunk
 ///                               (--split voronoi: the segmentation as 1 and 0 instead)
@@ -23,6 +23,9 @@ public sealed record SplitOutcome(JobOutcome? Failed, VolumeAddress State, Chunk
 ///   3 flood      (workers)      rounds of K iterations → round-R.zarr; which iterations changed, per chunk
 ///                (coordinator)  each time point's flood stops at the first iteration no chunk changed in
 /// </code>
+/// The distance split (Kernels/Splitting/DistanceWatershed): 1 the segmentation as 1 and 0; 2 its exact squared
+/// distance map → distance.zarr; 3 the map's maxima within the window → seeds.zarr; 4 the downhill flood's rounds,
+/// then the filling flood's, both climbing distance.zarr.
 /// Every pass is a resumable pass of the spine; the labelling that follows reads the last round's state, cut back.
 /// </summary>
 public static class SplitJob
@@ -39,14 +42,18 @@ public static class SplitJob
         bool threeD = info.Axes.HasZ;
         var outlineAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Outline, "");
         var seedsAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Seeds, "");
+        string passes = split.IsDistance ? "4" : "3";
 
         // 1: the outline blur and its range per time point, or the given segmentation as 1 and 0.
         var firstStage = FirstStage(split, workspace, threeD, backend);
-        var outline = await runPass("split 1/3: " + (split.Foreground is null ? "outline" : "foreground"), new JobRequest("split-outline", input, outlineAddress,
+        var outline = await runPass($"split 1/{passes}: " + (split.Foreground is null ? "outline" : "foreground"), new JobRequest("split-outline", input, outlineAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.Float32, chunkShape, CodecSpec.Default), chunkShape, workers, Overwrite: false,
             parameters, PlanningBytesPerVoxel: 16 + 8 * info.Channels, Stage: firstStage), ct).ConfigureAwait(false);
         var grid = outline.Grid;
         if (!outline.Result.IsComplete) return new SplitOutcome(outline, outlineAddress, grid, new Dictionary<long, int>());
+        using var outlineVolume = VolumeStore.Open(outlineAddress);
+        if (split.IsDistance) return await DistanceAsync(input, split, workspace, grid, workers, parameters, runPass, outlineVolume, ct).ConfigureAwait(false);
+
         var range = new Dictionary<long, (float Min, float Max)>();
         if (split.Foreground is null)
         {
@@ -58,7 +65,6 @@ public static class SplitJob
         }
 
         // 2: maxima (and for Otsu, histograms); the cut per time point.
-        using var outlineVolume = VolumeStore.Open(outlineAddress);
         var maxima = await runPass("split 2/3: maxima", new JobRequest("split-maxima", input, seedsAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
             parameters, PlanningBytesPerVoxel: 32, Stage: MaximaStageOf(split, workspace, outlineVolume, t => range[t], grid.VolumeShape, threeD)), ct)
@@ -69,28 +75,80 @@ public static class SplitJob
             status?.Report("split: Otsu threshold " + string.Join(", ", cut.OrderBy(p => p.Key).Select(p => grid.TimePoints > 1 ? $"t{p.Key} {p.Value:G6}" : $"{p.Value:G6}")));
 
         // 3: flood rounds until every time point's flood has stopped.
-        var last = new Dictionary<long, int>();
         using var seeds = VolumeStore.Open(seedsAddress);
-        IVolume previous = seeds;
+        var flood = await FloodAsync("split 3/3: flood", 0, seeds, info, grid, workspace, workers, parameters, runPass,
+            (round, last) => FloodStage(round, grid, workspace, threeD, outlineVolume, t => cut[t], last), ct).ConfigureAwait(false);
+        return flood.Outcome;
+    }
+
+    /// <summary>Passes 2 to 4 of the distance split (the header), after the foreground.</summary>
+    private static async Task<SplitOutcome> DistanceAsync(IVolume input, SplitSpec split, SplitWorkspace workspace, ChunkGrid grid, int workers,
+        IReadOnlyDictionary<string, string> parameters, LabelJob.PassRunner runPass, IVolume foreground, CancellationToken ct)
+    {
+        var info = input.Info;
+        bool threeD = info.Axes.HasZ;
+        var distanceAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Distance, "");
+        var seedsAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Seeds, "");
+        var distance = await runPass("split 2/4: distance", new JobRequest("split-distance", foreground, distanceAddress,
+            OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.Float64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
+            parameters, PlanningBytesPerVoxel: 32, Stage: DistanceStageOf(info)), ct).ConfigureAwait(false);
+        if (!distance.Result.IsComplete) return new SplitOutcome(distance, distanceAddress, grid, new Dictionary<long, int>());
+        using var squared = VolumeStore.Open(distanceAddress);
+        var seeds = await runPass("split 3/4: seeds", new JobRequest("split-maxima", squared, seedsAddress,
+            OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
+            parameters, PlanningBytesPerVoxel: 32, Stage: new DistanceSeedsStage(split.Window!.Value, threeD)), ct).ConfigureAwait(false);
+        if (!seeds.Result.IsComplete) return new SplitOutcome(seeds, seedsAddress, grid, new Dictionary<long, int>());
+
+        using var seedsVolume = VolumeStore.Open(seedsAddress);
+        var downhill = await FloodAsync("split 4/4: watershed", 0, seedsVolume, info, grid, workspace, workers, parameters, runPass,
+            (round, last) => FloodStage(round, grid, workspace, threeD, foreground, _ => VoronoiOtsuSigmas.MaskCut, last, new WatershedFlood(squared, 0, null)), ct)
+            .ConfigureAwait(false);
+        if (downhill.Outcome.Failed is not null) return downhill.Outcome;
+        using var downhillState = VolumeStore.Open(downhill.Outcome.State);
+        var filling = await FloodAsync("split 4/4: filling", downhill.NextRound, downhillState, info, grid, workspace, workers, parameters, runPass,
+            (round, last) => FloodStage(round, grid, workspace, threeD, null, null, last, new WatershedFlood(squared, downhill.NextRound, downhill.Outcome.LastIteration)), ct)
+            .ConfigureAwait(false);
+        return filling.Outcome;
+    }
+
+    /// <summary>The distance split's pass 2 stage for a volume of <paramref name="info"/>'s voxel size and axes.</summary>
+    public static DistanceStage DistanceStageOf(VolumeInfo info)
+    {
+        var spacing = (info.VoxelSize.Z, info.VoxelSize.Y, info.VoxelSize.X);
+        return new DistanceStage(DistanceStage.FirstHalo(spacing, info.Axes.HasZ), spacing, info.Axes.HasZ);
+    }
+
+    /// <summary>
+    /// One flood's rounds from <paramref name="start"/> (the seeds, or the flood it continues), from round
+    /// <paramref name="firstRound"/> until every time point's flood has stopped; the next flood begins at NextRound.
+    /// </summary>
+    private static async Task<(SplitOutcome Outcome, int NextRound)> FloodAsync(string name, int firstRound, IVolume start, VolumeInfo info, ChunkGrid grid,
+        SplitWorkspace workspace, int workers, IReadOnlyDictionary<string, string> parameters, LabelJob.PassRunner runPass,
+        Func<int, IReadOnlyDictionary<long, int>, FloodRoundStage> stageOf, CancellationToken ct)
+    {
+        var last = new Dictionary<long, int>();
+        IVolume previous = start;
         var opened = new List<IVolume>();
         try
         {
-            for (int round = 0; ; round++)
+            for (int round = firstRound; ; round++)
             {
                 var address = new VolumeAddress(VolumeFormat.Zarr, workspace.Round(round), "");
-                var stage = FloodStage(round, grid, workspace, threeD, outlineVolume, t => cut[t], last);
+                var stage = stageOf(round, last);
                 int iterations = stage.Iterations;
                 // The round and the time points already stopped (with their last iterations) are the job's: a remote
                 // worker rebuilds the stage from them (FloodStage, LastIterations).
-                var flood = await runPass($"split 3/3: flood round {round + 1}", new JobRequest("split-flood", previous, address,
+                var flood = await runPass($"{name} round {round - firstRound + 1}", new JobRequest("split-flood", previous, address,
                     OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
                     new Dictionary<string, string>(parameters)
                     {
                         [RoundParameter] = round.ToString(System.Globalization.CultureInfo.InvariantCulture),
                         [LastParameter] = FormatLast(last),
+                        [FirstRoundParameter] = firstRound.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        [ContinuesParameter] = stage.Watershed?.Continues is { } continues ? FormatLast(continues) : "",
                     },
                     PlanningBytesPerVoxel: 32, Stage: stage), ct).ConfigureAwait(false);
-                if (!flood.Result.IsComplete) return new SplitOutcome(flood, address, grid, last);
+                if (!flood.Result.IsComplete) return (new SplitOutcome(flood, address, grid, last), round + 1);
 
                 // The first iteration in which no chunk of a time point changed ends that time point's flood.
                 var changed = new Dictionary<long, bool[]>();
@@ -104,12 +162,12 @@ public static class SplitJob
                 foreach (var (t, any) in changed)
                 {
                     int stop = Array.IndexOf(any, false);
-                    if (stop >= 0) last[t] = round * iterations + stop;
+                    if (stop >= 0) last[t] = (round - firstRound) * iterations + stop;
                 }
                 previous = VolumeStore.Open(address);
                 opened.Add(previous);
-                if (last.Count == grid.TimePoints) return new SplitOutcome(null, address, grid, last);
-                if ((round + 2L) * iterations > FloodState.MaxIterations)
+                if (last.Count == grid.TimePoints) return (new SplitOutcome(null, address, grid, last), round + 1);
+                if ((round - firstRound + 2L) * iterations > FloodState.MaxIterations)
                     throw new InvalidOperationException($"the flood ran {FloodState.MaxIterations} iterations without stopping");
             }
         }
@@ -127,6 +185,20 @@ public static class SplitJob
     /// time point): a flood round leaves those time points as they are, the labelling cuts each state back to its own.
     /// </summary>
     public const string LastParameter = "split.last";
+
+    /// <summary>The job parameter naming the round a flood began (the distance split's filling flood follows its downhill flood).</summary>
+    public const string FirstRoundParameter = "split.first-round";
+
+    /// <summary>The job parameter of the filling flood: the downhill flood's last iteration per time point (<see cref="FormatLast"/>); empty otherwise.</summary>
+    public const string ContinuesParameter = "split.continues";
+
+    /// <summary>The distance split's flood a flood round's job <paramref name="parameters"/> name, climbing <paramref name="distance"/>.</summary>
+    public static WatershedFlood WatershedOf(IReadOnlyDictionary<string, string> parameters, IVolume distance)
+    {
+        int first = parameters.TryGetValue(FirstRoundParameter, out var text)
+            ? int.Parse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        return new WatershedFlood(distance, first, first == 0 ? null : ParseLast(parameters[ContinuesParameter]));
+    }
 
     /// <summary>The split's scratch folder inside a labelling's workspace.</summary>
     public static SplitWorkspace WorkspaceOf(LabelWorkspace labels) => new(Path.Combine(labels.Root, "split"));
@@ -146,9 +218,9 @@ public static class SplitJob
     /// Flood round <paramref name="round"/>'s stage on <paramref name="grid"/>: round 0 cuts <paramref name="outline"/> at
     /// <paramref name="cutOf"/>; the time points in <paramref name="last"/> have stopped.
     /// </summary>
-    public static FloodRoundStage FloodStage(int round, ChunkGrid grid, SplitWorkspace workspace, bool threeD, IVolume? outline, Func<long, float> cutOf,
-        IReadOnlyDictionary<long, int> last) =>
-        new(round, RoundIterations(grid.ChunkShape, threeD), workspace, grid, threeD, round == 0 ? outline : null, cutOf, last.ContainsKey);
+    public static FloodRoundStage FloodStage(int round, ChunkGrid grid, SplitWorkspace workspace, bool threeD, IVolume? outline, Func<long, float>? cutOf,
+        IReadOnlyDictionary<long, int> last, WatershedFlood? watershed = null) =>
+        new(round, RoundIterations(grid.ChunkShape, threeD), workspace, grid, threeD, round == 0 ? outline : null, cutOf, last.ContainsKey, watershed);
 
     /// <summary>
     /// The labelling pass's stage after a split: the flooded regions of each time point's state cut back to its last

@@ -29,8 +29,13 @@ internal static class LabelCommand
         };
         var splitMode = new Option<string?>("--split")
         {
-            Description = "voronoi: split the touching objects of the segmented probabilities (--threshold/--channel or --argmax): seeds are the maxima of " +
-                "the segmented channel blurred by --spot-sigma, flooded through the foreground as --voronoi-otsu floods; exact across chunks",
+            Description = "Split the touching objects of the segmented probabilities (--threshold/--channel or --argmax), exact across chunks. voronoi: seeds " +
+                "are the maxima of the segmented channel blurred by --spot-sigma, flooded through the foreground as --voronoi-otsu floods; distance: the " +
+                "watershed of the foreground's distance map (voxel size aware), seeds its maxima within --min-distance (also on a mask: --threshold 0)",
+        };
+        var minDistance = new Option<string?>("--min-distance")
+        {
+            Description = $"With --split distance: a seed is the largest distance within this many voxels, d or z,y,x (default {OptionValues.DefaultMinDistance})",
         };
         var spotSigma = new Option<string?>("--spot-sigma")
         {
@@ -59,7 +64,7 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, voronoiOtsu, splitMode, spotSigma, outlineSigma, fillHoles, dilate, erode, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
+            input, output, voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, dilate, erode, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -75,8 +80,10 @@ internal static class LabelCommand
             var info = source.Info;
 
             var split = parse.GetValue(splitMode) is { } mode
-                ? SeededSplitOf(mode, parse.GetValue(voronoiOtsu) is not null, parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions)
+                ? SeededSplitOf(mode, parse.GetValue(voronoiOtsu) is not null, parse.GetValue(spotSigma), parse.GetValue(minDistance), parse.GetValue(outlineSigma), info,
+                    parse, objectOptions)
                 : SplitOf(parse.GetValue(voronoiOtsu), parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions);
+            if (parse.GetValue(minDistance) is not null && split?.IsDistance != true) throw new UsageException("--min-distance goes with --split distance");
             var segmentation = split is null ? SegmentationOf(info, parse, objectOptions) : new Segmentation(SegmentationMode.Labels);
             if (objectOptions.OtsuThreshold(parse))
             {
@@ -172,19 +179,21 @@ internal static class LabelCommand
         return new SplitSpec(new Kernels.Splitting.VoronoiOtsuSigmas(PerAxis("--spot-sigma", spotText, spot), PerAxis("--outline-sigma", outlineText, outline)));
     }
 
-    /// <summary>--split voronoi --spot-sigma s|z,y,x on the segmentation the probability options describe.</summary>
-    private static SplitSpec SeededSplitOf(string mode, bool voronoiOtsu, string? spotText, string? outlineText, VolumeInfo info, ParseResult parse,
-        ObjectOptions options)
+    /// <summary>--split voronoi --spot-sigma s|z,y,x or --split distance on the segmentation the probability options describe.</summary>
+    private static SplitSpec SeededSplitOf(string mode, bool voronoiOtsu, string? spotText, string? minDistance, string? outlineText, VolumeInfo info,
+        ParseResult parse, ObjectOptions options)
     {
         if (voronoiOtsu)
-            throw new UsageException("--split voronoi splits a segmentation of probabilities; --voronoi-otsu segments a raw image itself: give one of them");
+            throw new UsageException($"--split {mode} splits a segmentation of probabilities; --voronoi-otsu segments a raw image itself: give one of them");
         if (outlineText is not null)
-            throw new UsageException("--outline-sigma goes with --voronoi-otsu; --split voronoi takes its foreground from the segmentation");
-        return OptionValues.SeededSplit(mode, spotText, parse.GetValue(options.Connectivity), () =>
+            throw new UsageException($"--outline-sigma goes with --voronoi-otsu; --split {mode} takes its foreground from the segmentation");
+        return OptionValues.SeededSplit(mode, spotText, minDistance, parse.GetValue(options.Connectivity), () =>
         {
-            if (!info.DataType.IsFloat() && !options.OtsuThreshold(parse))
-                throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split voronoi splits the segmentation of a probability map " +
-                    "(float32) or of an image thresholded with --threshold otsu");
+            // A mask or an image is thresholded as given; without a threshold an integer volume is a label image, as it is.
+            bool thresholded = options.OtsuThreshold(parse) || (mode == "distance" && options.ThresholdValue(parse) is not null);
+            if (!info.DataType.IsFloat() && !thresholded)
+                throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split {mode} splits the segmentation of a probability map " +
+                    "(float32) or of an image thresholded with --threshold otsu" + (mode == "distance" ? " (a mask: --threshold 0)" : ""));
             return options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
         }, info)!;
     }

@@ -148,9 +148,14 @@ internal sealed class RunArguments
     private readonly Option<string?> _split = new("--split")
     {
         Description = "voronoi: split touching objects of the segmentation: seeds are the maxima of the segmented channel blurred by --spot-sigma, " +
-            "flooded through the foreground (the probabilities are written whole first)",
+            "flooded through the foreground; distance: the watershed of the foreground's distance map (voxel size aware), seeds its maxima " +
+            "within --min-distance (the probabilities are written whole first)",
     };
     private readonly Option<string?> _spotSigma = new("--spot-sigma") { Description = "With --split voronoi: the spot sigma in voxels, s or z,y,x" };
+    private readonly Option<string?> _minDistance = new("--min-distance")
+    {
+        Description = $"With --split distance: a seed is the largest distance within this many voxels, d or z,y,x (default {OptionValues.DefaultMinDistance})",
+    };
 
     /// <param name="outRequired">False where a job file may stand in for the arguments (submit): ToSpec checks it then.</param>
     public RunArguments(bool outRequired = true)
@@ -162,7 +167,7 @@ internal sealed class RunArguments
     /// <summary>The input's argument, for commands (submit) that accept a job file in its place.</summary>
     public Argument<string> Input => _input;
 
-    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _split, _spotSigma, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
+    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _split, _spotSigma, _minDistance, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
 
     public void AddTo(Command command)
     {
@@ -213,7 +218,8 @@ internal sealed class RunArguments
         Backend: parse.GetValue(_backend)!,
         Overwrite: parse.GetValue(_overwrite),
         Split: parse.GetValue(_split),
-        SpotSigma: parse.GetValue(_spotSigma));
+        SpotSigma: parse.GetValue(_spotSigma),
+        MinDistance: parse.GetValue(_minDistance));
 
     /// <summary>
     /// The arguments as given, in a form another process on another machine can parse: every option the user set, with

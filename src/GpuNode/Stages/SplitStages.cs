@@ -16,11 +16,19 @@ namespace ChunkSeg.GpuNode.Stages;
 /// Voronoi-Otsu labelling of a raw image (the foreground is its outline blur above Otsu's threshold). With it
 /// (<c>--split voronoi</c>): the foreground is that segmentation of the probabilities, and the seeds are the
 /// maxima of its channel (the thresholded one, or argmax's foreground) blurred by the spot sigma, flooded the same way.
+/// With <see cref="Window"/> as well (<c>--split distance</c>, <see cref="Distance"/>): the binary watershed of that
+/// foreground's distance map (DistanceWatershed), seeds its maxima within the window; no blur.
 /// Every time point is its own image (its own threshold and flood), as napari's assistant applies clEsperanto
 /// frame by frame.
 /// </summary>
-public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foreground = null)
+public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foreground = null, Halo? Window = null)
 {
+    /// <summary>The binary watershed of <paramref name="foreground"/>'s distance map, seeds the maxima within <paramref name="window"/> voxels.</summary>
+    public static SplitSpec Distance(Segmentation foreground, Halo window) => new(VoronoiOtsuSigmas.SpotOnly((0, 0, 0)), foreground, window);
+
+    /// <summary>Whether this is the distance split (<c>--split distance</c>).</summary>
+    public bool IsDistance => Window is not null;
+
     /// <summary>The seeds' channel of the input.</summary>
     public int SpotChannel => Foreground?.Channel ?? 0;
 
@@ -28,7 +36,9 @@ public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foregroun
         parameters["split"] = Foreground is null
             ? string.Create(CultureInfo.InvariantCulture,
                 $"voronoi-otsu spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} outline={Sigmas.Outline.Z},{Sigmas.Outline.Y},{Sigmas.Outline.X}")
-            : string.Create(CultureInfo.InvariantCulture, $"voronoi spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} ") + Describe(Foreground);
+            : Window is { } window
+                ? string.Create(CultureInfo.InvariantCulture, $"distance min-distance={window.Z},{window.Y},{window.X} ") + Describe(Foreground)
+                : string.Create(CultureInfo.InvariantCulture, $"voronoi spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} ") + Describe(Foreground);
 
     private static string Describe(Segmentation segmentation)
     {
@@ -56,12 +66,13 @@ internal static class SplitReads
         }
     }
 
-    public static ulong[] ReadStates(IVolume volume, long timePoint, Box3 box)
+    /// <summary>A chunk's box of a volume holding <typeparamref name="T"/> as it is (flood states, squared distances).</summary>
+    public static T[] Read<T>(IVolume volume, long timePoint, Box3 box) where T : unmanaged
     {
         byte[] planar = PlanarRead.Rent(volume, timePoint, box, out int bytes);
         try
         {
-            return MemoryMarshal.Cast<byte, ulong>(planar.AsSpan(0, bytes)).ToArray();
+            return MemoryMarshal.Cast<byte, T>(planar.AsSpan(0, bytes)).ToArray();
         }
         finally
         {
@@ -145,9 +156,10 @@ public sealed class MaximaStage(VoronoiOtsuChunk steps, SplitWorkspace workspace
 
 /// <summary>
 /// One round of the chunked flood (VoronoiFlood's header): <see cref="Iterations"/> iterations from the state the
-/// previous round left (round 0 builds it from the seeds, the outline blur and the cut), each chunk reading its
-/// core grown by that many voxels; it records in which iterations its core changed. A chunk whose neighbourhood
-/// did not change in the previous round, or whose time point's flood has stopped, keeps its state.
+/// previous round left (a flood's first round builds it from the seeds, the outline blur and the cut, or for the
+/// distance split's filling flood from the downhill flood's states cut back), each chunk reading its core grown by
+/// that many voxels; it records in which iterations its core changed. A chunk whose neighbourhood did not change in
+/// the previous round, or whose time point's flood has stopped, keeps its state.
 /// </summary>
 public sealed class FloodRoundStage : IChunkStage
 {
@@ -158,15 +170,21 @@ public sealed class FloodRoundStage : IChunkStage
     private readonly IVolume? _outline;
     private readonly Func<long, float>? _cutOf;
     private readonly Func<long, bool> _stopped;
+    private readonly WatershedFlood? _watershed;
+    private readonly int _firstRound;
 
     /// <param name="grid">The rounds' chunk grid (for the neighbours of a chunk).</param>
-    /// <param name="outline">Round 0: the outline blur, thresholded at <paramref name="cutOf"/>(time point) for the foreground.</param>
+    /// <param name="outline">A flood's first round from seeds: the outline blur, thresholded at <paramref name="cutOf"/>(time point) for the foreground.</param>
     /// <param name="stopped">Whether a time point's flood has already stopped.</param>
+    /// <param name="watershed">The distance split's floods: their heights, which of the two, and the round the flood began.</param>
     public FloodRoundStage(int round, int iterations, SplitWorkspace workspace, ChunkGrid grid, bool threeD, IVolume? outline, Func<long, float>? cutOf,
-        Func<long, bool> stopped)
+        Func<long, bool> stopped, WatershedFlood? watershed = null)
     {
         if (iterations < 2 || iterations % 2 != 0) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "a round runs an even number of iterations, at least 2");
-        if (round == 0 && (outline is null || cutOf is null)) throw new ArgumentException("round 0 builds the state from the outline and the cut");
+        _firstRound = watershed?.FirstRound ?? 0;
+        if (round < _firstRound) throw new ArgumentOutOfRangeException(nameof(round), round, $"the flood began at round {_firstRound}");
+        if (round == _firstRound && watershed?.Continues is null && (outline is null || cutOf is null))
+            throw new ArgumentException("a flood's first round builds the state from the outline and the cut");
         _round = round;
         Iterations = iterations;
         _workspace = workspace;
@@ -175,9 +193,13 @@ public sealed class FloodRoundStage : IChunkStage
         _outline = outline;
         _cutOf = cutOf;
         _stopped = stopped;
+        _watershed = watershed;
     }
 
     public int Iterations { get; }
+
+    /// <summary>The distance split's flood this round belongs to; null for a Voronoi flood.</summary>
+    public WatershedFlood? Watershed => _watershed;
 
     public Halo RequiredHalo => SplitReads.InPlane(Halo.Uniform(Iterations), _threeD);
 
@@ -186,31 +208,41 @@ public sealed class FloodRoundStage : IChunkStage
         ArgumentNullException.ThrowIfNull(input);
         var core = MemoryMarshal.Cast<byte, ulong>(coreOutput.Span)[..checked((int)chunk.Core.VoxelCount)];
         var changed = new bool[Iterations];
-        if (_round > 0 && (_stopped(chunk.TimePoint) || !NeighbourhoodChanged(chunk)))
+        if (_round > _firstRound && (_stopped(chunk.TimePoint) || !NeighbourhoodChanged(chunk)))
         {
             // The same state and the same iterations as last round, which changed nothing here: nothing changes.
-            SplitReads.ReadStates(input, chunk.TimePoint, chunk.Core).CopyTo(core);
+            SplitReads.Read<ulong>(input, chunk.TimePoint, chunk.Core).CopyTo(core);
             _workspace.WriteRound(_round, chunk.Id.Value, changed);
             return;
         }
         var size = chunk.Read.Size;
         int n = checked((int)chunk.Read.VoxelCount);
-        ulong[] keys;
+        var keys = new ulong[n];
         var settled = new int[n];
         var mask = new byte[n];
-        if (_round == 0)
+        var states = SplitReads.Read<ulong>(input, chunk.TimePoint, chunk.Read);
+        if (_round > _firstRound) FloodState.Unpack(states, keys, settled, mask);
+        else if (_watershed?.Continues is { } previous)
         {
-            keys = SplitReads.ReadStates(input, chunk.TimePoint, chunk.Read);
-            VoronoiOtsuChunk.Foreground(SplitReads.ReadFloats(_outline!, chunk.TimePoint, chunk.Read), _cutOf!(chunk.TimePoint), mask, keys);
+            // The filling flood starts from the downhill flood's result: its regions are the seeds.
+            int last = previous[chunk.TimePoint];
+            for (int i = 0; i < n; i++)
+            {
+                mask[i] = states[i] == 0 ? (byte)0 : (byte)1;
+                keys[i] = FloodState.FinalKey(states[i], last);
+            }
             VoronoiFlood.InitialiseSettled<ulong>(keys, settled);
         }
         else
         {
-            keys = new ulong[n];
-            FloodState.Unpack(SplitReads.ReadStates(input, chunk.TimePoint, chunk.Read), keys, settled, mask);
+            keys = states;
+            VoronoiOtsuChunk.Foreground(SplitReads.ReadFloats(_outline!, chunk.TimePoint, chunk.Read), _cutOf!(chunk.TimePoint), mask, keys);
+            VoronoiFlood.InitialiseSettled<ulong>(keys, settled);
         }
         var coreBox = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
-        VoronoiFlood.Advance<ulong>(keys, settled, mask, (int)size.Z, (int)size.Y, (int)size.X, _threeD, _round * Iterations, Iterations, coreBox, changed);
+        var heights = _watershed is null ? null : SplitReads.Read<double>(_watershed.Distance, chunk.TimePoint, chunk.Read);
+        VoronoiFlood.Advance<ulong>(keys, settled, mask, (int)size.Z, (int)size.Y, (int)size.X, _threeD, (_round - _firstRound) * Iterations, Iterations,
+            coreBox, changed, heights: _watershed is null ? default : new FloodHeights(heights, _watershed.Downhill));
         int i0 = 0;
         for (long z = coreBox.Start.Z; z < coreBox.End.Z; z++)
             for (long y = coreBox.Start.Y; y < coreBox.End.Y; y++)
@@ -239,6 +271,16 @@ public sealed class FloodRoundStage : IChunkStage
 }
 
 /// <summary>
+/// The distance split's floods (DistanceWatershed's header): the squared distance map they climb, the round the
+/// flood began, and for the filling flood the last iteration of the downhill flood it continues, per time point.
+/// </summary>
+public sealed record WatershedFlood(IVolume Distance, int FirstRound, IReadOnlyDictionary<long, int>? Continues)
+{
+    /// <summary>The first flood: labels only flow to voxels no farther from the background.</summary>
+    public bool Downhill => Continues is null;
+}
+
+/// <summary>
 /// The labelling pass after a split: each chunk's final flood state cut back to its time point's last iteration,
 /// read as keys (0 background) and labelled as a label image (26-connected: a flooded region is connected through
 /// its box neighbours), with the raw image's mean intensity per object.
@@ -250,7 +292,7 @@ public sealed class FloodLabelStage(LabelStage labels, Func<long, int> lastItera
     public void Process(ChunkSpec chunk, IVolume? input, IVolume output, Memory<byte> coreOutput)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var states = SplitReads.ReadStates(input, chunk.TimePoint, chunk.Core);
+        var states = SplitReads.Read<ulong>(input, chunk.TimePoint, chunk.Core);
         int last = lastIterationOf(chunk.TimePoint);
         var keys = new ulong[states.Length];
         for (int i = 0; i < keys.Length; i++) keys[i] = FloodState.FinalKey(states[i], last);

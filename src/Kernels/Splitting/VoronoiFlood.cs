@@ -78,16 +78,18 @@ public static class VoronoiFlood
     /// stopped). Each voxel it labels
     /// gets the number of its iteration + 1 in <paramref name="settled"/>; <paramref name="coreChanged"/>[k] is set when
     /// iteration <paramref name="firstIteration"/> + k labelled a voxel of <paramref name="core"/> (block coordinates).
-    /// Returns the number of iterations run that labelled something.
+    /// Returns the number of iterations run that labelled something. With <paramref name="heights"/>, the label a voxel
+    /// takes follows the watershed's rule (DistanceWatershed) instead of clEsperanto's largest label.
     /// </summary>
     public static int Advance<T>(Span<T> labels, Span<int> settled, ReadOnlySpan<byte> mask, int sz, int sy, int sx, bool threeD,
-        int firstIteration, int iterations, Box3 core, Span<bool> coreChanged, bool stopWhenUnchanged = false)
+        int firstIteration, int iterations, Box3 core, Span<bool> coreChanged, bool stopWhenUnchanged = false, FloodHeights heights = default)
         where T : unmanaged, IBinaryInteger<T>
     {
         long n = (long)sz * sy * sx;
         if (labels.Length < n || settled.Length < n || mask.Length < n)
             throw new ArgumentException($"a {sz}x{sy}x{sx} block needs {n} labels, settled iterations and mask values; got {labels.Length}, {settled.Length}, {mask.Length}");
         if (!threeD && sz != 1) throw new ArgumentException($"a 2D flood runs on one plane; the block has {sz}");
+        if (!heights.IsEmpty && heights.Squared.Length < n) throw new ArgumentException($"a {sz}x{sy}x{sx} block needs {n} heights; got {heights.Squared.Length}");
         if (firstIteration < 0 || iterations < 0) throw new ArgumentOutOfRangeException(nameof(iterations), "iterations are counted from 0");
         var block = new Block(sz, sy, sx, threeD);
         var queued = ArrayPool<bool>.Shared.Rent((int)n);
@@ -115,7 +117,8 @@ public static class VoronoiFlood
                 next.Clear();
                 foreach (int v in front)
                 {
-                    T largest = box ? block.LargestInBox(labels, v) : block.LargestInDiamond(labels, v);
+                    T largest = !heights.IsEmpty ? block.Highest(labels, heights, v, box)
+                        : box ? block.LargestInBox(labels, v) : block.LargestInDiamond(labels, v);
                     if (!T.IsZero(largest)) labelled.Add((v, largest));
                     else next.Add(v);                   // a diagonal neighbour only: waits for the next box step
                 }
@@ -200,6 +203,28 @@ public static class VoronoiFlood
             if (_threeD && z > 0) largest = T.Max(largest, labels[v - _sxy]);
             if (_threeD && z < _sz - 1) largest = T.Max(largest, labels[v + _sxy]);
             return largest;
+        }
+
+        /// <summary>The label of the neighbour with the largest (height, label) that <paramref name="heights"/> lets label <paramref name="v"/>; 0 if none.</summary>
+        public T Highest<T>(ReadOnlySpan<T> labels, FloodHeights heights, int v, bool box) where T : unmanaged, IBinaryInteger<T>
+        {
+            var (z, y, x) = At(v);
+            var h = heights.Squared;
+            double floor = heights.Downhill ? h[v] : double.NegativeInfinity, best = double.NegativeInfinity;
+            T winner = T.Zero;
+            int z0 = _threeD ? Math.Max(z - 1, 0) : z, z1 = _threeD ? Math.Min(z + 1, _sz - 1) : z;
+            int y0 = Math.Max(y - 1, 0), y1 = Math.Min(y + 1, _sy - 1), x0 = Math.Max(x - 1, 0), x1 = Math.Min(x + 1, _sx - 1);
+            for (int zz = z0; zz <= z1; zz++)
+                for (int yy = y0; yy <= y1; yy++)
+                    for (int xx = x0; xx <= x1; xx++)
+                    {
+                        if (!box && Math.Abs(zz - z) + Math.Abs(yy - y) + Math.Abs(xx - x) != 1) continue;
+                        int u = zz * _sxy + yy * _sx + xx;
+                        T label = labels[u];
+                        if (T.IsZero(label) || h[u] < floor) continue;
+                        if (h[u] > best || (h[u] == best && label > winner)) (best, winner) = (h[u], label);
+                    }
+            return winner;
         }
 
         public bool IsIn(Box3 box, int v)

@@ -86,7 +86,8 @@ public sealed class VoronoiOtsuChunk
         return found.Count;
     }
 
-    internal static void Crop(ReadOnlySpan<float> block, Long3 shape, Box3 box, Span<float> destination)
+    /// <summary>The voxels of <paramref name="box"/> of a block of <paramref name="shape"/>, x fastest, into <paramref name="destination"/>.</summary>
+    public static void Crop<T>(ReadOnlySpan<T> block, Long3 shape, Box3 box, Span<T> destination)
     {
         int i = 0, sx = (int)box.Size.X;
         for (long z = box.Start.Z; z < box.End.Z; z++)

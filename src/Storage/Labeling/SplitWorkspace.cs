@@ -3,13 +3,15 @@ using ChunkSeg.Contracts.Errors;
 namespace ChunkSeg.Storage.Labeling;
 
 /// <summary>
-/// The scratch directory of a split (Voronoi-Otsu) inside a labelling job's workspace, removed with it:
+/// The scratch directory of a split (Voronoi-Otsu, seeded Voronoi or distance) inside a labelling job's workspace, removed with it:
 /// <code>
 ///   split/
 ///     job.txt              the split's parameters
 ///     outline.zarr/        pass 1: the outline blur (float32), read by passes 2 and the first flood round
 ///     seeds.zarr/          pass 2: each maximum's global key (uint64, 0 elsewhere)
-///     round-R.zarr/        flood round R: the packed flood state (uint64, see FloodState)
+///     distance.zarr/       the distance split's pass 2: the squared distance map (float64, µm²); its seeds follow
+///     round-R.zarr/        flood round R: the packed flood state (uint64, see FloodState); the distance split's
+///                          filling flood numbers its rounds on from the downhill flood's
 ///     extremes/N.bin       pass 1: chunk N's outline minimum and maximum
 ///     rows/N.bin           pass 2: chunk N's histogram counts per row (rows × 256)
 ///     rounds/R/N.bin       round R: in which of its iterations chunk N's core changed
@@ -19,6 +21,7 @@ public sealed class SplitWorkspace(string root) : JobWorkspace(root, "splitting"
 {
     public string Outline => Path.Combine(Root, "outline.zarr");
     public string Seeds => Path.Combine(Root, "seeds.zarr");
+    public string Distance => Path.Combine(Root, "distance.zarr");
     public string Round(int round) => Path.Combine(Root, $"round-{round}.zarr");
 
     private string Extremes => Path.Combine(Root, "extremes");
