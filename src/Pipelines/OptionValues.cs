@@ -103,7 +103,8 @@ public static class OptionValues
         if (mode == "distance")
         {
             if (spotSigma is not null) throw new UsageException("--spot-sigma goes with --split voronoi; --split distance seeds at the distance map's maxima (--min-distance)");
-            return SplitSpec.Distance(segmentation(), MinDistance(minDistance, volume.Axes.HasZ));
+            var size = volume.VoxelSize;
+            return SplitSpec.Distance(segmentation(), new DistanceSplit(MinDistance(minDistance, volume.Axes.HasZ), (size.Z, size.Y, size.X)));
         }
         if (minDistance is not null) throw new UsageException("--min-distance goes with --split distance");
         if (spotSigma is null)

@@ -127,9 +127,9 @@ public static class RunPasses
             case "split-outline":
                 return (input, SplitJob.FirstStage(split, splitSpace, threeD, backend));
             case "split-distance":
-                return (input, SplitJob.DistanceStageOf(volume));
+                return (input, SplitJob.DistanceStageOf(split.Watershed!, threeD));
             case "split-maxima" when split.IsDistance:
-                return (input, new DistanceSeedsStage(split.Window!.Value, threeD));
+                return (input, new DistanceSeedsStage(split.Watershed!.MinDistance, threeD));
             case "split-maxima":
                 return (input, SplitJob.MaximaStageOf(split, splitSpace, null, _ => throw new InvalidOperationException("--split voronoi reads no outline range"),
                     volume.SpatialShape, threeD));

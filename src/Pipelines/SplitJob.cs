@@ -91,12 +91,12 @@ public static class SplitJob
         var seedsAddress = new VolumeAddress(VolumeFormat.Zarr, workspace.Seeds, "");
         var distance = await runPass("split 2/4: distance", new JobRequest("split-distance", foreground, distanceAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.Float64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
-            parameters, PlanningBytesPerVoxel: 32, Stage: DistanceStageOf(info)), ct).ConfigureAwait(false);
+            parameters, PlanningBytesPerVoxel: 32, Stage: DistanceStageOf(split.Watershed!, threeD)), ct).ConfigureAwait(false);
         if (!distance.Result.IsComplete) return new SplitOutcome(distance, distanceAddress, grid, new Dictionary<long, int>());
         using var squared = VolumeStore.Open(distanceAddress);
         var seeds = await runPass("split 3/4: seeds", new JobRequest("split-maxima", squared, seedsAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
-            parameters, PlanningBytesPerVoxel: 32, Stage: new DistanceSeedsStage(split.Window!.Value, threeD)), ct).ConfigureAwait(false);
+            parameters, PlanningBytesPerVoxel: 32, Stage: new DistanceSeedsStage(split.Watershed!.MinDistance, threeD)), ct).ConfigureAwait(false);
         if (!seeds.Result.IsComplete) return new SplitOutcome(seeds, seedsAddress, grid, new Dictionary<long, int>());
 
         using var seedsVolume = VolumeStore.Open(seedsAddress);
@@ -111,12 +111,9 @@ public static class SplitJob
         return filling.Outcome;
     }
 
-    /// <summary>The distance split's pass 2 stage for a volume of <paramref name="info"/>'s voxel size and axes.</summary>
-    public static DistanceStage DistanceStageOf(VolumeInfo info)
-    {
-        var spacing = (info.VoxelSize.Z, info.VoxelSize.Y, info.VoxelSize.X);
-        return new DistanceStage(DistanceStage.FirstHalo(spacing, info.Axes.HasZ), spacing, info.Axes.HasZ);
-    }
+    /// <summary>The distance split's pass 2 stage.</summary>
+    public static DistanceStage DistanceStageOf(DistanceSplit split, bool threeD) =>
+        new(DistanceStage.FirstHalo(split.VoxelSize, threeD), split.VoxelSize, threeD);
 
     /// <summary>
     /// One flood's rounds from <paramref name="start"/> (the seeds, or the flood it continues), from round

@@ -16,18 +16,18 @@ namespace ChunkSeg.GpuNode.Stages;
 /// Voronoi-Otsu labelling of a raw image (the foreground is its outline blur above Otsu's threshold). With it
 /// (<c>--split voronoi</c>): the foreground is that segmentation of the probabilities, and the seeds are the
 /// maxima of its channel (the thresholded one, or argmax's foreground) blurred by the spot sigma, flooded the same way.
-/// With <see cref="Window"/> as well (<c>--split distance</c>, <see cref="Distance"/>): the binary watershed of that
-/// foreground's distance map (DistanceWatershed), seeds its maxima within the window; no blur.
+/// With <see cref="Watershed"/> as well (<c>--split distance</c>): the binary watershed of that foreground's distance
+/// map (DistanceWatershed), seeds its maxima within the window; no blur.
 /// Every time point is its own image (its own threshold and flood), as napari's assistant applies clEsperanto
 /// frame by frame.
 /// </summary>
-public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foreground = null, Halo? Window = null)
+public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foreground = null, DistanceSplit? Watershed = null)
 {
-    /// <summary>The binary watershed of <paramref name="foreground"/>'s distance map, seeds the maxima within <paramref name="window"/> voxels.</summary>
-    public static SplitSpec Distance(Segmentation foreground, Halo window) => new(VoronoiOtsuSigmas.SpotOnly((0, 0, 0)), foreground, window);
+    /// <summary>The binary watershed of <paramref name="foreground"/>'s distance map.</summary>
+    public static SplitSpec Distance(Segmentation foreground, DistanceSplit watershed) => new(VoronoiOtsuSigmas.SpotOnly((0, 0, 0)), foreground, watershed);
 
     /// <summary>Whether this is the distance split (<c>--split distance</c>).</summary>
-    public bool IsDistance => Window is not null;
+    public bool IsDistance => Watershed is not null;
 
     /// <summary>The seeds' channel of the input.</summary>
     public int SpotChannel => Foreground?.Channel ?? 0;
@@ -36,8 +36,9 @@ public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foregroun
         parameters["split"] = Foreground is null
             ? string.Create(CultureInfo.InvariantCulture,
                 $"voronoi-otsu spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} outline={Sigmas.Outline.Z},{Sigmas.Outline.Y},{Sigmas.Outline.X}")
-            : Window is { } window
-                ? string.Create(CultureInfo.InvariantCulture, $"distance min-distance={window.Z},{window.Y},{window.X} ") + Describe(Foreground)
+            : Watershed is { } w
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"distance min-distance={w.MinDistance.Z},{w.MinDistance.Y},{w.MinDistance.X} voxel-size={w.VoxelSize.Z:R},{w.VoxelSize.Y:R},{w.VoxelSize.X:R} ") + Describe(Foreground)
                 : string.Create(CultureInfo.InvariantCulture, $"voronoi spot={Sigmas.Spot.Z},{Sigmas.Spot.Y},{Sigmas.Spot.X} ") + Describe(Foreground);
 
     private static string Describe(Segmentation segmentation)
@@ -47,6 +48,12 @@ public sealed record SplitSpec(VoronoiOtsuSigmas Sigmas, Segmentation? Foregroun
         return string.Join(' ', parts.Select(p => $"{p.Key}={p.Value}"));
     }
 }
+
+/// <summary>
+/// The distance split's own settings: the seeds' window (voxels per axis, z 0 in 2D) and the voxel size z, y, x the
+/// distances are measured in (the input image's, carried here because the probabilities a run splits may not keep it).
+/// </summary>
+public sealed record DistanceSplit(Halo MinDistance, (double Z, double Y, double X) VoxelSize);
 
 /// <summary>Reads one channel of a chunk's box as float32, z, y, x order.</summary>
 internal static class SplitReads
