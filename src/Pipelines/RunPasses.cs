@@ -132,7 +132,7 @@ public static class RunPasses
                 return (input, new DistanceSeedsStage(split.Watershed!.MinDistance, threeD));
             case "split-maxima":
                 return (input, SplitJob.MaximaStageOf(split, splitSpace, null, _ => throw new InvalidOperationException("--split voronoi reads no outline range"),
-                    volume.SpatialShape, threeD));
+                    volume.SpatialShape, threeD, backend));
             case "split-flood":
             {
                 int round = int.Parse(Parameter(spec, SplitJob.RoundParameter), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);

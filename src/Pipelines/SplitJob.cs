@@ -67,7 +67,7 @@ public static class SplitJob
         // 2: maxima (and for Otsu, histograms); the cut per time point.
         var maxima = await runPass("split 2/3: maxima", new JobRequest("split-maxima", input, seedsAddress,
             OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt64, grid.ChunkShape, CodecSpec.Default), grid.ChunkShape, workers, Overwrite: false,
-            parameters, PlanningBytesPerVoxel: 32, Stage: MaximaStageOf(split, workspace, outlineVolume, t => range[t], grid.VolumeShape, threeD)), ct)
+            parameters, PlanningBytesPerVoxel: 32, Stage: MaximaStageOf(split, workspace, outlineVolume, t => range[t], grid.VolumeShape, threeD, backend)), ct)
             .ConfigureAwait(false);
         if (!maxima.Result.IsComplete) return new SplitOutcome(maxima, seedsAddress, grid, new Dictionary<long, int>());
         var cut = split.Foreground is null ? OtsuCuts(grid, workspace, range) : Enumerable.Range(0, (int)grid.TimePoints).ToDictionary(t => (long)t, _ => VoronoiOtsuSigmas.MaskCut);
@@ -200,16 +200,23 @@ public static class SplitJob
     /// <summary>The split's scratch folder inside a labelling's workspace.</summary>
     public static SplitWorkspace WorkspaceOf(LabelWorkspace labels) => new(Path.Combine(labels.Root, "split"));
 
-    /// <summary>Pass 1's stage: the outline blur (Voronoi-Otsu), or the segmentation as 1 and 0 (<c>--split voronoi</c>).</summary>
+    /// <summary>
+    /// Pass 1's stage: the outline blur (Voronoi-Otsu), or the segmentation as 1 and 0 (<c>--split voronoi</c>), each on
+    /// <paramref name="backend"/>.
+    /// </summary>
     public static IChunkStage FirstStage(SplitSpec split, SplitWorkspace workspace, bool threeD, ComputeBackend backend) =>
         split.Foreground is { } segmentation
             ? new ForegroundStage(backend.Segmenter(segmentation, !threeD), BlockSmoothing.HaloOf(BlockSmoothing.Kernels(segmentation.Smoothing, !threeD)))
-            : new OutlineStage(new VoronoiOtsuChunk(split.Sigmas, threeD), workspace, threeD);
+            : new OutlineStage(new VoronoiOtsuChunk(split.Sigmas, threeD, backend.ClesperantoBlur), workspace, threeD);
 
-    /// <summary>Pass 2's stage: the spot blur's maxima; for Voronoi-Otsu also the histograms of <paramref name="outline"/> over <paramref name="rangeOf"/>.</summary>
+    /// <summary>
+    /// Pass 2's stage: the spot blur's maxima (the blur on <paramref name="backend"/>); for Voronoi-Otsu also the
+    /// histograms of <paramref name="outline"/> over <paramref name="rangeOf"/>.
+    /// </summary>
     public static MaximaStage MaximaStageOf(SplitSpec split, SplitWorkspace workspace, IVolume? outline, Func<long, (float Min, float Max)> rangeOf,
-        Long3 volumeShape, bool threeD) =>
-        new(new VoronoiOtsuChunk(split.Sigmas, threeD), workspace, split.Foreground is null ? outline : null, rangeOf, volumeShape, threeD, split.SpotChannel);
+        Long3 volumeShape, bool threeD, ComputeBackend backend) =>
+        new(new VoronoiOtsuChunk(split.Sigmas, threeD, backend.ClesperantoBlur), workspace, split.Foreground is null ? outline : null, rangeOf, volumeShape,
+            threeD, split.SpotChannel);
 
     /// <summary>
     /// Flood round <paramref name="round"/>'s stage on <paramref name="grid"/>: round 0 cuts <paramref name="outline"/> at

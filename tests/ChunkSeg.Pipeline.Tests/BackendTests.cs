@@ -14,10 +14,10 @@ namespace ChunkSeg.Pipeline.Tests;
 
 /// <summary>
 /// The GPU backend (ILGPU) through the whole pipeline: ilastik's own exported probabilities reproduced by `predict
-/// --backend gpu`, and `features`, `predict`, `train`, `label`, `mesh` and `run` with --backend gpu giving the CPU
-/// backend's outputs bit for bit. CI runs them on ILGPU's CPU accelerator (<c>CHUNKSEG_GPU=cpu</c>, set here unless the
-/// environment names another accelerator); on a GPU node scripts/gpu-check.sh runs them with <c>CHUNKSEG_GPU=cuda</c>, holding
-/// the GPU to the same results. The CPU accelerator is slow, so the volumes are small crops.
+/// --backend gpu`, and `features`, `predict`, `train`, `label` (its splits included), `mesh` and `run` with --backend
+/// gpu giving the CPU backend's outputs bit for bit. CI runs them on ILGPU's CPU accelerator (<c>CHUNKSEG_GPU=cpu</c>,
+/// set here unless the environment names another accelerator); on a GPU node scripts/gpu-check.sh runs them with
+/// <c>CHUNKSEG_GPU=cuda</c>, holding the GPU to the same results. The CPU accelerator is slow, so the volumes are small crops.
 /// </summary>
 public sealed class BackendTests(ITestOutputHelper output) : IDisposable
 {
@@ -156,6 +156,38 @@ public sealed class BackendTests(ITestOutputHelper output) : IDisposable
         // The table's mean intensity is the segmented channel's raw values: the same on each backend too.
         Assert.Equal(File.ReadAllText(_dir["o-cpu.csv"]), File.ReadAllText(_dir["o-gpu.csv"]));
         output.WriteLine($"{string.Join(' ', segmentation)}: {labels.Max()} objects, {labels.Count(l => l != 0)} foreground voxels, identical");
+    }
+
+    /// <summary>
+    /// The split's blurs on the device: `label --voronoi-otsu` (outline and spot blurs of a raw image, 3D and 2D,
+    /// anisotropic spot) and `label --split voronoi` (the segmentation, then the spot blur), chunks cut at odd places.
+    /// </summary>
+    [Theory]
+    [InlineData(false, "7,9,8", "--voronoi-otsu", "2,1")]
+    [InlineData(false, "20,11,13", "--voronoi-otsu", "2,1", "--spot-sigma", "1,2,1.5")]
+    [InlineData(true, "1,13,10", "--voronoi-otsu", "1.5,1")]
+    [InlineData(false, "7,9,8", "--split", "voronoi", "--spot-sigma", "1", "--channel", "1", "--threshold", "0.5")]
+    public async Task Split_on_gpu_writes_the_cpu_backends_labels_and_objects(bool twoD, string chunk, params string[] split)
+    {
+        string input = split[0] == "--voronoi-otsu" ? Blobs(twoD) : Probabilities(twoD);
+        foreach (var backend in new[] { "cpu", "gpu" })
+            await Ok(["label", input, _dir[$"v-{backend}.zarr"], "--chunk", chunk, "--chunks", chunk, "--objects", _dir[$"v-{backend}.csv"],
+                "--backend", backend, .. split]);
+
+        var labels = TestVolumes.ReadUInt32(_dir["v-cpu.zarr"]);
+        Assert.True(labels.Max() > 2, "the split should give several objects");
+        Assert.Equal(labels, TestVolumes.ReadUInt32(_dir["v-gpu.zarr"]));
+        Assert.Equal(File.ReadAllText(_dir["v-cpu.csv"]), File.ReadAllText(_dir["v-gpu.csv"]));
+        output.WriteLine($"{string.Join(' ', split)}: {labels.Max()} objects, {labels.Count(l => l != 0)} foreground voxels, identical");
+    }
+
+    /// <summary>Touching blobs on a noisy background as uint16 (zyx, or yx for 2D): a raw image for --voronoi-otsu.</summary>
+    private string Blobs(bool twoD)
+    {
+        int sz = twoD ? 1 : 20, sy = twoD ? 40 : 30, sx = twoD ? 44 : 26;
+        var image = SplitPipelineTests.Blobs(sz, sy, sx, count: 9, radius: twoD ? 4.0 : 3.0, seed: twoD ? 5 : 3);
+        return TestVolumes.WriteZarr(_dir, twoD ? "b2.zarr" : "b3.zarr", twoD ? "yx" : "zyx", twoD ? [sy, sx] : [sz, sy, sx], DataType.UInt16,
+            MemoryMarshal.AsBytes(image.AsSpan()).ToArray());
     }
 
     /// <summary>`mesh --smooth-sigma` smooths each chunk's read box on the device before marching cubes: the same surface.</summary>

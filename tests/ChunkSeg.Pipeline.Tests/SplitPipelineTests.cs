@@ -23,7 +23,7 @@ public sealed class SplitPipelineTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     /// <summary>Blobs on a noisy background, some touching, as uint16.</summary>
-    private static ushort[] Blobs(int sz, int sy, int sx, int count, double radius, int seed)
+    internal static ushort[] Blobs(int sz, int sy, int sx, int count, double radius, int seed)
     {
         var rng = new Random(seed);
         var centres = Enumerable.Range(0, count).Select(i => (Z: sz == 1 ? 0 : rng.NextDouble() * sz, Y: rng.NextDouble() * sy, X: rng.NextDouble() * sx)).ToList();

@@ -69,7 +69,7 @@ internal static class ClusterCommands
     {
         var (seeds, port, hostname, health) = (SeedOption(), PortOption(), HostnameOption(), HealthPortOption());
         var concurrency = new Option<int>("--concurrency") { Description = "Chunks processed at once (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var backend = Options.Backend("features, the forest and the segmentation");
+        var backend = Options.Backend("features, the forest, the segmentation and the split's blur");
         var storeRoot = new Option<string>("--store-root") { Description = "The shared store: every path a chunk names must lie below it", DefaultValueFactory = _ => "/" };
         var name = new Option<string?>("--name") { Description = "Node name in status (default: HOST-PID)" };
         var command = new Command("worker", "A gpu-node: hosts chunk actors of the cluster and processes their chunks until stopped (SIGTERM drains, then leaves)")

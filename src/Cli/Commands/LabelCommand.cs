@@ -60,7 +60,7 @@ internal static class LabelCommand
         var codec = new Option<string?>("--codec") { Description = "Output compression (default blosc-lz4:5 for Zarr, gzip:1 for HDF5)" };
         var axes = Options.Axes();
         var workers = Options.Workers();
-        var backend = Options.Backend("the segmentation steps (smoothing, then threshold or argmax)");
+        var backend = Options.Backend("the segmentation steps (smoothing, then threshold or argmax) and the split's blurs");
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {

@@ -143,7 +143,7 @@ internal sealed class RunArguments
     private readonly Option<string?> _chunks = new("--chunks") { Description = "Storage chunk shape z,y,x of the outputs (default: --chunk if given, else 64,64,64; 2D: y,x 256,256)" };
     private readonly Option<string?> _axes = Options.Axes();
     private readonly Option<int> _workers = Options.Workers();
-    private readonly Option<string> _backend = Options.Backend("features, the forest and the segmentation");
+    private readonly Option<string> _backend = Options.Backend("features, the forest, the segmentation and the split's blur");
     private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
     private readonly Option<string?> _split = new("--split")
     {

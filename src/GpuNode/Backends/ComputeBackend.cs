@@ -2,12 +2,14 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Filters;
+using ChunkSeg.Kernels.Splitting;
 
 namespace ChunkSeg.GpuNode.Backends;
 
 /// <summary>
-/// Where a chunk's heavy kernels run: the feature stack and the forest. Every backend gives the CPU's results (the
-/// parity tests hold each to that); they differ only in speed. Thread-safe: one instance serves all worker threads.
+/// Where a chunk's heavy kernels run: the feature stack, the forest, labelling's smoothing and the split's blurs. Every
+/// backend gives the CPU's results (the parity tests hold each to that); they differ only in speed. Thread-safe: one
+/// instance serves all worker threads.
 /// </summary>
 public abstract class ComputeBackend : IDisposable
 {
@@ -48,6 +50,16 @@ public abstract class ComputeBackend : IDisposable
     /// smoothed in place by <paramref name="kernels"/> (z, y, x; null: that axis is not), <paramref name="scratch"/> as room.
     /// </summary>
     public virtual void Smooth(FirKernel?[] kernels, Long3 size, float[] image, float[] scratch) => BlockSmoothing.Apply(kernels, size, image, scratch);
+
+    /// <summary>
+    /// <see cref="ClesperantoGaussian.Apply"/> on this backend: the split's outline and spot blurs of a block of
+    /// <paramref name="shape"/> (<paramref name="destination"/> may be <paramref name="source"/>).
+    /// </summary>
+    public virtual void ClesperantoBlur(ClesperantoGaussian blur, ReadOnlySpan<float> source, Span<float> destination, Long3 shape)
+    {
+        ArgumentNullException.ThrowIfNull(blur);
+        blur.Apply(source, destination, shape);
+    }
 
     public virtual void Dispose() => GC.SuppressFinalize(this);
 

@@ -5,15 +5,18 @@ using ChunkSeg.IlgpuKernels.Features;
 using ChunkSeg.IlgpuKernels.Forest;
 using ChunkSeg.IlgpuKernels.Labeling;
 using ChunkSeg.IlgpuKernels.Runtime;
+using ChunkSeg.IlgpuKernels.Splitting;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Filters;
+using ChunkSeg.Kernels.Splitting;
 
 namespace ChunkSeg.GpuNode.Backends;
 
 /// <summary>
-/// The feature stack, the forests and labelling's segmentation on an ILGPU accelerator (CUDA on NVIDIA GPUs, OpenCL on
-/// others, or ILGPU's CPU accelerator for tests): one device, its kernels compiled once and shared by all worker
-/// threads; engines are cheap per chunk (the device pools their buffers), predictors are built per classifier.
+/// The feature stack, the forests, labelling's segmentation and the split's blurs on an ILGPU accelerator (CUDA on
+/// NVIDIA GPUs, OpenCL on others, or ILGPU's CPU accelerator for tests): one device, its kernels compiled once and
+/// shared by all worker threads; engines are cheap per chunk (the device pools their buffers), predictors are built per
+/// classifier.
 /// <para>
 /// A long-running worker binds every job anew (new classifier objects): a classifier's device copy lives as long as the
 /// classifier object (a weak table), so the trees of finished jobs do not pile up on the device.
@@ -23,6 +26,7 @@ public sealed class GpuBackend(GpuDevice device) : ComputeBackend
 {
     private readonly ConditionalWeakTable<IPixelClassifier, IPixelClassifier> _classifiers = new();
     private readonly GpuSegmenter _segmenter = new(device);
+    private readonly GpuClesperantoBlur _blur = new(device);
 
     public override string Name => "gpu";
 
@@ -52,6 +56,9 @@ public sealed class GpuBackend(GpuDevice device) : ComputeBackend
         _segmenter.Smooth(image.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, kernels, scratch.AsSpan(0, n));
         scratch.AsSpan(0, n).CopyTo(image);
     }
+
+    public override void ClesperantoBlur(ClesperantoGaussian blur, ReadOnlySpan<float> source, Span<float> destination, Long3 shape) =>
+        _blur.Apply(blur, source, destination, shape);
 
     public override void Dispose()
     {

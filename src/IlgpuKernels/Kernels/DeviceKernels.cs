@@ -27,6 +27,7 @@ internal sealed class DeviceKernels
         ArrayView<float>, ForestLaunch> Forest { get; init; }
     public required Action<AcceleratorStream, Index3D, ArrayView<float>, ArrayView<byte>, CoreInReadBox, float> Threshold { get; init; }
     public required Action<AcceleratorStream, Index3D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, CoreInReadBox, int, int> ArgmaxUpdate { get; init; }
+    public required Action<AcceleratorStream, Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ClampPass> ClesperantoPass { get; init; }
 
     public static DeviceKernels Load(Accelerator accelerator) =>
         accelerator.AcceleratorType == AcceleratorType.Cuda ? Load<CudaFloatOps>(accelerator) : Load<PortableFloatOps>(accelerator);
@@ -48,11 +49,12 @@ internal sealed class DeviceKernels
             ForestLaunch>(ForestKernels<TOps>.Predict),
         Threshold = a.LoadAutoGroupedKernel<Index3D, ArrayView<float>, ArrayView<byte>, CoreInReadBox, float>(SegmentationKernels.Threshold),
         ArgmaxUpdate = a.LoadAutoGroupedKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, CoreInReadBox, int, int>(SegmentationKernels.ArgmaxUpdate),
+        ClesperantoPass = a.LoadAutoGroupedKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ClampPass>(SplitKernels<TOps>.ClesperantoPass),
     };
 
     /// <summary>Every kernel method as <see cref="Load"/> instantiates it for <typeparamref name="TOps"/>.</summary>
     public static IReadOnlyList<MethodInfo> EntryPoints<TOps>() where TOps : struct, IFloatOps<TOps> =>
-        new[] { typeof(FeatureKernels<TOps>), typeof(ForestKernels<TOps>), typeof(SegmentationKernels) }
+        new[] { typeof(FeatureKernels<TOps>), typeof(ForestKernels<TOps>), typeof(SegmentationKernels), typeof(SplitKernels<TOps>) }
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
             .Where(m => m.GetParameters() is [{ ParameterType: var index }, ..] && (index == typeof(Index1D) || index == typeof(Index3D)))
             .ToList();

@@ -9,7 +9,8 @@
 //      x pass ──▶ float32 ──▶ y pass ──▶ float32 ──▶ z pass          (σ ≤ 0 on an axis: that pass is a copy)
 //
 // A chunk reads its core grown by Radius per axis: a core voxel's sum then never touches the read box's edge,
-// and at the volume's own faces the clamp is clEsperanto's. docs/voronoi-otsu.md §1 cites the source.
+// and at the volume's own faces the clamp is clEsperanto's. docs/voronoi-otsu.md §1 cites the source. The GPU backend
+// runs the same passes with these weights and sums (IlgpuKernels/Kernels/SplitKernels.cs).
 using System.Buffers;
 using System.Numerics;
 using ChunkSeg.Contracts.Geometry;
@@ -36,6 +37,12 @@ public sealed class ClesperantoGaussian
 
     /// <summary>Voxels each side a chunk must read for its core to be exact.</summary>
     public Halo Radius => new(RadiusOf(_taps[0]), RadiusOf(_taps[1]), RadiusOf(_taps[2]));
+
+    /// <summary>The weights along <paramref name="axis"/> (0 z, 1 y, 2 x) in tap order; empty where that axis is not blurred.</summary>
+    public ReadOnlySpan<float> Weights(int axis) => _taps[axis];
+
+    /// <summary>Their float32 sum in tap order: what each blurred value along <paramref name="axis"/> is divided by.</summary>
+    public float WeightSum(int axis) => _sums[axis];
 
     /// <summary>clEsperanto's sigma_to_kernel_size: int(8σ), plus one when even.</summary>
     public static int KernelSize(double sigma)

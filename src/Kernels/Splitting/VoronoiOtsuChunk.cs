@@ -11,23 +11,30 @@
 // Every step before the flood is local (blurs read their radius, maxima one more voxel) or an exact sum (integer
 // counts per row; the float32 row sum runs once, over the whole table, in clEsperanto's order). Seeds carry their
 // global Fortran-order key, so the flood's largest-key rule needs no numbering until the end. VoronoiFlood's
-// header argues the rounds exact.
+// header argues the rounds exact. The blurs run where the caller's BlurRunner runs them (a compute backend's device,
+// or ClesperantoGaussian here): every backend gives the same float32 values, so the split is the same.
 using ChunkSeg.Contracts.Geometry;
 
 namespace ChunkSeg.Kernels.Splitting;
+
+/// <summary>Runs <paramref name="blur"/> over a block: <see cref="ClesperantoGaussian.Apply"/>, or a device's equal of it.</summary>
+public delegate void BlurRunner(ClesperantoGaussian blur, ReadOnlySpan<float> source, Span<float> destination, Long3 shape);
 
 /// <summary>The per-chunk steps of a Voronoi-Otsu labelling (see the header); thread-safe.</summary>
 public sealed class VoronoiOtsuChunk
 {
     private readonly ClesperantoGaussian _spot, _outline;
     private readonly bool _threeD;
+    private readonly BlurRunner _blur;
 
-    public VoronoiOtsuChunk(VoronoiOtsuSigmas sigmas, bool threeD)
+    /// <param name="blur">Where the blurs run (a compute backend's); null: <see cref="ClesperantoGaussian.Apply"/> here.</param>
+    public VoronoiOtsuChunk(VoronoiOtsuSigmas sigmas, bool threeD, BlurRunner? blur = null)
     {
         ArgumentNullException.ThrowIfNull(sigmas);
         _spot = sigmas.SpotBlur();
         _outline = sigmas.OutlineBlur();
         _threeD = threeD;
+        _blur = blur ?? ((b, source, destination, shape) => b.Apply(source, destination, shape));
         var maxima = threeD ? Halo.Uniform(1) : new Halo(0, 1, 1);
         SpotHalo = _spot.Radius + maxima;
         OutlineHalo = _outline.Radius;
@@ -43,7 +50,7 @@ public sealed class VoronoiOtsuChunk
     public void Outline(ReadOnlySpan<float> read, Long3 readShape, Box3 coreInRead, Span<float> core)
     {
         var blurred = new float[readShape.Volume];
-        _outline.Apply(read, blurred, readShape);
+        _blur(_outline, read, blurred, readShape);
         Crop(blurred, readShape, coreInRead, core);
     }
 
@@ -71,7 +78,7 @@ public sealed class VoronoiOtsuChunk
     {
         keys[..(int)coreInRead.VoxelCount].Clear();
         var spot = new float[readShape.Volume];
-        _spot.Apply(read, spot, readShape);
+        _blur(_spot, read, spot, readShape);
         int sy = (int)readShape.Y, sx = (int)readShape.X, cy = (int)coreInRead.Size.Y, cx = (int)coreInRead.Size.X;
         var region = ((int)coreInRead.Start.Z, (int)coreInRead.Start.Y, (int)coreInRead.Start.X,
             (int)coreInRead.End.Z, (int)coreInRead.End.Y, (int)coreInRead.End.X);
