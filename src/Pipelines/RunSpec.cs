@@ -34,6 +34,8 @@ namespace ChunkSeg.Pipelines;
 /// <param name="Overwrite">Replace the outputs of an earlier, different run in <paramref name="OutDir"/>.</param>
 /// <param name="Split">voronoi: split the segmentation's touching objects (seeds from <paramref name="SpotSigma"/>'s blur maxima).</param>
 /// <param name="SpotSigma">With <paramref name="Split"/>: the spot sigma in voxels, "s" or "z,y,x".</param>
+/// <param name="Dilate">Grow the final labels into the background by this Euclidean distance in voxels (expand_labels), as `label --dilate`.</param>
+/// <param name="Erode">Shrink the final labels by this distance in voxels, as `label --erode`; not with <paramref name="Dilate"/>.</param>
 public sealed record RunSpec(
     string Input,
     string OutDir,
@@ -58,7 +60,9 @@ public sealed record RunSpec(
     string Backend = "auto",
     bool Overwrite = false,
     string? Split = null,
-    string? SpotSigma = null)
+    string? SpotSigma = null,
+    string? Dilate = null,
+    string? Erode = null)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

@@ -213,7 +213,9 @@ internal sealed class RunArguments
         Backend: parse.GetValue(_backend)!,
         Overwrite: parse.GetValue(_overwrite),
         Split: parse.GetValue(_split),
-        SpotSigma: parse.GetValue(_spotSigma));
+        SpotSigma: parse.GetValue(_spotSigma),
+        Dilate: parse.GetValue(_objects.Dilate),
+        Erode: parse.GetValue(_objects.Erode));
 
     /// <summary>
     /// The arguments as given, in a form another process on another machine can parse: every option the user set, with
