@@ -130,10 +130,7 @@ public static class LabelJob
         request.Split?.AddTo(parameters);
         if (request.Intensity is not null) parameters["intensity"] = request.Intensity.Info.Location;
         if (request.Morphology is { } morphology)
-        {
-            if (request.Components is not null) throw new ArgumentException("--dilate/--erode follow the label command's own components pass");
-            parameters[morphology.Mode == LabelMorphologyMode.Dilate ? "dilate" : "erode"] = morphology.Radius.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        }
+            parameters[VerbOf(morphology)] = morphology.Radius.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         if (request.FillHoles) parameters["fillHoles"] = "1";
         if (request.Components is { } custom)
         {
@@ -252,22 +249,30 @@ public static class LabelJob
         if (request.Morphology is { } morphology)
         {
             // Pass 4: the final labels dilated or eroded, a halo of ⌊r⌋ around each chunk; then the table of what it wrote.
+            // The mean intensity is of --intensity, else of the segmented probability channel of the input; a custom
+            // first pass (run) computed its probabilities in memory, so only its Intensity volume can serve.
             using var final = VolumeStore.Open(relabelAddress);
             var (intensity, channel) = request.Intensity is not null ? (request.Intensity, 0)
-                : request.Segmentation.Mode != SegmentationMode.Labels ? (request.Input, request.Segmentation.Channel) : ((IVolume?)null, 0);
+                : request.Segmentation.Mode != SegmentationMode.Labels && custom is null ? (request.Input, request.Segmentation.Channel) : ((IVolume?)null, 0);
             var reshape = new LabelMorphologyStage(morphology, workspace, grid.VolumeShape, info.Axes.HasZ, intensity, channel);
-            string verb = morphology.Mode == LabelMorphologyMode.Dilate ? "dilate" : "erode";
-            var reshaped = await runPass($"label 4/4: {verb}", new JobRequest("label-" + verb, final, request.Output, finalOptions, grid.ChunkShape,
+            string verb = VerbOf(morphology);
+            var reshaped = await runPass($"label 4/4: {verb}", new JobRequest(MorphologyPass(morphology), final, request.Output, finalOptions, grid.ChunkShape,
                 request.Workers, request.Overwrite, objectsParameters, PlanningBytesPerVoxel: 40, Stage: reshape), ct).ConfigureAwait(false);
             outcome = outcome with { Morphology = reshaped };
             if (!reshaped.Result.IsComplete) return outcome;
             status?.Report($"label 4/4: object table after --{verb} {morphology.Radius.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
-            outcome = outcome with { Objects = WriteMorphologyTable(reshaped.Grid, workspace, tablePartial, info, hasIntensity) };
+            outcome = outcome with { Objects = WriteMorphologyTable(reshaped.Grid, workspace, tablePartial, info, intensity is not null) };
         }
         if (tablePartial is not null) File.Move(tablePartial, request.ObjectsPath!, overwrite: true);
         workspace.Delete();
         return outcome;
     }
+
+    /// <summary>"dilate" or "erode": the option without its dashes, the job parameter holding the radius, and the pass's verb.</summary>
+    public static string VerbOf(LabelMorphology morphology) => morphology.Mode == LabelMorphologyMode.Dilate ? "dilate" : "erode";
+
+    /// <summary>The stage name of the dilation or erosion pass ("label-dilate", "label-erode"), by which a remote worker rebuilds it.</summary>
+    public static string MorphologyPass(LabelMorphology morphology) => "label-" + VerbOf(morphology);
 
     /// <summary>
     /// Adds up the per-chunk statistics of the dilated or eroded objects and writes the table (when asked for) in id

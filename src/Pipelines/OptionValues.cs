@@ -142,6 +142,23 @@ public static class OptionValues
         return (threeD ? sigma.Z : 0, sigma.Y, sigma.X);
     }
 
+    /// <summary>
+    /// --dilate R or --erode R (not both) as the label post-processing of `label` and `run`; null without either. R is a
+    /// positive distance in voxels, at most <see cref="LabelMorphology.MaxRadius"/>.
+    /// </summary>
+    public static LabelMorphology? Morphology(string? dilate, string? erode)
+    {
+        if (dilate is not null && erode is not null)
+            throw new UsageException($"--dilate {dilate} and --erode {erode}: give one of them (the result of both depends on their order; run label twice for that)");
+        if ((dilate ?? erode) is not { } text) return null;
+        string option = dilate is not null ? "--dilate" : "--erode";
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double radius) || !(radius > 0) || double.IsInfinity(radius))
+            throw new UsageException($"{option} {text}: give a positive distance in voxels (e.g. 2.5)");
+        if (radius > LabelMorphology.MaxRadius)
+            throw new UsageException($"{option} {text}: the distance is at most {LabelMorphology.MaxRadius} voxels (each chunk reads that much context on every side)");
+        return new LabelMorphology(dilate is not null ? LabelMorphologyMode.Dilate : LabelMorphologyMode.Erode, radius);
+    }
+
     public static Connectivity ConnectivityOf(VolumeInfo info, int? value)
     {
         bool is3D = info.Axes.HasZ;

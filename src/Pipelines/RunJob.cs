@@ -34,8 +34,8 @@ public sealed record RunRequest(
     bool Overwrite)
 {
     /// <summary>
-    /// Carries the chunk passes (classify + label, relabel, the mesh's marching cubes; with <see cref="Split"/> the predict
-    /// pass and the split's passes instead of classify + label) to remote workers; null runs them on
+    /// Carries the chunk passes (classify + label, relabel, the dilation or erosion, the mesh's marching cubes; with
+    /// <see cref="Split"/> the predict pass and the split's passes instead of classify + label) to remote workers; null runs them on
     /// this machine. The coordinator's own steps (merge, HDF5 copies, mesh weld: outputs one process writes) run here
     /// either way.
     /// </summary>
@@ -49,6 +49,13 @@ public sealed record RunRequest(
     /// <see cref="Segmentation"/>): the probabilities are written first, then split and labelled (<see cref="SplitJob"/>).
     /// </summary>
     public SplitSpec? Split { get; init; }
+
+    /// <summary>
+    /// The final labels grown (<c>--dilate r</c>) or shrunk (<c>--erode r</c>) as `label` does it, in a pass after
+    /// relabelling: the filters judge the objects before it; the labels, the table, the HDF5 copy and the mesh are of the
+    /// objects after it.
+    /// </summary>
+    public LabelMorphology? Morphology { get; init; }
 }
 
 /// <summary>
@@ -80,6 +87,8 @@ public interface IRunMonitor
 ///                                      probabilities exported to probabilities.h5 when asked
 ///   2 merge             (coordinator)  pieces across chunk borders → final ids, filters, objects.csv
 ///   3 relabel           (workers)      labels.ome.zarr (an OME-NGFF label image)
+///     dilate or erode   (workers)      only with --dilate r / --erode r: relabel writes to the labelling's workspace and
+///                                      this pass writes labels.ome.zarr (`label`'s fourth pass), objects.csv after it
 ///   4 labels → HDF5     (workers)      labels.h5/labels with axistags (ilastik, Fiji)
 ///   5 mesh              (workers)      one closed surface per object from the final labels: pieces per chunk (workers),
 ///                       (coordinator)  welded → mesh.obj|ply
@@ -117,7 +126,10 @@ public static class RunJob
 
         bool resumed = journal.Stages.Count > 0 || Directory.Exists(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root);
         var meshFiles = MeshPaths(request, info, outDir);
-        var plan = new List<(string, double)> { (Classify, 80), (Merge, 2), (Relabel, 5), (Hdf5Copy, 3) };
+        string? reshape = request.Morphology is { } morphology ? LabelJob.VerbOf(morphology) : null;
+        var plan = new List<(string, double)> { (Classify, 80), (Merge, 2), (Relabel, 5) };
+        if (reshape is not null) plan.Add((reshape, 5));
+        plan.Add((Hdf5Copy, 3));
         if (meshFiles.Count > 0) plan.Add((Mesh, 10));
         monitor.Plan(plan);
 
@@ -132,16 +144,17 @@ public static class RunJob
             var outcome = await ClassifyAndLabel(request, labels, objectsPath, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
             if (!outcome.IsComplete)
             {
-                var failed = outcome.Components.Result.IsComplete ? outcome.Relabel : outcome.Components;
+                var failed = !outcome.Components.Result.IsComplete ? outcome.Components : !outcome.Relabel.Result.IsComplete ? outcome.Relabel : outcome.Final;
                 throw new RunIncompleteException(failed);
             }
             chunkShape = outcome.Components.Grid.ChunkShape;
             chunks = outcome.Components.Grid.Count;
             journal.Record(new RunStage(Merge, outcome.MergeTime.TotalSeconds, 0, 0, 0));
             journal.Record(StageOf(Relabel, outcome.Relabel));
+            if (outcome.Morphology is { } reshaped) journal.Record(StageOf(reshape!, reshaped));
             journal.Save();
         }
-        foreach (var stage in new[] { Classify, Merge, Relabel }) monitor.End(stage);
+        foreach (var stage in new[] { Classify, Merge, Relabel, reshape }.OfType<string>()) monitor.End(stage);
         if (chunks == 0) (chunkShape, chunks) = (journal.ChunkShape, journal.Chunks);
         // The later passes run on the classify pass's chunks (not their own defaults, sized by budgets up to 256 MiB a
         // chunk, nor the mesher's 128³ layers): their memory then stays near the classify pass's.
@@ -230,13 +243,25 @@ public static class RunJob
                 MaxChunkBytes: 1L << 30,
                 Completed: () => { export?.Commit(); export = null; });
             var labelRequest = new LabelRequest(request.Raw, labels, request.Segmentation, request.Connectivity, request.Filter, objectsPath,
-                inputChannels == 1 ? request.Raw : null, request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false,
-                Components: components);
-            var status = new SynchronousProgress<string>(_ => { monitor.End(Classify); monitor.Begin(Merge); });
+                IntensityOf(request), request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false,
+                Components: components)
+            {
+                Morphology = request.Morphology,
+            };
+            // Reported when the merge begins, and with --dilate/--erode once more when its table is written.
+            bool merging = false;
+            var status = new SynchronousProgress<string>(_ =>
+            {
+                if (merging) return;
+                merging = true;
+                monitor.End(Classify);
+                monitor.Begin(Merge);
+            });
             var outcome = await LabelJob.RunAsync(labelRequest, async (title, job, token) =>
             {
-                string stage = job.StageName == "relabel" ? Relabel : Classify;
+                string stage = StageOfPass(request, job.StageName, Classify);
                 if (stage == Relabel) monitor.End(Merge);
+                else if (stage != Classify) monitor.End(Relabel);
                 var result = await EmbeddedJob.RunAsync(job with { Transport = request.RemoteTransport }, logs, monitor.Begin(stage), token).ConfigureAwait(false);
                 if (stage == Classify)
                 {
@@ -294,19 +319,38 @@ public static class RunJob
         monitor.End(Classify);
         using var source = VolumeStore.Open(probabilities);
         var labelRequest = new LabelRequest(source, labels, request.Segmentation, Connectivity.All, request.Filter, objectsPath,
-            inputChannels == 1 ? request.Raw : null, request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false)
+            IntensityOf(request), request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false)
         {
             Split = split with { Foreground = request.Segmentation },
             Backend = request.Backend,
+            Morphology = request.Morphology,
         };
         var merge = monitor.Begin(Merge);
         return await LabelJob.RunAsync(labelRequest, (title, job, token) =>
         {
-            bool relabel = job.StageName == "relabel";
-            if (relabel) monitor.End(Merge);
-            return EmbeddedJob.RunAsync(job with { Transport = request.RemoteTransport }, logs, relabel ? monitor.Begin(Relabel) : merge, token);
+            // The split's passes and the labelling of its regions count as the merge; then relabel, then --dilate/--erode.
+            string stage = StageOfPass(request, job.StageName, Merge);
+            if (stage == Relabel) monitor.End(Merge);
+            else if (stage != Merge) monitor.End(Relabel);
+            return EmbeddedJob.RunAsync(job with { Transport = request.RemoteTransport }, logs, stage == Merge ? merge : monitor.Begin(stage), token);
         }, status: null, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The run stage a labelling pass (<paramref name="pass"/>, its job's stage name) counts in: relabel, the dilation or
+    /// erosion (named "dilate" or "erode"), or <paramref name="other"/> for the passes before them.
+    /// </summary>
+    private static string StageOfPass(RunRequest request, string pass, string other) =>
+        pass == "relabel" ? Relabel
+        : request.Morphology is { } morphology && pass == LabelJob.MorphologyPass(morphology) ? LabelJob.VerbOf(morphology)
+        : other;
+
+    /// <summary>
+    /// The volume whose mean per object the object table reports: the raw image when it has one channel; else none
+    /// (the fused first pass then reports the segmented probability, which a pass after it can no longer read).
+    /// Remote workers take it from here as the coordinator does.
+    /// </summary>
+    internal static IVolume? IntensityOf(RunRequest request) => request.Raw.Info.Channels == 1 ? request.Raw : null;
 
     /// <summary>
     /// The predict pass of a run with <c>--split</c>: the classifier's probabilities of each chunk, channels last. Remote
@@ -330,7 +374,7 @@ public static class RunJob
         int inputChannels = checked((int)info.Channels);
         var classifier = request.Classifier;
         return new ClassifyAndLabelStage(classifier.Features, info.SpatialShape, inputChannels, classifier.Classifier,
-            new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, inputChannels == 1 ? request.Raw : null,
+            new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, IntensityOf(request),
                 backend: request.Backend),
             export, request.Backend);
     }

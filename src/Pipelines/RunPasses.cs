@@ -77,9 +77,17 @@ public static class RunPasses
                         input = Own(VolumeStore.Open(spec.Input));
                         stage = new RelabelStage(workspace, output.Info.DataType);
                         break;
+                    case var pass when request.Morphology is { } morphology && pass == LabelJob.MorphologyPass(morphology):
+                        // --dilate/--erode: the relabelled labels in the run's workspace, read with the pass's halo, and
+                        // the raw image's mean intensity per object (one channel) as the coordinator's LabelJob takes it.
+                        StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
+                        input = Own(VolumeStore.Open(spec.Input));
+                        var raw = request.Raw.Info;
+                        stage = new LabelMorphologyStage(morphology, workspace, raw.SpatialShape, raw.Axes.HasZ, RunJob.IntensityOf(request));
+                        break;
                     default:
                         throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel, {MeshJob.PiecesStage}; " +
-                            $"with --split also {StageCatalog.Predict}, split-outline, split-distance, split-maxima, split-flood)");
+                            $"with --split also {StageCatalog.Predict}, split-outline, split-distance, split-maxima, split-flood; with --dilate or --erode also label-dilate or label-erode)");
                 }
             }
             else
@@ -144,7 +152,7 @@ public static class RunPasses
             }
             default:
                 // "label": the final state's regions, with the raw image's mean intensity (one input channel) as the run gives it.
-                var intensity = request.Raw.Info.Channels == 1 ? request.Raw : null;
+                var intensity = RunJob.IntensityOf(request);
                 return (input, SplitJob.LabelStageOf(workspace, volume, intensity, SplitJob.ParseLast(Parameter(spec, SplitJob.LastParameter))));
         }
     }

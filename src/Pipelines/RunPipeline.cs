@@ -31,6 +31,7 @@ public static class RunPipeline
         var requestedChunks = OptionValues.ParseLong3("--chunks", spec.Chunks) ?? requestedCompute;
         int workerCount = OptionValues.CheckWorkers(spec.Workers ?? Environment.ProcessorCount);
         var filter = OptionValues.Filter(spec.MinSize, spec.MaxSize, spec.ExcludeBorder);
+        var morphology = OptionValues.Morphology(spec.Dilate, spec.Erode);
 
         var source = VolumeStore.Open(spec.Input, OptionValues.ParseAxes(spec.Axes));
         try
@@ -49,6 +50,7 @@ public static class RunPipeline
                 meshFormat, spec.ExportProbabilities, requestedCompute, requestedChunks, workerCount, spec.Overwrite)
             {
                 Split = split,
+                Morphology = morphology,
             };
         }
         catch

@@ -63,6 +63,7 @@ internal sealed class RunRecord
         p["classifier.sha256"] = FileSha256(classifierFile);
         r.Segmentation.AddTo(p);
         r.Split?.AddTo(p);
+        if (r.Morphology is { } morphology) p[LabelJob.VerbOf(morphology)] = morphology.Radius.ToString("R", ci);
         return p;
     }
 

@@ -36,6 +36,8 @@ namespace ChunkSeg.Pipelines;
 /// distance (the watershed of the foreground's distance map, seeds its maxima within <paramref name="MinDistance"/>).</param>
 /// <param name="SpotSigma">With <paramref name="Split"/> voronoi: the spot sigma in voxels, "s" or "z,y,x".</param>
 /// <param name="MinDistance">With <paramref name="Split"/> distance: the seeds' window in voxels, "d" or "z,y,x".</param>
+/// <param name="Dilate">Grow the final labels into the background by this Euclidean distance in voxels (expand_labels), as `label --dilate`.</param>
+/// <param name="Erode">Shrink the final labels by this distance in voxels, as `label --erode`; not with <paramref name="Dilate"/>.</param>
 public sealed record RunSpec(
     string Input,
     string OutDir,
@@ -61,7 +63,9 @@ public sealed record RunSpec(
     bool Overwrite = false,
     string? Split = null,
     string? SpotSigma = null,
-    string? MinDistance = null)
+    string? MinDistance = null,
+    string? Dilate = null,
+    string? Erode = null)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

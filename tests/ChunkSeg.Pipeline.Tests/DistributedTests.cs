@@ -128,6 +128,32 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
     }
 
+    /// <summary>
+    /// `run --dilate` on the cluster: the dilation pass (after relabel, which then writes the run's workspace) runs on the
+    /// gpu-nodes, rebuilt from the run's spec, and the labels and object table equal the embedded run's.
+    /// </summary>
+    [Fact]
+    public async Task A_run_with_dilate_on_the_cluster_equals_the_embedded_run()
+    {
+        string[] dilate = ["--dilate", "2", "--chunk", "16,32,32", "--mesh", "none"];
+        string reference = _dir["dilate-embedded"];
+        var (code, _, err) = await Cli.Run(["run", Data3D, "--out", reference, .. Options.Where((o, i) => o != "--chunk" && (i == 0 || Options[i - 1] != "--chunk")), .. dilate]);
+        Assert.True(code == 0, err);
+
+        var cluster = StartCluster(coordinators: 1, nodes: 2);
+        await cluster.UntilNodes(2);
+        string outDir = _dir["dilate-distributed"];
+        var final = await Finished(cluster, await Submit(cluster, outDir, dilate));
+        Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
+        foreach (var pass in new[] { "(label)", "(relabel)", "(label-dilate)" })
+            Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
+
+        Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        Assert.Contains("\"dilate\": \"2\"", File.ReadAllText(Path.Combine(outDir, "manifest.json")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+    }
+
     [Fact]
     public async Task Status_cancel_views_and_the_secret()
     {

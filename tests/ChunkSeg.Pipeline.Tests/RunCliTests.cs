@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using ChunkSeg.Contracts.Geometry;
@@ -278,6 +279,111 @@ public sealed class RunCliTests : IDisposable
         var refused = await Assert.ThrowsAsync<Contracts.Errors.UsageException>(() => Pipelines.RunPipeline.ExecuteAsync(spec, () => throw new InvalidOperationException(),
             null, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null!, resuming: false, CancellationToken.None));
         Assert.Contains("--split voronoi-otsu: the split available is voronoi", refused.Message);
+    }
+
+    /// <summary>
+    /// `run --dilate r` / `--erode r` equals `run` without it, then `label --dilate r` / `--erode r` on its labels (with
+    /// the raw image as --intensity, as run's table has it): the same labels (also the kernel's on the whole volume,
+    /// itself tools/reference/expand_shrink.py's), HDF5 copy, object table and mesh; with --split voronoi too. The option
+    /// is part of the run's record and its pass a stage of its own.
+    /// </summary>
+    [Theory]
+    [InlineData("--dilate", "2", "16,24,32", 2, "", "obj")]
+    [InlineData("--erode", "1", "20,20,20", 1, "--connectivity 26 --min-size 20", "none")]
+    [InlineData("--dilate", "1.5", "16,32,32", 2, "--split voronoi --spot-sigma 1 --channel 1 --threshold 0.5 --min-size 5", "none")]
+    public async Task A_run_with_dilate_or_erode_equals_the_run_then_label_with_it(string option, string radius, string chunk, int workers, string options,
+        string mesh)
+    {
+        string[] extra = options.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        string[] run = ["run", Data3D, "--ilp", Ilp3D, "--chunk", chunk, "--workers", workers.ToString(CultureInfo.InvariantCulture), "--mesh", mesh, .. extra];
+        string plain = _dir["plain"], reshaped = _dir["reshaped"];
+        await Ok([.. run, "--out", plain]);
+        await Ok([.. run, "--out", reshaped, option, radius]);
+
+        // label on the plain run's labels: each label image's components, numbered as they are (by first voxel).
+        string connectivity = extra.Contains("--split") || extra.Contains("26") ? "26" : "6";
+        string labels = _dir["labelled.zarr"], objects = _dir["labelled.csv"];
+        await Ok("label", Path.Combine(plain, "labels.ome.zarr"), labels, "--connectivity", connectivity, option, radius, "--intensity", Data3D, "--objects", objects);
+
+        var before = TestVolumes.ReadUInt32(Path.Combine(plain, "labels.ome.zarr"));
+        var want = TestVolumes.ReadUInt32(labels);
+        var mode = option == "--erode" ? Kernels.Labeling.LabelMorphologyMode.Erode : Kernels.Labeling.LabelMorphologyMode.Dilate;
+        var whole = new Kernels.Labeling.LabelMorphology(mode, double.Parse(radius, CultureInfo.InvariantCulture))
+            .Apply(before.Select(l => (ulong)l).ToArray(), new Long3(64, 64, 64));
+        Assert.Equal(whole.Select(l => (uint)l).ToArray(), want);
+        Assert.NotEqual(before, want);
+        var got = TestVolumes.ReadUInt32(Path.Combine(reshaped, "labels.ome.zarr"));
+        Assert.Equal(want, got);
+        Assert.Equal(want, TestVolumes.ReadUInt32(Path.Combine(reshaped, "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(objects), File.ReadAllText(Path.Combine(reshaped, "objects.csv")));
+        if (mesh != "none")
+        {
+            await Ok("mesh", labels, _dir["labelled.obj"], "--per-label");
+            Assert.Equal(MeshBody(_dir["labelled.obj"]), MeshBody(Path.Combine(reshaped, "mesh.obj")));
+        }
+
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(reshaped, "manifest.json")))!;
+        Assert.Equal(radius, manifest["parameters"]![option[2..]]!.GetValue<string>());
+        Assert.Equal(File.ReadAllLines(objects).Length - 1, manifest["objects"]!.GetValue<long>());
+        string[] stages = ["classify + label", "merge", "relabel", option[2..], "HDF5 copies", .. mesh == "none" ? (string[])[] : ["mesh"]];
+        Assert.Equal(stages, manifest["stages"]!.AsArray().Select(s => s!["name"]!.GetValue<string>()));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(reshaped, "*.work"));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(reshaped, "*.partial*"));
+
+        // A rerun is a no-op; the same folder with another radius (or without) is a different run.
+        var (code, said, err) = await Cli.Run([.. run, "--out", reshaped, option, radius]);
+        Assert.True(code == 0, err);
+        Assert.Contains("already holds this run", said);
+        await Cli.Expect(2, $"{option[2..]} {radius} → (none)", [.. run, "--out", reshaped]);
+    }
+
+    /// <summary>`run --dilate` killed (SIGKILL) during its dilation pass: the rerun resumes that pass and ends as an uninterrupted run.</summary>
+    [Fact]
+    public async Task Killed_in_the_dilation_pass_a_rerun_resumes_it_to_identical_output()
+    {
+        string[] options = ["--ilp", Ilp3D, "--chunk", "8,8,16", "--workers", "1", "--mesh", "none", "--dilate", "2.5"];
+        string reference = _dir["reference"], killed = _dir["killed"];
+        await Ok(["run", Data3D, "--out", reference, .. options]);
+
+        // The dilation pass writes labels.ome.zarr (relabel writes to the workspace then).
+        string dilation = Path.Combine(killed, "labels.ome.zarr.partial", ".chunkseg", "manifest.jsonl");
+        Assert.True(await RunAndKill(killed, options, () => File.Exists(dilation) && File.ReadLines(dilation).Count() > 6), "no kill while dilating");
+        Assert.True(Directory.Exists(Path.Combine(killed, "labels.ome.zarr.work", "final.zarr")), "killed after relabelling");
+        await Ok(["run", Data3D, "--out", killed, .. options]);
+
+        Assert.Equal(ReadBytes(Path.Combine(reference, "labels.ome.zarr")), ReadBytes(Path.Combine(killed, "labels.ome.zarr")));
+        Assert.Equal(ReadBytes(Path.Combine(reference, "labels.h5") + "/labels"), ReadBytes(Path.Combine(killed, "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(killed, "objects.csv")));
+        var manifest = (string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")))!;
+        Assert.Equal(manifest(reference)["parameters"]!.ToJsonString(), manifest(killed)["parameters"]!.ToJsonString());
+        var dilate = manifest(killed)["stages"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "dilate")!;
+        Assert.True(dilate["chunks_resumed"]!.GetValue<long>() > 0, $"the dilation pass was not resumed: {dilate.ToJsonString()}");
+        Assert.Equal(["labels.h5", "labels.ome.zarr", "manifest.json", "objects.csv"],
+            Directory.EnumerateFileSystemEntries(killed).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>Bad --dilate/--erode values are refused by run as label refuses them (same message, exit 2), embedded and on a cluster, before any work.</summary>
+    [Fact]
+    public async Task Bad_dilate_and_erode_values_are_refused_as_label_refuses_them()
+    {
+        string labels = SharedData.Require("ilastik/Data_3D.h5") + "/data";   // an integer image: label takes it as a label image
+        string[][] bad = [["--dilate", "-1"], ["--erode", "0"], ["--dilate", "two"], ["--erode", "1000"], ["--dilate", "2", "--erode", "1"]];
+        foreach (var options in bad)
+        {
+            var (labelCode, _, labelErr) = await Cli.Run(["label", labels, _dir["bad-label.zarr"], .. options]);
+            var (runCode, _, runErr) = await Cli.Run(["run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-run"], .. options]);
+            Assert.Equal(2, labelCode);
+            Assert.Equal(2, runCode);
+            Assert.StartsWith($"error: {options[0]} {options[1]}", runErr);
+            Assert.Equal(labelErr, runErr);
+            Assert.False(Directory.Exists(_dir["bad-run"]), "nothing is written");
+
+            var spec = new Pipelines.RunSpec(Data3D, _dir["bad-cluster"], Ilp: Ilp3D, Dilate: options[0] == "--dilate" ? options[1] : null,
+                Erode: options[0] == "--erode" ? options[1] : options.Length > 2 ? options[3] : null);
+            var refused = await Assert.ThrowsAsync<Contracts.Errors.UsageException>(() => Pipelines.RunPipeline.ExecuteAsync(spec, () => throw new InvalidOperationException(),
+                null, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null!, resuming: false, CancellationToken.None));
+            Assert.Equal(labelErr.Trim(), "error: " + refused.Message);
+        }
     }
 
     private static async Task Ok(params string[] args)

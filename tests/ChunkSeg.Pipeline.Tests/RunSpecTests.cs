@@ -12,7 +12,7 @@ public sealed class RunSpecTests
     private static readonly RunSpec Full = new("/data/raw.h5/data", "/data/runs/r1", Ilp: "/data/p.ilp", Model: null, VigraStructureTensor: true,
         Threshold: 0.7f, Channel: 0, Argmax: false, Foreground: null, SmoothSigma: "1.0,2,2", Connectivity: 26, MinSize: 20, MaxSize: 5000,
         ExcludeBorder: true, Mesh: "ply", ExportProbabilities: true, Chunk: "16,24,32", Chunks: "64", Axes: "zyxc", Workers: 3, Backend: "cpu",
-        Overwrite: true);
+        Overwrite: true, Erode: "1.5");
 
     [Fact]
     public void Round_trips_through_System_Text_Json_with_web_defaults()
@@ -44,9 +44,9 @@ public sealed class RunSpecTests
     public void The_run_arguments_make_a_spec_with_absolute_paths()
     {
         var spec = RunArguments.SpecOf(["raw.h5/data", "--out", "runs/r1", "--model", "m.csforest", "--argmax", "--foreground", "2", "--min-size", "5",
-            "--mesh", "none", "--chunk", "32", "--overwrite"]);
+            "--mesh", "none", "--chunk", "32", "--overwrite", "--dilate", "2.5"]);
         Assert.Equal(new RunSpec(Path.GetFullPath("raw.h5") + "/data", Path.GetFullPath("runs/r1"), Model: Path.GetFullPath("m.csforest"), Argmax: true,
-            Foreground: 2, MinSize: 5, Mesh: "none", Chunk: "32", Overwrite: true), spec);
+            Foreground: 2, MinSize: 5, Mesh: "none", Chunk: "32", Overwrite: true, Dilate: "2.5"), spec);
         Assert.Equal(spec, RunSpec.FromJson(spec.ToJson(), "test"));
         Assert.Equal(4, RunArguments.SpecOf(["/d/raw.zarr", "--out", "/d/out", "--ilp", "/d/p.ilp", "--workers", "4"]).Workers);
     }

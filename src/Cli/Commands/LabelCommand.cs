@@ -43,16 +43,6 @@ internal static class LabelCommand
         };
         var outlineSigma = new Option<string?>("--outline-sigma") { Description = "With --voronoi-otsu: the outline sigma per axis, s or z,y,x in voxels" };
         var fillHoles = new Option<bool>("--fill-holes") { Description = "Fill holes first: background not connected (by faces) to the volume's border becomes foreground" };
-        var dilate = new Option<string?>("--dilate")
-        {
-            Description = "R: grow the labels into the background by a Euclidean distance R in voxels, never over another label " +
-                "(scikit-image's expand_labels(labels, distance=R)); after the filters; exact across chunks",
-        };
-        var erode = new Option<string?>("--erode")
-        {
-            Description = "R: shrink the labels: a voxel keeps its label only when no voxel of another value (background included) lies " +
-                "within R voxels; the volume's outside is not background; after the filters; exact across chunks",
-        };
         var objects = new Option<string?>("--objects") { Description = "Write the object table (CSV): id, size, volume, centroid, bounding box, mean intensity" };
         var intensity = new Option<string?>("--intensity") { Description = "A single-channel volume of the same shape whose mean per object the table reports" };
         var chunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (default 128^3, aligned to storage chunks)" };
@@ -64,13 +54,13 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, dilate, erode, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
+            input, output, voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
-            var morphology = MorphologyOf(parse.GetValue(dilate), parse.GetValue(erode));
+            var morphology = objectOptions.Morphology(parse);
             var requestedCompute = OptionValues.ParseLong3("--chunk", parse.GetValue(chunk));
             // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
             var requestedChunks = OptionValues.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
@@ -131,21 +121,6 @@ internal static class LabelCommand
             return code;
         });
         return command;
-    }
-
-    /// <summary>--dilate R or --erode R (not both) as the label post-processing; null without either.</summary>
-    private static Kernels.Labeling.LabelMorphology? MorphologyOf(string? dilate, string? erode)
-    {
-        if (dilate is not null && erode is not null)
-            throw new UsageException($"--dilate {dilate} and --erode {erode}: give one of them (the result of both depends on their order; run label twice for that)");
-        if ((dilate ?? erode) is not { } text) return null;
-        string option = dilate is not null ? "--dilate" : "--erode";
-        var max = Kernels.Labeling.LabelMorphology.MaxRadius;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double radius) || !(radius > 0) || double.IsInfinity(radius))
-            throw new UsageException($"{option} {text}: give a positive distance in voxels (e.g. 2.5)");
-        if (radius > max)
-            throw new UsageException($"{option} {text}: the distance is at most {max} voxels (each chunk reads that much context on every side)");
-        return new Kernels.Labeling.LabelMorphology(dilate is not null ? Kernels.Labeling.LabelMorphologyMode.Dilate : Kernels.Labeling.LabelMorphologyMode.Erode, radius);
     }
 
     /// <summary>

@@ -9,7 +9,7 @@ namespace ChunkSeg.Cli.Commands;
 
 /// <summary>
 /// The options of `label` and `run` that say what an object is: the segmentation of probabilities (threshold or
-/// argmax, optional smoothing), the connectivity, and the size and border filters.
+/// argmax, optional smoothing), the connectivity, the size and border filters, and the dilation or erosion after them.
 /// </summary>
 internal sealed class ObjectOptions
 {
@@ -26,8 +26,18 @@ internal sealed class ObjectOptions
     public Option<long> MinSize { get; } = new("--min-size") { Description = "Drop objects smaller than this many voxels (after merging across chunks)" };
     public Option<long?> MaxSize { get; } = new("--max-size") { Description = "Drop objects larger than this many voxels" };
     public Option<bool> ExcludeBorder { get; } = new("--exclude-border") { Description = "Drop objects that touch the volume's border" };
+    public Option<string?> Dilate { get; } = new("--dilate")
+    {
+        Description = "R: grow the labels into the background by a Euclidean distance R in voxels, never over another label " +
+            "(scikit-image's expand_labels(labels, distance=R)); after the filters; exact across chunks",
+    };
+    public Option<string?> Erode { get; } = new("--erode")
+    {
+        Description = "R: shrink the labels: a voxel keeps its label only when no voxel of another value (background included) lies " +
+            "within R voxels; the volume's outside is not background; after the filters; exact across chunks",
+    };
 
-    public IEnumerable<Option> All => [Threshold, Channel, Argmax, Foreground, Smooth, Connectivity, MinSize, MaxSize, ExcludeBorder];
+    public IEnumerable<Option> All => [Threshold, Channel, Argmax, Foreground, Smooth, Connectivity, MinSize, MaxSize, ExcludeBorder, Dilate, Erode];
 
     public void AddTo(Command command)
     {
@@ -58,6 +68,9 @@ internal sealed class ObjectOptions
             : parse.GetValue(Foreground) is not null ? "--foreground" : parse.GetValue(Smooth) is not null ? "--smooth-sigma" : null;
 
     public Kernels.Labeling.Connectivity ConnectivityOf(ParseResult parse, VolumeInfo info) => OptionValues.ConnectivityOf(info, parse.GetValue(Connectivity));
+
+    /// <summary>--dilate R or --erode R, checked (<see cref="OptionValues.Morphology"/>); null without either.</summary>
+    public LabelMorphology? Morphology(ParseResult parse) => OptionValues.Morphology(parse.GetValue(Dilate), parse.GetValue(Erode));
 
     public ObjectFilter Filter(ParseResult parse) => OptionValues.Filter(parse.GetValue(MinSize), parse.GetValue(MaxSize), parse.GetValue(ExcludeBorder));
 }

@@ -219,7 +219,9 @@ internal sealed class RunArguments
         Overwrite: parse.GetValue(_overwrite),
         Split: parse.GetValue(_split),
         SpotSigma: parse.GetValue(_spotSigma),
-        MinDistance: parse.GetValue(_minDistance));
+        MinDistance: parse.GetValue(_minDistance),
+        Dilate: parse.GetValue(_objects.Dilate),
+        Erode: parse.GetValue(_objects.Erode));
 
     /// <summary>
     /// The arguments as given, in a form another process on another machine can parse: every option the user set, with
