@@ -9,11 +9,11 @@ namespace ChunkSeg.Pipeline.Tests;
 internal static class TestVolumes
 {
     /// <summary>Writes <paramref name="data"/> as a Zarr array named <paramref name="name"/> in <paramref name="dir"/>, chunks of at most 16.</summary>
-    public static string WriteZarr(TempDir dir, string name, string axes, long[] shape, DataType type, byte[] data)
+    public static string WriteZarr(TempDir dir, string name, string axes, long[] shape, DataType type, byte[] data, VoxelSize? voxelSize = null)
     {
         var address = new VolumeAddress(VolumeFormat.Zarr, dir[name], "");
         var chunks = shape.Select(s => (int)Math.Min(s, 16)).ToArray();
-        using var volume = VolumeStore.Create(address, new VolumeCreateOptions(AxisOrder.Parse(axes), shape, type, chunks, VoxelSize.Isotropic, CodecSpec.Default));
+        using var volume = VolumeStore.Create(address, new VolumeCreateOptions(AxisOrder.Parse(axes), shape, type, chunks, voxelSize ?? VoxelSize.Isotropic, CodecSpec.Default));
         volume.Write(NdBox.Whole(shape), data);
         return address.RootPath;
     }

@@ -31,7 +31,7 @@ internal static class LabelCommand
         {
             Description = "Split the touching objects of the segmented probabilities (--threshold/--channel or --argmax), exact across chunks. voronoi: seeds " +
                 "are the maxima of the segmented channel blurred by --spot-sigma, flooded through the foreground as --voronoi-otsu floods; distance: the " +
-                "watershed of the foreground's distance map (voxel size aware), seeds its maxima within --min-distance (also on a mask: --threshold 0)",
+                "watershed of the foreground's distance map (voxel size aware), seeds its maxima within --min-distance (also on a mask: --threshold 1)",
         };
         var minDistance = new Option<string?>("--min-distance")
         {
@@ -168,7 +168,7 @@ internal static class LabelCommand
             bool thresholded = options.OtsuThreshold(parse) || (mode == "distance" && options.ThresholdValue(parse) is not null);
             if (!info.DataType.IsFloat() && !thresholded)
                 throw new UsageException($"{info.Location}: holds {info.DataType.Name()} labels; --split {mode} splits the segmentation of a probability map " +
-                    "(float32) or of an image thresholded with --threshold otsu" + (mode == "distance" ? " (a mask: --threshold 0)" : ""));
+                    "(float32) or of an image thresholded with --threshold otsu" + (mode == "distance" ? " (a mask: --threshold 1)" : ""));
             return options.ProbabilitySegmentation(parse, info.Location, info.Channels, info);
         }, info)!;
     }
