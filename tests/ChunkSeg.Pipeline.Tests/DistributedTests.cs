@@ -100,24 +100,27 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// `run --split voronoi` on the cluster: the predict pass and every pass of the split (outline, maxima, flood rounds,
-    /// labelling, relabelling) run on the gpu-nodes, rebuilt from the run's spec and the jobs' parameters, and the labels
-    /// and object table equal the embedded run's.
+    /// `run --split voronoi|distance` on the cluster: the predict pass and every pass of the split (outline, distance,
+    /// maxima, flood rounds, labelling, relabelling) run on the gpu-nodes, rebuilt from the run's spec and the jobs'
+    /// parameters, and the labels and object table equal the embedded run's.
     /// </summary>
-    [Fact]
-    public async Task A_split_run_on_the_cluster_equals_the_embedded_split_run()
+    [Theory]
+    [InlineData("voronoi", "--spot-sigma", "1")]
+    [InlineData("distance", "--min-distance", "2")]
+    public async Task A_split_run_on_the_cluster_equals_the_embedded_split_run(string mode, string option, string value)
     {
-        string[] split = ["--split", "voronoi", "--spot-sigma", "1", "--channel", "1", "--threshold", "0.5", "--min-size", "5", "--chunk", "16,32,32", "--mesh", "none"];
-        string reference = _dir["split-embedded"];
+        string[] split = ["--split", mode, option, value, "--channel", "1", "--threshold", "0.5", "--min-size", "5", "--chunk", "16,32,32", "--mesh", "none"];
+        string reference = _dir[$"split-embedded-{mode}"];
         var (code, _, err) = await Cli.Run(["run", Data3D, "--out", reference, "--ilp", Ilp3D, .. split]);
         Assert.True(code == 0, err);
 
         var cluster = StartCluster(coordinators: 1, nodes: 2);
         await cluster.UntilNodes(2);
-        string outDir = _dir["split-distributed"];
+        string outDir = _dir[$"split-distributed-{mode}"];
         var final = await Finished(cluster, await Submit(cluster, outDir, split));
         Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
-        foreach (var pass in new[] { "(predict)", "(split-outline)", "(split-maxima)", "(split-flood)", "(label)", "(relabel)" })
+        string[] passes = ["(predict)", "(split-outline)", .. mode == "distance" ? ["(split-distance)"] : (string[])[], "(split-maxima)", "(split-flood)", "(label)", "(relabel)"];
+        foreach (var pass in passes)
             Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
 
         var labels = TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr"));

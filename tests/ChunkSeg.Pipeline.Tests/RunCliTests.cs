@@ -239,20 +239,22 @@ public sealed class RunCliTests : IDisposable
     }
 
     /// <summary>
-    /// `run --split voronoi` equals `predict`, then `label --split voronoi` on those probabilities: the same labels, object
+    /// `run --split voronoi|distance` equals `predict`, then `label --split …` on those probabilities: the same labels, object
     /// table and exported probabilities, for two chunkings; the scratch probabilities are gone once the run is finished.
     /// </summary>
     [Theory]
-    [InlineData("16,24,32", 2, true)]
-    [InlineData("64,64,64", 1, false)]
-    public async Task A_split_run_equals_predict_then_label_split(string chunk, int workers, bool export)
+    [InlineData("16,24,32", 2, true, "voronoi")]
+    [InlineData("64,64,64", 1, false, "voronoi")]
+    [InlineData("16,24,32", 2, false, "distance")]
+    public async Task A_split_run_equals_predict_then_label_split(string chunk, int workers, bool export, string mode)
     {
-        string outDir = _dir[$"split-run-{chunk}"];
-        string[] split = ["--split", "voronoi", "--spot-sigma", "1", "--channel", "1", "--threshold", "0.5", "--min-size", "5"];
+        string outDir = _dir[$"split-run-{mode}-{chunk}"];
+        string[] split = ["--split", mode, .. mode == "voronoi" ? ["--spot-sigma", "1"] : (string[])["--min-distance", "2"],
+            "--channel", "1", "--threshold", "0.5", "--min-size", "5"];
         await Ok(["run", Data3D, "--ilp", Ilp3D, "--out", outDir, "--chunk", chunk, "--workers", workers.ToString(), "--mesh", "none",
             .. export ? ["--export-probabilities"] : (string[])[], .. split]);
 
-        string probabilities = _dir["split-p.h5"] + "/p", labels = _dir[$"split-l-{chunk}.zarr"], objects = _dir[$"split-objects-{chunk}.csv"];
+        string probabilities = _dir["split-p.h5"] + "/p", labels = _dir[$"split-l-{mode}-{chunk}.zarr"], objects = _dir[$"split-objects-{mode}-{chunk}.csv"];
         if (!File.Exists(_dir["split-p.h5"])) await Ok("predict", Data3D, probabilities, "--ilp", Ilp3D);
         await Ok(["label", probabilities, labels, "--objects", objects, "--intensity", Data3D, .. split]);
 
@@ -268,7 +270,7 @@ public sealed class RunCliTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
         var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")))!;
         Assert.Equal(wantLabels.Max(), manifest["objects"]!.GetValue<long>());
-        Assert.Contains("voronoi", manifest.ToJsonString());
+        Assert.Contains(mode, manifest.ToJsonString());
 
         // Bad split options name themselves, also on a cluster (checked before any pass is sent; a --split voronoi run
         // itself is distributed: DistributedTests), and otsu in run.
@@ -278,7 +280,7 @@ public sealed class RunCliTests : IDisposable
         var spec = new Pipelines.RunSpec(Data3D, _dir["cluster-split"], Ilp: Ilp3D, Split: "voronoi-otsu", SpotSigma: "1");
         var refused = await Assert.ThrowsAsync<Contracts.Errors.UsageException>(() => Pipelines.RunPipeline.ExecuteAsync(spec, () => throw new InvalidOperationException(),
             null, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null!, resuming: false, CancellationToken.None));
-        Assert.Contains("--split voronoi-otsu: the split available is voronoi", refused.Message);
+        Assert.Contains("--split voronoi-otsu: the splits available are voronoi", refused.Message);
     }
 
     /// <summary>
