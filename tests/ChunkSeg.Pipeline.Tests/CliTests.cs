@@ -74,6 +74,10 @@ public sealed class CliTests : IDisposable
         var dice = System.Text.RegularExpressions.Regex.Match(output, @"│ Dice\s+│ ([0-9.]+)");
         Assert.True(dice.Success, output);
         Assert.True(double.Parse(dice.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0.75, $"pixel Dice {dice.Groups[1].Value}");
+        // Scored before the split, after Voronoi-Otsu and after the run's distance split.
+        Assert.Contains("--split distance", output);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(output, @"│ F1\s+│ ([0-9.]+)").Count);
+        Assert.True(Path.Exists(Path.Combine(P("run-split"), "labels.ome.zarr")));
 
         (code, output, err) = await Run("demo", "--out", _dir, "--shape", "24,96,96", "--nuclei", "20");
         Assert.True(code == 0, err);
