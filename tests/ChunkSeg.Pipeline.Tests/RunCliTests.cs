@@ -364,6 +364,34 @@ public sealed class RunCliTests : IDisposable
             Directory.EnumerateFileSystemEntries(killed).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
+    /// <summary>
+    /// A `run --split distance` killed (SIGKILL) in the middle of its distance pass, and again in a flood round, resumes
+    /// on rerun to the labels and object table of an uninterrupted run.
+    /// </summary>
+    [Fact]
+    public async Task Killed_in_the_split_a_rerun_resumes_it_to_identical_output()
+    {
+        string[] options = ["--ilp", Ilp3D, "--chunk", "8,16,16", "--workers", "1", "--mesh", "none", "--split", "distance", "--channel", "1",
+            "--threshold", "0.5", "--min-distance", "2"];
+        string reference = _dir["split-reference"], killed = _dir["split-killed"];
+        await Ok(["run", Data3D, "--out", reference, .. options]);
+
+        // A pass's chunk records, wherever the split keeps that pass's output in the run's workspace.
+        int Recorded(string pass) => Directory.Exists(killed)
+            ? Directory.EnumerateFiles(killed, "manifest.jsonl", SearchOption.AllDirectories)
+                .Where(f => f.Contains(Path.DirectorySeparatorChar + pass, StringComparison.Ordinal)).Sum(f => File.ReadLines(f).Count())
+            : 0;
+        Assert.True(await RunAndKill(killed, options, () => Recorded("distance.zarr") > 3), "no kill in the distance pass");
+        Assert.True(await RunAndKill(killed, options, () => Recorded("round-1.zarr") > 3), "no kill in a flood round");
+        await Ok(["run", Data3D, "--out", killed, .. options]);
+
+        var labels = TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr"));
+        Assert.True(labels.Max() >= 2, $"the fixture should hold several objects; it holds {labels.Max()}");
+        Assert.Equal(labels, TestVolumes.ReadUInt32(Path.Combine(killed, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(killed, "objects.csv")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(killed, "*.work"));
+    }
+
     /// <summary>Bad --dilate/--erode values are refused by run as label refuses them (same message, exit 2), embedded and on a cluster, before any work.</summary>
     [Fact]
     public async Task Bad_dilate_and_erode_values_are_refused_as_label_refuses_them()
