@@ -162,9 +162,18 @@ public sealed class CliTests : IDisposable
         var (code, output, err) = await Run("bench", "split", "--shape", "24,40,40", "--chunk", "12,20,20", "--workers", "2", "--repeats", "1");
         Assert.True(code == 0, err + output);
         // The table wraps in a narrow console: look for words, not whole cells.
-        foreach (var word in new[] { "VoronoiOtsu.Label", "--voronoi-otsu", "numpy", "skimage", "watershed", "Mvoxels/s" }) Assert.Contains(word, output);
-        Assert.Contains("whole image vs chunked: identical partitions", output);
-        Assert.Contains("whole image vs numpy reference: identical partitions", output);
+        foreach (var word in new[] { "VoronoiOtsu.Label", "--voronoi-otsu", "numpy", "skimage", "watershed", "Mvoxels/s", "DistanceWatershed.Split", "--split distance",
+                     "distance_split.py", "peak_local_max" })
+            Assert.Contains(word, output);
+        // The summary line (it does not wrap): both splits' figures.
+        Assert.Matches(@"Voronoi-Otsu: ChunkSeg [0-9.]+ Mvoxels/s whole image .*Distance split: ChunkSeg [0-9.]+ whole image, [0-9.]+ chunked; skimage [0-9.]+, numpy reference [0-9.]+", output);
+        // Both splits: whole image = chunked = numpy reference (the distance split's runs on volumes this small); skimage's agreement.
+        foreach (var split in new[] { "Voronoi-Otsu", "distance split" })
+        {
+            Assert.Contains($"{split}: whole image vs chunked: identical partitions", output);
+            Assert.Contains($"{split}: whole image vs numpy reference: identical partitions", output);
+            Assert.Matches($@"{split}: whole image vs skimage: [0-9,]+ vs [0-9,]+ objects, agreeing on [0-9.]+ % of the foreground", output);
+        }
         Assert.Contains("cores", output);
     }
 
