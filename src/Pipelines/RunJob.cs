@@ -56,6 +56,16 @@ public sealed record RunRequest(
     /// objects after it.
     /// </summary>
     public LabelMorphology? Morphology { get; init; }
+
+    /// <summary>
+    /// <c>--threshold otsu</c>: the probabilities are written first (as with <see cref="Split"/>), then <see cref="Segmentation"/>'s
+    /// channel is thresholded at Otsu's threshold of it over the whole volume (<see cref="OtsuSegmentation"/>); until the
+    /// threshold is found (<see cref="RunJob.ThresholdedAt"/>) the segmentation's threshold is a stand-in.
+    /// </summary>
+    public bool OtsuThreshold { get; init; }
+
+    /// <summary>Whether the probabilities are written whole before any chunk is segmented (<c>--split</c>, <c>--threshold otsu</c>).</summary>
+    public bool ClassifiesFirst => Split is not null || OtsuThreshold;
 }
 
 /// <summary>
@@ -66,7 +76,11 @@ public sealed record RunStage(string Name, double Seconds, long Chunks, long Chu
 
 /// <summary>How a run ended: its stages in order, the objects found and the files written (relative to the output folder).</summary>
 public sealed record RunOutcome(bool AlreadyComplete, bool Resumed, IReadOnlyList<RunStage> Stages, long Objects, Long3 ChunkShape, long Chunks,
-    IReadOnlyList<RunOutput> Outputs, string ManifestPath);
+    IReadOnlyList<RunOutput> Outputs, string ManifestPath)
+{
+    /// <summary>With <c>--threshold otsu</c>: the threshold the run found and labelled with.</summary>
+    public OtsuFound? Otsu { get; init; }
+}
 
 /// <summary>A file or store a run wrote, what it holds and how to open it.</summary>
 public sealed record RunOutput(string Path, string Holds, string OpenWith);
@@ -84,7 +98,10 @@ public interface IRunMonitor
 /// <code>
 ///   1 classify + label  (workers)      raw + halo → features → forest → probabilities → segmentation → local labels and
 ///                                      summaries, per chunk, nothing in between on disk (<see cref="ClassifyAndLabelStage"/>);
-///                                      probabilities exported to probabilities.h5 when asked
+///                                      probabilities exported to probabilities.h5 when asked. With --split or
+///                                      --threshold otsu the probabilities are written whole first (predict), then
+///     Otsu threshold    (coordinator)  only with --threshold otsu: of the segmented channel over all of them, then
+///                                      the split's passes or the labelling of those probabilities (workers)
 ///   2 merge             (coordinator)  pieces across chunk borders → final ids, filters, objects.csv
 ///   3 relabel           (workers)      labels.ome.zarr (an OME-NGFF label image)
 ///     dilate or erode   (workers)      only with --dilate r / --erode r: relabel writes to the labelling's workspace and
@@ -103,10 +120,20 @@ public static class RunJob
     public const string Labels = "labels.ome.zarr", LabelsHdf5 = "labels.h5", Probabilities = "probabilities.ome.zarr", ProbabilitiesHdf5 = "probabilities.h5",
         Objects = "objects.csv", Manifest = "manifest.json", Journal = ".chunkseg-run.json";
 
-    /// <summary>The probabilities a split reads when they are not exported: scratch, removed once the run is finished.</summary>
+    /// <summary>
+    /// The whole probabilities a split or <c>--threshold otsu</c> reads (<see cref="RunRequest.ClassifiesFirst"/>): scratch,
+    /// removed once the run is finished.
+    /// </summary>
     public const string SplitProbabilities = ".chunkseg-split-probabilities.zarr";
+
+    /// <summary>
+    /// The job parameter carrying the Otsu threshold the coordinator found (<c>--threshold otsu</c>, "R" format) to the
+    /// workers of the passes after it, which rebuild the segmentation from the run's spec (<see cref="RunPasses"/>); part
+    /// of those passes' job keys.
+    /// </summary>
+    public const string OtsuParameter = "run.otsu";
     public const string LabelsDataset = "labels", ProbabilitiesDataset = "exported_data";   // ilastik's export name
-    public const string Classify = "classify + label", Merge = "merge", Relabel = "relabel", Hdf5Copy = "HDF5 copies", Mesh = "mesh";
+    public const string Classify = "classify + label", Otsu = "Otsu threshold", Merge = "merge", Relabel = "relabel", Hdf5Copy = "HDF5 copies", Mesh = "mesh";
 
     public static async Task<RunOutcome> RunAsync(RunRequest request, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
@@ -127,7 +154,9 @@ public static class RunJob
         bool resumed = journal.Stages.Count > 0 || Directory.Exists(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root);
         var meshFiles = MeshPaths(request, info, outDir);
         string? reshape = request.Morphology is { } morphology ? LabelJob.VerbOf(morphology) : null;
-        var plan = new List<(string, double)> { (Classify, 80), (Merge, 2), (Relabel, 5) };
+        var plan = new List<(string, double)> { (Classify, 80) };
+        if (request.OtsuThreshold) plan.Add((Otsu, 2));
+        plan.AddRange([(Merge, 2), (Relabel, 5)]);
         if (reshape is not null) plan.Add((reshape, 5));
         plan.Add((Hdf5Copy, 3));
         if (meshFiles.Count > 0) plan.Add((Mesh, 10));
@@ -154,7 +183,7 @@ public static class RunJob
             if (outcome.Morphology is { } reshaped) journal.Record(StageOf(reshape!, reshaped));
             journal.Save();
         }
-        foreach (var stage in new[] { Classify, Merge, Relabel, reshape }.OfType<string>()) monitor.End(stage);
+        foreach (var stage in new[] { Classify, request.OtsuThreshold ? Otsu : null, Merge, Relabel, reshape }.OfType<string>()) monitor.End(stage);
         if (chunks == 0) (chunkShape, chunks) = (journal.ChunkShape, journal.Chunks);
         // The later passes run on the classify pass's chunks (not their own defaults, sized by budgets up to 256 MiB a
         // chunk, nor the mesher's 128³ layers): their memory then stays near the classify pass's.
@@ -216,7 +245,7 @@ public static class RunJob
         // The manifest goes last: its presence marks the folder as a finished run.
         var outputs = OutputsOf(request, outDir, meshFiles);
         long objects = File.ReadLines(objectsPath).LongCount() - 1;
-        var result = new RunOutcome(false, resumed, journal.Stages, objects, chunkShape, chunks, outputs, manifestPath);
+        var result = new RunOutcome(false, resumed, journal.Stages, objects, chunkShape, chunks, outputs, manifestPath) { Otsu = OtsuOf(request, journal) };
         RunRecord.WriteManifest(manifestPath, request, parameters, journal, result);
         RemoveScratch(outDir);
         return result;
@@ -229,8 +258,8 @@ public static class RunJob
         var classifier = request.Classifier;
         int inputChannels = checked((int)info.Channels);
         var exportAddress = VolumeStore.ParseAddress(Path.Combine(Path.GetDirectoryName(objectsPath)!, Probabilities));
-        if (request.Split is { } split)
-            return await ClassifyThenSplit(request, split, exportAddress, labels, objectsPath, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
+        if (request.ClassifiesFirst)
+            return await ClassifyFirst(request, exportAddress, labels, objectsPath, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
         StagedOutput? export = null;
         if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
             export = StagedOutput.Begin(exportAddress, ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), overwrite: false);
@@ -281,13 +310,15 @@ public static class RunJob
     }
 
     /// <summary>
-    /// A run with <c>--split</c>: the probabilities are written whole first (exported, or to scratch), since the split's
-    /// flood reaches beyond any chunk's halo; then `label --split` on them, with the raw image's mean intensity per object
-    /// (one input channel). On a cluster the predict pass and the split's chunk passes run on the remote workers, which
-    /// rebuild their stages from the run's spec and the jobs' parameters (<see cref="RunPasses"/>); the export copy, like
-    /// the HDF5 copies, runs here.
+    /// A run with <c>--split</c> or <c>--threshold otsu</c>: the probabilities are written whole first (exported, or to
+    /// scratch), since the split's flood reaches beyond any chunk's halo and Otsu's threshold is the whole volume's; then
+    /// (with otsu) the threshold is found here, on the coordinator, and kept in the journal (a rerun takes it from there);
+    /// then `label` (`label --split`) on them, with the raw image's mean intensity per object (one input channel). On a
+    /// cluster the predict pass and the later chunk passes run on the remote workers, which rebuild their stages from the
+    /// run's spec and the jobs' parameters (<see cref="RunPasses"/>; the threshold is <see cref="OtsuParameter"/>); the
+    /// export copy, like the HDF5 copies, runs here.
     /// </summary>
-    private static async Task<LabelOutcome> ClassifyThenSplit(RunRequest request, SplitSpec split, VolumeAddress exportAddress, VolumeAddress labels,
+    private static async Task<LabelOutcome> ClassifyFirst(RunRequest request, VolumeAddress exportAddress, VolumeAddress labels,
         string objectsPath, IReadOnlyDictionary<string, string> parameters, RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
         var info = request.Raw.Info;
@@ -318,23 +349,73 @@ public static class RunJob
         }
         monitor.End(Classify);
         using var source = VolumeStore.Open(probabilities);
-        var labelRequest = new LabelRequest(source, labels, request.Segmentation, Connectivity.All, request.Filter, objectsPath,
+        IReadOnlyDictionary<string, string>? otsuParameter = null;
+        if (request.OtsuThreshold)
+        {
+            monitor.Begin(Otsu);
+            if (journal.Otsu is null)
+            {
+                var clock = Stopwatch.StartNew();
+                journal.Otsu = OtsuSegmentation.Find(source, request.Segmentation, request.Workers, ct);
+                var spatial = source.Info.SpatialShape;
+                journal.Record(new RunStage(Otsu, clock.Elapsed.TotalSeconds, 0, 0, spatial.Volume * source.Info.TimePoints));
+                journal.Save();
+            }
+            request = ThresholdedAt(request, journal.Otsu.Value);
+            otsuParameter = new Dictionary<string, string>(StringComparer.Ordinal) { [OtsuParameter] = journal.Otsu.Value.ToString("R", CultureInfo.InvariantCulture) };
+            var found = OtsuOf(request, journal)!;
+            logs.CreateLogger(typeof(RunJob).FullName!).LogInformation("{Status}", found.Describe("run"));
+            monitor.End(Otsu);
+        }
+        var labelRequest = new LabelRequest(source, labels, request.Segmentation, request.Connectivity, request.Filter, objectsPath,
             IntensityOf(request), request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false)
         {
-            Split = split with { Foreground = request.Segmentation },
+            Split = request.Split,
             Backend = request.Backend,
             Morphology = request.Morphology,
         };
         var merge = monitor.Begin(Merge);
         return await LabelJob.RunAsync(labelRequest, (title, job, token) =>
         {
-            // The split's passes and the labelling of its regions count as the merge; then relabel, then --dilate/--erode.
+            // The split's passes (or the labelling's first pass) and the labelling of its regions count as the merge; then
+            // relabel, then --dilate/--erode.
             string stage = StageOfPass(request, job.StageName, Merge);
             if (stage == Relabel) monitor.End(Merge);
             else if (stage != Merge) monitor.End(Relabel);
-            return EmbeddedJob.RunAsync(job with { Transport = request.RemoteTransport }, logs, stage == Merge ? merge : monitor.Begin(stage), token);
+            var pass = job with { Transport = request.RemoteTransport };
+            if (otsuParameter is not null)
+                pass = pass with { Parameters = new Dictionary<string, string>(job.Parameters.Concat(otsuParameter), StringComparer.Ordinal) };
+            return EmbeddedJob.RunAsync(pass, logs, stage == Merge ? merge : monitor.Begin(stage), token);
         }, status: null, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// <paramref name="request"/> with its segmentation (and its split's foreground) thresholded at the Otsu threshold
+    /// <paramref name="otsu"/>, as `label --threshold otsu` thresholds. Remote workers apply the coordinator's threshold
+    /// (<see cref="OtsuParameter"/>) the same way.
+    /// </summary>
+    internal static RunRequest ThresholdedAt(RunRequest request, double otsu)
+    {
+        var segmentation = OtsuSegmentation.At(request.Segmentation, otsu);
+        return request with
+        {
+            Segmentation = segmentation,
+            Split = request.Split is { } split ? split with { Foreground = segmentation } : null,
+        };
+    }
+
+    /// <summary>The Otsu threshold of a run with <c>--threshold otsu</c>, as its journal holds it; null for any other run.</summary>
+    private static OtsuFound? OtsuOf(RunRequest request, RunRecord journal) =>
+        request.OtsuThreshold && journal.Otsu is { } otsu ? new OtsuFound(request.Segmentation.Channel, request.Segmentation.Smooths, otsu) : null;
+
+    /// <summary>
+    /// The first pass of a run with <c>--threshold otsu</c> and no split: the segmentation (thresholded at the Otsu
+    /// threshold) and local labels of the whole probabilities <paramref name="probabilities"/>, with the raw image's mean
+    /// intensity, as <see cref="LabelJob"/> builds it on the coordinator. Remote workers build it from the run's spec.
+    /// </summary>
+    internal static LabelStage ThresholdStage(RunRequest request, LabelWorkspace workspace, VolumeInfo probabilities) =>
+        new(request.Segmentation, request.Connectivity, workspace, probabilities.SpatialShape, !probabilities.Axes.HasZ, IntensityOf(request),
+            backend: request.Backend);
 
     /// <summary>
     /// The run stage a labelling pass (<paramref name="pass"/>, its job's stage name) counts in: relabel, the dilation or
@@ -353,7 +434,7 @@ public static class RunJob
     internal static IVolume? IntensityOf(RunRequest request) => request.Raw.Info.Channels == 1 ? request.Raw : null;
 
     /// <summary>
-    /// The predict pass of a run with <c>--split</c>: the classifier's probabilities of each chunk, channels last. Remote
+    /// The predict pass of a run with <c>--split</c> or <c>--threshold otsu</c>: the classifier's probabilities of each chunk, channels last. Remote
     /// workers build it from the run's spec (<see cref="RunPasses"/>) exactly as the coordinator would.
     /// </summary>
     internal static PredictStage SplitPredictStage(RunRequest request)

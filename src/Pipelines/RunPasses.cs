@@ -55,14 +55,21 @@ public static class RunPasses
                 output = Own(VolumeStore.Open(spec.Output, writable: true));
                 switch (spec.Stage)
                 {
-                    case StageCatalog.Predict when request.Split is not null:
-                        // A split run's probabilities, predicted whole before the split.
+                    case StageCatalog.Predict when request.ClassifiesFirst:
+                        // A split's or an Otsu threshold's probabilities, predicted whole before them.
                         input = request.Raw;
                         stage = RunJob.SplitPredictStage(request);
                         break;
                     case "split-outline" or "split-distance" or "split-maxima" or "split-flood" when request.Split is not null:
                     case "label" when request.Split is not null:
-                        (input, stage) = SplitPass(spec, request, request.Split!, workspace, outDir, backend, Own);
+                        var thresholded = ThresholdedAsTheCoordinator(spec, request);
+                        (input, stage) = SplitPass(spec, thresholded, thresholded.Split!, workspace, outDir, backend, Own);
+                        break;
+                    case "label" when request.OtsuThreshold:
+                        // --threshold otsu without a split: the whole probabilities segmented at the coordinator's threshold.
+                        StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
+                        input = Own(VolumeStore.Open(spec.Input));
+                        stage = RunJob.ThresholdStage(ThresholdedAsTheCoordinator(spec, request), workspace, input.Info);
                         break;
                     case "label":
                         input = request.Raw;
@@ -87,7 +94,8 @@ public static class RunPasses
                         break;
                     default:
                         throw new UsageException($"job {spec.Id}: a run has no pass \"{spec.Stage}\" (known: label, relabel, {MeshJob.PiecesStage}; " +
-                            $"with --split also {StageCatalog.Predict}, split-outline, split-distance, split-maxima, split-flood; with --dilate or --erode also label-dilate or label-erode)");
+                            $"with --split also {StageCatalog.Predict}, split-outline, split-distance, split-maxima, split-flood; with --threshold otsu also " +
+                            $"{StageCatalog.Predict}; with --dilate or --erode also label-dilate or label-erode)");
                 }
             }
             else
@@ -155,6 +163,19 @@ public static class RunPasses
                 var intensity = RunJob.IntensityOf(request);
                 return (input, SplitJob.LabelStageOf(workspace, volume, intensity, SplitJob.ParseLast(Parameter(spec, SplitJob.LastParameter))));
         }
+    }
+
+    /// <summary>
+    /// <paramref name="request"/> as the coordinator labels it: with <c>--threshold otsu</c>, thresholded at the threshold it
+    /// found (the job's <see cref="RunJob.OtsuParameter"/>); any other run as it is.
+    /// </summary>
+    private static RunRequest ThresholdedAsTheCoordinator(JobSpec spec, RunRequest request)
+    {
+        if (!request.OtsuThreshold) return request;
+        string text = Parameter(spec, RunJob.OtsuParameter);
+        if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double otsu) || !double.IsFinite(otsu))
+            throw new UsageException($"job {spec.Id}: the {spec.Stage} pass's {RunJob.OtsuParameter} \"{text}\" is not a threshold");
+        return RunJob.ThresholdedAt(request, otsu);
     }
 
     private static string Parameter(JobSpec spec, string name) =>

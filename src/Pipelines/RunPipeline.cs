@@ -42,8 +42,12 @@ public static class RunPipeline
                 throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
                     $"selection gives {loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels)} for {info.Channels} channel(s)");
             string classes = $"the classifier's {loaded.Classifier.OutputChannels} classes ({string.Join(", ", loaded.ClassNames)})";
+            if (spec.OtsuThreshold && spec.Threshold is not null)
+                throw new UsageException($"--threshold is a number or otsu; this run asks for both ({spec.Threshold.Value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} and otsu)");
             var segmentation = OptionValues.ProbabilitySegmentation(classes, loaded.Classifier.OutputChannels, info, spec.Threshold, spec.Channel, spec.Argmax,
                 spec.Foreground, spec.SmoothSigma);
+            // --threshold otsu: the threshold is found once the probabilities are written whole (RunJob); until then the default stands in.
+            if (spec.OtsuThreshold) OtsuSegmentation.Check(segmentation);
             var split = OptionValues.SeededSplit(spec.Split, spec.SpotSigma, spec.MinDistance, spec.Connectivity, () => segmentation, info);
             return new RunRequest(source, Path.GetFullPath(spec.OutDir), loaded, classifierParameters, segmentation,
                 split is null ? OptionValues.ConnectivityOf(info, spec.Connectivity) : Kernels.Labeling.Connectivity.All, filter,
@@ -51,6 +55,7 @@ public static class RunPipeline
             {
                 Split = split,
                 Morphology = morphology,
+                OtsuThreshold = spec.OtsuThreshold,
             };
         }
         catch
@@ -62,7 +67,8 @@ public static class RunPipeline
 
     /// <summary>
     /// A coordinator's run of <paramref name="spec"/>: <see cref="RunJob"/>'s pipeline with its chunk passes (classify +
-    /// label, or with --split the predict pass and the split's passes; relabel, the mesh's marching cubes) sent through <paramref name="remoteTransport"/>, each pass's job carrying
+    /// label, or with --split or --threshold otsu the predict pass, then the split's passes or the labelling; relabel, the
+    /// mesh's marching cubes) sent through <paramref name="remoteTransport"/>, each pass's job carrying
     /// the spec (<see cref="SpecParameter"/>, for <see cref="RunPasses.Open"/>) and <paramref name="extraJobParameters"/>;
     /// the coordinator's own steps (merge, HDF5 copies, weld) run here. <paramref name="resuming"/>: the run was started
     /// before (by this coordinator or its predecessor) and its outputs are its own, so the spec's overwrite is dropped.

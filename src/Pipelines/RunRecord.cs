@@ -34,6 +34,12 @@ internal sealed class RunRecord
     public Long3 ChunkShape { get; private set; }
     public long Chunks { get; private set; }
 
+    /// <summary>
+    /// With <c>--threshold otsu</c>: the threshold found once the probabilities were whole; a rerun labels with it
+    /// rather than finding it again.
+    /// </summary>
+    public double? Otsu { get; set; }
+
     public static string Version => typeof(RunRecord).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
         ?? typeof(RunRecord).Assembly.GetName().Version?.ToString() ?? "unknown";
 
@@ -63,6 +69,13 @@ internal sealed class RunRecord
         p["classifier.sha256"] = FileSha256(classifierFile);
         r.Segmentation.AddTo(p);
         r.Split?.AddTo(p);
+        if (r.OtsuThreshold)
+        {
+            // The threshold is found during the run (the journal and the manifest hold its value); the key says how.
+            string given = "threshold=" + p["threshold"];
+            p["threshold"] = "otsu";
+            if (p.TryGetValue("split", out var split)) p["split"] = split.Replace(given, "threshold=otsu", StringComparison.Ordinal);
+        }
         if (r.Morphology is { } morphology) p[LabelJob.VerbOf(morphology)] = morphology.Radius.ToString("R", ci);
         return p;
     }
@@ -125,6 +138,7 @@ internal sealed class RunRecord
         json.WriteStartObject();
         WriteParameters(json, Parameters);
         WriteGrid(json, ChunkShape, Chunks);
+        if (Otsu is { } otsu) json.WriteNumber("otsu_threshold", otsu);
         WriteStages(json, _stages);
         json.WriteEndObject();
     });
@@ -133,7 +147,7 @@ internal sealed class RunRecord
     {
         var root = ParseFile(path);
         var (shape, chunks) = ReadGrid(root);
-        return new RunRecord(path, ReadParameters(root, path), ReadStages(root), shape, chunks);
+        return new RunRecord(path, ReadParameters(root, path), ReadStages(root), shape, chunks) { Otsu = root["otsu_threshold"]?.GetValue<double>() };
     }
 
     /// <summary>manifest.json: the run's provenance and results, written atomically once every output is in place.</summary>
@@ -174,6 +188,16 @@ internal sealed class RunRecord
             json.WriteEndObject();
             WriteParameters(json, parameters);
             WriteGrid(json, outcome.ChunkShape, outcome.Chunks);
+            if (outcome.Otsu is { } otsu)
+            {
+                // --threshold otsu: the threshold found over the whole probabilities, as `label --threshold otsu` reports it.
+                json.WriteStartObject("otsu_threshold");
+                json.WriteNumber("channel", otsu.Channel);
+                json.WriteBoolean("smoothed", otsu.Smoothed);
+                json.WriteNumber("value", otsu.Threshold);
+                json.WriteString("foreground", "above the value");
+                json.WriteEndObject();
+            }
             json.WriteNumber("objects", outcome.Objects);
             json.WriteNumber("voxels", info.SpatialShape.Volume * info.TimePoints);
             json.WriteNumber("seconds", Math.Round(seconds, 3));
@@ -205,7 +229,10 @@ internal sealed class RunRecord
         var (shape, chunks) = ReadGrid(root);
         var outputs = root["outputs"]!.AsArray()
             .Select(o => new RunOutput(o!["path"]!.GetValue<string>(), o["holds"]!.GetValue<string>(), o["open_with"]!.GetValue<string>())).ToList();
-        return new RunOutcome(true, false, ReadStages(root), root["objects"]!.GetValue<long>(), shape, chunks, outputs, manifestPath);
+        var otsu = root["otsu_threshold"] is JsonObject found
+            ? new OtsuFound(found["channel"]!.GetValue<int>(), found["smoothed"]!.GetValue<bool>(), found["value"]!.GetValue<double>())
+            : null;
+        return new RunOutcome(true, false, ReadStages(root), root["objects"]!.GetValue<long>(), shape, chunks, outputs, manifestPath) { Otsu = otsu };
     }
 
     private static SortedDictionary<string, string> ReadParameters(string manifestPath) => ReadParameters(ParseFile(manifestPath), manifestPath);

@@ -14,7 +14,7 @@ namespace ChunkSeg.Pipelines;
 /// <param name="Ilp">An ilastik Pixel Classification project; exactly one of it and <paramref name="Model"/>.</param>
 /// <param name="Model">A model written by chunkseg train.</param>
 /// <param name="VigraStructureTensor">With <paramref name="Ilp"/>: VIGRA's structure-tensor scale order.</param>
-/// <param name="Threshold">Foreground where <paramref name="Channel"/>'s probability is at least this (default 0.5).</param>
+/// <param name="Threshold">Foreground where <paramref name="Channel"/>'s probability is at least this (default 0.5); null with <paramref name="OtsuThreshold"/>.</param>
 /// <param name="Channel">The class to threshold (default 1).</param>
 /// <param name="Argmax">Foreground where <paramref name="Foreground"/> holds the largest probability, instead of a threshold.</param>
 /// <param name="Foreground">With <paramref name="Argmax"/>: the foreground class (default 1).</param>
@@ -38,6 +38,8 @@ namespace ChunkSeg.Pipelines;
 /// <param name="MinDistance">With <paramref name="Split"/> distance: the seeds' window in voxels, "d" or "z,y,x".</param>
 /// <param name="Dilate">Grow the final labels into the background by this Euclidean distance in voxels (expand_labels), as `label --dilate`.</param>
 /// <param name="Erode">Shrink the final labels by this distance in voxels, as `label --erode`; not with <paramref name="Dilate"/>.</param>
+/// <param name="OtsuThreshold"><c>--threshold otsu</c>: foreground above Otsu's threshold of <paramref name="Channel"/> over the whole
+/// volume, as `label --threshold otsu` finds it; the run then classifies the whole volume first (as with <paramref name="Split"/>).</param>
 public sealed record RunSpec(
     string Input,
     string OutDir,
@@ -65,7 +67,8 @@ public sealed record RunSpec(
     string? SpotSigma = null,
     string? MinDistance = null,
     string? Dilate = null,
-    string? Erode = null)
+    string? Erode = null,
+    bool OtsuThreshold = false)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

@@ -132,6 +132,37 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
+    /// `run --threshold otsu` on the cluster: the predict pass runs on the gpu-nodes, the coordinator finds Otsu's threshold
+    /// over the whole probabilities, and the labelling passes run on the gpu-nodes at that threshold (a job parameter);
+    /// the labels, object table and recorded threshold equal the embedded run's.
+    /// </summary>
+    [Fact]
+    public async Task An_otsu_run_on_the_cluster_equals_the_embedded_otsu_run()
+    {
+        string[] otsu = ["--threshold", "otsu", "--channel", "1", "--smooth-sigma", "1", "--min-size", "5", "--chunk", "16,32,32", "--mesh", "none"];
+        string reference = _dir["otsu-embedded"];
+        var (code, _, err) = await Cli.Run(["run", Data3D, "--out", reference, "--ilp", Ilp3D, .. otsu]);
+        Assert.True(code == 0, err);
+
+        var cluster = StartCluster(coordinators: 1, nodes: 2);
+        await cluster.UntilNodes(2);
+        string outDir = _dir["otsu-distributed"];
+        var final = await Finished(cluster, await Submit(cluster, outDir, otsu));
+        Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
+        foreach (var pass in new[] { "(predict)", "(label)", "(relabel)" })
+            Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
+
+        var labels = TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr"));
+        Assert.True(labels.Max() >= 2, $"the fixture should hold several objects; it holds {labels.Max()}");
+        Assert.Equal(labels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        var threshold = (string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")))!["otsu_threshold"]!.ToJsonString();
+        Assert.Equal(threshold(reference), threshold(outDir));
+        Assert.False(Directory.Exists(Path.Combine(outDir, ".chunkseg-split-probabilities.zarr")), "the scratch probabilities are removed");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+    }
+
+    /// <summary>
     /// `run --dilate` on the cluster: the dilation pass (after relabel, which then writes the run's workspace) runs on the
     /// gpu-nodes, rebuilt from the run's spec, and the labels and object table equal the embedded run's.
     /// </summary>

@@ -273,14 +273,100 @@ public sealed class RunCliTests : IDisposable
         Assert.Contains(mode, manifest.ToJsonString());
 
         // Bad split options name themselves, also on a cluster (checked before any pass is sent; a --split voronoi run
-        // itself is distributed: DistributedTests), and otsu in run.
+        // itself is distributed: DistributedTests), and otsu with argmax in run as in label.
         await Cli.Expect(2, "--split voronoi needs --spot-sigma", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--split", "voronoi");
         await Cli.Expect(2, "--spot-sigma goes with --split voronoi", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--spot-sigma", "1");
-        await Cli.Expect(2, "--threshold otsu needs the whole probability map", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"], "--threshold", "otsu");
+        await Cli.Expect(2, "--threshold otsu thresholds one channel; it does not combine with --argmax", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["bad-split"],
+            "--threshold", "otsu", "--argmax");
+        Assert.False(Directory.Exists(_dir["bad-split"]) && Directory.EnumerateFileSystemEntries(_dir["bad-split"]).Any(), "refused before any work");
         var spec = new Pipelines.RunSpec(Data3D, _dir["cluster-split"], Ilp: Ilp3D, Split: "voronoi-otsu", SpotSigma: "1");
         var refused = await Assert.ThrowsAsync<Contracts.Errors.UsageException>(() => Pipelines.RunPipeline.ExecuteAsync(spec, () => throw new InvalidOperationException(),
             null, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null!, resuming: false, CancellationToken.None));
         Assert.Contains("--split voronoi-otsu: the splits available are voronoi", refused.Message);
+    }
+
+    /// <summary>
+    /// `run --threshold otsu` equals `predict`, then `label --threshold otsu` on those probabilities (with the raw image as
+    /// --intensity, as run's table has it): the same threshold, reported the same way and recorded in the manifest, the
+    /// same labels and object table; also with --smooth-sigma and with --split distance. (Unsmoothed, this fixture's
+    /// threshold, 0.498, keeps what 0.5 keeps; smoothed, it is 0.388, and the labels differ from 0.5's: checked.) A rerun
+    /// is a no-op; a number for --threshold in the same folder is a different run.
+    /// </summary>
+    [Theory]
+    [InlineData("16,24,32", 2, "")]
+    [InlineData("20,20,20", 1, "--smooth-sigma 1 --min-size 5")]
+    [InlineData("16,32,32", 2, "--split distance --min-distance 2 --smooth-sigma 1 --min-size 5")]
+    public async Task An_otsu_run_equals_predict_then_label_otsu(string chunk, int workers, string options)
+    {
+        string[] otsu = ["--threshold", "otsu", "--channel", "1", .. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+        string outDir = _dir["otsu-run"];
+        string[] run = ["run", Data3D, "--ilp", Ilp3D, "--out", outDir, "--chunk", chunk, "--workers", workers.ToString(CultureInfo.InvariantCulture), "--mesh", "none"];
+        var (code, said, err) = await Cli.Run([.. run, .. otsu]);
+        Assert.True(code == 0, err);
+
+        string probabilities = _dir["otsu-p.h5"] + "/p", labels = _dir["otsu-l.zarr"], objects = _dir["otsu-objects.csv"];
+        await Ok("predict", Data3D, probabilities, "--ilp", Ilp3D);
+        var (labelCode, _, labelErr) = await Cli.Run(["label", probabilities, labels, "--objects", objects, "--intensity", Data3D, .. otsu]);
+        Assert.True(labelCode == 0, labelErr);
+
+        // The same threshold, reported as label reports it.
+        string reported = labelErr.Split('\n').Single(l => l.StartsWith("label: Otsu threshold of channel 1", StringComparison.Ordinal))["label: ".Length..].TrimEnd();
+        Assert.Contains("run: " + reported, said);
+        var wantLabels = TestVolumes.ReadUInt32(labels);
+        Assert.True(wantLabels.Max() >= 2, $"the fixture should hold several objects; it holds {wantLabels.Max()}");
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(objects), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        Assert.False(Directory.Exists(Path.Combine(outDir, ".chunkseg-split-probabilities.zarr")), "the scratch probabilities are removed");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+        if (options.Contains("--smooth-sigma"))
+        {
+            // The threshold matters here: the default's labels are not these.
+            string half = _dir["otsu-half.zarr"];
+            await Ok(["label", probabilities, half, .. otsu.Select(o => o == "otsu" ? "0.5" : o)]);
+            Assert.NotEqual(wantLabels, TestVolumes.ReadUInt32(half));
+        }
+
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")))!;
+        Assert.Equal(wantLabels.Max(), manifest["objects"]!.GetValue<long>());
+        Assert.Equal("otsu", manifest["parameters"]!["threshold"]!.GetValue<string>());
+        var found = manifest["otsu_threshold"]!;
+        Assert.Equal(1, found["channel"]!.GetValue<int>());
+        Assert.Equal(options.Contains("--smooth-sigma"), found["smoothed"]!.GetValue<bool>());
+        Assert.Contains(": " + found["value"]!.GetValue<double>().ToString("G7", CultureInfo.InvariantCulture) + " (foreground above it)", reported);
+        Assert.Contains("Otsu threshold", manifest["stages"]!.AsArray().Select(s => s!["name"]!.GetValue<string>()));
+
+        // A rerun is a no-op that reports the threshold again; another threshold is another run.
+        (code, said, err) = await Cli.Run([.. run, .. otsu]);
+        Assert.True(code == 0, err);
+        Assert.Contains("already holds this run", said);
+        Assert.Contains("run: " + reported, said);
+        await Cli.Expect(2, "threshold otsu → 0.5", [.. run, .. otsu.Select(o => o == "otsu" ? "0.5" : o)]);
+    }
+
+    /// <summary>
+    /// `run --threshold otsu` killed (SIGKILL) while it labels the whole probabilities: the journal holds the threshold
+    /// found, and the rerun labels with it, resuming the pass, to an uninterrupted run's outputs and record.
+    /// </summary>
+    [Fact]
+    public async Task An_otsu_run_killed_while_labelling_resumes_to_identical_output()
+    {
+        string[] options = ["--ilp", Ilp3D, "--chunk", "8,8,16", "--workers", "1", "--mesh", "none", "--threshold", "otsu", "--channel", "1"];
+        string reference = _dir["reference"], killed = _dir["killed"];
+        await Ok(["run", Data3D, "--out", reference, .. options]);
+
+        string components = Path.Combine(killed, "labels.ome.zarr.work", "local.zarr.partial", ".chunkseg", "manifest.jsonl");
+        Assert.True(await RunAndKill(killed, options, () => File.Exists(components) && File.ReadLines(components).Count() > 6), "no kill while labelling");
+        Assert.NotNull(JsonNode.Parse(File.ReadAllText(Path.Combine(killed, ".chunkseg-run.json")))!["otsu_threshold"]);
+        await Ok(["run", Data3D, "--out", killed, .. options]);
+
+        Assert.Equal(ReadBytes(Path.Combine(reference, "labels.ome.zarr")), ReadBytes(Path.Combine(killed, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(killed, "objects.csv")));
+        var manifest = (string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")))!;
+        Assert.Equal(manifest(reference)["parameters"]!.ToJsonString(), manifest(killed)["parameters"]!.ToJsonString());
+        Assert.Equal(manifest(reference)["otsu_threshold"]!.ToJsonString(), manifest(killed)["otsu_threshold"]!.ToJsonString());
+        Assert.Equal(["labels.h5", "labels.ome.zarr", "manifest.json", "objects.csv"],
+            Directory.EnumerateFileSystemEntries(killed).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
     /// <summary>

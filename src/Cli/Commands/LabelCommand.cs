@@ -79,13 +79,9 @@ internal static class LabelCommand
             {
                 // Otsu over the whole volume first; the job then thresholds every chunk at that value.
                 var thresholded = split?.Foreground ?? segmentation;
-                if (thresholded.Mode != SegmentationMode.Threshold)
-                    throw new UsageException("--threshold otsu thresholds one channel; it does not combine with --argmax or --voronoi-otsu");
-                double otsu = VolumeOtsu.Threshold(source, thresholded.Channel, thresholded.Smoothing, workerCount, ct);
-                if (double.IsNaN(otsu))
-                    throw new UsageException($"{info.Location}: channel {thresholded.Channel} is constant; Otsu's threshold needs at least two values");
-                context.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"label: Otsu threshold of channel {thresholded.Channel}{(thresholded.Smooths ? " (smoothed)" : "")}: {otsu:G7} (foreground above it)"));
-                thresholded = thresholded with { Threshold = VolumeOtsu.AsInclusive(otsu) };
+                double otsu = OtsuSegmentation.Find(source, thresholded, workerCount, ct);
+                context.Error.WriteLine(OtsuSegmentation.Describe("label", thresholded.Channel, thresholded.Smooths, otsu));
+                thresholded = OtsuSegmentation.At(thresholded, otsu);
                 if (split is not null) split = split with { Foreground = thresholded };
                 else segmentation = thresholded;
             }

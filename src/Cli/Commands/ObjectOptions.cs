@@ -15,8 +15,8 @@ internal sealed class ObjectOptions
 {
     public Option<string?> Threshold { get; } = new("--threshold")
     {
-        Description = "Foreground where the channel's value is >= this (default 0.5); or otsu (label only): above Otsu's threshold of the channel over " +
-            "the whole volume, as clEsperanto's threshold_otsu (also on a raw integer image)",
+        Description = "Foreground where the channel's value is >= this (default 0.5); or otsu: above Otsu's threshold of the channel over " +
+            "the whole volume, as clEsperanto's threshold_otsu (label: also on a raw integer image; run: the probabilities are written whole first)",
     };
     public Option<int?> Channel { get; } = new("--channel") { Description = "Probability channel (class) to threshold, 0-based along c (default 1: the second label; 0 with one channel)" };
     public Option<bool> Argmax { get; } = new("--argmax") { Description = "Simple segmentation: foreground where --foreground holds the largest probability" };

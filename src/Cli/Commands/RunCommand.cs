@@ -71,6 +71,7 @@ internal static class RunCommand
         foreach (var f in o.Outputs) files.AddRow(Markup.Escape(f.Path), Markup.Escape(f.Holds), Markup.Escape(f.OpenWith));
         files.AddRow(Markup.Escape(RunJob.Manifest), "inputs with checksums, model hash, parameters, version, timings", "any JSON viewer");
         context.Stdout.Write(files);
+        if (o.Otsu is { } otsu) context.Out.WriteLine(otsu.Describe("run"));
         context.Out.WriteLine(string.Format(ci, "run: {0:N0} objects; {1} chunks of {2}; {3:N0} voxels in {4:0.00} s ({5}){6}.", o.Objects, o.Chunks, o.ChunkShape,
             voxels, total, total > 0 ? Units.Rate(voxels / total) : "-", o.Resumed ? ", resumed from an interrupted run" : ""));
     }
@@ -197,10 +198,7 @@ internal sealed class RunArguments
         Ilp: FullPath(parse.GetValue(_ilp)),
         Model: FullPath(parse.GetValue(_model)),
         VigraStructureTensor: parse.GetValue(_vigraSt),
-        Threshold: _objects.OtsuThreshold(parse)
-            ? throw new UsageException("--threshold otsu needs the whole probability map before any chunk is segmented, and run segments each chunk as it " +
-                "classifies it: run with --export-probabilities, then `chunkseg label OUT/probabilities.ome.zarr labels.zarr --threshold otsu --channel 1`")
-            : _objects.ThresholdValue(parse),
+        Threshold: _objects.ThresholdValue(parse),
         Channel: parse.GetValue(_objects.Channel),
         Argmax: parse.GetValue(_objects.Argmax),
         Foreground: parse.GetValue(_objects.Foreground),
@@ -221,7 +219,8 @@ internal sealed class RunArguments
         SpotSigma: parse.GetValue(_spotSigma),
         MinDistance: parse.GetValue(_minDistance),
         Dilate: parse.GetValue(_objects.Dilate),
-        Erode: parse.GetValue(_objects.Erode));
+        Erode: parse.GetValue(_objects.Erode),
+        OtsuThreshold: _objects.OtsuThreshold(parse));
 
     /// <summary>
     /// The arguments as given, in a form another process on another machine can parse: every option the user set, with
