@@ -105,8 +105,17 @@ internal sealed class CommandContext(TextWriter stdout, TextWriter stderr)
     /// <summary>Prints an error as one line (a stack trace only with --verbose) and returns its exit code.</summary>
     public int Fail(Exception e)
     {
+        var (code, message) = Describe(e);
+        Error.WriteLine($"error: {message}");
+        if (VerboseEnabled) Error.WriteLine(e.ToString());
+        return code;
+    }
+
+    /// <summary>The exit code and the one-line message of an error.</summary>
+    public static (int Code, string Message) Describe(Exception e)
+    {
         while (e is AggregateException { InnerExceptions.Count: 1 } one) e = one.InnerException!;
-        var (code, message) = e switch
+        return e switch
         {
             ChunkSegException c => (c.ExitCode, c.Message),
             ArgumentException a => (CliApp.UsageError, a.Message),
@@ -116,8 +125,5 @@ internal sealed class CommandContext(TextWriter stdout, TextWriter stderr)
             UnauthorizedAccessException ua => (CliApp.DataError, ua.Message),
             _ => (CliApp.DataError, $"internal error: {e.GetType().Name}: {e.Message}"),
         };
-        Error.WriteLine($"error: {message}");
-        if (VerboseEnabled) Error.WriteLine(e.ToString());
-        return code;
     }
 }

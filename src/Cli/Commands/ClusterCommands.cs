@@ -149,7 +149,8 @@ internal static class ClusterCommands
         command.Options.Add(json);
         command.SetAction(async (parse, ct) =>
         {
-            var spec = JobFile.IsJobFile(parse.GetValue(run.Input)) ? RunArguments.SpecOf(JobFile.Read(parse.GetValue(run.Input)!)) : run.ToSpec(parse);
+            string input = run.Input(parse, "submit");
+            var spec = JobFile.IsJobFile(input) ? RunArguments.SpecOf(JobFile.Read(input)) : run.ToSpec(parse);
             // Checked here, before anything is queued: the same binding the coordinator will do.
             using (RunPipeline.Open(spec).Raw) { }
             var seedList = ClusterSettings.ParseSeeds(parse.GetValue(seeds));

@@ -23,6 +23,11 @@ internal static class RunCommand
         arguments.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
+            if (arguments.IsBatch(parse))
+            {
+                var (outDir, batch) = arguments.ToBatch(parse);
+                return await RunBatchAsync(context, outDir, batch, ct).ConfigureAwait(false);
+            }
             var spec = arguments.ToSpec(parse);
             using var backend = Options.OpenBackend(spec.Backend);
             var request = RunPipeline.Open(spec) with { Backend = backend };
@@ -32,6 +37,54 @@ internal static class RunCommand
             return CliApp.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// A batch: each input's run as the single run does it (<see cref="RunPipeline.Open"/>, <see cref="RunWithProgress"/>,
+    /// its summary) into its own subfolder, one after another; a failed input is reported by name and the next one run.
+    /// Ends with a table and <see cref="RunBatch.Csv"/>; exits non-zero when any input failed.
+    /// </summary>
+    private static async Task<int> RunBatchAsync(CommandContext context, string outDir, IReadOnlyList<(BatchInput Input, RunSpec Spec)> batch, CancellationToken ct)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        using var backend = Options.OpenBackend(batch[0].Spec.Backend);
+        var results = new List<BatchResult>(batch.Count);
+        foreach (var (input, spec) in batch)
+        {
+            context.Out.WriteLine($"run {results.Count + 1}/{batch.Count}: {input.Input} → {spec.OutDir}");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                var request = RunPipeline.Open(spec) with { Backend = backend };
+                using var source = request.Raw;
+                var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
+                PrintSummary(context, source.Info, outcome);
+                results.Add(new BatchResult(input, outcome.Objects, source.Info.SpatialShape.Volume * source.Info.TimePoints, clock.Elapsed.TotalSeconds,
+                    outcome.AlreadyComplete ? "already done" : "done"));
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                string message = CommandContext.Describe(e).Message;
+                context.Error.WriteLine($"error: {input.Input}: {message}");
+                if (context.VerboseEnabled) context.Error.WriteLine(e.ToString());
+                results.Add(new BatchResult(input, null, null, clock.Elapsed.TotalSeconds, "failed", message));
+            }
+        }
+        Directory.CreateDirectory(outDir);
+        RunBatch.WriteCsv(Path.Combine(outDir, RunBatch.Csv), results);
+
+        var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"chunkseg run: {batch.Count} inputs into {outDir}"))
+            .AddColumn("input").AddColumn("nickname").AddColumn(new TableColumn("objects").RightAligned()).AddColumn(new TableColumn("voxels").RightAligned())
+            .AddColumn(new TableColumn("seconds").RightAligned()).AddColumn("status");
+        foreach (var r in results)
+            table.AddRow(Markup.Escape(r.Input.Input), Markup.Escape(r.Input.Nickname), r.Objects?.ToString("N0", ci) ?? "-", r.Voxels?.ToString("N0", ci) ?? "-",
+                r.Seconds.ToString("0.00", ci), Markup.Escape(r.Status));
+        context.Stdout.Write(table);
+        var failed = results.Where(r => r.Error is not null).ToList();
+        context.Out.WriteLine($"run: {results.Count - failed.Count} of {results.Count} inputs done; {Path.Combine(outDir, RunBatch.Csv)} lists them.");
+        if (failed.Count == 0) return CliApp.Ok;
+        context.Error.WriteLine($"error: {failed.Count} of {results.Count} inputs failed: {string.Join(", ", failed.Select(r => r.Input.Input))}");
+        return CliApp.DataError;
     }
 
     internal static async Task<RunOutcome> RunWithProgress(CommandContext context, RunRequest request, CancellationToken ct)
@@ -133,7 +186,13 @@ internal static class RunCommand
 /// </summary>
 internal sealed class RunArguments
 {
-    private readonly Argument<string> _input = new("input") { Description = "Raw volume: x.zarr, x.zarr/0 or file.h5/dataset (3D, 2D or 3D+t; channels as the model expects)" };
+    private readonly Argument<string[]> _input = new("input")
+    {
+        Description = "Raw volume: x.zarr, x.zarr/0 or file.h5/dataset (3D, 2D or 3D+t; channels as the model expects); several, or a glob in the " +
+            "file part ('data/*.h5/raw'), are a batch: each into --out DIR/{nickname}",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+    private readonly Option<string?> _inputs = new("--inputs") { Description = "A batch: one more input address a line of this file (blank lines and # comments ignored)" };
     private readonly Option<string?> _outDir = new("--out") { Description = "Output folder (created; a rerun of the same command resumes it)" };
     private readonly Option<string?> _ilp, _model;
     private readonly Option<bool> _vigraSt;
@@ -165,10 +224,7 @@ internal sealed class RunArguments
         _outDir.Required = outRequired;
     }
 
-    /// <summary>The input's argument, for commands (submit) that accept a job file in its place.</summary>
-    public Argument<string> Input => _input;
-
-    private IEnumerable<Option> All => ((Option[])[_outDir, _ilp, _model, _vigraSt, _mesh, _export, _split, _spotSigma, _minDistance, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
+    private IEnumerable<Option> All => ((Option[])[_outDir, _inputs, _ilp, _model, _vigraSt, _mesh, _export, _split, _spotSigma, _minDistance, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
 
     public void AddTo(Command command)
     {
@@ -192,8 +248,28 @@ internal sealed class RunArguments
         return arguments.ToSpec(parse);
     }
 
-    public RunSpec ToSpec(ParseResult parse) => new(
-        AbsoluteVolume(parse.GetValue(_input)!),
+    /// <summary>Whether the inputs are a batch: several, a glob, --inputs (or none, refused by <see cref="ToBatch"/>).</summary>
+    public bool IsBatch(ParseResult parse) =>
+        parse.GetValue(_inputs) is not null || parse.GetValue(_input) is not [var one] || one.IndexOfAny(['*', '?']) >= 0;
+
+    /// <summary>The one input (or job file, for submit); a batch is refused, naming <paramref name="command"/>.</summary>
+    public string Input(ParseResult parse, string command = "run") => IsBatch(parse)
+        ? throw new UsageException($"{command}: several inputs, a glob or --inputs make a batch, which only `chunkseg run` runs (on this machine); " +
+            "give one input (submit one job per input, each with its own --out)")
+        : parse.GetValue(_input)![0];
+
+    /// <summary>A batch's folder (--out) and each input's run: the single run's spec with the input and --out DIR/{nickname}.</summary>
+    public (string OutDir, IReadOnlyList<(BatchInput Input, RunSpec Spec)> Runs) ToBatch(ParseResult parse)
+    {
+        var named = RunBatch.Name(RunBatch.Expand(parse.GetValue(_input) ?? [], FullPath(parse.GetValue(_inputs))));
+        var runs = named.Select(b => ToSpec(parse, b.Input)).Select((s, i) => (named[i], s with { OutDir = Path.Combine(s.OutDir, named[i].Nickname) })).ToList();
+        return (Path.GetDirectoryName(runs[0].Item2.OutDir)!, runs);
+    }
+
+    public RunSpec ToSpec(ParseResult parse) => ToSpec(parse, Input(parse));
+
+    private RunSpec ToSpec(ParseResult parse, string input) => new(
+        AbsoluteVolume(input),
         Path.GetFullPath(parse.GetValue(_outDir) ?? throw new UsageException("--out: no output folder given (required)")),
         Ilp: FullPath(parse.GetValue(_ilp)),
         Model: FullPath(parse.GetValue(_model)),
@@ -228,7 +304,7 @@ internal sealed class RunArguments
     /// </summary>
     public string[] ToArguments(ParseResult parse)
     {
-        var args = new List<string> { AbsoluteVolume(parse.GetValue(_input)!) };
+        var args = new List<string> { AbsoluteVolume(Input(parse, "submit")) };
         foreach (var option in All)
         {
             if (parse.GetResult(option) is not { Implicit: false } given) continue;

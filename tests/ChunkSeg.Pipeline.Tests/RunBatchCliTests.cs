@@ -1,0 +1,111 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using ChunkSeg.Pipelines;
+
+namespace ChunkSeg.Pipeline.Tests;
+
+/// <summary>
+/// `chunkseg run` over several inputs: each into --out DIR/{nickname} exactly as its single run, a broken input reported
+/// without stopping the others, batch.csv, and a rerun that runs only what is missing.
+/// </summary>
+public sealed class RunBatchCliTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static string Ilp3D => SharedData.Require("ilastik/PixelClass3D.ilp");
+    private static string Data3DFile => SharedData.Require("ilastik/Data_3D.h5");
+    private static string Data3D => Data3DFile + "/data";
+
+    private static readonly string[] Options = ["--chunk", "32,32,32", "--mesh", "none", "--workers", "2"];
+
+    [Fact]
+    public async Task A_batch_equals_single_runs_reports_a_broken_input_and_a_rerun_finishes_only_what_is_missing()
+    {
+        // Two good inputs of the same nickname (ilastik's Data_3D and a copy in another folder, named by a glob) and a broken file.
+        string copies = _dir["copies"], copy = Path.Combine(copies, "Data_3D.h5");
+        Directory.CreateDirectory(copies);
+        File.Copy(Data3DFile, copy);
+        string broken = _dir["broken.h5"];
+        File.WriteAllText(broken, "not an HDF5 file");
+        string outDir = _dir["batch"], single = _dir["single"];
+
+        var (code, output, err) = await Cli.Run(["run", Data3D, copies + "/*.h5/data", broken + "/data", "--out", outDir, "--ilp", Ilp3D, .. Options]);
+        Assert.True(code == 1, $"exit {code}: {err}");
+        Assert.Contains($"error: {broken}/data: ", err);
+        Assert.Contains("1 of 3 inputs failed", err);
+        Assert.Contains("2 of 3 inputs done", output);
+
+        var (singleCode, _, singleErr) = await Cli.Run(["run", Data3D, "--out", single, "--ilp", Ilp3D, .. Options]);
+        Assert.True(singleCode == 0, singleErr);
+        foreach (string nickname in new[] { "Data_3D", "Data_3D_2" }) AssertSameRun(single, Path.Combine(outDir, nickname), sameInput: nickname == "Data_3D");
+        Assert.False(File.Exists(Path.Combine(outDir, "broken", RunJob.Manifest)));
+
+        var csv = File.ReadAllLines(Path.Combine(outDir, RunBatch.Csv));
+        Assert.Equal("input,nickname,objects,voxels,seconds,status,error", csv[0]);
+        Assert.Equal(4, csv.Length);
+        long objects = Manifest(single)["objects"]!.GetValue<long>();
+        Assert.Matches($"^{Regex.Escape(Data3D)},Data_3D,{objects},\\d+,[0-9.]+,done,$", csv[1]);
+        Assert.Matches($"^{Regex.Escape(copy)}/data,Data_3D_2,{objects},\\d+,[0-9.]+,done,$", csv[2]);
+        Assert.StartsWith($"{broken}/data,broken,,,", csv[3]);
+        Assert.Contains(",failed,", csv[3]);
+
+        // Fixed, and rerun from a list: the good ones are left as they are, the broken one is run.
+        string[] finished = ["Data_3D", "Data_3D_2"];
+        var before = finished.Select(n => File.ReadAllText(Path.Combine(outDir, n, RunJob.Manifest))).ToList();
+        File.Copy(Data3DFile, broken, overwrite: true);
+        string list = _dir["inputs.txt"];
+        File.WriteAllText(list, $"# the dataset, twice, and the one that was broken\n{Data3D}\n\n  {copy}/data\n{broken}/data\n");
+        (code, output, err) = await Cli.Run(["run", "--inputs", list, "--out", outDir, "--ilp", Ilp3D, .. Options]);
+        Assert.True(code == 0, err);
+        Assert.Equal(before, finished.Select(n => File.ReadAllText(Path.Combine(outDir, n, RunJob.Manifest))));
+        Assert.Contains("already holds this run", output);
+        AssertSameRun(single, Path.Combine(outDir, "broken"), sameInput: false);
+        csv = File.ReadAllLines(Path.Combine(outDir, RunBatch.Csv));
+        Assert.Equal(["already done", "already done", "done"], csv.Skip(1).Select(l => l.Split(',')[5]));
+    }
+
+    [Fact]
+    public void Inputs_expand_globs_and_lists_and_nicknames_are_ilastiks_made_unique_in_order()
+    {
+        foreach (string name in new[] { "b.h5", "a.h5", "c.zarr" }) File.WriteAllText(_dir[name], "");
+        string list = _dir["list.txt"];
+        File.WriteAllText(list, $"# comment\n\n{_dir["c.zarr"]}/0\n");
+        var inputs = RunBatch.Expand([_dir["*.h5"] + "/raw/data"], list);
+        Assert.Equal([_dir["a.h5"] + "/raw/data", _dir["b.h5"] + "/raw/data", _dir["c.zarr"] + "/0"], inputs);
+
+        Assert.Equal("cells", RunBatch.Nickname("/d/cells.h5/raw"));
+        Assert.Equal("img.ome", RunBatch.Nickname("/d/img.ome.zarr/0"));    // ilastik strips the last extension only
+        var named = RunBatch.Name(["/x/a.h5/raw", "/y/a.h5/raw", "/z/a_2.zarr", "/x/a.h5/other"]);
+        Assert.Equal(["a", "a_2", "a_2_2", "a_3"], named.Select(n => n.Nickname));
+
+        Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([_dir["*.tif.h5"] + "/raw"], null));
+        Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([_dir["a.h5"] + "/r*"], null));
+        Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([], null));
+    }
+
+    [Fact]
+    public async Task Submit_refuses_a_batch_by_name()
+    {
+        await Cli.Expect(2, "batch", "submit", Data3D, Data3D, "--out", _dir["x"], "--ilp", Ilp3D);
+        await Cli.Expect(2, "batch", "submit", _dir["*.h5"] + "/data", "--out", _dir["x"], "--ilp", Ilp3D);
+    }
+
+    /// <summary>The same files, labels, objects.csv and manifest (its parameters; all of them for the same input) as the single run.</summary>
+    private static void AssertSameRun(string single, string batch, bool sameInput)
+    {
+        Assert.Equal(Files(single), Files(batch));
+        Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(single, RunJob.Labels)), TestVolumes.ReadUInt32(Path.Combine(batch, RunJob.Labels)));
+        Assert.Equal(File.ReadAllText(Path.Combine(single, RunJob.Objects)), File.ReadAllText(Path.Combine(batch, RunJob.Objects)));
+        Assert.Equal(Parameters(single, sameInput), Parameters(batch, sameInput));
+    }
+
+    private static IEnumerable<string> Parameters(string dir, bool withInput) => Manifest(dir)["parameters"]!.AsObject()
+        .Where(p => withInput || p.Key.Split('.')[0] != "input").Select(p => p.ToString());
+
+    private static JsonNode Manifest(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, RunJob.Manifest)))!;
+
+    private static List<string> Files(string dir) =>
+        Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir, f)).Order(StringComparer.Ordinal).ToList();
+}
