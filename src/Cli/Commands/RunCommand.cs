@@ -181,7 +181,7 @@ internal static class RunCommand
 
 /// <summary>
 /// The arguments of `chunkseg run`, shared by the commands that stand for a run: `run` itself, `submit` (which sends
-/// them to the cluster as <see cref="ToArguments"/>), and the coordinator (which parses them again). Parsing only: what
+/// them to the cluster as a run spec), and the coordinator (which parses them again). Parsing only: what
 /// they ask for is a <see cref="RunSpec"/>, which <see cref="RunPipeline.Open"/> checks.
 /// </summary>
 internal sealed class RunArguments
@@ -297,23 +297,6 @@ internal sealed class RunArguments
         Dilate: parse.GetValue(_objects.Dilate),
         Erode: parse.GetValue(_objects.Erode),
         OtsuThreshold: _objects.OtsuThreshold(parse));
-
-    /// <summary>
-    /// The arguments as given, in a form another process on another machine can parse: every option the user set, with
-    /// the paths (input, --out, --ilp, --model) made absolute.
-    /// </summary>
-    public string[] ToArguments(ParseResult parse)
-    {
-        var args = new List<string> { AbsoluteVolume(Input(parse, "submit")) };
-        foreach (var option in All)
-        {
-            if (parse.GetResult(option) is not { Implicit: false } given) continue;
-            args.Add(option.Name);
-            bool path = option == _outDir || option == _ilp || option == _model;
-            foreach (var token in given.Tokens) args.Add(path ? Path.GetFullPath(token.Value) : token.Value);
-        }
-        return [.. args];
-    }
 
     private static string? FullPath(string? path) => path is null ? null : Path.GetFullPath(path);
 
