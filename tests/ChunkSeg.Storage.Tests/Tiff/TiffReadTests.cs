@@ -91,7 +91,7 @@ public sealed class TiffReadTests : IDisposable
             ["writer"] = c.Writer, ["file"] = dir[c.File], ["npy"] = dir[$"{c.Name}.npy"], ["dtype"] = c.Dtype,
             ["shape"] = c.Shape, ["axes"] = c.Axes, ["seed"] = 200 + i, ["kwargs"] = c.Kwargs,
         }).ToList();
-        RunWithCases("tiff_write.py", dir, specs);
+        RunWithCases("tiff_reference.py", dir, specs);
 
         foreach (var c in cases)
         {
@@ -131,7 +131,7 @@ public sealed class TiffReadTests : IDisposable
             ["writer"] = "tifffile", ["file"] = dir["c.tif"], ["npy"] = dir["c.npy"], ["dtype"] = "uint16", ["shape"] = new long[] { 24, 40, 50 },
             ["axes"] = "ZYX", ["seed"] = 5, ["kwargs"] = Kw(("compression", "zlib"), ("tile", new[] { 16, 16 })),
         };
-        RunWithCases("tiff_write.py", dir, new[] { spec });
+        RunWithCases("tiff_reference.py", dir, new[] { spec });
         var expected = NpyFile.Read(dir["c.npy"]);
         using var volume = VolumeStore.Open(dir["c.tif"]);
         var boxes = RandomBoxes(volume.Info.Shape, seed: 11, count: 200).ToArray();
@@ -151,7 +151,7 @@ public sealed class TiffReadTests : IDisposable
             ["writer"] = "tifffile", ["file"] = dir["t.tif"], ["npy"] = dir["t.npy"], ["dtype"] = "uint8", ["shape"] = new long[] { 4, 5, 6, 3 },
             ["axes"] = "ZYXS", ["seed"] = 6, ["kwargs"] = Kw(("photometric", "rgb")),
         };
-        RunWithCases("tiff_write.py", dir, new[] { spec });
+        RunWithCases("tiff_reference.py", dir, new[] { spec });
         using (var v = VolumeStore.Open(dir["t.tif"], AxisOrder.Parse("tyxc")))
         {
             Assert.Equal("tcyx", v.Info.Axes.Names);
@@ -191,7 +191,7 @@ public sealed class TiffReadTests : IDisposable
             new Dictionary<string, object?> { ["writer"] = "series", ["file"] = dir["mixed"], ["npy"] = dir["mixed.npy"], ["dtype"] = "uint8",
                 ["shape"] = new long[] { 2, 5, 6 }, ["axes"] = "ZYX", ["seed"] = 1, ["kwargs"] = null },
         };
-        RunWithCases("tiff_write.py", dir, specs);
+        RunWithCases("tiff_reference.py", dir, specs);
 
         // LibTiff.NET cannot read big-endian BigTIFF (classic big-endian TIFF is read above): refused with the remedy.
         var be = Assert.Throws<VolumeException>(() => VolumeStore.Open(dir["be.btf"]));

@@ -1,6 +1,6 @@
 """Writes TIFF files with tifffile (and Pillow for LZW and PackBits, which tifffile cannot encode without imagecodecs).
 
-Usage: tiff_write.py cases.json. Each case: {"writer": "tifffile" | "pil" | "series" | "omefiles", "file", "npy", "dtype",
+Usage: tiff_reference.py cases.json. Each case: {"writer": "tifffile" | "pil" | "series" | "omefiles", "file", "npy", "dtype",
 "shape" (the file's natural shape), "axes" (its natural axes, tifffile letters: pages slowest first, then Y, X, then S for
 samples), "seed", "kwargs" (for tifffile.imwrite / Image.save)}. Saves to npy the data as ChunkSeg reports it: axes in
 OME order (t, c, z, y, x; S is c), little-endian. "series" writes the first axis as one file per index into the folder
