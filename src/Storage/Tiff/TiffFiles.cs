@@ -19,6 +19,7 @@ internal sealed class TiffFiles : IDisposable
     private readonly string[] _paths;
     private readonly ConcurrentBag<LibTiff>[] _idle;
     private readonly long[]?[] _offsets;
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle?[] _raw;
     private int _idleCount;
     private bool _disposed;
 
@@ -29,6 +30,26 @@ internal sealed class TiffFiles : IDisposable
         _paths = paths;
         _idle = paths.Select(_ => new ConcurrentBag<LibTiff>()).ToArray();
         _offsets = new long[]?[paths.Length];
+        _raw = new Microsoft.Win32.SafeHandles.SafeFileHandle?[paths.Length];
+    }
+
+    /// <summary>
+    /// A plain read handle on file <paramref name="file"/> for positioned reads (<see cref="RandomAccess"/>: any thread).
+    /// Kept open for volumes of up to <see cref="MaxIdle"/> files; for larger series, opened for the caller to dispose
+    /// (<paramref name="owned"/>), so a folder of thousands of slices does not hold thousands of files open.
+    /// </summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle Raw(int file, out bool owned)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        owned = _paths.Length > MaxIdle;
+        if (owned) return File.OpenHandle(_paths[file], FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        var known = Volatile.Read(ref _raw[file]);
+        if (known is not null) return known;
+        var opened = File.OpenHandle(_paths[file], FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        var raced = Interlocked.CompareExchange(ref _raw[file], opened, null);
+        if (raced is null) return opened;
+        opened.Dispose();
+        return raced;
     }
 
     public string Path(int file) => _paths[file];
@@ -114,6 +135,7 @@ internal sealed class TiffFiles : IDisposable
     public void Dispose()
     {
         _disposed = true;
+        foreach (var raw in _raw) raw?.Dispose();
         foreach (var bag in _idle)
             while (bag.TryTake(out var tif)) tif.Dispose();
     }

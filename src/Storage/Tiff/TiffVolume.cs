@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using BitMiracle.LibTiff.Classic;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
@@ -27,8 +29,9 @@ namespace ChunkSeg.Storage.Tiff;
 /// </code>
 /// <c>Read(box)</c> visits only the pages inside the box's t, c, z range, and on each page decodes only the strips or
 /// tiles that meet its y, x range, then copies the overlap into the box (C order, machine byte order: LibTiff.NET swaps
-/// big-endian files as it decodes). Memory is one strip or tile buffer per read, beyond the box itself; a page stored
-/// as a single strip is decoded whole for every box that touches it.
+/// big-endian files as it decodes). Memory is one strip or tile buffer per read, beyond the box itself; a compressed
+/// page stored as a single strip is decoded whole for every box that touches it. Uncompressed strips need no decoding:
+/// the box's part of each row is read straight from the file (<see cref="ReadRaw"/>), whatever the strip size.
 /// </para>
 /// <para>
 /// <b>Axes.</b> The volume reports the file's axes in OME order (t, c, z, y, x). <c>--axes</c> renames the file's
@@ -211,6 +214,12 @@ internal sealed class TiffVolume : IVolume
             throw new VolumeException(file, $"page {where.Ifd} is compressed with {TiffPage.CodecName(page.Compression)}, which LibTiff.NET (ChunkSeg's " +
                 "TIFF library) cannot decode; re-save it uncompressed, LZW or deflate, e.g. tifffile.imwrite(out, tifffile.imread(in), compression='zlib')");
 
+        if (page.Compression == Compression.NONE && !page.Tiled && RawStrips(tif, page) is { } strips)
+        {
+            ReadRaw(where.File, page, strips, tif.IsByteSwapped(), r, destination);
+            return;
+        }
+
         int spp = page.SamplesPerPixel, e = _elementSize;
         int inBuffer = page.Separate ? 1 : spp;                      // samples interleaved in one decoded buffer
         int tileW = page.Tiled ? page.TileWidth : page.Width;
@@ -264,6 +273,100 @@ internal sealed class TiffVolume : IVolume
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    // ---- uncompressed strips: read only the box's bytes ----------------------------------------------------
+
+    /// <summary>StripOffsets when every strip holds its full rows (StripByteCounts agree); else null, and LibTiff decodes.</summary>
+    private long[]? RawStrips(LibTiff tif, TiffPage page)
+    {
+        long[]? offsets = Longs(tif.GetField(TiffTag.STRIPOFFSETS)), counts = Longs(tif.GetField(TiffTag.STRIPBYTECOUNTS));
+        if (offsets is null || counts is null || offsets.Length != counts.Length) return null;
+        long rowBytes = (long)page.Width * (page.Separate ? 1 : page.SamplesPerPixel) * _elementSize;
+        int perPlane = (page.Height + page.RowsPerStrip - 1) / page.RowsPerStrip;
+        if (offsets.Length != perPlane * (page.Separate ? page.SamplesPerPixel : 1)) return null;
+        for (int i = 0; i < offsets.Length; i++)
+        {
+            int rows = Math.Min(page.RowsPerStrip, page.Height - i % perPlane * page.RowsPerStrip);
+            if (counts[i] < rows * rowBytes) return null;
+        }
+        return offsets;
+    }
+
+    private static long[]? Longs(FieldValue[]? field) => field?[0].Value switch
+    {
+        long[] a => a, ulong[] a => a.Select(v => (long)v).ToArray(), int[] a => a.Select(v => (long)(uint)v).ToArray(),
+        uint[] a => a.Select(v => (long)v).ToArray(), ushort[] a => a.Select(v => (long)v).ToArray(), _ => null,
+    };
+
+    /// <summary>
+    /// Uncompressed strips are plain rows in the file: the box's part of each row is read directly (positioned reads on
+    /// one shared handle, safe from any thread), so a page stored as one huge strip costs only the box's bytes.
+    /// </summary>
+    private void ReadRaw(int file, TiffPage page, long[] strips, bool swapped, PlaneRequest r, Span<byte> destination)
+    {
+        int spp = page.SamplesPerPixel, e = _elementSize;
+        int inBuffer = page.Separate ? 1 : spp;
+        long rowBytes = (long)page.Width * inBuffer * e;
+        int rps = page.RowsPerStrip, perPlane = (page.Height + rps - 1) / rps;
+        int width = r.X1 - r.X0;
+        var handle = _files.Raw(file, out bool owned);
+        byte[]? row = inBuffer == 1 ? null : ArrayPool<byte>.Shared.Rent(width * inBuffer * e);
+        try
+        {
+            int passes = page.Separate ? r.S1 - r.S0 : 1;
+            for (int pass = 0; pass < passes; pass++)
+            {
+                int sample = page.Separate ? r.S0 + pass : 0;
+                long planeAt = page.Separate ? (sample - r.S0) * r.SampleStride : 0;
+                for (int y = r.Y0; y < r.Y1; y++)
+                {
+                    long at = strips[sample * perPlane + y / rps] + y % rps * rowBytes + (long)r.X0 * inBuffer * e;
+                    long rowAt = (y - r.Y0) * r.RowStride + planeAt;
+                    if (inBuffer == 1)
+                    {
+                        var dst = destination.Slice((int)rowAt, width * e);
+                        ReadExactly(file, handle, dst, at);
+                        if (swapped) Swap(dst, e);
+                        continue;
+                    }
+                    var src = row.AsSpan(0, width * inBuffer * e);
+                    ReadExactly(file, handle, src, at);
+                    if (swapped) Swap(src, e);
+                    for (int s = r.S0; s < r.S1; s++)
+                    {
+                        var dst = destination[(int)(rowAt + (s - r.S0) * r.SampleStride)..];
+                        for (int x = 0, o = 0; x < width; x++, o += e)
+                            src.Slice((x * spp + s) * e, e).CopyTo(dst[o..]);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (row is not null) ArrayPool<byte>.Shared.Return(row);
+            if (owned) handle.Dispose();
+        }
+    }
+
+    private void ReadExactly(int file, Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        for (int done = 0; done < buffer.Length;)
+        {
+            int n = RandomAccess.Read(handle, buffer[done..], offset + done);
+            if (n <= 0) throw new VolumeException(_files.Path(file), $"is truncated: no data at byte {offset + done}");
+            done += n;
+        }
+    }
+
+    private static void Swap(Span<byte> data, int elementSize)
+    {
+        switch (elementSize)
+        {
+            case 2: var u16 = MemoryMarshal.Cast<byte, ushort>(data); BinaryPrimitives.ReverseEndianness(u16, u16); break;
+            case 4: var u32 = MemoryMarshal.Cast<byte, uint>(data); BinaryPrimitives.ReverseEndianness(u32, u32); break;
+            case 8: var u64 = MemoryMarshal.Cast<byte, ulong>(data); BinaryPrimitives.ReverseEndianness(u64, u64); break;
         }
     }
 
