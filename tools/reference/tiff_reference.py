@@ -58,6 +58,21 @@ def write_omefiles(folder, data, kwargs):
         tifffile.imwrite(os.path.join(folder, names[i]), data[i], description=desc, metadata=None, **kwargs)
 
 
+def cut_after_first_ifd(path):
+    # ImageJ's layout for stacks over 4 GiB, made small: the first IFD's "next IFD" pointer set to 0, so the file has
+    # one page and the description's images= planes follow its data (tifffile writes ImageJ planes back to back).
+    with tifffile.TiffFile(path) as t:
+        assert t.tiff.version == 42 and t.byteorder == "<", "classic little-endian only"
+        first = t.pages[0].offset
+    with open(path, "r+b") as f:
+        f.seek(first)
+        n = int.from_bytes(f.read(2), "little")
+        f.seek(first + 2 + 12 * n)
+        f.write((0).to_bytes(4, "little"))
+    with tifffile.TiffFile(path) as t:
+        assert len(t.pages) == 1 and t.is_imagej, path
+
+
 def main():
     for c in json.load(open(sys.argv[1])):
         data = random_data(c["dtype"], tuple(c["shape"]), c["seed"])
@@ -67,8 +82,11 @@ def main():
         writer = c["writer"]
         if writer in ("tifffile", "series", "omefiles") and "photometric" not in kwargs:
             kwargs["photometric"] = "minisblack"   # else tifffile takes a leading axis of 3 or 4 for RGB planes
+        single_ifd = kwargs.pop("single_ifd", False)
         if writer == "tifffile":
             tifffile.imwrite(c["file"], data, **kwargs)
+            if single_ifd:
+                cut_after_first_ifd(c["file"])
             back = tifffile.imread(c["file"])   # tifffile reads its own file back as written
             assert np.array_equal(back.reshape(data.shape), data), c["file"]
         elif writer == "pil":

@@ -98,6 +98,12 @@ internal sealed class TiffFiles : IDisposable
         return offsets.ToArray();
     });
 
+    /// <summary>Where the first page's first strip starts.</summary>
+    public static long FirstStripOffset(string path) => WithHandle(path, tif => tif.GetField(TiffTag.STRIPOFFSETS)?[0].Value switch
+    {
+        long[] a => a[0], ulong[] a => (long)a[0], int[] a => (uint)a[0], uint[] a => a[0], ushort[] a => a[0], _ => 0,
+    });
+
     /// <summary>IFD offsets of file <paramref name="file"/>, walked on first use (a series' later files only when read).</summary>
     public long[] Offsets(int file)
     {

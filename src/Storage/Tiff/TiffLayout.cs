@@ -32,17 +32,17 @@ internal sealed record TiffLayout(
     public static TiffLayout ForFile(string path, Func<string, long[]> ifdOffsets)
     {
         long[] offsets = ifdOffsets(path);
-        var (page, description, resolution) = TiffFiles.WithHandle(path, tif =>
+        var (page, description, resolution, contiguous) = TiffFiles.WithHandle(path, tif =>
         {
             var p = TiffPage.Read(tif, path, 0);
-            return (p, tif.GetField(TiffTag.IMAGEDESCRIPTION)?[0].ToString(), Resolution.Read(tif));
+            return (p, tif.GetField(TiffTag.IMAGEDESCRIPTION)?[0].ToString(), Resolution.Read(tif), ContiguousPlaneBytes(tif, p));
         });
         var type = page.ToDataType(path);
         string codec = TiffPage.CodecName(page.Compression);
         if (description is not null && description.TrimStart().StartsWith('<') && description.Contains("<OME", StringComparison.Ordinal))
             return OmeLayout(path, description, page, type, codec, offsets.Length);
         if (description is not null && description.StartsWith("ImageJ=", StringComparison.Ordinal))
-            return ImageJLayout(path, description, page, type, codec, offsets.Length, resolution);
+            return ImageJLayout(path, description, page, type, codec, offsets.Length, resolution, contiguous);
         // A plain multi-page file: pages are z.
         var dims = new List<(char, long)> { ('z', offsets.Length) };
         var planes = Enumerable.Range(0, offsets.Length).Select(i => new TiffPlane(0, i)).ToArray();
@@ -72,7 +72,8 @@ internal sealed record TiffLayout(
     /// ImageJ writes "ImageJ=1.x\nimages=N\nchannels=C\nslices=Z\nframes=T\nspacing=..\nunit=..": pages run c fastest,
     /// then z, then t. Pixel width and height are 1/XResolution and 1/YResolution in <c>unit</c>; z is <c>spacing</c>.
     /// </summary>
-    private static TiffLayout ImageJLayout(string path, string description, TiffPage page, DataType type, string codec, int pages, Resolution resolution)
+    private static TiffLayout ImageJLayout(string path, string description, TiffPage page, DataType type, string codec, int pages, Resolution resolution,
+        long? contiguousPlaneBytes)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string line in description.Split('\n'))
@@ -90,9 +91,15 @@ internal sealed record TiffLayout(
         long images = values.ContainsKey("images") ? Count("images") : pages;
         if (c * z * t != images)
             throw new VolumeException(path, $"ImageJ description says channels={c} × slices={z} × frames={t} = {c * z * t} planes but images={images}");
-        if (images > pages)
-            throw new VolumeException(path, $"ImageJ description says images={images} but the file has {pages} pages (IFDs); ImageJ's " +
-                "single-IFD layout for stacks over 4 GiB is not supported: re-save it with tifffile (tifffile.imwrite(out, tifffile.imread(in), imagej=True))");
+        // Over 4 GiB ImageJ writes one IFD and every plane after the first, uncompressed, back to back.
+        long planeBytes = contiguousPlaneBytes ?? 0;
+        bool oneIfd = images > pages;
+        if (oneIfd && (pages != 1 || contiguousPlaneBytes is null))
+            throw new VolumeException(path, $"ImageJ description says images={images} but the file has {pages} pages (IFDs), and the first page " +
+                "is not one uncompressed run of bytes that the other planes could follow (ImageJ's layout for stacks over 4 GiB)");
+        if (oneIfd && new FileInfo(path).Length < TiffFiles.FirstStripOffset(path) + images * planeBytes)
+            throw new VolumeException(path, $"is truncated: ImageJ description says images={images} planes of {planeBytes} bytes after the first IFD, " +
+                $"but the file has {new FileInfo(path).Length} bytes");
         if (page.SamplesPerPixel > 1 && c > 1)
             throw new VolumeException(path, $"ImageJ hyperstack has channels={c} of {page.SamplesPerPixel}-sample (RGB) pixels; ChunkSeg has one " +
                 "channel axis: split the channels or save it as a plain RGB stack");
@@ -101,8 +108,22 @@ internal sealed record TiffLayout(
         double spacing = values.TryGetValue("spacing", out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double sp) && sp > 0 ? sp : 1;
         var xy = resolution.PerPixel();
         var size = new VoxelSize(spacing * unit, (xy?.Y ?? 1) * unit, (xy?.X ?? 1) * unit);
-        var planes = Enumerable.Range(0, (int)images).Select(i => new TiffPlane(0, i)).ToArray();
+        var planes = Enumerable.Range(0, checked((int)images))
+            .Select(i => oneIfd ? new TiffPlane(0, 0, i * planeBytes) : new TiffPlane(0, i)).ToArray();
         return Build([path], planes, [('t', t), ('z', z), ('c', c)], page, type, size, codec);
+    }
+
+    /// <summary>The bytes of a page whose uncompressed strips follow each other in the file; null for any other page.</summary>
+    private static long? ContiguousPlaneBytes(BitMiracle.LibTiff.Classic.Tiff tif, TiffPage page)
+    {
+        if (page.Compression != Compression.NONE || page.Tiled || page.Separate) return null;
+        var offsets = TiffVolume.RawStrips(tif, page, page.BitsPerSample / 8);
+        var counts = tif.GetField(TiffTag.STRIPBYTECOUNTS);
+        if (offsets is null || counts is null) return null;
+        long rowBytes = (long)page.Width * page.SamplesPerPixel * (page.BitsPerSample / 8);
+        for (int i = 1; i < offsets.Length; i++)
+            if (offsets[i] != offsets[i - 1] + Math.Min(page.RowsPerStrip, page.Height - (i - 1) * page.RowsPerStrip) * rowBytes) return null;
+        return page.Height * rowBytes;
     }
 
     /// <summary>Micrometers per <paramref name="unit"/> as ImageJ and OME write it; null when absent or unknown (pixel).</summary>
@@ -258,8 +279,11 @@ internal sealed record TiffLayout(
     }
 }
 
-/// <summary>A y, x plane: page <see cref="Ifd"/> (0-based IFD index) of file <see cref="File"/>.</summary>
-internal readonly record struct TiffPlane(int File, int Ifd);
+/// <summary>
+/// A y, x plane: page <see cref="Ifd"/> (0-based IFD index) of file <see cref="File"/>, its uncompressed strips moved
+/// <see cref="Shift"/> bytes on (nonzero only for ImageJ's one-IFD stacks, whose planes all follow the first page's).
+/// </summary>
+internal readonly record struct TiffPlane(int File, int Ifd, long Shift = 0);
 
 /// <summary>XResolution, YResolution and ResolutionUnit of a page (pixels per unit).</summary>
 internal readonly record struct Resolution(double? X, double? Y, ResUnit Unit)

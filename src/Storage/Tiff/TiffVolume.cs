@@ -214,11 +214,13 @@ internal sealed class TiffVolume : IVolume
             throw new VolumeException(file, $"page {where.Ifd} is compressed with {TiffPage.CodecName(page.Compression)}, which LibTiff.NET (ChunkSeg's " +
                 "TIFF library) cannot decode; re-save it uncompressed, LZW or deflate, e.g. tifffile.imwrite(out, tifffile.imread(in), compression='zlib')");
 
-        if (page.Compression == Compression.NONE && !page.Tiled && RawStrips(tif, page) is { } strips)
+        if (page.Compression == Compression.NONE && !page.Tiled && RawStrips(tif, page, _elementSize) is { } strips)
         {
-            ReadRaw(where.File, page, strips, tif.IsByteSwapped(), r, destination);
+            ReadRaw(where.File, page, strips, where.Shift, tif.IsByteSwapped(), r, destination);
             return;
         }
+        if (where.Shift != 0)
+            throw new VolumeException(file, $"page {where.Ifd} no longer holds contiguous uncompressed strips");
 
         int spp = page.SamplesPerPixel, e = _elementSize;
         int inBuffer = page.Separate ? 1 : spp;                      // samples interleaved in one decoded buffer
@@ -279,11 +281,11 @@ internal sealed class TiffVolume : IVolume
     // ---- uncompressed strips: read only the box's bytes ----------------------------------------------------
 
     /// <summary>StripOffsets when every strip holds its full rows (StripByteCounts agree); else null, and LibTiff decodes.</summary>
-    private long[]? RawStrips(LibTiff tif, TiffPage page)
+    internal static long[]? RawStrips(LibTiff tif, TiffPage page, int elementSize)
     {
         long[]? offsets = Longs(tif.GetField(TiffTag.STRIPOFFSETS)), counts = Longs(tif.GetField(TiffTag.STRIPBYTECOUNTS));
         if (offsets is null || counts is null || offsets.Length != counts.Length) return null;
-        long rowBytes = (long)page.Width * (page.Separate ? 1 : page.SamplesPerPixel) * _elementSize;
+        long rowBytes = (long)page.Width * (page.Separate ? 1 : page.SamplesPerPixel) * elementSize;
         int perPlane = (page.Height + page.RowsPerStrip - 1) / page.RowsPerStrip;
         if (offsets.Length != perPlane * (page.Separate ? page.SamplesPerPixel : 1)) return null;
         for (int i = 0; i < offsets.Length; i++)
@@ -304,7 +306,7 @@ internal sealed class TiffVolume : IVolume
     /// Uncompressed strips are plain rows in the file: the box's part of each row is read directly (positioned reads on
     /// one shared handle, safe from any thread), so a page stored as one huge strip costs only the box's bytes.
     /// </summary>
-    private void ReadRaw(int file, TiffPage page, long[] strips, bool swapped, PlaneRequest r, Span<byte> destination)
+    private void ReadRaw(int file, TiffPage page, long[] strips, long shift, bool swapped, PlaneRequest r, Span<byte> destination)
     {
         int spp = page.SamplesPerPixel, e = _elementSize;
         int inBuffer = page.Separate ? 1 : spp;
@@ -322,7 +324,7 @@ internal sealed class TiffVolume : IVolume
                 long planeAt = page.Separate ? (sample - r.S0) * r.SampleStride : 0;
                 for (int y = r.Y0; y < r.Y1; y++)
                 {
-                    long at = strips[sample * perPlane + y / rps] + y % rps * rowBytes + (long)r.X0 * inBuffer * e;
+                    long at = shift + strips[sample * perPlane + y / rps] + y % rps * rowBytes + (long)r.X0 * inBuffer * e;
                     long rowAt = (y - r.Y0) * r.RowStride + planeAt;
                     if (inBuffer == 1)
                     {

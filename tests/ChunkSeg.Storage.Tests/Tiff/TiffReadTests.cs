@@ -66,6 +66,8 @@ public sealed class TiffReadTests : IDisposable
         new("imagej-tyx-micron", "tifffile", "ijt.tif", "uint8", [6, 8, 9], "TYX",
             Kw(("imagej", true), ("resolution", new[] { 5.0, 5.0 }), ("metadata", new Dictionary<string, object> { ["unit"] = "micron", ["axes"] = "TYX" })),
             DataType.UInt8, "tyx", Voxel: [1, 0.2, 0.2]),
+        new("imagej-one-ifd", "tifffile", "ij1.tif", "uint16", [3, 4, 17, 19], "ZCYX",
+            Kw(("imagej", true), ("single_ifd", true), ("metadata", new Dictionary<string, object> { ["axes"] = "ZCYX" })), DataType.UInt16, "czyx"),
         new("imagej-rgb", "tifffile", "ijrgb.tif", "uint8", [4, 10, 12, 3], "ZYXS", Kw(("imagej", true), ("photometric", "rgb"), ("metadata", new Dictionary<string, object> { ["axes"] = "ZYXS" })),
             DataType.UInt8, "czyx"),
         // OME-TIFF: DimensionOrder XYZCT and XYCZT, physical sizes with units, tiles, RGB.
