@@ -239,6 +239,8 @@ public sealed class CliTests : IDisposable
         await Expect(1, "zyxc", "info", h5 + "/raw", "--axes", "zyxc");                          // axis count mismatch
         await Expect(2, "HDF5 output supports", "convert", P("nuclei.zarr"), P("y.h5") + "/d", "--codec", "zstd");
         await Expect(2, "not a volume address", "info", P("plain.txt"));
+        await Expect(1, "missing.tif: no such file", "info", P("missing.tif"));
+        await Expect(2, "TIFF file has no inner paths", "info", P("missing.tif") + "/data");
         await Expect(2, "--workers", "convert", h5 + "/raw", P("x.zarr"), "--workers", "0");
         await Expect(2, "already exists", "convert", h5 + "/raw", P("nuclei.zarr"));              // would overwrite
         await Expect(2, "", "convert", "--no-such-option");
