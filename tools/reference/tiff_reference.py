@@ -58,6 +58,15 @@ def write_omefiles(folder, data, kwargs):
         tifffile.imwrite(os.path.join(folder, names[i]), data[i], description=desc, metadata=None, **kwargs)
 
 
+def overwrite_segment(path, page, segment):
+    # Garbage over one strip or tile of one page: a reader that decodes it must fail, one that skips it must not notice.
+    with tifffile.TiffFile(path) as t:
+        offset, count = t.pages[page].dataoffsets[segment], t.pages[page].databytecounts[segment]
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * count)
+
+
 def cut_after_first_ifd(path):
     # ImageJ's layout for stacks over 4 GiB, made small: the first IFD's "next IFD" pointer set to 0, so the file has
     # one page and the description's images= planes follow its data (tifffile writes ImageJ planes back to back).
@@ -83,8 +92,13 @@ def main():
         if writer in ("tifffile", "series", "omefiles") and "photometric" not in kwargs:
             kwargs["photometric"] = "minisblack"   # else tifffile takes a leading axis of 3 or 4 for RGB planes
         single_ifd = kwargs.pop("single_ifd", False)
+        corrupt = kwargs.pop("corrupt", None)
         if writer == "tifffile":
             tifffile.imwrite(c["file"], data, **kwargs)
+            if corrupt is not None:
+                overwrite_segment(c["file"], *corrupt)
+                np.save(c["npy"], ome_order(data, c["axes"]))
+                continue
             if single_ifd:
                 cut_after_first_ifd(c["file"])
             back = tifffile.imread(c["file"])   # tifffile reads its own file back as written

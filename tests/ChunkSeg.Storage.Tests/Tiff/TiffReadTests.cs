@@ -227,6 +227,43 @@ public sealed class TiffReadTests : IDisposable
         Assert.Contains("does not write it yet", create.Message);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_read_decodes_only_the_pages_and_strips_or_tiles_its_box_meets(bool tiled)
+    {
+        // Page 1's strip 2 (rows 8..11 of 16 × 10) or tile 2 (rows 16..31, columns 0..15 of 32 × 24) is overwritten with garbage.
+        var spec = new Dictionary<string, object?>
+        {
+            ["writer"] = "tifffile", ["file"] = dir["bad.tif"], ["npy"] = dir["bad.npy"], ["dtype"] = "uint16", ["shape"] = tiled ? new long[] { 3, 32, 24 } : new long[] { 3, 16, 10 },
+            ["axes"] = "ZYX", ["seed"] = 9,
+            ["kwargs"] = tiled
+                ? Kw(("compression", "zlib"), ("tile", new[] { 16, 16 }), ("corrupt", new[] { 1, 2 }))
+                : Kw(("compression", "zlib"), ("rowsperstrip", 4), ("corrupt", new[] { 1, 2 })),
+        };
+        RunWithCases("tiff_reference.py", dir, new[] { spec });
+        var expected = NpyFile.Read(dir["bad.npy"]);
+        using var volume = VolumeStore.Open(dir["bad.tif"]);
+        long h = volume.Info.Shape[1], w = volume.Info.Shape[2], top = tiled ? 16 : 8;
+        var clean = new[]
+        {
+            new NdBox([0, 0, 0], [1, h, w]), new NdBox([2, 0, 0], [1, h, w]),               // other pages, whole
+            new NdBox([0, 0, 0], [3, top, w]),                                              // rows above the bad segment on every page
+            tiled ? new NdBox([1, 16, 16], [1, 16, 8]) : new NdBox([1, 12, 0], [1, 4, 10]), // beside or below it
+        };
+        foreach (var box in clean)
+        {
+            var part = new byte[box.ElementCount * 2];
+            volume.Read(box, part);
+            Assert.True(Slice(expected.Data, volume.Info.Shape, box, 2).AsSpan().SequenceEqual(part), $"box {box}");
+        }
+        var bad = new NdBox([1, top + 1, 3], [1, 2, 2]);
+        var e = Assert.ThrowsAny<ChunkSegException>(() => volume.Read(bad, new byte[bad.ElementCount * 2]));
+        Assert.Contains("bad.tif", e.Message);
+        Assert.Contains("page 1", e.Message);
+        Assert.Contains($"cannot decode the {(tiled ? "tile" : "strip")} at row {top}", e.Message);
+    }
+
     [Fact]
     public void Addresses_recognise_tiff_files_folders_and_globs()
     {
