@@ -112,7 +112,7 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public async Task Info_and_convert_read_an_imagej_tiff_hyperstack()
+    public async Task Info_convert_and_label_read_tiff()
     {
         // tifffile writes a 2-channel z-stack (pages c fastest, then z) with 0.5 × 0.25 µm pixels and 2 µm z spacing.
         var spec = new Dictionary<string, object?>
@@ -125,7 +125,12 @@ public sealed class CliTests : IDisposable
                 ["metadata"] = new Dictionary<string, object> { ["axes"] = "ZCYX", ["spacing"] = 2.0, ["unit"] = "um" },
             },
         };
-        File.WriteAllText(P("cases.json"), JsonSerializer.Serialize(new[] { spec }));
+        var mask = new Dictionary<string, object?>
+        {
+            ["writer"] = "tifffile", ["file"] = P("mask.tif"), ["npy"] = P("mask.npy"), ["dtype"] = "uint8",
+            ["shape"] = new long[] { 6, 20, 30 }, ["axes"] = "ZYX", ["seed"] = 4, ["kwargs"] = null,
+        };
+        File.WriteAllText(P("cases.json"), JsonSerializer.Serialize(new[] { spec, mask }));
         PythonReference.Run("tiff_reference.py", P("cases.json"));
 
         var (code, text, err) = await Run("info", P("stack.tif"));
@@ -152,6 +157,12 @@ public sealed class CliTests : IDisposable
         var data = new byte[zarr.Info.SizeInBytes];
         zarr.Read(NdBox.Whole(zarr.Info.Shape), data);
         Assert.Equal(NpyFile.Read(P("stack.npy")).Data, data);
+
+        // Other commands open TIFF the same way: label a plain TIFF z-stack (integers: used as labels), chunk by chunk.
+        (code, _, err) = await Run("label", P("mask.tif"), P("labels.zarr"), "--chunk", "3,8,16", "--workers", "2");
+        Assert.True(code == 0, err);
+        using (var labels = VolumeStore.Open(P("labels.zarr")))
+            Assert.Equal(new Long3(6, 20, 30), labels.Info.SpatialShape);
 
         // TIFF is read-only: asked to write one, the command refuses before any work.
         (code, _, err) = await Run("convert", P("stack.zarr"), P("back.tif"));
