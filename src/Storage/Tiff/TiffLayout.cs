@@ -8,7 +8,7 @@ namespace ChunkSeg.Storage.Tiff;
 
 /// <summary>
 /// Where each y, x plane of a TIFF volume lives, worked out once at open from the first page's tags and its
-/// ImageDescription (ImageJ hyperstack, OME-XML, or none). <see cref="Labels"/>/<see cref="Sizes"/> are the file's
+/// ImageDescription (ImageJ hyperstack, OME-XML, tifffile JSON, or none). <see cref="Labels"/>/<see cref="Sizes"/> are the file's
 /// natural dimensions, slowest first, as tifffile's <c>series.axes</c> reports them: the page dimensions (size-1 ones
 /// dropped), then y, x, then the samples of a pixel when there are several (RGB). <see cref="Planes"/> is indexed by
 /// the C-order linear index over the page dimensions.
@@ -43,11 +43,43 @@ internal sealed record TiffLayout(
             return OmeLayout(path, description, page, type, codec, offsets.Length);
         if (description is not null && description.StartsWith("ImageJ=", StringComparison.Ordinal))
             return ImageJLayout(path, description, page, type, codec, offsets.Length, resolution, contiguous);
-        // A plain multi-page file: pages are z.
-        var dims = new List<(char, long)> { ('z', offsets.Length) };
-        var planes = Enumerable.Range(0, offsets.Length).Select(i => new TiffPlane(0, i)).ToArray();
+        // A plain multi-page file: pages are z, unless tifffile's JSON description names their axes.
+        var dims = TifffileAxes(description, page, offsets.Length) ?? [('z', offsets.Length)];
+        long count = dims.Aggregate(1L, (n, d) => n * d.Size);
+        var planes = Enumerable.Range(0, (int)count).Select(i => new TiffPlane(0, i)).ToArray();
         var size = resolution.ToMicrometers(1);
         return Build([path], planes, dims, page, type, size ?? new VoxelSize(1, 1, 1), codec);
+    }
+
+    /// <summary>
+    /// tifffile's description of a plain file, <c>{"axes": "TCZYX", "shape": [2, 3, 4, 8, 9]}</c>: the page axes
+    /// (those before Y, slowest first), when they are distinct t, c, z and fit in the file's pages; else null.
+    /// </summary>
+    private static List<(char Label, long Size)>? TifffileAxes(string? description, TiffPage page, int pages)
+    {
+        if (description is null || !description.TrimStart().StartsWith('{')) return null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(description);
+            if (!doc.RootElement.TryGetProperty("axes", out var a) || a.GetString() is not { } axes ||
+                !doc.RootElement.TryGetProperty("shape", out var sh)) return null;
+            long[] shape = sh.EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            axes = axes.ToUpperInvariant();
+            int y = axes.IndexOf('Y');
+            string tail = page.SamplesPerPixel > 1 ? "YXS" : "YX";
+            if (axes.Length != shape.Length || y < 0 || axes[y..] != tail || shape[y] != page.Height || shape[y + 1] != page.Width) return null;
+            var dims = new List<(char Label, long Size)>();
+            for (int i = 0; i < y; i++)
+            {
+                if (!"TCZ".Contains(axes[i]) || axes.IndexOf(axes[i]) != i) return null;
+                dims.Add((char.ToLowerInvariant(axes[i]), shape[i]));
+            }
+            return dims.Aggregate(1L, (n, d) => n * d.Size) <= pages ? dims : null;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
     }
 
     private static TiffLayout Build(string[] files, TiffPlane[] planes, List<(char Label, long Size)> pageDims, TiffPage page,

@@ -43,6 +43,11 @@ public sealed class TiffReadTests : IDisposable
         new("single-page", "tifffile", "one.tif", "uint16", [15, 14], "YX", null, DataType.UInt16, "yx"),
         new("resolution-cm", "tifffile", "res.tif", "uint8", [2, 6, 7], "ZYX", Kw(("resolution", new[] { 2.0, 4.0 }), ("resolutionunit", "CENTIMETER")),
             DataType.UInt8, "zyx", Voxel: [1, 2500, 5000]),
+        // tifffile's JSON description {"axes": ..., "shape": ...} names the page axes of a plain file.
+        new("tifffile-axes", "tifffile", "ax.tif", "uint16", [2, 3, 4, 8, 9], "TCZYX", Kw(("metadata", new Dictionary<string, object> { ["axes"] = "TCZYX" })),
+            DataType.UInt16, "tczyx"),
+        new("tifffile-axes-zc", "tifffile", "axzc.tif", "uint8", [4, 2, 8, 9], "ZCYX", Kw(("metadata", new Dictionary<string, object> { ["axes"] = "ZCYX" })),
+            DataType.UInt8, "czyx"),
         // Samples as channels: RGB contiguous, separate planes, tiled separate, two-sample minisblack.
         new("rgb", "tifffile", "rgb.tif", "uint8", [3, 10, 12, 3], "ZYXS", Kw(("photometric", "rgb")), DataType.UInt8, "czyx"),
         new("rgb-separate", "tifffile", "rgbsep.tif", "uint16", [2, 3, 10, 12], "ZSYX", Kw(("photometric", "rgb"), ("planarconfig", "separate")),
