@@ -69,6 +69,7 @@ public sealed class StagedOutput : IDisposable
     /// </summary>
     public static StagedOutput Begin(VolumeAddress final, VolumeCreateOptions options, bool overwrite)
     {
+        VolumeStore.RequireWritableFormat(final);    // before any work: the commit would fail only at the end
         var staging = StagingAddress(final);
         if (IsCommitted(final))
         {

@@ -5,12 +5,18 @@ namespace ChunkSeg.Storage;
 /// <list type="bullet">
 /// <item><c>path/to/x.zarr</c>: a Zarr v2 array or an OME-Zarr image (level 0 is read);</item>
 /// <item><c>path/to/x.zarr/1</c> or <c>x.zarr/labels/cells</c>: a level or sub-array inside the store;</item>
-/// <item><c>path/to/x.h5/internal/path</c>: a dataset in an HDF5 file (ilastik's convention; also .hdf5, .hdf, .ilp).</item>
+/// <item><c>path/to/x.h5/internal/path</c>: a dataset in an HDF5 file (ilastik's convention; also .hdf5, .hdf, .ilp);</item>
+/// <item><c>path/to/x.tif</c> (.tiff, .btf, .ome.tif): a TIFF file; <c>path/to/slices/*.tif</c> or a folder of TIFF
+/// files (and nothing that looks like Zarr): one volume, files in natural name order.</item>
 /// </list>
 /// </summary>
 public sealed record VolumeAddress(VolumeFormat Format, string RootPath, string InnerPath)
 {
     private static readonly string[] Hdf5Extensions = [".h5", ".hdf5", ".hdf", ".ilp"];
+    private static readonly string[] TiffExtensions = [".tif", ".tiff", ".btf", ".tf8"];
+
+    /// <summary>Whether <paramref name="path"/> ends in a TIFF extension (.tif, .tiff, .btf, .tf8).</summary>
+    public static bool IsTiffFileName(string path) => TiffExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
     public override string ToString() =>
         InnerPath.Length == 0 ? RootPath : $"{RootPath}/{InnerPath}";
@@ -23,8 +29,11 @@ public sealed record VolumeAddress(VolumeFormat Format, string RootPath, string 
         for (int i = 0; i < parts.Length; i++)
         {
             string ext = Path.GetExtension(parts[i]).ToLowerInvariant();
-            VolumeFormat? format = ext == ".zarr" ? VolumeFormat.Zarr : Hdf5Extensions.Contains(ext) ? VolumeFormat.Hdf5 : null;
+            VolumeFormat? format = ext == ".zarr" ? VolumeFormat.Zarr : Hdf5Extensions.Contains(ext) ? VolumeFormat.Hdf5
+                : TiffExtensions.Contains(ext) ? VolumeFormat.Tiff : null;
             if (format is null) continue;
+            if (format == VolumeFormat.Tiff && i != parts.Length - 1)
+                throw new ArgumentException($"\"{text}\": a TIFF file has no inner paths (\"{parts[i]}\" is followed by \"{string.Join('/', parts[(i + 1)..])}\")");
             string root = string.Join('/', parts[..(i + 1)]);
             string inner = string.Join('/', parts[(i + 1)..]);
             return new VolumeAddress(format.Value, root.Length == 0 ? "/" : root, inner);
@@ -33,8 +42,12 @@ public sealed record VolumeAddress(VolumeFormat Format, string RootPath, string 
         if (Directory.Exists(normalized) &&
             (File.Exists(Path.Combine(normalized, ".zarray")) || File.Exists(Path.Combine(normalized, ".zgroup"))))
             return new VolumeAddress(VolumeFormat.Zarr, normalized, "");
+        // A folder of TIFF files is one volume (slices in name order).
+        if (Directory.Exists(normalized) && Directory.EnumerateFiles(normalized).Any(IsTiffFileName))
+            return new VolumeAddress(VolumeFormat.Tiff, normalized, "");
         throw new ArgumentException(
-            $"\"{text}\" is not a volume address: expected a Zarr store (path ending in .zarr, optionally followed by /level) " +
-            "or an HDF5 dataset (file.h5/internal/path)");
+            $"\"{text}\" is not a volume address: expected a Zarr store (path ending in .zarr, optionally followed by /level), " +
+            "an HDF5 dataset (file.h5/internal/path), " +
+            "or TIFF (file.tif, a folder of .tif files, or a glob such as slices/*.tif)");
     }
 }

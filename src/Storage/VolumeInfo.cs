@@ -3,7 +3,7 @@ using ChunkSeg.Contracts.Volumes;
 
 namespace ChunkSeg.Storage;
 
-public enum VolumeFormat { Zarr, Hdf5 }
+public enum VolumeFormat { Zarr, Hdf5, Tiff }
 
 /// <summary>What a volume is: everything `chunkseg info` prints.</summary>
 public sealed record VolumeInfo(

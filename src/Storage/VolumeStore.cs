@@ -1,6 +1,7 @@
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Storage.Hdf5;
+using ChunkSeg.Storage.Tiff;
 using ChunkSeg.Storage.Zarr;
 
 namespace ChunkSeg.Storage;
@@ -26,6 +27,7 @@ public static class VolumeStore
     {
         VolumeFormat.Zarr => ZarrVolume.Open(address.RootPath, address.InnerPath, axes, writable),
         VolumeFormat.Hdf5 => Hdf5Volume.Open(address.RootPath, address.InnerPath, axes, writable),
+        VolumeFormat.Tiff => TiffVolume.Open(address.RootPath, axes, writable),
         _ => throw new ArgumentOutOfRangeException(nameof(address)),
     };
 
@@ -36,6 +38,7 @@ public static class VolumeStore
     /// </summary>
     public static IVolume Create(VolumeAddress address, VolumeCreateOptions options)
     {
+        RequireWritableFormat(address);
         try
         {
             options.Validate();
@@ -53,6 +56,13 @@ public static class VolumeStore
             VolumeFormat.Hdf5 => Hdf5Writer.Create(address.RootPath, address.InnerPath, options),
             _ => throw new ArgumentOutOfRangeException(nameof(address)),
         };
+    }
+
+    /// <summary>Throws a <see cref="UsageException"/> when <paramref name="address"/> names a format ChunkSeg only reads (TIFF).</summary>
+    public static void RequireWritableFormat(VolumeAddress address)
+    {
+        if (address.Format == VolumeFormat.Tiff)
+            throw new UsageException($"{address}: ChunkSeg reads TIFF but does not write it yet; write to Zarr (out.zarr) or HDF5 (out.h5/data)");
     }
 
     public static VolumeAddress ParseAddress(string address)

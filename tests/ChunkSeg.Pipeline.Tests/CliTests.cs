@@ -112,6 +112,65 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Info_convert_and_label_read_tiff()
+    {
+        // tifffile writes a 2-channel z-stack (pages c fastest, then z) with 0.5 × 0.25 µm pixels and 2 µm z spacing.
+        var spec = new Dictionary<string, object?>
+        {
+            ["writer"] = "tifffile", ["file"] = P("stack.tif"), ["npy"] = P("stack.npy"), ["dtype"] = "uint16",
+            ["shape"] = new long[] { 6, 2, 20, 30 }, ["axes"] = "ZCYX", ["seed"] = 3,
+            ["kwargs"] = new Dictionary<string, object>
+            {
+                ["imagej"] = true, ["resolution"] = new[] { 4.0, 2.0 },
+                ["metadata"] = new Dictionary<string, object> { ["axes"] = "ZCYX", ["spacing"] = 2.0, ["unit"] = "um" },
+            },
+        };
+        var mask = new Dictionary<string, object?>
+        {
+            ["writer"] = "tifffile", ["file"] = P("mask.tif"), ["npy"] = P("mask.npy"), ["dtype"] = "uint8",
+            ["shape"] = new long[] { 6, 20, 30 }, ["axes"] = "ZYX", ["seed"] = 4, ["kwargs"] = null,
+        };
+        File.WriteAllText(P("cases.json"), JsonSerializer.Serialize(new[] { spec, mask }));
+        PythonReference.Run("tiff_reference.py", P("cases.json"));
+
+        var (code, text, err) = await Run("info", P("stack.tif"));
+        Assert.True(code == 0, err);
+        foreach (var expected in new[] { "TIFF", "czyx", "2 x 6 x 20 x 30", "uint16", "2 x 0.5 x 0.25" }) Assert.Contains(expected, text);
+        (code, var json, err) = await Run("info", P("stack.tif"), "--json");
+        Assert.True(code == 0, err);
+        using (var doc = JsonDocument.Parse(json))
+        {
+            Assert.Equal("tiff", doc.RootElement.GetProperty("format").GetString());
+            Assert.Equal("czyx", doc.RootElement.GetProperty("axes").GetString());
+            Assert.Equal([2L, 6L, 20L, 30L], doc.RootElement.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray());
+            var voxel = doc.RootElement.GetProperty("voxelSize");
+            Assert.Equal(2.0, voxel.GetProperty("z").GetDouble(), 6);
+            Assert.Equal(0.5, voxel.GetProperty("y").GetDouble(), 6);
+            Assert.Equal(0.25, voxel.GetProperty("x").GetDouble(), 6);
+        }
+
+        (code, _, err) = await Run("convert", P("stack.tif"), P("stack.zarr"), "--chunks", "4,8,16", "--workers", "2");
+        Assert.True(code == 0, err);
+        using var zarr = VolumeStore.Open(P("stack.zarr"));
+        Assert.Equal("czyx", zarr.Info.Axes.Names);
+        Assert.Equal(2.0, zarr.Info.VoxelSize.Z, 6);
+        var data = new byte[zarr.Info.SizeInBytes];
+        zarr.Read(NdBox.Whole(zarr.Info.Shape), data);
+        Assert.Equal(NpyFile.Read(P("stack.npy")).Data, data);
+
+        // Other commands open TIFF the same way: label a plain TIFF z-stack (integers: used as labels), chunk by chunk.
+        (code, _, err) = await Run("label", P("mask.tif"), P("labels.zarr"), "--chunk", "3,8,16", "--workers", "2");
+        Assert.True(code == 0, err);
+        using (var labels = VolumeStore.Open(P("labels.zarr")))
+            Assert.Equal(new Long3(6, 20, 30), labels.Info.SpatialShape);
+
+        // TIFF is read-only: asked to write one, the command refuses before any work.
+        (code, _, err) = await Run("convert", P("stack.zarr"), P("back.tif"));
+        Assert.Equal(2, code);
+        Assert.Contains("does not write it yet", err);
+    }
+
+    [Fact]
     public async Task Rerunning_a_finished_job_does_nothing()
     {
         Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);
@@ -191,6 +250,8 @@ public sealed class CliTests : IDisposable
         await Expect(1, "zyxc", "info", h5 + "/raw", "--axes", "zyxc");                          // axis count mismatch
         await Expect(2, "HDF5 output supports", "convert", P("nuclei.zarr"), P("y.h5") + "/d", "--codec", "zstd");
         await Expect(2, "not a volume address", "info", P("plain.txt"));
+        await Expect(1, "missing.tif: no such file", "info", P("missing.tif"));
+        await Expect(2, "TIFF file has no inner paths", "info", P("missing.tif") + "/data");
         await Expect(2, "--workers", "convert", h5 + "/raw", P("x.zarr"), "--workers", "0");
         await Expect(2, "already exists", "convert", h5 + "/raw", P("nuclei.zarr"));              // would overwrite
         await Expect(2, "", "convert", "--no-such-option");
