@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the native libraries ChunkSeg loads (HDF5, Blosc, Zstandard) and, with --test, the independent
-# reference implementations the tests compare against (h5py, zarr-python, VIGRA, scikit-learn, scikit-image, meshio from Debian's /usr/bin/python3).
+# reference implementations the tests compare against (h5py, zarr-python, VIGRA, scikit-learn, scikit-image, meshio, tifffile and Pillow (TIFF inputs) from Debian's /usr/bin/python3).
 # The GPU backend's tests need nothing native: they run the ILGPU kernels on ILGPU's CPU accelerator.
 # Idempotent: does nothing when everything is present. Needs root (the project's machines run as root).
 set -euo pipefail
 
 packages=(libblosc1 libzstd1)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs python3-vigra python3-sklearn python3-scipy python3-skimage python3-meshio)
+  packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs python3-vigra python3-sklearn python3-scipy python3-skimage python3-meshio python3-tifffile python3-pil)
 fi
 
 missing=()
