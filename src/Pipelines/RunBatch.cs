@@ -40,7 +40,7 @@ public static class RunBatch
         foreach (string text in given)
         {
             string absolute = Path.IsPathRooted(text) ? text : Path.GetFullPath(text);
-            if (absolute.IndexOfAny(Wildcards) < 0)
+            if (!IsGlob(absolute))
             {
                 inputs.Add(absolute);
                 continue;
@@ -100,6 +100,17 @@ public static class RunBatch
     });
 
     private static readonly char[] Wildcards = ['*', '?'];
+
+    /// <summary>
+    /// Whether <paramref name="input"/> is a glob of inputs: it has a wildcard and is not a TIFF address, whose glob names
+    /// one volume (2D files as z-slices, stacks as time points), as every command reads it.
+    /// </summary>
+    public static bool IsGlob(string input)
+    {
+        if (input.IndexOfAny(Wildcards) < 0) return false;
+        try { return VolumeAddress.Parse(input).Format != VolumeFormat.Tiff; }
+        catch (ArgumentException) { return true; }     // not an address yet: Expand names what is wrong with it
+    }
 
     private static string Quote(string field) =>
         field.IndexOfAny([',', '"', '\n', '\r']) < 0 ? field : "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";

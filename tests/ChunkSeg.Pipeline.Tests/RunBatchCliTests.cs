@@ -81,6 +81,10 @@ public sealed class RunBatchCliTests : IDisposable
         Assert.Equal(["a", "a_2", "a_2_2", "a_3"], named.Select(n => n.Nickname));
 
         Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([_dir["*.tif.h5"] + "/raw"], null));
+        // A TIFF glob is one volume (z-slices or time points), as every command reads it, not a batch.
+        Assert.False(RunBatch.IsGlob(_dir["slices"] + "/*.tif"));
+        Assert.Equal([_dir["slices"] + "/*.tif"], RunBatch.Expand([_dir["slices"] + "/*.tif"], null));
+        Assert.True(RunBatch.IsGlob(_dir["*.h5"] + "/raw"));
         Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([_dir["a.h5"] + "/r*"], null));
         Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([], null));
     }

@@ -248,9 +248,9 @@ internal sealed class RunArguments
         return arguments.ToSpec(parse);
     }
 
-    /// <summary>Whether the inputs are a batch: several, a glob, --inputs (or none, refused by <see cref="ToBatch"/>).</summary>
+    /// <summary>Whether the inputs are a batch: several, a glob (not a TIFF one: that is one volume), --inputs (or none, refused by <see cref="ToBatch"/>).</summary>
     public bool IsBatch(ParseResult parse) =>
-        parse.GetValue(_inputs) is not null || parse.GetValue(_input) is not [var one] || one.IndexOfAny(['*', '?']) >= 0;
+        parse.GetValue(_inputs) is not null || parse.GetValue(_input) is not [var one] || RunBatch.IsGlob(one);
 
     /// <summary>The one input (or job file, for submit); a batch is refused, naming <paramref name="command"/>.</summary>
     public string Input(ParseResult parse, string command = "run") => IsBatch(parse)
