@@ -478,6 +478,46 @@ public sealed class RunCliTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(killed, "*.work"));
     }
 
+    /// <summary>
+    /// `run` on a TIFF (an ImageJ hyperstack tifffile writes from the fixture's voxels) equals `run` on the same voxels as
+    /// OME-Zarr (converted by `chunkseg convert`), bit for bit: labels, HDF5 copy, object table and mesh.
+    /// </summary>
+    [Fact]
+    public async Task A_run_on_a_tiff_equals_the_run_on_the_same_data_as_ome_zarr()
+    {
+        string zarr = _dir["data.ome.zarr"], tiff = _dir["data.tif"];
+        await Ok("convert", Data3D, zarr);
+        byte[] voxels;
+        using (var source = VolumeStore.Open(Data3D))
+        {
+            voxels = new byte[source.Info.ElementCount];
+            source.Read(NdBox.Whole(source.Info.Shape), voxels);
+        }
+        NpyFile.Write(_dir["data.npy"], DataType.UInt8, [64, 64, 64], voxels);
+        var cases = new[]
+        {
+            new Dictionary<string, object?>
+            {
+                ["writer"] = "tifffile", ["file"] = tiff, ["npy"] = _dir["back.npy"], ["dtype"] = "uint8", ["shape"] = new long[] { 64, 64, 64 },
+                ["axes"] = "ZYX", ["seed"] = 0, ["data"] = _dir["data.npy"],
+                ["kwargs"] = new Dictionary<string, object> { ["imagej"] = true, ["metadata"] = new Dictionary<string, object> { ["axes"] = "ZYX" } },
+            },
+        };
+        File.WriteAllText(_dir["cases.json"], System.Text.Json.JsonSerializer.Serialize(cases));
+        PythonReference.Run("tiff_reference.py", _dir["cases.json"]);
+
+        string[] options = ["--ilp", Ilp3D, "--chunk", "16,32,32", "--workers", "2"];
+        await Ok(["run", zarr, "--out", _dir["run-zarr"], .. options]);
+        await Ok(["run", tiff, "--out", _dir["run-tiff"], .. options]);
+        Assert.Equal(ReadBytes(Path.Combine(_dir["run-zarr"], "labels.ome.zarr")), ReadBytes(Path.Combine(_dir["run-tiff"], "labels.ome.zarr")));
+        Assert.Equal(ReadBytes(Path.Combine(_dir["run-zarr"], "labels.h5") + "/labels"), ReadBytes(Path.Combine(_dir["run-tiff"], "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(Path.Combine(_dir["run-zarr"], "objects.csv")), File.ReadAllText(Path.Combine(_dir["run-tiff"], "objects.csv")));
+        // The mesh's header comment names the run's folder; the geometry is the same.
+        static IEnumerable<string> Geometry(string obj) => File.ReadLines(obj).Where(l => !l.StartsWith('#'));
+        Assert.Equal(Geometry(Path.Combine(_dir["run-zarr"], "mesh.obj")), Geometry(Path.Combine(_dir["run-tiff"], "mesh.obj")));
+        Assert.True(TestVolumes.ReadUInt32(Path.Combine(_dir["run-tiff"], "labels.ome.zarr")).Max() >= 2, "the fixture should hold several objects");
+    }
+
     /// <summary>Bad --dilate/--erode values are refused by run as label refuses them (same message, exit 2), embedded and on a cluster, before any work.</summary>
     [Fact]
     public async Task Bad_dilate_and_erode_values_are_refused_as_label_refuses_them()

@@ -2,7 +2,7 @@
 
 Usage: tiff_reference.py cases.json. Each case: {"writer": "tifffile" | "pil" | "series" | "omefiles", "file", "npy", "dtype",
 "shape" (the file's natural shape), "axes" (its natural axes, tifffile letters: pages slowest first, then Y, X, then S for
-samples), "seed", "kwargs" (for tifffile.imwrite / Image.save)}. Saves to npy the data as ChunkSeg reports it: axes in
+samples), "seed", "kwargs" (for tifffile.imwrite / Image.save), "data" (optional: an .npy written instead of random data)}. Saves to npy the data as ChunkSeg reports it: axes in
 OME order (t, c, z, y, x; S is c), little-endian. "series" writes the first axis as one file per index into the folder
 "file"; "omefiles" writes one OME-TIFF per time point, the first file's OME-XML naming them all.
 """
@@ -84,7 +84,7 @@ def cut_after_first_ifd(path):
 
 def main():
     for c in json.load(open(sys.argv[1])):
-        data = random_data(c["dtype"], tuple(c["shape"]), c["seed"])
+        data = np.load(c["data"]).reshape(c["shape"]) if "data" in c else random_data(c["dtype"], tuple(c["shape"]), c["seed"])
         kwargs = c.get("kwargs") or {}
         if "resolution" in kwargs:
             kwargs["resolution"] = tuple(kwargs["resolution"])
