@@ -13,15 +13,24 @@ public sealed record BatchInput(string Input, string Nickname);
 /// (<see cref="Error"/> says why; <see cref="Objects"/> and <see cref="Voxels"/> null then). <see cref="Seconds"/>: the
 /// time this command spent on it.
 /// </summary>
-public sealed record BatchResult(BatchInput Input, long? Objects, long? Voxels, double Seconds, string Status, string? Error = null);
+public sealed record BatchResult(BatchInput Input, long? Objects, long? Voxels, double Seconds, string Status, string? Error = null)
+{
+    /// <summary>Where this input's output is (a folder for run, a volume for predict and label).</summary>
+    public string? Output { get; init; }
+}
 
 /// <summary>
-/// `chunkseg run` over several inputs into one folder (<c>--out DIR</c>): each input's run is the single run's, into
-/// <c>DIR/{nickname}</c>, one after another; this class names the inputs and writes <see cref="Csv"/>.
+/// A command over several inputs into one folder (<c>--out DIR</c>): `run` into <c>DIR/{nickname}</c>, `predict` and
+/// `label` into <c>DIR/{nickname}.zarr</c>; each input's work is the single command's, one after another. This class
+/// names the inputs and writes <see cref="Csv"/>.
 /// </summary>
 public static class RunBatch
 {
     public const string Csv = "batch.csv";
+
+    /// <summary>The columns of <see cref="Csv"/> (before seconds, status, error) for run, predict and label.</summary>
+    public static readonly IReadOnlyList<string> RunColumns = ["input", "nickname", "objects", "voxels"],
+        PredictColumns = ["input", "output", "voxels"], LabelColumns = ["input", "output", "objects", "voxels"];
 
     /// <summary>
     /// The inputs <paramref name="addresses"/> name, in order: each made absolute, one with a wildcard (* or ?) in its
@@ -86,18 +95,30 @@ public static class RunBatch
         return name.Length == 0 ? "input" : name;
     }
 
-    /// <summary><see cref="Csv"/>: input, nickname, objects, voxels, seconds, status, error; one row per input, written atomically.</summary>
-    public static void WriteCsv(string path, IEnumerable<BatchResult> results) => Storage.Internal.AtomicFile.Write(path, stream =>
+    /// <summary>
+    /// <see cref="Csv"/>: <paramref name="columns"/> (of input, nickname, output, objects, voxels; default
+    /// <see cref="RunColumns"/>), then seconds, status, error; one row per input, written atomically.
+    /// </summary>
+    public static void WriteCsv(string path, IEnumerable<BatchResult> results, IReadOnlyList<string>? columns = null) => Storage.Internal.AtomicFile.Write(path, stream =>
     {
+        columns ??= RunColumns;
         using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { NewLine = "\n" };
-        writer.WriteLine("input,nickname,objects,voxels,seconds,status,error");
+        writer.WriteLine(string.Join(',', columns.Concat(["seconds", "status", "error"])));
         foreach (var r in results)
-            writer.WriteLine(string.Join(',', new[]
-            {
-                r.Input.Input, r.Input.Nickname, r.Objects?.ToString(CultureInfo.InvariantCulture) ?? "", r.Voxels?.ToString(CultureInfo.InvariantCulture) ?? "",
-                r.Seconds.ToString("0.000", CultureInfo.InvariantCulture), r.Status, r.Error ?? "",
-            }.Select(Quote)));
+            writer.WriteLine(string.Join(',', columns.Select(c => Field(r, c))
+                .Concat([r.Seconds.ToString("0.000", CultureInfo.InvariantCulture), r.Status, r.Error ?? ""]).Select(Quote)));
     });
+
+    /// <summary>One of <paramref name="r"/>'s fields by its column's name; empty where it has none.</summary>
+    public static string Field(BatchResult r, string column) => column switch
+    {
+        "input" => r.Input.Input,
+        "nickname" => r.Input.Nickname,
+        "output" => r.Output ?? "",
+        "objects" => r.Objects?.ToString(CultureInfo.InvariantCulture) ?? "",
+        "voxels" => r.Voxels?.ToString(CultureInfo.InvariantCulture) ?? "",
+        _ => throw new ArgumentException($"no batch column {column}", nameof(column)),
+    };
 
     private static readonly char[] Wildcards = ['*', '?'];
 

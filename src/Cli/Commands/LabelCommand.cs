@@ -7,20 +7,21 @@ using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
+using ChunkSeg.Storage.Labeling;
 
 namespace ChunkSeg.Cli.Commands;
 
 /// <summary>
 /// `chunkseg label IN OUT`: objects from a probability map (threshold or argmax) or a binary/label volume,
 /// connected chunk by chunk and merged exactly across chunk borders; optional size/border filters and an
-/// object table.
+/// object table. A batch, <c>label IN... --out DIR</c> (or <c>--inputs LIST.txt</c>), writes each input's labels as the
+/// single command would to <c>DIR/{nickname}.zarr</c>; a rerun skips the finished ones.
 /// </summary>
 internal static class LabelCommand
 {
     public static Command Create(CommandContext context)
     {
-        var input = new Argument<string>("input") { Description = "Probabilities (float, channels) or a binary/label image (integers): x.zarr, file.h5/dataset" };
-        var output = new Argument<string>("output") { Description = "Labels to write: out.zarr or out.h5/labels" };
+        var paths = new BatchArguments("the probabilities (float, channels) or a binary/label image (integers), x.zarr or file.h5/dataset, and the labels to write (out.zarr or out.h5/labels)");
         var objectOptions = new ObjectOptions();
         var voronoiOtsu = new Option<string?>("--voronoi-otsu")
         {
@@ -54,67 +55,96 @@ internal static class LabelCommand
         var overwrite = Options.Overwrite();
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            input, output, voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
+            voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
+        paths.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            var target = VolumeStore.ParseAddress(parse.GetValue(output)!);
-            var morphology = objectOptions.Morphology(parse);
-            var requestedCompute = OptionValues.ParseLong3("--chunk", parse.GetValue(chunk));
-            // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
-            var requestedChunks = OptionValues.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
-            var codecSpec = OptionValues.ParseCodec(parse.GetValue(codec));
-            int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
-            using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
-            var info = source.Info;
-
-            var split = parse.GetValue(splitMode) is { } mode
-                ? SeededSplitOf(mode, parse.GetValue(voronoiOtsu) is not null, parse.GetValue(spotSigma), parse.GetValue(minDistance), parse.GetValue(outlineSigma), info,
-                    parse, objectOptions)
-                : SplitOf(parse.GetValue(voronoiOtsu), parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions);
-            if (parse.GetValue(minDistance) is not null && split?.IsDistance != true) throw new UsageException("--min-distance goes with --split distance");
-            var segmentation = split is null ? SegmentationOf(info, parse, objectOptions) : new Segmentation(SegmentationMode.Labels);
-            if (objectOptions.OtsuThreshold(parse))
+            if (!paths.IsBatch(parse))
             {
-                // Otsu over the whole volume first; the job then thresholds every chunk at that value.
-                var thresholded = split?.Foreground ?? segmentation;
-                double otsu = OtsuSegmentation.Find(source, thresholded, workerCount, ct);
-                context.Error.WriteLine(OtsuSegmentation.Describe("label", thresholded.Channel, thresholded.Smooths, otsu));
-                thresholded = OtsuSegmentation.At(thresholded, otsu);
-                if (split is not null) split = split with { Foreground = thresholded };
-                else segmentation = thresholded;
+                var (input, output) = paths.Single(parse, "label");
+                return (await LabelOne(input, output).ConfigureAwait(false)).Code;
             }
-            var conn = split is null ? objectOptions.ConnectivityOf(parse, info) : Kernels.Labeling.Connectivity.All;
-            var filter = objectOptions.Filter(parse);
-            string? objectsPath = parse.GetValue(objects) is { } o ? Path.GetFullPath(o) : null;
-            if (objectsPath is not null && !Directory.Exists(Path.GetDirectoryName(objectsPath)))
-                throw new UsageException($"--objects {objectsPath}: the directory does not exist");
-            using var intensityVolume = parse.GetValue(intensity) is { } i ? OpenIntensity(i, info) : null;
-            using var compute = Options.OpenBackend(parse.GetValue(backend));    // unused by a label image, which is taken as it is
-
-            var request = new LabelRequest(source, target, segmentation, conn, filter,
-                objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite), parse.GetValue(fillHoles))
+            if (parse.GetValue(objects) is not null || parse.GetValue(intensity) is not null)
+                throw new UsageException($"label: {(parse.GetValue(objects) is not null ? "--objects" : "--intensity")} names one file, not one per input; " +
+                    "a batch does not take it (batch.csv counts each input's objects; `chunkseg run` writes each one's table)");
+            var (outDir, batch) = paths.Batch(parse, "label");
+            return await BatchConsole.RunAsync(context, "label", outDir, batch, RunBatch.LabelColumns, async (input, output) =>
             {
-                Backend = compute,
-                Split = split,
-                Morphology = morphology,
-            };
-            var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));
-            var outcome = await LabelJob.RunAsync(request, (title, job, token) => JobConsole.RunWithProgressAsync(context, title, job, token), status, ct)
-                .ConfigureAwait(false);
-            if (!outcome.Components.Result.IsComplete) return JobConsole.Summarize(context, "label (components)", outcome.Components);
-            if (!outcome.Relabel.Result.IsComplete) return JobConsole.Summarize(context, "label (relabel)", outcome.Relabel);
-            int code = JobConsole.Summarize(context, "label", outcome.Final);
-            if (code != CliApp.Ok) return code;
-            string reshaped = morphology is null ? ""
-                : morphology.Mode == Kernels.Labeling.LabelMorphologyMode.Dilate
-                    ? $", dilated by {morphology.Radius.ToString(CultureInfo.InvariantCulture)} voxels"
-                    : $", eroded by {morphology.Radius.ToString(CultureInfo.InvariantCulture)} voxels ({outcome.Numbered - outcome.Objects:N0} of {outcome.Numbered:N0} erased)";
-            context.Out.WriteLine($"label: {outcome.Objects:N0} objects kept ({(int)conn}-connected{reshaped}); before filtering, {outcome.CrossingObjects:N0} objects " +
-                $"reached a shared chunk face ({outcome.CrossingPieces:N0} pieces, {outcome.Equivalences:N0} equivalences), merged in {outcome.MergeTime.TotalSeconds:0.00} s " +
-                $"using {Units.Bytes(outcome.MergeMemoryBytes)}" + (objectsPath is null ? "." : $"; table: {objectsPath}"));
-            return code;
+                Directory.CreateDirectory(outDir);
+                var (code, objectCount, voxels, already) = await LabelOne(input.Input, output).ConfigureAwait(false);
+                if (code != CliApp.Ok) throw new InvalidOperationException($"label incomplete (exit {code}); a rerun resumes it");
+                return new BatchDone(objectCount, voxels, already);
+            }, ct).ConfigureAwait(false);
+
+            // The single command: IN into OUT. In a batch a finished output (committed, no workspace left) is skipped, where
+            // the single command refuses it.
+            async Task<(int Code, long? Objects, long Voxels, bool AlreadyDone)> LabelOne(string inputAddress, string outputAddress)
+            {
+                var target = VolumeStore.ParseAddress(outputAddress);
+                var morphology = objectOptions.Morphology(parse);
+                var requestedCompute = OptionValues.ParseLong3("--chunk", parse.GetValue(chunk));
+                // Compute chunks are whole storage chunks: a --chunk alone sets both, so it is honoured as given.
+                var requestedChunks = OptionValues.ParseLong3("--chunks", parse.GetValue(chunks)) ?? requestedCompute;
+                var codecSpec = OptionValues.ParseCodec(parse.GetValue(codec));
+                int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
+                using var source = VolumeStore.Open(inputAddress, OptionValues.ParseAxes(parse.GetValue(axes)));
+                var info = source.Info;
+                long voxels = info.SpatialShape.Volume * info.TimePoints;
+                if (paths.IsBatch(parse) && !parse.GetValue(overwrite) && StagedOutput.IsCommitted(target) && !Directory.Exists(LabelWorkspace.For(target.RootPath).Root))
+                {
+                    context.Out.WriteLine($"label: {target.RootPath} already exists; skipped (pass --overwrite to recompute).");
+                    return (CliApp.Ok, null, voxels, true);
+                }
+
+                var split = parse.GetValue(splitMode) is { } mode
+                    ? SeededSplitOf(mode, parse.GetValue(voronoiOtsu) is not null, parse.GetValue(spotSigma), parse.GetValue(minDistance), parse.GetValue(outlineSigma), info,
+                        parse, objectOptions)
+                    : SplitOf(parse.GetValue(voronoiOtsu), parse.GetValue(spotSigma), parse.GetValue(outlineSigma), info, parse, objectOptions);
+                if (parse.GetValue(minDistance) is not null && split?.IsDistance != true) throw new UsageException("--min-distance goes with --split distance");
+                var segmentation = split is null ? SegmentationOf(info, parse, objectOptions) : new Segmentation(SegmentationMode.Labels);
+                if (objectOptions.OtsuThreshold(parse))
+                {
+                    // Otsu over the whole volume first; the job then thresholds every chunk at that value.
+                    var thresholded = split?.Foreground ?? segmentation;
+                    double otsu = OtsuSegmentation.Find(source, thresholded, workerCount, ct);
+                    context.Error.WriteLine(OtsuSegmentation.Describe("label", thresholded.Channel, thresholded.Smooths, otsu));
+                    thresholded = OtsuSegmentation.At(thresholded, otsu);
+                    if (split is not null) split = split with { Foreground = thresholded };
+                    else segmentation = thresholded;
+                }
+                var conn = split is null ? objectOptions.ConnectivityOf(parse, info) : Kernels.Labeling.Connectivity.All;
+                var filter = objectOptions.Filter(parse);
+                string? objectsPath = parse.GetValue(objects) is { } o ? Path.GetFullPath(o) : null;
+                if (objectsPath is not null && !Directory.Exists(Path.GetDirectoryName(objectsPath)))
+                    throw new UsageException($"--objects {objectsPath}: the directory does not exist");
+                using var intensityVolume = parse.GetValue(intensity) is { } i ? OpenIntensity(i, info) : null;
+                using var compute = Options.OpenBackend(parse.GetValue(backend));    // unused by a label image, which is taken as it is
+
+                var request = new LabelRequest(source, target, segmentation, conn, filter,
+                    objectsPath, intensityVolume, requestedCompute, requestedChunks, codecSpec, workerCount, parse.GetValue(overwrite), parse.GetValue(fillHoles))
+                {
+                    Backend = compute,
+                    Split = split,
+                    Morphology = morphology,
+                };
+                var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));
+                var outcome = await LabelJob.RunAsync(request, (title, job, token) => JobConsole.RunWithProgressAsync(context, title, job, token), status, ct)
+                    .ConfigureAwait(false);
+                if (!outcome.Components.Result.IsComplete) return (JobConsole.Summarize(context, "label (components)", outcome.Components), null, voxels, false);
+                if (!outcome.Relabel.Result.IsComplete) return (JobConsole.Summarize(context, "label (relabel)", outcome.Relabel), null, voxels, false);
+                int code = JobConsole.Summarize(context, "label", outcome.Final);
+                if (code != CliApp.Ok) return (code, null, voxels, false);
+                string reshaped = morphology is null ? ""
+                    : morphology.Mode == Kernels.Labeling.LabelMorphologyMode.Dilate
+                        ? $", dilated by {morphology.Radius.ToString(CultureInfo.InvariantCulture)} voxels"
+                        : $", eroded by {morphology.Radius.ToString(CultureInfo.InvariantCulture)} voxels ({outcome.Numbered - outcome.Objects:N0} of {outcome.Numbered:N0} erased)";
+                context.Out.WriteLine($"label: {outcome.Objects:N0} objects kept ({(int)conn}-connected{reshaped}); before filtering, {outcome.CrossingObjects:N0} objects " +
+                    $"reached a shared chunk face ({outcome.CrossingPieces:N0} pieces, {outcome.Equivalences:N0} equivalences), merged in {outcome.MergeTime.TotalSeconds:0.00} s " +
+                    $"using {Units.Bytes(outcome.MergeMemoryBytes)}" + (objectsPath is null ? "." : $"; table: {objectsPath}"));
+                return (code, checked((long)outcome.Objects), voxels, false);
+            }
         });
         return command;
     }

@@ -46,45 +46,16 @@ internal static class RunCommand
     /// </summary>
     private static async Task<int> RunBatchAsync(CommandContext context, string outDir, IReadOnlyList<(BatchInput Input, RunSpec Spec)> batch, CancellationToken ct)
     {
-        var ci = CultureInfo.InvariantCulture;
         using var backend = Options.OpenBackend(batch[0].Spec.Backend);
-        var results = new List<BatchResult>(batch.Count);
-        foreach (var (input, spec) in batch)
+        var specs = batch.ToDictionary(b => b.Input, b => b.Spec);
+        return await BatchConsole.RunAsync(context, "run", outDir, batch.Select(b => (b.Input, b.Spec.OutDir)).ToList(), RunBatch.RunColumns, async (input, _) =>
         {
-            context.Out.WriteLine($"run {results.Count + 1}/{batch.Count}: {input.Input} → {spec.OutDir}");
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                var request = RunPipeline.Open(spec) with { Backend = backend };
-                using var source = request.Raw;
-                var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
-                PrintSummary(context, source.Info, outcome);
-                results.Add(new BatchResult(input, outcome.Objects, source.Info.SpatialShape.Volume * source.Info.TimePoints, clock.Elapsed.TotalSeconds,
-                    outcome.AlreadyComplete ? "already done" : "done"));
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                string message = CommandContext.Describe(e).Message;
-                context.Error.WriteLine($"error: {input.Input}: {message}");
-                if (context.VerboseEnabled) context.Error.WriteLine(e.ToString());
-                results.Add(new BatchResult(input, null, null, clock.Elapsed.TotalSeconds, "failed", message));
-            }
-        }
-        Directory.CreateDirectory(outDir);
-        RunBatch.WriteCsv(Path.Combine(outDir, RunBatch.Csv), results);
-
-        var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"chunkseg run: {batch.Count} inputs into {outDir}"))
-            .AddColumn("input").AddColumn("nickname").AddColumn(new TableColumn("objects").RightAligned()).AddColumn(new TableColumn("voxels").RightAligned())
-            .AddColumn(new TableColumn("seconds").RightAligned()).AddColumn("status");
-        foreach (var r in results)
-            table.AddRow(Markup.Escape(r.Input.Input), Markup.Escape(r.Input.Nickname), r.Objects?.ToString("N0", ci) ?? "-", r.Voxels?.ToString("N0", ci) ?? "-",
-                r.Seconds.ToString("0.00", ci), Markup.Escape(r.Status));
-        context.Stdout.Write(table);
-        var failed = results.Where(r => r.Error is not null).ToList();
-        context.Out.WriteLine($"run: {results.Count - failed.Count} of {results.Count} inputs done; {Path.Combine(outDir, RunBatch.Csv)} lists them.");
-        if (failed.Count == 0) return CliApp.Ok;
-        context.Error.WriteLine($"error: {failed.Count} of {results.Count} inputs failed: {string.Join(", ", failed.Select(r => r.Input.Input))}");
-        return CliApp.DataError;
+            var request = RunPipeline.Open(specs[input]) with { Backend = backend };
+            using var source = request.Raw;
+            var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
+            PrintSummary(context, source.Info, outcome);
+            return new BatchDone(outcome.Objects, source.Info.SpatialShape.Volume * source.Info.TimePoints, outcome.AlreadyComplete);
+        }, ct).ConfigureAwait(false);
     }
 
     internal static async Task<RunOutcome> RunWithProgress(CommandContext context, RunRequest request, CancellationToken ct)
