@@ -58,11 +58,14 @@ public static class VolumeStore
         };
     }
 
-    /// <summary>Throws a <see cref="UsageException"/> when <paramref name="address"/> names a format ChunkSeg only reads (TIFF).</summary>
+    /// <summary>
+    /// Throws a <see cref="UsageException"/> when <paramref name="address"/> names TIFF: chunked outputs cannot be TIFF
+    /// (pages are sequential); only `chunkseg convert IN OUT.tif` writes it, page by page (<see cref="TiffWriter"/>).
+    /// </summary>
     public static void RequireWritableFormat(VolumeAddress address)
     {
         if (address.Format == VolumeFormat.Tiff)
-            throw new UsageException($"{address}: ChunkSeg reads TIFF but does not write it yet; write to Zarr (out.zarr) or HDF5 (out.h5/data)");
+            throw new UsageException($"{address}: this command cannot write TIFF; write to Zarr (out.zarr) or HDF5 (out.h5/data), then `chunkseg convert OUT out.tif`");
     }
 
     public static VolumeAddress ParseAddress(string address)

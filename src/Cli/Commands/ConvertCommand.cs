@@ -1,7 +1,10 @@
 using System.CommandLine;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Pipelines;
+using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Storage;
+using ChunkSeg.Storage.Tiff;
 
 namespace ChunkSeg.Cli.Commands;
 
@@ -9,21 +12,23 @@ namespace ChunkSeg.Cli.Commands;
 /// `chunkseg convert IN OUT`: Zarr ↔ HDF5, chunk by chunk through the job spine, so memory is bounded by
 /// the chunk size whatever the volume size. Zarr output is OME-Zarr 0.4 (axes reordered to t, c, z, y, x);
 /// HDF5 output keeps the input's axis order and records it in ilastik's axistags.
+/// TIFF output (out.tif) is an ImageJ hyperstack written page after page straight from the input
+/// (<see cref="TiffWriter"/>): TIFF pages are sequential, so it is not a chunk sink of the job spine.
 /// </summary>
 internal static class ConvertCommand
 {
     public static Command Create(CommandContext context)
     {
         var input = new Argument<string>("input") { Description = "Volume to read: x.zarr, x.zarr/0 or file.h5/dataset" };
-        var output = new Argument<string>("output") { Description = "Volume to write: out.zarr (OME-Zarr) or out.h5/dataset" };
+        var output = new Argument<string>("output") { Description = "Volume to write: out.zarr (OME-Zarr), out.h5/dataset or out.tif (ImageJ hyperstack)" };
         var chunks = new Option<string?>("--chunks") { Description = "Output storage chunk shape z,y,x (default 64,128,128; 2D: y,x)" };
         var computeChunk = new Option<string?>("--chunk") { Description = "Compute chunk core shape z,y,x (rounded to whole output storage chunks; default 128³ within a 256 MiB budget)" };
-        var codec = new Option<string?>("--codec") { Description = $"Output compression: {string.Join(", ", CodecSpec.Names)}, optional :level (default blosc-lz4:5 for Zarr, gzip:4 for HDF5)" };
+        var codec = new Option<string?>("--codec") { Description = $"Output compression: {string.Join(", ", CodecSpec.Names)}, optional :level (default blosc-lz4:5 for Zarr, gzip:4 for HDF5; TIFF: none (default), or zlib/gzip for deflate)" };
         var axes = Options.Axes();
         var voxelSize = new Option<string?>("--voxel-size") { Description = "Voxel size z,y,x in micrometers, overriding the input's" };
         var workers = Options.Workers();
         var overwrite = Options.Overwrite();
-        var command = new Command("convert", "Convert a volume between Zarr/OME-Zarr and HDF5, chunk by chunk")
+        var command = new Command("convert", "Convert a volume between Zarr/OME-Zarr and HDF5, chunk by chunk, or write it as an ImageJ TIFF")
         {
             input, output, chunks, computeChunk, codec, axes, voxelSize, workers, overwrite,
         };
@@ -36,6 +41,8 @@ internal static class ConvertCommand
             var voxel = OptionValues.ParseVoxelSize(parse.GetValue(voxelSize));
             int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
             using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
+            if (target.Format == VolumeFormat.Tiff)
+                return WriteTiff(context, source, target, codecSpec, voxel, parse.GetValue(overwrite), ct);
             var options = OutputLayout.For(source.Info, target.Format, requestedChunks, codecSpec, voxel);
 
             var request = new JobRequest(StageCatalog.Convert, source, target, options, requestedCompute, workerCount,
@@ -44,5 +51,25 @@ internal static class ConvertCommand
             return JobConsole.Summarize(context, "convert", outcome);
         });
         return command;
+    }
+
+    /// <summary>convert to TIFF: a sequential page writer from the input (memory: a slab of whole planes), atomic by rename.</summary>
+    private static int WriteTiff(CommandContext context, IVolume source, VolumeAddress target, CodecSpec? codec, VoxelSize? voxel,
+        bool overwrite, CancellationToken ct)
+    {
+        if (target.RootPath.Contains('*') || target.RootPath.Contains('?') || Directory.Exists(target.RootPath))
+            throw new UsageException($"{target.RootPath}: a TIFF output is one file (out.tif)");
+        if (File.Exists(target.RootPath) && !overwrite)
+            throw new UsageException($"{target.RootPath}: output already exists; pass --overwrite to replace it");
+        bool deflate = codec?.Name switch
+        {
+            null or "none" => false,
+            "zlib" or "gzip" => true,
+            _ => throw new UsageException($"--codec {codec}: TIFF output is uncompressed (none) or deflate (zlib, gzip)"),
+        };
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        long pages = TiffWriter.Write(source, target.RootPath, voxel, deflate, ct: ct);
+        context.Out.WriteLine($"convert: wrote {target.RootPath} ({pages} pages, ImageJ hyperstack{(deflate ? ", deflate" : "")}) in {sw.Elapsed.TotalSeconds:F1} s");
+        return 0;
     }
 }
