@@ -1,9 +1,13 @@
 #!/usr/bin/python3
-"""Times h5py and zarr-python reading and writing the same volume ChunkSeg just timed.
+"""Times h5py and zarr-python reading and writing the same volume ChunkSeg just timed, and tifffile reading TIFFs of it.
 
-Usage: io_reference.py ZARR_STORE H5_FILE H5_DATASET REPEATS
+Usage: io_reference.py ZARR_STORE H5_FILE H5_DATASET REPEATS [TIFF_DIR TILE]
 Reads the Zarr array at ZARR_STORE/0 and the HDF5 dataset whole, then writes a copy of each with the same
-chunks and codec, keeping the best of REPEATS runs. Prints one JSON object with seconds per operation.
+chunks and codec, keeping the best of REPEATS runs. With TIFF_DIR: writes the Zarr array's data with tifffile as
+TIFF_DIR/none.tif (uncompressed strips, tifffile's default: one strip per page), deflate.tif (deflate strips,
+tifffile's default rows per strip) and deflate-tiled.tif (deflate, TILE x TILE tiles), for ChunkSeg to read next, and
+times tifffile.imread of each (one thread: maxworkers=1) and tifffile.memmap (+ a copy into memory) of the
+uncompressed file, checking each read equals the data. Prints one JSON object with seconds per operation.
 """
 import json, os, shutil, sys, tempfile, time
 
@@ -63,7 +67,30 @@ def h5_write():
 h5_write_s = best(h5_write)
 shutil.rmtree(tmp, ignore_errors=True)
 
+tiff = {}
+if len(sys.argv) > 5:
+    import numpy as np
+    import tifffile
+    tiff_dir, tile = sys.argv[5], int(sys.argv[6])
+    files = {"none": dict(), "deflate": dict(compression="zlib"), "deflate-tiled": dict(compression="zlib", tile=(tile, tile))}
+    for name, kwargs in files.items():
+        path = os.path.join(tiff_dir, name + ".tif")
+        tifffile.imwrite(path, data, **kwargs)
+        if not np.array_equal(tifffile.imread(path), data):
+            sys.exit(f"tifffile read back different data from {path}")
+        tiff["tiff_read_" + name] = best(lambda: tifffile.imread(path, maxworkers=1))
+        with tifffile.TiffFile(path) as t:
+            page = t.pages[0]
+            tiff["tiff_layout_" + name] = (f"{page.tilelength}x{page.tilewidth} tiles" if page.is_tiled
+                                           else f"{page.rowsperstrip} rows per strip")
+    none = os.path.join(tiff_dir, "none.tif")
+    if not np.array_equal(np.array(tifffile.memmap(none, mode="r")), data):
+        sys.exit(f"tifffile.memmap read different data from {none}")
+    tiff["tiff_memmap_none"] = best(lambda: np.array(tifffile.memmap(none, mode="r")))
+    tiff["tifffile"] = tifffile.__version__
+
 print(json.dumps({"bytes": int(data.nbytes), "zarr_read": zarr_read, "zarr_write": zarr_write_s,
                   "h5_read": h5_read, "h5_read_2": h5_read_2, "h5_write": h5_write_s,
+                  **{k: v for k, v in tiff.items() if k != "tifffile"},
                   "versions": {"zarr": zarr.__version__, "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version,
-                               "numcodecs": numcodecs.__version__}}))
+                               "numcodecs": numcodecs.__version__, **({"tifffile": tiff["tifffile"]} if tiff else {})}}))

@@ -14,7 +14,8 @@ namespace ChunkSeg.Cli.Bench;
 
 /// <summary>
 /// `chunkseg bench io`: reading and writing throughput of ChunkSeg and of the reference libraries
-/// (zarr-python, h5py) on the same files, on this machine, side by side. Whole-volume reads (opening the
+/// (zarr-python, h5py, tifffile) on the same files, on this machine, side by side; TIFF reads only (tifffile writes the
+/// files: ChunkSeg reads TIFF, it does not write it). Whole-volume reads (opening the
 /// file each time, so chunk caches start cold) and writes, single-threaded on both sides, best of N.
 /// </summary>
 internal static class BenchCommand
@@ -26,8 +27,8 @@ internal static class BenchCommand
         var zarrCodec = new Option<string>("--zarr-codec") { Description = "Zarr codec", DefaultValueFactory = _ => "blosc-lz4:5" };
         var h5Codec = new Option<string>("--h5-codec") { Description = "HDF5 codec (none or gzip)", DefaultValueFactory = _ => "gzip:4" };
         var repeats = Repeats(3);
-        var python = Python("h5py and zarr");
-        var io = new Command("io", "Read/write MB/s of ChunkSeg vs zarr-python and h5py on the same files") { shape, chunks, zarrCodec, h5Codec, repeats, python };
+        var python = Python("h5py, zarr and tifffile");
+        var io = new Command("io", "Read/write MB/s of ChunkSeg vs zarr-python, h5py and tifffile (TIFF: reads) on the same files") { shape, chunks, zarrCodec, h5Codec, repeats, python };
         io.SetAction(parse =>
         {
             var size = OptionValues.ParseLong3("--shape", parse.GetValue(shape))!.Value;
@@ -129,12 +130,36 @@ internal static class BenchCommand
         double h5Read2 = Best(repeats, H5Read2);
         if (!buffer.AsSpan().SequenceEqual(data)) throw new VolumeException(h5Address.RootPath, "benchmark read back different data (two threads)");
 
+        // The reference script also writes the volume as TIFF with tifffile (ChunkSeg does not write TIFF): uncompressed
+        // strips, deflate strips and deflate tiles (tile edge: the chunks' smallest y/x edge, a multiple of 16 as TIFF
+        // requires), timing tifffile's reads of them; ChunkSeg then times its reads of the same files.
+        int tile = (int)Math.Max(16, (Math.Min(chunkShape[1], chunkShape[2]) + 15) / 16 * 16);
         string script = ExtractScript("io_reference.py", dir);
-        var reference = RunPython(python, script, zarrAddress.RootPath, h5Address.RootPath, "data", repeats.ToString(CultureInfo.InvariantCulture));
+        var reference = RunPython(python, script, zarrAddress.RootPath, h5Address.RootPath, "data", repeats.ToString(CultureInfo.InvariantCulture),
+            dir, tile.ToString(CultureInfo.InvariantCulture));
         double Ref(string key) => bytes / 1e6 / reference.GetProperty(key).GetDouble();
         var versions = reference.GetProperty("versions");
         string zarrName = $"zarr-python {versions.GetProperty("zarr").GetString()}";
         string h5Name = $"h5py {versions.GetProperty("h5py").GetString()} (HDF5 {versions.GetProperty("hdf5").GetString()})";
+        string tiffName = $"tifffile {versions.GetProperty("tifffile").GetString()} imread, 1 thread";
+
+        var tiffRows = new List<Row>();
+        foreach (var name in new[] { "none", "deflate", "deflate-tiled" })
+        {
+            string path = Path.Combine(dir, name + ".tif");
+            var tiffAddress = VolumeAddress.Parse(path);
+            Array.Clear(buffer);
+            void TiffRead() { using var t = VolumeStore.Open(tiffAddress); t.Read<ushort>(whole, buffer); }
+            WarmUp(TiffRead);
+            double tiffRead = Best(repeats, TiffRead);
+            if (!buffer.AsSpan().SequenceEqual(data)) throw new VolumeException(path, "benchmark read back different data");
+            string layout = reference.GetProperty("tiff_layout_" + name).GetString()!;
+            string codec = name.StartsWith("deflate", StringComparison.Ordinal) ? "deflate" : "uncompressed";
+            tiffRows.Add(new($"TIFF read ({codec}, {layout})", bytes / 1e6 / tiffRead, Ref("tiff_read_" + name), tiffName));
+            if (name == "none")
+                tiffRows.Add(new($"TIFF read ({codec}, {layout})", bytes / 1e6 / tiffRead, Ref("tiff_memmap_none"),
+                    $"tifffile {versions.GetProperty("tifffile").GetString()} memmap + copy"));
+        }
 
         return
         [
@@ -143,6 +168,7 @@ internal static class BenchCommand
             new($"HDF5 read ({h5Codec}), 1 thread", bytes / 1e6 / h5Read, Ref("h5_read"), h5Name),
             new($"HDF5 read ({h5Codec}), 2 threads", bytes / 1e6 / h5Read2, Ref("h5_read_2"), h5Name),
             new($"HDF5 write ({h5Codec})", bytes / 1e6 / h5Write, Ref("h5_write"), h5Name),
+            .. tiffRows,
         ];
     }
 
@@ -201,7 +227,7 @@ internal static class BenchCommand
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new UsageException($"--python {python}: {e.Message}; install Debian's python3-h5py and python3-zarr", e);
+            throw new UsageException($"--python {python}: {e.Message}; install Debian's python3-h5py, python3-zarr and python3-tifffile", e);
         }
         using (process)
         {
