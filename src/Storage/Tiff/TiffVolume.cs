@@ -328,9 +328,15 @@ internal sealed class TiffVolume : IVolume
                     long rowAt = (y - r.Y0) * r.RowStride + planeAt;
                     if (inBuffer == 1)
                     {
-                        var dst = destination.Slice((int)rowAt, width * e);
+                        // Whole rows that lie back to back in the file (same strip) and in the destination: one read for
+                        // the run of them, not one per row (a syscall per row made small rows slow).
+                        int run = 1;
+                        if (width == page.Width && r.RowStride == rowBytes)
+                            run = Math.Min(r.Y1 - y, rps - y % rps);
+                        var dst = destination.Slice((int)rowAt, checked(run * width * e));
                         ReadExactly(file, handle, dst, at);
                         if (swapped) Swap(dst, e);
+                        y += run - 1;
                         continue;
                     }
                     var src = row.AsSpan(0, width * inBuffer * e);
