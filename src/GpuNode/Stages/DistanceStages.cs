@@ -49,17 +49,10 @@ public sealed class DistanceStage(Halo firstHalo, (double Z, double Y, double X)
             // Read again, wide enough for the farthest distance the core saw (twice as wide where it saw no background).
             int Wider(int h, double s) => Math.Max(2 * h, double.IsFinite(widest.Value) ? (int)Math.Ceiling(widest.Value / s) + 1 : 0);
             halo = SplitReads.InPlane(new Halo(Wider(Math.Max(halo.Z, 1), spacing.Z), Wider(Math.Max(halo.Y, 1), spacing.Y), Wider(Math.Max(halo.X, 1), spacing.X)), threeD);
-            var grown = Grow(chunk.Core, halo, volume);
+            var grown = chunk.Core.Grow(halo, new Box3(default, volume));
             if (grown == box) throw new InvalidOperationException($"chunk {chunk.Id.Value}: the distance map is unproven over the whole image");
             box = grown;
         }
-    }
-
-    private static Box3 Grow(Box3 core, Halo halo, Long3 volume)
-    {
-        var start = new Long3(Math.Max(0, core.Start.Z - halo.Z), Math.Max(0, core.Start.Y - halo.Y), Math.Max(0, core.Start.X - halo.X));
-        var end = new Long3(Math.Min(volume.Z, core.End.Z + halo.Z), Math.Min(volume.Y, core.End.Y + halo.Y), Math.Min(volume.X, core.End.X + halo.X));
-        return new Box3(start, end - start);
     }
 }
 
