@@ -52,16 +52,31 @@ public sealed class StagedOutput : IDisposable
     /// <summary>The manifest file for this output: inside a Zarr store, beside an HDF5 file.</summary>
     public string ManifestPath => ManifestPathFor(Staging);
 
-    /// <summary>Where the manifest of a committed output lives (it moved with the data).</summary>
-    public string FinalManifestPath => ManifestPathFor(Final);
-
     /// <summary>Where the manifest of an output at <paramref name="a"/> lives: inside a Zarr store, beside an HDF5 file.</summary>
     public static string ManifestPathFor(VolumeAddress a) => a.Format == VolumeFormat.Zarr
         ? Path.Combine(a.RootPath, ".chunkseg", "manifest.jsonl")
         : a.RootPath + ".chunkseg-manifest.jsonl";
 
-    /// <summary>True when <paramref name="final"/> exists, i.e. a job committed it.</summary>
-    public static bool IsCommitted(VolumeAddress final) => Directory.Exists(final.RootPath) || File.Exists(final.RootPath);
+    /// <summary>
+    /// True when <paramref name="final"/> exists, i.e. a job committed it. An HDF5 commit killed after its rename but
+    /// before it deleted the staged store is finished here (manifest moved, staged store deleted), so a rerun that skips
+    /// the committed output leaves nothing of the run behind.
+    /// </summary>
+    public static bool IsCommitted(VolumeAddress final)
+    {
+        if (!Directory.Exists(final.RootPath) && !File.Exists(final.RootPath)) return false;
+        if (final.Format != VolumeFormat.Zarr) FinishInterruptedCommit(final);
+        return true;
+    }
+
+    private static void FinishInterruptedCommit(VolumeAddress final)
+    {
+        var staging = StagingAddress(final);
+        if (!Directory.Exists(staging.RootPath)) return;
+        string manifest = ManifestPathFor(staging);
+        if (File.Exists(manifest)) File.Move(manifest, ManifestPathFor(final), overwrite: true);
+        Directory.Delete(staging.RootPath, recursive: true);
+    }
 
     /// <summary>
     /// Opens the staged output for <paramref name="final"/>: reopens a compatible partial one (resume) or
@@ -134,8 +149,7 @@ public sealed class StagedOutput : IDisposable
             using (var staged = VolumeStore.Open(Staging, _options.Axes))
                 VolumeCopy.ChunkByChunk(staged, Final with { RootPath = writing }, _options);
             File.Move(writing, Final.RootPath);
-            if (File.Exists(ManifestPath)) File.Move(ManifestPath, FinalManifestPath, overwrite: true);
-            Directory.Delete(Staging.RootPath, recursive: true);
+            FinishInterruptedCommit(Final);   // a kill from here on is finished by the next IsCommitted
         }
         _committed = true;
     }
