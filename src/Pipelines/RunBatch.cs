@@ -1,7 +1,11 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Coordinator.Execution;
 using ChunkSeg.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace ChunkSeg.Pipelines;
 
@@ -19,10 +23,66 @@ public sealed record BatchResult(BatchInput Input, long? Objects, long? Voxels, 
     public string? Output { get; init; }
 }
 
+/// <summary>How one input of a batch ended well: its objects (label, run), voxels, and whether its output was already there.</summary>
+public sealed record BatchDone(long? Objects, long? Voxels, bool AlreadyDone);
+
+/// <summary>One input of a batch run and its run: the single run's spec with the input and <c>--out DIR/{nickname}</c>.</summary>
+public sealed record BatchRun(BatchInput Input, RunSpec Spec);
+
+/// <summary>
+/// A batch `run` as plain data, what `submit` hands the coordinator as one job: the folder and each input's run.
+/// Its JSON (web defaults) has <c>runs</c> where a <see cref="RunSpec"/>'s has <c>input</c>; <see cref="IsBatchJson"/> tells them apart.
+/// </summary>
+public sealed record BatchSpec(string OutDir, IReadOnlyList<BatchRun> Runs)
+{
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
+    {
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Whether a job's JSON is a batch (else a single run's <see cref="RunSpec"/>).</summary>
+    public static bool IsBatchJson(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("runs", out _);
+        }
+        catch (JsonException)
+        {
+            return false;   // not JSON at all: RunSpec.FromJson says so
+        }
+    }
+
+    /// <summary>A batch from <see cref="ToJson"/>'s JSON; one that is not is a usage error naming <paramref name="what"/>.</summary>
+    public static BatchSpec FromJson(string json, string what)
+    {
+        try
+        {
+            var spec = JsonSerializer.Deserialize<BatchSpec>(json, JsonOptions) ?? throw new UsageException($"{what}: empty batch");
+            return spec.Runs.Count > 0 ? spec : throw new UsageException($"{what}: a batch of no inputs");
+        }
+        catch (JsonException e)
+        {
+            throw new UsageException($"{what}: not a batch ({e.Message})", e);
+        }
+    }
+}
+
 /// <summary>
 /// A command over several inputs into one folder (<c>--out DIR</c>): `run` into <c>DIR/{nickname}</c>, `predict` and
-/// `label` into <c>DIR/{nickname}.zarr</c>; each input's work is the single command's, one after another. This class
-/// names the inputs and writes <see cref="Csv"/>.
+/// `label` into <c>DIR/{nickname}.zarr</c>; each input's work is the single command's. This class names the inputs, runs
+/// them (<see cref="RunAsync"/>: on this machine one after another, each over all worker threads; on the cluster
+/// <see cref="ExecuteAsync"/>, several side by side, their chunks spread over the gpu-nodes together) and writes <see cref="Csv"/>.
+/// <code>
+///   inputs ─ Expand (globs, --inputs) ─ Name ({nickname}, _2 …) ─▶ RunAsync ─┬─ input 1 ─ its single run ─▶ DIR/a/
+///                                                                            ├─ input 2 ─ … (failed: named, others go on)
+///                                                                            └─▶ DIR/batch.csv (input, …, seconds, status, error)
+/// </code>
+/// A rerun resumes dataset by dataset: each input's own run finds its finished folder (already done) or resumes it.
 /// </summary>
 public static class RunBatch
 {
@@ -31,6 +91,86 @@ public static class RunBatch
     /// <summary>The columns of <see cref="Csv"/> (before seconds, status, error) for run, predict and label.</summary>
     public static readonly IReadOnlyList<string> RunColumns = ["input", "nickname", "objects", "voxels"],
         PredictColumns = ["input", "output", "voxels"], LabelColumns = ["input", "output", "objects", "voxels"];
+
+    /// <summary>Inputs a cluster batch runs side by side: enough to keep every gpu-node fed through each input's
+    /// coordinator-side steps (merging, welding), few enough that the coordinator's memory stays that of a few runs.</summary>
+    public const int ClusterInputsAtOnce = 4;
+
+    /// <summary>
+    /// Runs <paramref name="batch"/>'s inputs, <paramref name="atOnce"/> at a time, each with <paramref name="runOne"/>,
+    /// timed; an input that throws (unless <paramref name="ct"/> is cancelled) is handed to <paramref name="failed"/>,
+    /// which reports it and returns the message recorded, and the others go on. Writes <see cref="Csv"/> into
+    /// <paramref name="outDir"/> with <paramref name="columns"/>; returns the results in the inputs' order.
+    /// </summary>
+    public static async Task<IReadOnlyList<BatchResult>> RunAsync(string outDir, IReadOnlyList<(BatchInput Input, string Output)> batch,
+        IReadOnlyList<string> columns, int atOnce, Func<BatchInput, string, CancellationToken, Task<BatchDone>> runOne,
+        Func<BatchInput, Exception, string> failed, CancellationToken ct)
+    {
+        var results = new BatchResult[batch.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, batch.Count), new ParallelOptions { MaxDegreeOfParallelism = atOnce, CancellationToken = ct },
+            async (i, token) =>
+            {
+                var (input, output) = batch[i];
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                try
+                {
+                    var done = await runOne(input, output, token).ConfigureAwait(false);
+                    results[i] = new BatchResult(input, done.Objects, done.Voxels, clock.Elapsed.TotalSeconds, done.AlreadyDone ? "already done" : "done") { Output = output };
+                }
+                catch (Exception e) when (!token.IsCancellationRequested)
+                {
+                    results[i] = new BatchResult(input, null, null, clock.Elapsed.TotalSeconds, "failed", failed(input, e)) { Output = output };
+                }
+            }).ConfigureAwait(false);
+        Directory.CreateDirectory(outDir);
+        WriteCsv(Path.Combine(outDir, Csv), results, columns);
+        return results;
+    }
+
+    /// <summary>
+    /// A coordinator's batch job: every input's run (<see cref="RunPipeline.ExecuteAsync"/>, chunk passes through
+    /// <paramref name="remoteTransport"/>), <see cref="ClusterInputsAtOnce"/> side by side, progress reported per input to
+    /// <paramref name="monitor"/>. Throws, naming each failed input and its error, when any failed (the others finished).
+    /// </summary>
+    public static async Task<IReadOnlyList<BatchResult>> ExecuteAsync(BatchSpec spec, Func<IChunkTransport> remoteTransport, ILoggerFactory logs,
+        IRunMonitor monitor, bool resuming, CancellationToken ct)
+    {
+        var logger = logs.CreateLogger(typeof(RunBatch));
+        var runs = spec.Runs.ToDictionary(r => r.Input);
+        int ended = 0;
+        var results = await RunAsync(spec.OutDir, spec.Runs.Select(r => (r.Input, r.Spec.OutDir)).ToList(), RunColumns, ClusterInputsAtOnce,
+            async (input, output, token) =>
+            {
+                logger.LogInformation("Batch input {Input} → {Output}", input.Input, output);
+                var outcome = await RunPipeline.ExecuteAsync(runs[input].Spec, remoteTransport, null, logs,
+                    new InputMonitor(monitor, input.Nickname, () => Volatile.Read(ref ended), spec.Runs.Count), resuming, token).ConfigureAwait(false);
+                Interlocked.Increment(ref ended);
+                return new BatchDone(outcome.Objects, outcome.Voxels, outcome.AlreadyComplete);
+            },
+            (input, e) =>
+            {
+                Interlocked.Increment(ref ended);
+                string message = e.GetBaseException().Message;
+                logger.LogError("Batch input {Input} failed: {Error}", input.Input, message);
+                return message;
+            }, ct).ConfigureAwait(false);
+        var failed = results.Where(r => r.Error is not null).ToList();
+        if (failed.Count > 0)
+            throw new BatchFailedException($"{failed.Count} of {results.Count} inputs failed: " +
+                string.Join("; ", failed.Select(r => $"{r.Input.Input}: {r.Error}")) + $" ({Path.Combine(spec.OutDir, Csv)} lists them all)");
+        return results;
+    }
+
+    /// <summary>An input's stages as the batch's: "2/3 inputs ended; cells: classify".</summary>
+    private sealed class InputMonitor(IRunMonitor batch, string nickname, Func<int> ended, int inputs) : IRunMonitor
+    {
+        public void Plan(IReadOnlyList<(string Stage, double Weight)> stages) { }
+
+        public IProgress<JobProgress> Begin(string stage) =>
+            batch.Begin($"{ended().ToString(CultureInfo.InvariantCulture)}/{inputs.ToString(CultureInfo.InvariantCulture)} inputs ended; {nickname}: {stage}");
+
+        public void End(string stage) { }
+    }
 
     /// <summary>
     /// The inputs <paramref name="addresses"/> name, in order: each made absolute, one with a wildcard (* or ?) in its
@@ -149,4 +289,10 @@ public static class RunBatch
         }
         return paths.Order(StringComparer.Ordinal).ToList();
     }
+}
+
+/// <summary>A batch in which some inputs failed; the message names each with its error (the others finished).</summary>
+public sealed class BatchFailedException(string message) : ChunkSegException(message)
+{
+    public override int ExitCode => 1;
 }

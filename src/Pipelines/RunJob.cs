@@ -80,6 +80,9 @@ public sealed record RunOutcome(bool AlreadyComplete, bool Resumed, IReadOnlyLis
 {
     /// <summary>With <c>--threshold otsu</c>: the threshold the run found and labelled with.</summary>
     public OtsuFound? Otsu { get; init; }
+
+    /// <summary>The input's voxels, all time points (what a batch's table lists).</summary>
+    public long Voxels { get; init; }
 }
 
 /// <summary>A file or store a run wrote, what it holds and how to open it.</summary>
@@ -148,7 +151,7 @@ public static class RunJob
         {
             var done = RunRecord.ReadOutcome(manifestPath);
             RemoveScratch(outDir);
-            return done;
+            return done with { Voxels = info.SpatialShape.Volume * info.TimePoints };
         }
 
         bool resumed = journal.Stages.Count > 0 || Directory.Exists(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root);
@@ -245,7 +248,10 @@ public static class RunJob
         // The manifest goes last: its presence marks the folder as a finished run.
         var outputs = OutputsOf(request, outDir, meshFiles);
         long objects = File.ReadLines(objectsPath).LongCount() - 1;
-        var result = new RunOutcome(false, resumed, journal.Stages, objects, chunkShape, chunks, outputs, manifestPath) { Otsu = OtsuOf(request, journal) };
+        var result = new RunOutcome(false, resumed, journal.Stages, objects, chunkShape, chunks, outputs, manifestPath)         {
+            Otsu = OtsuOf(request, journal),
+            Voxels = info.SpatialShape.Volume * info.TimePoints,
+        };
         RunRecord.WriteManifest(manifestPath, request, parameters, journal, result);
         RemoveScratch(outDir);
         return result;

@@ -163,6 +163,58 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
+    /// A batch submitted as one job: its inputs run side by side, their chunks spread over the gpu-nodes; the good
+    /// inputs' folders equal the embedded single run, the broken one is named (at submit and in the job's error) without
+    /// stopping the others, batch.csv lists them, and the same submission once the input is mended runs only it.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_is_one_job_whose_good_inputs_equal_single_runs_and_a_resubmission_runs_only_what_is_missing()
+    {
+        string[] options = ["--ilp", Ilp3D, "--chunk", "16,32,32", "--mesh", "none"];
+        string single = _dir["batch-single"];
+        var (code, _, err) = await Cli.Run(["run", Data3D, "--out", single, .. options]);
+        Assert.True(code == 0, err);
+        string copies = _dir["batch-copies"], copy = Path.Combine(copies, "Data_3D.h5"), broken = _dir["batch-broken.h5"];
+        Directory.CreateDirectory(copies);
+        File.Copy(SharedData.Require("ilastik/Data_3D.h5"), copy);
+        File.WriteAllText(broken, "not an HDF5 file");
+
+        var cluster = StartCluster(coordinators: 1, nodes: 2);
+        await cluster.UntilNodes(2);
+        string outDir = _dir["batch"];
+        string[] submit = ["submit", Data3D, copies + "/*.h5/data", broken + "/data", "--out", outDir, .. options, .. cluster.SeedArgs, "--json"];
+        (code, var text, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret, () => Cli.Run(submit));
+        Assert.True(code == 0, err);
+        Assert.Contains($"warning: {broken}/data: ", err);
+        var final = await Finished(cluster, JsonNode.Parse(text)!["id"]!.GetValue<string>());
+        Assert.Equal("failed", final["state"]!.GetValue<string>());
+        Assert.Contains($"1 of 3 inputs failed: {broken}/data: ", final["error"]!.GetValue<string>());
+        foreach (var pass in new[] { "(label)", "(relabel)" })
+            Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
+        foreach (string nickname in new[] { "Data_3D", "Data_3D_2" })
+        {
+            string dir = Path.Combine(outDir, nickname);
+            Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(single, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(dir, "labels.ome.zarr")));
+            Assert.Equal(File.ReadAllText(Path.Combine(single, "objects.csv")), File.ReadAllText(Path.Combine(dir, "objects.csv")));
+        }
+        var csv = File.ReadAllLines(Path.Combine(outDir, "batch.csv"));
+        Assert.Equal("input,nickname,objects,voxels,seconds,status,error", csv[0]);
+        Assert.Equal(["done", "done", "failed"], csv.Skip(1).Select(l => l.Split(',')[5]));
+
+        // Mended and submitted again: the finished inputs are left as they are, the mended one runs.
+        var before = new[] { "Data_3D", "Data_3D_2" }.Select(n => File.ReadAllText(Path.Combine(outDir, n, "manifest.json"))).ToList();
+        File.Copy(SharedData.Require("ilastik/Data_3D.h5"), broken, overwrite: true);
+        (code, text, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret, () => Cli.Run(submit));
+        Assert.True(code == 0, err);
+        final = await Finished(cluster, JsonNode.Parse(text)!["id"]!.GetValue<string>());
+        Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
+        Assert.Equal(before, new[] { "Data_3D", "Data_3D_2" }.Select(n => File.ReadAllText(Path.Combine(outDir, n, "manifest.json"))));
+        Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(single, "labels.ome.zarr")), TestVolumes.ReadUInt32(Path.Combine(outDir, "batch-broken", "labels.ome.zarr")));
+        csv = File.ReadAllLines(Path.Combine(outDir, "batch.csv"));
+        Assert.Equal(["already done", "already done", "done"], csv.Skip(1).Select(l => l.Split(',')[5]));
+    }
+
+    /// <summary>
     /// `run --dilate` on the cluster: the dilation pass (after relabel, which then writes the run's workspace) runs on the
     /// gpu-nodes, rebuilt from the run's spec, and the labels and object table equal the embedded run's.
     /// </summary>

@@ -90,10 +90,55 @@ public sealed class RunBatchCliTests : IDisposable
     }
 
     [Fact]
-    public async Task Submit_refuses_a_batch_by_name()
+    public void A_batch_spec_travels_as_json_and_is_told_from_a_single_runs()
     {
-        await Cli.Expect(2, "batch", "submit", Data3D, Data3D, "--out", _dir["x"], "--ilp", Ilp3D);
-        await Cli.Expect(2, "batch", "submit", _dir["*.h5"] + "/data", "--out", _dir["x"], "--ilp", Ilp3D);
+        var batch = new BatchSpec("/out", [new BatchRun(new BatchInput("/d/a.h5/raw", "a"), new RunSpec("/d/a.h5/raw", "/out/a", Ilp: "/p.ilp", Split: "distance"))]);
+        string json = batch.ToJson();
+        Assert.True(BatchSpec.IsBatchJson(json));
+        Assert.False(BatchSpec.IsBatchJson(batch.Runs[0].Spec.ToJson()));
+        Assert.False(BatchSpec.IsBatchJson("not json"));
+        var back = BatchSpec.FromJson(json, "job x");
+        Assert.Equal(batch.OutDir, back.OutDir);
+        Assert.Equal(batch.Runs, back.Runs);
+        Assert.Contains("job x", Assert.Throws<Contracts.Errors.UsageException>(() => BatchSpec.FromJson("{\"outDir\": \"/o\", \"runs\": []}", "job x")).Message);
+        Assert.Contains("job y", Assert.Throws<Contracts.Errors.UsageException>(() => BatchSpec.FromJson("{\"runs\": 3}", "job y")).Message);
+    }
+
+    /// <summary>
+    /// The loop a cluster batch runs: inputs side by side (each of the first two waits until the other started), a failed
+    /// one recorded with its message while the others finish, results and batch.csv in the inputs' order.
+    /// </summary>
+    [Fact]
+    public async Task RunAsync_runs_inputs_side_by_side_records_a_failure_and_keeps_the_inputs_order()
+    {
+        var named = RunBatch.Name(["/d/a.h5/raw", "/d/b.h5/raw", "/d/c.h5/raw"]);
+        var bothStarted = new CountdownEvent(2);
+        var results = await RunBatch.RunAsync(_dir["side"], named.Select(n => (n, "/out/" + n.Nickname)).ToList(), RunBatch.RunColumns, atOnce: 2,
+            async (input, _, ct) =>
+            {
+                if (input.Nickname is "a" or "b")
+                {
+                    bothStarted.Signal();
+                    Assert.True(await Task.Run(() => bothStarted.Wait(TimeSpan.FromMinutes(2), ct)), "the inputs did not run side by side");
+                }
+                if (input.Nickname == "b") throw new InvalidOperationException("b is broken");
+                return new BatchDone(input.Nickname == "a" ? 3 : 4, 10, AlreadyDone: input.Nickname == "c");
+            },
+            (input, e) => $"{input.Nickname}: {e.Message}", CancellationToken.None);
+        Assert.Equal(["a", "b", "c"], results.Select(r => r.Input.Nickname));
+        Assert.Equal(["done", "failed", "already done"], results.Select(r => r.Status));
+        Assert.Equal("b: b is broken", results[1].Error);
+        Assert.Equal([3L, null, 4L], results.Select(r => r.Objects));
+        var csv = File.ReadAllLines(Path.Combine(_dir["side"], RunBatch.Csv));
+        Assert.Equal(["/d/a.h5/raw", "/d/b.h5/raw", "/d/c.h5/raw"], csv.Skip(1).Select(l => l.Split(',')[0]));
+    }
+
+    [Fact]
+    public async Task Submit_of_a_batch_none_of_whose_inputs_can_run_is_refused_with_the_error()
+    {
+        // Every input fails the same check (no such file): nothing to queue; the error is the single run's.
+        await Cli.Expect(1, "missing-1.h5", "submit", _dir["missing-1.h5"] + "/data", _dir["missing-2.h5"] + "/data", "--out", _dir["x"], "--ilp", Ilp3D,
+            "--seed", "127.0.0.1:1");
     }
 
     /// <summary>The same files, labels, objects.csv and manifest (its parameters; all of them for the same input) as the single run.</summary>

@@ -6,13 +6,10 @@ using Spectre.Console;
 
 namespace ChunkSeg.Cli.Commands;
 
-/// <summary>How one input of a batch ended well: its objects (label, run), voxels, and whether its output was already there.</summary>
-internal sealed record BatchDone(long? Objects, long? Voxels, bool AlreadyDone);
-
 /// <summary>
-/// The batch loop of run, predict and label: each input's work (the single command's) one after another, timed; a failed
-/// input reported by name with its error and the next one run; then a table, <see cref="RunBatch.Csv"/> in the folder,
-/// and exit 1 when any input failed.
+/// The batch loop of run, predict and label on this machine (<see cref="RunBatch.RunAsync"/>): each input's work (the
+/// single command's) one after another, over all worker threads; a failed input reported by name with its error and the
+/// next one run; then a table, <see cref="RunBatch.Csv"/> in the folder, and exit 1 when any input failed.
 /// </summary>
 internal static class BatchConsole
 {
@@ -21,27 +18,19 @@ internal static class BatchConsole
     public static async Task<int> RunAsync(CommandContext context, string command, string outDir, IReadOnlyList<(BatchInput Input, string Output)> batch,
         IReadOnlyList<string> columns, Func<BatchInput, string, Task<BatchDone>> runOne, CancellationToken ct)
     {
-        var results = new List<BatchResult>(batch.Count);
-        foreach (var (input, output) in batch)
+        int started = 0;
+        var results = await RunBatch.RunAsync(outDir, batch, columns, atOnce: 1, (input, output, _) =>
         {
-            context.Out.WriteLine($"{command} {results.Count + 1}/{batch.Count}: {input.Input} → {output}");
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                var done = await runOne(input, output).ConfigureAwait(false);
-                results.Add(new BatchResult(input, done.Objects, done.Voxels, clock.Elapsed.TotalSeconds, done.AlreadyDone ? "already done" : "done") { Output = output });
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                string message = CommandContext.Describe(e).Message;
-                context.Error.WriteLine($"error: {input.Input}: {message}");
-                if (context.VerboseEnabled) context.Error.WriteLine(e.ToString());
-                results.Add(new BatchResult(input, null, null, clock.Elapsed.TotalSeconds, "failed", message) { Output = output });
-            }
-        }
-        Directory.CreateDirectory(outDir);
+            context.Out.WriteLine($"{command} {++started}/{batch.Count}: {input.Input} → {output}");
+            return runOne(input, output);
+        }, (input, e) =>
+        {
+            string message = CommandContext.Describe(e).Message;
+            context.Error.WriteLine($"error: {input.Input}: {message}");
+            if (context.VerboseEnabled) context.Error.WriteLine(e.ToString());
+            return message;
+        }, ct).ConfigureAwait(false);
         string csv = Path.Combine(outDir, RunBatch.Csv);
-        RunBatch.WriteCsv(csv, results, columns);
 
         var ci = CultureInfo.InvariantCulture;
         var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"chunkseg {command}: {batch.Count} inputs into {outDir}"));

@@ -142,19 +142,16 @@ internal static class ClusterCommands
         var seeds = SeedOption();
         var wait = new Option<bool>("--wait") { Description = "Wait until the job ends; exit 0 when done, 1 when it failed or was cancelled" };
         var json = JsonOption("the job (and with --wait its final status)");
-        var command = new Command("submit", "Queue a run on the cluster: the arguments of `chunkseg run`, or a job file (JOB.yaml) with the same options as keys");
+        var command = new Command("submit", "Queue a run on the cluster: the arguments of `chunkseg run` (a batch of inputs too, as one job), or a job file (JOB.yaml) with the same options as keys");
         run.AddTo(command);
         command.Options.Add(seeds);
         command.Options.Add(wait);
         command.Options.Add(json);
         command.SetAction(async (parse, ct) =>
         {
-            string input = run.Input(parse, "submit");
-            var spec = JobFile.IsJobFile(input) ? RunArguments.SpecOf(JobFile.Read(input)) : run.ToSpec(parse);
-            // Checked here, before anything is queued: the same binding the coordinator will do.
-            using (RunPipeline.Open(spec).Raw) { }
+            var (definition, output) = run.IsBatch(parse) ? CheckedBatch(context, run.ToBatch(parse)) : CheckedRun(run, parse);
             var seedList = ClusterSettings.ParseSeeds(parse.GetValue(seeds));
-            var job = new SubmitJob(NewJobId(), spec.ToJson(), spec.OutDir, DateTimeOffset.UtcNow, null);
+            var job = new SubmitJob(NewJobId(), definition, output, DateTimeOffset.UtcNow, null);
             await using var session = ClusterClientSession.Connect(seedList, ClusterTls.FromEnvironment());
             await SendSigned(session, job, "submit").ConfigureAwait(false);
             if (parse.GetValue(json)) await context.Out.WriteLineAsync(JsonSerializer.Serialize(new { id = job.Id, output = job.Output }, ClusterWire.Options)).ConfigureAwait(false);
@@ -173,6 +170,39 @@ internal static class ClusterCommands
             }
         });
         return command;
+    }
+
+    /// <summary>A single run's job (from the arguments or a job file), checked here, before anything is queued: the same binding the coordinator will do.</summary>
+    private static (string Json, string Output) CheckedRun(RunArguments run, ParseResult parse)
+    {
+        string input = run.Input(parse);
+        var spec = JobFile.IsJobFile(input) ? RunArguments.SpecOf(JobFile.Read(input)) : run.ToSpec(parse);
+        using (RunPipeline.Open(spec).Raw) { }
+        return (spec.ToJson(), spec.OutDir);
+    }
+
+    /// <summary>
+    /// A batch's job, each input checked as a single run's is: a broken input is named now and left in (the job reports it
+    /// failed and runs the others); a batch none of whose inputs can run is refused with the first one's error.
+    /// </summary>
+    private static (string Json, string Output) CheckedBatch(CommandContext context, BatchSpec batch)
+    {
+        var errors = new List<(BatchInput Input, ChunkSegException Error)>();
+        foreach (var run in batch.Runs)
+        {
+            try
+            {
+                using (RunPipeline.Open(run.Spec).Raw) { }
+            }
+            catch (ChunkSegException e)
+            {
+                errors.Add((run.Input, e));
+            }
+        }
+        if (errors.Count == batch.Runs.Count) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(errors[0].Error);
+        foreach (var (input, error) in errors)
+            context.Error.WriteLine($"warning: {input.Input}: {error.Message} (the job will report it failed and run the other inputs)");
+        return (batch.ToJson(), batch.OutDir);
     }
 
     private static Command Status(CommandContext context)

@@ -25,8 +25,7 @@ internal static class RunCommand
         {
             if (arguments.IsBatch(parse))
             {
-                var (outDir, batch) = arguments.ToBatch(parse);
-                return await RunBatchAsync(context, outDir, batch, ct).ConfigureAwait(false);
+                return await RunBatchAsync(context, arguments.ToBatch(parse), ct).ConfigureAwait(false);
             }
             var spec = arguments.ToSpec(parse);
             using var backend = Options.OpenBackend(spec.Backend);
@@ -44,17 +43,17 @@ internal static class RunCommand
     /// its summary) into its own subfolder, one after another; a failed input is reported by name and the next one run.
     /// Ends with a table and <see cref="RunBatch.Csv"/>; exits non-zero when any input failed.
     /// </summary>
-    private static async Task<int> RunBatchAsync(CommandContext context, string outDir, IReadOnlyList<(BatchInput Input, RunSpec Spec)> batch, CancellationToken ct)
+    private static async Task<int> RunBatchAsync(CommandContext context, BatchSpec batch, CancellationToken ct)
     {
-        using var backend = Options.OpenBackend(batch[0].Spec.Backend);
-        var specs = batch.ToDictionary(b => b.Input, b => b.Spec);
-        return await BatchConsole.RunAsync(context, "run", outDir, batch.Select(b => (b.Input, b.Spec.OutDir)).ToList(), RunBatch.RunColumns, async (input, _) =>
+        using var backend = Options.OpenBackend(batch.Runs[0].Spec.Backend);
+        var specs = batch.Runs.ToDictionary(b => b.Input, b => b.Spec);
+        return await BatchConsole.RunAsync(context, "run", batch.OutDir, batch.Runs.Select(b => (b.Input, b.Spec.OutDir)).ToList(), RunBatch.RunColumns, async (input, _) =>
         {
             var request = RunPipeline.Open(specs[input]) with { Backend = backend };
             using var source = request.Raw;
             var outcome = await RunWithProgress(context, request, ct).ConfigureAwait(false);
             PrintSummary(context, source.Info, outcome);
-            return new BatchDone(outcome.Objects, source.Info.SpatialShape.Volume * source.Info.TimePoints, outcome.AlreadyComplete);
+            return new BatchDone(outcome.Objects, outcome.Voxels, outcome.AlreadyComplete);
         }, ct).ConfigureAwait(false);
     }
 
@@ -223,18 +222,21 @@ internal sealed class RunArguments
     public bool IsBatch(ParseResult parse) =>
         parse.GetValue(_inputs) is not null || parse.GetValue(_input) is not [var one] || RunBatch.IsGlob(one);
 
-    /// <summary>The one input (or job file, for submit); a batch is refused, naming <paramref name="command"/>.</summary>
-    public string Input(ParseResult parse, string command = "run") => IsBatch(parse)
-        ? throw new UsageException($"{command}: several inputs, a glob or --inputs make a batch, which only `chunkseg run` runs (on this machine); " +
-            "give one input (submit one job per input, each with its own --out)")
+    /// <summary>The one input (or job file, for submit) of what is not a batch (<see cref="IsBatch"/>; a batch has <see cref="ToBatch"/>).</summary>
+    public string Input(ParseResult parse) => IsBatch(parse)
+        ? throw new InvalidOperationException("a batch has no one input; see ToBatch")
         : parse.GetValue(_input)![0];
 
     /// <summary>A batch's folder (--out) and each input's run: the single run's spec with the input and --out DIR/{nickname}.</summary>
-    public (string OutDir, IReadOnlyList<(BatchInput Input, RunSpec Spec)> Runs) ToBatch(ParseResult parse)
+    public BatchSpec ToBatch(ParseResult parse)
     {
         var named = RunBatch.Name(RunBatch.Expand(parse.GetValue(_input) ?? [], FullPath(parse.GetValue(_inputs))));
-        var runs = named.Select(b => ToSpec(parse, b.Input)).Select((s, i) => (named[i], s with { OutDir = Path.Combine(s.OutDir, named[i].Nickname) })).ToList();
-        return (Path.GetDirectoryName(runs[0].Item2.OutDir)!, runs);
+        var runs = named.Select(b =>
+        {
+            var single = ToSpec(parse, b.Input);
+            return new BatchRun(b, single with { OutDir = Path.Combine(single.OutDir, b.Nickname) });
+        }).ToList();
+        return new BatchSpec(Path.GetDirectoryName(runs[0].Spec.OutDir)!, runs);
     }
 
     public RunSpec ToSpec(ParseResult parse) => ToSpec(parse, Input(parse));

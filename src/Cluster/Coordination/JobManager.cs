@@ -18,8 +18,9 @@ namespace ChunkSeg.Cluster.Coordination;
 ///   gpu-nodes ── heartbeats, accepted, rejected, results ──▶ JobManager ──▶ NodeBoard ──▶ the pass's transport
 ///   cluster events (unreachable, removed) ──▶ NodeBoard: the chunks of a lost node are sent again at once
 /// </code>
-/// A job is a `run` (its <see cref="RunSpec"/> as JSON): the singleton runs it with <see cref="RunPipeline.ExecuteAsync"/>, the
-/// embedded pipeline with its chunk passes sent through a <see cref="ClusterChunkTransport"/> each. Jobs run up to
+/// A job is a `run` (its <see cref="RunSpec"/> as JSON) or a batch of runs (<see cref="BatchSpec"/>): the singleton runs it with
+/// <see cref="RunPipeline.ExecuteAsync"/> (<see cref="RunBatch.ExecuteAsync"/>: several inputs side by side), the embedded
+/// pipeline with its chunk passes sent through a <see cref="ClusterChunkTransport"/> each. Jobs run up to
 /// <c>maxJobs</c> at once, the rest wait in submission order. Mutating requests must carry a valid
 /// signature of the cluster secret. When this singleton stops (hand-over to a standby, SIGTERM), its jobs stop without
 /// being marked: the next singleton reads the ledger and resumes them.
@@ -231,10 +232,13 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         string run = job.Submitted.Run;
         job.Running = Task.Run(async () =>
         {
+            Func<IChunkTransport> transport = () => new ClusterChunkTransport(region, board, dispatch, transportLogger);
             try
             {
-                await RunPipeline.ExecuteAsync(RunSpec.FromJson(run, $"job {id}"), () => new ClusterChunkTransport(region, board, dispatch, transportLogger), null,
-                    logs, monitor, resuming, cts.Token).ConfigureAwait(false);
+                if (BatchSpec.IsBatchJson(run))
+                    await RunBatch.ExecuteAsync(BatchSpec.FromJson(run, $"job {id}"), transport, logs, monitor, resuming, cts.Token).ConfigureAwait(false);
+                else
+                    await RunPipeline.ExecuteAsync(RunSpec.FromJson(run, $"job {id}"), transport, null, logs, monitor, resuming, cts.Token).ConfigureAwait(false);
             }
             catch (RunIncompleteException e)
             {
