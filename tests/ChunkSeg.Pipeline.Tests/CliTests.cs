@@ -221,7 +221,7 @@ public sealed class CliTests : IDisposable
         var (code, output, err) = await Run("bench", "io", "--shape", "8,40,36", "--chunks", "4,16,16", "--repeats", "1");
         Assert.True(code == 0, err + output);
         // The table wraps in a narrow console: look for words, not whole cells.
-        foreach (var word in new[] { "Zarr", "HDF5", "thread", "threads", "h5py", "zarr-python", "TIFF", "tifffile", "deflate", "uncompressed", "strip", "tiles", "memmap" })
+        foreach (var word in new[] { "Zarr", "HDF5", "thread", "threads", "h5py", "zarr-python", "TIFF", "tifffile", "deflate", "uncompressed", "strip", "tiles", "memmap", "imwrite", "hyperstack" })
             Assert.Contains(word, output);
     }
 

@@ -7,7 +7,8 @@ chunks and codec, keeping the best of REPEATS runs. With TIFF_DIR: writes the Za
 TIFF_DIR/none.tif (uncompressed strips, tifffile's default: one strip per page), deflate.tif (deflate strips,
 tifffile's default rows per strip) and deflate-tiled.tif (deflate, TILE x TILE tiles), for ChunkSeg to read next, and
 times tifffile.imread of each (one thread: maxworkers=1) and tifffile.memmap (+ a copy into memory) of the
-uncompressed file, checking each read equals the data. Prints one JSON object with seconds per operation.
+uncompressed file, checking each read equals the data; then times tifffile.imwrite of the data as an ImageJ
+hyperstack, uncompressed and deflate (zlib), as ChunkSeg's convert writes TIFF. Prints one JSON object with seconds per operation.
 """
 import json, os, shutil, sys, tempfile, time
 
@@ -87,6 +88,14 @@ if len(sys.argv) > 5:
     if not np.array_equal(np.array(tifffile.memmap(none, mode="r")), data):
         sys.exit(f"tifffile.memmap read different data from {none}")
     tiff["tiff_memmap_none"] = best(lambda: np.array(tifffile.memmap(none, mode="r")))
+    # Writes as ChunkSeg's convert writes TIFF: an ImageJ hyperstack with its voxel size, uncompressed and deflate.
+    written = os.path.join(tiff_dir, "tifffile-written.tif")
+    for name, kwargs in {"none": dict(), "deflate": dict(compression="zlib")}.items():
+        tiff["tiff_write_" + name] = best(lambda: tifffile.imwrite(written, data, imagej=True, resolution=(1.0, 1.0),
+                                                                   metadata={"spacing": 1.0, "unit": "micron", "axes": "ZYX"}, **kwargs))
+        if not np.array_equal(tifffile.imread(written), data):
+            sys.exit(f"tifffile read back different data from {written}")
+    os.remove(written)
     tiff["tifffile"] = tifffile.__version__
 
 print(json.dumps({"bytes": int(data.nbytes), "zarr_read": zarr_read, "zarr_write": zarr_write_s,

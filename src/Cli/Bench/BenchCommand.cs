@@ -8,14 +8,15 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Pipelines;
 using ChunkSeg.Storage;
+using ChunkSeg.Storage.Tiff;
 using Spectre.Console;
 
 namespace ChunkSeg.Cli.Bench;
 
 /// <summary>
 /// `chunkseg bench io`: reading and writing throughput of ChunkSeg and of the reference libraries
-/// (zarr-python, h5py, tifffile) on the same files, on this machine, side by side; TIFF reads only (tifffile writes the
-/// files: ChunkSeg reads TIFF, it does not write it). Whole-volume reads (opening the
+/// (zarr-python, h5py, tifffile) on the same files, on this machine, side by side; TIFF: reads of files tifffile wrote,
+/// and writes of ImageJ hyperstacks as `convert OUT.tif` writes them. Whole-volume reads (opening the
 /// file each time, so chunk caches start cold) and writes, single-threaded on both sides, best of N.
 /// </summary>
 internal static class BenchCommand
@@ -28,7 +29,7 @@ internal static class BenchCommand
         var h5Codec = new Option<string>("--h5-codec") { Description = "HDF5 codec (none or gzip)", DefaultValueFactory = _ => "gzip:4" };
         var repeats = Repeats(3);
         var python = Python("h5py, zarr and tifffile");
-        var io = new Command("io", "Read/write MB/s of ChunkSeg vs zarr-python, h5py and tifffile (TIFF: reads) on the same files") { shape, chunks, zarrCodec, h5Codec, repeats, python };
+        var io = new Command("io", "Read/write MB/s of ChunkSeg vs zarr-python, h5py and tifffile on the same files") { shape, chunks, zarrCodec, h5Codec, repeats, python };
         io.SetAction(parse =>
         {
             var size = OptionValues.ParseLong3("--shape", parse.GetValue(shape))!.Value;
@@ -130,7 +131,7 @@ internal static class BenchCommand
         double h5Read2 = Best(repeats, H5Read2);
         if (!buffer.AsSpan().SequenceEqual(data)) throw new VolumeException(h5Address.RootPath, "benchmark read back different data (two threads)");
 
-        // The reference script also writes the volume as TIFF with tifffile (ChunkSeg does not write TIFF): uncompressed
+        // The reference script also writes the volume as TIFF with tifffile for both sides to read: uncompressed
         // strips, deflate strips and deflate tiles (tile edge: the chunks' smallest y/x edge, a multiple of 16 as TIFF
         // requires), timing tifffile's reads of them; ChunkSeg then times its reads of the same files.
         int tile = (int)Math.Max(16, (Math.Min(chunkShape[1], chunkShape[2]) + 15) / 16 * 16);
@@ -159,6 +160,22 @@ internal static class BenchCommand
             if (name == "none")
                 tiffRows.Add(new($"TIFF read ({codec}, {layout})", bytes / 1e6 / tiffRead, Ref("tiff_memmap_none"),
                     $"tifffile {versions.GetProperty("tifffile").GetString()} memmap + copy"));
+        }
+        // Writes as `convert OUT.tif` writes (an ImageJ hyperstack, page after page), from the uncompressed TIFF above (its
+        // read is timed in its own row); tifffile writes from memory.
+        using (var source = VolumeStore.Open(VolumeAddress.Parse(Path.Combine(dir, "none.tif"))))
+        {
+            foreach (bool deflate in new[] { false, true })
+            {
+                string written = Path.Combine(dir, "chunkseg-written.tif");
+                double tiffWrite = Best(repeats, () => TiffWriter.Write(source, written, deflate: deflate));
+                using (var back = VolumeStore.Open(VolumeAddress.Parse(written))) back.Read<ushort>(whole, buffer);
+                if (!buffer.AsSpan().SequenceEqual(data)) throw new VolumeException(written, "benchmark wrote different data");
+                File.Delete(written);
+                string codec = deflate ? "deflate" : "uncompressed";
+                tiffRows.Add(new($"TIFF write ({codec}, ImageJ hyperstack)", bytes / 1e6 / tiffWrite, Ref(deflate ? "tiff_write_deflate" : "tiff_write_none"),
+                    $"tifffile {versions.GetProperty("tifffile").GetString()} imwrite"));
+            }
         }
 
         return
