@@ -18,7 +18,7 @@ internal sealed class TiffFiles : IDisposable
 
     private readonly string[] _paths;
     private readonly ConcurrentBag<LibTiff>[] _idle;
-    private readonly long[]?[] _offsets;
+    private readonly TiffPageEntry[]?[] _pages;
     private readonly Microsoft.Win32.SafeHandles.SafeFileHandle?[] _raw;
     private int _idleCount;
     private bool _disposed;
@@ -29,7 +29,7 @@ internal sealed class TiffFiles : IDisposable
     {
         _paths = paths;
         _idle = paths.Select(_ => new ConcurrentBag<LibTiff>()).ToArray();
-        _offsets = new long[]?[paths.Length];
+        _pages = new TiffPageEntry[]?[paths.Length];
         _raw = new Microsoft.Win32.SafeHandles.SafeFileHandle?[paths.Length];
     }
 
@@ -90,31 +90,28 @@ internal sealed class TiffFiles : IDisposable
         return use(tif);
     }
 
-    /// <summary>The offset of every IFD of <paramref name="path"/>, walked once (the chain of "next IFD" pointers).</summary>
-    public static long[] WalkIfds(string path) => WithHandle(path, tif =>
+    /// <summary>Every page of <paramref name="path"/>, walked once (the chain of "next IFD" pointers).</summary>
+    public static TiffPageEntry[] WalkPages(string path) => WithHandle(path, tif =>
     {
-        var offsets = new List<long> { tif.CurrentDirOffset() };
-        while (tif.ReadDirectory()) offsets.Add(tif.CurrentDirOffset());
-        return offsets.ToArray();
+        var pages = new List<TiffPageEntry> { TiffPageEntry.Read(tif, path, 0) };
+        while (tif.ReadDirectory()) pages.Add(TiffPageEntry.Read(tif, path, pages.Count));
+        return pages.ToArray();
     });
 
     /// <summary>Where the first page's first strip starts.</summary>
-    public static long FirstStripOffset(string path) => WithHandle(path, tif => tif.GetField(TiffTag.STRIPOFFSETS)?[0].Value switch
-    {
-        long[] a => a[0], ulong[] a => (long)a[0], int[] a => (uint)a[0], uint[] a => a[0], ushort[] a => a[0], _ => 0,
-    });
+    public static long FirstStripOffset(string path) => WithHandle(path, tif => TiffPageEntry.Read(tif, path, 0).BlockOffsets?[0] ?? 0);
 
-    /// <summary>IFD offsets of file <paramref name="file"/>, walked on first use (a series' later files only when read).</summary>
-    public long[] Offsets(int file)
+    /// <summary>The pages of file <paramref name="file"/>, walked on first use (a series' later files only when read).</summary>
+    public TiffPageEntry[] Pages(int file)
     {
-        var known = Volatile.Read(ref _offsets[file]);
+        var known = Volatile.Read(ref _pages[file]);
         if (known is not null) return known;
-        var walked = WalkIfds(_paths[file]);
-        Volatile.Write(ref _offsets[file], walked);
+        var walked = WalkPages(_paths[file]);
+        Volatile.Write(ref _pages[file], walked);
         return walked;
     }
 
-    public void SetOffsets(int file, long[] offsets) => _offsets[file] = offsets;
+    public void SetPages(int file, TiffPageEntry[] pages) => _pages[file] = pages;
 
     public LibTiff Rent(int file)
     {

@@ -29,22 +29,22 @@ internal sealed record TiffLayout(
     // ---- one file -------------------------------------------------------------------------------------
 
     /// <summary>Reads the layout of one TIFF file (which may name other files: a multi-file OME-TIFF series).</summary>
-    public static TiffLayout ForFile(string path, Func<string, long[]> ifdOffsets)
+    public static TiffLayout ForFile(string path, Func<string, int> pageCount)
     {
-        long[] offsets = ifdOffsets(path);
+        int pages = pageCount(path);
         var (page, description, resolution, contiguous) = TiffFiles.WithHandle(path, tif =>
         {
             var p = TiffPage.Read(tif, path, 0);
-            return (p, tif.GetField(TiffTag.IMAGEDESCRIPTION)?[0].ToString(), Resolution.Read(tif), ContiguousPlaneBytes(tif, p));
+            return (p, tif.GetField(TiffTag.IMAGEDESCRIPTION)?[0].ToString(), Resolution.Read(tif), ContiguousPlaneBytes(TiffPageEntry.Read(tif, path, 0)));
         });
         var type = page.ToDataType(path);
         string codec = TiffPage.CodecName(page.Compression);
         if (description is not null && description.TrimStart().StartsWith('<') && description.Contains("<OME", StringComparison.Ordinal))
-            return OmeLayout(path, description, page, type, codec, offsets.Length);
+            return OmeLayout(path, description, page, type, codec, pages);
         if (description is not null && description.StartsWith("ImageJ=", StringComparison.Ordinal))
-            return ImageJLayout(path, description, page, type, codec, offsets.Length, resolution, contiguous);
+            return ImageJLayout(path, description, page, type, codec, pages, resolution, contiguous);
         // A plain multi-page file: pages are z, unless tifffile's JSON description names their axes.
-        var dims = TifffileAxes(description, page, offsets.Length) ?? [('z', offsets.Length)];
+        var dims = TifffileAxes(description, page, pages) ?? [('z', pages)];
         long count = dims.Aggregate(1L, (n, d) => n * d.Size);
         var planes = Enumerable.Range(0, (int)count).Select(i => new TiffPlane(0, i)).ToArray();
         var size = resolution.ToMicrometers(1);
@@ -146,12 +146,9 @@ internal sealed record TiffLayout(
     }
 
     /// <summary>The bytes of a page whose uncompressed strips follow each other in the file; null for any other page.</summary>
-    private static long? ContiguousPlaneBytes(BitMiracle.LibTiff.Classic.Tiff tif, TiffPage page)
+    private static long? ContiguousPlaneBytes(TiffPageEntry entry)
     {
-        if (page.Compression != Compression.NONE || page.Tiled || page.Separate) return null;
-        var offsets = TiffVolume.RawStrips(tif, page, page.BitsPerSample / 8);
-        var counts = tif.GetField(TiffTag.STRIPBYTECOUNTS);
-        if (offsets is null || counts is null) return null;
+        if (entry.Page is not { Separate: false } page || entry.RawStrips(page.BitsPerSample / 8) is not { } offsets) return null;
         long rowBytes = (long)page.Width * page.SamplesPerPixel * (page.BitsPerSample / 8);
         for (int i = 1; i < offsets.Length; i++)
             if (offsets[i] != offsets[i - 1] + Math.Min(page.RowsPerStrip, page.Height - (i - 1) * page.RowsPerStrip) * rowBytes) return null;
@@ -288,9 +285,9 @@ internal sealed record TiffLayout(
     /// Many files as one volume: each file is laid out like the first; single-page files are z slices, stacks are
     /// time points. Files are taken in natural name order (digits compared as numbers: z2 before z10).
     /// </summary>
-    public static TiffLayout ForSeries(string pattern, string[] files, Func<string, long[]> ifdOffsets)
+    public static TiffLayout ForSeries(string pattern, string[] files, Func<string, int> pageCount)
     {
-        var first = ForFile(files[0], ifdOffsets);
+        var first = ForFile(files[0], pageCount);
         if (first.Files.Length > 1)
             throw new VolumeException(pattern, $"{files[0]} is a multi-file OME-TIFF; open it alone, not as part of a folder or glob");
         char label = first.PageDims == 0 ? 'z' : !first.Labels.Contains('t') ? 't' : '\0';

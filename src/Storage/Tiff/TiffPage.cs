@@ -5,6 +5,54 @@ using LibTiff = BitMiracle.LibTiff.Classic.Tiff;
 
 namespace ChunkSeg.Storage.Tiff;
 
+/// <summary>
+/// One page (IFD) of a file as the walk over its IFDs found it: where the IFD is, its pixel tags (null when they cannot
+/// be read: reading the page then says why), where its strips or tiles are and how many bytes each holds, its
+/// predictor and whether the file is byte-swapped. Kept for every page, so a read finds its bytes without LibTiff
+/// parsing the IFD again (a page is read by every chunk that crosses it).
+/// </summary>
+internal sealed record TiffPageEntry(long IfdOffset, TiffPage? Page, long[]? BlockOffsets, long[]? BlockBytes, int Predictor, bool Swapped)
+{
+    public static TiffPageEntry Read(LibTiff tif, string file, int ifd)
+    {
+        long offset = tif.CurrentDirOffset();
+        TiffPage page;
+        try { page = TiffPage.Read(tif, file, ifd); }
+        catch (VolumeException) { return new TiffPageEntry(offset, null, null, null, 1, false); }
+        var (offsetsTag, bytesTag) = page.Tiled ? (TiffTag.TILEOFFSETS, TiffTag.TILEBYTECOUNTS) : (TiffTag.STRIPOFFSETS, TiffTag.STRIPBYTECOUNTS);
+        long[]? offsets = Longs(tif.GetField(offsetsTag)), bytes = Longs(tif.GetField(bytesTag));
+        if (offsets is null || bytes is null || offsets.Length != bytes.Length) (offsets, bytes) = (null, null);
+        return new TiffPageEntry(offset, page, offsets, bytes, tif.GetField(TiffTag.PREDICTOR)?[0].ToInt() ?? 1, tif.IsByteSwapped());
+    }
+
+    private static long[]? Longs(FieldValue[]? field) => field?[0].Value switch
+    {
+        long[] a => a, ulong[] a => a.Select(v => (long)v).ToArray(), int[] a => a.Select(v => (long)(uint)v).ToArray(),
+        uint[] a => a.Select(v => (long)v).ToArray(), ushort[] a => a.Select(v => (long)v).ToArray(), _ => null,
+    };
+
+    /// <summary>The strip offsets when every strip holds its full rows uncompressed (read straight from the file); else null.</summary>
+    public long[]? RawStrips(int elementSize)
+    {
+        if (Page is not { Compression: Compression.NONE, Tiled: false } page || BlockOffsets is null || BlockBytes is null) return null;
+        long rowBytes = (long)page.Width * (page.Separate ? 1 : page.SamplesPerPixel) * elementSize;
+        int perPlane = (page.Height + page.RowsPerStrip - 1) / page.RowsPerStrip;
+        if (BlockOffsets.Length != perPlane * (page.Separate ? page.SamplesPerPixel : 1)) return null;
+        for (int i = 0; i < BlockOffsets.Length; i++)
+        {
+            int rows = Math.Min(page.RowsPerStrip, page.Height - i % perPlane * page.RowsPerStrip);
+            if (BlockBytes[i] < rows * rowBytes) return null;
+        }
+        return BlockOffsets;
+    }
+
+    /// <summary>
+    /// Whether the strips or tiles are deflate streams with no predictor, which .NET's zlib inflates (far faster than
+    /// LibTiff.NET's managed port); other codecs and predictors are decoded by LibTiff.NET.
+    /// </summary>
+    public bool PlainDeflate => Page is { Compression: Compression.ADOBE_DEFLATE or Compression.DEFLATE } && Predictor == 1 && BlockOffsets is not null;
+}
+
 /// <summary>The tags of one page (IFD) that say how its pixels are stored.</summary>
 internal sealed record TiffPage(
     int Width, int Height, int SamplesPerPixel, int BitsPerSample, SampleFormat Format, bool Separate,

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.Compression;
 using System.Runtime.InteropServices;
 using BitMiracle.LibTiff.Classic;
 using ChunkSeg.Contracts.Errors;
@@ -28,10 +29,12 @@ namespace ChunkSeg.Storage.Tiff;
 ///                                  those of sample s-1 (ComputeStrip(row, s))                       touches
 /// </code>
 /// <c>Read(box)</c> visits only the pages inside the box's t, c, z range, and on each page decodes only the strips or
-/// tiles that meet its y, x range, then copies the overlap into the box (C order, machine byte order: LibTiff.NET swaps
-/// big-endian files as it decodes). Memory is one strip or tile buffer per read, beyond the box itself; a compressed
-/// page stored as a single strip is decoded whole for every box that touches it. Uncompressed strips need no decoding:
-/// the box's part of each row is read straight from the file (<see cref="ReadRaw"/>), whatever the strip size.
+/// tiles that meet its y, x range, then copies the overlap into the box (C order, machine byte order). Memory is one
+/// strip or tile buffer per read, beyond the box itself; a compressed page stored as a single strip is decoded whole for
+/// every box that touches it. Uncompressed strips need no decoding: the box's part of each row is read straight from
+/// the file (<see cref="ReadRaw"/>), whatever the strip size; deflate without a predictor is inflated by .NET's zlib
+/// (<see cref="Inflate"/>); other codecs by LibTiff.NET. Each page's tags and block offsets are parsed once, at the
+/// walk over the file's IFDs (<see cref="TiffPageEntry"/>), not again by every chunk that crosses the page.
 /// </para>
 /// <para>
 /// <b>Axes.</b> The volume reports the file's axes in OME order (t, c, z, y, x). <c>--axes</c> renames the file's
@@ -94,20 +97,20 @@ internal sealed class TiffVolume : IVolume
         if (writable)
             throw new VolumeException(path, "TIFF volumes are read-only in ChunkSeg; write to Zarr or HDF5");
         bool series = Directory.Exists(path) || Path.GetFileName(path).IndexOfAny(['*', '?']) >= 0;
-        var offsets = new Dictionary<string, long[]>();
-        long[] Walk(string f) => offsets.TryGetValue(f, out var o) ? o : offsets[f] = TiffFiles.WalkIfds(f);
+        var walked = new Dictionary<string, TiffPageEntry[]>();
+        int Walk(string f) => (walked.TryGetValue(f, out var o) ? o : walked[f] = TiffFiles.WalkPages(f)).Length;
         var layout = series ? TiffLayout.ForSeries(path, TiffFiles.List(path), Walk) : TiffLayout.ForFile(path, Walk);
         var files = new TiffFiles(layout.Files);
         try
         {
             for (int f = 0; f < layout.Files.Length; f++)
-                if (offsets.TryGetValue(layout.Files[f], out var o)) files.SetOffsets(f, o);
+                if (walked.TryGetValue(layout.Files[f], out var o)) files.SetPages(f, o);
             if (!series)
             {
                 // One file: every page is here already, so check now that the layout's pages exist.
                 foreach (var group in layout.Planes.GroupBy(p => p.File))
                 {
-                    int max = group.Max(p => p.Ifd), have = files.Offsets(group.Key).Length;
+                    int max = group.Max(p => p.Ifd), have = files.Pages(group.Key).Length;
                     if (max >= have)
                         throw new VolumeException(layout.Files[group.Key], $"has {have} pages but the layout needs page {max}");
                 }
@@ -168,14 +171,17 @@ internal sealed class TiffVolume : IVolume
                     offset += (at[d] - Start(d)) * Stride(d);
                 }
                 var where = _layout.Planes[plane];
-                if (where.File != heldFile)
+                if (where.File != heldFile && held is not null)
                 {
-                    if (held is not null) _files.Return(heldFile, held);
+                    _files.Return(heldFile, held);
                     held = null;
-                    held = _files.Rent(where.File);
-                    heldFile = where.File;
                 }
-                ReadPlane(held!, where, request, destination[(int)offset..]);
+                // A LibTiff handle only for pages it must decode: uncompressed and plain deflate pages are read here.
+                ReadPlane(where, request, destination[(int)offset..], () =>
+                {
+                    if (held is null) (held, heldFile) = (_files.Rent(where.File), where.File);
+                    return held;
+                });
 
                 int k = pageDims - 1;
                 while (k >= 0 && ++at[k] == Start(k) + Count(k)) { at[k] = Start(k); k--; }
@@ -198,29 +204,35 @@ internal sealed class TiffVolume : IVolume
     private readonly record struct PlaneRequest(int Y0, int Y1, int X0, int X1, int S0, int S1, long RowStride, long SampleStride);
 
     /// <summary>Decodes the strips or tiles of one page that meet the request and copies the overlap out.</summary>
-    private void ReadPlane(LibTiff tif, TiffPlane where, PlaneRequest r, Span<byte> destination)
+    private void ReadPlane(TiffPlane where, PlaneRequest r, Span<byte> destination, Func<LibTiff> handle)
     {
         string file = _files.Path(where.File);
-        var offsets = _files.Offsets(where.File);
-        if (where.Ifd >= offsets.Length)
-            throw new VolumeException(file, $"has {offsets.Length} pages; the volume needs page {where.Ifd} (files of a series must have as many pages as the first)");
-        if (tif.CurrentDirOffset() != offsets[where.Ifd] && !tif.SetSubDirectory(offsets[where.Ifd]))
-            throw new VolumeException(file, $"cannot read page {where.Ifd}: {TiffFiles.LastError ?? "bad IFD"}");
-        var page = TiffPage.Read(tif, file, where.Ifd);
+        var pages = _files.Pages(where.File);
+        if (where.Ifd >= pages.Length)
+            throw new VolumeException(file, $"has {pages.Length} pages; the volume needs page {where.Ifd} (files of a series must have as many pages as the first)");
+        var entry = pages[where.Ifd];
+        LibTiff? tif = null;
+        if (entry.Page is null || !entry.PlainDeflate && entry.RawStrips(_elementSize) is null)
+        {
+            tif = handle();
+            if (tif.CurrentDirOffset() != entry.IfdOffset && !tif.SetSubDirectory(entry.IfdOffset))
+                throw new VolumeException(file, $"cannot read page {where.Ifd}: {TiffFiles.LastError ?? "bad IFD"}");
+        }
+        var page = entry.Page ?? TiffPage.Read(tif!, file, where.Ifd);   // throws, saying what the page lacks
         if (!page.SamePixels(_layout.Page))
             throw new VolumeException(file, $"page {where.Ifd} is {page.Describe()}, unlike the first page ({_layout.Page.Describe()}); " +
                 "every page of a volume must have the same size and pixel type");
-        if (!tif.IsCodecConfigured(page.Compression))
-            throw new VolumeException(file, $"page {where.Ifd} is compressed with {TiffPage.CodecName(page.Compression)}, which LibTiff.NET (ChunkSeg's " +
-                "TIFF library) cannot decode; re-save it uncompressed, LZW or deflate, e.g. tifffile.imwrite(out, tifffile.imread(in), compression='zlib')");
 
-        if (page.Compression == Compression.NONE && !page.Tiled && RawStrips(tif, page, _elementSize) is { } strips)
+        if (entry.RawStrips(_elementSize) is { } strips)
         {
-            ReadRaw(where.File, page, strips, where.Shift, tif.IsByteSwapped(), r, destination);
+            ReadRaw(where.File, page, strips, where.Shift, entry.Swapped, r, destination);
             return;
         }
         if (where.Shift != 0)
             throw new VolumeException(file, $"page {where.Ifd} no longer holds contiguous uncompressed strips");
+        if (tif is not null && !tif.IsCodecConfigured(page.Compression))
+            throw new VolumeException(file, $"page {where.Ifd} is compressed with {TiffPage.CodecName(page.Compression)}, which LibTiff.NET (ChunkSeg's " +
+                "TIFF library) cannot decode; re-save it uncompressed, LZW or deflate, e.g. tifffile.imwrite(out, tifffile.imread(in), compression='zlib')");
 
         int spp = page.SamplesPerPixel, e = _elementSize;
         int inBuffer = page.Separate ? 1 : spp;                      // samples interleaved in one decoded buffer
@@ -229,6 +241,7 @@ internal sealed class TiffVolume : IVolume
         if (tileW <= 0 || tileH <= 0)
             throw new VolumeException(file, $"page {where.Ifd} has tiles of {tileW}×{tileH}");
         int rowBytes = tileW * inBuffer * e;
+        int across = (page.Width + tileW - 1) / tileW, down = (page.Height + tileH - 1) / tileH;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(checked(rowBytes * tileH));
         try
         {
@@ -242,12 +255,18 @@ internal sealed class TiffVolume : IVolume
                     int rows = Math.Min(tileH, page.Height - ty);
                     for (int tx = r.X0 / tileW * tileW; tx < r.X1; tx += tileW)
                     {
-                        int n = page.Tiled
-                            ? tif.ReadEncodedTile(tif.ComputeTile(tx, ty, 0, (short)sample), buffer, 0, rowBytes * tileH)
-                            : tif.ReadEncodedStrip(tif.ComputeStrip(ty, (short)sample), buffer, 0, rowBytes * rows);
+                        // Strips and tiles are numbered row by row, the planes of separate samples one after another.
+                        int block = (sample * down + ty / tileH) * across + tx / tileW;
+                        int want = rowBytes * (page.Tiled ? tileH : rows);
+                        string? problem = null;
+                        int n = tif is null
+                            ? Inflate(where.File, entry, block, buffer.AsSpan(0, want), out problem)
+                            : page.Tiled
+                                ? tif.ReadEncodedTile(block, buffer, 0, want)
+                                : tif.ReadEncodedStrip(block, buffer, 0, want);
                         if (n < 0)
                             throw new VolumeException(file, $"page {where.Ifd}: cannot decode the {(page.Tiled ? "tile" : "strip")} at row {ty}, column {tx}: " +
-                                (TiffFiles.LastError ?? "corrupt or truncated data"));
+                                (problem ?? TiffFiles.LastError ?? "corrupt or truncated data"));
                         int y0 = Math.Max(r.Y0, ty), y1 = Math.Min(r.Y1, ty + rows);
                         int x0 = Math.Max(r.X0, tx), x1 = Math.Min(r.X1, tx + tileW);
                         for (int y = y0; y < y1; y++)
@@ -278,29 +297,51 @@ internal sealed class TiffVolume : IVolume
         }
     }
 
-    // ---- uncompressed strips: read only the box's bytes ----------------------------------------------------
+    // ---- deflate strips and tiles: .NET's zlib ---------------------------------------------------------------
 
-    /// <summary>StripOffsets when every strip holds its full rows (StripByteCounts agree); else null, and LibTiff decodes.</summary>
-    internal static long[]? RawStrips(LibTiff tif, TiffPage page, int elementSize)
+    /// <summary>
+    /// Inflates strip or tile <paramref name="block"/> of a plain deflate page into <paramref name="decoded"/> (its full
+    /// size: a tile is always whole) with .NET's zlib, reading the compressed bytes by a positioned read; swaps a
+    /// big-endian file's samples. Returns the bytes decoded, or -1 with the <paramref name="problem"/>.
+    /// </summary>
+    private int Inflate(int file, TiffPageEntry entry, int block, Span<byte> decoded, out string? problem)
     {
-        long[]? offsets = Longs(tif.GetField(TiffTag.STRIPOFFSETS)), counts = Longs(tif.GetField(TiffTag.STRIPBYTECOUNTS));
-        if (offsets is null || counts is null || offsets.Length != counts.Length) return null;
-        long rowBytes = (long)page.Width * (page.Separate ? 1 : page.SamplesPerPixel) * elementSize;
-        int perPlane = (page.Height + page.RowsPerStrip - 1) / page.RowsPerStrip;
-        if (offsets.Length != perPlane * (page.Separate ? page.SamplesPerPixel : 1)) return null;
-        for (int i = 0; i < offsets.Length; i++)
+        problem = null;
+        if (block >= entry.BlockOffsets!.Length)
         {
-            int rows = Math.Min(page.RowsPerStrip, page.Height - i % perPlane * page.RowsPerStrip);
-            if (counts[i] < rows * rowBytes) return null;
+            problem = $"the page has {entry.BlockOffsets.Length} strips or tiles; its size needs {block + 1}";
+            return -1;
         }
-        return offsets;
+        long at = entry.BlockOffsets[block];
+        int count = checked((int)entry.BlockBytes![block]);
+        var handle = _files.Raw(file, out bool owned);
+        byte[] compressed = ArrayPool<byte>.Shared.Rent(count);
+        try
+        {
+            ReadExactly(file, handle, compressed.AsSpan(0, count), at);
+            using var stream = new ZLibStream(new MemoryStream(compressed, 0, count, writable: false), CompressionMode.Decompress);
+            int done = stream.ReadAtLeast(decoded, decoded.Length, throwOnEndOfStream: false);
+            if (done < decoded.Length)
+            {
+                problem = $"the deflate data at byte {at} holds {done} bytes; the page's size needs {decoded.Length}";
+                return -1;
+            }
+            if (entry.Swapped) Swap(decoded, _elementSize);
+            return done;
+        }
+        catch (InvalidDataException e)
+        {
+            problem = $"the deflate data at byte {at} is corrupt ({e.Message})";
+            return -1;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(compressed);
+            if (owned) handle.Dispose();
+        }
     }
 
-    private static long[]? Longs(FieldValue[]? field) => field?[0].Value switch
-    {
-        long[] a => a, ulong[] a => a.Select(v => (long)v).ToArray(), int[] a => a.Select(v => (long)(uint)v).ToArray(),
-        uint[] a => a.Select(v => (long)v).ToArray(), ushort[] a => a.Select(v => (long)v).ToArray(), _ => null,
-    };
+    // ---- uncompressed strips: read only the box's bytes ----------------------------------------------------
 
     /// <summary>
     /// Uncompressed strips are plain rows in the file: the box's part of each row is read directly (positioned reads on

@@ -40,6 +40,11 @@ public sealed class TiffReadTests : IDisposable
         new("rgb16-be", "tifffile", "rgbbe.tif", "uint16", [2, 9, 10, 3], "ZYXS", Kw(("byteorder", ">"), ("photometric", "rgb"), ("rowsperstrip", 4)),
             DataType.UInt16, "czyx"),
         new("f64-adobe", "tifffile", "f64.tif", "float64", [3, 7, 8], "ZYX", Kw(("compression", "adobe_deflate")), DataType.Float64, "zyx", "deflate"),
+        // Deflate inflated by .NET's zlib (no predictor): big-endian samples swapped after inflating; contiguous samples.
+        new("u16-be-zlib-tiled", "tifffile", "u16bez.tif", "uint16", [3, 20, 37], "ZYX", Kw(("byteorder", ">"), ("compression", "zlib"), ("tile", new[] { 16, 16 })),
+            DataType.UInt16, "zyx", "deflate"),
+        new("rgb-zlib-strips", "tifffile", "rgbz.tif", "uint8", [2, 11, 9, 3], "ZYXS", Kw(("photometric", "rgb"), ("compression", "zlib"), ("rowsperstrip", 4)),
+            DataType.UInt8, "czyx", "deflate"),
         new("single-page", "tifffile", "one.tif", "uint16", [15, 14], "YX", null, DataType.UInt16, "yx"),
         new("resolution-cm", "tifffile", "res.tif", "uint8", [2, 6, 7], "ZYX", Kw(("resolution", new[] { 2.0, 4.0 }), ("resolutionunit", "CENTIMETER")),
             DataType.UInt8, "zyx", Voxel: [1, 2500, 5000]),
