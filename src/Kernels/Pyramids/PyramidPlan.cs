@@ -22,14 +22,22 @@
 // have. Auto adds levels until the coarsest one fits in a single storage chunk on every axis (a viewer's first read
 // is one chunk); a volume that already fits gets level 0 alone.
 //
-// Coordinates. Spacings are the level-0 voxel size times the cumulative factor, a power of two, so they are exact in
-// double and the comparisons above are exact too. The plan writes scale only, no translation, as OME-NGFF's
-// multiscales example and ome-zarr-py's generate_coordinate_transformations do (scale[k] = level-0 scale × level-0
-// shape / level-k shape, with no translation). That places level-k voxel i at i × scale[k], the same physical
-// point as level-0 voxel i × factor, i.e. it aligns the blocks' first voxels (corner convention). The centre of
-// a block of c level-0 voxels actually sits (c − 1) / 2 voxels further on; CentreShift gives that offset in
-// physical units for a writer that prefers centre-exact translations, but ChunkSeg follows the example and
-// ome-zarr-py so its pyramids look the same as everyone else's in napari and neuroglancer.
+// Coordinates. Spacings are the level-0 voxel size times the cumulative factor c, a power of two, so they are exact
+// in double and the comparisons above are exact too. Each level gets an NGFF "scale" (its voxel size) and a
+// "translation" under the pixel-centre convention: NGFF coordinates name voxel centres, and the centre of a block of
+// c level-0 voxels lies (c − 1) / 2 voxels past the centre of its first one:
+//
+//      level 0    |  o  |  o  |  o  |  o  |        translation 0
+//      level 1    |     o     |     o     |        (2 − 1) / 2 · s₀ = 0.5 s₀
+//      level 2    |           o           |        (4 − 1) / 2 · s₀ = 1.5 s₀
+//
+// so translation[k] = (c − 1) / 2 × s₀ = (scale[k] − scale[0]) / 2, relative to level 0's own origin (a writer adds
+// any level-0 translation). This is what the NGFF spec's multiscales examples show since ome/ngff-spec#125 (level-0
+// scale 0.5, level-1 scale 1: translation 0.25) and what ome-zarr-py writes since ome/ome-zarr-py#590 (fixing #403:
+// "the most common methods of image downsampling result in a translation"); Fiji's n5-ij does the same for its
+// averaging downsampler. Older ome-zarr-py wrote scale only (a corner convention that puts coarse levels half a
+// coarse voxel off in a centre-convention viewer); the translation matters for the mean, and equally for the mode,
+// which also summarises the whole block rather than picking its first voxel.
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
 
@@ -37,17 +45,11 @@ namespace ChunkSeg.Kernels.Pyramids;
 
 /// <summary>
 /// One level of a <see cref="PyramidPlan"/>. <see cref="Factor"/> is relative to the previous level (1 or 2 per
-/// axis; 1,1,1 for level 0); <see cref="CumulativeFactor"/> is relative to level 0.
+/// axis; 1,1,1 for level 0); <see cref="CumulativeFactor"/> is relative to level 0. <see cref="Scale"/> and
+/// <see cref="Translation"/> (z, y, x, in the voxel size's unit) are the level's NGFF coordinate transformations,
+/// the translation relative to level 0's origin under the pixel-centre convention (see the file header).
 /// </summary>
-public sealed record PyramidLevel(int Index, Long3 Shape, Long3 Factor, Long3 CumulativeFactor, VoxelSize Scale)
-{
-    /// <summary>
-    /// Physical offset (z, y, x) of the centre of this level's voxel 0 from the centre of level-0 voxel 0:
-    /// (cumulative factor − 1) / 2 × level-0 voxel size. Not part of the default NGFF metadata (see the file header).
-    /// </summary>
-    public (double Z, double Y, double X) CentreShift(VoxelSize levelZero) =>
-        ((CumulativeFactor.Z - 1) * 0.5 * levelZero.Z, (CumulativeFactor.Y - 1) * 0.5 * levelZero.Y, (CumulativeFactor.X - 1) * 0.5 * levelZero.X);
-}
+public sealed record PyramidLevel(int Index, Long3 Shape, Long3 Factor, Long3 CumulativeFactor, VoxelSize Scale, (double Z, double Y, double X) Translation);
 
 /// <summary>
 /// The levels of a multiscale pyramid over a (z, y, x) volume: each level halves the axes whose spacing is below
@@ -90,7 +92,7 @@ public sealed class PyramidPlan
         if (levels is < 1)
             throw new ArgumentOutOfRangeException(nameof(levels), levels, "levels counts level 0 too, so it must be at least 1 (1 = no pyramid); leave it unset for auto");
 
-        var list = new List<PyramidLevel> { new(0, shape, Long3.Uniform(1), Long3.Uniform(1), voxelSize) };
+        var list = new List<PyramidLevel> { new(0, shape, Long3.Uniform(1), Long3.Uniform(1), voxelSize, (0, 0, 0)) };
         while (levels is { } n ? list.Count < n : !FitsOneChunk(list[^1].Shape, chunkShape))
         {
             var previous = list[^1];
@@ -100,7 +102,8 @@ public sealed class PyramidPlan
                     $"a {shape} volume has at most {list.Count} pyramid levels (level {list.Count - 1} is one voxel); got {levels}");
             var cumulative = new Long3(previous.CumulativeFactor.Z * factor.Z, previous.CumulativeFactor.Y * factor.Y, previous.CumulativeFactor.X * factor.X);
             list.Add(new PyramidLevel(list.Count, Downsample.OutputShape(previous.Shape, factor), factor, cumulative,
-                voxelSize with { Z = voxelSize.Z * cumulative.Z, Y = voxelSize.Y * cumulative.Y, X = voxelSize.X * cumulative.X }));
+                voxelSize with { Z = voxelSize.Z * cumulative.Z, Y = voxelSize.Y * cumulative.Y, X = voxelSize.X * cumulative.X },
+                ((cumulative.Z - 1) * 0.5 * voxelSize.Z, (cumulative.Y - 1) * 0.5 * voxelSize.Y, (cumulative.X - 1) * 0.5 * voxelSize.X)));
         }
         return new PyramidPlan([.. list], chunkShape);
     }

@@ -108,13 +108,19 @@ public sealed class PyramidPlanTests
     }
 
     [Fact]
-    public void Centre_shift_is_half_the_cumulative_factor_minus_one_level_0_voxels()
+    public void Translation_puts_each_level_at_the_centre_of_its_blocks()
     {
-        var voxel = new VoxelSize(4, 1, 1);
-        var plan = PyramidPlan.Create(new Long3(16, 1000, 999), voxel, Long3.Uniform(64));
-        Assert.Equal((0.0, 0.0, 0.0), plan[0].CentreShift(voxel));
-        Assert.Equal((0.0, 0.5, 0.5), plan[1].CentreShift(voxel));
-        Assert.Equal((2.0, 3.5, 3.5), plan[3].CentreShift(voxel));   // cumulative (2, 8, 8)
+        // translation = (scale − scale₀) / 2: the centre of c level-0 voxels lies (c − 1) / 2 voxels past the first's.
+        var plan = PyramidPlan.Create(new Long3(16, 1000, 999), new VoxelSize(4, 1, 1), Long3.Uniform(64));
+        Assert.Equal((0.0, 0.0, 0.0), plan[0].Translation);
+        Assert.Equal((0.0, 0.5, 0.5), plan[1].Translation);
+        Assert.Equal((2.0, 3.5, 3.5), plan[3].Translation);   // cumulative (2, 8, 8)
+        foreach (var level in plan.Levels)
+            Assert.Equal(((level.Scale.Z - 4) / 2, (level.Scale.Y - 1) / 2, (level.Scale.X - 1) / 2), level.Translation);
+
+        // The NGFF spec's multiscales example (ngff-spec#125): level-0 scale 0.5, level-1 scale 1 → translation 0.25.
+        var example = PyramidPlan.Create(new Long3(8, 8, 8), new VoxelSize(0.5, 0.5, 0.5), Long3.Uniform(4));
+        Assert.Equal((0.25, 0.25, 0.25), example[1].Translation);
     }
 
     [Fact]
