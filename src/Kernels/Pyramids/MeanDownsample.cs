@@ -118,7 +118,17 @@ internal static class MeanEngine
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong RoundHalfEven(ulong sum, int count)
     {
-        ulong n = (ulong)count, q = sum / n, r = sum - q * n;
+        ulong n = (ulong)count, q, r;
+        if (BitOperations.IsPow2(count))                                 // factors 1 and 2 give n = 1, 2, 4 or 8: a shift,
+        {                                                                // not a 64-bit division per output voxel
+            int k = BitOperations.TrailingZeroCount(count);
+            (q, r) = (sum >> k, sum & (n - 1));
+        }
+        else
+        {
+            q = sum / n;
+            r = sum - q * n;
+        }
         return 2 * r > n || (2 * r == n && (q & 1) != 0) ? q + 1 : q;
     }
 }
@@ -213,5 +223,8 @@ internal struct FloatMeanOp : IMeanOp<float, double>
             Unsafe.Add(ref a, i) += Unsafe.Add(ref s, i);
     }
 
-    public static float Finish(double sum, int count) => (float)(sum / count);
+    // For n a power of two, sum × (1/n) is the same real number as sum / n, so IEEE rounds it to the same double
+    // (1/n is exact); the multiply only saves the division.
+    public static float Finish(double sum, int count) =>
+        (float)(BitOperations.IsPow2(count) ? sum * (1.0 / count) : sum / count);
 }

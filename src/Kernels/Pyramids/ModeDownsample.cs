@@ -15,10 +15,12 @@
 // the same blocks (Downsample.InputBox) gives the whole volume's result bit for bit.
 //
 // Hot loop: most blocks of a label image lie inside one object or in the background, so a block whose voxels all
-// equal the first is answered after one compare per voxel; the others are copied to a scratch span, sorted (≤ 16
-// values: an insertion sort inside Span.Sort) and scanned once for the longest run, keeping the first run on ties
-// (the sort puts the smallest value first). There is no vector path: gathering 2 × 2 × 2 scattered values per output
-// voxel is the cost, not the compare, and the all-equal test already stops at the first difference.
+// equal the first is answered in place after one compare per voxel. The others are copied to a scratch span; up to
+// 16 values (a 2×2×2 block is 8) each value's count is taken by comparing it with all the others (n² compares, no
+// calls), keeping the larger count and on equal counts the smaller value; larger blocks (general factors) are
+// sorted and scanned once for the longest run, keeping the first run on ties (the sort puts the smallest value
+// first). Both give the same answer. There is no vector path: gathering 2 × 2 × 2 scattered values per output voxel
+// is the cost, not the compare, and the all-equal test already stops at the first difference.
 using System.Buffers;
 using System.Diagnostics;
 using System.Numerics;
@@ -60,7 +62,14 @@ internal static class ModeEngine
                     int y0 = yo * fy, y1 = Math.Min(y0 + fy, sy);
                     for (int xo = 0, x0 = 0; xo < ox; xo++, x0 += fx)
                     {
-                        int w = Math.Min(x0 + fx, sx) - x0, n = 0;
+                        int w = Math.Min(x0 + fx, sx) - x0;
+                        T first = source[(z0 * sy + y0) * sx + x0];
+                        if (AllEqual(source, first, z0, z1, y0, y1, x0, w, sy, sx))
+                        {
+                            destination[o++] = first;                    // inside one object: no copy, no count
+                            continue;
+                        }
+                        int n = 0;
                         for (int z = z0; z < z1; z++)
                             for (int y = y0; y < y1; y++, n += w)
                                 source.Slice((z * sy + y) * sx + x0, w).CopyTo(scratch[n..]);
@@ -75,18 +84,39 @@ internal static class ModeEngine
         }
     }
 
-    /// <summary>The most frequent value, the smallest among equally frequent ones. Reorders <paramref name="values"/>.</summary>
+    private static bool AllEqual<T>(ReadOnlySpan<T> source, T first, int z0, int z1, int y0, int y1, int x0, int w, int sy, int sx)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        for (int z = z0; z < z1; z++)
+            for (int y = y0; y < y1; y++)
+                foreach (T v in source.Slice((z * sy + y) * sx + x0, w))
+                    if (v != first) return false;
+        return true;
+    }
+
+    /// <summary>Blocks up to this size are counted pairwise (n² compares, no sort); larger ones are sorted.</summary>
+    private const int PairwiseLimit = 16;
+
+    /// <summary>The most frequent value, the smallest among equally frequent ones. May reorder <paramref name="values"/>.</summary>
     internal static T ModeOf<T>(Span<T> values) where T : unmanaged, IBinaryInteger<T>
     {
         Debug.Assert(values.Length > 0);
-        T first = values[0];
-        int i = 1;
-        while (i < values.Length && values[i] == first) i++;
-        if (i == values.Length) return first;                    // one value: the common case inside objects
-
-        values.Sort();
         T best = values[0];
         int bestCount = 0;
+        if (values.Length <= PairwiseLimit)
+        {
+            // A 2×2×2 block is 8 values: 64 compares beat a general sort's calls and branches.
+            for (int i = 0; i < values.Length; i++)
+            {
+                T v = values[i];
+                int count = 0;
+                foreach (T u in values) count += u == v ? 1 : 0;
+                if (count > bestCount || (count == bestCount && v < best)) { bestCount = count; best = v; }
+            }
+            return best;
+        }
+
+        values.Sort();
         for (int start = 0; start < values.Length;)
         {
             int end = start + 1;

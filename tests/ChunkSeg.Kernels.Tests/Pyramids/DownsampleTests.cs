@@ -168,7 +168,8 @@ public sealed class DownsampleTests : IDisposable
         var shape = new Long3(7, 9, 13);
         int n = (int)shape.Volume;
         // Few values over blocks of ≤ 12: ties in many blocks; uint64 ids above 2⁶³, uint32 ids near the top.
-        var cases = Factors.Append(new Long3(3, 2, 2)).Select((factor, k) => (factor,
+        // (3,2,2): 12 values, counted pairwise; (3,3,2): 18, sorted.
+        var cases = Factors.Append(new Long3(3, 2, 2)).Append(new Long3(3, 3, 2)).Select((factor, k) => (factor,
             u64: Random(n, 10 * k, r => r.Next(4) switch { 0 => 0ul, 1 => 5ul, 2 => (1ul << 63) + 7, _ => ulong.MaxValue }),
             u32: Random(n, 10 * k + 1, r => (uint)r.Next(3) * 0x7FFF_FFFFu),
             u16: Random(n, 10 * k + 2, r => (ushort)r.Next(6)),
@@ -202,6 +203,19 @@ public sealed class DownsampleTests : IDisposable
         Assert.Equal(new uint[] { 3 }, ModeOf(three, new Long3(2, 2, 2), new Long3(2, 2, 2)));
         ulong[] ids = [10, 40, 40, 30, 10, 50];            // [10 40 40] → 40, [30 10 50] → 10 (a mean would invent 30 and 30)
         Assert.Equal(new ulong[] { 40, 10 }, ModeOf(ids, new Long3(1, 1, 6), new Long3(1, 1, 3)));
+    }
+
+    [Fact]
+    public void Pairwise_counts_and_the_sorted_runs_agree_with_a_plain_count_at_every_block_size()
+    {
+        var rng = new Random(41);
+        for (int n = 1; n <= 40; n++)                     // ≤ 16 pairwise, above sorted
+            for (int trial = 0; trial < 50; trial++)
+            {
+                var values = Random(n, rng.Next(), r => (ulong)r.Next(1 + n / 3));
+                ulong expected = values.GroupBy(v => v).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
+                Assert.Equal(expected, ModeEngine.ModeOf(values.AsSpan()));
+            }
     }
 
     [Fact]
