@@ -1,5 +1,5 @@
-// The level plan of a multiscale pyramid: which axes each level halves, the shape of every level, and the physical
-// voxel size (the OME-NGFF "scale" coordinate transformation) of every level.
+// The level plan of a multiscale pyramid: which axes each level halves, the shape of every level, and its OME-NGFF
+// coordinate transformations (the "scale", its physical voxel size, and the "translation" of its voxel centres).
 //
 // Each level halves some axes of the level before it (factor 2) and keeps the others (factor 1); its shape is the
 // previous shape divided by the factor, rounded up, so a ragged last block still has an output voxel:
