@@ -58,28 +58,29 @@ public sealed record VolumeAddress(VolumeFormat Format, string RootPath, string 
     }
 
     /// <summary>
-    /// The container root is the nearest folder at or above <paramref name="dir"/> whose attributes.json has the "n5"
-    /// version key (N5 writes it at the root); without one, <paramref name="dir"/> itself.
+    /// The container root is the topmost folder at or above <paramref name="dir"/>, through an unbroken line of
+    /// attributes.json files, whose attributes.json has the "n5" version key (N5 writes it at the root; zarr-python
+    /// writes it in every group); without one, <paramref name="dir"/> itself.
     /// </summary>
     private static VolumeAddress N5Address(string dir)
     {
         string full = Path.GetFullPath(dir);
+        string? root = null;
         for (string? d = full; d is not null && File.Exists(Path.Combine(d, "attributes.json")); d = Path.GetDirectoryName(d))
         {
             try
             {
                 using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(d, "attributes.json")));
                 if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && doc.RootElement.TryGetProperty("n5", out _))
-                {
-                    string inner = Path.GetRelativePath(d, full).Replace('\\', '/');
-                    return new VolumeAddress(VolumeFormat.N5, d, inner == "." ? "" : inner);
-                }
+                    root = d;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
             {
                 break;   // N5Volume.Open names the file and the problem
             }
         }
-        return new VolumeAddress(VolumeFormat.N5, dir, "");
+        if (root is null) return new VolumeAddress(VolumeFormat.N5, dir, "");
+        string inner = Path.GetRelativePath(root, full).Replace('\\', '/');
+        return new VolumeAddress(VolumeFormat.N5, root, inner == "." ? "" : inner);
     }
 }
