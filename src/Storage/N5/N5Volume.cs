@@ -19,11 +19,12 @@ namespace ChunkSeg.Storage.N5;
 ///   attributes.json  {"dimensions": [X, Y, Z], "blockSize": [bx, by, bz], ...}   ChunkSeg shape: [Z, Y, X]
 ///
 ///   dataset/i/j/k    block with x index i, y index j, z index k (the ChunkSeg block index (k, j, i))
-///   ┌────────┬────────┬────────┬────────┬──────┬──────┬──────┬──────────────────────────────┐
-///   │ mode   │ ndim   │ size x │ size y │ size z │ [n]  │ compressed data: n values, x fastest,│
-///   │ u16 BE │ u16 BE │ u32 BE │ u32 BE │ u32 BE │ u32  │ big-endian; n = sx·sy·sz unless      │
-///   └────────┴────────┴────────┴────────┴────────┴──────┘ mode 1 (varlength) stores it          │
-///                                                                                               ▼
+///   ┌────────┬────────┬────────┬────────┬────────┬───────┬──────────────────────────────────────────┐
+///   │ mode   │ ndim   │ size x │ size y │ size z │ [n]   │ data, compressed as a whole: the values, │
+///   │ u16 BE │ u16 BE │ u32 BE │ u32 BE │ u32 BE │ u32 BE│ x fastest, big-endian; n = sx·sy·sz      │
+///   └────────┴────────┴────────┴────────┴────────┴───────┴──────────────────────────────────────────┘
+///                                               [n] only in mode 1 (varlength)
+///
 ///   x ─▶  ┌──────┬──────┬───┐   edge blocks: the header says the smaller size inside the dataset
 ///   y     │ full │ full │▒▒▒│   (Java N5), or the full block size with padding (zarr-python's N5Store,
 ///   ▼     ├──────┼──────┼───┤   tensorstore); both are read. A missing block file reads as 0.

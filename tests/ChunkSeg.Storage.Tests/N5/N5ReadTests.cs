@@ -221,6 +221,35 @@ public sealed class N5ReadTests(N5ReadTests.Reference reference) : IClassFixture
     }
 
     [Fact]
+    public void Older_compressionType_and_a_newer_n5_version()
+    {
+        var (dir, dataset) = Copy("gzip");
+        using (dir)
+        {
+            // N5 before 1.0 said "compressionType": "gzip" instead of a compression object.
+            string attributes = Path.Combine(dataset, "attributes.json");
+            var meta = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(File.ReadAllText(attributes))!;
+            meta.Remove("compression");
+            meta["compressionType"] = JsonSerializer.SerializeToElement("gzip");
+            File.WriteAllText(attributes, JsonSerializer.Serialize(meta));
+            var expected = NpyFile.Read(reference.Case("spec_gzip_uint16").GetProperty("npy").GetString()!);
+            using (var volume = VolumeStore.Open(dataset))
+            {
+                Assert.Equal("gzip(level 6)", volume.Info.Codec);
+                var whole = new byte[expected.Data.Length];
+                volume.Read(NdBox.Whole(volume.Info.Shape), whole);
+                TestArrays.AssertEqual(DataType.UInt16, expected.Data, whole, expected.Shape, "compressionType gzip");
+            }
+
+            string root = Path.Combine(dir.Path, "c.n5", "attributes.json");
+            File.WriteAllText(root, """{"n5": "5.0.0"}""");
+            var e = Assert.Throws<VolumeException>(() => VolumeStore.Open(dataset));
+            Assert.Equal(root, e.Location);
+            Assert.Contains("N5 version 5.0.0 is newer than this reader", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Missing_attributes_json_is_named()
     {
         var (dir, dataset) = Copy("gzip");
