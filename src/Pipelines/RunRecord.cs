@@ -319,7 +319,8 @@ internal sealed class RunRecord
 
     /// <summary>
     /// SHA-256 of what defines the input without reading its voxels: location, axes, shape, type, storage chunks, voxel size,
-    /// and the bytes of its Zarr metadata files (.zarray, .zattrs, .zgroup) where it is a Zarr array or image.
+    /// and the bytes of its Zarr metadata files (.zarray, .zattrs, .zgroup) where it is a Zarr array or image, or of an N5
+    /// dataset's attributes.json.
     /// </summary>
     private static string MetadataChecksum(VolumeInfo info)
     {
@@ -334,6 +335,8 @@ internal sealed class RunRecord
                 foreach (var name in new[] { ".zgroup", ".zattrs", ".zarray" })
                     if (File.Exists(Path.Combine(dir, name))) hash.AppendData(File.ReadAllBytes(Path.Combine(dir, name)));
         }
+        if (info.Format == VolumeFormat.N5 && File.Exists(Path.Combine(info.Location, "attributes.json")))
+            hash.AppendData(File.ReadAllBytes(Path.Combine(info.Location, "attributes.json")));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 

@@ -3,7 +3,7 @@ using ChunkSeg.Contracts.Volumes;
 
 namespace ChunkSeg.Storage;
 
-public enum VolumeFormat { Zarr, Hdf5, Tiff }
+public enum VolumeFormat { Zarr, Hdf5, Tiff, N5 }
 
 /// <summary>What a volume is: everything `chunkseg info` prints.</summary>
 public sealed record VolumeInfo(

@@ -1,6 +1,7 @@
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.Storage.Hdf5;
+using ChunkSeg.Storage.N5;
 using ChunkSeg.Storage.Tiff;
 using ChunkSeg.Storage.Zarr;
 
@@ -28,6 +29,7 @@ public static class VolumeStore
         VolumeFormat.Zarr => ZarrVolume.Open(address.RootPath, address.InnerPath, axes, writable),
         VolumeFormat.Hdf5 => Hdf5Volume.Open(address.RootPath, address.InnerPath, axes, writable),
         VolumeFormat.Tiff => TiffVolume.Open(address.RootPath, axes, writable),
+        VolumeFormat.N5 => N5Volume.Open(address.RootPath, address.InnerPath, axes, writable),
         _ => throw new ArgumentOutOfRangeException(nameof(address)),
     };
 
@@ -61,9 +63,12 @@ public static class VolumeStore
     /// <summary>
     /// Throws a <see cref="UsageException"/> when <paramref name="address"/> names TIFF: chunked outputs cannot be TIFF
     /// (pages are sequential); only `chunkseg convert IN OUT.tif` writes it, page by page (<see cref="TiffWriter"/>).
+    /// N5 is input only.
     /// </summary>
     public static void RequireWritableFormat(VolumeAddress address)
     {
+        if (address.Format == VolumeFormat.N5)
+            throw new UsageException($"{address}: ChunkSeg reads N5; write Zarr (out.zarr) or HDF5 (out.h5/data)");
         if (address.Format == VolumeFormat.Tiff)
             throw new UsageException($"{address}: this command cannot write TIFF; write to Zarr (out.zarr) or HDF5 (out.h5/data), then `chunkseg convert OUT out.tif`");
     }

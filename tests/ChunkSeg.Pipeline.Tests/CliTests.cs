@@ -247,6 +247,57 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Info_and_convert_read_n5()
+    {
+        // A BigStitcher-like container written here from the N5 spec (the reference writers are exercised in
+        // ChunkSeg.Storage.Tests' N5ReadTests): 3 x 5 x 7 uint16 in raw 2 x 3 x 4 blocks, edge blocks cut, x first on disk.
+        string dataset = WriteN5(P("stitched.n5"), "setup0/timepoint0/s0", [3, 5, 7], [2, 3, 4]);
+        var (code, text, err) = await Run("info", P("stitched.n5") + "/setup0/timepoint0/s0");
+        Assert.True(code == 0, err);
+        foreach (var expected in new[] { "N5", "zyx", "3 x 5 x 7", "uint16", "2 x 0.5 x 0.25" }) Assert.Contains(expected, text);
+
+        (code, _, err) = await Run("convert", dataset, P("from_n5.zarr"), "--workers", "2");
+        Assert.True(code == 0, err);
+        Assert.Equal(Enumerable.Range(0, 3 * 5 * 7).Select(i => (ushort)i).ToArray(), ReadAll(P("from_n5.zarr")));
+        await Expect(2, "ChunkSeg reads N5; write Zarr", "convert", P("from_n5.zarr"), P("out.n5") + "/data");
+    }
+
+    /// <summary>A raw uint16 N5 dataset holding 0, 1, 2, … in C order over <paramref name="shape"/> (z, y, x), resolution 0.25, 0.5, 2 µm (x, y, z).</summary>
+    private static string WriteN5(string root, string inner, long[] shape, int[] blocks)
+    {
+        Directory.CreateDirectory(Path.Combine(root, inner));
+        File.WriteAllText(Path.Combine(root, "attributes.json"), """{"n5": "4.0.0"}""");
+        File.WriteAllText(Path.Combine(root, "setup0", "attributes.json"), """{"downsamplingFactors": [[1, 1, 1]], "dataType": "uint16"}""");
+        File.WriteAllText(Path.Combine(root, "setup0", "timepoint0", "attributes.json"), """{"resolution": [0.25, 0.5, 2.0]}""");
+        string dataset = Path.Combine(root, inner);
+        File.WriteAllText(Path.Combine(dataset, "attributes.json"), JsonSerializer.Serialize(new
+        {
+            dimensions = shape.Reverse(), blockSize = blocks.Reverse(), dataType = "uint16", compression = new { type = "raw" },
+        }));
+        for (long bz = 0; bz * blocks[0] < shape[0]; bz++)
+            for (long by = 0; by * blocks[1] < shape[1]; by++)
+                for (long bx = 0; bx * blocks[2] < shape[2]; bx++)
+                {
+                    long[] start = [bz * blocks[0], by * blocks[1], bx * blocks[2]];
+                    long[] size = [Math.Min(blocks[0], shape[0] - start[0]), Math.Min(blocks[1], shape[1] - start[1]), Math.Min(blocks[2], shape[2] - start[2])];
+                    using var block = new MemoryStream();
+                    void U16(int v) { block.WriteByte((byte)(v >> 8)); block.WriteByte((byte)v); }
+                    void U32(long v) { U16((int)(v >> 16)); U16((int)(v & 0xFFFF)); }
+                    U16(0);
+                    U16(3);
+                    U32(size[2]); U32(size[1]); U32(size[0]);
+                    for (long z = 0; z < size[0]; z++)
+                        for (long y = 0; y < size[1]; y++)
+                            for (long x = 0; x < size[2]; x++)
+                                U16((int)(start[2] + x + shape[2] * (start[1] + y + shape[1] * (start[0] + z))));
+                    string file = Path.Combine(dataset, bx.ToString(), by.ToString(), bz.ToString());
+                    Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                    File.WriteAllBytes(file, block.ToArray());
+                }
+        return dataset;
+    }
+
+    [Fact]
     public async Task Bad_input_gets_one_clear_line_and_the_right_exit_code()
     {
         Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "4,16,16", "--nuclei", "2")).Code);

@@ -40,7 +40,7 @@ internal static class InfoCommand
             }
             var table = new Table().HideHeaders().AddColumn("").AddColumn("").Border(TableBorder.Rounded)
                 .Title(Markup.Escape(info.Location));
-            table.AddRow("format", info.Format switch { VolumeFormat.Zarr => "Zarr v2", VolumeFormat.Hdf5 => "HDF5", _ => "TIFF" });
+            table.AddRow("format", info.Format switch { VolumeFormat.Zarr => "Zarr v2", VolumeFormat.Hdf5 => "HDF5", VolumeFormat.N5 => "N5", _ => "TIFF" });
             table.AddRow("axes", info.Axes.Names);
             table.AddRow("shape", Join(info.Shape));
             table.AddRow("dtype", info.DataType.Name());
