@@ -19,9 +19,10 @@ namespace ChunkSeg.Storage.Zarr;
 //                                                         ─zstd→ compressed ─crc32c→ compressed ‖ crc (4 B, LE)
 //     decode:  the same arrows, right to left; crc32c checks, zstd decompresses to the length "bytes" wrote.
 //
-// Every bytes→bytes codec is told how many bytes it must decode to: "bytes" always writes S·itemsize bytes,
-// crc32c adds 4, so the length before each codec is known as long as the list holds at most one compressor
-// (two compressors in a row are refused: nobody writes that, and the inner length would be unknown).
+// Every bytes→bytes codec is told how many bytes it must decode to: "bytes" always writes S·itemsize bytes and
+// crc32c adds 4, so the length before each codec is known up to the compressor; behind it only crc32c may follow
+// (its input is its output less 4). Two compressors in one list are refused: nobody writes that, and the inner
+// length would be unknown.
 //
 // "sharding_indexed" is the array→bytes codec of a sharded array: the array's chunk grid then cuts shards, and
 // each shard file holds a grid of inner chunks, encoded by the sharding codec's own list, followed (or, with
@@ -44,7 +45,7 @@ internal sealed class ZarrV3Codecs
     private readonly long[][] _shapes;                 // _shapes[k]: the shape transpose k reads; _shapes[^1]: what "bytes" writes
     private readonly bool _bigEndian;
     private readonly (IChunkCodec Codec, int TypeSize)[] _bytesCodecs;   // bytes→bytes, in encode order
-    private readonly int[] _inputLengths;              // _inputLengths[i]: bytes codec i encodes (and decodes to)
+    private readonly int[] _inputLengths;              // _inputLengths[i]: bytes codec i encodes (and decodes to); -1 after a compressor
 
     private ZarrV3Codecs(DataType type, long[] chunkShape, int chunkBytes, int[][] orders, bool bigEndian,
         (IChunkCodec, int)[] bytesCodecs, ShardingCodec? sharding, string json)
@@ -111,7 +112,10 @@ internal sealed class ZarrV3Codecs
             ReadOnlySpan<byte> current = encoded;
             for (int i = _bytesCodecs.Length - 1; i >= 0; i--)
             {
-                int length = _inputLengths[i];
+                // Known from the chunk size, except behind a compressor, where only a crc32c can sit: its input less 4.
+                int length = _inputLengths[i] >= 0 ? _inputLengths[i] : current.Length - 4;
+                if (length < 0)
+                    throw new InvalidDataException($"{_bytesCodecs[i].Codec.Description}: {current.Length} bytes are too few");
                 var output = Rent(rented, length);
                 _bytesCodecs[i].Codec.Decode(current, output);
                 current = output;

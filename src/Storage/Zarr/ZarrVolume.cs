@@ -137,6 +137,7 @@ internal sealed class ZarrVolume : IVolume
             (ZarrV3Json.NodeType(imageDir) is { } node && (node != "group" || ZarrV3Json.GroupAttributes(imageDir).EnumerateObject().Any())))
             throw new VolumeException(imageDir, "already holds Zarr data; remove it or choose another path");
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDir)));
+        if (v3) _ = ZarrV3Codecs.FromSpec(options.Codec, options.DataType, options.Chunks, options.ShardShape);   // refuse before writing anything
         try
         {
             // The store root and every group on the way down to the image get a .zgroup (v2) or a group zarr.json (v3).
