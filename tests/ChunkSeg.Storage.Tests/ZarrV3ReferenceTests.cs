@@ -65,12 +65,12 @@ public sealed class ZarrV3ReferenceTests
             cases.Add(($"dtype_{type.Name()}_shard_zstd", type, CodecLists[11].Codecs, false));
         }
 
-        var manifest = new List<Dictionary<string, object?>>();
-        var expectedByName = new Dictionary<string, (DataType, byte[])>();
-        int seed = 0;
-        foreach (var (name, type, codecsTemplate, v2Keys) in cases)
+        // The arrays are independent: written side by side (each one's writes stay sequential, seeded by its index).
+        var expectedByName = new System.Collections.Concurrent.ConcurrentDictionary<string, (DataType, byte[])>();
+        Parallel.For(0, cases.Count, i =>
         {
-            seed++;
+            var (name, type, codecsTemplate, v2Keys) = cases[i];
+            int seed = i + 1;
             string codecs = codecsTemplate.Replace("{T}", type.SizeInBytes().ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
             bool sharded = codecs.Contains("sharding_indexed", StringComparison.Ordinal);
             double fill = seed % 3 == 0 ? 0 : type.IsFloat() ? (seed % 2 == 0 ? double.NaN : -2.5) : 5;
@@ -96,9 +96,9 @@ public sealed class ZarrV3ReferenceTests
                 AssertReadsBox(reopened, expected, type, new NdBox([3, 4, 5], [7, 9, 11]), name);
             }
             expectedByName[name] = (type, expected);
-            manifest.Add(new() { ["name"] = name, ["path"] = store, ["out"] = dir[$"{name}.raw"] });
-        }
+        });
 
+        var manifest = cases.Select(c => new Dictionary<string, object?> { ["name"] = c.Name, ["path"] = dir[$"{c.Name}.zarr"], ["out"] = dir[$"{c.Name}.raw"] }).ToList();
         var results = RunZarrita(dir, "read", manifest);
         var failures = new List<string>();
         foreach (var (name, (type, expected)) in expectedByName)
