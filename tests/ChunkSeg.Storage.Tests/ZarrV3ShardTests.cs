@@ -189,4 +189,31 @@ public sealed class ZarrV3ShardTests
             """[{"name": "sharding_indexed", "configuration": {"chunk_shape": [3, 4], "codecs": [{"name": "bytes"}]}}]""")), StringComparison.Ordinal);
         Assert.Contains("zarr.json is malformed", Open(n => n.AsObject().Remove("shape")), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Non_ome_axis_orders_become_plain_v3_arrays_named_by_dimension_names()
+    {
+        using var dir = new TempDir();
+        var options = new VolumeCreateOptions(AxisOrder.Parse("zyxc"), [5, 6, 7, 3], DataType.Float32, [2, 3, 4, 3], VoxelSize.Isotropic,
+            CodecSpec.Parse("blosc-lz4"), double.NaN, ZarrFormat: 3, ShardShape: [4, 6, 8, 3]);
+        string store = dir["features.zarr"];
+        var data = TestArrays.Random(DataType.Float32, 5 * 6 * 7 * 3, 2);
+        using (var v = VolumeStore.Create(VolumeStore.ParseAddress(store), options))
+            v.Write(NdBox.Whole([5, 6, 7, 3]), data);
+        var meta = JsonNode.Parse(File.ReadAllText(Path.Combine(store, "zarr.json")))!;
+        Assert.Equal("array", meta["node_type"]!.GetValue<string>());
+        Assert.Equal("NaN", meta["fill_value"]!.GetValue<string>());
+        Assert.Equal(["z", "y", "x", "c"], meta["dimension_names"]!.AsArray().Select(a => a!.GetValue<string>()));
+        using var back = VolumeStore.Open(store);
+        Assert.Equal("zyxc", back.Info.Axes.Names);
+        Assert.True(double.IsNaN(back.Info.FillValue));
+        var actual = new byte[data.Length];
+        back.Read(NdBox.Whole([5, 6, 7, 3]), actual);
+        TestArrays.AssertEqual(DataType.Float32, data, actual, [5, 6, 7, 3], "plain v3 array");
+
+        // A v3 group without "ome" metadata is refused with the path of an array to give instead.
+        Directory.CreateDirectory(dir["group.zarr"]);
+        File.WriteAllText(Path.Combine(dir["group.zarr"], "zarr.json"), """{"zarr_format": 3, "node_type": "group", "attributes": {}}""");
+        Assert.Contains("without OME-NGFF multiscales", Assert.Throws<VolumeException>(() => VolumeStore.Open(dir["group.zarr"])).Message, StringComparison.Ordinal);
+    }
 }
