@@ -15,8 +15,13 @@ internal sealed class Crc32CCodec : IChunkCodec
 
     public string Description => "crc32c";
 
-    /// <summary>Not a Zarr v2 compressor: v3 metadata writes its own codec list.</summary>
-    public void WriteConfig(Utf8JsonWriter json) => throw new NotSupportedException("crc32c is a Zarr v3 codec");
+    /// <summary>numcodecs' checksum codec of the same layout (CRC-32C appended little-endian); v3 lists write {"name": "crc32c"}.</summary>
+    public void WriteConfig(Utf8JsonWriter json)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", "crc32c");
+        json.WriteEndObject();
+    }
 
     public PooledBuffer Encode(ReadOnlySpan<byte> data, int elementSize)
     {
