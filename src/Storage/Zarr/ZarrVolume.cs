@@ -24,13 +24,16 @@ namespace ChunkSeg.Storage.Zarr;
 /// writers in different processes must own whole units (<see cref="VolumeInfo.WriteUnit"/>).
 /// </para>
 /// <code>
-///   sharded array, shard [4, 4] of inner chunks [2, 2]; box B written:
-///   ┌───────────┬───────────┐   B covers shard (0,1) whole → encoded without reading it;
-///   │  (0,0)  ┌─┼───────────┤   B covers shard (0,0) in part → read all its inner chunks,
-///   │         │B│   (0,1)   │   patch, re-encode, skip inner chunks equal to the fill value,
-///   ├─────────┼─┼───────────┤   write index, rename: under the lock of shard (0,0).
-///   │  (1,0)  └─┴───────────┤
-///   └───────────┴───────────┘
+///   shards of 4 × 4 voxels holding inner chunks of 2 × 2 (║ ═: shard borders); box B = y 0..4, x 2..8 written:
+///
+///          x 0       2       4       6       8
+///   y 0    ┌───────┬───────╥───────┬───────┐   shard (0,0): B covers it in part → read its inner chunks,
+///          │       │ B B B ║ B B B │ B B B │   patch, re-encode (the left column, all fill, is not stored),
+///   y 2    ├───────┼───────╫───────┼───────┤   write chunks ‖ index, rename: all under shard (0,0)'s lock
+///          │       │ B B B ║ B B B │ B B B │
+///   y 4    ╞═══════╧═══════╬═══════╧═══════╡   shard (0,1): B covers it whole → encoded without reading it
+///          │  shard (1,0)  ║  shard (1,1)  │   shards (1,0), (1,1): untouched
+///   y 8    └───────────────╨───────────────┘
 /// </code>
 /// </summary>
 internal sealed class ZarrVolume : IVolume
