@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the native libraries ChunkSeg loads (HDF5, Blosc, Zstandard) and, with --test, the independent
-# reference implementations the tests compare against (h5py, zarr-python, VIGRA, scikit-learn, scikit-image, meshio, tifffile and Pillow (TIFF inputs) from Debian's /usr/bin/python3).
+# reference implementations the tests compare against (h5py, zarr-python, VIGRA, scikit-learn, scikit-image, meshio, tifffile and Pillow (TIFF inputs) from Debian's /usr/bin/python3;
+# zarrita, the Zarr v3 reader, from npm into tools/reference/npm/node_modules, pinned by its package-lock.json).
 # The GPU backend's tests need nothing native: they run the ILGPU kernels on ILGPU's CPU accelerator.
 # Idempotent: does nothing when everything is present. Needs root (the project's machines run as root).
 set -euo pipefail
@@ -8,6 +9,7 @@ set -euo pipefail
 packages=(libblosc1 libzstd1)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs python3-vigra python3-sklearn python3-scipy python3-skimage python3-meshio python3-tifffile python3-pil)
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
 
 missing=()
@@ -19,4 +21,13 @@ if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# zarrita (npm) for the Zarr v3 tests: exactly the versions in package-lock.json, only when not yet installed.
+if [[ "${1:-}" == "--test" ]]; then
+  npm_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/reference/npm"
+  if [[ ! -d "$npm_dir/node_modules" ]]; then
+    echo "Installing npm packages into $npm_dir" >&2
+    npm ci --prefix "$npm_dir" --no-audit --no-fund >/dev/null
+  fi
 fi

@@ -319,8 +319,8 @@ internal sealed class RunRecord
 
     /// <summary>
     /// SHA-256 of what defines the input without reading its voxels: location, axes, shape, type, storage chunks, voxel size,
-    /// and the bytes of its Zarr metadata files (.zarray, .zattrs, .zgroup) where it is a Zarr array or image, or of an N5
-    /// dataset's attributes.json.
+    /// and the bytes of its Zarr metadata files (.zarray, .zattrs, .zgroup, zarr.json) where it is a Zarr array or image, or of
+    /// an N5 dataset's attributes.json.
     /// </summary>
     private static string MetadataChecksum(VolumeInfo info)
     {
@@ -332,7 +332,7 @@ internal sealed class RunRecord
         {
             string? parent = Path.GetDirectoryName(info.Location.TrimEnd('/'));
             foreach (var dir in new[] { parent, info.Location }.OfType<string>())
-                foreach (var name in new[] { ".zgroup", ".zattrs", ".zarray" })
+                foreach (var name in new[] { ".zgroup", ".zattrs", ".zarray", "zarr.json" })
                     if (File.Exists(Path.Combine(dir, name))) hash.AppendData(File.ReadAllBytes(Path.Combine(dir, name)));
         }
         if (info.Format == VolumeFormat.N5 && File.Exists(Path.Combine(info.Location, "attributes.json")))

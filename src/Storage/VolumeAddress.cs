@@ -3,7 +3,8 @@ namespace ChunkSeg.Storage;
 /// <summary>
 /// Where a volume lives, as written on the command line:
 /// <list type="bullet">
-/// <item><c>path/to/x.zarr</c>: a Zarr v2 array or an OME-Zarr image (level 0 is read);</item>
+/// <item><c>path/to/x.zarr</c>: a Zarr v2 or v3 array or an OME-Zarr image (level 0 is read); a directory without the
+/// suffix is recognised as Zarr by its zarr.json, .zarray or .zgroup;</item>
 /// <item><c>path/to/x.zarr/1</c> or <c>x.zarr/labels/cells</c>: a level or sub-array inside the store;</item>
 /// <item><c>path/to/x.h5/internal/path</c>: a dataset in an HDF5 file (ilastik's convention; also .hdf5, .hdf, .ilp);</item>
 /// <item><c>path/to/x.tif</c> (.tiff, .btf, .ome.tif): a TIFF file; <c>path/to/slices/*.tif</c> or a folder of TIFF
@@ -42,7 +43,8 @@ public sealed record VolumeAddress(VolumeFormat Format, string RootPath, string 
         }
         // A Zarr store without the .zarr suffix is still recognised by its metadata files.
         if (Directory.Exists(normalized) &&
-            (File.Exists(Path.Combine(normalized, ".zarray")) || File.Exists(Path.Combine(normalized, ".zgroup"))))
+            (File.Exists(Path.Combine(normalized, "zarr.json")) || File.Exists(Path.Combine(normalized, ".zarray")) ||
+             File.Exists(Path.Combine(normalized, ".zgroup"))))
             return new VolumeAddress(VolumeFormat.Zarr, normalized, "");
         // An N5 container or dataset without the .n5 suffix: attributes.json marks it.
         if (Directory.Exists(normalized) && File.Exists(Path.Combine(normalized, "attributes.json")))

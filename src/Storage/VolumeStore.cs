@@ -34,8 +34,10 @@ public static class VolumeStore
     };
 
     /// <summary>
-    /// Creates a new volume at exactly <paramref name="address"/>. Zarr output is an OME-Zarr 0.4 image when
-    /// the axes are in OME order (t, c, z, y, x), else a plain Zarr v2 array; HDF5 output is a chunked dataset with ilastik's axistags.
+    /// Creates a new volume at exactly <paramref name="address"/>. Zarr output is an OME-Zarr image when the axes are in
+    /// OME order (t, c, z, y, x), else a plain array: Zarr v2 with OME-NGFF 0.4 by default, Zarr v3 with OME-NGFF 0.5
+    /// (sharded when <see cref="VolumeCreateOptions.ShardShape"/> is set) when <see cref="VolumeCreateOptions.ZarrFormat"/>
+    /// is 3. HDF5 output is a chunked dataset with ilastik's axistags.
     /// Use <see cref="StagedOutput"/> for outputs of a job, so that unfinished ones are never mistaken for finished.
     /// </summary>
     public static IVolume Create(VolumeAddress address, VolumeCreateOptions options)
@@ -51,10 +53,12 @@ public static class VolumeStore
         }
         return address.Format switch
         {
-            // OME-NGFF 0.4 requires t, c, z, y, x; other orders (a channels-last feature matrix) are written as
-            // a plain Zarr v2 array that names its axes in _ARRAY_DIMENSIONS.
+            // OME-NGFF requires t, c, z, y, x; other orders (a channels-last feature matrix) are written as a plain
+            // array that names its axes (v2: _ARRAY_DIMENSIONS, v3: dimension_names).
             VolumeFormat.Zarr when options.Axes.IsOmeOrder => ZarrVolume.Create(address.RootPath, address.InnerPath, options),
             VolumeFormat.Zarr => ZarrVolume.CreateArray(Path.Combine(address.RootPath, address.InnerPath), options),
+            VolumeFormat.Hdf5 when options.ZarrFormat != 2 || options.ShardShape is not null =>
+                throw new UsageException($"{address}: Zarr format and shards apply to Zarr output only; HDF5 output takes neither"),
             VolumeFormat.Hdf5 => Hdf5Writer.Create(address.RootPath, address.InnerPath, options),
             _ => throw new ArgumentOutOfRangeException(nameof(address)),
         };

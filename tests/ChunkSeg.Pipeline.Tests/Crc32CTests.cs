@@ -1,4 +1,4 @@
-using ChunkSeg.GpuNode.Internal;
+using ChunkSeg.Storage.Internal;
 
 namespace ChunkSeg.Pipeline.Tests;
 

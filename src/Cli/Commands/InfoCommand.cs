@@ -31,6 +31,7 @@ internal static class InfoCommand
                     shape = info.Shape,
                     dtype = info.DataType.Name(),
                     chunks = info.StorageChunks,
+                    shards = info.ShardShape,
                     codec = info.Codec,
                     fillValue = double.IsNaN(info.FillValue) ? (double?)null : info.FillValue,
                     voxelSize = new { z = info.VoxelSize.Z, y = info.VoxelSize.Y, x = info.VoxelSize.X, unit = info.VoxelSize.Unit },
@@ -40,11 +41,13 @@ internal static class InfoCommand
             }
             var table = new Table().HideHeaders().AddColumn("").AddColumn("").Border(TableBorder.Rounded)
                 .Title(Markup.Escape(info.Location));
-            table.AddRow("format", info.Format switch { VolumeFormat.Zarr => "Zarr v2", VolumeFormat.Hdf5 => "HDF5", VolumeFormat.N5 => "N5", _ => "TIFF" });
+            table.AddRow("format", info.Format switch { VolumeFormat.Zarr => "Zarr", VolumeFormat.Hdf5 => "HDF5", VolumeFormat.N5 => "N5", _ => "TIFF" });
             table.AddRow("axes", info.Axes.Names);
             table.AddRow("shape", Join(info.Shape));
             table.AddRow("dtype", info.DataType.Name());
             table.AddRow("storage chunks", Join(info.StorageChunks.Select(c => (long)c)));
+            if (info.ShardShape is { } shards)
+                table.AddRow("shards", Join(shards.Select(c => (long)c)));
             table.AddRow("codec", Markup.Escape(info.Codec));
             table.AddRow("fill value", info.FillValue.ToString(CultureInfo.InvariantCulture));
             table.AddRow("voxel size", Markup.Escape(info.VoxelSize.ToString()));

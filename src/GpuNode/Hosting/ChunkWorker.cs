@@ -6,6 +6,7 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
 using ChunkSeg.Contracts.Telemetry;
 using ChunkSeg.GpuNode.Internal;
+using ChunkSeg.Storage.Internal;
 using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Storage;
 

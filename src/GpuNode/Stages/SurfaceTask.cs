@@ -7,6 +7,7 @@ using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Meshing;
 using ChunkSeg.Contracts.Volumes;
 using ChunkSeg.GpuNode.Internal;
+using ChunkSeg.Storage.Internal;
 using ChunkSeg.Kernels.Features;
 using ChunkSeg.Kernels.Filters;
 using ChunkSeg.Kernels.Meshing;

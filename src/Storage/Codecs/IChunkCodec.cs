@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace ChunkSeg.Storage.Codecs;
 
 /// <summary>
-/// One Zarr v2 compressor. Implementations are immutable and thread-safe. <see cref="Decode"/> must fill the
+/// One Zarr v2 compressor, or one Zarr v3 bytes→bytes codec (gzip, blosc, zstd, crc32c; see Zarr/ZarrV3Codecs.cs). Implementations are immutable and thread-safe. <see cref="Decode"/> must fill the
 /// destination exactly and throws <see cref="InvalidDataException"/> otherwise, so the caller can name the chunk.
 /// </summary>
 internal interface IChunkCodec

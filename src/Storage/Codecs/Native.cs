@@ -34,6 +34,21 @@ internal static partial class ZstdNative
     [LibraryImport(NativeLibraries.Zstd, EntryPoint = "ZSTD_compress")]
     public static unsafe partial nuint Compress(byte* dst, nuint dstCapacity, byte* src, nuint srcSize, int compressionLevel);
 
+    /// <summary>ZSTD_c_compressionLevel and ZSTD_c_checksumFlag of ZSTD_cParameter.</summary>
+    public const int CompressionLevelParameter = 100, ChecksumFlagParameter = 201;
+
+    [LibraryImport(NativeLibraries.Zstd, EntryPoint = "ZSTD_createCCtx")]
+    public static partial IntPtr CreateCCtx();
+
+    [LibraryImport(NativeLibraries.Zstd, EntryPoint = "ZSTD_freeCCtx")]
+    public static partial nuint FreeCCtx(IntPtr cctx);
+
+    [LibraryImport(NativeLibraries.Zstd, EntryPoint = "ZSTD_CCtx_setParameter")]
+    public static partial nuint CCtxSetParameter(IntPtr cctx, int parameter, int value);
+
+    [LibraryImport(NativeLibraries.Zstd, EntryPoint = "ZSTD_compress2")]
+    public static unsafe partial nuint Compress2(IntPtr cctx, byte* dst, nuint dstCapacity, byte* src, nuint srcSize);
+
     [LibraryImport(NativeLibraries.Zstd, EntryPoint = "ZSTD_decompress")]
     public static unsafe partial nuint Decompress(byte* dst, nuint dstCapacity, byte* src, nuint compressedSize);
 

@@ -4,17 +4,22 @@ using ChunkSeg.Storage.Internal;
 
 namespace ChunkSeg.Storage.Codecs;
 
-/// <summary>numcodecs "zstd": one Zstandard frame with the content size in its header (libzstd).</summary>
+/// <summary>
+/// numcodecs "zstd" and Zarr v3 "zstd": one Zstandard frame with the content size in its header (libzstd); with
+/// <see cref="Checksum"/> the frame also carries its XXH64 content checksum, which ZSTD_decompress verifies.
+/// </summary>
 internal sealed class ZstdCodec : IChunkCodec
 {
-    public ZstdCodec(int level)
+    public ZstdCodec(int level, bool checksum = false)
     {
         NativeLibraries.Require(NativeLibraries.Zstd);
         Level = level;
+        Checksum = checksum;
     }
 
     public int Level { get; }
-    public string Description => $"zstd(level {Level})";
+    public bool Checksum { get; }
+    public string Description => Checksum ? $"zstd(level {Level}, checksum)" : $"zstd(level {Level})";
 
     public void WriteConfig(Utf8JsonWriter json)
     {
@@ -31,7 +36,31 @@ internal sealed class ZstdCodec : IChunkCodec
         nuint n;
         fixed (byte* src = data)
         fixed (byte* dst = array)
-            n = ZstdNative.Compress(dst, (nuint)array.Length, src, (nuint)data.Length, Level);
+        {
+            if (!Checksum)
+                n = ZstdNative.Compress(dst, (nuint)array.Length, src, (nuint)data.Length, Level);
+            else
+            {
+                IntPtr cctx = ZstdNative.CreateCCtx();
+                if (cctx == IntPtr.Zero)
+                {
+                    ArrayPool<byte>.Shared.Return(array);
+                    throw new OutOfMemoryException("ZSTD_createCCtx returned null (out of memory)");
+                }
+                try
+                {
+                    n = ZstdNative.CCtxSetParameter(cctx, ZstdNative.CompressionLevelParameter, Level);
+                    if (ZstdNative.IsError(n) == 0)
+                        n = ZstdNative.CCtxSetParameter(cctx, ZstdNative.ChecksumFlagParameter, 1);
+                    if (ZstdNative.IsError(n) == 0)
+                        n = ZstdNative.Compress2(cctx, dst, (nuint)array.Length, src, (nuint)data.Length);
+                }
+                finally
+                {
+                    ZstdNative.FreeCCtx(cctx);
+                }
+            }
+        }
         if (ZstdNative.IsError(n) != 0)
         {
             ArrayPool<byte>.Shared.Return(array);

@@ -10,10 +10,12 @@ internal sealed record OmeImage(string ArrayPath, string[] AxisNames, AxisOrder?
 
 /// <summary>
 /// The attributes this layer reads and writes: OME-NGFF 0.4 "multiscales" (https://ngff.openmicroscopy.org/0.4/)
-/// on image groups, and xarray's "_ARRAY_DIMENSIONS" on plain arrays.
+/// in a Zarr v2 image group's .zattrs, OME-NGFF 0.5 (https://ngff.openmicroscopy.org/0.5/) under "ome" in a Zarr v3
+/// image group's zarr.json attributes, and xarray's "_ARRAY_DIMENSIONS" on plain v2 arrays (v3 arrays have dimension_names).
 /// </summary>
 internal static class OmeNgff
 {
+    /// <summary>Level 0 of a Zarr v2 group with OME-NGFF 0.4 (or 0.3) multiscales in its .zattrs.</summary>
     public static OmeImage ReadImage(string groupPath)
     {
         string attrsPath = Path.Combine(groupPath, ".zattrs");
@@ -22,7 +24,29 @@ internal static class OmeNgff
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(attrsPath));
-            if (!doc.RootElement.TryGetProperty("multiscales", out var all) || all.ValueKind != JsonValueKind.Array || all.GetArrayLength() == 0)
+            return ReadMultiscales(groupPath, doc.RootElement, ".zattrs");
+        }
+        catch (Exception e) when (e is JsonException or IOException)
+        {
+            throw new VolumeException(groupPath, $".zattrs has malformed multiscales metadata: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Level 0 of a Zarr v3 group with OME-NGFF 0.5 metadata: zarr.json attributes {"ome": {"version", "multiscales"}}.</summary>
+    public static OmeImage ReadImageV3(string groupPath)
+    {
+        var attributes = ZarrV3Json.GroupAttributes(groupPath);
+        if (!attributes.TryGetProperty("ome", out var ome) || ome.ValueKind != JsonValueKind.Object)
+            throw NotAnImage(groupPath);
+        return ReadMultiscales(groupPath, ome, "zarr.json");
+    }
+
+    /// <summary>Reads multiscales[0] of <paramref name="container"/>, the object that holds "multiscales" (0.4: .zattrs; 0.5: attributes.ome).</summary>
+    private static OmeImage ReadMultiscales(string groupPath, JsonElement container, string file)
+    {
+        try
+        {
+            if (!container.TryGetProperty("multiscales", out var all) || all.ValueKind != JsonValueKind.Array || all.GetArrayLength() == 0)
                 throw NotAnImage(groupPath);
             var ms = all[0];
             var datasets = ms.GetProperty("datasets");
@@ -64,13 +88,13 @@ internal static class OmeNgff
                 catch (ArgumentException) { order = null; }
             }
             string arrayPath = Path.Combine(groupPath, path);
-            if (!File.Exists(Path.Combine(arrayPath, ".zarray")))
+            if (!File.Exists(Path.Combine(arrayPath, ".zarray")) && ZarrV3Json.NodeType(arrayPath) != "array")
                 throw new VolumeException(groupPath, $"level 0 of the multiscales, \"{path}\", is not a Zarr array");
             return new OmeImage(arrayPath, [.. names], order, new VoxelSize(SizeOf('z'), SizeOf('y'), SizeOf('x'), unit));
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IOException)
         {
-            throw new VolumeException(groupPath, $".zattrs has malformed multiscales metadata: {e.Message}", e);
+            throw new VolumeException(groupPath, $"{file} has malformed multiscales metadata: {e.Message}", e);
         }
     }
 
@@ -125,9 +149,40 @@ internal static class OmeNgff
     public static byte[] ImageAttributes(string name, VolumeCreateOptions options) => Json(json =>
     {
         json.WriteStartObject();
+        WriteMultiscales(json, name, options, version: "0.4");
+        if (options.LabelImage)
+        {
+            json.WriteStartObject("image-label");
+            json.WriteString("version", "0.4");
+            json.WriteEndObject();
+        }
+        json.WriteEndObject();
+    });
+
+    /// <summary>
+    /// The image group's zarr.json for OME-NGFF 0.5: a Zarr v3 group whose attributes hold {"ome": {"version": "0.5",
+    /// "multiscales": [...]}} (the same multiscale as 0.4 without its own version), and "image-label" for label images.
+    /// </summary>
+    public static byte[] ImageGroupV3(string name, VolumeCreateOptions options) => ZarrV3Json.Group(System.Text.Encoding.UTF8.GetString(Json(json =>
+    {
+        json.WriteStartObject();
+        json.WriteStartObject("ome");
+        json.WriteString("version", "0.5");
+        WriteMultiscales(json, name, options, version: null);
+        if (options.LabelImage)
+        {
+            json.WriteStartObject("image-label");
+            json.WriteEndObject();
+        }
+        json.WriteEndObject();
+        json.WriteEndObject();
+    })));
+
+    private static void WriteMultiscales(Utf8JsonWriter json, string name, VolumeCreateOptions options, string? version)
+    {
         json.WriteStartArray("multiscales");
         json.WriteStartObject();
-        json.WriteString("version", "0.4");
+        if (version is not null) json.WriteString("version", version);
         json.WriteString("name", name);
         json.WriteStartArray("axes");
         foreach (char a in options.Axes.Names)
@@ -156,14 +211,7 @@ internal static class OmeNgff
         json.WriteEndArray();
         json.WriteEndObject();
         json.WriteEndArray();
-        if (options.LabelImage)
-        {
-            json.WriteStartObject("image-label");
-            json.WriteString("version", "0.4");
-            json.WriteEndObject();
-        }
-        json.WriteEndObject();
-    });
+    }
 
     private static byte[] Json(Action<Utf8JsonWriter> write)
     {

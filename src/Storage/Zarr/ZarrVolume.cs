@@ -1,5 +1,8 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Volumes;
@@ -9,120 +12,217 @@ using ChunkSeg.Storage.Internal;
 namespace ChunkSeg.Storage.Zarr;
 
 /// <summary>
-/// A Zarr v2 array in a directory store, read and written one storage chunk at a time.
+/// A Zarr v2 or v3 array in a directory store, read and written one stored unit at a time: a chunk file, or a
+/// shard file of a sharded v3 array (the <c>sharding_indexed</c> codec; see <see cref="ZarrV3Codecs"/>).
 /// <para>
-/// Every chunk file is a whole chunk, also at the array's far edge (the part past the edge holds the fill
-/// value), and a missing file reads as the fill value. A write decodes the chunks it covers only partly,
-/// patches them and re-encodes them (read-modify-write), under a lock per chunk so that parallel writers
-/// of disjoint boxes in one chunk keep each other's voxels. The new file is written beside the old one
-/// and renamed over it, so readers and crashes only ever see a complete chunk.
+/// Every chunk is whole, also at the array's far edge (the part past the edge holds the fill value), and a
+/// missing chunk file, shard file or shard index entry reads as the fill value. Reads decode only the chunks
+/// (inner chunks of a shard) they touch. A write re-encodes every unit it touches whole: one it covers only in
+/// part is read, patched and rewritten (read-modify-write) under a lock per unit, so parallel writers of
+/// disjoint boxes in one unit keep each other's voxels. The new file is written beside the old one and
+/// renamed over it, so readers and crashes only ever see a complete chunk or shard. The lock is per process:
+/// writers in different processes must own whole units (<see cref="VolumeInfo.WriteUnit"/>).
 /// </para>
+/// <code>
+///   shards of 4 × 4 voxels holding inner chunks of 2 × 2 (║ ═: shard borders); box B = y 0..4, x 2..8 written:
+///
+///          x 0       2       4       6       8
+///   y 0    ┌───────┬───────╥───────┬───────┐   shard (0,0): B covers it in part → read its inner chunks,
+///          │       │ B B B ║ B B B │ B B B │   patch, re-encode (the left column, all fill, is not stored),
+///   y 2    ├───────┼───────╫───────┼───────┤   write chunks ‖ index, rename: all under shard (0,0)'s lock
+///          │       │ B B B ║ B B B │ B B B │
+///   y 4    ╞═══════╧═══════╬═══════╧═══════╡   shard (0,1): B covers it whole → encoded without reading it
+///          │  shard (1,0)  ║  shard (1,1)  │   shards (1,0), (1,1): untouched
+///   y 8    └───────────────╨───────────────┘
+/// </code>
 /// </summary>
 internal sealed class ZarrVolume : IVolume
 {
-    // Striped locks shared by every instance, keyed by array path and chunk coordinates, so two handles
-    // on the same array in one process also serialise their read-modify-writes.
-    private static readonly object[] ChunkLocks = Enumerable.Range(0, 1024).Select(_ => new object()).ToArray();
+    // Striped locks shared by every instance, keyed by array path and unit (chunk or shard) coordinates, so two
+    // handles on the same array in one process also serialise their read-modify-writes.
+    private static readonly object[] UnitLocks = Enumerable.Range(0, 1024).Select(_ => new object()).ToArray();
 
     private readonly string _path;
-    private readonly ZarrArrayMeta _meta;
+    private readonly ZarrArrayMeta? _v2;
+    private readonly ZarrV3ArrayMeta? _v3;
+    private readonly ShardingCodec? _sharding;
     private readonly bool _writable;
     private readonly int _elementSize;
+    private readonly long[] _shape;
+    private readonly long[] _unitShape;      // one file: the chunk, or the shard
+    private readonly long[] _chunkShape;     // what one decode yields: the chunk, or the shard's inner chunk
     private readonly int _chunkBytes;
-    private readonly long[] _chunkShape;
+    private readonly long _unitBytes;
     private readonly byte[] _fill;
     private readonly int _pathHash;
+    private byte[]? _fillChunk;              // one chunk of fill values, to spot inner chunks a shard need not store
 
-    private ZarrVolume(string arrayPath, ZarrArrayMeta meta, AxisOrder axes, VoxelSize voxelSize, bool writable)
+    private ZarrVolume(string arrayPath, ZarrArrayMeta? v2, ZarrV3ArrayMeta? v3, AxisOrder axes, VoxelSize voxelSize, bool writable)
     {
         _path = arrayPath;
-        _meta = meta;
+        _v2 = v2;
+        _v3 = v3;
+        _sharding = v3?.Codecs.Sharding;
         _writable = writable;
-        _elementSize = meta.DataType.SizeInBytes();
-        _chunkShape = meta.Chunks.Select(c => (long)c).ToArray();
+        var type = v2?.DataType ?? v3!.DataType;
+        double fill = v2?.FillValue ?? v3!.FillValue;
+        _elementSize = type.SizeInBytes();
+        _shape = v2?.Shape ?? v3!.Shape;
+        _unitShape = (v2?.Chunks ?? v3!.GridChunks).Select(c => (long)c).ToArray();
+        _chunkShape = _sharding?.InnerShape ?? _unitShape;
         long chunkBytes = _chunkShape.Aggregate((long)_elementSize, (a, b) => a * b);
         if (chunkBytes > Array.MaxLength)
-            throw new VolumeException(arrayPath, $"storage chunks [{string.Join(", ", meta.Chunks)}] hold {chunkBytes} bytes; at most {Array.MaxLength} are supported");
+            throw new VolumeException(arrayPath, $"storage chunks [{string.Join(", ", _chunkShape)}] hold {chunkBytes} bytes; at most {Array.MaxLength} are supported");
         _chunkBytes = (int)chunkBytes;
-        _fill = Scalars.Encode(meta.FillValue, meta.DataType);
+        _unitBytes = _unitShape.Aggregate((long)_elementSize, (a, b) => a * b);
+        if (writable && _unitBytes > Array.MaxLength)
+            throw new VolumeException(arrayPath, $"shards [{string.Join(", ", _unitShape)}] hold {_unitBytes} bytes; at most {Array.MaxLength} can be written");
+        _fill = Scalars.Encode(fill, type);
         _pathHash = StringComparer.Ordinal.GetHashCode(Path.GetFullPath(arrayPath));
-        Info = new VolumeInfo(arrayPath, VolumeFormat.Zarr, axes, meta.Shape, meta.DataType, meta.Chunks, voxelSize,
-            meta.Codec.Description, meta.FillValue);
+        int[] chunks = _chunkShape.Select(c => (int)c).ToArray();
+        Info = new VolumeInfo(arrayPath, VolumeFormat.Zarr, axes, _shape, type, chunks, voxelSize,
+            v2?.Codec.Description ?? v3!.Codecs.Description, fill, _sharding is null ? null : v3!.GridChunks);
     }
 
     public VolumeInfo Info { get; }
 
-    /// <summary>Opens the array or OME-Zarr image (level 0) at <paramref name="storePath"/>/<paramref name="innerPath"/>.</summary>
+    /// <summary>
+    /// Opens the array or OME-Zarr image (level 0) at <paramref name="storePath"/>/<paramref name="innerPath"/>: Zarr v3
+    /// when the directory has a zarr.json (an array, or a group with OME-NGFF 0.5 metadata), else Zarr v2 (.zarray, or a
+    /// .zgroup with OME-NGFF 0.4 metadata).
+    /// </summary>
     public static ZarrVolume Open(string storePath, string innerPath, AxisOrder? axes, bool writable)
     {
         string dir = Join(storePath, innerPath);
         if (!Directory.Exists(dir))
             throw new VolumeException(dir, File.Exists(dir) ? "is a file, not a Zarr store directory" : "does not exist");
-        if (File.Exists(Path.Combine(dir, ".zarray")))
+        string? node = ZarrV3Json.NodeType(dir);
+        if (node == "array" || (node is null && File.Exists(Path.Combine(dir, ".zarray"))))
         {
-            var meta = ReadMeta(dir);
-            var order = axes ?? OmeNgff.ArrayDimensions(dir, meta.Shape.Length) ?? DefaultAxes(dir, meta.Shape.Length);
-            CheckRank(dir, order, meta);
-            return new ZarrVolume(dir, meta, order, VoxelSize.Isotropic, writable);
+            var (v2, v3) = ReadArrayMeta(dir);
+            long[] shape = v2?.Shape ?? v3!.Shape;
+            var order = axes ?? (v2 is not null ? OmeNgff.ArrayDimensions(dir, shape.Length) : DimensionNames(v3!, shape.Length))
+                ?? DefaultAxes(dir, shape.Length);
+            CheckRank(dir, order, shape);
+            return new ZarrVolume(dir, v2, v3, order, VoxelSize.Isotropic, writable);
         }
-        if (File.Exists(Path.Combine(dir, ".zgroup")))
+        if (node == "group" || (node is null && File.Exists(Path.Combine(dir, ".zgroup"))))
         {
-            var image = OmeNgff.ReadImage(dir);
-            var meta = ReadMeta(image.ArrayPath);
-            if (image.AxisNames.Length != meta.Shape.Length)
-                throw new VolumeException(image.ArrayPath, $"the multiscales metadata names {image.AxisNames.Length} axes ({string.Join(", ", image.AxisNames)}) but the array has {meta.Shape.Length} dimensions");
+            var image = node == "group" ? OmeNgff.ReadImageV3(dir) : OmeNgff.ReadImage(dir);
+            var (v2, v3) = ReadArrayMeta(image.ArrayPath);
+            long[] shape = v2?.Shape ?? v3!.Shape;
+            if (image.AxisNames.Length != shape.Length)
+                throw new VolumeException(image.ArrayPath, $"the multiscales metadata names {image.AxisNames.Length} axes ({string.Join(", ", image.AxisNames)}) but the array has {shape.Length} dimensions");
             var order = axes ?? image.Axes ?? throw new VolumeException(dir,
                 $"axis names [{string.Join(", ", image.AxisNames)}] are not a subset of t, c, z, y, x; pass the axis order explicitly (--axes)");
-            CheckRank(image.ArrayPath, order, meta);
-            return new ZarrVolume(image.ArrayPath, meta, order, image.VoxelSize, writable);
+            CheckRank(image.ArrayPath, order, shape);
+            return new ZarrVolume(image.ArrayPath, v2, v3, order, image.VoxelSize, writable);
         }
-        throw new VolumeException(dir, "is neither a Zarr array (no .zarray) nor a Zarr group (no .zgroup)");
+        if (node is not null)
+            throw new VolumeException(dir, $"zarr.json has node_type \"{node}\"; expected \"array\" or \"group\"");
+        throw new VolumeException(dir, "is neither a Zarr array (no zarr.json or .zarray) nor a Zarr group (no zarr.json or .zgroup)");
     }
 
-    /// <summary>Creates an OME-Zarr 0.4 image with one level, "0", at <paramref name="storePath"/>/<paramref name="innerPath"/>.</summary>
+    /// <summary>
+    /// Creates an OME-Zarr image with one level, "0", at <paramref name="storePath"/>/<paramref name="innerPath"/>: OME-NGFF
+    /// 0.4 on Zarr v2, or OME-NGFF 0.5 on Zarr v3 when <see cref="VolumeCreateOptions.ZarrFormat"/> is 3.
+    /// </summary>
     public static ZarrVolume Create(string storePath, string innerPath, VolumeCreateOptions options)
     {
         string imageDir = Join(storePath, innerPath);
         Validate(imageDir, options);
+        bool v3 = options.ZarrFormat == 3;
+        string ngff = v3 ? "OME-Zarr 0.5" : "OME-Zarr 0.4";
         if (!options.Axes.IsOmeOrder)
-            throw new UsageException($"{imageDir}: OME-Zarr 0.4 needs the axes in the order t, c, z, y, x; got \"{options.Axes}\" " +
+            throw new UsageException($"{imageDir}: {ngff} needs the axes in the order t, c, z, y, x; got \"{options.Axes}\" " +
                 $"(use \"{options.Axes.ToOmeOrder()}\", or write an HDF5 dataset for other orders)");
-        if (File.Exists(Path.Combine(imageDir, ".zarray")) || File.Exists(Path.Combine(imageDir, ".zattrs")) || Path.Exists(Path.Combine(imageDir, "0")))
+        if (File.Exists(Path.Combine(imageDir, ".zarray")) || File.Exists(Path.Combine(imageDir, ".zattrs")) || Path.Exists(Path.Combine(imageDir, "0")) ||
+            (ZarrV3Json.NodeType(imageDir) is { } node && (node != "group" || ZarrV3Json.GroupAttributes(imageDir).EnumerateObject().Any())))
             throw new VolumeException(imageDir, "already holds Zarr data; remove it or choose another path");
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDir)));
+        if (v3) _ = ZarrV3Codecs.FromSpec(options.Codec, options.DataType, options.Chunks, options.ShardShape);   // refuse before writing anything
         try
         {
-            // The store root and every group on the way down to the image get a .zgroup.
+            // The store root and every group on the way down to the image get a .zgroup (v2) or a group zarr.json (v3).
             string current = storePath;
-            EnsureGroup(current);
-            foreach (string part in innerPath.Split('/', StringSplitOptions.RemoveEmptyEntries))
+            var parts = innerPath.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            if (v3)
             {
-                current = Path.Combine(current, part);
-                EnsureGroup(current);
+                if (parts.Length > 0) EnsureGroupV3(current);
+                for (int i = 0; i < parts.Length - 1; i++)
+                    EnsureGroupV3(current = Path.Combine(current, parts[i]));
+                Directory.CreateDirectory(imageDir);
+                WriteAtomic(Path.Combine(imageDir, ZarrV3ArrayMeta.FileName), OmeNgff.ImageGroupV3(name, options));
             }
-            WriteAtomic(Path.Combine(imageDir, ".zattrs"), OmeNgff.ImageAttributes(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDir))), options));
+            else
+            {
+                EnsureGroup(current);
+                foreach (string part in parts)
+                    EnsureGroup(current = Path.Combine(current, part));
+                WriteAtomic(Path.Combine(imageDir, ".zattrs"), OmeNgff.ImageAttributes(name, options));
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new VolumeException(imageDir, $"cannot create the OME-Zarr image: {e.Message}", e);
         }
-        return CreateArrayCore(Path.Combine(imageDir, "0"), options, '/', arrayDimensions: false);
+        string level = Path.Combine(imageDir, "0");
+        return v3 ? CreateArrayV3Core(level, options, null, defaultKeys: true, '/') : CreateArrayCore(level, options, '/', arrayDimensions: false);
     }
 
     /// <summary>
-    /// Creates a plain Zarr v2 array in any axis order; the axis names go to the xarray attribute
-    /// _ARRAY_DIMENSIONS, which <see cref="Open"/> reads back.
+    /// Creates a plain Zarr array in any axis order: v2 names the axes in xarray's _ARRAY_DIMENSIONS, v3 in
+    /// dimension_names; <see cref="Open"/> reads either back. <paramref name="dimensionSeparator"/> is for v2 only.
     /// </summary>
     internal static ZarrVolume CreateArray(string arrayPath, VolumeCreateOptions options, char dimensionSeparator = '/')
     {
         Validate(arrayPath, options);
+        if (options.ZarrFormat == 3) return CreateArrayV3Core(arrayPath, options, null, defaultKeys: true, '/');
         if (dimensionSeparator is not ('.' or '/'))
             throw new ArgumentOutOfRangeException(nameof(dimensionSeparator), dimensionSeparator, "must be '.' or '/'");
         return CreateArrayCore(arrayPath, options, dimensionSeparator, arrayDimensions: true);
     }
 
+    /// <summary>
+    /// Creates a plain Zarr v3 array with the codec list <paramref name="codecsJson"/> exactly as it should stand in
+    /// zarr.json (null: the one <paramref name="options"/> asks for), and the "default" or the "v2" chunk key encoding.
+    /// With a sharding_indexed codec, <see cref="VolumeCreateOptions.ShardShape"/> is the chunk grid.
+    /// </summary>
+    internal static ZarrVolume CreateArrayV3(string arrayPath, VolumeCreateOptions options, string? codecsJson = null,
+        bool v2KeyEncoding = false, char separator = '/')
+    {
+        Validate(arrayPath, options with { ZarrFormat = 3 });
+        if (separator is not ('.' or '/'))
+            throw new ArgumentOutOfRangeException(nameof(separator), separator, "must be '.' or '/'");
+        return CreateArrayV3Core(arrayPath, options, codecsJson, !v2KeyEncoding, separator);
+    }
+
+    private static ZarrVolume CreateArrayV3Core(string arrayPath, VolumeCreateOptions options, string? codecsJson, bool defaultKeys, char separator)
+    {
+        if (File.Exists(Path.Combine(arrayPath, ZarrV3ArrayMeta.FileName)) || File.Exists(Path.Combine(arrayPath, ".zarray")))
+            throw new VolumeException(arrayPath, "already holds a Zarr array; remove it or choose another path");
+        int[] grid = (int[])(options.ShardShape ?? options.Chunks).Clone();
+        codecsJson ??= ZarrV3Codecs.FromSpec(options.Codec, options.DataType, options.Chunks, options.ShardShape);
+        ZarrV3Codecs codecs;
+        using (var doc = JsonDocument.Parse(codecsJson))
+            codecs = ZarrV3Codecs.Parse(doc.RootElement, options.DataType, grid.Select(c => (long)c).ToArray(), arrayPath);
+        var meta = new ZarrV3ArrayMeta((long[])options.Shape.Clone(), grid, options.DataType, options.FillValue, codecs,
+            defaultKeys, separator, options.Axes.Names.Select(a => a.ToString()).ToArray(), "{}");
+        try
+        {
+            Directory.CreateDirectory(arrayPath);
+            WriteAtomic(Path.Combine(arrayPath, ZarrV3ArrayMeta.FileName), meta.ToJson());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VolumeException(arrayPath, $"cannot create the Zarr array: {e.Message}", e);
+        }
+        return new ZarrVolume(arrayPath, null, meta, options.Axes, options.VoxelSize, writable: true);
+    }
+
     private static ZarrVolume CreateArrayCore(string arrayPath, VolumeCreateOptions options, char separator, bool arrayDimensions)
     {
-        if (File.Exists(Path.Combine(arrayPath, ".zarray")))
+        if (File.Exists(Path.Combine(arrayPath, ".zarray")) || File.Exists(Path.Combine(arrayPath, ZarrV3ArrayMeta.FileName)))
             throw new VolumeException(arrayPath, "already holds a Zarr array; remove it or choose another path");
         var meta = new ZarrArrayMeta((long[])options.Shape.Clone(), (int[])options.Chunks.Clone(), options.DataType, BigEndian: false,
             ChunkCodecs.FromSpec(options.Codec), options.FillValue, separator);
@@ -137,7 +237,7 @@ internal sealed class ZarrVolume : IVolume
         {
             throw new VolumeException(arrayPath, $"cannot create the Zarr array: {e.Message}", e);
         }
-        return new ZarrVolume(arrayPath, meta, options.Axes, options.VoxelSize, writable: true);
+        return new ZarrVolume(arrayPath, meta, null, options.Axes, options.VoxelSize, writable: true);
     }
 
     public void Read(NdBox box, Span<byte> destination)
@@ -145,26 +245,48 @@ internal sealed class ZarrVolume : IVolume
         CheckBox(box, destination.Length, nameof(destination));
         if (box.ElementCount == 0) return;
         int rank = box.Rank;
-        Span<long> first = stackalloc long[rank], last = stackalloc long[rank], index = stackalloc long[rank];
+        Span<long> first = stackalloc long[rank], last = stackalloc long[rank], unit = stackalloc long[rank];
+        Span<long> cFirst = stackalloc long[rank], cLast = stackalloc long[rank], index = stackalloc long[rank];
         Span<long> inChunk = stackalloc long[rank], inBox = stackalloc long[rank], overlap = stackalloc long[rank];
-        ChunkRange(box, first, last);
-        first.CopyTo(index);
+        GridRange(box, _unitShape, first, last);
+        first.CopyTo(unit);
         byte[] chunk = ArrayPool<byte>.Shared.Rent(_chunkBytes);
+        ulong[]? shardIndex = _sharding is null ? null : ArrayPool<ulong>.Shared.Rent(2 * _sharding.InnerCount);
         try
         {
             var chunkSpan = chunk.AsSpan(0, _chunkBytes);
             do
             {
-                Overlap(box, index, inChunk, inBox, overlap);
-                if (!LoadChunk(ChunkKey(index), chunkSpan))
-                    Scalars.Fill(chunkSpan, _fill);
-                Strided.CopyBox(chunkSpan, _chunkShape, inChunk, destination, box.Shape, inBox, overlap, _elementSize);
+                string key = UnitKey(unit);
+                if (_sharding is null)
+                {
+                    Overlap(box, unit, _unitShape, inChunk, inBox, overlap);
+                    if (!LoadChunk(key, chunkSpan))
+                        Scalars.Fill(chunkSpan, _fill);
+                    Strided.CopyBox(chunkSpan, _chunkShape, inChunk, destination, box.Shape, inBox, overlap, _elementSize);
+                    continue;
+                }
+                // A shard: its index once, then each inner chunk the box touches.
+                using var handle = OpenUnit(key);
+                var indexSpan = shardIndex.AsSpan(0, 2 * _sharding.InnerCount);
+                if (handle is not null) ReadShardIndex(handle, key, indexSpan);
+                GridRange(Intersect(box, unit, _unitShape), _chunkShape, cFirst, cLast);
+                cFirst.CopyTo(index);
+                do
+                {
+                    Overlap(box, index, _chunkShape, inChunk, inBox, overlap);
+                    if (handle is null || !ReadInnerChunk(handle, key, indexSpan, InnerLinear(index, unit), chunkSpan))
+                        Scalars.Fill(chunkSpan, _fill);
+                    Strided.CopyBox(chunkSpan, _chunkShape, inChunk, destination, box.Shape, inBox, overlap, _elementSize);
+                }
+                while (Next(index, cFirst, cLast));
             }
-            while (Next(index, first, last));
+            while (Next(unit, first, last));
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(chunk);
+            if (shardIndex is not null) ArrayPool<ulong>.Shared.Return(shardIndex);
         }
     }
 
@@ -176,73 +298,88 @@ internal sealed class ZarrVolume : IVolume
         if (box.ElementCount == 0) return;
         int rank = box.Rank;
         Span<long> first = stackalloc long[rank], last = stackalloc long[rank], index = stackalloc long[rank];
-        Span<long> inChunk = stackalloc long[rank], inBox = stackalloc long[rank], overlap = stackalloc long[rank];
-        ChunkRange(box, first, last);
+        Span<long> inUnit = stackalloc long[rank], inBox = stackalloc long[rank], overlap = stackalloc long[rank];
+        GridRange(box, _unitShape, first, last);
         first.CopyTo(index);
-        byte[] chunk = ArrayPool<byte>.Shared.Rent(_chunkBytes);
+        byte[] unit = ArrayPool<byte>.Shared.Rent((int)_unitBytes);
         try
         {
-            var chunkSpan = chunk.AsSpan(0, _chunkBytes);
+            var unitSpan = unit.AsSpan(0, (int)_unitBytes);
             do
             {
-                bool whole = Overlap(box, index, inChunk, inBox, overlap);
-                string key = ChunkKey(index);
-                lock (ChunkLocks[LockIndex(index)])
+                bool whole = Overlap(box, index, _unitShape, inUnit, inBox, overlap);
+                string key = UnitKey(index);
+                lock (UnitLocks[LockIndex(index)])
                 {
-                    // A chunk the box covers entirely (up to the array edge) need not be read first.
-                    if (whole || !LoadChunk(key, chunkSpan))
-                        Scalars.Fill(chunkSpan, _fill);
-                    Strided.CopyBox(source, box.Shape, inBox, chunkSpan, _chunkShape, inChunk, overlap, _elementSize);
-                    StoreChunk(key, chunkSpan);
+                    // A unit the box covers entirely (up to the array edge) need not be read first.
+                    if (whole || !LoadUnit(key, unitSpan))
+                        Scalars.Fill(unitSpan, _fill);
+                    Strided.CopyBox(source, box.Shape, inBox, unitSpan, _unitShape, inUnit, overlap, _elementSize);
+                    if (_sharding is null) StoreChunk(key, unitSpan);
+                    else StoreShard(key, unitSpan);
                 }
             }
             while (Next(index, first, last));
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
+            ArrayPool<byte>.Shared.Return(unit);
         }
     }
 
-    /// <summary>Nothing to do: every chunk file is complete and renamed into place before Write returns.</summary>
+    /// <summary>Nothing to do: every chunk and shard file is complete and renamed into place before Write returns.</summary>
     public void Flush() { }
 
     public void Dispose() { }
 
     private void CheckBox(NdBox box, int bufferLength, string bufferName)
     {
-        if (box.Rank != _meta.Shape.Length)
-            throw new VolumeException(_path, $"box {box} has {box.Rank} dimensions but the volume has {_meta.Shape.Length} ({Info.Axes})");
-        if (!box.IsInside(_meta.Shape))
-            throw new VolumeException(_path, $"box {box} is outside the volume of shape [{string.Join(", ", _meta.Shape)}]");
+        if (box.Rank != _shape.Length)
+            throw new VolumeException(_path, $"box {box} has {box.Rank} dimensions but the volume has {_shape.Length} ({Info.Axes})");
+        if (!box.IsInside(_shape))
+            throw new VolumeException(_path, $"box {box} is outside the volume of shape [{string.Join(", ", _shape)}]");
         long bytes = box.ElementCount * _elementSize;
         if (bufferLength < bytes)
             throw new ArgumentException($"{bufferName} holds {bufferLength} bytes; box {box} of {Info.DataType.Name()} needs {bytes}", bufferName);
     }
 
-    private void ChunkRange(NdBox box, Span<long> first, Span<long> last)
+    private static void GridRange(NdBox box, ReadOnlySpan<long> cell, Span<long> first, Span<long> last)
     {
         for (int d = 0; d < box.Rank; d++)
         {
-            first[d] = box.Start[d] / _chunkShape[d];
-            last[d] = (box.Start[d] + box.Shape[d] - 1) / _chunkShape[d];
+            first[d] = box.Start[d] / cell[d];
+            last[d] = (box.Start[d] + box.Shape[d] - 1) / cell[d];
         }
     }
 
-    /// <summary>The box ∩ chunk, as corners in chunk and box coordinates; true when it is the chunk's whole in-array part.</summary>
-    private bool Overlap(NdBox box, ReadOnlySpan<long> index, Span<long> inChunk, Span<long> inBox, Span<long> overlap)
+    /// <summary>The box ∩ grid cell <paramref name="index"/> (clipped to the array).</summary>
+    private NdBox Intersect(NdBox box, ReadOnlySpan<long> index, ReadOnlySpan<long> cell)
+    {
+        var start = new long[box.Rank];
+        var shape = new long[box.Rank];
+        for (int d = 0; d < box.Rank; d++)
+        {
+            long cellStart = index[d] * cell[d];
+            start[d] = Math.Max(box.Start[d], cellStart);
+            shape[d] = Math.Min(box.Start[d] + box.Shape[d], Math.Min(cellStart + cell[d], _shape[d])) - start[d];
+        }
+        return new NdBox(start, shape);
+    }
+
+    /// <summary>The box ∩ grid cell, as corners in cell and box coordinates; true when it is the cell's whole in-array part.</summary>
+    private bool Overlap(NdBox box, ReadOnlySpan<long> index, ReadOnlySpan<long> cell, Span<long> inCell, Span<long> inBox, Span<long> overlap)
     {
         bool whole = true;
         for (int d = 0; d < box.Rank; d++)
         {
-            long chunkStart = index[d] * _chunkShape[d];
-            long chunkEnd = Math.Min(chunkStart + _chunkShape[d], _meta.Shape[d]);
-            long start = Math.Max(box.Start[d], chunkStart);
-            long end = Math.Min(box.Start[d] + box.Shape[d], chunkEnd);
-            inChunk[d] = start - chunkStart;
+            long cellStart = index[d] * cell[d];
+            long cellEnd = Math.Min(cellStart + cell[d], _shape[d]);
+            long start = Math.Max(box.Start[d], cellStart);
+            long end = Math.Min(box.Start[d] + box.Shape[d], cellEnd);
+            inCell[d] = start - cellStart;
             inBox[d] = start - box.Start[d];
             overlap[d] = end - start;
-            whole &= start == chunkStart && end == chunkEnd;
+            whole &= start == cellStart && end == cellEnd;
         }
         return whole;
     }
@@ -257,89 +394,300 @@ internal sealed class ZarrVolume : IVolume
         return false;
     }
 
-    private string ChunkKey(ReadOnlySpan<long> index)
+    /// <summary>The file key of a chunk (unsharded) or shard: v2 "0.1.2" / "0/1/2", v3 "c/0/1/2" / "0.1.2".</summary>
+    private string UnitKey(ReadOnlySpan<long> index)
     {
+        if (_v3 is not null) return _v3.ChunkKey(index);
         var key = new StringBuilder(index.Length * 4);
         for (int d = 0; d < index.Length; d++)
         {
-            if (d > 0) key.Append(_meta.Separator);
+            if (d > 0) key.Append(_v2!.Separator);
             key.Append(index[d]);
         }
         return key.ToString();
+    }
+
+    /// <summary>C-order position, inside shard <paramref name="shard"/>, of the inner chunk at global grid index <paramref name="chunk"/>.</summary>
+    private int InnerLinear(ReadOnlySpan<long> chunk, ReadOnlySpan<long> shard)
+    {
+        var perShard = _sharding!.ChunksPerShard;
+        long linear = 0;
+        for (int d = 0; d < chunk.Length; d++)
+            linear = linear * perShard[d] + (chunk[d] - shard[d] * perShard[d]);
+        return (int)linear;
     }
 
     private int LockIndex(ReadOnlySpan<long> index)
     {
         int hash = _pathHash;
         foreach (long i in index) hash = HashCode.Combine(hash, i);
-        return (int)((uint)hash % (uint)ChunkLocks.Length);
+        return (int)((uint)hash % (uint)UnitLocks.Length);
+    }
+
+    /// <summary>Opens the file of chunk or shard <paramref name="key"/> for reading; null when it does not exist.</summary>
+    private SafeFileHandle? OpenUnit(string key)
+    {
+        try
+        {
+            return File.OpenHandle(Path.Combine(_path, key), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VolumeException(_path, $"cannot read {UnitNoun} {key}: {e.Message}", e);
+        }
+    }
+
+    private string UnitNoun => _sharding is null ? "chunk" : "shard";
+
+    private void ReadAt(SafeFileHandle handle, string key, Span<byte> buffer, long offset)
+    {
+        try
+        {
+            int read = 0;
+            while (read < buffer.Length)
+            {
+                int n = RandomAccess.Read(handle, buffer[read..], offset + read);
+                if (n == 0)
+                    throw new VolumeException(_path, $"{UnitNoun} {key} is corrupt: it ends at {offset + read} bytes, expected {buffer.Length} bytes from {offset}");
+                read += n;
+            }
+        }
+        catch (IOException e)
+        {
+            throw new VolumeException(_path, $"cannot read {UnitNoun} {key}: {e.Message}", e);
+        }
     }
 
     /// <summary>Decodes chunk <paramref name="key"/> into <paramref name="chunk"/> (little-endian); false when its file is missing.</summary>
     private bool LoadChunk(string key, Span<byte> chunk)
     {
-        string file = Path.Combine(_path, key);
-        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+        using var handle = OpenUnit(key);
+        if (handle is null) return false;
+        long length = RandomAccess.GetLength(handle);
+        if (length > Array.MaxLength)
+            throw new VolumeException(_path, $"chunk {key} is corrupt: its file has {length} bytes");
+        byte[] compressed = ArrayPool<byte>.Shared.Rent((int)length);
         try
         {
-            handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var bytes = compressed.AsSpan(0, (int)length);
+            ReadAt(handle, key, bytes, 0);
+            if (_v3 is not null)
+                _v3.Codecs.Decode(bytes, chunk);
+            else
+            {
+                _v2!.Codec.Decode(bytes, chunk);
+                if (_v2.BigEndian) Strided.SwapBytes(chunk, _elementSize);
+            }
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (InvalidDataException e)
         {
-            return false;
+            throw new VolumeException(_path, $"chunk {key} is corrupt: {e.Message}", e);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        finally
         {
-            throw new VolumeException(_path, $"cannot read chunk {key}: {e.Message}", e);
+            ArrayPool<byte>.Shared.Return(compressed);
         }
-        using (handle)
-        {
-            long length = RandomAccess.GetLength(handle);
-            if (length > Array.MaxLength)
-                throw new VolumeException(_path, $"chunk {key} is corrupt: its file has {length} bytes");
-            byte[] compressed = ArrayPool<byte>.Shared.Rent((int)length);
-            try
-            {
-                int read = 0;
-                while (read < length)
-                {
-                    int n = RandomAccess.Read(handle, compressed.AsSpan(read, (int)length - read), read);
-                    if (n == 0) break;
-                    read += n;
-                }
-                _meta.Codec.Decode(compressed.AsSpan(0, read), chunk);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new VolumeException(_path, $"chunk {key} is corrupt: {e.Message}", e);
-            }
-            catch (IOException e)
-            {
-                throw new VolumeException(_path, $"cannot read chunk {key}: {e.Message}", e);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(compressed);
-            }
-        }
-        if (_meta.BigEndian) Strided.SwapBytes(chunk, _elementSize);
         return true;
     }
 
-    /// <summary>Encodes <paramref name="chunk"/> (clobbered when the file is big-endian) and renames it into place.</summary>
+    /// <summary>Decodes a whole unit (chunk or shard) for a read-modify-write; false when its file is missing.</summary>
+    private bool LoadUnit(string key, Span<byte> unit)
+    {
+        if (_sharding is null) return LoadChunk(key, unit);
+        using var handle = OpenUnit(key);
+        if (handle is null) return false;
+        var index = new ulong[2 * _sharding.InnerCount];
+        ReadShardIndex(handle, key, index);
+        Scalars.Fill(unit, _fill);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(_chunkBytes);
+        try
+        {
+            var chunkSpan = chunk.AsSpan(0, _chunkBytes);
+            int rank = _unitShape.Length;
+            Span<long> local = stackalloc long[rank], corner = stackalloc long[rank], zero = stackalloc long[rank];
+            local.Clear();
+            zero.Clear();
+            for (int i = 0; i < _sharding.InnerCount; i++, Odometer(local, _sharding.ChunksPerShard))
+            {
+                if (!ReadInnerChunk(handle, key, index, i, chunkSpan)) continue;
+                for (int d = 0; d < rank; d++) corner[d] = local[d] * _chunkShape[d];
+                Strided.CopyBox(chunkSpan, _chunkShape, zero, unit, _unitShape, corner, _chunkShape, _elementSize);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        return true;
+    }
+
+    private static void Odometer(Span<long> index, ReadOnlySpan<long> shape)
+    {
+        for (int d = index.Length - 1; d >= 0; d--)
+        {
+            if (++index[d] < shape[d]) return;
+            index[d] = 0;
+        }
+    }
+
+    /// <summary>Reads and checks the index of shard <paramref name="key"/>: (offset, nbytes) per inner chunk, in C order.</summary>
+    private void ReadShardIndex(SafeFileHandle handle, string key, Span<ulong> index)
+    {
+        var s = _sharding!;
+        long length = RandomAccess.GetLength(handle);
+        string file = Path.Combine(_path, key);
+        if (length < s.IndexBytes)
+            throw new VolumeException(_path, $"shard {key} is corrupt: {file} has {length} bytes, fewer than its index needs ({s.IndexBytes})");
+        byte[] encoded = ArrayPool<byte>.Shared.Rent(s.IndexBytes);
+        try
+        {
+            var bytes = encoded.AsSpan(0, s.IndexBytes);
+            ReadAt(handle, key, bytes, s.IndexAtStart ? 0 : length - s.IndexBytes);
+            s.Index.Decode(bytes, MemoryMarshal.AsBytes(index));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new VolumeException(_path, $"shard {key} is corrupt: the index of {file} fails its check ({e.Message})", e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(encoded);
+        }
+        for (int i = 0; i < s.InnerCount; i++)
+        {
+            ulong offset = index[2 * i], nbytes = index[2 * i + 1];
+            if (offset == ShardingCodec.Missing && nbytes == ShardingCodec.Missing) continue;
+            if (offset > (ulong)length || nbytes > (ulong)length - offset || nbytes > (ulong)Array.MaxLength)
+                throw new VolumeException(_path, $"shard {key} is corrupt: the index of {file} puts inner chunk {i} at bytes {offset}..{offset + nbytes} of a {length}-byte file");
+        }
+    }
+
+    /// <summary>Decodes inner chunk <paramref name="inner"/> (C order in the shard) into <paramref name="chunk"/>; false when the index marks it absent.</summary>
+    private bool ReadInnerChunk(SafeFileHandle handle, string key, ReadOnlySpan<ulong> index, int inner, Span<byte> chunk)
+    {
+        ulong offset = index[2 * inner], nbytes = index[2 * inner + 1];
+        if (offset == ShardingCodec.Missing && nbytes == ShardingCodec.Missing) return false;
+        byte[] encoded = ArrayPool<byte>.Shared.Rent((int)nbytes);
+        try
+        {
+            var bytes = encoded.AsSpan(0, (int)nbytes);
+            ReadAt(handle, key, bytes, (long)offset);
+            _sharding!.Inner.Decode(bytes, chunk);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new VolumeException(_path, $"shard {key} is corrupt: inner chunk {inner} of {Path.Combine(_path, key)}: {e.Message}", e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(encoded);
+        }
+        return true;
+    }
+
+    /// <summary>Encodes <paramref name="chunk"/> (clobbered when a v2 file is big-endian) and renames it into place.</summary>
     private void StoreChunk(string key, Span<byte> chunk)
     {
-        if (_meta.BigEndian) Strided.SwapBytes(chunk, _elementSize);
-        using var encoded = _meta.Codec.Encode(chunk, _elementSize);
+        PooledBuffer encoded;
+        if (_v3 is not null) encoded = _v3.Codecs.Encode(chunk);
+        else
+        {
+            if (_v2!.BigEndian) Strided.SwapBytes(chunk, _elementSize);
+            encoded = _v2.Codec.Encode(chunk, _elementSize);
+        }
+        using (encoded)
+            WriteUnitFile(key, encoded.Span);
+    }
+
+    /// <summary>
+    /// Encodes a whole shard: its inner chunks in C order, each skipped (index entries 2⁶⁴-1) when it equals the fill
+    /// value, then the index. A shard with no stored chunk has no file: an existing one is deleted.
+    /// </summary>
+    private void StoreShard(string key, ReadOnlySpan<byte> unit)
+    {
+        var s = _sharding!;
+        var index = new ulong[2 * s.InnerCount];
+        var output = new PooledBufferStream(_chunkBytes);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(_chunkBytes);
+        try
+        {
+            _fillChunk ??= FillChunk();
+            if (s.IndexAtStart) output.Write(new byte[s.IndexBytes]);
+            var chunkSpan = chunk.AsSpan(0, _chunkBytes);
+            int rank = _unitShape.Length, stored = 0;
+            Span<long> local = stackalloc long[rank], corner = stackalloc long[rank], zero = stackalloc long[rank];
+            local.Clear();
+            zero.Clear();
+            for (int i = 0; i < s.InnerCount; i++, Odometer(local, s.ChunksPerShard))
+            {
+                for (int d = 0; d < rank; d++) corner[d] = local[d] * _chunkShape[d];
+                Strided.CopyBox(unit, _unitShape, corner, chunkSpan, _chunkShape, zero, _chunkShape, _elementSize);
+                if (chunkSpan.SequenceEqual(_fillChunk))
+                {
+                    index[2 * i] = index[2 * i + 1] = ShardingCodec.Missing;
+                    continue;
+                }
+                using var encoded = s.Inner.Encode(chunkSpan);
+                index[2 * i] = (ulong)output.Length;
+                index[2 * i + 1] = (ulong)encoded.Length;
+                output.Write(encoded.Span);
+                stored++;
+            }
+            if (stored == 0)
+            {
+                DeleteUnitFile(key);
+                return;
+            }
+            using var encodedIndex = s.Index.Encode(MemoryMarshal.AsBytes(index.AsSpan()));
+            if (!s.IndexAtStart) output.Write(encodedIndex.Span);
+            using var file = output.Detach();
+            if (s.IndexAtStart) encodedIndex.Span.CopyTo(file.Array);
+            WriteUnitFile(key, file.Span);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+            output.Dispose();
+        }
+    }
+
+    private byte[] FillChunk()
+    {
+        var fill = new byte[_chunkBytes];
+        Scalars.Fill(fill, _fill);
+        return fill;
+    }
+
+    private void WriteUnitFile(string key, ReadOnlySpan<byte> content)
+    {
         string file = Path.Combine(_path, key);
         try
         {
-            if (_meta.Separator == '/') Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-            WriteAtomic(file, encoded.Span);
+            if (key.Contains('/')) Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            WriteAtomic(file, content);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new VolumeException(_path, $"cannot write chunk {key}: {e.Message}", e);
+            throw new VolumeException(_path, $"cannot write {UnitNoun} {key}: {e.Message}", e);
+        }
+    }
+
+    private void DeleteUnitFile(string key)
+    {
+        try
+        {
+            File.Delete(Path.Combine(_path, key));
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new VolumeException(_path, $"cannot delete the empty {UnitNoun} {key}: {e.Message}", e);
         }
     }
 
@@ -363,23 +711,49 @@ internal sealed class ZarrVolume : IVolume
         }
     }
 
-    private static ZarrArrayMeta ReadMeta(string arrayPath)
+    /// <summary>The metadata of the array at <paramref name="arrayPath"/>: zarr.json (v3) or .zarray (v2).</summary>
+    private static (ZarrArrayMeta? V2, ZarrV3ArrayMeta? V3) ReadArrayMeta(string arrayPath)
     {
+        bool v3 = File.Exists(Path.Combine(arrayPath, ZarrV3ArrayMeta.FileName));
+        string name = v3 ? ZarrV3ArrayMeta.FileName : ".zarray";
         byte[] json;
         try
         {
-            json = File.ReadAllBytes(Path.Combine(arrayPath, ".zarray"));
+            json = File.ReadAllBytes(Path.Combine(arrayPath, name));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new VolumeException(arrayPath, $"cannot read .zarray: {e.Message}", e);
+            throw new VolumeException(arrayPath, $"cannot read {name}: {e.Message}", e);
         }
-        return ZarrArrayMeta.Parse(arrayPath, json);
+        return v3 ? (null, ZarrV3ArrayMeta.Parse(arrayPath, json)) : (ZarrArrayMeta.Parse(arrayPath, json), null);
+    }
+
+    /// <summary>Axes from a v3 array's dimension_names, or null when absent or not one letter per axis from t, c, z, y, x.</summary>
+    private static AxisOrder? DimensionNames(ZarrV3ArrayMeta meta, int rank)
+    {
+        if (meta.DimensionNames is not { } names || names.Length != rank || names.Any(n => n.Length != 1)) return null;
+        try
+        {
+            return AxisOrder.Parse(string.Concat(names));
+        }
+        catch (ArgumentException)
+        {
+            return null;   // a hint only: the caller falls back to the default for the rank
+        }
+    }
+
+    private static void EnsureGroupV3(string dir)
+    {
+        if (File.Exists(Path.Combine(dir, ".zarray")) || ZarrV3Json.NodeType(dir) == "array")
+            throw new VolumeException(dir, "is a Zarr array; a group cannot be created inside it");
+        Directory.CreateDirectory(dir);
+        if (!File.Exists(Path.Combine(dir, ZarrV3ArrayMeta.FileName)))
+            WriteAtomic(Path.Combine(dir, ZarrV3ArrayMeta.FileName), ZarrV3Json.Group());
     }
 
     private static void EnsureGroup(string dir)
     {
-        if (File.Exists(Path.Combine(dir, ".zarray")))
+        if (File.Exists(Path.Combine(dir, ".zarray")) || ZarrV3Json.NodeType(dir) == "array")
             throw new VolumeException(dir, "is a Zarr array; a group cannot be created inside it");
         Directory.CreateDirectory(dir);
         string zgroup = Path.Combine(dir, ".zgroup");
@@ -411,10 +785,10 @@ internal sealed class ZarrVolume : IVolume
         }
     }
 
-    private static void CheckRank(string path, AxisOrder axes, ZarrArrayMeta meta)
+    private static void CheckRank(string path, AxisOrder axes, long[] shape)
     {
-        if (axes.Rank != meta.Shape.Length)
-            throw new VolumeException(path, $"axes \"{axes}\" have rank {axes.Rank} but the array has rank {meta.Shape.Length} (shape [{string.Join(", ", meta.Shape)}])");
+        if (axes.Rank != shape.Length)
+            throw new VolumeException(path, $"axes \"{axes}\" have rank {axes.Rank} but the array has rank {shape.Length} (shape [{string.Join(", ", shape)}])");
     }
 
     private static string Join(string storePath, string innerPath) =>

@@ -1,14 +1,14 @@
 using System.Buffers.Binary;
 using System.Runtime.Intrinsics.X86;
 
-namespace ChunkSeg.GpuNode.Internal;
+namespace ChunkSeg.Storage.Internal;
 
 /// <summary>
-/// CRC-32C (Castagnoli, as iSCSI, ext4 and Snappy use): the checksum a finished chunk's core bytes are
-/// recorded with in the manifest. On x86 with SSE4.2 the crc32 instruction eats 8 bytes per step; the
+/// CRC-32C (Castagnoli, as iSCSI, ext4 and Snappy use): the checksum of the Zarr v3 "crc32c" codec (shard
+/// indexes) and the one a finished chunk's core bytes are recorded with in the manifest. On x86 with SSE4.2 the crc32 instruction eats 8 bytes per step; the
 /// table-driven scalar loop is the reference and gives the same value everywhere.
 /// </summary>
-internal static class Crc32C
+public static class Crc32C
 {
     private const uint Polynomial = 0x82F63B78;   // reflected 0x1EDC6F41
     private static readonly uint[] Table = BuildTable();
