@@ -175,16 +175,8 @@ public static class OptionValues
     {
         if (OptionValues.ParseVoxelSize(text) is { } given) return given;
         var v = info.VoxelSize;
-        double scale = v.Unit switch
-        {
-            VoxelSize.Micrometer => 1,
-            "nanometer" => 1e-3,
-            "angstrom" => 1e-4,
-            "millimeter" => 1e3,
-            "centimeter" => 1e4,
-            "meter" => 1e6,
-            _ => throw new UsageException($"{info.Location}: voxel size is in {v.Unit}, which ChunkSeg cannot convert to micrometers; give --voxel-size z,y,x in micrometers"),
-        };
+        double scale = VoxelSize.MicrometersPer(v.Unit)
+            ?? throw new UsageException($"{info.Location}: voxel size is in {v.Unit}, which ChunkSeg cannot convert to micrometers; give --voxel-size z,y,x in micrometers");
         return new VoxelSize(v.Z * scale, v.Y * scale, v.X * scale);
     }
 

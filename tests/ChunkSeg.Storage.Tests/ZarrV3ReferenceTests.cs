@@ -14,10 +14,9 @@ namespace ChunkSeg.Storage.Tests;
 /// </summary>
 public sealed class ZarrV3ReferenceTests
 {
-    private static readonly long[] Shape = [11, 17, 19];
+    private static readonly long[] Shape = TiledWrites.Shape;
     private static readonly int[] Chunks = [4, 5, 6];
     private static readonly int[] Shards = [8, 10, 12];
-    private static readonly NdBox[] Boxes = Tiles([0, 3, 7, 11], [0, 8, 17], [0, 10, 19]);
 
     private const string Little = """{"name": "bytes", "configuration": {"endian": "little"}}""";
     private const string Big = """{"name": "bytes", "configuration": {"endian": "big"}}""";
@@ -83,7 +82,7 @@ public sealed class ZarrV3ReferenceTests
                 Assert.Equal(sharded ? Shards : null, volume.Info.ShardShape);
                 Assert.Equal(sharded ? Shards : Chunks, volume.Info.WriteUnit);
                 Assert.Equal(Chunks, volume.Info.StorageChunks);
-                expected = WriteTiles(volume, type, seed);
+                expected = TiledWrites.Write(volume, type, seed);
             }
             using (var reopened = VolumeStore.Open(store))
             {
@@ -238,31 +237,5 @@ public sealed class ZarrV3ReferenceTests
         var actual = new byte[expected.Length];
         volume.Read(box, actual);
         TestArrays.AssertEqual(type, expected, actual, box.Shape, $"{context} box {box}");
-    }
-
-    /// <summary>Writes every tile but the last from seeded data; returns the whole expected array.</summary>
-    private static byte[] WriteTiles(IVolume volume, DataType type, int seed)
-    {
-        int size = type.SizeInBytes();
-        var expected = new byte[Shape.Aggregate(1L, (a, b) => a * b) * size];
-        Scalars.Fill(expected, Scalars.Encode(volume.Info.FillValue, type));
-        for (int i = 0; i < Boxes.Length - 1; i++)
-        {
-            var box = Boxes[i];
-            var data = TestArrays.Random(type, box.ElementCount, seed * 100 + i);
-            volume.Write(box, data);
-            Strided.CopyBox(data, box.Shape, new long[3], expected, Shape, box.Start, box.Shape, size);
-        }
-        return expected;
-    }
-
-    private static NdBox[] Tiles(long[] zs, long[] ys, long[] xs)
-    {
-        var boxes = new List<NdBox>();
-        for (int z = 0; z + 1 < zs.Length; z++)
-            for (int y = 0; y + 1 < ys.Length; y++)
-                for (int x = 0; x + 1 < xs.Length; x++)
-                    boxes.Add(new NdBox([zs[z], ys[y], xs[x]], [zs[z + 1] - zs[z], ys[y + 1] - ys[y], xs[x + 1] - xs[x]]));
-        return [.. boxes];
     }
 }

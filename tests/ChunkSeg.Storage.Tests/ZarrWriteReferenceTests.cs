@@ -12,11 +12,9 @@ namespace ChunkSeg.Storage.Tests;
 /// </summary>
 public sealed class ZarrWriteReferenceTests
 {
-    private static readonly long[] Shape = [11, 17, 19];
+    private static readonly long[] Shape = TiledWrites.Shape;
     private static readonly int[] Chunks = [4, 5, 6];
 
-    /// <summary>Boxes that tile the volume without following the chunk grid; the last one is never written (fill).</summary>
-    private static readonly NdBox[] Boxes = Tiles([0, 3, 7, 11], [0, 8, 17], [0, 10, 19]);
 
     [Fact]
     public void Zarr_python_reads_what_ChunkSeg_wrote()
@@ -43,7 +41,7 @@ public sealed class ZarrWriteReferenceTests
             using IVolume volume = ome
                 ? VolumeStore.Create(new VolumeAddress(VolumeFormat.Zarr, store, ""), options)
                 : ZarrVolume.CreateArray(store, options, dimensionSeparator: '.');
-            byte[] expected = WriteTiles(volume, type, seed);
+            byte[] expected = TiledWrites.Write(volume, type, seed);
             NpyFile.Write(dir[$"{name}.npy"], type, Shape, expected);
 
             // ChunkSeg reads its own output back through the public entry point.
@@ -141,31 +139,5 @@ public sealed class ZarrWriteReferenceTests
         Assert.Equal(manifest.Count, results.Count);
         var failures = results.Where(r => r.Value != "ok").Select(r => $"{r.Key}: {r.Value}").ToList();
         if (failures.Count > 0) Assert.Fail(string.Join("\n", failures));
-    }
-
-    /// <summary>Writes every tile but the last from seeded data; returns the whole expected array.</summary>
-    private static byte[] WriteTiles(IVolume volume, DataType type, int seed)
-    {
-        int size = type.SizeInBytes();
-        var expected = new byte[Shape.Aggregate(1L, (a, b) => a * b) * size];
-        Scalars.Fill(expected, Scalars.Encode(volume.Info.FillValue, type));
-        for (int i = 0; i < Boxes.Length - 1; i++)
-        {
-            var box = Boxes[i];
-            var data = TestArrays.Random(type, box.ElementCount, seed * 100 + i);
-            volume.Write(box, data);
-            Strided.CopyBox(data, box.Shape, new long[3], expected, Shape, box.Start, box.Shape, size);
-        }
-        return expected;
-    }
-
-    private static NdBox[] Tiles(long[] zs, long[] ys, long[] xs)
-    {
-        var boxes = new List<NdBox>();
-        for (int z = 0; z + 1 < zs.Length; z++)
-            for (int y = 0; y + 1 < ys.Length; y++)
-                for (int x = 0; x + 1 < xs.Length; x++)
-                    boxes.Add(new NdBox([zs[z], ys[y], xs[x]], [zs[z + 1] - zs[z], ys[y + 1] - ys[y], xs[x + 1] - xs[x]]));
-        return [.. boxes];
     }
 }

@@ -12,6 +12,28 @@ public sealed record VoxelSize(double Z, double Y, double X, string Unit = Voxel
 
     public static VoxelSize Isotropic => new(1, 1, 1);
 
+    /// <summary>
+    /// Micrometers per <paramref name="unit"/>, as OME-NGFF, OME-XML, ImageJ and N5 name units ("micrometer", "µm",
+    /// "micron", "nm", "angstrom", "mm", "inch", …); null when absent or unknown (e.g. "pixel").
+    /// </summary>
+    public static double? MicrometersPer(string? unit)
+    {
+        if (unit is null) return null;
+        string u = unit.Trim().Replace("\\u00B5", "µ", StringComparison.OrdinalIgnoreCase).Replace('μ', 'µ').ToLowerInvariant();
+        return u switch
+        {
+            "micron" or "microns" or "µm" or "um" or "micrometer" or "micrometre" => 1,
+            "nm" or "nanometer" or "nanometre" => 1e-3,
+            "pm" or "picometer" or "picometre" => 1e-6,
+            "å" or "angstrom" => 1e-4,
+            "mm" or "millimeter" or "millimetre" => 1e3,
+            "cm" or "centimeter" or "centimetre" => 1e4,
+            "m" or "meter" or "metre" => 1e6,
+            "inch" or "in" => 25400,
+            _ => null,
+        };
+    }
+
     public double this[char axis] => axis switch
     {
         'z' => Z, 'y' => Y, 'x' => X,

@@ -185,7 +185,7 @@ internal sealed record N5DatasetMeta(long[] Shape, int[] BlockSize, DataType Dat
             var f = Spatial(factors.Value.Where, "downsamplingFactors", factors.Value.Values, axes);
             for (int i = 0; i < 3; i++) size[i] *= f[i];
         }
-        double? scale = TiffLayout.UnitToMicrometers(unit ?? "um");
+        double? scale = VoxelSize.MicrometersPer(unit ?? "um");
         return scale is { } s
             ? new VoxelSize(size[0] * s, size[1] * s, size[2] * s)
             : new VoxelSize(size[0], size[1], size[2], unit!);   // a unit we do not know ("pixel"): kept as written

@@ -136,7 +136,7 @@ internal sealed record TiffLayout(
             throw new VolumeException(path, $"ImageJ hyperstack has channels={c} of {page.SamplesPerPixel}-sample (RGB) pixels; ChunkSeg has one " +
                 "channel axis: split the channels or save it as a plain RGB stack");
 
-        double unit = UnitToMicrometers(values.GetValueOrDefault("unit")) ?? 1;
+        double unit = VoxelSize.MicrometersPer(values.GetValueOrDefault("unit")) ?? 1;
         double spacing = values.TryGetValue("spacing", out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double sp) && sp > 0 ? sp : 1;
         var xy = resolution.PerPixel();
         var size = new VoxelSize(spacing * unit, (xy?.Y ?? 1) * unit, (xy?.X ?? 1) * unit);
@@ -153,25 +153,6 @@ internal sealed record TiffLayout(
         for (int i = 1; i < offsets.Length; i++)
             if (offsets[i] != offsets[i - 1] + Math.Min(page.RowsPerStrip, page.Height - (i - 1) * page.RowsPerStrip) * rowBytes) return null;
         return page.Height * rowBytes;
-    }
-
-    /// <summary>Micrometers per <paramref name="unit"/> as ImageJ and OME write it; null when absent or unknown (pixel).</summary>
-    internal static double? UnitToMicrometers(string? unit)
-    {
-        if (unit is null) return null;
-        string u = unit.Trim().Replace("\\u00B5", "µ", StringComparison.OrdinalIgnoreCase).Replace('μ', 'µ').ToLowerInvariant();
-        return u switch
-        {
-            "micron" or "microns" or "µm" or "um" or "micrometer" or "micrometre" => 1,
-            "nm" or "nanometer" or "nanometre" => 1e-3,
-            "pm" => 1e-6,
-            "å" or "angstrom" => 1e-4,
-            "mm" or "millimeter" or "millimetre" => 1e3,
-            "cm" or "centimeter" or "centimetre" => 1e4,
-            "m" or "meter" or "metre" => 1e6,
-            "inch" or "in" => 25400,
-            _ => null,
-        };
     }
 
     // ---- OME-TIFF ---------------------------------------------------------------------------------------
@@ -274,7 +255,7 @@ internal sealed record TiffLayout(
         string? v = (string?)pixels.Attribute("PhysicalSize" + axis);
         if (v is null || !double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double size) || !(size > 0)) return null;
         string? unit = (string?)pixels.Attribute($"PhysicalSize{axis}Unit");
-        double factor = unit is null ? 1 : UnitToMicrometers(unit)
+        double factor = unit is null ? 1 : VoxelSize.MicrometersPer(unit)
             ?? throw new VolumeException(path, $"OME-XML PhysicalSize{axis}Unit=\"{unit}\" is not a length unit ChunkSeg knows (µm, nm, mm, cm, m, Å)");
         return size * factor;
     }

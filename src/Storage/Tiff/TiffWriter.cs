@@ -51,7 +51,7 @@ public static class TiffWriter
         long planeBytes = width * height * elem;
         bool big = bigTiff ?? info.SizeInBytes + images * 512 > ClassicLimitBytes;
         var voxel = voxelOverride ?? info.VoxelSize;
-        double toMicrometers = MicrometersPer(voxel.Unit);
+        double toMicrometers = VoxelSize.MicrometersPer(voxel.Unit) ?? 1;   // unknown units are taken as µm
 
         string temp = path + WritingSuffix;
         if (File.Exists(temp)) File.Delete(temp);
@@ -195,12 +195,5 @@ public static class TiffWriter
         DataType.Int32 => (SampleFormat.INT, 32), DataType.Int64 => (SampleFormat.INT, 64),
         DataType.Float32 => (SampleFormat.IEEEFP, 32), DataType.Float64 => (SampleFormat.IEEEFP, 64),
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
-    };
-
-    /// <summary>Micrometers per OME unit name (micrometer unless the data said otherwise); unknown units are taken as µm.</summary>
-    private static double MicrometersPer(string unit) => unit.ToLowerInvariant() switch
-    {
-        "nanometer" => 1e-3, "millimeter" => 1e3, "centimeter" => 1e4, "meter" => 1e6, "angstrom" => 1e-4,
-        "inch" => 25400, _ => 1,
     };
 }
