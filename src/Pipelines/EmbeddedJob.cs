@@ -49,7 +49,8 @@ public static class EmbeddedJob
         if (request.Input is { } input && SameRoot(input.Info.Location, request.Output))
             throw new UsageException($"{request.Output}: the output must be a different file or store than the input " +
                 $"({input.Info.Location}); outputs are written whole under a new name and renamed into place");
-        var spatialChunks = new Long3(ChunkOf(options, 'z'), ChunkOf(options, 'y'), ChunkOf(options, 'x'));
+        // Compute chunks are whole write units of the output: storage chunks, or shards of a sharded Zarr v3 output.
+        var spatialChunks = new Long3(UnitOf(options, 'z'), UnitOf(options, 'y'), UnitOf(options, 'x'));
         var spatialShape = new Long3(ExtentOf(options, 'z'), ExtentOf(options, 'y'), ExtentOf(options, 'x'));
         long timePoints = ExtentOf(options, 't');
 
@@ -58,6 +59,13 @@ public static class EmbeddedJob
         // block); a copy stage holds its input and its output.
         long bytesPerVoxel = request.PlanningBytesPerVoxel ?? ExtentOf(options, 'c') * options.DataType.SizeInBytes() * 2;
         var grid = ChunkPlanner.Plan(spatialShape, timePoints, spatialChunks, request.ChunkShape, stage.RequiredHalo, bytesPerVoxel, request.MaxChunkBytes);
+        // A Zarr v3 output without a shard shape gets one shard per compute chunk (whole chunks): each writer owns its shard.
+        if (request.Output.Format == VolumeFormat.Zarr && options.ZarrFormat == 3 && options.ShardShape is null)
+        {
+            var core = grid.ChunkShape;
+            var rounded = new Long3(RoundUp(core.Z, ChunkOf(options, 'z')), RoundUp(core.Y, ChunkOf(options, 'y')), RoundUp(core.X, ChunkOf(options, 'x')));
+            options = options with { ShardShape = OutputLayout.SpatialShape(options, rounded) };
+        }
 
         // Identifies the job in the manifest: a rerun resumes only an unfinished output of the same job.
         string parameters = string.Join(' ', request.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
@@ -117,4 +125,6 @@ public static class EmbeddedJob
 
     private static long ExtentOf(VolumeCreateOptions o, char axis) => o.Axes.IndexOf(axis) is var i and >= 0 ? o.Shape[i] : 1;
     private static long ChunkOf(VolumeCreateOptions o, char axis) => o.Axes.IndexOf(axis) is var i and >= 0 ? o.Chunks[i] : 1;
+    private static long UnitOf(VolumeCreateOptions o, char axis) => o.Axes.IndexOf(axis) is var i and >= 0 ? (o.ShardShape ?? o.Chunks)[i] : 1;
+    private static long RoundUp(long value, long unit) => (value + unit - 1) / unit * unit;
 }

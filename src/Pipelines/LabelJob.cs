@@ -43,6 +43,9 @@ public sealed record LabelRequest(
     /// more pass; the filters judge the objects before it, the object table describes them after it (LabelMorphology).
     /// </summary>
     public LabelMorphology? Morphology { get; init; }
+
+    /// <summary>The labels' Zarr version and shards (<c>--format</c>, <c>--shard</c>); null: Zarr v2.</summary>
+    public ZarrLayout? Zarr { get; init; }
 }
 
 /// <summary>
@@ -144,7 +147,10 @@ public static class LabelJob
 
         long inputBytes = info.Channels * info.DataType.SizeInBytes();
         long planningBytes = 2 * inputBytes + 4L * (info.Channels + 4) + 8 + (request.FillHoles ? 5 : 0);
-        var localOptions = OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default);
+        // In the labels' Zarr layout, so the components pass's chunks are whole shards of the final labels too: the relabel
+        // pass must run on the same grid.
+        var localOptions = OutputLayout.WithZarr(OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default),
+            VolumeFormat.Zarr, request.Zarr);
 
         // Holes first (only with --fill-holes): the background's components, numbered with the border ones dropped.
         HoleFilling? holes = null;
@@ -232,7 +238,8 @@ public static class LabelJob
 
         // Pass 3: final ids (to the workspace when a dilation or erosion follows).
         var outputType = numbering.ObjectCount > uint.MaxValue ? DataType.UInt64 : DataType.UInt32;
-        var finalOptions = OutputLayout.Labels(info, request.Output.Format, outputType, request.StorageChunks, request.Codec);
+        var finalOptions = OutputLayout.WithZarr(OutputLayout.Labels(info, request.Output.Format, outputType, request.StorageChunks, request.Codec),
+            request.Output.Format, request.Zarr);
         var relabelAddress = request.Morphology is null ? request.Output : new VolumeAddress(VolumeFormat.Zarr, workspace.FinalLabels, "");
         var relabelOptions = request.Morphology is null ? finalOptions : OutputLayout.Labels(info, VolumeFormat.Zarr, outputType, grid.ChunkShape, CodecSpec.Default);
         using var local = VolumeStore.Open(localAddress);

@@ -5,9 +5,76 @@ using ChunkSeg.Storage;
 
 namespace ChunkSeg.Pipelines;
 
+/// <summary>
+/// The Zarr version of an output and its shards (<c>--format zarr2|zarr3</c>, <c>--shard z,y,x</c>). Zarr v3 outputs are
+/// sharded: by <see cref="Shard"/> when given, else one shard per compute chunk (<see cref="EmbeddedJob"/> sets it once the
+/// chunks are planned), so every writer owns its shards whole.
+/// </summary>
+public sealed record ZarrLayout(int Format, Long3? Shard)
+{
+    public static readonly ZarrLayout V2 = new(2, null);
+
+    /// <summary>The layout the options ask for: <paramref name="format"/> zarr2 or zarr3 (null: zarr2), <paramref name="shard"/> z,y,x (zarr3 only).</summary>
+    public static ZarrLayout Parse(string? format, string? shard)
+    {
+        int version = format switch
+        {
+            null or "zarr2" or "2" => 2,
+            "zarr3" or "3" => 3,
+            _ => throw new UsageException($"--format {format}: use zarr2 (OME-NGFF 0.4) or zarr3 (OME-NGFF 0.5, sharded)"),
+        };
+        var shape = OptionValues.ParseLong3("--shard", shard);
+        if (shape is not null && version != 3)
+            throw new UsageException($"--shard {shard}: shards are a Zarr v3 feature; add --format zarr3");
+        return new ZarrLayout(version, shape);
+    }
+}
+
 /// <summary>How a converted (or generated) volume is laid out on disk.</summary>
 public static class OutputLayout
 {
+    /// <summary>
+    /// <paramref name="options"/> in the Zarr version and shards of <paramref name="zarr"/> (null: as they are, Zarr v2);
+    /// a non-Zarr output with a v3 layout and shards that do not hold whole chunks are refused, naming the option.
+    /// </summary>
+    public static VolumeCreateOptions WithZarr(VolumeCreateOptions options, VolumeFormat format, ZarrLayout? zarr)
+    {
+        if (zarr is null || zarr == ZarrLayout.V2) return options;
+        if (format != VolumeFormat.Zarr)
+            throw new UsageException($"--format zarr{zarr.Format}{(zarr.Shard is null ? "" : " --shard")}: applies to Zarr outputs (out.zarr) only");
+        int[]? shards = zarr.Shard is { } s ? SpatialShape(options, s) : null;
+        var result = options with { ZarrFormat = zarr.Format, ShardShape = shards };
+        try
+        {
+            result.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--shard: {e.Message}", e);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Per axis of <paramref name="options"/>: the z, y, x of <paramref name="spatial"/> (at most the axis's extent rounded up
+    /// to whole chunks), every channel of a chunk, one time point.
+    /// </summary>
+    public static int[] SpatialShape(VolumeCreateOptions options, Long3 spatial)
+    {
+        var shape = new int[options.Axes.Rank];
+        for (int d = 0; d < shape.Length; d++)
+        {
+            long chunk = options.Chunks[d];
+            long whole = (options.Shape[d] + chunk - 1) / chunk * chunk;
+            shape[d] = options.Axes[d] switch
+            {
+                'z' => (int)Math.Min(spatial.Z, whole), 'y' => (int)Math.Min(spatial.Y, whole), 'x' => (int)Math.Min(spatial.X, whole),
+                _ => (int)chunk,
+            };
+        }
+        return shape;
+    }
+
     public static readonly Long3 DefaultChunks3D = new(64, 128, 128);
     public static readonly Long3 DefaultChunks2D = new(1, 256, 256);
 

@@ -28,9 +28,10 @@ internal static class ConvertCommand
         var voxelSize = new Option<string?>("--voxel-size") { Description = "Voxel size z,y,x in micrometers, overriding the input's" };
         var workers = Options.Workers();
         var overwrite = Options.Overwrite();
+        var (format, shard) = (Options.ZarrFormat(), Options.Shard());
         var command = new Command("convert", "Convert a volume between Zarr/OME-Zarr and HDF5, chunk by chunk, or write it as an ImageJ TIFF")
         {
-            input, output, chunks, computeChunk, codec, axes, voxelSize, workers, overwrite,
+            input, output, chunks, computeChunk, codec, format, shard, axes, voxelSize, workers, overwrite,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -43,7 +44,8 @@ internal static class ConvertCommand
             using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
             if (target.Format == VolumeFormat.Tiff)
                 return WriteTiff(context, source, target, codecSpec, voxel, parse.GetValue(overwrite), ct);
-            var options = OutputLayout.For(source.Info, target.Format, requestedChunks, codecSpec, voxel);
+            var options = OutputLayout.WithZarr(OutputLayout.For(source.Info, target.Format, requestedChunks, codecSpec, voxel), target.Format,
+                Options.ZarrLayoutOf(parse, format, shard));
 
             var request = new JobRequest(StageCatalog.Convert, source, target, options, requestedCompute, workerCount,
                 parse.GetValue(overwrite), new Dictionary<string, string>());

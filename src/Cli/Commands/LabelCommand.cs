@@ -53,9 +53,10 @@ internal static class LabelCommand
         var workers = Options.Workers();
         var backend = Options.Backend("the segmentation steps (smoothing, then threshold or argmax) and the split's blurs");
         var overwrite = Options.Overwrite();
+        var (format, shard) = (Options.ZarrFormat(), Options.Shard());
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, axes, workers, backend, overwrite,
+            voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, format, shard, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         paths.AddTo(command);
@@ -127,6 +128,7 @@ internal static class LabelCommand
                 {
                     Backend = compute,
                     Split = split,
+                    Zarr = Options.ZarrLayoutOf(parse, format, shard),
                     Morphology = morphology,
                 };
                 var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));

@@ -32,6 +32,20 @@ internal static class Options
     public static GpuNode.Backends.ComputeBackend OpenBackend(string? name) =>
         GpuNode.Backends.ComputeBackends.Open(name ?? "auto", warning => Console.Error.WriteLine("warning: " + warning));
 
+    public static Option<string?> ZarrFormat() => new("--format")
+    {
+        Description = "Zarr output version: zarr2 (OME-NGFF 0.4; the default) or zarr3 (OME-NGFF 0.5, zarr.json, sharded)",
+    };
+
+    public static Option<string?> Shard() => new("--shard")
+    {
+        Description = "With --format zarr3: shard shape z,y,x, whole storage chunks (default: one shard per compute chunk)",
+    };
+
+    /// <summary>The output's Zarr layout from --format and --shard.</summary>
+    public static Pipelines.ZarrLayout ZarrLayoutOf(ParseResult parse, Option<string?> format, Option<string?> shard) =>
+        Pipelines.ZarrLayout.Parse(parse.GetValue(format), parse.GetValue(shard));
+
     public static Option<bool> Overwrite() => new("--overwrite")
     {
         Description = "Replace an existing output (and discard an unfinished one)",

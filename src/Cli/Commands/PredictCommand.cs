@@ -27,9 +27,10 @@ internal static class PredictCommand
         var workers = Options.Workers();
         var backend = Options.Backend();
         var overwrite = Options.Overwrite();
+        var (format, shard) = (Options.ZarrFormat(), Options.Shard());
         var command = new Command("predict", "Per-class probabilities from an ilastik project or a ChunkSeg model")
         {
-            ilp, model, vigraSt, chunk, chunks, codec, axes, workers, backend, overwrite,
+            ilp, model, vigraSt, chunk, chunks, codec, format, shard, axes, workers, backend, overwrite,
         };
         paths.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -65,8 +66,8 @@ internal static class PredictCommand
                 try { stage = new PredictStage(loaded.Features, info.SpatialShape.Z, inputChannels, loaded.Classifier, compute); }
                 catch (ArgumentException e) { throw new UsageException($"{loaded.Source} on {info.Location}: {e.Message}", e); }
 
-                var options = OutputLayout.ChannelsLast(info, target.Format, stage.OutputChannels, requestedChunks,
-                    new Long3(64, 64, 64), new Long3(1, 256, 256), codecSpec, CodecSpec.Gzip(1));
+                var options = OutputLayout.WithZarr(OutputLayout.ChannelsLast(info, target.Format, stage.OutputChannels, requestedChunks,
+                    new Long3(64, 64, 64), new Long3(1, 256, 256), codecSpec, CodecSpec.Gzip(1)), target.Format, Options.ZarrLayoutOf(parse, format, shard));
 
                 var request = new JobRequest(StageCatalog.Predict, source, target, options, requestedCompute, workerCount, parse.GetValue(overwrite),
                     parameters, PlanningBytesPerVoxel: stage.PlanningBytesPerVoxel,
