@@ -175,7 +175,8 @@ public static class RunBatch
     /// <summary>
     /// The inputs <paramref name="addresses"/> name, in order: each made absolute, one with a wildcard (* or ?) in its
     /// file or store part replaced by the paths it matches (in ordinal order; the dataset part is kept), one matching
-    /// nothing refused. <paramref name="listFile"/>: one more address a line, blank lines and # comments ignored.
+    /// nothing refused; a folder of volumes (<see cref="IsFolderOfVolumes"/>) replaced by its volumes, in ordinal order.
+    /// <paramref name="listFile"/>: one more address a line, blank lines and # comments ignored.
     /// </summary>
     public static IReadOnlyList<string> Expand(IEnumerable<string> addresses, string? listFile)
     {
@@ -189,6 +190,13 @@ public static class RunBatch
         foreach (string text in given)
         {
             string absolute = Path.IsPathRooted(text) ? text : Path.GetFullPath(text);
+            if (IsFolderOfVolumes(absolute))
+            {
+                var volumes = Directory.EnumerateFileSystemEntries(absolute).Where(IsVolumeName).Order(StringComparer.Ordinal).ToList();
+                if (volumes.Count == 0) throw new UsageException($"{text}: a folder with no volumes in it (.zarr, .h5, .hdf5, .n5, .tif, .tiff)");
+                inputs.AddRange(volumes);
+                continue;
+            }
             if (!IsGlob(absolute))
             {
                 inputs.Add(absolute);
@@ -272,6 +280,28 @@ public static class RunBatch
         try { return VolumeAddress.Parse(input).Format != VolumeFormat.Tiff; }
         catch (ArgumentException) { return true; }     // not an address yet: Expand names what is wrong with it
     }
+
+    /// <summary>
+    /// Whether <paramref name="input"/> is a folder of inputs: a folder that is not itself a volume (a Zarr store, an N5
+    /// container, a folder of TIFF slices): its Zarr stores, HDF5 and TIFF files and N5 containers are the batch.
+    /// </summary>
+    public static bool IsFolderOfVolumes(string input)
+    {
+        if (!Directory.Exists(input) || IsVolumeName(input)) return false;
+        try
+        {
+            VolumeAddress.Parse(input);
+            return false;                                   // a volume without a telling suffix (a store, TIFF slices)
+        }
+        catch (ArgumentException)
+        {
+            return true;
+        }
+    }
+
+    private static readonly string[] VolumeExtensions = [".zarr", ".n5", ".h5", ".hdf5", ".tif", ".tiff", ".btf"];
+
+    private static bool IsVolumeName(string path) => VolumeExtensions.Contains(Path.GetExtension(path.TrimEnd('/')).ToLowerInvariant());
 
     private static string Quote(string field) =>
         field.IndexOfAny([',', '"', '\n', '\r']) < 0 ? field : "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";

@@ -118,7 +118,7 @@ public sealed class PredictLabelBatchCliTests : IDisposable
         File.WriteAllText(list, Data3D + "\n");
         await Cli.Expect(2, "give IN OUT", "predict", Data3D, Data3D, _dir["x.zarr"], "--ilp", Ilp3D);
         await Cli.Expect(2, "give IN OUT", "label", Data3D);
-        await Cli.Expect(2, "is a glob, a batch: give --out DIR", "label", _dir["*.h5"] + "/data", _dir["x.zarr"]);
+        await Cli.Expect(2, "is a batch (a glob): give --out DIR", "label", _dir["*.h5"] + "/data", _dir["x.zarr"]);
         await Cli.Expect(2, "--inputs makes a batch; give --out DIR", "predict", "--inputs", list, "--ilp", Ilp3D);
         await Cli.Expect(2, "a batch does not take it", "label", Data3D, "--out", _dir["l"], "--objects", _dir["o.csv"]);
     }

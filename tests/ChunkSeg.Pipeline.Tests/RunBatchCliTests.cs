@@ -87,6 +87,23 @@ public sealed class RunBatchCliTests : IDisposable
         Assert.True(RunBatch.IsGlob(_dir["*.h5"] + "/raw"));
         Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([_dir["a.h5"] + "/r*"], null));
         Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([], null));
+
+        // A folder that is not itself a volume is a batch of the volumes in it, in ordinal order; a Zarr store, a folder
+        // of TIFF slices are one volume each.
+        string folder = _dir["folder"];
+        Directory.CreateDirectory(Path.Combine(folder, "b.zarr"));
+        File.WriteAllText(Path.Combine(folder, "b.zarr", ".zarray"), "{}");
+        foreach (string name in new[] { "c.hdf5", "a.h5", "notes.txt" }) File.WriteAllText(Path.Combine(folder, name), "");
+        Assert.True(RunBatch.IsFolderOfVolumes(folder));
+        Assert.Equal([Path.Combine(folder, "a.h5"), Path.Combine(folder, "b.zarr"), Path.Combine(folder, "c.hdf5")], RunBatch.Expand([folder], null));
+        Assert.False(RunBatch.IsFolderOfVolumes(Path.Combine(folder, "b.zarr")));
+        string slices = _dir["slices-folder"];
+        Directory.CreateDirectory(slices);
+        File.WriteAllText(Path.Combine(slices, "z0.tif"), "");
+        Assert.False(RunBatch.IsFolderOfVolumes(slices));          // a folder holding TIFF files is one volume (slices or time points)
+        string empty = _dir["empty-folder"];
+        Directory.CreateDirectory(empty);
+        Assert.Contains("no volumes", Assert.Throws<Contracts.Errors.UsageException>(() => RunBatch.Expand([empty], null)).Message);
     }
 
     [Fact]

@@ -89,10 +89,11 @@ internal sealed class BatchArguments
     public (string Input, string Output) Single(ParseResult parse, string command)
     {
         string[] paths = parse.GetValue(Paths) ?? [];
-        if (paths is [var input, var output] && !RunBatch.IsGlob(input)) return (input, output);
+        if (paths is [var input, var output] && !RunBatch.IsGlob(input) && !RunBatch.IsFolderOfVolumes(Path.GetFullPath(input))) return (input, output);
         throw new UsageException(paths.Length == 2
-            ? $"{command}: {paths[0]} is a glob, a batch: give --out DIR for its outputs (DIR/{{nickname}}{Extension}), not an output path"
-            : $"{command}: give IN OUT (one input, one output), or a batch: several inputs, a glob or --inputs LIST.txt with --out DIR");
+            ? $"{command}: {paths[0]} is a batch ({(RunBatch.IsGlob(paths[0]) ? "a glob" : "a folder of volumes")}): give --out DIR for its outputs " +
+                $"(DIR/{{nickname}}{Extension}), not an output path"
+            : $"{command}: give IN OUT (one input, one output), or a batch: several inputs, a glob, a folder of volumes or --inputs LIST.txt with --out DIR");
     }
 
     /// <summary>A batch's folder and each input with its output, DIR/{nickname}.zarr.</summary>

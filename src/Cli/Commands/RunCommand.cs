@@ -218,9 +218,9 @@ internal sealed class RunArguments
         return arguments.ToSpec(parse);
     }
 
-    /// <summary>Whether the inputs are a batch: several, a glob (not a TIFF one: that is one volume), --inputs (or none, refused by <see cref="ToBatch"/>).</summary>
+    /// <summary>Whether the inputs are a batch: several, a glob (not a TIFF one: that is one volume), a folder of volumes, --inputs (or none, refused by <see cref="ToBatch"/>).</summary>
     public bool IsBatch(ParseResult parse) =>
-        parse.GetValue(_inputs) is not null || parse.GetValue(_input) is not [var one] || RunBatch.IsGlob(one);
+        parse.GetValue(_inputs) is not null || parse.GetValue(_input) is not [var one] || RunBatch.IsGlob(one) || RunBatch.IsFolderOfVolumes(Path.GetFullPath(one));
 
     /// <summary>The one input (or job file, for submit) of what is not a batch (<see cref="IsBatch"/>; a batch has <see cref="ToBatch"/>).</summary>
     public string Input(ParseResult parse) => IsBatch(parse)
