@@ -56,6 +56,30 @@ public sealed class PyramidConvertTests : IDisposable
     }
 
     [Fact]
+    public async Task Every_time_point_and_channel_is_downsampled_on_its_own()
+    {
+        var shape = new long[] { 2, 3, 9, 10, 11 };
+        var data = new byte[shape.Aggregate(1L, (a, b) => a * b)];
+        new Random(3).NextBytes(data);
+        string input = TestVolumes.WriteZarr(_dir, "tc-in.zarr", "tczyx", shape, DataType.UInt8, data);
+        string output = _dir["tc.zarr"];
+        await Ok("convert", input, output, "--levels", "3", "--chunks", "4,4,4", "--workers", "3");
+        var levels = CheckPyramid(output, 3, DownsampleMethod.Mean);
+        Assert.Equal(new long[] { 2, 3, 3, 3, 3 }, levels[2].Shape);
+        CheckWithZarrPython(output, levels);
+    }
+
+    [Fact]
+    public void The_stage_catalog_rebuilds_a_downsample_stage_from_its_parameters()
+    {
+        var stage = new DownsampleStage(new Long3(1, 2, 2), DownsampleMethod.Mode);
+        var rebuilt = Assert.IsType<DownsampleStage>(StageCatalog.Create(StageCatalog.Downsample, stage.Parameters, new Long3(4, 4, 4), VoxelSize.Isotropic));
+        Assert.Equal(stage.Factor, rebuilt.Factor);
+        Assert.Equal(stage.Method, rebuilt.Method);
+        Assert.Equal(Halo.None, rebuilt.RequiredHalo);
+    }
+
+    [Fact]
     public async Task A_label_pyramid_takes_the_mode_and_keeps_only_ids_of_the_level_before()
     {
         var shape = new long[] { 19, 23, 29 };
