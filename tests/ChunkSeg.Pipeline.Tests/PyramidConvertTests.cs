@@ -161,13 +161,17 @@ public sealed class PyramidConvertTests : IDisposable
         Assert.False(Directory.Exists(_dir["p40.zarr.partial"]), "refused before any work");
     }
 
-    [Fact]
-    public async Task A_zarr_v3_output_gets_an_ome_0_5_pyramid_with_the_v2_values()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_zarr_v3_output_gets_an_ome_0_5_pyramid_with_the_v2_values(bool sharded)
     {
         using var source = VolumeStore.Open(Data3D);
-        var options = OutputLayout.For(source.Info, VolumeFormat.Zarr, new Long3(16, 16, 16), null, null) with { ZarrFormat = 3 };
-        var target = VolumeStore.ParseAddress(_dir["v3.zarr"]);
-        var request = new JobRequest(StageCatalog.Convert, source, target, options, null, 2, false, new Dictionary<string, string>(),
+        var options = OutputLayout.For(source.Info, VolumeFormat.Zarr, new Long3(8, 8, 8), null, null) with { ZarrFormat = 3 };
+        // Shards of 2 × 2 × 2 chunks: a level pass's compute chunks cover whole shards (clipped to each level's shape).
+        if (sharded) options = options with { ShardShape = [.. options.Axes.Names.Select(a => a == 'c' ? 1 : 16)] };
+        var target = VolumeStore.ParseAddress(_dir[$"v3-{sharded}.zarr"]);
+        var request = new JobRequest(StageCatalog.Convert, source, target, options, sharded ? new Long3(16, 16, 16) : null, 2, false, new Dictionary<string, string>(),
             Pyramid: new PyramidRequest(3, DownsampleMethod.Mean));
         var outcome = await EmbeddedJob.RunAsync(request, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null, CancellationToken.None);
         Assert.True(outcome.Result.IsComplete);
@@ -175,7 +179,12 @@ public sealed class PyramidConvertTests : IDisposable
         Assert.Equal("0.5", ome["version"]!.GetValue<string>());
         Assert.Equal(3, ome["multiscales"]![0]!["datasets"]!.AsArray().Count);
         var levels = CheckPyramid(target.RootPath, 3, DownsampleMethod.Mean);
-        string v2 = _dir["v2.zarr"];
+        if (sharded)
+        {
+            using var level1 = VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, target.RootPath, "1"), levels[1].Axes);
+            Assert.Equal(new[] { 1, 16, 16, 16 }, level1.Info.WriteUnit);
+        }
+        string v2 = _dir[$"v2-{sharded}.zarr"];
         await Ok("convert", Data3D, v2, "--levels", "3", "--chunks", "16,16,16");
         var v2Levels = ReadLevels(v2, 3);
         for (int k = 0; k < 3; k++) Assert.Equal(v2Levels[k].Bytes, levels[k].Bytes);
