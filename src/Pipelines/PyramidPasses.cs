@@ -78,7 +78,11 @@ public static class PyramidPasses
         }
         catch (ArgumentException e)
         {
-            throw new UsageException($"--levels {pyramid.Levels?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "auto"}: {e.Message}", e);
+            // The plan's message without .NET's "(Parameter 'levels')" and "Actual value was" suffixes.
+            string message = e.Message;
+            int cut = message.IndexOf(" (Parameter", StringComparison.Ordinal);
+            if (cut >= 0) message = message[..cut];
+            throw new UsageException($"--levels {pyramid.Levels?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "auto"}: {message}", e);
         }
     }
 
