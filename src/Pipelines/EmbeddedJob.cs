@@ -31,7 +31,8 @@ public sealed record JobRequest(
     long? PlanningBytesPerVoxel = null,
     long MaxChunkBytes = 256L << 20,
     IChunkStage? Stage = null,
-    Func<IChunkTransport>? Transport = null);
+    Func<IChunkTransport>? Transport = null,
+    PyramidRequest? Pyramid = null);
 
 /// <summary>How a job ended, for the summary the CLI prints.</summary>
 public sealed record JobOutcome(JobResult Result, ChunkGrid Grid, VolumeAddress Output, bool AlreadyComplete, bool Resumed);
@@ -70,6 +71,9 @@ public static class EmbeddedJob
         // Identifies the job in the manifest: a rerun resumes only an unfinished output of the same job.
         string parameters = string.Join(' ', request.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
         string jobKey = $"{request.StageName} {request.Input?.Info.Location ?? "-"} -> {request.Output} chunk {grid.ChunkShape} halo {grid.Halo} {parameters}";
+        // A pyramid (levels beyond 0) is planned before any work and is part of the job (PyramidPasses.cs).
+        var pyramid = request.Pyramid is { } p && p.Levels != 1 ? PyramidPasses.Plan(p, request.Output, options) : null;
+        if (pyramid is { Count: > 1 }) jobKey += PyramidPasses.KeyOf(pyramid, request.Pyramid!);
 
         if (!request.Overwrite && StagedOutput.IsCommitted(request.Output))
         {
@@ -107,6 +111,8 @@ public static class EmbeddedJob
                 ChunkBufferPool.TrimShared();
             }
         }
+        if (result.IsComplete && pyramid is { Count: > 1 })
+            result = await PyramidPasses.RunAsync(request, pyramid, request.Pyramid!.Method, staged, jobKey, result, logs, progress, ct).ConfigureAwait(false);
         if (result.IsComplete) staged.Commit();
         return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);
     }

@@ -13,6 +13,7 @@ public static class StageCatalog
     public const string Synthesize = "synthesize";
     public const string Features = "features";
     public const string Predict = "predict";
+    public const string Downsample = "downsample";
 
     /// <summary>The classifier a predict job names: "ilp" (an ilastik project) or "model" (a ChunkSeg model file).</summary>
     public static LoadedClassifier ClassifierOf(IReadOnlyDictionary<string, string> parameters) =>
@@ -54,6 +55,7 @@ public static class StageCatalog
         Features => new FeaturesStage(FeatureSetOf(parameters), outputShape.Z,
             int.Parse(parameters["inputChannels"], CultureInfo.InvariantCulture), backend),
         Predict => PredictStageOf(parameters, outputShape.Z, backend),
-        _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}, {Features}, {Predict}"),
+        Downsample => DownsampleStage.FromParameters(parameters),
+        _ => throw new ArgumentException($"unknown stage \"{stage}\"; known: {Convert}, {Synthesize}, {Features}, {Predict}, {Downsample}"),
     };
 }

@@ -146,10 +146,10 @@ internal static class OmeNgff
     /// The image group's .zattrs: one multiscale with one dataset, "0", scaled by the voxel size; for a label image
     /// (<see cref="VolumeCreateOptions.LabelImage"/>) also NGFF's "image-label", which napari-ome-zarr opens as a labels layer.
     /// </summary>
-    public static byte[] ImageAttributes(string name, VolumeCreateOptions options) => Json(json =>
+    public static byte[] ImageAttributes(string name, VolumeCreateOptions options, IReadOnlyList<OmeLevel>? levels = null) => Json(json =>
     {
         json.WriteStartObject();
-        WriteMultiscales(json, name, options, version: "0.4");
+        WriteMultiscales(json, name, options, version: "0.4", levels);
         if (options.LabelImage)
         {
             json.WriteStartObject("image-label");
@@ -163,12 +163,12 @@ internal static class OmeNgff
     /// The image group's zarr.json for OME-NGFF 0.5: a Zarr v3 group whose attributes hold {"ome": {"version": "0.5",
     /// "multiscales": [...]}} (the same multiscale as 0.4 without its own version), and "image-label" for label images.
     /// </summary>
-    public static byte[] ImageGroupV3(string name, VolumeCreateOptions options) => ZarrV3Json.Group(System.Text.Encoding.UTF8.GetString(Json(json =>
+    public static byte[] ImageGroupV3(string name, VolumeCreateOptions options, IReadOnlyList<OmeLevel>? levels = null) => ZarrV3Json.Group(System.Text.Encoding.UTF8.GetString(Json(json =>
     {
         json.WriteStartObject();
         json.WriteStartObject("ome");
         json.WriteString("version", "0.5");
-        WriteMultiscales(json, name, options, version: null);
+        WriteMultiscales(json, name, options, version: null, levels);
         if (options.LabelImage)
         {
             json.WriteStartObject("image-label");
@@ -178,7 +178,17 @@ internal static class OmeNgff
         json.WriteEndObject();
     })));
 
-    private static void WriteMultiscales(Utf8JsonWriter json, string name, VolumeCreateOptions options, string? version)
+    private static void WriteTransform(Utf8JsonWriter json, string type, AxisOrder axes, Func<char, double> value)
+    {
+        json.WriteStartObject();
+        json.WriteString("type", type);
+        json.WriteStartArray(type);
+        foreach (char a in axes.Names) json.WriteNumberValue(value(a));
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    private static void WriteMultiscales(Utf8JsonWriter json, string name, VolumeCreateOptions options, string? version, IReadOnlyList<OmeLevel>? levels)
     {
         json.WriteStartArray("multiscales");
         json.WriteStartObject();
@@ -196,18 +206,32 @@ internal static class OmeNgff
         }
         json.WriteEndArray();
         json.WriteStartArray("datasets");
-        json.WriteStartObject();
-        json.WriteString("path", "0");
-        json.WriteStartArray("coordinateTransformations");
-        json.WriteStartObject();
-        json.WriteString("type", "scale");
-        json.WriteStartArray("scale");
-        foreach (char a in options.Axes.Names)
-            json.WriteNumberValue(AxisOrder.KindOf(a) == AxisKind.Space ? options.VoxelSize[a] : 1.0);
-        json.WriteEndArray();
-        json.WriteEndObject();
-        json.WriteEndArray();
-        json.WriteEndObject();
+        if (levels is null)
+        {
+            json.WriteStartObject();
+            json.WriteString("path", "0");
+            json.WriteStartArray("coordinateTransformations");
+            WriteTransform(json, "scale", options.Axes, a => AxisOrder.KindOf(a) == AxisKind.Space ? options.VoxelSize[a] : 1.0);
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        else
+        {
+            // A pyramid: every level with its voxel size and the translation of its voxel centres (PyramidPlan).
+            foreach (var level in levels)
+            {
+                json.WriteStartObject();
+                json.WriteString("path", level.Path);
+                json.WriteStartArray("coordinateTransformations");
+                WriteTransform(json, "scale", options.Axes, a => AxisOrder.KindOf(a) == AxisKind.Space ? level.Scale[a] : 1.0);
+                WriteTransform(json, "translation", options.Axes, a => a switch
+                {
+                    'z' => level.Translation.Z, 'y' => level.Translation.Y, 'x' => level.Translation.X, _ => 0.0,
+                });
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+        }
         json.WriteEndArray();
         json.WriteEndObject();
         json.WriteEndArray();

@@ -171,6 +171,17 @@ internal sealed class ZarrVolume : IVolume
     }
 
     /// <summary>
+    /// Creates level <paramref name="arrayPath"/> of a multiscale OME-Zarr image: an array like level "0" (no axis
+    /// attributes of its own; the image group's multiscales name them), v2 or v3 as <paramref name="options"/> say.
+    /// </summary>
+    internal static ZarrVolume CreateLevelArray(string arrayPath, VolumeCreateOptions options)
+    {
+        Validate(arrayPath, options);
+        return options.ZarrFormat == 3 ? CreateArrayV3Core(arrayPath, options, null, defaultKeys: true, '/')
+            : CreateArrayCore(arrayPath, options, '/', arrayDimensions: false);
+    }
+
+    /// <summary>
     /// Creates a plain Zarr array in any axis order: v2 names the axes in xarray's _ARRAY_DIMENSIONS, v3 in
     /// dimension_names; <see cref="Open"/> reads either back. <paramref name="dimensionSeparator"/> is for v2 only.
     /// </summary>
@@ -692,7 +703,7 @@ internal sealed class ZarrVolume : IVolume
     }
 
     /// <summary>Writes a temporary file beside <paramref name="file"/> and renames it over the target.</summary>
-    private static void WriteAtomic(string file, ReadOnlySpan<byte> content)
+    internal static void WriteAtomic(string file, ReadOnlySpan<byte> content)
     {
         string temp = $"{file}.tmp-{Guid.NewGuid():N}";
         try
