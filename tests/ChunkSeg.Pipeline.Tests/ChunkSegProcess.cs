@@ -42,6 +42,32 @@ internal sealed class ChunkSegProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>
+    /// Runs `chunkseg <paramref name="args"/>` as its own process and kills it (SIGKILL) once <paramref name="when"/> holds,
+    /// polled until the process ends or <paramref name="limit"/> passes (a failure); false if it finished first (exit 0
+    /// asserted then).
+    /// </summary>
+    public static async Task<bool> RunAndKill(string[] args, Func<bool> when, TimeSpan limit)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "chunkseg.dll"), .. args]) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        while (!process.HasExited && !when())
+        {
+            Assert.True(clock.Elapsed < limit, $"chunkseg {args[0]} neither finished nor reached the kill point");
+            await Task.Delay(1);
+        }
+        bool killed = !process.HasExited;
+        if (killed) process.Kill(entireProcessTree: true);   // SIGKILL on Linux
+        await process.WaitForExitAsync();
+        await Task.WhenAll(stdout, stderr);
+        if (!killed) Assert.True(process.ExitCode == 0, await stderr);
+        return killed;
+    }
+
     /// <summary>Waits for the process to end by itself; false when it has not within <paramref name="patience"/>.</summary>
     public bool WaitForExit(TimeSpan patience)
     {

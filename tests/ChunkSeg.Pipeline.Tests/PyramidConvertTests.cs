@@ -333,26 +333,8 @@ public sealed class PyramidConvertTests : IDisposable
     }
 
     /// <summary>Starts `chunkseg convert` as its own process and kills it (SIGKILL) once <paramref name="when"/> holds; false if it finished first.</summary>
-    private static async Task<bool> RunAndKill(string[] args, Func<bool> when)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "chunkseg.dll"), "convert", .. args]) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        var limit = Stopwatch.StartNew();
-        while (!process.HasExited && !when())
-        {
-            Assert.True(limit.Elapsed < TimeSpan.FromMinutes(1), "the convert neither finished nor reached the kill point");
-            await Task.Delay(1);
-        }
-        bool killed = !process.HasExited;
-        if (killed) process.Kill(entireProcessTree: true);   // SIGKILL on Linux
-        await process.WaitForExitAsync();
-        await Task.WhenAll(stdout, stderr);
-        if (!killed) Assert.True(process.ExitCode == 0, await stderr);
-        return killed;
-    }
+    private static Task<bool> RunAndKill(string[] args, Func<bool> when) =>
+        ChunkSegProcess.RunAndKill(["convert", .. args], when, TimeSpan.FromMinutes(1));
 
     private static async Task Ok(params string[] args)
     {

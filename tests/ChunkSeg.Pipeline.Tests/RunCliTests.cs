@@ -217,26 +217,8 @@ public sealed class RunCliTests : IDisposable
     }
 
     /// <summary>Starts `chunkseg run` as its own process and kills it (SIGKILL) once <paramref name="when"/> holds; false if it finished first.</summary>
-    private static async Task<bool> RunAndKill(string outDir, string[] options, Func<bool> when)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "chunkseg.dll"), "run", Data3D, "--out", outDir, .. options]) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        var limit = Stopwatch.StartNew();
-        while (!process.HasExited && !when())
-        {
-            Assert.True(limit.Elapsed < TimeSpan.FromMinutes(2), "the run neither finished nor reached the kill point");
-            await Task.Delay(2);
-        }
-        bool killed = !process.HasExited;
-        if (killed) process.Kill(entireProcessTree: true);   // SIGKILL on Linux
-        await process.WaitForExitAsync();
-        await Task.WhenAll(stdout, stderr);
-        if (!killed) Assert.True(process.ExitCode == 0, await stderr);
-        return killed;
-    }
+    private static Task<bool> RunAndKill(string outDir, string[] options, Func<bool> when) =>
+        ChunkSegProcess.RunAndKill(["run", Data3D, "--out", outDir, .. options], when, TimeSpan.FromMinutes(2));
 
     /// <summary>
     /// `run --split voronoi|distance` equals `predict`, then `label --split …` on those probabilities: the same labels, object
