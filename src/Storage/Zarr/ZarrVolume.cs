@@ -702,10 +702,32 @@ internal sealed class ZarrVolume : IVolume
         }
     }
 
+    /// <summary>
+    /// Deletes the temporary files of writers killed mid-write (<c>KEY.tmp-GUID</c>, see <see cref="WriteAtomic"/>) below
+    /// <paramref name="root"/>. Called when a partial store is reopened to resume, before its pass hands out chunks: a
+    /// writer still running then would only see its rename fail and its chunk retried, never a half-written chunk.
+    /// </summary>
+    internal static void RemoveTemporaryFiles(string root)
+    {
+        if (!Directory.Exists(root)) return;
+        foreach (string file in Directory.EnumerateFiles(root, "*" + TempMarker + "*", SearchOption.AllDirectories))
+        {
+            string name = Path.GetFileName(file);
+            int at = name.LastIndexOf(TempMarker, StringComparison.Ordinal);
+            if (at > 0 && name.Length - at - TempMarker.Length == 32 && !name.AsSpan(at + TempMarker.Length).ContainsAnyExcept("0123456789abcdef"))
+            {
+                try { File.Delete(file); }
+                catch (IOException) { }   // gone already
+            }
+        }
+    }
+
+    private const string TempMarker = ".tmp-";
+
     /// <summary>Writes a temporary file beside <paramref name="file"/> and renames it over the target.</summary>
     internal static void WriteAtomic(string file, ReadOnlySpan<byte> content)
     {
-        string temp = $"{file}.tmp-{Guid.NewGuid():N}";
+        string temp = $"{file}{TempMarker}{Guid.NewGuid():N}";
         try
         {
             using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
