@@ -103,10 +103,7 @@ public sealed class StagedOutput : IDisposable
             {
                 existing = VolumeStore.Open(staging, options.Axes, writable: true);
                 if (Matches(existing.Info, stagingOptions))
-                {
-                    Zarr.ZarrVolume.RemoveTemporaryFiles(staging.RootPath);   // the temporary files of writers a kill cut short
                     return new StagedOutput(final, staging, options, existing, resumed: true);
-                }
             }
             catch (ChunkSegException)
             {

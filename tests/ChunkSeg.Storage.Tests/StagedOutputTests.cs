@@ -64,23 +64,6 @@ public sealed class StagedOutputTests : IDisposable
     }
 
     [Fact]
-    public void A_resumed_store_loses_the_temporary_files_of_killed_writers_and_nothing_else()
-    {
-        using (Written()) { }                                          // closed, not committed: a kill
-        string staged = Path.Combine(_dir, "out.h5.partial.zarr");
-        string chunk = Directory.EnumerateFiles(staged, "*", SearchOption.AllDirectories).First(f => !f.Contains(".chunkseg") && !Path.GetFileName(f).StartsWith('.') && Path.GetFileName(f) != "zarr.json");
-        string leftover = $"{chunk}.tmp-{Guid.NewGuid():N}", kept = chunk + ".tmp-notes";
-        File.WriteAllText(leftover, "half a chunk");
-        File.WriteAllText(kept, "not ours");
-
-        using var resumed = StagedOutput.Begin(Final, Options, overwrite: false);
-        Assert.True(resumed.Resumed);
-        Assert.False(File.Exists(leftover));
-        Assert.True(File.Exists(kept));
-        Assert.True(File.Exists(chunk));
-    }
-
-    [Fact]
     public void A_commit_killed_while_writing_the_file_resumes_from_the_staged_store()
     {
         using (Written()) { }                                          // closed, not committed

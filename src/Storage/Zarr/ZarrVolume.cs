@@ -704,8 +704,8 @@ internal sealed class ZarrVolume : IVolume
 
     /// <summary>
     /// Deletes the temporary files of writers killed mid-write (<c>KEY.tmp-GUID</c>, see <see cref="WriteAtomic"/>) below
-    /// <paramref name="root"/>. Called when a partial store is reopened to resume, before its pass hands out chunks: a
-    /// writer still running then would only see its rename fail and its chunk retried, never a half-written chunk.
+    /// <paramref name="root"/>. Called when a pyramid level of a partial store is reopened to resume, before its pass
+    /// hands out chunks (its writers are this process's threads, none of them running then).
     /// </summary>
     internal static void RemoveTemporaryFiles(string root)
     {
