@@ -61,19 +61,7 @@ public sealed class ZarrReadReferenceTests
         if (c.GetProperty("codec").GetString() == "blosc-lz4" && !c.TryGetProperty("axes", out _))
             Assert.Equal("blosc(lz4, clevel 5, shuffle)", info.Codec);
 
-        var whole = new byte[expected.Data.Length];
-        volume.Read(NdBox.Whole(info.Shape), whole);
-        TestArrays.AssertEqual(info.DataType, expected.Data, whole, info.Shape, "whole array");
-
-        foreach (var b in c.GetProperty("boxes").EnumerateArray())
-        {
-            var box = new NdBox(b.GetProperty("start").EnumerateArray().Select(e => e.GetInt64()).ToArray(),
-                b.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray());
-            var slice = NpyFile.Read(b.GetProperty("npy").GetString()!);
-            var actual = new byte[slice.Data.Length];
-            volume.Read(box, actual);
-            TestArrays.AssertEqual(info.DataType, slice.Data, actual, box.Shape, $"box {box}");
-        }
+        ReferenceReads.AssertWholeAndBoxes(volume, expected, c, "whole array");
     }
 
     [Fact]

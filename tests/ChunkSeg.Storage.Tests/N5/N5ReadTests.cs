@@ -77,18 +77,7 @@ public sealed class N5ReadTests(N5ReadTests.Reference reference) : IClassFixture
         Assert.Equal(vs[2], info.VoxelSize.X, 1e-9);
         Assert.Equal(0, info.FillValue);
 
-        var whole = new byte[expected.Data.Length];
-        volume.Read(NdBox.Whole(info.Shape), whole);
-        TestArrays.AssertEqual(info.DataType, expected.Data, whole, info.Shape, "whole dataset");
-        foreach (var b in c.GetProperty("boxes").EnumerateArray())
-        {
-            var box = new NdBox(b.GetProperty("start").EnumerateArray().Select(e => e.GetInt64()).ToArray(),
-                b.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray());
-            var slice = NpyFile.Read(b.GetProperty("npy").GetString()!);
-            var actual = new byte[slice.Data.Length];
-            volume.Read(box, actual);
-            TestArrays.AssertEqual(info.DataType, slice.Data, actual, box.Shape, $"box {box}");
-        }
+        ReferenceReads.AssertWholeAndBoxes(volume, expected, c, "whole dataset");
     }
 
     [Theory]
