@@ -112,6 +112,31 @@ public static class OptionValues
         return new SplitSpec(VoronoiOtsuSigmas.SpotOnly(SigmaPerAxis("--spot-sigma", spotSigma, volume.Axes.HasZ)), segmentation());
     }
 
+    /// <summary>
+    /// --voronoi-otsu SPOT,OUTLINE as clEsperanto's voronoi_otsu_labeling(spot_sigma, outline_sigma) on a one-channel raw
+    /// image: sigmas per axis (z unused in 2D), <paramref name="spotSigma"/> / <paramref name="outlineSigma"/> z,y,x
+    /// replacing either; null without it (then neither per-axis sigma may be given).
+    /// </summary>
+    public static SplitSpec? VoronoiOtsu(string? text, string? spotSigma, string? outlineSigma, VolumeInfo volume)
+    {
+        if (text is null)
+        {
+            if (outlineSigma is not null) throw new UsageException("--outline-sigma goes with --voronoi-otsu SPOT,OUTLINE");
+            return null;
+        }
+        var parts = text.Split(',');
+        if (parts.Length != 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double spot) ||
+            !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double outline) ||
+            !(spot > 0) || !(outline > 0) || double.IsInfinity(spot) || double.IsInfinity(outline))
+            throw new UsageException($"--voronoi-otsu {text}: give two positive sigmas in voxels, SPOT,OUTLINE (e.g. 2,1)");
+        if (volume.Channels != 1)
+            throw new UsageException($"{volume.Location}: --voronoi-otsu reads one channel; this image has {volume.Channels}");
+        bool threeD = volume.Axes.HasZ;
+        (double, double, double) PerAxis(string option, string? given, double uniform) =>
+            given is null ? (threeD ? uniform : 0, uniform, uniform) : SigmaPerAxis(option, given, threeD);
+        return new SplitSpec(new VoronoiOtsuSigmas(PerAxis("--spot-sigma", spotSigma, spot), PerAxis("--outline-sigma", outlineSigma, outline)));
+    }
+
     /// <summary>The distance split's seed window when --min-distance is not given, in voxels per axis.</summary>
     public const int DefaultMinDistance = 2;
 

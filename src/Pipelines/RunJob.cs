@@ -21,7 +21,7 @@ namespace ChunkSeg.Pipelines;
 public sealed record RunRequest(
     IVolume Raw,
     string OutDir,
-    LoadedClassifier Classifier,
+    LoadedClassifier? Classifier,
     IReadOnlyDictionary<string, string> ClassifierParameters,
     Segmentation Segmentation,
     Connectivity Connectivity,
@@ -64,8 +64,14 @@ public sealed record RunRequest(
     /// </summary>
     public bool OtsuThreshold { get; init; }
 
-    /// <summary>Whether the probabilities are written whole before any chunk is segmented (<c>--split</c>, <c>--threshold otsu</c>).</summary>
+    /// <summary>
+    /// Whether the probabilities are written whole before any chunk is segmented (<c>--split</c>, <c>--threshold otsu</c>);
+    /// a run without a classifier (<c>--voronoi-otsu</c>) splits the raw image itself.
+    /// </summary>
     public bool ClassifiesFirst => Split is not null || OtsuThreshold;
+
+    /// <summary>The classifier, which every run but a <c>--voronoi-otsu</c> one has.</summary>
+    public LoadedClassifier Classifies => Classifier ?? throw new InvalidOperationException("a --voronoi-otsu run has no classifier");
 }
 
 /// <summary>
@@ -136,7 +142,7 @@ public static class RunJob
     /// </summary>
     public const string OtsuParameter = "run.otsu";
     public const string LabelsDataset = "labels", ProbabilitiesDataset = "exported_data";   // ilastik's export name
-    public const string Classify = "classify + label", Otsu = "Otsu threshold", Merge = "merge", Relabel = "relabel", Hdf5Copy = "HDF5 copies", Mesh = "mesh";
+    public const string Classify = "classify + label", VoronoiOtsu = "Voronoi-Otsu", Otsu = "Otsu threshold", Merge = "merge", Relabel = "relabel", Hdf5Copy = "HDF5 copies", Mesh = "mesh";
 
     public static async Task<RunOutcome> RunAsync(RunRequest request, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
@@ -157,7 +163,7 @@ public static class RunJob
         bool resumed = journal.Stages.Count > 0 || Directory.Exists(LabelWorkspace.For(Path.Combine(outDir, Labels)).Root);
         var meshFiles = MeshPaths(request, info, outDir);
         string? reshape = request.Morphology is { } morphology ? LabelJob.VerbOf(morphology) : null;
-        var plan = new List<(string, double)> { (Classify, 80) };
+        var plan = new List<(string, double)> { (request.Classifier is null ? VoronoiOtsu : Classify, 80) };
         if (request.OtsuThreshold) plan.Add((Otsu, 2));
         plan.AddRange([(Merge, 2), (Relabel, 5)]);
         if (reshape is not null) plan.Add((reshape, 5));
@@ -186,7 +192,8 @@ public static class RunJob
             if (outcome.Morphology is { } reshaped) journal.Record(StageOf(reshape!, reshaped));
             journal.Save();
         }
-        foreach (var stage in new[] { Classify, request.OtsuThreshold ? Otsu : null, Merge, Relabel, reshape }.OfType<string>()) monitor.End(stage);
+        foreach (var stage in new[] { request.Classifier is null ? VoronoiOtsu : Classify, request.OtsuThreshold ? Otsu : null, Merge, Relabel, reshape }.OfType<string>())
+            monitor.End(stage);
         if (chunks == 0) (chunkShape, chunks) = (journal.ChunkShape, journal.Chunks);
         // The later passes run on the classify pass's chunks (not their own defaults, sized by budgets up to 256 MiB a
         // chunk, nor the mesher's 128³ layers): their memory then stays near the classify pass's.
@@ -196,7 +203,7 @@ public static class RunJob
         // that cannot be trusted, so a partial copy starts again rather than resuming).
         var copies = new List<(string Zarr, string Hdf5, bool ChannelsLast)> { (Labels, LabelsHdf5 + "/" + LabelsDataset, false) };
         if (request.ExportProbabilities) copies.Add((Probabilities, ProbabilitiesHdf5 + "/" + ProbabilitiesDataset, true));
-        int classes = request.Classifier.Classifier.OutputChannels;
+        int classes = request.Classifier?.Classifier.OutputChannels ?? 0;
         var copyProgress = monitor.Begin(Hdf5Copy);
         var copyClock = Stopwatch.StartNew();
         long copied = 0, copiedChunks = 0;
@@ -261,11 +268,11 @@ public static class RunJob
         RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
         var info = request.Raw.Info;
-        var classifier = request.Classifier;
         int inputChannels = checked((int)info.Channels);
         var exportAddress = VolumeStore.ParseAddress(Path.Combine(Path.GetDirectoryName(objectsPath)!, Probabilities));
         if (request.ClassifiesFirst)
             return await ClassifyFirst(request, exportAddress, labels, objectsPath, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
+        var classifier = request.Classifies;
         StagedOutput? export = null;
         if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
             export = StagedOutput.Begin(exportAddress, ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), overwrite: false);
@@ -327,10 +334,74 @@ public static class RunJob
     private static async Task<LabelOutcome> ClassifyFirst(RunRequest request, VolumeAddress exportAddress, VolumeAddress labels,
         string objectsPath, IReadOnlyDictionary<string, string> parameters, RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
     {
-        var info = request.Raw.Info;
-        int inputChannels = checked((int)info.Channels);
-        // The probabilities as `predict` writes them (channels last: what its stage produces); exported as OME-Zarr from there.
+        // The probabilities as `predict` writes them (channels last: what its stage produces); a --voronoi-otsu run splits the raw image.
         var probabilities = new VolumeAddress(VolumeFormat.Zarr, Path.Combine(Path.GetDirectoryName(objectsPath)!, SplitProbabilities), "");
+        if (request.Classifier is not null)
+            await PredictWhole(request, probabilities, exportAddress, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
+        using var predicted = request.Classifier is null ? null : VolumeStore.Open(probabilities);
+        var source = predicted ?? request.Raw;
+        IReadOnlyDictionary<string, string>? otsuParameter = null;
+        if (request.OtsuThreshold)
+        {
+            monitor.Begin(Otsu);
+            if (journal.Otsu is null)
+            {
+                var clock = Stopwatch.StartNew();
+                journal.Otsu = OtsuSegmentation.Find(source, request.Segmentation, request.Workers, ct);
+                var spatial = source.Info.SpatialShape;
+                journal.Record(new RunStage(Otsu, clock.Elapsed.TotalSeconds, 0, 0, spatial.Volume * source.Info.TimePoints));
+                journal.Save();
+            }
+            request = ThresholdedAt(request, journal.Otsu.Value);
+            otsuParameter = new Dictionary<string, string>(StringComparer.Ordinal) { [OtsuParameter] = journal.Otsu.Value.ToString("R", CultureInfo.InvariantCulture) };
+            var found = OtsuOf(request, journal)!;
+            logs.CreateLogger(typeof(RunJob).FullName!).LogInformation("{Status}", found.Describe("run"));
+            monitor.End(Otsu);
+        }
+        var info = request.Raw.Info;
+        var labelRequest = new LabelRequest(source, labels, request.Segmentation, request.Connectivity, request.Filter, objectsPath,
+            IntensityOf(request), request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false)
+        {
+            Split = request.Split,
+            Backend = request.Backend,
+            Morphology = request.Morphology,
+        };
+        // The split's passes (or the labelling's first pass) and the labelling of its regions count as the merge, or as
+        // the Voronoi-Otsu stage of a run without a classifier (timed here: they are all its work); then relabel, then
+        // --dilate/--erode.
+        string early = request.Classifier is null ? VoronoiOtsu : Merge;
+        var earlyProgress = monitor.Begin(early);
+        var splitClock = Stopwatch.StartNew();
+        long earlyChunks = 0, earlyResumed = 0;
+        var outcome = await LabelJob.RunAsync(labelRequest, async (title, job, token) =>
+        {
+            string stage = StageOfPass(request, job.StageName, early);
+            if (stage == Relabel) monitor.End(early);
+            else if (stage != early) monitor.End(Relabel);
+            var pass = job with { Transport = request.RemoteTransport };
+            if (otsuParameter is not null)
+                pass = pass with { Parameters = new Dictionary<string, string>(job.Parameters.Concat(otsuParameter), StringComparer.Ordinal) };
+            var result = await EmbeddedJob.RunAsync(pass, logs, stage == early ? earlyProgress : monitor.Begin(stage), token).ConfigureAwait(false);
+            if (stage == early)
+            {
+                earlyChunks += result.Result.ChunksTotal;
+                earlyResumed += result.Result.ChunksSkipped;
+            }
+            return result;
+        }, status: null, ct).ConfigureAwait(false);
+        if (request.Classifier is null && outcome.IsComplete)
+        {
+            journal.SetGrid(outcome.Components.Grid.ChunkShape, outcome.Components.Grid.Count);
+            journal.Record(new RunStage(VoronoiOtsu, (splitClock.Elapsed - outcome.MergeTime).TotalSeconds, earlyChunks, earlyResumed, info.SpatialShape.Volume * info.TimePoints));
+        }
+        return outcome;
+    }
+
+    /// <summary>The classifier's probabilities of the whole volume into <paramref name="probabilities"/> (scratch), and their OME-Zarr export when asked.</summary>
+    private static async Task PredictWhole(RunRequest request, VolumeAddress probabilities, VolumeAddress exportAddress, IReadOnlyDictionary<string, string> parameters,
+        RunRecord journal, ILoggerFactory logs, IRunMonitor monitor, CancellationToken ct)
+    {
+        var info = request.Raw.Info;
         var stage = SplitPredictStage(request);
         if (!StagedOutput.IsCommitted(probabilities))
         {
@@ -354,45 +425,6 @@ public static class RunJob
             if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
         }
         monitor.End(Classify);
-        using var source = VolumeStore.Open(probabilities);
-        IReadOnlyDictionary<string, string>? otsuParameter = null;
-        if (request.OtsuThreshold)
-        {
-            monitor.Begin(Otsu);
-            if (journal.Otsu is null)
-            {
-                var clock = Stopwatch.StartNew();
-                journal.Otsu = OtsuSegmentation.Find(source, request.Segmentation, request.Workers, ct);
-                var spatial = source.Info.SpatialShape;
-                journal.Record(new RunStage(Otsu, clock.Elapsed.TotalSeconds, 0, 0, spatial.Volume * source.Info.TimePoints));
-                journal.Save();
-            }
-            request = ThresholdedAt(request, journal.Otsu.Value);
-            otsuParameter = new Dictionary<string, string>(StringComparer.Ordinal) { [OtsuParameter] = journal.Otsu.Value.ToString("R", CultureInfo.InvariantCulture) };
-            var found = OtsuOf(request, journal)!;
-            logs.CreateLogger(typeof(RunJob).FullName!).LogInformation("{Status}", found.Describe("run"));
-            monitor.End(Otsu);
-        }
-        var labelRequest = new LabelRequest(source, labels, request.Segmentation, request.Connectivity, request.Filter, objectsPath,
-            IntensityOf(request), request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false)
-        {
-            Split = request.Split,
-            Backend = request.Backend,
-            Morphology = request.Morphology,
-        };
-        var merge = monitor.Begin(Merge);
-        return await LabelJob.RunAsync(labelRequest, (title, job, token) =>
-        {
-            // The split's passes (or the labelling's first pass) and the labelling of its regions count as the merge; then
-            // relabel, then --dilate/--erode.
-            string stage = StageOfPass(request, job.StageName, Merge);
-            if (stage == Relabel) monitor.End(Merge);
-            else if (stage != Merge) monitor.End(Relabel);
-            var pass = job with { Transport = request.RemoteTransport };
-            if (otsuParameter is not null)
-                pass = pass with { Parameters = new Dictionary<string, string>(job.Parameters.Concat(otsuParameter), StringComparer.Ordinal) };
-            return EmbeddedJob.RunAsync(pass, logs, stage == Merge ? merge : monitor.Begin(stage), token);
-        }, status: null, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -446,7 +478,7 @@ public static class RunJob
     internal static PredictStage SplitPredictStage(RunRequest request)
     {
         var info = request.Raw.Info;
-        var classifier = request.Classifier;
+        var classifier = request.Classifies;
         return new PredictStage(classifier.Features, info.SpatialShape.Z, checked((int)info.Channels), classifier.Classifier, request.Backend);
     }
 
@@ -459,7 +491,7 @@ public static class RunJob
     {
         var info = request.Raw.Info;
         int inputChannels = checked((int)info.Channels);
-        var classifier = request.Classifier;
+        var classifier = request.Classifies;
         return new ClassifyAndLabelStage(classifier.Features, info.SpatialShape, inputChannels, classifier.Classifier,
             new LabelStage(request.Segmentation, request.Connectivity, workspace, info.SpatialShape, !info.Axes.HasZ, IntensityOf(request),
                 backend: request.Backend),

@@ -123,21 +123,33 @@ public static class RunPasses
 
     /// <summary>
     /// A pass of a run's split (<see cref="SplitJob"/>, then the labelling of its flooded regions), rebuilt from the
-    /// run's spec and the job's parameters: the inputs and workspaces lie in the run's folder, beside its labels; the
-    /// cut of <c>--split voronoi</c> is a constant; the grid is the job's chunks over the volume; the round, the stopped
-    /// time points and each one's last iteration are the job's parameters.
+    /// run's spec and the job's parameters: the inputs and workspaces lie in the run's folder, beside its labels (a
+    /// <c>--voronoi-otsu</c> run's first passes read its raw image); the cut of <c>--split voronoi</c> is a constant,
+    /// Voronoi-Otsu's is found from the workspace as the coordinator finds it; the grid is the job's chunks over the
+    /// volume; the round, the stopped time points and each one's last iteration are the job's parameters.
     /// </summary>
     private static (IVolume Input, IChunkStage Stage) SplitPass(JobSpec spec, RunRequest request, SplitSpec split, LabelWorkspace workspace, string outDir,
         ComputeBackend backend, Func<IVolume, IVolume> own)
     {
-        // Only --split voronoi reaches a run (its first pass is the segmentation); Voronoi-Otsu's cuts are the label command's.
-        if (split.Foreground is null) throw new UsageException($"job {spec.Id}: a run's split segments the probabilities first; this one does not");
-        StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
-        var input = own(VolumeStore.Open(spec.Input));
+        // A --voronoi-otsu run's first two passes read the raw image its spec names (opened, and checked against the store
+        // root, with the spec); every other pass reads the run's own scratch. The split's volume is what it splits: the
+        // raw image, or the run's probabilities.
+        bool voronoiOtsu = split.Foreground is null;
+        IVolume input;
+        if (voronoiOtsu && spec.Stage is "split-outline" or "split-maxima")
+        {
+            input = request.Raw;
+        }
+        else
+        {
+            StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
+            input = own(VolumeStore.Open(spec.Input));
+        }
         var splitSpace = SplitJob.WorkspaceOf(workspace);
-        // The split reads the run's probabilities: their axes, shape and time points are the split's.
-        var volume = own(VolumeStore.Open(Path.Combine(outDir, RunJob.SplitProbabilities))).Info;
+        var volume = voronoiOtsu ? request.Raw.Info : own(VolumeStore.Open(Path.Combine(outDir, RunJob.SplitProbabilities))).Info;
         bool threeD = volume.Axes.HasZ;
+        var grid = new ChunkGrid(volume.SpatialShape, volume.TimePoints, spec.ChunkShape, Halo.None);
+        IVolume Outline() => own(VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, splitSpace.Outline, "")));
         switch (spec.Stage)
         {
             case "split-outline":
@@ -146,6 +158,12 @@ public static class RunPasses
                 return (input, SplitJob.DistanceStageOf(split.Watershed!, threeD));
             case "split-maxima" when split.IsDistance:
                 return (input, new DistanceSeedsStage(split.Watershed!.MinDistance, threeD));
+            case "split-maxima" when voronoiOtsu:
+            {
+                // The outline's histogram over each time point's range, as the coordinator found it from pass 1's extremes.
+                var range = SplitJob.RangesOf(grid, splitSpace);
+                return (input, SplitJob.MaximaStageOf(split, splitSpace, Outline(), t => range[t], volume.SpatialShape, threeD, backend));
+            }
             case "split-maxima":
                 return (input, SplitJob.MaximaStageOf(split, splitSpace, null, _ => throw new InvalidOperationException("--split voronoi reads no outline range"),
                     volume.SpatialShape, threeD, backend));
@@ -153,10 +171,17 @@ public static class RunPasses
             {
                 int round = int.Parse(Parameter(spec, SplitJob.RoundParameter), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
                 var last = SplitJob.ParseLast(Parameter(spec, SplitJob.LastParameter));
-                var grid = new ChunkGrid(volume.SpatialShape, volume.TimePoints, spec.ChunkShape, Halo.None);
-                var outline = round == 0 ? own(VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, splitSpace.Outline, ""))) : null;
+                var outline = round == 0 ? Outline() : null;
                 var watershed = split.IsDistance ? SplitJob.WatershedOf(spec.Parameters, own(VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, splitSpace.Distance, "")))) : null;
-                return (input, SplitJob.FloodStage(round, grid, splitSpace, threeD, outline, _ => VoronoiOtsuSigmas.MaskCut, last, watershed));
+                // Voronoi-Otsu's round 0 cuts the outline at each time point's Otsu threshold, found as the coordinator
+                // found it (pass 2's row counts); --split cuts its 1/0 segmentation at a constant.
+                Func<long, float> cutOf = _ => VoronoiOtsuSigmas.MaskCut;
+                if (voronoiOtsu && round == 0)
+                {
+                    var cut = SplitJob.OtsuCuts(grid, splitSpace, SplitJob.RangesOf(grid, splitSpace));
+                    cutOf = t => cut[t];
+                }
+                return (input, SplitJob.FloodStage(round, grid, splitSpace, threeD, outline, cutOf, last, watershed));
             }
             default:
                 // "label": the final state's regions, with the raw image's mean intensity (one input channel) as the run gives it.

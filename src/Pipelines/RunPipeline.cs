@@ -1,6 +1,7 @@
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.GpuNode.Stages;
 using ChunkSeg.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -37,6 +38,19 @@ public static class RunPipeline
         try
         {
             var info = source.Info;
+            if (spec.VoronoiOtsu is not null)
+            {
+                var voronoiOtsu = VoronoiOtsuOf(spec, info);
+                return new RunRequest(source, Path.GetFullPath(spec.OutDir), null, new Dictionary<string, string>(), SplitJob.RegionSegmentation,
+                    SplitJob.RegionConnectivity, filter, meshFormat, ExportProbabilities: false, requestedCompute, requestedChunks, workerCount, spec.Overwrite)
+                {
+                    Split = voronoiOtsu,
+                    Morphology = morphology,
+                };
+            }
+            if (spec.OutlineSigma is not null) throw new UsageException("--outline-sigma goes with --voronoi-otsu SPOT,OUTLINE");
+            if (spec.Ilp is null && spec.Model is null)
+                throw new UsageException("run: give a classifier, --ilp PROJECT.ilp or --model MODEL, or label the raw image without one: --voronoi-otsu SPOT,OUTLINE");
             var (loaded, classifierParameters) = OptionValues.LoadClassifier(spec.Ilp, spec.Model, spec.VigraStructureTensor, info);
             if (loaded.Classifier.FeatureCount != loaded.Features.ChannelCount(info.SpatialShape.Z, (int)info.Channels))
                 throw new UsageException($"{loaded.Source} on {info.Location}: the classifier reads {loaded.Classifier.FeatureCount} features but its feature " +
@@ -63,6 +77,34 @@ public static class RunPipeline
             source.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// <c>--voronoi-otsu SPOT,OUTLINE</c>: the raw image labelled as clEsperanto's voronoi_otsu_labeling labels it, so no
+    /// classifier and none of the options that describe a segmentation of probabilities.
+    /// </summary>
+    private static SplitSpec VoronoiOtsuOf(RunSpec spec, VolumeInfo info)
+    {
+        string? given = (spec.Ilp, spec.Model) switch
+        {
+            (not null, _) => "--ilp",
+            (_, not null) => "--model",
+            _ => spec.VigraStructureTensor ? "--vigra-structure-tensor"
+                : spec.Split is not null ? "--split"
+                : spec.OtsuThreshold || spec.Threshold is not null ? "--threshold"
+                : spec.Channel is not null ? "--channel"
+                : spec.Argmax ? "--argmax"
+                : spec.Foreground is not null ? "--foreground"
+                : spec.SmoothSigma is not null ? "--smooth-sigma"
+                : spec.MinDistance is not null ? "--min-distance"
+                : spec.ExportProbabilities ? "--export-probabilities"
+                : null,
+        };
+        if (given is not null)
+            throw new UsageException($"--voronoi-otsu segments the raw image itself (Otsu's threshold of its outline blur), with no classifier; {given} does not apply");
+        if (spec.Connectivity is not null)
+            throw new UsageException("--voronoi-otsu labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
+        return OptionValues.VoronoiOtsu(spec.VoronoiOtsu, spec.SpotSigma, spec.OutlineSigma, info)!;
     }
 
     /// <summary>

@@ -64,9 +64,12 @@ internal sealed class RunRecord
             ["chunk"] = r.ChunkShape?.ToString() ?? "auto",
             ["chunks"] = r.StorageChunks?.ToString() ?? "default",
         };
-        foreach (var (key, value) in r.ClassifierParameters) p["classifier." + key] = value;
-        string classifierFile = r.ClassifierParameters.TryGetValue("ilp", out var ilp) ? ilp : r.ClassifierParameters["model"];
-        p["classifier.sha256"] = FileSha256(classifierFile);
+        if (r.Classifier is not null)
+        {
+            foreach (var (key, value) in r.ClassifierParameters) p["classifier." + key] = value;
+            string classifierFile = r.ClassifierParameters.TryGetValue("ilp", out var ilp) ? ilp : r.ClassifierParameters["model"];
+            p["classifier.sha256"] = FileSha256(classifierFile);
+        }
         r.Segmentation.AddTo(p);
         r.Split?.AddTo(p);
         if (r.OtsuThreshold)
@@ -176,16 +179,24 @@ internal sealed class RunRecord
             json.WriteEndObject();
             json.WriteString("metadata_sha256", parameters["input.metadataSha256"]);
             json.WriteEndObject();
-            json.WriteStartObject("classifier");
-            json.WriteString("source", request.Classifier.Source);
-            json.WriteString("kind", request.ClassifierParameters.ContainsKey("ilp") ? "ilastik project" : "chunkseg model");
-            json.WriteString("sha256", parameters["classifier.sha256"]);
-            json.WriteNumber("features", request.Classifier.Classifier.FeatureCount);
-            json.WriteString("feature_selection", request.Classifier.Features.ToString());
-            json.WriteStartArray("classes");
-            foreach (var name in request.Classifier.ClassNames) json.WriteStringValue(name);
-            json.WriteEndArray();
-            json.WriteEndObject();
+            if (request.Classifier is { } classifier)
+            {
+                json.WriteStartObject("classifier");
+                json.WriteString("source", classifier.Source);
+                json.WriteString("kind", request.ClassifierParameters.ContainsKey("ilp") ? "ilastik project" : "chunkseg model");
+                json.WriteString("sha256", parameters["classifier.sha256"]);
+                json.WriteNumber("features", classifier.Classifier.FeatureCount);
+                json.WriteString("feature_selection", classifier.Features.ToString());
+                json.WriteStartArray("classes");
+                foreach (var name in classifier.ClassNames) json.WriteStringValue(name);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            else
+            {
+                // --voronoi-otsu: no classifier; the raw image labelled as clEsperanto's voronoi_otsu_labeling labels it.
+                json.WriteNull("classifier");
+            }
             WriteParameters(json, parameters);
             WriteGrid(json, outcome.ChunkShape, outcome.Chunks);
             if (outcome.Otsu is { } otsu)

@@ -11,7 +11,7 @@ namespace ChunkSeg.Pipelines;
 /// </summary>
 /// <param name="Input">The raw volume: x.zarr, x.zarr/0 or file.h5/dataset.</param>
 /// <param name="OutDir">The output folder (a rerun of the same spec resumes it).</param>
-/// <param name="Ilp">An ilastik Pixel Classification project; exactly one of it and <paramref name="Model"/>.</param>
+/// <param name="Ilp">An ilastik Pixel Classification project; exactly one of it and <paramref name="Model"/>, unless <paramref name="VoronoiOtsu"/>.</param>
 /// <param name="Model">A model written by chunkseg train.</param>
 /// <param name="VigraStructureTensor">With <paramref name="Ilp"/>: VIGRA's structure-tensor scale order.</param>
 /// <param name="Threshold">Foreground where <paramref name="Channel"/>'s probability is at least this (default 0.5); null with <paramref name="OtsuThreshold"/>.</param>
@@ -34,12 +34,15 @@ namespace ChunkSeg.Pipelines;
 /// <param name="Overwrite">Replace the outputs of an earlier, different run in <paramref name="OutDir"/>.</param>
 /// <param name="Split">Split the segmentation's touching objects: voronoi (seeds from <paramref name="SpotSigma"/>'s blur maxima) or
 /// distance (the watershed of the foreground's distance map, seeds its maxima within <paramref name="MinDistance"/>).</param>
-/// <param name="SpotSigma">With <paramref name="Split"/> voronoi: the spot sigma in voxels, "s" or "z,y,x".</param>
+/// <param name="SpotSigma">With <paramref name="Split"/> voronoi or <paramref name="VoronoiOtsu"/>: the spot sigma in voxels, "s" or "z,y,x".</param>
 /// <param name="MinDistance">With <paramref name="Split"/> distance: the seeds' window in voxels, "d" or "z,y,x".</param>
 /// <param name="Dilate">Grow the final labels into the background by this Euclidean distance in voxels (expand_labels), as `label --dilate`.</param>
 /// <param name="Erode">Shrink the final labels by this distance in voxels, as `label --erode`; not with <paramref name="Dilate"/>.</param>
 /// <param name="OtsuThreshold"><c>--threshold otsu</c>: foreground above Otsu's threshold of <paramref name="Channel"/> over the whole
 /// volume, as `label --threshold otsu` finds it; the run then classifies the whole volume first (as with <paramref name="Split"/>).</param>
+/// <param name="VoronoiOtsu">"SPOT,OUTLINE": no classifier; the raw image (one channel) is labelled as clEsperanto's
+/// voronoi_otsu_labeling(spot_sigma, outline_sigma) labels it, as `label --voronoi-otsu` does.</param>
+/// <param name="OutlineSigma">With <paramref name="VoronoiOtsu"/>: the outline sigma per axis, "s" or "z,y,x" (<paramref name="SpotSigma"/> the spot's).</param>
 public sealed record RunSpec(
     string Input,
     string OutDir,
@@ -68,7 +71,9 @@ public sealed record RunSpec(
     string? MinDistance = null,
     string? Dilate = null,
     string? Erode = null,
-    bool OtsuThreshold = false)
+    bool OtsuThreshold = false,
+    string? VoronoiOtsu = null,
+    string? OutlineSigma = null)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

@@ -54,15 +54,7 @@ public static class SplitJob
         using var outlineVolume = VolumeStore.Open(outlineAddress);
         if (split.IsDistance) return await DistanceAsync(input, split, workspace, grid, workers, parameters, runPass, outlineVolume, ct).ConfigureAwait(false);
 
-        var range = new Dictionary<long, (float Min, float Max)>();
-        if (split.Foreground is null)
-        {
-            foreach (var chunk in grid.Enumerate())
-            {
-                var (min, max) = workspace.ReadExtremes(chunk.Id.Value);
-                range[chunk.TimePoint] = range.TryGetValue(chunk.TimePoint, out var r) ? (Math.Min(r.Min, min), Math.Max(r.Max, max)) : (min, max);
-            }
-        }
+        var range = split.Foreground is null ? RangesOf(grid, workspace) : [];
 
         // 2: maxima (and for Otsu, histograms); the cut per time point.
         var maxima = await runPass("split 2/3: maxima", new JobRequest("split-maxima", input, seedsAddress,
@@ -257,8 +249,20 @@ public static class SplitJob
         return last;
     }
 
+    /// <summary>Voronoi-Otsu's outline range per time point, from the extremes pass 1 recorded for each chunk of <paramref name="grid"/>.</summary>
+    internal static Dictionary<long, (float Min, float Max)> RangesOf(ChunkGrid grid, SplitWorkspace workspace)
+    {
+        var range = new Dictionary<long, (float Min, float Max)>();
+        foreach (var chunk in grid.Enumerate())
+        {
+            var (min, max) = workspace.ReadExtremes(chunk.Id.Value);
+            range[chunk.TimePoint] = range.TryGetValue(chunk.TimePoint, out var r) ? (Math.Min(r.Min, min), Math.Max(r.Max, max)) : (min, max);
+        }
+        return range;
+    }
+
     /// <summary>Otsu's threshold per time point from the row counts of its chunks.</summary>
-    private static Dictionary<long, float> OtsuCuts(ChunkGrid grid, SplitWorkspace workspace, Dictionary<long, (float Min, float Max)> range)
+    internal static Dictionary<long, float> OtsuCuts(ChunkGrid grid, SplitWorkspace workspace, Dictionary<long, (float Min, float Max)> range)
     {
         var rows = new Dictionary<long, long[]>();
         foreach (var chunk in grid.Enumerate())

@@ -132,6 +132,35 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
+    /// `run --voronoi-otsu` (no classifier) on the cluster: every pass of the split (outline, maxima, flood rounds,
+    /// labelling, relabelling) and the mesh's run on the gpu-nodes, which find each time point's outline range and Otsu
+    /// cut from the run's workspace as the coordinator does; labels, object table and mesh equal the embedded run's.
+    /// </summary>
+    [Fact]
+    public async Task A_voronoi_otsu_run_on_the_cluster_equals_the_embedded_run()
+    {
+        string[] voronoiOtsu = ["--voronoi-otsu", "2,1", "--min-size", "5", "--chunk", "16,32,32"];
+        string reference = _dir["vo-embedded"];
+        var (code, _, err) = await Cli.Run(["run", Data3D, "--out", reference, .. voronoiOtsu]);
+        Assert.True(code == 0, err);
+
+        var cluster = StartCluster(coordinators: 1, nodes: 2);
+        await cluster.UntilNodes(2);
+        string outDir = _dir["vo-distributed"];
+        var final = await Finished(cluster, await Submit(cluster, outDir, voronoiOtsu));
+        Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
+        foreach (var pass in new[] { "(split-outline)", "(split-maxima)", "(split-flood)", "(label)", "(relabel)", $"({Pipelines.MeshJob.PiecesStage})" })
+            Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
+
+        var labels = TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr"));
+        Assert.True(labels.Max() >= 10, $"the fixture should hold many objects; it holds {labels.Max()}");
+        Assert.Equal(labels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        Assert.Equal(RunCliTests.MeshBody(Path.Combine(reference, "mesh.obj")), RunCliTests.MeshBody(Path.Combine(outDir, "mesh.obj")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+    }
+
+    /// <summary>
     /// `run --threshold otsu` on the cluster: the predict pass runs on the gpu-nodes, the coordinator finds Otsu's threshold
     /// over the whole probabilities, and the labelling passes run on the gpu-nodes at that threshold (a job parameter);
     /// the labels, object table and recorded threshold equal the embedded run's.
@@ -549,7 +578,10 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
 
     private static async Task<string> Submit(TestCluster cluster, string outDir, string[] extra)
     {
-        string[] options = [.. Options.Where((o, i) => !extra.Contains(o) && (i == 0 || !extra.Contains(Options[i - 1]))), .. extra];
+        // A --voronoi-otsu run has no classifier.
+        bool classifier = !extra.Contains("--voronoi-otsu");
+        string[] options = [.. Options.Where((o, i) => !Dropped(o) && (i == 0 || !Dropped(Options[i - 1]))), .. extra];
+        bool Dropped(string option) => extra.Contains(option) || (!classifier && option == "--ilp");
         var (code, text, err) = await WithEnvironment("CHUNKSEG_CLUSTER_SECRET", Secret,
             () => Cli.Run(["submit", Data3D, "--out", outDir, .. options, .. cluster.SeedArgs, "--json"]));
         Assert.True(code == 0, err);

@@ -268,6 +268,62 @@ public sealed class RunCliTests : IDisposable
     }
 
     /// <summary>
+    /// `run --voronoi-otsu SPOT,OUTLINE` (no classifier) equals `label --voronoi-otsu` on the raw image, then `mesh
+    /// --per-label`: the same labels (OME-Zarr and HDF5), object table and mesh, for chunkings whose floods cross chunk
+    /// borders, 3D (isotropic and per-axis sigmas, with a filter and --dilate) and 2D; the manifest names no classifier and
+    /// records the split. Options of a classifier's segmentation are refused by name, before any work.
+    /// </summary>
+    [Theory]
+    [InlineData("3d", "16,24,32", 2, "2,1", "")]
+    [InlineData("3d", "64,64,64", 1, "2,1", "--spot-sigma 1,2,2 --outline-sigma 0.5,1,1 --min-size 10 --dilate 1")]
+    [InlineData("2d", "1,48,40", 2, "3,1", "--exclude-border")]
+    public async Task A_voronoi_otsu_run_equals_label_voronoi_otsu_then_mesh(string kind, string chunk, int workers, string sigmas, string options)
+    {
+        string data = kind == "3d" ? Data3D : SharedData.Require("ilastik/Data_1channel.h5") + "/data";
+        string[] extra = ["--voronoi-otsu", sigmas, .. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+        string outDir = _dir[$"vo-run-{chunk}"];
+        await Ok(["run", data, "--out", outDir, "--chunk", chunk, "--workers", workers.ToString(CultureInfo.InvariantCulture), .. extra]);
+
+        string labels = _dir[$"vo-l-{chunk}.zarr"], objects = _dir[$"vo-objects-{chunk}.csv"];
+        await Ok(["label", data, labels, "--objects", objects, "--intensity", data, .. extra]);
+        var wantLabels = TestVolumes.ReadUInt32(labels);
+        Assert.True(wantLabels.Max() >= 5, $"the fixture should hold several objects; it holds {wantLabels.Max()}");
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        Assert.Equal(wantLabels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.h5") + "/labels"));
+        Assert.Equal(File.ReadAllText(objects), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
+        if (kind == "3d")
+        {
+            await Ok("mesh", labels, _dir[$"vo-{chunk}.obj"], "--per-label");
+            Assert.Equal(MeshBody(_dir[$"vo-{chunk}.obj"]), MeshBody(Path.Combine(outDir, "mesh.obj")));
+        }
+        else
+        {
+            Assert.Empty(Directory.EnumerateFiles(outDir, "mesh*"));
+        }
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")))!;
+        Assert.Null(manifest["classifier"]);
+        Assert.StartsWith("voronoi-otsu spot=", manifest["parameters"]!["split"]!.GetValue<string>());
+        Assert.Equal("Voronoi-Otsu", manifest["stages"]!.AsArray()[0]!["name"]!.GetValue<string>());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.partial*"));
+
+        // A rerun is a no-op; other sigmas in the same folder are a different run.
+        await Ok(["run", data, "--out", outDir, "--chunk", chunk, .. extra]);
+        await Cli.Expect(2, "split", "run", data, "--out", outDir, "--chunk", chunk, "--voronoi-otsu", "1,1");
+
+        string refused = _dir["vo-refused"];
+        await Cli.Expect(2, "--ilp does not apply", "run", Data3D, "--out", refused, "--voronoi-otsu", "2,1", "--ilp", Ilp3D);
+        await Cli.Expect(2, "--threshold does not apply", "run", Data3D, "--out", refused, "--voronoi-otsu", "2,1", "--threshold", "otsu");
+        await Cli.Expect(2, "--export-probabilities does not apply", "run", Data3D, "--out", refused, "--voronoi-otsu", "2,1", "--export-probabilities");
+        await Cli.Expect(2, "--split does not apply", "run", Data3D, "--out", refused, "--voronoi-otsu", "2,1", "--split", "distance");
+        await Cli.Expect(2, "--connectivity does not apply", "run", Data3D, "--out", refused, "--voronoi-otsu", "2,1", "--connectivity", "6");
+        await Cli.Expect(2, "--voronoi-otsu 2: give two positive sigmas", "run", Data3D, "--out", refused, "--voronoi-otsu", "2");
+        await Cli.Expect(2, "--outline-sigma goes with --voronoi-otsu", "run", Data3D, "--out", refused, "--ilp", Ilp3D, "--outline-sigma", "1");
+        await Cli.Expect(2, "or label the raw image without one: --voronoi-otsu", "run", Data3D, "--out", refused);
+        Assert.False(Directory.Exists(refused) && Directory.EnumerateFileSystemEntries(refused).Any(), "refused before any work");
+    }
+
+    /// <summary>
     /// `run --threshold otsu` equals `predict`, then `label --threshold otsu` on those probabilities (with the raw image as
     /// --intensity, as run's table has it): the same threshold, reported the same way and recorded in the manifest, the
     /// same labels and object table; also with --smooth-sigma and with --split distance. (Unsmoothed, this fixture's

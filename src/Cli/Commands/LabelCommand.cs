@@ -157,29 +157,15 @@ internal static class LabelCommand
     /// </summary>
     private static SplitSpec? SplitOf(string? text, string? spotText, string? outlineText, VolumeInfo info, ParseResult parse, ObjectOptions options)
     {
-        if (text is null)
-        {
-            if (spotText is not null || outlineText is not null)
-                throw new UsageException(spotText is not null
-                    ? "--spot-sigma goes with --split voronoi or --voronoi-otsu SPOT,OUTLINE"
-                    : "--outline-sigma goes with --voronoi-otsu SPOT,OUTLINE");
-            return null;
-        }
-        var parts = text.Split(',');
-        if (parts.Length != 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double spot) ||
-            !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double outline) ||
-            !(spot > 0) || !(outline > 0) || double.IsInfinity(spot) || double.IsInfinity(outline))
-            throw new UsageException($"--voronoi-otsu {text}: give two positive sigmas in voxels, SPOT,OUTLINE (e.g. 2,1)");
+        if (text is null && spotText is not null)
+            throw new UsageException("--spot-sigma goes with --split voronoi or --voronoi-otsu SPOT,OUTLINE");
+        var split = OptionValues.VoronoiOtsu(text, spotText, outlineText, info);
+        if (split is null) return null;
         if (options.ProbabilityOptionGiven(parse) is { } probability)
             throw new UsageException($"--voronoi-otsu segments the raw image itself (Otsu's threshold); {probability} does not apply");
         if (parse.GetValue(options.Connectivity) is not null)
             throw new UsageException("--voronoi-otsu labels the flooded regions, which grow through all 26 (8 in 2D) neighbours; --connectivity does not apply");
-        if (info.Channels != 1)
-            throw new UsageException($"{info.Location}: --voronoi-otsu reads one channel; this image has {info.Channels}");
-        bool threeD = info.Axes.HasZ;
-        (double, double, double) PerAxis(string option, string? given, double uniform) =>
-            given is null ? (threeD ? uniform : 0, uniform, uniform) : OptionValues.SigmaPerAxis(option, given, threeD);
-        return new SplitSpec(new Kernels.Splitting.VoronoiOtsuSigmas(PerAxis("--spot-sigma", spotText, spot), PerAxis("--outline-sigma", outlineText, outline)));
+        return split;
     }
 
     /// <summary>--split voronoi --spot-sigma s|z,y,x or --split distance on the segmentation the probability options describe.</summary>

@@ -11,8 +11,8 @@ using Spectre.Console;
 namespace ChunkSeg.Cli.Commands;
 
 /// <summary>
-/// `chunkseg run RAW (--ilp PROJECT | --model MODEL) --out DIR`: the whole pipeline, fused per chunk, on this
-/// machine: probabilities (optional), labels (OME-Zarr and HDF5), a per-object mesh and the object table.
+/// `chunkseg run RAW (--ilp PROJECT | --model MODEL | --voronoi-otsu SPOT,OUTLINE) --out DIR`: the whole pipeline, fused
+/// per chunk, on this machine: probabilities (optional), labels (OME-Zarr and HDF5), a per-object mesh and the object table.
 /// </summary>
 internal static class RunCommand
 {
@@ -181,7 +181,16 @@ internal sealed class RunArguments
             "flooded through the foreground; distance: the watershed of the foreground's distance map (voxel size aware), seeds its maxima " +
             "within --min-distance (the probabilities are written whole first)",
     };
-    private readonly Option<string?> _spotSigma = new("--spot-sigma") { Description = "With --split voronoi: the spot sigma in voxels, s or z,y,x" };
+    private readonly Option<string?> _voronoiOtsu = new("--voronoi-otsu")
+    {
+        Description = "SPOT,OUTLINE: no classifier; label the raw image (one channel) as clEsperanto's voronoi_otsu_labeling(spot_sigma, " +
+            "outline_sigma) does, exact across chunks, then mesh and tabulate its objects",
+    };
+    private readonly Option<string?> _spotSigma = new("--spot-sigma")
+    {
+        Description = "With --split voronoi: the spot sigma in voxels, s or z,y,x; with --voronoi-otsu: the spot sigma per axis, replacing SPOT",
+    };
+    private readonly Option<string?> _outlineSigma = new("--outline-sigma") { Description = "With --voronoi-otsu: the outline sigma per axis, s or z,y,x, replacing OUTLINE" };
     private readonly Option<string?> _minDistance = new("--min-distance")
     {
         Description = $"With --split distance: a seed is the largest distance within this many voxels, d or z,y,x (default {OptionValues.DefaultMinDistance})",
@@ -194,7 +203,7 @@ internal sealed class RunArguments
         _outDir.Required = outRequired;
     }
 
-    private IEnumerable<Option> All => ((Option[])[_outDir, _inputs, _ilp, _model, _vigraSt, _mesh, _export, _split, _spotSigma, _minDistance, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
+    private IEnumerable<Option> All => ((Option[])[_outDir, _inputs, _ilp, _model, _vigraSt, _mesh, _export, _voronoiOtsu, _split, _spotSigma, _outlineSigma, _minDistance, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
 
     public void AddTo(Command command)
     {
@@ -269,7 +278,9 @@ internal sealed class RunArguments
         MinDistance: parse.GetValue(_minDistance),
         Dilate: parse.GetValue(_objects.Dilate),
         Erode: parse.GetValue(_objects.Erode),
-        OtsuThreshold: _objects.OtsuThreshold(parse));
+        OtsuThreshold: _objects.OtsuThreshold(parse),
+        VoronoiOtsu: parse.GetValue(_voronoiOtsu),
+        OutlineSigma: parse.GetValue(_outlineSigma));
 
     private static string? FullPath(string? path) => path is null ? null : Path.GetFullPath(path);
 
