@@ -46,6 +46,12 @@ public sealed record LabelRequest(
 
     /// <summary>The labels' Zarr version and shards (<c>--format</c>, <c>--shard</c>); null: Zarr v2.</summary>
     public ZarrLayout? Zarr { get; init; }
+
+    /// <summary>
+    /// A multiscale pyramid of the labels (<c>--levels</c>; OME-Zarr only): written by the last pass (relabel, or the
+    /// dilation or erosion) into its staged store before it is committed, levels by the block's mode so every id is kept.
+    /// </summary>
+    public PyramidRequest? Pyramid { get; init; }
 }
 
 /// <summary>
@@ -246,7 +252,7 @@ public static class LabelJob
         var objectsParameters = new Dictionary<string, string>(parameters) { ["objects"] = numbering.ObjectCount.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         var relabel = await runPass($"label 3/{passes}: relabel", new JobRequest("relabel", local, relabelAddress, relabelOptions, grid.ChunkShape,
             request.Workers, request.Morphology is null && request.Overwrite, objectsParameters,
-            PlanningBytesPerVoxel: 16, Stage: new RelabelStage(workspace, outputType)), ct).ConfigureAwait(false);
+            PlanningBytesPerVoxel: 16, Stage: new RelabelStage(workspace, outputType), Pyramid: request.Morphology is null ? request.Pyramid : null), ct).ConfigureAwait(false);
 
         var outcome = new LabelOutcome(components, relabel, numbering.ObjectCount, merge.NodeCount, sets, equivalences, clock.Elapsed,
             merge.MemoryBytes + numbering.SetMemoryBytes) { Numbered = numbering.ObjectCount };
@@ -264,7 +270,7 @@ public static class LabelJob
             var reshape = new LabelMorphologyStage(morphology, workspace, grid.VolumeShape, info.Axes.HasZ, intensity, channel);
             string verb = VerbOf(morphology);
             var reshaped = await runPass($"label 4/4: {verb}", new JobRequest(MorphologyPass(morphology), final, request.Output, finalOptions, grid.ChunkShape,
-                request.Workers, request.Overwrite, objectsParameters, PlanningBytesPerVoxel: 40, Stage: reshape), ct).ConfigureAwait(false);
+                request.Workers, request.Overwrite, objectsParameters, PlanningBytesPerVoxel: 40, Stage: reshape, Pyramid: request.Pyramid), ct).ConfigureAwait(false);
             outcome = outcome with { Morphology = reshaped };
             if (!reshaped.Result.IsComplete) return outcome;
             status?.Report($"label 4/4: object table after --{verb} {morphology.Radius.ToString(System.Globalization.CultureInfo.InvariantCulture)}");

@@ -137,6 +137,21 @@ public static class OptionValues
         return new SplitSpec(new VoronoiOtsuSigmas(PerAxis("--spot-sigma", spotSigma, spot), PerAxis("--outline-sigma", outlineSigma, outline)));
     }
 
+    /// <summary>--levels N|auto (default 1: no pyramid) and --downsample mean|mode (default <paramref name="fallback"/>).</summary>
+    public static PyramidRequest Pyramid(string? levels, string? method, DownsampleMethod fallback)
+    {
+        int? count = levels?.Trim().ToLowerInvariant() switch
+        {
+            null => 1,
+            "auto" => null,
+            var n when int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= 1 => v,
+            _ => throw new UsageException($"--levels {levels}: give a number of levels from 1 (level 0 alone) up, or auto"),
+        };
+        if (count == 1 && method is not null)
+            throw new UsageException("--downsample goes with --levels N (N > 1) or --levels auto");
+        return new PyramidRequest(count, method is null ? fallback : DownsampleStage.ParseMethod(method));
+    }
+
     /// <summary>The distance split's seed window when --min-distance is not given, in voxels per axis.</summary>
     public const int DefaultMinDistance = 2;
 

@@ -34,8 +34,9 @@
 // `convert --downsample mode` asks for mode explicitly (a uint32 label volume converted from HDF5 carries no
 // "label image" mark, so uint32 alone cannot decide).
 //
-// Not yet: the level passes run on this process's workers (convert has no distributed mode); HDF5 outputs are refused
-// (ilastik reads a single level); run/predict/label outputs do not get pyramids.
+// Where: a job with a transport (a run on a cluster) sends its level passes through it like its other passes; the
+// gpu-nodes rebuild the downsample stage from the job (RunPasses). convert and label run them on this process's workers.
+// HDF5 outputs are refused (ilastik reads a single level).
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Memory;
@@ -118,7 +119,9 @@ public static class PyramidPasses
             using (var manifest = ChunkManifest.OpenOrCreate(LevelManifestPath(staged, k), key, grid.Count))
             {
                 int next = 0;
-                await using var transport = new InProcessTransport(request.Workers, spec =>
+                // Through the job's transport when it has one (a run's level passes go to the gpu-nodes, which rebuild the
+                // stage from the job: RunPasses), else on this process's workers.
+                await using var transport = request.Transport?.Invoke() ?? new InProcessTransport(request.Workers, spec =>
                     new ChunkWorker(spec, stage, input, output, $"local-{Interlocked.Increment(ref next)}").Process);
                 var runner = new JobRunner(transport, logs.CreateLogger<JobRunner>());
                 try

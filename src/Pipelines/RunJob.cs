@@ -64,11 +64,22 @@ public sealed record RunRequest(
     /// </summary>
     public bool OtsuThreshold { get; init; }
 
+    /// <summary>The OME-Zarr outputs' Zarr version and shards (<c>--format</c>, <c>--shard</c>).</summary>
+    public ZarrLayout Zarr { get; init; } = ZarrLayout.V2;
+
     /// <summary>
-    /// Whether the probabilities are written whole before any chunk is segmented (<c>--split</c>, <c>--threshold otsu</c>);
-    /// a run without a classifier (<c>--voronoi-otsu</c>) splits the raw image itself.
+    /// Multiscale pyramids of the OME-Zarr outputs (<c>--levels</c>): the labels' levels by the block's mode (every id
+    /// kept), the exported probabilities' by the mean; null or one level: none.
     /// </summary>
-    public bool ClassifiesFirst => Split is not null || OtsuThreshold;
+    public int? Levels { get; init; } = 1;
+
+    /// <summary>
+    /// Whether the probabilities are written whole before any chunk is segmented (<c>--split</c>, <c>--threshold otsu</c>,
+    /// or an export that is sharded or has a pyramid: the fused pass writes its export chunk by chunk beside the labelling,
+    /// which neither its shards nor its levels can follow); a run without a classifier (<c>--voronoi-otsu</c>) splits the
+    /// raw image itself.
+    /// </summary>
+    public bool ClassifiesFirst => Split is not null || OtsuThreshold || (ExportProbabilities && (Zarr.Format == 3 || Levels != 1));
 
     /// <summary>The classifier, which every run but a <c>--voronoi-otsu</c> one has.</summary>
     public LoadedClassifier Classifies => Classifier ?? throw new InvalidOperationException("a --voronoi-otsu run has no classifier");
@@ -289,6 +300,8 @@ public static class RunJob
                 Components: components)
             {
                 Morphology = request.Morphology,
+                Zarr = request.Zarr,
+                Pyramid = LabelsPyramid(request),
             };
             // Reported when the merge begins, and with --dilate/--erode once more when its table is written.
             bool merging = false;
@@ -365,6 +378,8 @@ public static class RunJob
             Split = request.Split,
             Backend = request.Backend,
             Morphology = request.Morphology,
+            Zarr = request.Zarr,
+            Pyramid = LabelsPyramid(request),
         };
         // The split's passes (or the labelling's first pass) and the labelling of its regions count as the merge, or as
         // the Voronoi-Otsu stage of a run without a classifier (timed here: they are all its work); then relabel, then
@@ -420,8 +435,9 @@ public static class RunJob
         {
             using var written = VolumeStore.Open(probabilities);
             var copy = await EmbeddedJob.RunAsync(new JobRequest(StageCatalog.Convert, written, exportAddress,
-                ProbabilityLayout(info, stage.OutputChannels, request.StorageChunks), request.ChunkShape, request.Workers, Overwrite: false,
-                new Dictionary<string, string>()), logs, monitor.Begin(Classify), ct).ConfigureAwait(false);
+                OutputLayout.WithZarr(ProbabilityLayout(info, stage.OutputChannels, request.StorageChunks), VolumeFormat.Zarr, request.Zarr),
+                request.ChunkShape, request.Workers, Overwrite: false, new Dictionary<string, string>(),
+                Pyramid: new PyramidRequest(request.Levels, DownsampleMethod.Mean)), logs, monitor.Begin(Classify), ct).ConfigureAwait(false);
             if (!copy.Result.IsComplete) throw new RunIncompleteException(copy);
         }
         monitor.End(Classify);
@@ -497,6 +513,9 @@ public static class RunJob
                 backend: request.Backend),
             export, request.Backend);
     }
+
+    /// <summary>The labels' pyramid (<c>--levels</c>): levels by the block's mode, so every object keeps its id.</summary>
+    private static PyramidRequest LabelsPyramid(RunRequest request) => new(request.Levels, DownsampleMethod.Mode);
 
     /// <summary>Probabilities as an OME-Zarr image: float32, (t,) c, z, y, x, one storage chunk holding every class.</summary>
     private static VolumeCreateOptions ProbabilityLayout(VolumeInfo raw, int classes, Long3? storageChunks)

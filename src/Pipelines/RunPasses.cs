@@ -65,8 +65,9 @@ public static class RunPasses
                         var thresholded = ThresholdedAsTheCoordinator(spec, request);
                         (input, stage) = SplitPass(spec, thresholded, thresholded.Split!, workspace, outDir, backend, Own);
                         break;
-                    case "label" when request.OtsuThreshold:
-                        // --threshold otsu without a split: the whole probabilities segmented at the coordinator's threshold.
+                    case "label" when request.ClassifiesFirst:
+                        // --threshold otsu without a split, or a sharded or multiscale export: the whole probabilities segmented
+                        // (at the coordinator's threshold with otsu).
                         StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
                         input = Own(VolumeStore.Open(spec.Input));
                         stage = RunJob.ThresholdStage(ThresholdedAsTheCoordinator(spec, request), workspace, input.Info);
@@ -77,6 +78,12 @@ public static class RunPasses
                             ? Own(VolumeStore.Open(Path.Combine(outDir, RunJob.Probabilities) + StagedOutput.PartialSuffix, writable: true))
                             : null;
                         stage = RunJob.ClassifyStage(request, workspace, export);
+                        break;
+                    case StageCatalog.Downsample:
+                        // A pyramid level of one of the run's outputs, from the level before it in the same staged store.
+                        StoreGuard.Within(VolumeStore.ParseAddress(spec.Input).RootPath, outDir);
+                        input = Own(VolumeStore.Open(spec.Input));
+                        stage = StageCatalog.Create(spec, output.Info.SpatialShape, output.Info.VoxelSize, backend);
                         break;
                     case "relabel":
                         // The local labels of pass 1, in the run's own workspace.

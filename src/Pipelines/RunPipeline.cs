@@ -33,6 +33,8 @@ public static class RunPipeline
         int workerCount = OptionValues.CheckWorkers(spec.Workers ?? Environment.ProcessorCount);
         var filter = OptionValues.Filter(spec.MinSize, spec.MaxSize, spec.ExcludeBorder);
         var morphology = OptionValues.Morphology(spec.Dilate, spec.Erode);
+        var zarr = ZarrLayout.Parse(spec.Format, spec.Shard);
+        int? levels = OptionValues.Pyramid(spec.Levels, null, DownsampleMethod.Mode).Levels;
 
         var source = VolumeStore.Open(spec.Input, OptionValues.ParseAxes(spec.Axes));
         try
@@ -46,6 +48,8 @@ public static class RunPipeline
                 {
                     Split = voronoiOtsu,
                     Morphology = morphology,
+                    Zarr = zarr,
+                    Levels = levels,
                 };
             }
             if (spec.OutlineSigma is not null) throw new UsageException("--outline-sigma goes with --voronoi-otsu SPOT,OUTLINE");
@@ -70,6 +74,8 @@ public static class RunPipeline
                 Split = split,
                 Morphology = morphology,
                 OtsuThreshold = spec.OtsuThreshold,
+                Zarr = zarr,
+                Levels = levels,
             };
         }
         catch

@@ -42,6 +42,9 @@ namespace ChunkSeg.Pipelines;
 /// volume, as `label --threshold otsu` finds it; the run then classifies the whole volume first (as with <paramref name="Split"/>).</param>
 /// <param name="VoronoiOtsu">"SPOT,OUTLINE": no classifier; the raw image (one channel) is labelled as clEsperanto's
 /// voronoi_otsu_labeling(spot_sigma, outline_sigma) labels it, as `label --voronoi-otsu` does.</param>
+/// <param name="Format">The OME-Zarr outputs' Zarr version: zarr2 (OME-NGFF 0.4) or zarr3 (OME-NGFF 0.5, sharded); null: the default.</param>
+/// <param name="Shard">With zarr3: the shard shape "z,y,x" (default: one shard per compute chunk).</param>
+/// <param name="Levels">Multiscale pyramid levels of the OME-Zarr outputs, level 0 included: "N" or "auto"; null: one level.</param>
 /// <param name="OutlineSigma">With <paramref name="VoronoiOtsu"/>: the outline sigma per axis, "s" or "z,y,x" (<paramref name="SpotSigma"/> the spot's).</param>
 public sealed record RunSpec(
     string Input,
@@ -73,7 +76,10 @@ public sealed record RunSpec(
     string? Erode = null,
     bool OtsuThreshold = false,
     string? VoronoiOtsu = null,
-    string? OutlineSigma = null)
+    string? OutlineSigma = null,
+    string? Format = null,
+    string? Shard = null,
+    string? Levels = null)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

@@ -192,7 +192,7 @@ public sealed class PyramidConvertTests : IDisposable
 
     // ---- helpers ----
 
-    private sealed record Level(long[] Shape, AxisOrder Axes, DataType Type, byte[] Bytes);
+    internal sealed record Level(long[] Shape, AxisOrder Axes, DataType Type, byte[] Bytes);
 
     private static List<Level> ReadLevels(string store, int count)
     {
@@ -214,7 +214,7 @@ public sealed class PyramidConvertTests : IDisposable
     /// Reads the pyramid; asserts <paramref name="count"/> levels with PyramidPlan's shapes, each equal to the kernel
     /// applied to the whole level before it, and the multiscales transformations PyramidPlan gives.
     /// </summary>
-    private static List<Level> CheckPyramid(string store, int count, DownsampleMethod method)
+    internal static List<Level> CheckPyramid(string store, int count, DownsampleMethod method)
     {
         var levels = ReadLevels(store, count);
         VolumeInfo info0;
@@ -260,6 +260,7 @@ public sealed class PyramidConvertTests : IDisposable
             {
                 case (DataType.UInt8, DownsampleMethod.Mean): Downsample.Mean(src, spatial, factor, dst); break;
                 case (DataType.UInt16, DownsampleMethod.Mean): Downsample.Mean(MemoryMarshal.Cast<byte, ushort>(src), spatial, factor, MemoryMarshal.Cast<byte, ushort>(dst)); break;
+                case (DataType.Float32, DownsampleMethod.Mean): Downsample.Mean(MemoryMarshal.Cast<byte, float>(src), spatial, factor, MemoryMarshal.Cast<byte, float>(dst)); break;
                 case (DataType.UInt32, DownsampleMethod.Mode): Downsample.Mode(MemoryMarshal.Cast<byte, uint>(src), spatial, factor, MemoryMarshal.Cast<byte, uint>(dst)); break;
                 default: throw new NotSupportedException($"{previous.Type} {method}");
             }

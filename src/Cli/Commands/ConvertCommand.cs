@@ -29,8 +29,7 @@ internal static class ConvertCommand
         var workers = Options.Workers();
         var overwrite = Options.Overwrite();
         var (format, shard) = (Options.ZarrFormat(), Options.Shard());
-        var levels = new Option<string?>("--levels") { Description = "Multiscale pyramid levels in all, level 0 included: N (1 = none, the default) or auto (until the coarsest level fits one chunk); OME-Zarr output only" };
-        var downsample = new Option<string?>("--downsample") { Description = "How pyramid levels summarise each block: mean (images) or mode (labels); default mode for uint64, mean otherwise" };
+        var (levels, downsample) = (Options.Levels(), Options.Downsample("default mode for uint64, mean otherwise"));
         var command = new Command("convert", "Convert a volume between Zarr/OME-Zarr and HDF5, chunk by chunk, or write it as an ImageJ TIFF")
         {
             input, output, chunks, computeChunk, codec, format, shard, axes, voxelSize, workers, overwrite, levels, downsample,
@@ -44,7 +43,7 @@ internal static class ConvertCommand
             var voxel = OptionValues.ParseVoxelSize(parse.GetValue(voxelSize));
             int workerCount = OptionValues.CheckWorkers(parse.GetValue(workers));
             using var source = VolumeStore.Open(parse.GetValue(input)!, OptionValues.ParseAxes(parse.GetValue(axes)));
-            var pyramid = ParsePyramid(parse.GetValue(levels), parse.GetValue(downsample), source.Info.DataType);
+            var pyramid = OptionValues.Pyramid(parse.GetValue(levels), parse.GetValue(downsample), DownsampleStage.DefaultFor(source.Info.DataType, labelImage: false));
             if (pyramid.Levels != 1 && target.Format != VolumeFormat.Zarr)
                 throw new UsageException($"--levels {parse.GetValue(levels)}: pyramids are written to OME-Zarr (out.zarr) only; {target.Format} output holds one level");
             if (target.Format == VolumeFormat.Tiff)
@@ -58,21 +57,6 @@ internal static class ConvertCommand
             return JobConsole.Summarize(context, "convert", outcome);
         });
         return command;
-    }
-
-    /// <summary>--levels N|auto (default 1: no pyramid) and --downsample mean|mode (default by type: DownsampleStage.DefaultFor).</summary>
-    private static PyramidRequest ParsePyramid(string? levels, string? method, DataType type)
-    {
-        int? count = levels?.Trim().ToLowerInvariant() switch
-        {
-            null => 1,
-            "auto" => null,
-            var n when int.TryParse(n, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v) && v >= 1 => v,
-            _ => throw new UsageException($"--levels {levels}: give a number of levels from 1 (level 0 alone) up, or auto"),
-        };
-        if (count == 1 && method is not null)
-            throw new UsageException("--downsample goes with --levels N (N > 1) or --levels auto");
-        return new PyramidRequest(count, method is null ? DownsampleStage.DefaultFor(type, labelImage: false) : DownsampleStage.ParseMethod(method));
     }
 
     /// <summary>convert to TIFF: a sequential page writer from the input (memory: a slab of whole planes), atomic by rename.</summary>

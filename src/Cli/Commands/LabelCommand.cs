@@ -54,9 +54,10 @@ internal static class LabelCommand
         var backend = Options.Backend("the segmentation steps (smoothing, then threshold or argmax) and the split's blurs");
         var overwrite = Options.Overwrite();
         var (format, shard) = (Options.ZarrFormat(), Options.Shard());
+        var (levels, downsample) = (Options.Levels(), Options.Downsample("default mode"));
         var command = new Command("label", "Connected components with an exact merge across chunks, size filters and an object table")
         {
-            voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, format, shard, axes, workers, backend, overwrite,
+            voronoiOtsu, splitMode, spotSigma, minDistance, outlineSigma, fillHoles, objects, intensity, chunk, chunks, codec, format, shard, levels, downsample, axes, workers, backend, overwrite,
         };
         objectOptions.AddTo(command);
         paths.AddTo(command);
@@ -129,6 +130,7 @@ internal static class LabelCommand
                     Backend = compute,
                     Split = split,
                     Zarr = Options.ZarrLayoutOf(parse, format, shard),
+                    Pyramid = OptionValues.Pyramid(parse.GetValue(levels), parse.GetValue(downsample), DownsampleMethod.Mode),
                     Morphology = morphology,
                 };
                 var status = new SynchronousProgress<string>(s => context.Error.WriteLine(s));

@@ -42,6 +42,16 @@ internal static class Options
         Description = "With --format zarr3: shard shape z,y,x, whole storage chunks (default: one shard per compute chunk)",
     };
 
+    public static Option<string?> Levels() => new("--levels")
+    {
+        Description = "Multiscale pyramid levels in all, level 0 included: N (1 = none, the default) or auto (until the coarsest level fits one chunk); OME-Zarr output only",
+    };
+
+    public static Option<string?> Downsample(string defaults) => new("--downsample")
+    {
+        Description = $"How pyramid levels summarise each block: mean (images) or mode (labels: every id kept); {defaults}",
+    };
+
     /// <summary>The output's Zarr layout from --format and --shard.</summary>
     public static Pipelines.ZarrLayout ZarrLayoutOf(ParseResult parse, Option<string?> format, Option<string?> shard) =>
         Pipelines.ZarrLayout.Parse(parse.GetValue(format), parse.GetValue(shard));

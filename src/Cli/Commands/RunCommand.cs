@@ -172,6 +172,7 @@ internal sealed class RunArguments
     private readonly Option<string?> _chunk = new("--chunk") { Description = "Compute chunk core shape z,y,x (default: sized to a 1 GiB per-chunk budget)" };
     private readonly Option<string?> _chunks = new("--chunks") { Description = "Storage chunk shape z,y,x of the outputs (default: --chunk if given, else 64,64,64; 2D: y,x 256,256)" };
     private readonly Option<string?> _axes = Options.Axes();
+    private readonly Option<string?> _format = Options.ZarrFormat(), _shard = Options.Shard(), _levels = Options.Levels();
     private readonly Option<int> _workers = Options.Workers();
     private readonly Option<string> _backend = Options.Backend("features, the forest, the segmentation and the split's blur");
     private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace the outputs of an earlier run in --out (other files there are left alone)" };
@@ -203,7 +204,7 @@ internal sealed class RunArguments
         _outDir.Required = outRequired;
     }
 
-    private IEnumerable<Option> All => ((Option[])[_outDir, _inputs, _ilp, _model, _vigraSt, _mesh, _export, _voronoiOtsu, _split, _spotSigma, _outlineSigma, _minDistance, _chunk, _chunks, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
+    private IEnumerable<Option> All => ((Option[])[_outDir, _inputs, _ilp, _model, _vigraSt, _mesh, _export, _voronoiOtsu, _split, _spotSigma, _outlineSigma, _minDistance, _chunk, _chunks, _format, _shard, _levels, _axes, _workers, _backend, _overwrite]).Concat(_objects.All);
 
     public void AddTo(Command command)
     {
@@ -280,7 +281,10 @@ internal sealed class RunArguments
         Erode: parse.GetValue(_objects.Erode),
         OtsuThreshold: _objects.OtsuThreshold(parse),
         VoronoiOtsu: parse.GetValue(_voronoiOtsu),
-        OutlineSigma: parse.GetValue(_outlineSigma));
+        OutlineSigma: parse.GetValue(_outlineSigma),
+        Format: parse.GetValue(_format),
+        Shard: parse.GetValue(_shard),
+        Levels: parse.GetValue(_levels));
 
     private static string? FullPath(string? path) => path is null ? null : Path.GetFullPath(path);
 
