@@ -132,14 +132,15 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// `run --voronoi-otsu` (no classifier) on the cluster: every pass of the split (outline, maxima, flood rounds,
-    /// labelling, relabelling) and the mesh's run on the gpu-nodes, which find each time point's outline range and Otsu
+    /// `run --voronoi-otsu --format zarr3 --levels auto` (no classifier) on the cluster: every pass of the split (outline,
+    /// maxima, flood rounds, labelling, relabelling), the pyramid's levels and the mesh's run on the gpu-nodes, which find each time point's outline range and Otsu
     /// cut from the run's workspace as the coordinator does; labels, object table and mesh equal the embedded run's.
     /// </summary>
     [Fact]
     public async Task A_voronoi_otsu_run_on_the_cluster_equals_the_embedded_run()
     {
-        string[] voronoiOtsu = ["--voronoi-otsu", "2,1", "--min-size", "5", "--chunk", "16,32,32"];
+        // Sharded OME-NGFF 0.5 outputs with a pyramid: the level passes go to the gpu-nodes too.
+        string[] voronoiOtsu = ["--voronoi-otsu", "2,1", "--min-size", "5", "--chunk", "16,32,32", "--chunks", "16,16,16", "--format", "zarr3", "--levels", "auto"];
         string reference = _dir["vo-embedded"];
         var (code, _, err) = await Cli.Run(["run", Data3D, "--out", reference, .. voronoiOtsu]);
         Assert.True(code == 0, err);
@@ -149,12 +150,14 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         string outDir = _dir["vo-distributed"];
         var final = await Finished(cluster, await Submit(cluster, outDir, voronoiOtsu));
         Assert.True(final["state"]!.GetValue<string>() == "done", $"job failed: {final["error"]}\n{cluster.Logs()}");
-        foreach (var pass in new[] { "(split-outline)", "(split-maxima)", "(split-flood)", "(label)", "(relabel)", $"({Pipelines.MeshJob.PiecesStage})" })
+        foreach (var pass in new[] { "(split-outline)", "(split-maxima)", "(split-flood)", "(label)", "(relabel)", "(downsample)", $"({Pipelines.MeshJob.PiecesStage})" })
             Assert.True(cluster.Nodes.Any(w => w.Log.Contains(pass, StringComparison.Ordinal)), $"no gpu-node ran a {pass} pass");
 
         var labels = TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr"));
         Assert.True(labels.Max() >= 10, $"the fixture should hold many objects; it holds {labels.Max()}");
-        Assert.Equal(labels, TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr")));
+        foreach (string level in new[] { "0", "1", "2" })
+            Assert.Equal(TestVolumes.ReadUInt32(Path.Combine(reference, "labels.ome.zarr", level)), TestVolumes.ReadUInt32(Path.Combine(outDir, "labels.ome.zarr", level)));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "labels.ome.zarr", "zarr.json")), File.ReadAllText(Path.Combine(outDir, "labels.ome.zarr", "zarr.json")));
         Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(outDir, "objects.csv")));
         Assert.Equal(RunCliTests.MeshBody(Path.Combine(reference, "mesh.obj")), RunCliTests.MeshBody(Path.Combine(outDir, "mesh.obj")));
         Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
