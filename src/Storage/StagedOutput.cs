@@ -140,6 +140,8 @@ public sealed class StagedOutput : IDisposable
         Volume.Dispose();
         if (Final.Format == VolumeFormat.Zarr)
         {
+            // A writer killed mid-write (an interrupted run this one resumed) left its temporary file; the finished store holds chunks only.
+            Zarr.ZarrVolume.RemoveTemporaryFiles(Staging.RootPath);
             Directory.Move(Staging.RootPath, Final.RootPath);
         }
         else

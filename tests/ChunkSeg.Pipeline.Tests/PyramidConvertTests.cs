@@ -312,7 +312,7 @@ public sealed class PyramidConvertTests : IDisposable
     /// Every file of two stores, byte for byte, but the manifests (they record chunk shapes, workers and times) and the
     /// image's name in the group metadata (each store's own).
     /// </summary>
-    private static void AssertSameStore(string expected, string actual)
+    internal static void AssertSameStore(string expected, string actual)
     {
         static byte[] Read(string root, string file) => Path.GetFileName(file) is ".zattrs" or "zarr.json"
             ? System.Text.Encoding.UTF8.GetBytes(File.ReadAllText(file).Replace($"\"{Path.GetFileName(root)}\"", "\"NAME\"", StringComparison.Ordinal))

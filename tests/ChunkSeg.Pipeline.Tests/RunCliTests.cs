@@ -192,6 +192,39 @@ public sealed class RunCliTests : IDisposable
         AssertSameOutputs(reference, randomly);
     }
 
+    /// <summary>
+    /// A `run --format zarr3 --levels auto` killed with SIGKILL while it writes the labels' shards (relabel), while it
+    /// writes a pyramid level of the labels, and at random moments: each rerun resumes, and every file of the sharded,
+    /// multiscale labels and probabilities has the bytes of an uninterrupted run's.
+    /// </summary>
+    [Fact]
+    public async Task Killed_while_writing_shards_or_pyramid_levels_a_rerun_gives_identical_bytes()
+    {
+        string[] options = ["--ilp", Ilp3D, "--chunk", "8,16,16", "--chunks", "8,8,8", "--workers", "1", "--export-probabilities", "--format", "zarr3",
+            "--levels", "auto", "--mesh", "none"];
+        string reference = _dir["sharded-reference"];
+        await Ok(["run", Data3D, "--out", reference, .. options]);
+
+        string targeted = _dir["sharded-targeted"];
+        string staged = Path.Combine(targeted, "labels.ome.zarr" + Storage.StagedOutput.PartialSuffix, ".chunkseg");
+        long Lines(string file) { try { return File.Exists(file) ? File.ReadLines(file).LongCount() : 0; } catch (IOException) { return 0; } }
+        Assert.True(await RunAndKill(targeted, options, () => Lines(Path.Combine(staged, "manifest.jsonl")) > 4), "no kill while writing the labels' shards");
+        Assert.True(await RunAndKill(targeted, options, () => Lines(Path.Combine(staged, "level-1-manifest.jsonl")) > 1), "no kill while writing a pyramid level");
+        var random = new Random(5);
+        for (int kill = 0; kill < 3; kill++)
+        {
+            var clock = Stopwatch.StartNew();
+            double after = 0.2 + random.NextDouble();
+            long before = Recorded(targeted);
+            if (!await RunAndKill(targeted, options, () => clock.Elapsed.TotalSeconds > after && Recorded(targeted) > before)) break;
+        }
+        await Ok(["run", Data3D, "--out", targeted, .. options]);
+        foreach (string store in new[] { "labels.ome.zarr", "probabilities.ome.zarr" })
+            PyramidConvertTests.AssertSameStore(Path.Combine(reference, store), Path.Combine(targeted, store));
+        Assert.Equal(File.ReadAllText(Path.Combine(reference, "objects.csv")), File.ReadAllText(Path.Combine(targeted, "objects.csv")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(targeted, "*.partial*"));
+    }
+
     /// <summary>Chunks recorded so far in the run's pass manifests (the progress a killed run keeps).</summary>
     private static long Recorded(string outDir)
     {

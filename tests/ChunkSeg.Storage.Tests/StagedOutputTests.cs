@@ -79,4 +79,33 @@ public sealed class StagedOutputTests : IDisposable
         read.Read(NdBox.Whole([3, 4, 5]), back);
         Assert.Equal(Voxels, back);
     }
+
+    /// <summary>
+    /// A Zarr output resumed after a writer was killed mid-write: the writer's temporary file (<c>KEY.tmp-GUID</c>) is
+    /// gone once the store is committed, and nothing else is touched (a file that only looks like one stays).
+    /// </summary>
+    [Fact]
+    public void A_committed_zarr_output_holds_no_temporary_file_of_a_killed_writer()
+    {
+        var final = new VolumeAddress(VolumeFormat.Zarr, Path.Combine(_dir, "out.zarr"), "");
+        using (var first = StagedOutput.Begin(final, Options, overwrite: false)) first.Volume.Write(NdBox.Whole([3, 4, 5]), Voxels);
+        string chunkDir = Directory.EnumerateFiles(Path.Combine(_dir, "out.zarr" + StagedOutput.PartialSuffix), "*", SearchOption.AllDirectories)
+            .Select(Path.GetDirectoryName).First(d => Path.GetFileName(d) != "out.zarr" + StagedOutput.PartialSuffix)!;
+        string dead = Path.Combine(chunkDir, "1.tmp-" + new string('a', 32)), lookalike = Path.Combine(chunkDir, "notes.tmp-1");
+        File.WriteAllBytes(dead, [1, 2, 3]);
+        File.WriteAllBytes(lookalike, [4]);
+
+        using (var resumed = StagedOutput.Begin(final, Options, overwrite: false))
+        {
+            Assert.True(resumed.Resumed);
+            resumed.Commit();
+        }
+        string committed = Path.Combine(_dir, "out.zarr", Path.GetRelativePath(Path.Combine(_dir, "out.zarr" + StagedOutput.PartialSuffix), chunkDir));
+        Assert.False(File.Exists(Path.Combine(committed, Path.GetFileName(dead))));
+        Assert.True(File.Exists(Path.Combine(committed, Path.GetFileName(lookalike))));
+        using var read = VolumeStore.Open(final);
+        var back = new byte[60];
+        read.Read(NdBox.Whole([3, 4, 5]), back);
+        Assert.Equal(Voxels, back);
+    }
 }

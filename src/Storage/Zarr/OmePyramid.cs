@@ -36,10 +36,7 @@ public static class OmePyramid
             var existing = ZarrVolume.Open(path, "", options.Axes, writable: true);
             if (existing.Info.DataType == options.DataType && existing.Info.Shape.SequenceEqual(options.Shape) &&
                 existing.Info.StorageChunks.SequenceEqual(options.Chunks))
-            {
-                ZarrVolume.RemoveTemporaryFiles(path);   // the temporary files of writers a kill cut short
                 return existing;
-            }
             existing.Dispose();
         }
         if (Directory.Exists(path)) Directory.Delete(path, recursive: true);

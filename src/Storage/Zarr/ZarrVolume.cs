@@ -704,8 +704,8 @@ internal sealed class ZarrVolume : IVolume
 
     /// <summary>
     /// Deletes the temporary files of writers killed mid-write (<c>KEY.tmp-GUID</c>, see <see cref="WriteAtomic"/>) below
-    /// <paramref name="root"/>. Called when a pyramid level of a partial store is reopened to resume, before its pass
-    /// hands out chunks (its writers are this process's threads, none of them running then).
+    /// <paramref name="root"/>. Called when a staged store is committed (every chunk recorded, so no live writer owns one;
+    /// a straggler that still renames its file after the store moved fails, and its chunk is recorded already).
     /// </summary>
     internal static void RemoveTemporaryFiles(string root)
     {
