@@ -50,23 +50,11 @@ public static class EmbeddedJob
         if (request.Input is { } input && SameRoot(input.Info.Location, request.Output))
             throw new UsageException($"{request.Output}: the output must be a different file or store than the input " +
                 $"({input.Info.Location}); outputs are written whole under a new name and renamed into place");
-        // Compute chunks are whole write units of the output: storage chunks, or shards of a sharded Zarr v3 output.
-        var spatialChunks = new Long3(UnitOf(options, 'z'), UnitOf(options, 'y'), UnitOf(options, 'x'));
         var spatialShape = new Long3(ExtentOf(options, 'z'), ExtentOf(options, 'y'), ExtentOf(options, 'x'));
-        long timePoints = ExtentOf(options, 't');
-
         var stage = request.Stage ?? StageCatalog.Create(request.StageName, request.Parameters, spatialShape, options.VoxelSize);
-        // What one spatial voxel of a chunk costs in memory: the stage says (features keep many images per
-        // block); a copy stage holds its input and its output.
-        long bytesPerVoxel = request.PlanningBytesPerVoxel ?? ExtentOf(options, 'c') * options.DataType.SizeInBytes() * 2;
-        var grid = ChunkPlanner.Plan(spatialShape, timePoints, spatialChunks, request.ChunkShape, stage.RequiredHalo, bytesPerVoxel, request.MaxChunkBytes);
+        var grid = Plan(request, stage.RequiredHalo);
         // A Zarr v3 output without a shard shape gets one shard per compute chunk (whole chunks): each writer owns its shard.
-        if (request.Output.Format == VolumeFormat.Zarr && options.ZarrFormat == 3 && options.ShardShape is null)
-        {
-            var core = grid.ChunkShape;
-            var rounded = new Long3(RoundUp(core.Z, ChunkOf(options, 'z')), RoundUp(core.Y, ChunkOf(options, 'y')), RoundUp(core.X, ChunkOf(options, 'x')));
-            options = options with { ShardShape = OutputLayout.SpatialShape(options, rounded) };
-        }
+        if (request.Output.Format == VolumeFormat.Zarr) options = ShardedBy(options, grid.ChunkShape);
 
         // Identifies the job in the manifest: a rerun resumes only an unfinished output of the same job.
         string parameters = string.Join(' ', request.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
@@ -115,6 +103,33 @@ public static class EmbeddedJob
             result = await PyramidPasses.RunAsync(request, pyramid, request.Pyramid!.Method, staged, jobKey, result, logs, progress, ct).ConfigureAwait(false);
         if (result.IsComplete) staged.Commit();
         return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);
+    }
+
+    /// <summary>
+    /// The compute chunks <see cref="RunAsync"/> plans for <paramref name="request"/> with a stage reading <paramref name="halo"/>:
+    /// whole write units of the output (storage chunks, or shards of a sharded Zarr v3 output), within the memory budget.
+    /// </summary>
+    public static ChunkGrid Plan(JobRequest request, Halo halo)
+    {
+        var options = request.OutputOptions;
+        var spatialChunks = new Long3(UnitOf(options, 'z'), UnitOf(options, 'y'), UnitOf(options, 'x'));
+        var spatialShape = new Long3(ExtentOf(options, 'z'), ExtentOf(options, 'y'), ExtentOf(options, 'x'));
+        // What one spatial voxel of a chunk costs in memory: the stage says (features keep many images per
+        // block); a copy stage holds its input and its output.
+        long bytesPerVoxel = request.PlanningBytesPerVoxel ?? ExtentOf(options, 'c') * options.DataType.SizeInBytes() * 2;
+        return ChunkPlanner.Plan(spatialShape, ExtentOf(options, 't'), spatialChunks, request.ChunkShape, halo, bytesPerVoxel, request.MaxChunkBytes);
+    }
+
+    /// <summary>
+    /// <paramref name="options"/> of a Zarr v3 volume without a shard shape, sharded one shard per compute chunk of
+    /// <paramref name="computeChunk"/> (rounded up to whole storage chunks), so each writer owns its shards whole; any
+    /// other options as they are.
+    /// </summary>
+    public static VolumeCreateOptions ShardedBy(VolumeCreateOptions options, Long3 computeChunk)
+    {
+        if (options.ZarrFormat != 3 || options.ShardShape is not null) return options;
+        var rounded = new Long3(RoundUp(computeChunk.Z, ChunkOf(options, 'z')), RoundUp(computeChunk.Y, ChunkOf(options, 'y')), RoundUp(computeChunk.X, ChunkOf(options, 'x')));
+        return options with { ShardShape = OutputLayout.SpatialShape(options, rounded) };
     }
 
     /// <summary>A job's id from its key: the same job gets the same id, in this process or a restarted one.</summary>

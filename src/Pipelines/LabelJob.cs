@@ -155,8 +155,7 @@ public static class LabelJob
         long planningBytes = 2 * inputBytes + 4L * (info.Channels + 4) + 8 + (request.FillHoles ? 5 : 0);
         // In the labels' Zarr layout, so the components pass's chunks are whole shards of the final labels too: the relabel
         // pass must run on the same grid.
-        var localOptions = OutputLayout.WithZarr(OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt32, request.StorageChunks, CodecSpec.Default),
-            VolumeFormat.Zarr, request.Zarr);
+        var localOptions = LocalOptions(info, request.StorageChunks, request.Zarr);
 
         // Holes first (only with --fill-holes): the background's components, numbered with the border ones dropped.
         HoleFilling? holes = null;
@@ -280,6 +279,13 @@ public static class LabelJob
         workspace.Delete();
         return outcome;
     }
+
+    /// <summary>
+    /// The layout of pass 1's local labels: the final labels' storage chunks and Zarr layout, so its compute chunks are
+    /// whole shards of the final labels too (the relabel pass runs on the same grid).
+    /// </summary>
+    internal static VolumeCreateOptions LocalOptions(VolumeInfo info, Long3? storageChunks, ZarrLayout? zarr) =>
+        OutputLayout.WithZarr(OutputLayout.Labels(info, VolumeFormat.Zarr, DataType.UInt32, storageChunks, CodecSpec.Default), VolumeFormat.Zarr, zarr);
 
     /// <summary>"dilate" or "erode": the option without its dashes, the job parameter holding the radius, and the pass's verb.</summary>
     public static string VerbOf(LabelMorphology morphology) => morphology.Mode == LabelMorphologyMode.Dilate ? "dilate" : "erode";

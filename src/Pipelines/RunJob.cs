@@ -75,11 +75,10 @@ public sealed record RunRequest(
 
     /// <summary>
     /// Whether the probabilities are written whole before any chunk is segmented (<c>--split</c>, <c>--threshold otsu</c>,
-    /// or an export that is sharded or has a pyramid: the fused pass writes its export chunk by chunk beside the labelling,
-    /// which neither its shards nor its levels can follow); a run without a classifier (<c>--voronoi-otsu</c>) splits the
-    /// raw image itself.
+    /// or an export with a pyramid: the fused pass writes its export chunk by chunk beside the labelling, and its levels
+    /// are passes of a job of their own); a run without a classifier (<c>--voronoi-otsu</c>) splits the raw image itself.
     /// </summary>
-    public bool ClassifiesFirst => Split is not null || OtsuThreshold || (ExportProbabilities && (Zarr.Format == 3 || Levels != 1));
+    public bool ClassifiesFirst => Split is not null || OtsuThreshold || (ExportProbabilities && Levels != 1);
 
     /// <summary>The classifier, which every run but a <c>--voronoi-otsu</c> one has.</summary>
     public LoadedClassifier Classifies => Classifier ?? throw new InvalidOperationException("a --voronoi-otsu run has no classifier");
@@ -284,16 +283,27 @@ public static class RunJob
         if (request.ClassifiesFirst)
             return await ClassifyFirst(request, exportAddress, labels, objectsPath, parameters, journal, logs, monitor, ct).ConfigureAwait(false);
         var classifier = request.Classifies;
+        long bytesPerVoxel = 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + 2 * classifier.Classifier.OutputChannels + classifier.Classifier.FeatureCount + 4) + 8;
+        const long MaxChunkBytes = 1L << 30;
         StagedOutput? export = null;
         if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
-            export = StagedOutput.Begin(exportAddress, ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), overwrite: false);
+        {
+            var exportOptions = OutputLayout.WithZarr(ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), VolumeFormat.Zarr, request.Zarr);
+            // The export is written beside the labelling, chunk by chunk: a Zarr v3 export's shards are the compute chunks
+            // the labelling's first pass will plan (the same planner, options and stage halo), so no two writers share one.
+            var first = new JobRequest("label", request.Raw, labels, LabelJob.LocalOptions(info, request.StorageChunks, request.Zarr), request.ChunkShape,
+                request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: bytesPerVoxel, MaxChunkBytes: MaxChunkBytes);
+            var halo = ClassifyStage(request, LabelWorkspace.For(labels.RootPath), null).RequiredHalo;
+            exportOptions = EmbeddedJob.ShardedBy(exportOptions, EmbeddedJob.Plan(first, halo).ChunkShape);
+            export = StagedOutput.Begin(exportAddress, exportOptions, overwrite: false);
+        }
         try
         {
             var components = new ComponentsPass(
                 workspace => ClassifyStage(request, workspace, export?.Volume),
                 parameters,
-                BytesPerVoxel: 4L * (FeatureEngine.MaxScratchBuffers + 2 * inputChannels + 2 * classifier.Classifier.OutputChannels + classifier.Classifier.FeatureCount + 4) + 8,
-                MaxChunkBytes: 1L << 30,
+                BytesPerVoxel: bytesPerVoxel,
+                MaxChunkBytes: MaxChunkBytes,
                 Completed: () => { export?.Commit(); export = null; });
             var labelRequest = new LabelRequest(request.Raw, labels, request.Segmentation, request.Connectivity, request.Filter, objectsPath,
                 IntensityOf(request), request.ChunkShape, request.StorageChunks, null, request.Workers, Overwrite: false,

@@ -194,7 +194,7 @@ public sealed class PyramidConvertTests : IDisposable
 
     internal sealed record Level(long[] Shape, AxisOrder Axes, DataType Type, byte[] Bytes);
 
-    private static List<Level> ReadLevels(string store, int count)
+    internal static List<Level> ReadLevels(string store, int count)
     {
         AxisOrder axes;
         using (var level0 = VolumeStore.Open(store)) axes = level0.Info.Axes;
