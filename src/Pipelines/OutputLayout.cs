@@ -6,27 +6,42 @@ using ChunkSeg.Storage;
 namespace ChunkSeg.Pipelines;
 
 /// <summary>
-/// The Zarr version of an output and its shards (<c>--format zarr2|zarr3</c>, <c>--shard z,y,x</c>). Zarr v3 outputs are
-/// sharded: by <see cref="Shard"/> when given, else one shard per compute chunk (<see cref="EmbeddedJob"/> sets it once the
-/// chunks are planned), so every writer owns its shards whole.
+/// The Zarr version of an output and its shards (<c>--format zarr2|zarr3</c>, <c>--shard z,y,x</c>). Zarr outputs are v3
+/// by default (OME-NGFF 0.5), sharded: by <see cref="Shard"/> when given, else one shard per compute chunk
+/// (<see cref="EmbeddedJob"/> sets it once the chunks are planned), so every writer owns its shards whole and a terabyte
+/// array is a few thousand files, not millions. <c>--format zarr2</c> writes OME-NGFF 0.4 for readers without v3.
 /// </summary>
 public sealed record ZarrLayout(int Format, Long3? Shard)
 {
     public static readonly ZarrLayout V2 = new(2, null);
 
-    /// <summary>The layout the options ask for: <paramref name="format"/> zarr2 or zarr3 (null: zarr2), <paramref name="shard"/> z,y,x (zarr3 only).</summary>
-    public static ZarrLayout Parse(string? format, string? shard)
+    /// <summary>What a Zarr output is when neither option is given: v3, one shard per compute chunk.</summary>
+    public static readonly ZarrLayout Default = new(3, null);
+
+    /// <summary>
+    /// The layout the options ask for: <paramref name="format"/> zarr2 or zarr3, <paramref name="shard"/> z,y,x (zarr3 only);
+    /// null when neither is given (<see cref="Default"/> for a Zarr output, nothing for HDF5 or TIFF).
+    /// </summary>
+    public static ZarrLayout? Parse(string? format, string? shard)
     {
+        if (format is null && shard is null) return null;
         int version = format switch
         {
-            null or "zarr2" or "2" => 2,
-            "zarr3" or "3" => 3,
-            _ => throw new UsageException($"--format {format}: use zarr2 (OME-NGFF 0.4) or zarr3 (OME-NGFF 0.5, sharded)"),
+            null or "zarr3" or "3" => 3,
+            "zarr2" or "2" => 2,
+            _ => throw new UsageException($"--format {format}: use zarr3 (OME-NGFF 0.5, sharded; the default) or zarr2 (OME-NGFF 0.4)"),
         };
         var shape = OptionValues.ParseLong3("--shard", shard);
         if (shape is not null && version != 3)
-            throw new UsageException($"--shard {shard}: shards are a Zarr v3 feature; add --format zarr3");
+            throw new UsageException($"--shard {shard}: shards are a Zarr v3 feature; drop --format zarr2");
         return new ZarrLayout(version, shape);
+    }
+
+    /// <summary>The option's text for <paramref name="layout"/> (null: the default), as a run's parameters record it.</summary>
+    public static string Describe(ZarrLayout? layout)
+    {
+        var l = layout ?? Default;
+        return $"zarr{l.Format}" + (l.Shard is { } shard ? " shard " + shard : "");
     }
 }
 
@@ -34,12 +49,14 @@ public sealed record ZarrLayout(int Format, Long3? Shard)
 public static class OutputLayout
 {
     /// <summary>
-    /// <paramref name="options"/> in the Zarr version and shards of <paramref name="zarr"/> (null: as they are, Zarr v2);
-    /// a non-Zarr output with a v3 layout and shards that do not hold whole chunks are refused, naming the option.
+    /// <paramref name="options"/> in the Zarr version and shards of <paramref name="zarr"/> (null: the default, v3 for a Zarr
+    /// output); a non-Zarr output with an asked v3 layout and shards that do not hold whole chunks are refused, naming the option.
     /// </summary>
     public static VolumeCreateOptions WithZarr(VolumeCreateOptions options, VolumeFormat format, ZarrLayout? zarr)
     {
-        if (zarr is null || zarr == ZarrLayout.V2) return options;
+        if (zarr is null && format != VolumeFormat.Zarr) return options;
+        zarr ??= ZarrLayout.Default;
+        if (zarr == ZarrLayout.V2) return options;
         if (format != VolumeFormat.Zarr)
             throw new UsageException($"--format zarr{zarr.Format}{(zarr.Shard is null ? "" : " --shard")}: applies to Zarr outputs (out.zarr) only");
         int[]? shards = zarr.Shard is { } s ? SpatialShape(options, s) : null;

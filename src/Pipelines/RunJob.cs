@@ -64,8 +64,8 @@ public sealed record RunRequest(
     /// </summary>
     public bool OtsuThreshold { get; init; }
 
-    /// <summary>The OME-Zarr outputs' Zarr version and shards (<c>--format</c>, <c>--shard</c>).</summary>
-    public ZarrLayout Zarr { get; init; } = ZarrLayout.V2;
+    /// <summary>The OME-Zarr outputs' Zarr version and shards (<c>--format</c>, <c>--shard</c>); null: the default (v3, sharded).</summary>
+    public ZarrLayout? Zarr { get; init; }
 
     /// <summary>
     /// Multiscale pyramids of the OME-Zarr outputs (<c>--levels</c>): the labels' levels by the block's mode (every id

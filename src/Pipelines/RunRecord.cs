@@ -80,7 +80,7 @@ internal sealed class RunRecord
             if (p.TryGetValue("split", out var split)) p["split"] = split.Replace(given, "threshold=otsu", StringComparison.Ordinal);
         }
         if (r.Morphology is { } morphology) p[LabelJob.VerbOf(morphology)] = morphology.Radius.ToString("R", ci);
-        p["zarr"] = r.Zarr.Format.ToString(ci) + (r.Zarr.Shard is { } shard ? " shard " + shard : "");
+        p["zarr"] = ZarrLayout.Describe(r.Zarr);
         p["levels"] = r.Levels?.ToString(ci) ?? "auto";
         return p;
     }

@@ -34,7 +34,7 @@ internal static class Options
 
     public static Option<string?> ZarrFormat() => new("--format")
     {
-        Description = "Zarr output version: zarr2 (OME-NGFF 0.4; the default) or zarr3 (OME-NGFF 0.5, zarr.json, sharded)",
+        Description = "Zarr output version: zarr3 (OME-NGFF 0.5, zarr.json, sharded; the default) or zarr2 (OME-NGFF 0.4, for readers without Zarr v3)",
     };
 
     public static Option<string?> Shard() => new("--shard")
@@ -53,7 +53,7 @@ internal static class Options
     };
 
     /// <summary>The output's Zarr layout from --format and --shard.</summary>
-    public static Pipelines.ZarrLayout ZarrLayoutOf(ParseResult parse, Option<string?> format, Option<string?> shard) =>
+    public static Pipelines.ZarrLayout? ZarrLayoutOf(ParseResult parse, Option<string?> format, Option<string?> shard) =>
         Pipelines.ZarrLayout.Parse(parse.GetValue(format), parse.GetValue(shard));
 
     public static Option<bool> Overwrite() => new("--overwrite")
