@@ -143,6 +143,16 @@ internal static class OmeNgff
     });
 
     /// <summary>
+    /// The multiscale's "name": the image directory's, and for a store staged as NAME.partial the final store's
+    /// (out.zarr, not out.zarr.partial), since the staged store is renamed at commit and the name goes with it.
+    /// </summary>
+    public static string ImageName(string imageDirectory)
+    {
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDirectory)));
+        return name.EndsWith(StagedOutput.PartialSuffix, StringComparison.Ordinal) ? name[..^StagedOutput.PartialSuffix.Length] : name;
+    }
+
+    /// <summary>
     /// The image group's .zattrs: one multiscale with one dataset, "0", scaled by the voxel size; for a label image
     /// (<see cref="VolumeCreateOptions.LabelImage"/>) also NGFF's "image-label", which napari-ome-zarr opens as a labels layer.
     /// </summary>

@@ -58,9 +58,7 @@ public static class OmePyramid
     {
         if (levels.Count == 0 || levels[0].Path != "0")
             throw new ArgumentException("a multiscale image lists level \"0\" first", nameof(levels));
-        // The image's name is the final store's, not the staging one's (out.zarr, not out.zarr.partial).
-        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDirectory)));
-        if (name.EndsWith(StagedOutput.PartialSuffix, StringComparison.Ordinal)) name = name[..^StagedOutput.PartialSuffix.Length];
+        string name = OmeNgff.ImageName(imageDirectory);
         if (level0.ZarrFormat == 3)
             ZarrVolume.WriteAtomic(Path.Combine(imageDirectory, "zarr.json"), OmeNgff.ImageGroupV3(name, level0, levels));
         else
