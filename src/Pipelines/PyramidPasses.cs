@@ -138,9 +138,17 @@ public static class PyramidPasses
             if (!result.IsComplete) return total;
             levels.Add(new OmeLevel(k.ToString(System.Globalization.CultureInfo.InvariantCulture), level.Scale, level.Translation));
         }
-        OmePyramid.WriteMultiscales(imageDir, options, levels);
+        OmePyramid.WriteMultiscales(imageDir, options, levels, Downscaling(method));
         return total;
     }
+
+    /// <summary>The multiscale's "type" and "metadata" description for levels made by <paramref name="method"/>.</summary>
+    internal static OmeDownscaling Downscaling(DownsampleMethod method) => method switch
+    {
+        DownsampleMethod.Mean => new("mean", "each level halves (or keeps) every spatial axis of the level before it; a voxel is the mean of its block, integers rounded half to even"),
+        DownsampleMethod.Mode => new("mode", "each level halves (or keeps) every spatial axis of the level before it; a voxel is the most frequent value of its block, ties to the smallest"),
+        _ => throw new ArgumentOutOfRangeException(nameof(method), method, null),
+    };
 
     /// <summary>Level <paramref name="k"/>'s manifest, beside level 0's in the staged store (and moving with it at commit).</summary>
     public static string LevelManifestPath(StagedOutput staged, int k) =>

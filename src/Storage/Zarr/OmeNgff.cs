@@ -143,17 +143,29 @@ internal static class OmeNgff
     });
 
     /// <summary>
+    /// The multiscale's "name": the image directory's, and for a store staged as NAME.partial the final store's
+    /// (out.zarr, not out.zarr.partial), since the staged store is renamed at commit and the name goes with it.
+    /// </summary>
+    public static string ImageName(string imageDirectory)
+    {
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDirectory)));
+        return name.EndsWith(StagedOutput.PartialSuffix, StringComparison.Ordinal) ? name[..^StagedOutput.PartialSuffix.Length] : name;
+    }
+
+    /// <summary>
     /// The image group's .zattrs: one multiscale with one dataset, "0", scaled by the voxel size; for a label image
     /// (<see cref="VolumeCreateOptions.LabelImage"/>) also NGFF's "image-label", which napari-ome-zarr opens as a labels layer.
     /// </summary>
-    public static byte[] ImageAttributes(string name, VolumeCreateOptions options, IReadOnlyList<OmeLevel>? levels = null) => Json(json =>
+    public static byte[] ImageAttributes(string name, VolumeCreateOptions options,
+        (IReadOnlyList<OmeLevel> Levels, OmeDownscaling Downscaling)? pyramid = null) => Json(json =>
     {
         json.WriteStartObject();
-        WriteMultiscales(json, name, options, version: "0.4", levels);
+        WriteMultiscales(json, name, options, version: "0.4", pyramid);
         if (options.LabelImage)
         {
             json.WriteStartObject("image-label");
             json.WriteString("version", "0.4");
+            WriteLabelColors(json);
             json.WriteEndObject();
         }
         json.WriteEndObject();
@@ -163,20 +175,39 @@ internal static class OmeNgff
     /// The image group's zarr.json for OME-NGFF 0.5: a Zarr v3 group whose attributes hold {"ome": {"version": "0.5",
     /// "multiscales": [...]}} (the same multiscale as 0.4 without its own version), and "image-label" for label images.
     /// </summary>
-    public static byte[] ImageGroupV3(string name, VolumeCreateOptions options, IReadOnlyList<OmeLevel>? levels = null) => ZarrV3Json.Group(System.Text.Encoding.UTF8.GetString(Json(json =>
+    public static byte[] ImageGroupV3(string name, VolumeCreateOptions options,
+        (IReadOnlyList<OmeLevel> Levels, OmeDownscaling Downscaling)? pyramid = null) => ZarrV3Json.Group(System.Text.Encoding.UTF8.GetString(Json(json =>
     {
         json.WriteStartObject();
         json.WriteStartObject("ome");
         json.WriteString("version", "0.5");
-        WriteMultiscales(json, name, options, version: null, levels);
+        WriteMultiscales(json, name, options, version: null, pyramid);
         if (options.LabelImage)
         {
             json.WriteStartObject("image-label");
+            WriteLabelColors(json);
             json.WriteEndObject();
         }
         json.WriteEndObject();
         json.WriteEndObject();
     })));
+
+    /// <summary>
+    /// "colors": background (label 0) transparent, the one colour ChunkSeg can name for every label image (the ids of
+    /// the objects are known only at the end and can be millions; viewers colour those themselves). The NGFF schemas'
+    /// strict_label requires "colors".
+    /// </summary>
+    private static void WriteLabelColors(Utf8JsonWriter json)
+    {
+        json.WriteStartArray("colors");
+        json.WriteStartObject();
+        json.WriteNumber("label-value", 0);
+        json.WriteStartArray("rgba");
+        for (int i = 0; i < 4; i++) json.WriteNumberValue(0);
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteEndArray();
+    }
 
     private static void WriteTransform(Utf8JsonWriter json, string type, AxisOrder axes, Func<char, double> value)
     {
@@ -188,12 +219,23 @@ internal static class OmeNgff
         json.WriteEndObject();
     }
 
-    private static void WriteMultiscales(Utf8JsonWriter json, string name, VolumeCreateOptions options, string? version, IReadOnlyList<OmeLevel>? levels)
+    private static void WriteMultiscales(Utf8JsonWriter json, string name, VolumeCreateOptions options, string? version,
+        (IReadOnlyList<OmeLevel> Levels, OmeDownscaling Downscaling)? pyramid)
     {
+        var levels = pyramid?.Levels;
         json.WriteStartArray("multiscales");
         json.WriteStartObject();
         if (version is not null) json.WriteString("version", version);
         json.WriteString("name", name);
+        if (pyramid is { Downscaling: var downscaling })
+        {
+            // How the levels were made (an image of one level was not downscaled, so it says nothing).
+            json.WriteString("type", downscaling.Type);
+            json.WriteStartObject("metadata");
+            json.WriteString("description", downscaling.Description);
+            json.WriteString("method", "ChunkSeg");
+            json.WriteEndObject();
+        }
         json.WriteStartArray("axes");
         foreach (char a in options.Axes.Names)
         {

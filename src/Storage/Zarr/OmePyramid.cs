@@ -7,6 +7,12 @@ namespace ChunkSeg.Storage.Zarr;
 public sealed record OmeLevel(string Path, VoxelSize Scale, (double Z, double Y, double X) Translation);
 
 /// <summary>
+/// How a pyramid's levels were made: the multiscale's "type" and the "description" of its "metadata" (the NGFF schemas'
+/// strict_image requires both; the spec: the type and details of the downscaling method).
+/// </summary>
+public sealed record OmeDownscaling(string Type, string Description);
+
+/// <summary>
 /// The levels of a multiscale OME-Zarr image beside its level "0": sibling arrays "1", "2", … in the image group, and
 /// the group's multiscales rewritten to list them all (OME-NGFF 0.4 .zattrs on Zarr v2, 0.5 zarr.json on Zarr v3).
 /// The pipeline decides what goes in the levels (src/Pipelines/PyramidPasses.cs); this is only where they live.
@@ -48,19 +54,18 @@ public static class OmePyramid
         ZarrVolume.Open(Path.Combine(imageDirectory, level.ToString(System.Globalization.CultureInfo.InvariantCulture)), "", axes, writable: false);
 
     /// <summary>
-    /// Rewrites the image group's multiscales to list <paramref name="levels"/> (level 0 first), atomically; "image-label"
-    /// stays when <paramref name="level0"/> is a label image. Writing it again gives the same bytes.
+    /// Rewrites the image group's multiscales to list <paramref name="levels"/> (level 0 first) made by
+    /// <paramref name="downscaling"/>, atomically; "image-label" stays when <paramref name="level0"/> is a label image.
+    /// Writing it again gives the same bytes.
     /// </summary>
-    public static void WriteMultiscales(string imageDirectory, VolumeCreateOptions level0, IReadOnlyList<OmeLevel> levels)
+    public static void WriteMultiscales(string imageDirectory, VolumeCreateOptions level0, IReadOnlyList<OmeLevel> levels, OmeDownscaling downscaling)
     {
         if (levels.Count == 0 || levels[0].Path != "0")
             throw new ArgumentException("a multiscale image lists level \"0\" first", nameof(levels));
-        // The image's name is the final store's, not the staging one's (out.zarr, not out.zarr.partial).
-        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDirectory)));
-        if (name.EndsWith(StagedOutput.PartialSuffix, StringComparison.Ordinal)) name = name[..^StagedOutput.PartialSuffix.Length];
+        string name = OmeNgff.ImageName(imageDirectory);
         if (level0.ZarrFormat == 3)
-            ZarrVolume.WriteAtomic(Path.Combine(imageDirectory, "zarr.json"), OmeNgff.ImageGroupV3(name, level0, levels));
+            ZarrVolume.WriteAtomic(Path.Combine(imageDirectory, "zarr.json"), OmeNgff.ImageGroupV3(name, level0, (levels, downscaling)));
         else
-            ZarrVolume.WriteAtomic(Path.Combine(imageDirectory, ".zattrs"), OmeNgff.ImageAttributes(name, level0, levels));
+            ZarrVolume.WriteAtomic(Path.Combine(imageDirectory, ".zattrs"), OmeNgff.ImageAttributes(name, level0, (levels, downscaling)));
     }
 }

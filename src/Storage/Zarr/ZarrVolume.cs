@@ -139,7 +139,7 @@ internal sealed class ZarrVolume : IVolume
         if (File.Exists(Path.Combine(imageDir, ".zarray")) || File.Exists(Path.Combine(imageDir, ".zattrs")) || Path.Exists(Path.Combine(imageDir, "0")) ||
             (ZarrV3Json.NodeType(imageDir) is { } node && (node != "group" || ZarrV3Json.GroupAttributes(imageDir).EnumerateObject().Any())))
             throw new VolumeException(imageDir, "already holds Zarr data; remove it or choose another path");
-        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageDir)));
+        string name = OmeNgff.ImageName(imageDir);
         if (v3) _ = ZarrV3Codecs.FromSpec(options.Codec, options.DataType, options.Chunks, options.ShardShape);   // refuse before writing anything
         try
         {
