@@ -557,7 +557,8 @@ public static class RunJob
     {
         var outputs = new List<RunOutput>
         {
-            new(Labels, "object labels, OME-NGFF 0.4 label image (uint32, 0 = background), voxel sizes in µm",
+            new(Labels, $"object labels, OME-NGFF {((request.Zarr ?? ZarrLayout.Default).Format == 3 ? "0.5" : "0.4")} label image (uint32, 0 = background), voxel sizes in µm" +
+                    (request.Levels == 1 ? "" : ", with a pyramid"),
                 "napari: napari --plugin napari-ome-zarr " + Path.Combine(outDir, Labels) + "; Fiji: File > Import > OME-Zarr (MoBIE/n5-zarr)"),
             new(LabelsHdf5 + "/" + LabelsDataset, "the same labels in HDF5 with vigra axistags",
                 "ilastik (as data), Fiji: File > Import > HDF5..., h5py"),

@@ -193,7 +193,7 @@ public sealed class CliTests : IDisposable
     {
         Assert.Equal(0, (await Run("demo", "--data-only", "--out", _dir, "--shape", "8,64,64", "--nuclei", "6")).Code);
         // Storage chunks of 8x16x16: corrupt one of the 16 chunk files of the input.
-        Assert.Equal(0, (await Run("convert", P("nuclei.zarr"), P("small.zarr"), "--chunks", "8,16,16")).Code);
+        Assert.Equal(0, (await Run("convert", P("nuclei.zarr"), P("small.zarr"), "--chunks", "8,16,16", "--format", "zarr2")).Code);
         string chunkFile = Path.Combine(P("small.zarr"), "0", "0", "1", "2");
         Assert.True(File.Exists(chunkFile), "expected the 0/1/2 chunk file");
         byte[] good = File.ReadAllBytes(chunkFile);

@@ -506,7 +506,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         await WithEnvironment("CHUNKSEG_SEEDS", null, () => Cli.Expect(2, "no seed node given", "status"));
         await Cli.Expect(2, "expected HOST:PORT", "status", "--seed", "localhost");
         // Checked before anything is sent: the run's own validation.
-        await Cli.Expect(2, "give exactly one of --ilp PROJECT.ilp or --model MODEL", "submit", Data3D, "--out", _dir["x"], "--seed", "127.0.0.1:1");
+        await Cli.Expect(2, "run: give a classifier, --ilp PROJECT.ilp or --model MODEL", "submit", Data3D, "--out", _dir["x"], "--seed", "127.0.0.1:1");
         await Cli.Expect(1, "no answer from the coordinator", "status", "--seed", $"127.0.0.1:{FreePort()}");
         await Cli.Expect(2, "--state or --store-root", "coordinator", "--seed", "127.0.0.1:1");
     }

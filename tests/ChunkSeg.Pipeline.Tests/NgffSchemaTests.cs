@@ -63,13 +63,17 @@ public sealed class NgffSchemaTests : IDisposable
         AssertValid(store, version, "label", ["0"]);
     }
 
-    [Fact]
-    public async Task Run_outputs_validate_labels_as_a_label_image_and_probabilities_as_an_image()
+    [Theory]
+    [InlineData("zarr2", "0.4", "1")]
+    [InlineData("zarr3", "0.5", "1")]
+    [InlineData("zarr3", "0.5", "auto")]
+    public async Task Run_outputs_validate_labels_as_a_label_image_and_probabilities_as_an_image(string format, string version, string levels)
     {
         string outDir = _dir["run"];
-        await Ok("run", Data3D, "--ilp", Ilp3D, "--out", outDir, "--export-probabilities");
-        AssertValid(Path.Combine(outDir, "labels.ome.zarr"), "0.4", "label", ["0"]);
-        AssertValid(Path.Combine(outDir, "probabilities.ome.zarr"), "0.4", "image", ["0"]);
+        await Ok("run", Data3D, "--ilp", Ilp3D, "--out", outDir, "--export-probabilities", "--format", format, "--levels", levels, "--chunks", "16,16,16");
+        string[] all = levels == "auto" ? ["0", "1", "2"] : ["0"];
+        AssertValid(Path.Combine(outDir, "labels.ome.zarr"), version, "label", all);
+        AssertValid(Path.Combine(outDir, "probabilities.ome.zarr"), version, "image", all);
     }
 
     [Theory]

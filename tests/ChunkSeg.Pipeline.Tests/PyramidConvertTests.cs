@@ -30,7 +30,7 @@ public sealed class PyramidConvertTests : IDisposable
     public async Task Levels_3_of_ilastik_data_are_the_mean_of_the_level_before_and_zarr_python_reads_them()
     {
         string output = _dir["data.zarr"];
-        await Ok("convert", Data3D, output, "--levels", "3");
+        await Ok("convert", Data3D, output, "--levels", "3", "--format", "zarr2");
         var levels = CheckPyramid(output, 3, DownsampleMethod.Mean);
         CheckWithZarrPython(output, levels);
     }
@@ -46,7 +46,7 @@ public sealed class PyramidConvertTests : IDisposable
         string input = TestVolumes.WriteZarr(_dir, "aniso-in.zarr", "zyx", shape, DataType.UInt16, MemoryMarshal.AsBytes(data.AsSpan()).ToArray(),
             new VoxelSize(4, 1, 1));
         string output = _dir["aniso.zarr"];
-        await Ok("convert", input, output, "--levels", "auto", "--chunks", "8,16,16");
+        await Ok("convert", input, output, "--levels", "auto", "--chunks", "8,16,16", "--format", "zarr2");
 
         var plan = PyramidPlan.Create(new Long3(20, 61, 67), new VoxelSize(4, 1, 1), new Long3(8, 16, 16));
         Assert.Equal(new Long3(1, 2, 2), plan[1].Factor);
@@ -63,7 +63,7 @@ public sealed class PyramidConvertTests : IDisposable
         new Random(3).NextBytes(data);
         string input = TestVolumes.WriteZarr(_dir, "tc-in.zarr", "tczyx", shape, DataType.UInt8, data);
         string output = _dir["tc.zarr"];
-        await Ok("convert", input, output, "--levels", "3", "--chunks", "4,4,4", "--workers", "3");
+        await Ok("convert", input, output, "--levels", "3", "--chunks", "4,4,4", "--workers", "3", "--format", "zarr2");
         var levels = CheckPyramid(output, 3, DownsampleMethod.Mean);
         Assert.Equal(new long[] { 2, 3, 3, 3, 3 }, levels[2].Shape);
         CheckWithZarrPython(output, levels);
@@ -109,8 +109,9 @@ public sealed class PyramidConvertTests : IDisposable
     public async Task Chunk_size_and_workers_do_not_change_the_bytes()
     {
         string a = _dir["a.zarr"], b = _dir["b.zarr"];
-        await Ok("convert", Data3D, a, "--levels", "auto", "--chunks", "16,16,16", "--chunk", "16,16,16", "--workers", "1");
-        await Ok("convert", Data3D, b, "--levels", "auto", "--chunks", "16,16,16", "--workers", "2");
+        // Zarr v2: one file per chunk whatever the compute chunks (a v3 output's default shards follow them).
+        await Ok("convert", Data3D, a, "--levels", "auto", "--chunks", "16,16,16", "--chunk", "16,16,16", "--workers", "1", "--format", "zarr2");
+        await Ok("convert", Data3D, b, "--levels", "auto", "--chunks", "16,16,16", "--workers", "2", "--format", "zarr2");
         CheckPyramid(a, 3, DownsampleMethod.Mean);   // 64³ in 16³ chunks: 64, 32, 16
         AssertSameStore(a, b);
     }
@@ -185,7 +186,7 @@ public sealed class PyramidConvertTests : IDisposable
             Assert.Equal(new[] { 1, 16, 16, 16 }, level1.Info.WriteUnit);
         }
         string v2 = _dir[$"v2-{sharded}.zarr"];
-        await Ok("convert", Data3D, v2, "--levels", "3", "--chunks", "16,16,16");
+        await Ok("convert", Data3D, v2, "--levels", "3", "--chunks", "16,16,16", "--format", "zarr2");
         var v2Levels = ReadLevels(v2, 3);
         for (int k = 0; k < 3; k++) Assert.Equal(v2Levels[k].Bytes, levels[k].Bytes);
     }

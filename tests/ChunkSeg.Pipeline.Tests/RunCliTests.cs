@@ -60,8 +60,10 @@ public sealed class RunCliTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.work"));
         Assert.Empty(Directory.EnumerateFileSystemEntries(outDir, "*.partial*"));
 
-        var zattrs = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "labels.ome.zarr", ".zattrs")))!;
-        Assert.Equal("0.4", zattrs["image-label"]!["version"]!.GetValue<string>());
+        // OME-NGFF 0.5 by default: the label metadata under "ome" in the group's zarr.json.
+        var ome = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "labels.ome.zarr", "zarr.json")))!["attributes"]!["ome"]!;
+        Assert.Equal("0.5", ome["version"]!.GetValue<string>());
+        Assert.NotNull(ome["image-label"]);
     }
 
     [Fact]
@@ -95,7 +97,7 @@ public sealed class RunCliTests : IDisposable
     [Fact]
     public async Task Bad_options_are_refused_by_name()
     {
-        await Cli.Expect(2, "exactly one of --ilp", "run", Data3D, "--out", _dir["x"]);
+        await Cli.Expect(2, "run: give a classifier, --ilp PROJECT.ilp or --model MODEL", "run", Data3D, "--out", _dir["x"]);
         await Cli.Expect(2, "--mesh stl", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["x"], "--mesh", "stl");
         await Cli.Expect(2, "--channel 2", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["x"], "--channel", "2");
         await Cli.Expect(2, "--min-size", "run", Data3D, "--ilp", Ilp3D, "--out", _dir["x"], "--min-size", "-1");

@@ -23,8 +23,9 @@ public sealed class ZarrFormatCliTests : IDisposable
     public async Task Convert_to_zarr3_writes_one_shard_per_compute_chunk_or_the_shard_asked_for_with_the_v2_values()
     {
         string v2 = _dir["v2.zarr"], auto = _dir["auto.zarr"], given = _dir["given.zarr"];
-        await Ok("convert", Data3D, v2, "--chunks", "16,32,32");
-        await Ok("convert", Data3D, auto, "--chunks", "16,32,32", "--chunk", "32,64,64", "--format", "zarr3", "--workers", "2");
+        await Ok("convert", Data3D, v2, "--chunks", "16,32,32", "--format", "zarr2");
+        // Zarr v3 is the default: no --format needed.
+        await Ok("convert", Data3D, auto, "--chunks", "16,32,32", "--chunk", "32,64,64", "--workers", "2");
         await Ok("convert", Data3D, given, "--chunks", "16,32,32", "--format", "zarr3", "--shard", "32,32,64", "--workers", "1");
 
         using var reference = VolumeStore.Open(v2);
@@ -72,12 +73,12 @@ public sealed class ZarrFormatCliTests : IDisposable
     public async Task Predict_and_label_in_zarr3_equal_their_zarr2_outputs()
     {
         string[] chunking = ["--chunk", "32,32,32", "--workers", "2"];
-        await Ok(["predict", Data3D, _dir["p2.zarr"], "--ilp", Ilp3D, .. chunking]);
+        await Ok(["predict", Data3D, _dir["p2.zarr"], "--ilp", Ilp3D, "--format", "zarr2", .. chunking]);
         await Ok(["predict", Data3D, _dir["p3.zarr"], "--ilp", Ilp3D, "--format", "zarr3", .. chunking]);
         Assert.True(File.Exists(Path.Combine(_dir["p3.zarr"], "zarr.json")));
         Assert.Equal(ReadAll(_dir["p2.zarr"]), ReadAll(_dir["p3.zarr"]));
 
-        await Ok(["label", _dir["p2.zarr"], _dir["l2.zarr"], .. chunking]);
+        await Ok(["label", _dir["p2.zarr"], _dir["l2.zarr"], "--format", "zarr2", .. chunking]);
         await Ok(["label", _dir["p3.zarr"], _dir["l3.zarr"], "--format", "zarr3", "--shard", "32,64,64", .. chunking]);
         var group = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir["l3.zarr"], "zarr.json")))!;
         Assert.NotNull(group["attributes"]!["ome"]!["image-label"]);
@@ -89,7 +90,7 @@ public sealed class ZarrFormatCliTests : IDisposable
     [Fact]
     public async Task Options_that_do_not_fit_together_are_refused_by_name()
     {
-        await Cli.Expect(2, "--format zarr3", "convert", Data3D, _dir["a.zarr"], "--shard", "32,32,32");
+        await Cli.Expect(2, "shards are a Zarr v3 feature; drop --format zarr2", "convert", Data3D, _dir["a.zarr"], "--format", "zarr2", "--shard", "32,32,32");
         await Cli.Expect(2, "Zarr outputs", "convert", Data3D, _dir["a.h5"] + "/data", "--format", "zarr3");
         await Cli.Expect(2, "--shard", "convert", Data3D, _dir["b.zarr"], "--format", "zarr3", "--chunks", "16,32,32", "--shard", "24,32,32");
         await Cli.Expect(2, "--format zarr4", "convert", Data3D, _dir["c.zarr"], "--format", "zarr4");
