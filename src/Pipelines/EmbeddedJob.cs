@@ -100,7 +100,8 @@ public static class EmbeddedJob
             }
         }
         if (result.IsComplete && pyramid is { Count: > 1 })
-            result = await PyramidPasses.RunAsync(request, pyramid, request.Pyramid!.Method, staged, jobKey, result, logs, progress, ct).ConfigureAwait(false);
+            // The levels keep level 0's layout as written (its shards included), clipped to each level's shape.
+            result = await PyramidPasses.RunAsync(request with { OutputOptions = options }, pyramid, request.Pyramid!.Method, staged, jobKey, result, logs, progress, ct).ConfigureAwait(false);
         if (result.IsComplete) staged.Commit();
         return new JobOutcome(result, grid, request.Output, AlreadyComplete: false, Resumed: staged.Resumed);
     }

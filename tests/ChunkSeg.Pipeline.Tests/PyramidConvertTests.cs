@@ -185,6 +185,9 @@ public sealed class PyramidConvertTests : IDisposable
             using var level1 = VolumeStore.Open(new VolumeAddress(VolumeFormat.Zarr, target.RootPath, "1"), levels[1].Axes);
             Assert.Equal(new[] { 1, 16, 16, 16 }, level1.Info.WriteUnit);
         }
+        // Every level is sharded like level 0 (the shards one per compute chunk there, unless asked for), clipped to its shape.
+        for (int k = 0; k < 3; k++)
+            Assert.Contains("sharding_indexed", File.ReadAllText(Path.Combine(target.RootPath, k.ToString(System.Globalization.CultureInfo.InvariantCulture), "zarr.json")));
         string v2 = _dir[$"v2-{sharded}.zarr"];
         await Ok("convert", Data3D, v2, "--levels", "3", "--chunks", "16,16,16", "--format", "zarr2");
         var v2Levels = ReadLevels(v2, 3);
