@@ -182,12 +182,10 @@ public sealed class RunCliTests : IDisposable
         for (bool finished = false; !finished;)
         {
             Assert.True(kills < 400, "the run never finished");
-            // A random moment, but only once this attempt has recorded something: on a busy machine a run killed by the
-            // clock alone might never get past its start-up, and the loop would not end.
-            var clock = Stopwatch.StartNew();
-            double after = 0.2 + random.NextDouble() * 1.5;
-            long before = Recorded(randomly);
-            finished = !await RunAndKill(randomly, options, () => clock.Elapsed.TotalSeconds > after && Recorded(randomly) > before);
+            // A random moment measured in progress, not time: after 1 to 40 more chunks recorded by this attempt. A kill
+            // by the clock would, on a busy machine, keep landing in the start-up and the loop would not end (it did).
+            long before = Recorded(randomly), step = random.Next(1, 41);
+            finished = !await RunAndKill(randomly, options, () => Recorded(randomly) >= before + step);
             if (!finished) kills++;
         }
         Assert.True(kills >= 3, $"only {kills} runs were killed before one finished");
@@ -215,10 +213,8 @@ public sealed class RunCliTests : IDisposable
         var random = new Random(5);
         for (int kill = 0; kill < 3; kill++)
         {
-            var clock = Stopwatch.StartNew();
-            double after = 0.2 + random.NextDouble();
-            long before = Recorded(targeted);
-            if (!await RunAndKill(targeted, options, () => clock.Elapsed.TotalSeconds > after && Recorded(targeted) > before)) break;
+            long before = Recorded(targeted), step = random.Next(1, 21);
+            if (!await RunAndKill(targeted, options, () => Recorded(targeted) >= before + step)) break;
         }
         await Ok(["run", Data3D, "--out", targeted, .. options]);
         foreach (string store in new[] { "labels.ome.zarr", "probabilities.ome.zarr" })
