@@ -128,10 +128,13 @@ public static class EmbeddedJob
     /// </summary>
     public static VolumeCreateOptions ShardedBy(VolumeCreateOptions options, Long3 computeChunk)
     {
-        if (options.ZarrFormat != 3 || options.ShardShape is not null) return options;
+        if (!ShardsFollowChunks(options)) return options;
         var rounded = new Long3(RoundUp(computeChunk.Z, ChunkOf(options, 'z')), RoundUp(computeChunk.Y, ChunkOf(options, 'y')), RoundUp(computeChunk.X, ChunkOf(options, 'x')));
         return options with { ShardShape = OutputLayout.SpatialShape(options, rounded) };
     }
+
+    /// <summary>Whether <paramref name="options"/> take their shards from the compute chunks (<see cref="ShardedBy"/>): Zarr v3 with no shard shape given.</summary>
+    public static bool ShardsFollowChunks(VolumeCreateOptions options) => options.ZarrFormat == 3 && options.ShardShape is null;
 
     /// <summary>A job's id from its key: the same job gets the same id, in this process or a restarted one.</summary>
     internal static JobId JobIdOf(string jobKey) =>

@@ -44,7 +44,7 @@ public sealed record LabelRequest(
     /// </summary>
     public LabelMorphology? Morphology { get; init; }
 
-    /// <summary>The labels' Zarr version and shards (<c>--format</c>, <c>--shard</c>); null: Zarr v2.</summary>
+    /// <summary>The labels' Zarr version and shards (<c>--format</c>, <c>--shard</c>); null: the default (<see cref="ZarrLayout.Default"/>).</summary>
     public ZarrLayout? Zarr { get; init; }
 
     /// <summary>

@@ -289,12 +289,15 @@ public static class RunJob
         if (request.ExportProbabilities && !StagedOutput.IsCommitted(exportAddress))
         {
             var exportOptions = OutputLayout.WithZarr(ProbabilityLayout(info, classifier.Classifier.OutputChannels, request.StorageChunks), VolumeFormat.Zarr, request.Zarr);
-            // The export is written beside the labelling, chunk by chunk: a Zarr v3 export's shards are the compute chunks
-            // the labelling's first pass will plan (the same planner, options and stage halo), so no two writers share one.
-            var first = new JobRequest("label", request.Raw, labels, LabelJob.LocalOptions(info, request.StorageChunks, request.Zarr), request.ChunkShape,
-                request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: bytesPerVoxel, MaxChunkBytes: MaxChunkBytes);
-            var halo = ClassifyStage(request, LabelWorkspace.For(labels.RootPath), null).RequiredHalo;
-            exportOptions = EmbeddedJob.ShardedBy(exportOptions, EmbeddedJob.Plan(first, halo).ChunkShape);
+            if (EmbeddedJob.ShardsFollowChunks(exportOptions))
+            {
+                // The export is written beside the labelling, chunk by chunk: its shards are the compute chunks the
+                // labelling's first pass will plan (the same planner, options and stage halo), so no two writers share one.
+                var first = new JobRequest("label", request.Raw, labels, LabelJob.LocalOptions(info, request.StorageChunks, request.Zarr), request.ChunkShape,
+                    request.Workers, Overwrite: false, parameters, PlanningBytesPerVoxel: bytesPerVoxel, MaxChunkBytes: MaxChunkBytes);
+                var halo = ClassifyStage(request, LabelWorkspace.For(labels.RootPath), null).RequiredHalo;
+                exportOptions = EmbeddedJob.ShardedBy(exportOptions, EmbeddedJob.Plan(first, halo).ChunkShape);
+            }
             export = StagedOutput.Begin(exportAddress, exportOptions, overwrite: false);
         }
         try
@@ -392,11 +395,11 @@ public static class RunJob
             Pyramid = LabelsPyramid(request),
         };
         // The split's passes (or the labelling's first pass) and the labelling of its regions count as the merge, or as
-        // the Voronoi-Otsu stage of a run without a classifier (timed here: they are all its work); then relabel, then
-        // --dilate/--erode.
+        // the Voronoi-Otsu stage of a run without a classifier (the sum of those passes: they are all its work); then
+        // relabel, then --dilate/--erode.
         string early = request.Classifier is null ? VoronoiOtsu : Merge;
         var earlyProgress = monitor.Begin(early);
-        var splitClock = Stopwatch.StartNew();
+        var earlyTime = TimeSpan.Zero;
         long earlyChunks = 0, earlyResumed = 0;
         var outcome = await LabelJob.RunAsync(labelRequest, async (title, job, token) =>
         {
@@ -409,6 +412,7 @@ public static class RunJob
             var result = await EmbeddedJob.RunAsync(pass, logs, stage == early ? earlyProgress : monitor.Begin(stage), token).ConfigureAwait(false);
             if (stage == early)
             {
+                earlyTime += result.Result.Elapsed;
                 earlyChunks += result.Result.ChunksTotal;
                 earlyResumed += result.Result.ChunksSkipped;
             }
@@ -417,7 +421,7 @@ public static class RunJob
         if (request.Classifier is null && outcome.IsComplete)
         {
             journal.SetGrid(outcome.Components.Grid.ChunkShape, outcome.Components.Grid.Count);
-            journal.Record(new RunStage(VoronoiOtsu, (splitClock.Elapsed - outcome.MergeTime).TotalSeconds, earlyChunks, earlyResumed, info.SpatialShape.Volume * info.TimePoints));
+            journal.Record(new RunStage(VoronoiOtsu, earlyTime.TotalSeconds, earlyChunks, earlyResumed, info.SpatialShape.Volume * info.TimePoints));
         }
         return outcome;
     }

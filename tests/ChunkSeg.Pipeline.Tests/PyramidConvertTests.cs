@@ -331,7 +331,8 @@ public sealed class PyramidConvertTests : IDisposable
         foreach (var (name, bytes) in a) Assert.True(bytes.AsSpan().SequenceEqual(b[name]), $"{name} differs");
     }
 
-    private static long Lines(string path)
+    /// <summary>Lines of a manifest (0 while it does not exist, or is being replaced).</summary>
+    internal static long Lines(string path)
     {
         try { return File.Exists(path) ? File.ReadLines(path).LongCount() : 0; }
         catch (IOException) { return 0; }

@@ -207,9 +207,10 @@ public sealed class RunCliTests : IDisposable
 
         string targeted = _dir["sharded-targeted"];
         string staged = Path.Combine(targeted, "labels.ome.zarr" + Storage.StagedOutput.PartialSuffix, ".chunkseg");
-        long Lines(string file) { try { return File.Exists(file) ? File.ReadLines(file).LongCount() : 0; } catch (IOException) { return 0; } }
-        Assert.True(await RunAndKill(targeted, options, () => Lines(Path.Combine(staged, "manifest.jsonl")) > 4), "no kill while writing the labels' shards");
-        Assert.True(await RunAndKill(targeted, options, () => Lines(Path.Combine(staged, "level-1-manifest.jsonl")) > 1), "no kill while writing a pyramid level");
+        Assert.True(await RunAndKill(targeted, options, () => PyramidConvertTests.Lines(Path.Combine(staged, "manifest.jsonl")) > 4),
+            "no kill while writing the labels' shards");
+        Assert.True(await RunAndKill(targeted, options, () => PyramidConvertTests.Lines(Path.Combine(staged, "level-1-manifest.jsonl")) > 1),
+            "no kill while writing a pyramid level");
         var random = new Random(5);
         for (int kill = 0; kill < 3; kill++)
         {
