@@ -17,7 +17,7 @@ namespace ChunkSeg.Cli.Bench;
 
 /// <summary>
 /// `chunkseg bench mesh`: marching cubes on a smooth random field and on the labelled blobs of the same field,
-/// ChunkSeg's kernel (whole volume in memory, one thread) and the `mesh` command (Zarr to OBJ, chunked, all
+/// ChunkSeg's kernel (whole volume in memory, one thread) and the `mesh` command (Zarr to binary PLY, chunked, all
 /// workers) against scikit-image's marching_cubes on the same volumes, side by side.
 /// </summary>
 internal static class MeshBench
@@ -106,13 +106,13 @@ internal static class MeshBench
                         using var source = VolumeStore.Open(labelsZarr);
                         for (int i = 0; i < r; i++)
                         {
-                            var request = new MeshRequest(source, Path.Combine(dir, "mesh.obj"), new SurfaceSpec(mode == "per-label" ? SurfaceKind.PerLabel : SurfaceKind.Foreground),
+                            var request = new MeshRequest(source, Path.Combine(dir, "mesh.ply"), new SurfaceSpec(mode == "per-label" ? SurfaceKind.PerLabel : SurfaceKind.Foreground),
                                 VoxelSize.Isotropic, ArrayOrder: false, Normals: false, 0, 1, Long3.Uniform(edge), threads, Overwrite: true);
                             var clock = Stopwatch.StartNew();
                             written = MeshJob.RunAsync(request, null, null, ct).GetAwaiter().GetResult().Weld.Triangles;
                             command = Math.Min(command, clock.Elapsed.TotalSeconds);
                         }
-                        table.AddRow(title, Markup.Escape($"ChunkSeg mesh, Zarr to OBJ, {edge}^3 chunks, {threads} workers"), $"{written:N0}", F(voxels / command / 1e6), F(skimage / command) + "x");
+                        table.AddRow(title, Markup.Escape($"ChunkSeg mesh, Zarr to PLY, {edge}^3 chunks, {threads} workers"), $"{written:N0}", F(voxels / command / 1e6), F(skimage / command) + "x");
                     }
                     string how = mode == "per-label" ? " (each label's padded bounding box)" : "";
                     table.AddRow(title, Markup.Escape($"skimage {reference.GetProperty("skimage").GetString()} marching_cubes{how}"),

@@ -152,19 +152,35 @@ public sealed class SurfacePiece
     public SurfacePiece ByLabel()
     {
         if (!Labelled) throw new InvalidOperationException("only label-surface pieces are split by label");
+        // A counting sort by label (stable, so ids stay in order within a label and cells within its triangles):
+        // a chunk holds few labels, each vertex's found once per run of equal labels along the sweep.
         var labels = VertexLabels;
-        var vertexOrder = new int[VertexCount];
-        for (int i = 0; i < vertexOrder.Length; i++) vertexOrder[i] = i;
-        // Stable by label: ids stay in order within a label.
-        var vertexKeys = labels.ToArray();
-        SortStable(vertexKeys, vertexOrder);
+        var rankOf = new Dictionary<ulong, int>();
+        var vertexRank = new int[VertexCount];
+        ulong runLabel = 0;
+        int runRank = -1;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (runRank < 0 || labels[i] != runLabel)
+            {
+                runLabel = labels[i];
+                if (!rankOf.TryGetValue(runLabel, out runRank)) rankOf.Add(runLabel, runRank = rankOf.Count);
+            }
+            vertexRank[i] = runRank;
+        }
+        var distinct = rankOf.Keys.ToArray();
+        var firstSeen = rankOf.Values.ToArray();
+        Array.Sort(distinct, firstSeen);
+        var rank = new int[distinct.Length];   // first-seen number → rank in label order
+        for (int r = 0; r < distinct.Length; r++) rank[firstSeen[r]] = r;
+        for (int i = 0; i < vertexRank.Length; i++) vertexRank[i] = rank[vertexRank[i]];
+
+        var triangleRank = new int[TriangleCount];
+        for (int t = 0; t < triangleRank.Length; t++) triangleRank[t] = vertexRank[_corners[3 * t]];
+        var vertexOrder = CountingOrder(vertexRank, distinct.Length, out var vertexStarts);
+        var triangleOrder = CountingOrder(triangleRank, distinct.Length, out var triangleStarts);
         var newNumber = new int[VertexCount];
         for (int i = 0; i < vertexOrder.Length; i++) newNumber[vertexOrder[i]] = i;
-
-        var triangleOrder = new int[TriangleCount];
-        var triangleKeys = new ulong[TriangleCount];
-        for (int t = 0; t < triangleOrder.Length; t++) (triangleOrder[t], triangleKeys[t]) = (t, labels[_corners[3 * t]]);
-        SortStable(triangleKeys, triangleOrder);
 
         var byLabel = new SurfacePiece(Chunk, VolumeShape, labelled: true)
         {
@@ -190,15 +206,13 @@ public sealed class SurfacePiece
 
         var sections = new List<LabelSection>();
         long plane = VolumeShape.Y * VolumeShape.X;
-        for (int v = 0, t = 0; t < TriangleCount;)
+        for (int r = 0; r < distinct.Length; r++)
         {
-            ulong label = triangleKeys[t];
-            while (v < VertexCount && byLabel._labels[v] < label) v++;
-            int firstVertex = v, firstTriangle = t;
-            while (v < VertexCount && byLabel._labels[v] == label) v++;
-            while (t < TriangleCount && triangleKeys[t] == label) t++;
+            int firstTriangle = triangleStarts[r], triangles = triangleStarts[r + 1] - firstTriangle;
+            if (triangles == 0) continue;   // a label with vertices but no triangle of its own holds nothing to weld
             // Cells ascend within a label, so its last triangle lies in its last layer.
-            sections.Add(new LabelSection(label, byLabel._cells[t - 1] / plane, firstVertex, v - firstVertex, firstTriangle, t - firstTriangle));
+            sections.Add(new LabelSection(distinct[r], byLabel._cells[firstTriangle + triangles - 1] / plane,
+                vertexStarts[r], vertexStarts[r + 1] - vertexStarts[r], firstTriangle, triangles));
         }
         byLabel._sections = sections.ToArray();
         return byLabel;
@@ -216,13 +230,16 @@ public sealed class SurfacePiece
             _offsets.AsSpan(section.FirstVertex, section.VertexCount).ToArray(), _cells.AsSpan(section.FirstTriangle, section.TriangleCount).ToArray(), corners);
     }
 
-    private static void SortStable(ulong[] keys, int[] order)
+    /// <summary>The stable order of items by key (keys in [0, <paramref name="keys"/>)), and where each key's items start (one more entry at the end).</summary>
+    private static int[] CountingOrder(int[] keyOf, int keys, out int[] starts)
     {
-        // Ties keep their order: sort by (key, position), positions being unique.
-        var items = new (ulong Key, int Position)[keys.Length];
-        for (int i = 0; i < items.Length; i++) items[i] = (keys[i], order[i]);
-        Array.Sort(items);
-        for (int i = 0; i < items.Length; i++) (keys[i], order[i]) = items[i];
+        starts = new int[keys + 1];
+        foreach (int key in keyOf) starts[key + 1]++;
+        for (int k = 0; k < keys; k++) starts[k + 1] += starts[k];
+        var next = starts[..keys];
+        var order = new int[keyOf.Length];
+        for (int i = 0; i < keyOf.Length; i++) order[next[keyOf[i]]++] = i;
+        return order;
     }
 
     /// <summary>

@@ -65,47 +65,67 @@ public sealed class LabelWelder
         return new WeldSummary(vertices, triangles, order.Length, peak);
     }
 
-    /// <summary>One object's positions (vertices in id order) and triangles (in cell order), from its sections.</summary>
+    /// <summary>
+    /// One object's positions (vertices in id order) and triangles (in cell order), from its sections. Each section's
+    /// ids and cells ascend, so both come out of a k-way merge; a section is drained for as long as its next key stays
+    /// below every other section's (a chunk's share of a row of the volume), so the queue is touched once per such run.
+    /// </summary>
     private (float[] Positions, int[] Corners) WeldOne(List<(PieceIndex Piece, LabelSection Section)> shares, Func<PieceIndex, LabelSection, PieceSection> read)
     {
         var sections = shares.Select(s => read(s.Piece, s.Section)).ToArray();
-        var ids = new ulong[sections.Sum(s => s.Ids.Length)];
-        var offsets = new float[ids.Length];
-        int at = 0;
-        foreach (var s in sections)
-        {
-            s.Ids.CopyTo(ids, at);
-            s.Offsets.CopyTo(offsets, at);
-            at += s.Ids.Length;
-        }
-        // A border vertex comes from every chunk around it, with the same offset bit for bit: keep it once.
-        Array.Sort(ids, offsets);
-        int n = 0;
-        for (int i = 0; i < ids.Length; i++)
-            if (n == 0 || ids[i] != ids[n - 1]) (ids[n], offsets[n++]) = (ids[i], offsets[i]);
-        var positions = new float[3 * n];
-        for (int i = 0; i < n; i++) _coordinates.PositionOf(ids[i], offsets[i], positions.AsSpan(3 * i, 3));
-
-        // A cell's triangles all lie in the one chunk that owns the cell: order the runs of equal cells by cell.
-        var runs = new List<(long Cell, int Section, int Start, int Count)>();
+        var numbers = new int[sections.Length][];   // a section's vertex → the object's vertex
+        var heads = new int[sections.Length];
+        var queue = new PriorityQueue<int, ulong>(sections.Length);
         for (int s = 0; s < sections.Length; s++)
         {
-            var cells = sections[s].Cells;
-            for (int t = 0; t < cells.Length;)
-            {
-                int start = t;
-                while (t < cells.Length && cells[t] == cells[start]) t++;
-                runs.Add((cells[start], s, start, t - start));
-            }
+            numbers[s] = new int[sections[s].Ids.Length];
+            if (sections[s].Ids.Length > 0) queue.Enqueue(s, sections[s].Ids[0]);
         }
-        runs.Sort();
-        var corners = new int[sections.Sum(s => s.Corners.Length)];
-        int k = 0;
-        var unique = ids.AsSpan(0, n);
-        foreach (var (_, s, start, count) in runs)
+        var positions = new float[3 * sections.Sum(s => s.Ids.Length)];
+        int n = 0;
+        while (queue.TryDequeue(out int s, out ulong id))
         {
-            var section = sections[s];
-            for (int c = 3 * start; c < 3 * (start + count); c++) corners[k++] = unique.BinarySearch(section.Ids[section.Corners[c]]);
+            var ids = sections[s].Ids;
+            // A border vertex comes from every chunk around it, with the same offset bit for bit: keep it once.
+            while (queue.TryPeek(out int twin, out ulong other) && other == id)
+            {
+                queue.Dequeue();
+                numbers[twin][heads[twin]++] = n;
+                if (heads[twin] < sections[twin].Ids.Length) queue.Enqueue(twin, sections[twin].Ids[heads[twin]]);
+            }
+            ulong bound = queue.TryPeek(out _, out ulong next) ? next : ulong.MaxValue;
+            int head = heads[s];
+            do
+            {
+                _coordinates.PositionOf(ids[head], sections[s].Offsets[head], positions.AsSpan(3 * n, 3));
+                numbers[s][head++] = n++;
+            }
+            while (head < ids.Length && ids[head] < bound);
+            heads[s] = head;
+            if (head < ids.Length) queue.Enqueue(s, ids[head]);
+        }
+        Array.Resize(ref positions, 3 * n);
+
+        // A cell's triangles all lie in the one chunk that owns the cell: merge the sections' runs by cell.
+        var corners = new int[sections.Sum(s => s.Corners.Length)];
+        var cellQueue = new PriorityQueue<int, long>(sections.Length);
+        Array.Clear(heads);
+        for (int s = 0; s < sections.Length; s++)
+            if (sections[s].Cells.Length > 0) cellQueue.Enqueue(s, sections[s].Cells[0]);
+        int k = 0;
+        while (cellQueue.TryDequeue(out int s, out _))
+        {
+            var (cells, local, number) = (sections[s].Cells, sections[s].Corners, numbers[s]);
+            long bound = cellQueue.TryPeek(out _, out long next) ? next : long.MaxValue;
+            int head = heads[s];
+            do
+            {
+                for (int c = 3 * head; c < 3 * head + 3; c++) corners[k++] = number[local[c]];
+                head++;
+            }
+            while (head < cells.Length && cells[head] < bound);
+            heads[s] = head;
+            if (head < cells.Length) cellQueue.Enqueue(s, cells[head]);
         }
         // z y x coordinates mirror x y z, so the winding flips too and normals still point outwards in the file's frame.
         if (_coordinates.ArrayOrder) ObjectOutput.ReverseWinding(corners);
