@@ -92,11 +92,17 @@ public sealed class SurfaceWelderTests
         long layerSize = coordinates.VolumeShape.Y * coordinates.VolumeShape.X;
         foreach (var p in pieces)
         {
-            for (int v = 0; v < p.VertexCount; v++) offsets.TryAdd(p.VertexIds[v], (p.VertexOffsets[v], p.Labelled ? p.VertexLabels[v] : 0));
-            var corners = p.TriangleCorners;
-            for (int t = 0; t < p.TriangleCount; t++)
-                triangles.Add((p.TriangleCells[t], p.Chunk, t, p.VertexIds[corners[3 * t]], p.VertexIds[corners[3 * t + 1]], p.VertexIds[corners[3 * t + 2]],
-                    p.Labelled ? p.VertexLabels[corners[3 * t]] : 0));
+            var shares = p.Labelled
+                ? p.Sections.Select(section => (section.Label, Share: p.Section(section)))
+                : [(0UL, new PieceSection(p.Chunk, p.VertexIds.ToArray(), p.VertexOffsets.ToArray(), p.TriangleCells.ToArray(), p.TriangleCorners.ToArray()))];
+            int order = 0;
+            foreach (var (label, share) in shares)
+            {
+                for (int v = 0; v < share.Ids.Length; v++) offsets.TryAdd(share.Ids[v], (share.Offsets[v], label));
+                var corners = share.Corners;
+                for (int t = 0; t < share.Cells.Length; t++)
+                    triangles.Add((share.Cells[t], p.Chunk, order++, share.Ids[corners[3 * t]], share.Ids[corners[3 * t + 1]], share.Ids[corners[3 * t + 2]], label));
+            }
         }
         // A cell belongs to one piece, so (cell, piece order) is cell order with each cell's table order.
         triangles.Sort((a, b) => a.Cell != b.Cell ? a.Cell.CompareTo(b.Cell) : a.Order.CompareTo(b.Order));

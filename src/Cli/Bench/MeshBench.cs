@@ -90,7 +90,7 @@ internal static class MeshBench
                                 if (mode == "iso") MarchingCubes.Extract(field, shape, Long3.Zero, cellsOfChunk, 0f, piece);
                                 else MarchingCubes.ExtractLabels<uint>(labels, shape, Long3.Zero, cellsOfChunk, mode == "per-label", piece);
                             }
-                            pieces[c] = piece.Labelled ? piece.ByLabel() : piece;
+                            pieces[c] = piece;
                         });
                         var coordinates = new MeshCoordinates(shape, VoxelSize.Isotropic);
                         var sink = new MeshArrays();

@@ -22,9 +22,10 @@ namespace ChunkSeg.Contracts.Meshing;
 /// Ids sort by voxel first, so a plane's vertices precede the next plane's; a piece holds its vertices in id order.
 /// Both chunks around a border compute a border vertex's id and offset from the same voxel values, so they
 /// agree bit for bit. Stored as raw little-endian arrays behind a versioned header: a piece is read back once,
-/// soon, and compressing it cost more than meshing it. A label-surface piece is stored label by label (each
-/// label's vertices in id order, its triangles in cell order) behind a table of <see cref="LabelSection"/>s, so
-/// the welder reads one object's share of a chunk without the rest (<see cref="ReadSection"/>).
+/// soon, and compressing it cost more than meshing it. A label-surface piece is built, held and stored label by
+/// label (each label's vertices in id order, its triangles in cell order, corners numbered within the label)
+/// behind a table of <see cref="LabelSection"/>s, so the welder reads one object's share of a chunk without the
+/// rest (<see cref="ReadSection"/>) and nothing is ever sorted by label.
 /// </summary>
 public sealed class SurfacePiece
 {
@@ -46,80 +47,180 @@ public sealed class SurfacePiece
 
     private ulong[] _ids = new ulong[256];
     private float[] _offsets = new float[256];
-    private ulong[] _labels = [];
     private long[] _cells = new long[256];
     private int[] _corners = new int[768];
 
-    private LabelSection[] _sections = [];
+    // A label-surface piece: one part per label, found by a dictionary and, along the sweep's runs, by the last one used.
+    private readonly Dictionary<ulong, LabelPart> _parts = new();
+    private LabelPart? _lastPart;
+    private LabelPart[]? _ordered;
 
     public SurfacePiece(long chunk, Long3 volumeShape, bool labelled)
     {
         Chunk = chunk;
         VolumeShape = volumeShape;
         Labelled = labelled;
-        if (labelled) _labels = new ulong[256];
     }
 
     public long Chunk { get; }
     public Long3 VolumeShape { get; }
 
-    /// <summary>True for per-label surfaces: every vertex carries the label whose surface it belongs to.</summary>
+    /// <summary>True for per-label surfaces: vertices and triangles are kept label by label.</summary>
     public bool Labelled { get; }
 
     public int VertexCount { get; private set; }
     public int TriangleCount { get; private set; }
 
-    /// <summary>Label by label where each one's vertices and triangles lie: set on a piece <see cref="ByLabel"/> or read from storage, else empty.</summary>
-    public IReadOnlyList<LabelSection> Sections => _sections;
+    /// <summary>Label by label where each one's vertices and triangles lie (empty for a single surface).</summary>
+    public IReadOnlyList<LabelSection> Sections => Labelled ? SectionsOf(Parts) : [];
 
-    public ReadOnlySpan<ulong> VertexIds => _ids.AsSpan(0, VertexCount);
-    public ReadOnlySpan<float> VertexOffsets => _offsets.AsSpan(0, VertexCount);
-    public ReadOnlySpan<ulong> VertexLabels => Labelled ? _labels.AsSpan(0, VertexCount) : default;
-    public ReadOnlySpan<long> TriangleCells => _cells.AsSpan(0, TriangleCount);
+    /// <summary>A single surface's vertex ids, in id order (a label-surface piece is read by <see cref="Section"/>).</summary>
+    public ReadOnlySpan<ulong> VertexIds => Flat()._ids.AsSpan(0, VertexCount);
+    public ReadOnlySpan<float> VertexOffsets => Flat()._offsets.AsSpan(0, VertexCount);
+    public ReadOnlySpan<long> TriangleCells => Flat()._cells.AsSpan(0, TriangleCount);
     /// <summary>Three indices into this piece's vertices per triangle.</summary>
-    public ReadOnlySpan<int> TriangleCorners => _corners.AsSpan(0, 3 * TriangleCount);
+    public ReadOnlySpan<int> TriangleCorners => Flat()._corners.AsSpan(0, 3 * TriangleCount);
 
+    /// <summary>
+    /// Adds a vertex (in id order: per label for a label-surface piece) and returns its index: in the piece, or for a
+    /// label-surface piece within its label's share, which is what that label's triangles name.
+    /// </summary>
     public int AddVertex(ulong id, float offset, ulong label)
     {
-        if (VertexCount == _ids.Length)
+        VertexCount++;
+        if (Labelled) return PartOf(label).AddVertex(id, offset);
+        int v = VertexCount - 1;
+        if (v == _ids.Length)
         {
             Array.Resize(ref _ids, 2 * _ids.Length);
             Array.Resize(ref _offsets, _ids.Length);
-            if (Labelled) Array.Resize(ref _labels, _ids.Length);
         }
-        _ids[VertexCount] = id;
-        _offsets[VertexCount] = offset;
-        if (Labelled) _labels[VertexCount] = label;
-        return VertexCount++;
+        _ids[v] = id;
+        _offsets[v] = offset;
+        return v;
     }
 
-    public void AddTriangle(long cell, int a, int b, int c)
+    /// <summary>Adds a triangle (in cell order) whose corners <see cref="AddVertex"/> returned; <paramref name="label"/> for a label-surface piece.</summary>
+    public void AddTriangle(long cell, int a, int b, int c, ulong label = 0)
     {
-        if (TriangleCount == _cells.Length)
+        TriangleCount++;
+        if (Labelled)
+        {
+            PartOf(label).AddTriangle(cell, a, b, c);
+            return;
+        }
+        int t = TriangleCount - 1;
+        if (t == _cells.Length)
         {
             Array.Resize(ref _cells, 2 * _cells.Length);
             Array.Resize(ref _corners, 3 * _cells.Length);
         }
-        _cells[TriangleCount] = cell;
-        _corners[3 * TriangleCount] = a;
-        _corners[3 * TriangleCount + 1] = b;
-        _corners[3 * TriangleCount + 2] = c;
-        TriangleCount++;
+        _cells[t] = cell;
+        _corners[3 * t] = a;
+        _corners[3 * t + 1] = b;
+        _corners[3 * t + 2] = c;
+    }
+
+    private LabelPart PartOf(ulong label)
+    {
+        if (_lastPart?.Label == label) return _lastPart;
+        if (!_parts.TryGetValue(label, out var part)) _parts.Add(label, part = new LabelPart(label));
+        _ordered = null;
+        return _lastPart = part;
+    }
+
+    /// <summary>The label parts in label order.</summary>
+    private LabelPart[] Parts => _ordered ??= _parts.Values.OrderBy(p => p.Label).ToArray();
+
+    /// <summary>Where each label's share lies in the piece laid out label by label (as stored); a label needs a triangle to have a section.</summary>
+    private LabelSection[] SectionsOf(LabelPart[] parts)
+    {
+        var sections = new List<LabelSection>(parts.Length);
+        int firstVertex = 0, firstTriangle = 0;
+        foreach (var part in parts)
+        {
+            // Cells ascend within a label, so its last triangle lies in its last layer.
+            if (part.Triangles > 0)
+                sections.Add(new LabelSection(part.Label, part.Cells[part.Triangles - 1] / (VolumeShape.Y * VolumeShape.X), firstVertex, part.Vertices, firstTriangle, part.Triangles));
+            firstVertex += part.Vertices;
+            firstTriangle += part.Triangles;
+        }
+        return sections.ToArray();
+    }
+
+    /// <summary>This piece with flat arrays: itself, or a label-surface piece laid out label by label (as stored), corners numbered in the piece.</summary>
+    private SurfacePiece Flat()
+    {
+        if (!Labelled) return this;
+        var flat = new SurfacePiece(Chunk, VolumeShape, labelled: false)
+        {
+            _ids = new ulong[VertexCount], _offsets = new float[VertexCount], _cells = new long[TriangleCount], _corners = new int[3 * TriangleCount],
+            VertexCount = VertexCount, TriangleCount = TriangleCount,
+        };
+        int v = 0, t = 0;
+        foreach (var part in Parts)
+        {
+            part.Ids.AsSpan(0, part.Vertices).CopyTo(flat._ids.AsSpan(v));
+            part.Offsets.AsSpan(0, part.Vertices).CopyTo(flat._offsets.AsSpan(v));
+            part.Cells.AsSpan(0, part.Triangles).CopyTo(flat._cells.AsSpan(t));
+            for (int k = 0; k < 3 * part.Triangles; k++) flat._corners[3 * t + k] = v + part.Corners[k];
+            v += part.Vertices;
+            t += part.Triangles;
+        }
+        return flat;
+    }
+
+    /// <summary>One label's vertices (in id order) and triangles (in cell order), corners numbered within the label.</summary>
+    private sealed class LabelPart(ulong label)
+    {
+        public readonly ulong Label = label;
+        public ulong[] Ids = new ulong[64];
+        public float[] Offsets = new float[64];
+        public long[] Cells = new long[64];
+        public int[] Corners = new int[192];
+        public int Vertices, Triangles;
+
+        public int AddVertex(ulong id, float offset)
+        {
+            if (Vertices == Ids.Length)
+            {
+                Array.Resize(ref Ids, 2 * Ids.Length);
+                Array.Resize(ref Offsets, Ids.Length);
+            }
+            Ids[Vertices] = id;
+            Offsets[Vertices] = offset;
+            return Vertices++;
+        }
+
+        public void AddTriangle(long cell, int a, int b, int c)
+        {
+            if (Triangles == Cells.Length)
+            {
+                Array.Resize(ref Cells, 2 * Cells.Length);
+                Array.Resize(ref Corners, 3 * Cells.Length);
+            }
+            Cells[Triangles] = cell;
+            Corners[3 * Triangles] = a;
+            Corners[3 * Triangles + 1] = b;
+            Corners[3 * Triangles + 2] = c;
+            Triangles++;
+        }
     }
 
     /// <summary>
-    /// Stores the piece; its vertices must be in id order (the kernels add them so), which lets the welders merge
-    /// without sorting. A label-surface piece is stored <see cref="ByLabel"/>.
+    /// Stores the piece; a single surface's vertices must be in id order (the kernels add them so), which lets the
+    /// welders merge without sorting. A label-surface piece is stored label by label, behind its section table.
     /// </summary>
     public void Write(Stream destination)
     {
-        if (_sections.Length == 0)
+        if (!Labelled)
         {
             var ids = VertexIds;
             for (int i = 1; i < ids.Length; i++)
                 if (ids[i - 1] >= ids[i]) throw new InvalidOperationException($"chunk {Chunk}'s surface piece: vertex {i} is out of id order");
         }
-        var stored = Labelled && _sections.Length == 0 && TriangleCount > 0 ? ByLabel() : this;
+        var parts = Labelled ? Parts : [];
+        var sections = Labelled ? SectionsOf(parts) : [];
         var buffered = new BufferedStream(destination, 1 << 16);
         using var writer = new BinaryWriter(buffered, System.Text.Encoding.UTF8, leaveOpen: true);
         writer.Write(Magic);
@@ -129,117 +230,65 @@ public sealed class SurfacePiece
         writer.Write(Labelled);
         writer.Write(VertexCount);
         writer.Write(TriangleCount);
-        writer.Write(stored._sections.Length);
-        foreach (var section in stored._sections)
+        writer.Write(sections.Length);
+        foreach (var section in sections)
         {
             writer.Write(section.Label); writer.Write(section.LastLayer);
             writer.Write(section.FirstVertex); writer.Write(section.VertexCount);
             writer.Write(section.FirstTriangle); writer.Write(section.TriangleCount);
         }
         writer.Flush();
-        buffered.Write(MemoryMarshal.AsBytes(stored.VertexIds));
-        buffered.Write(MemoryMarshal.AsBytes(stored.VertexOffsets));
-        if (Labelled) buffered.Write(MemoryMarshal.AsBytes(stored.VertexLabels));
-        buffered.Write(MemoryMarshal.AsBytes(stored.TriangleCells));
-        buffered.Write(MemoryMarshal.AsBytes(stored.TriangleCorners));
+        if (!Labelled)
+        {
+            buffered.Write(MemoryMarshal.AsBytes(VertexIds));
+            buffered.Write(MemoryMarshal.AsBytes(VertexOffsets));
+            buffered.Write(MemoryMarshal.AsBytes(TriangleCells));
+            buffered.Write(MemoryMarshal.AsBytes(TriangleCorners));
+        }
+        else
+        {
+            // Each array label by label; corners are numbered in the piece, as a reader of the whole piece expects.
+            foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Ids.AsSpan(0, part.Vertices)));
+            foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Offsets.AsSpan(0, part.Vertices)));
+            var labels = new ulong[4096];
+            foreach (var part in parts)
+            {
+                labels.AsSpan().Fill(part.Label);
+                for (int left = part.Vertices; left > 0; left -= labels.Length)
+                    buffered.Write(MemoryMarshal.AsBytes(labels.AsSpan(0, Math.Min(left, labels.Length))));
+            }
+            foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Cells.AsSpan(0, part.Triangles)));
+            int first = 0;
+            var corners = new int[3 * 4096];
+            foreach (var part in parts)
+            {
+                for (int from = 0; from < 3 * part.Triangles; from += corners.Length)
+                {
+                    int count = Math.Min(corners.Length, 3 * part.Triangles - from);
+                    for (int k = 0; k < count; k++) corners[k] = first + part.Corners[from + k];
+                    buffered.Write(MemoryMarshal.AsBytes(corners.AsSpan(0, count)));
+                }
+                first += part.Vertices;
+            }
+        }
         buffered.Flush();
     }
 
-    /// <summary>
-    /// This label-surface piece laid out label by label (a copy): each label's vertices in id order, then its
-    /// triangles in cell order, with the <see cref="Sections"/> table. A triangle's label is its corners'.
-    /// </summary>
-    public SurfacePiece ByLabel()
+    /// <summary>The header this piece is stored with.</summary>
+    public PieceIndex Index
     {
-        if (!Labelled) throw new InvalidOperationException("only label-surface pieces are split by label");
-        // A counting sort by label (stable, so ids stay in order within a label and cells within its triangles):
-        // a chunk holds few labels, each vertex's found once per run of equal labels along the sweep.
-        var labels = VertexLabels;
-        var rankOf = new Dictionary<ulong, int>();
-        var vertexRank = new int[VertexCount];
-        ulong runLabel = 0;
-        int runRank = -1;
-        for (int i = 0; i < labels.Length; i++)
+        get
         {
-            if (runRank < 0 || labels[i] != runLabel)
-            {
-                runLabel = labels[i];
-                if (!rankOf.TryGetValue(runLabel, out runRank)) rankOf.Add(runLabel, runRank = rankOf.Count);
-            }
-            vertexRank[i] = runRank;
+            var sections = Labelled ? SectionsOf(Parts) : [];
+            return new(Chunk, VolumeShape, Labelled, VertexCount, TriangleCount, HeaderBytes + (long)sections.Length * SectionBytes, sections);
         }
-        var distinct = rankOf.Keys.ToArray();
-        var firstSeen = rankOf.Values.ToArray();
-        Array.Sort(distinct, firstSeen);
-        var rank = new int[distinct.Length];   // first-seen number → rank in label order
-        for (int r = 0; r < distinct.Length; r++) rank[firstSeen[r]] = r;
-        for (int i = 0; i < vertexRank.Length; i++) vertexRank[i] = rank[vertexRank[i]];
-
-        var triangleRank = new int[TriangleCount];
-        for (int t = 0; t < triangleRank.Length; t++) triangleRank[t] = vertexRank[_corners[3 * t]];
-        var vertexOrder = CountingOrder(vertexRank, distinct.Length, out var vertexStarts);
-        var triangleOrder = CountingOrder(triangleRank, distinct.Length, out var triangleStarts);
-        var newNumber = new int[VertexCount];
-        for (int i = 0; i < vertexOrder.Length; i++) newNumber[vertexOrder[i]] = i;
-
-        var byLabel = new SurfacePiece(Chunk, VolumeShape, labelled: true)
-        {
-            _ids = new ulong[Math.Max(VertexCount, 1)],
-            _offsets = new float[Math.Max(VertexCount, 1)],
-            _labels = new ulong[Math.Max(VertexCount, 1)],
-            _cells = new long[Math.Max(TriangleCount, 1)],
-            _corners = new int[3 * Math.Max(TriangleCount, 1)],
-            VertexCount = VertexCount,
-            TriangleCount = TriangleCount,
-        };
-        for (int i = 0; i < vertexOrder.Length; i++)
-        {
-            int from = vertexOrder[i];
-            (byLabel._ids[i], byLabel._offsets[i], byLabel._labels[i]) = (_ids[from], _offsets[from], _labels[from]);
-        }
-        for (int t = 0; t < triangleOrder.Length; t++)
-        {
-            int from = triangleOrder[t];
-            byLabel._cells[t] = _cells[from];
-            for (int k = 0; k < 3; k++) byLabel._corners[3 * t + k] = newNumber[_corners[3 * from + k]];
-        }
-
-        var sections = new List<LabelSection>();
-        long plane = VolumeShape.Y * VolumeShape.X;
-        for (int r = 0; r < distinct.Length; r++)
-        {
-            int firstTriangle = triangleStarts[r], triangles = triangleStarts[r + 1] - firstTriangle;
-            if (triangles == 0) continue;   // a label with vertices but no triangle of its own holds nothing to weld
-            // Cells ascend within a label, so its last triangle lies in its last layer.
-            sections.Add(new LabelSection(distinct[r], byLabel._cells[firstTriangle + triangles - 1] / plane,
-                vertexStarts[r], vertexStarts[r + 1] - vertexStarts[r], firstTriangle, triangles));
-        }
-        byLabel._sections = sections.ToArray();
-        return byLabel;
     }
 
-    /// <summary>The header this piece is stored with (its sections are those of a piece <see cref="ByLabel"/> or read from storage).</summary>
-    public PieceIndex Index => new(Chunk, VolumeShape, Labelled, VertexCount, TriangleCount, HeaderBytes + (long)_sections.Length * SectionBytes, _sections);
-
-    /// <summary>One label's share of a piece <see cref="ByLabel"/> (or read from storage), its corners numbered within the section.</summary>
+    /// <summary>One label's share of a label-surface piece (a section of <see cref="Sections"/>), its corners numbered within the section.</summary>
     public PieceSection Section(LabelSection section)
     {
-        var corners = _corners.AsSpan(3 * section.FirstTriangle, 3 * section.TriangleCount).ToArray();
-        for (int k = 0; k < corners.Length; k++) corners[k] -= section.FirstVertex;
-        return new PieceSection(Chunk, _ids.AsSpan(section.FirstVertex, section.VertexCount).ToArray(),
-            _offsets.AsSpan(section.FirstVertex, section.VertexCount).ToArray(), _cells.AsSpan(section.FirstTriangle, section.TriangleCount).ToArray(), corners);
-    }
-
-    /// <summary>The stable order of items by key (keys in [0, <paramref name="keys"/>)), and where each key's items start (one more entry at the end).</summary>
-    private static int[] CountingOrder(int[] keyOf, int keys, out int[] starts)
-    {
-        starts = new int[keys + 1];
-        foreach (int key in keyOf) starts[key + 1]++;
-        for (int k = 0; k < keys; k++) starts[k + 1] += starts[k];
-        var next = starts[..keys];
-        var order = new int[keyOf.Length];
-        for (int i = 0; i < keyOf.Length; i++) order[next[keyOf[i]]++] = i;
-        return order;
+        var part = _parts[section.Label];
+        return new PieceSection(Chunk, part.Ids[..part.Vertices], part.Offsets[..part.Vertices], part.Cells[..part.Triangles], part.Corners[..(3 * part.Triangles)]);
     }
 
     /// <summary>
@@ -333,28 +382,52 @@ public sealed class SurfacePiece
             var zip = new BufferedStream(stream, 1 << 16);
             using var reader = new BinaryReader(zip, System.Text.Encoding.UTF8, leaveOpen: true);
             var index = ReadHeader(reader);
-            var (chunk, shape, labelled, vertices, triangles) = (index.Chunk, index.VolumeShape, index.Labelled, index.Vertices, index.Triangles);
-            var piece = new SurfacePiece(chunk, shape, labelled) { _sections = index.Sections };
-            piece._ids = new ulong[Math.Max(vertices, 1)];
-            piece._offsets = new float[piece._ids.Length];
-            piece._labels = labelled ? new ulong[piece._ids.Length] : [];
-            piece._cells = new long[Math.Max(triangles, 1)];
-            piece._corners = new int[3 * piece._cells.Length];
-            zip.ReadExactly(MemoryMarshal.AsBytes(piece._ids.AsSpan(0, vertices)));
-            zip.ReadExactly(MemoryMarshal.AsBytes(piece._offsets.AsSpan(0, vertices)));
-            if (labelled) zip.ReadExactly(MemoryMarshal.AsBytes(piece._labels.AsSpan(0, vertices)));
-            zip.ReadExactly(MemoryMarshal.AsBytes(piece._cells.AsSpan(0, triangles)));
-            zip.ReadExactly(MemoryMarshal.AsBytes(piece._corners.AsSpan(0, 3 * triangles)));
-            piece.VertexCount = vertices;
-            piece.TriangleCount = triangles;
-            foreach (int corner in piece.TriangleCorners)
-                if ((uint)corner >= (uint)vertices) throw new InvalidDataException($"a triangle names vertex {corner} of {vertices}");
-            if (!labelled)
+            var (vertices, triangles) = (index.Vertices, index.Triangles);
+            var flat = new SurfacePiece(index.Chunk, index.VolumeShape, labelled: false)
             {
-                var ids = piece.VertexIds;
+                _ids = new ulong[Math.Max(vertices, 1)], _offsets = new float[Math.Max(vertices, 1)],
+                _cells = new long[Math.Max(triangles, 1)], _corners = new int[3 * Math.Max(triangles, 1)],
+                VertexCount = vertices, TriangleCount = triangles,
+            };
+            var labels = new ulong[index.Labelled ? vertices : 0];
+            zip.ReadExactly(MemoryMarshal.AsBytes(flat._ids.AsSpan(0, vertices)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(flat._offsets.AsSpan(0, vertices)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(labels.AsSpan()));
+            zip.ReadExactly(MemoryMarshal.AsBytes(flat._cells.AsSpan(0, triangles)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(flat._corners.AsSpan(0, 3 * triangles)));
+            foreach (int corner in flat.TriangleCorners)
+                if ((uint)corner >= (uint)vertices) throw new InvalidDataException($"a triangle names vertex {corner} of {vertices}");
+            if (!index.Labelled)
+            {
+                var ids = flat.VertexIds;
                 for (int i = 1; i < ids.Length; i++)
                     if (ids[i - 1] >= ids[i]) throw new InvalidDataException($"vertex ids out of order at vertex {i}");
+                return flat;
             }
+            // Back into parts, label by label, from the sections' ranges.
+            var piece = new SurfacePiece(index.Chunk, index.VolumeShape, labelled: true);
+            Span<int> abc = stackalloc int[3];
+            foreach (var section in index.Sections)
+            {
+                var ids = flat._ids.AsSpan(section.FirstVertex, section.VertexCount);
+                for (int i = 0; i < ids.Length; i++)
+                {
+                    if (labels[section.FirstVertex + i] != section.Label) throw new InvalidDataException($"vertex {section.FirstVertex + i} is not label {section.Label}'s");
+                    if (i > 0 && ids[i - 1] >= ids[i]) throw new InvalidDataException($"label {section.Label}'s vertex ids out of order at vertex {i}");
+                    piece.AddVertex(ids[i], flat._offsets[section.FirstVertex + i], section.Label);
+                }
+                for (int t = section.FirstTriangle; t < section.FirstTriangle + section.TriangleCount; t++)
+                {
+                    for (int k = 0; k < 3; k++)
+                    {
+                        abc[k] = flat._corners[3 * t + k] - section.FirstVertex;
+                        if ((uint)abc[k] >= (uint)section.VertexCount) throw new InvalidDataException($"a triangle of label {section.Label} names a vertex outside its section");
+                    }
+                    piece.AddTriangle(flat._cells[t], abc[0], abc[1], abc[2], section.Label);
+                }
+            }
+            if (piece.VertexCount != vertices || piece.TriangleCount != triangles)
+                throw new InvalidDataException("the label sections do not cover every vertex and triangle");
             return piece;
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)

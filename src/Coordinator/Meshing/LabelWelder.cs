@@ -4,7 +4,7 @@ using ChunkSeg.Kernels.Meshing;
 namespace ChunkSeg.Coordinator.Meshing;
 
 /// <summary>
-/// Welds label surfaces object by object from the pieces' label sections (<see cref="SurfacePiece.ByLabel"/>): an
+/// Welds label surfaces object by object from the pieces' label sections (<see cref="SurfacePiece.Sections"/>): an
 /// object's shares of the chunks it touches are read, their vertices merged by id (shared border vertices once), its
 /// triangles put in cell order, and the closed surface written as one group. Objects go out in the order of (last
 /// layer, label), each with its vertices in id order and triangles in cell order (a cell's in table order), so any

@@ -20,7 +20,8 @@ using ChunkSeg.Contracts.Memory;
 //                  not 0); vertices at edge midpoints, triangles from the mask table (tunnel cases add a
 //                  vertex at the cell's centre). Two labels that touch get one vertex each on their shared
 //                  edges (side 0: the lower voxel's label, side 1: the upper one's), so every object's
-//                  surface is closed on its own.
+//                  surface is closed on its own. The piece keeps each label's vertices and triangles apart
+//                  (a grid holds a vertex's index within its label), so nothing is sorted by label later.
 
 using System.Buffers;
 using System.Numerics;
@@ -306,7 +307,7 @@ public static class MarchingCubes
                             int side = _sides == 2 ? 1 - (@case >> MarchingCubesTable.EdgeCorners[e].Low & 1) : 0;
                             abc[j] = grids[_edgeGrid[e]][_edgeDelta[e] + _edgeScale[e] * at + side];
                         }
-                        _piece.AddTriangle(firstCell + x, abc[0], abc[1], abc[2]);
+                        _piece.AddTriangle(firstCell + x, abc[0], abc[1], abc[2], cell.Label);
                     }
                 }
             }

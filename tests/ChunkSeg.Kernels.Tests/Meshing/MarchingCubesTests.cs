@@ -121,21 +121,23 @@ public sealed class MarchingCubesTests
             labels[(z * shape.Y + y) * shape.X + x] = (ushort)rng.Next(0, 4);
         var piece = new SurfacePiece(0, shape, labelled: true);
         MarchingCubes.ExtractLabels<ushort>(labels, shape, Long3.Zero, new Box3(Long3.Zero, shape - Long3.Uniform(1)), perLabel: true, piece);
-        var byLabel = Enumerable.Range(0, piece.TriangleCount).GroupBy(t => piece.VertexLabels[piece.TriangleCorners[3 * t]]);
-        Assert.Equal([1UL, 2UL, 3UL], byLabel.Select(g => g.Key).Order());
-        foreach (var group in byLabel)
+        Assert.Equal([1UL, 2UL, 3UL], piece.Sections.Select(s => s.Label));
+        var owner = new Dictionary<ulong, ulong>();
+        foreach (var section in piece.Sections)
         {
+            var share = piece.Section(section);
+            // Touching labels never share a vertex: each keeps its own on their common edges.
+            foreach (ulong id in share.Ids) Assert.True(owner.TryAdd(id, section.Label), $"vertex {id} is in labels {owner.GetValueOrDefault(id)} and {section.Label}");
             var directed = new Dictionary<(ulong, ulong), int>();
-            foreach (int t in group)
+            for (int t = 0; t < share.Cells.Length; t++)
             {
-                var ids = Enumerable.Range(0, 3).Select(j => piece.VertexIds[piece.TriangleCorners[3 * t + j]]).ToArray();
-                Assert.All(ids, (id, j) => Assert.Equal(group.Key, piece.VertexLabels[piece.TriangleCorners[3 * t + j]]));
+                var ids = Enumerable.Range(0, 3).Select(j => share.Ids[share.Corners[3 * t + j]]).ToArray();
                 for (int j = 0; j < 3; j++) directed[(ids[j], ids[(j + 1) % 3])] = directed.GetValueOrDefault((ids[j], ids[(j + 1) % 3])) + 1;
             }
             foreach (var ((a, b), count) in directed)
             {
                 Assert.Equal(1, count);
-                Assert.True(directed.ContainsKey((b, a)), $"label {group.Key}: edge without twin");
+                Assert.True(directed.ContainsKey((b, a)), $"label {section.Label}: edge without twin");
             }
         }
     }
@@ -187,11 +189,16 @@ public sealed class MarchingCubesTests
             var piece = new SurfacePiece(0, shape, labelled: kind == 2);
             if (kind == 0) MarchingCubes.Extract(field, shape, Long3.Zero, cells, 0.5f, piece);
             else MarchingCubes.ExtractLabels<byte>(labels, shape, Long3.Zero, cells, kind == 2, piece);
-            var ids = piece.VertexIds;
-            for (int i = 1; i < ids.Length; i++) Assert.True(ids[i - 1] < ids[i], $"trial {trial}: vertex {i} out of id order");
-            var used = new bool[piece.VertexCount];
-            foreach (int corner in piece.TriangleCorners) used[corner] = true;
-            Assert.True(used.All(u => u), $"trial {trial}: {used.Count(u => !u)} vertices are no triangle's corner");
+            // A label-surface piece label by label: ids in order and every vertex used within each label's share.
+            var shares = kind == 2 ? piece.Sections.Select(piece.Section).ToArray() : [new PieceSection(0, piece.VertexIds.ToArray(), [], [], piece.TriangleCorners.ToArray())];
+            Assert.Equal(piece.VertexCount, shares.Sum(s => s.Ids.Length));
+            foreach (var share in shares)
+            {
+                for (int i = 1; i < share.Ids.Length; i++) Assert.True(share.Ids[i - 1] < share.Ids[i], $"trial {trial}: vertex {i} out of id order");
+                var used = new bool[share.Ids.Length];
+                foreach (int corner in share.Corners) used[corner] = true;
+                Assert.True(used.All(u => u), $"trial {trial}: {used.Count(u => !u)} vertices are no triangle's corner");
+            }
         }
     }
 
