@@ -98,10 +98,10 @@ public sealed class SurfaceWelderTests
             int order = 0;
             foreach (var (label, share) in shares)
             {
-                for (int v = 0; v < share.Ids.Length; v++) offsets.TryAdd(share.Ids[v], (share.Offsets[v], label));
-                var corners = share.Corners;
+                var (ids, corners) = (share.Ids.ToArray(), share.Corners.ToArray());
+                for (int v = 0; v < ids.Length; v++) offsets.TryAdd(ids[v], (share.Offsets.Span[v], label));
                 for (int t = 0; t < share.Cells.Length; t++)
-                    triangles.Add((share.Cells[t], p.Chunk, order++, share.Ids[corners[3 * t]], share.Ids[corners[3 * t + 1]], share.Ids[corners[3 * t + 2]], label));
+                    triangles.Add((share.Cells.Span[t], p.Chunk, order++, ids[corners[3 * t]], ids[corners[3 * t + 1]], ids[corners[3 * t + 2]], label));
             }
         }
         // A cell belongs to one piece, so (cell, piece order) is cell order with each cell's table order.

@@ -13,7 +13,34 @@ public sealed record MeshCoordinates(Long3 VolumeShape, VoxelSize VoxelSize, boo
     public void PositionOf(ulong id, float offset, Span<float> xyz)
     {
         var (voxel, axis) = SurfacePiece.DecodeVertexId(id);
-        double x = voxel % VolumeShape.X, y = voxel / VolumeShape.X % VolumeShape.Y, z = voxel / (VolumeShape.X * VolumeShape.Y);
+        long x = voxel % VolumeShape.X, row = voxel / VolumeShape.X;
+        Write(x, row % VolumeShape.Y, row / VolumeShape.Y, axis, offset, xyz);
+    }
+
+    /// <summary>
+    /// <see cref="PositionOf"/> for vertices in id order: consecutive ids mostly share a row of voxels, so a vertex's
+    /// x, y, z follow from the previous one's without dividing.
+    /// </summary>
+    public void PositionsOf(ReadOnlySpan<ulong> ids, ReadOnlySpan<float> offsets, Span<float> xyz)
+    {
+        long rowStart = -1, rowEnd = -1, y = 0, z = 0;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var (voxel, axis) = SurfacePiece.DecodeVertexId(ids[i]);
+            if (voxel < rowStart || voxel >= rowEnd)
+            {
+                long row = voxel / VolumeShape.X;
+                (y, z) = (row % VolumeShape.Y, row / VolumeShape.Y);
+                rowStart = row * VolumeShape.X;
+                rowEnd = rowStart + VolumeShape.X;
+            }
+            Write(voxel - rowStart, y, z, axis, offsets[i], xyz.Slice(3 * i, 3));
+        }
+    }
+
+    private void Write(long voxelX, long voxelY, long voxelZ, int axis, float offset, Span<float> xyz)
+    {
+        double x = voxelX, y = voxelY, z = voxelZ;
         switch (axis)
         {
             case 0: x += offset; break;

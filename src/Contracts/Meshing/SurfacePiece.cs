@@ -284,11 +284,12 @@ public sealed class SurfacePiece
         }
     }
 
-    /// <summary>One label's share of a label-surface piece (a section of <see cref="Sections"/>), its corners numbered within the section.</summary>
+    /// <summary>One label's share of a label-surface piece (a section of <see cref="Sections"/>), its corners numbered within the section; no copy.</summary>
     public PieceSection Section(LabelSection section)
     {
         var part = _parts[section.Label];
-        return new PieceSection(Chunk, part.Ids[..part.Vertices], part.Offsets[..part.Vertices], part.Cells[..part.Triangles], part.Corners[..(3 * part.Triangles)]);
+        return new PieceSection(Chunk, part.Ids.AsMemory(0, part.Vertices), part.Offsets.AsMemory(0, part.Vertices),
+            part.Cells.AsMemory(0, part.Triangles), part.Corners.AsMemory(0, 3 * part.Triangles));
     }
 
     /// <summary>
@@ -447,5 +448,8 @@ public readonly record struct LabelSection(ulong Label, long LastLayer, int Firs
 /// <summary>A stored piece's header: counts, where its arrays start, and its label sections (empty for a single surface).</summary>
 public sealed record PieceIndex(long Chunk, Long3 VolumeShape, bool Labelled, int Vertices, int Triangles, long DataStart, LabelSection[] Sections);
 
-/// <summary>One label's share of one piece: vertex ids in order with their offsets, triangles in cell order with corners numbered within the section.</summary>
-public sealed record PieceSection(long Chunk, ulong[] Ids, float[] Offsets, long[] Cells, int[] Corners);
+/// <summary>
+/// One label's share of one piece: vertex ids in order with their offsets, triangles in cell order with corners
+/// numbered within the section (views of a piece in memory, or arrays read from storage).
+/// </summary>
+public sealed record PieceSection(long Chunk, ReadOnlyMemory<ulong> Ids, ReadOnlyMemory<float> Offsets, ReadOnlyMemory<long> Cells, ReadOnlyMemory<int> Corners);

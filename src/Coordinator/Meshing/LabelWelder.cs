@@ -79,43 +79,49 @@ public sealed class LabelWelder
         for (int s = 0; s < sections.Length; s++)
         {
             numbers[s] = new int[sections[s].Ids.Length];
-            if (sections[s].Ids.Length > 0) queue.Enqueue(s, sections[s].Ids[0]);
+            if (sections[s].Ids.Length > 0) queue.Enqueue(s, sections[s].Ids.Span[0]);
         }
-        var positions = new float[3 * sections.Sum(s => s.Ids.Length)];
+        var mergedIds = new ulong[sections.Sum(s => s.Ids.Length)];
+        var mergedOffsets = new float[mergedIds.Length];
         int n = 0;
         while (queue.TryDequeue(out int s, out ulong id))
         {
-            var ids = sections[s].Ids;
             // A border vertex comes from every chunk around it, with the same offset bit for bit: keep it once.
             while (queue.TryPeek(out int twin, out ulong other) && other == id)
             {
                 queue.Dequeue();
                 numbers[twin][heads[twin]++] = n;
-                if (heads[twin] < sections[twin].Ids.Length) queue.Enqueue(twin, sections[twin].Ids[heads[twin]]);
+                if (heads[twin] < sections[twin].Ids.Length) queue.Enqueue(twin, sections[twin].Ids.Span[heads[twin]]);
             }
             ulong bound = queue.TryPeek(out _, out ulong next) ? next : ulong.MaxValue;
+            ReadOnlySpan<ulong> ids = sections[s].Ids.Span;
+            ReadOnlySpan<float> offsets = sections[s].Offsets.Span;
+            var number = numbers[s];
             int head = heads[s];
             do
             {
-                _coordinates.PositionOf(ids[head], sections[s].Offsets[head], positions.AsSpan(3 * n, 3));
-                numbers[s][head++] = n++;
+                (mergedIds[n], mergedOffsets[n]) = (ids[head], offsets[head]);
+                number[head++] = n++;
             }
             while (head < ids.Length && ids[head] < bound);
             heads[s] = head;
             if (head < ids.Length) queue.Enqueue(s, ids[head]);
         }
-        Array.Resize(ref positions, 3 * n);
+        var positions = new float[3 * n];
+        _coordinates.PositionsOf(mergedIds.AsSpan(0, n), mergedOffsets.AsSpan(0, n), positions);
 
         // A cell's triangles all lie in the one chunk that owns the cell: merge the sections' runs by cell.
         var corners = new int[sections.Sum(s => s.Corners.Length)];
         var cellQueue = new PriorityQueue<int, long>(sections.Length);
         Array.Clear(heads);
         for (int s = 0; s < sections.Length; s++)
-            if (sections[s].Cells.Length > 0) cellQueue.Enqueue(s, sections[s].Cells[0]);
+            if (sections[s].Cells.Length > 0) cellQueue.Enqueue(s, sections[s].Cells.Span[0]);
         int k = 0;
         while (cellQueue.TryDequeue(out int s, out _))
         {
-            var (cells, local, number) = (sections[s].Cells, sections[s].Corners, numbers[s]);
+            ReadOnlySpan<long> cells = sections[s].Cells.Span;
+            ReadOnlySpan<int> local = sections[s].Corners.Span;
+            var number = numbers[s];
             long bound = cellQueue.TryPeek(out _, out long next) ? next : long.MaxValue;
             int head = heads[s];
             do

@@ -101,8 +101,8 @@ internal sealed class WeldSlab
         const int block = 1 << 14;
         Parallel.For(0, (VertexCount + block - 1) / block, b =>
         {
-            int end = Math.Min(VertexCount, (b + 1) * block);
-            for (int i = b * block; i < end; i++) coordinates.PositionOf(Ids[i], Offsets[i], positions.AsSpan(3 * i, 3));
+            int start = b * block, count = Math.Min(VertexCount - start, block);
+            coordinates.PositionsOf(Ids.AsSpan(start, count), Offsets.AsSpan(start, count), positions.AsSpan(3 * start, 3 * count));
         });
         return positions;
     }

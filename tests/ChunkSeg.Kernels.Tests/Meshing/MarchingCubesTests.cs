@@ -127,11 +127,11 @@ public sealed class MarchingCubesTests
         {
             var share = piece.Section(section);
             // Touching labels never share a vertex: each keeps its own on their common edges.
-            foreach (ulong id in share.Ids) Assert.True(owner.TryAdd(id, section.Label), $"vertex {id} is in labels {owner.GetValueOrDefault(id)} and {section.Label}");
+            foreach (ulong id in share.Ids.Span) Assert.True(owner.TryAdd(id, section.Label), $"vertex {id} is in labels {owner.GetValueOrDefault(id)} and {section.Label}");
             var directed = new Dictionary<(ulong, ulong), int>();
             for (int t = 0; t < share.Cells.Length; t++)
             {
-                var ids = Enumerable.Range(0, 3).Select(j => share.Ids[share.Corners[3 * t + j]]).ToArray();
+                var ids = Enumerable.Range(0, 3).Select(j => share.Ids.Span[share.Corners.Span[3 * t + j]]).ToArray();
                 for (int j = 0; j < 3; j++) directed[(ids[j], ids[(j + 1) % 3])] = directed.GetValueOrDefault((ids[j], ids[(j + 1) % 3])) + 1;
             }
             foreach (var ((a, b), count) in directed)
@@ -190,13 +190,13 @@ public sealed class MarchingCubesTests
             if (kind == 0) MarchingCubes.Extract(field, shape, Long3.Zero, cells, 0.5f, piece);
             else MarchingCubes.ExtractLabels<byte>(labels, shape, Long3.Zero, cells, kind == 2, piece);
             // A label-surface piece label by label: ids in order and every vertex used within each label's share.
-            var shares = kind == 2 ? piece.Sections.Select(piece.Section).ToArray() : [new PieceSection(0, piece.VertexIds.ToArray(), [], [], piece.TriangleCorners.ToArray())];
+            var shares = kind == 2 ? piece.Sections.Select(piece.Section).ToArray() : [new PieceSection(0, piece.VertexIds.ToArray(), default, default, piece.TriangleCorners.ToArray())];
             Assert.Equal(piece.VertexCount, shares.Sum(s => s.Ids.Length));
             foreach (var share in shares)
             {
-                for (int i = 1; i < share.Ids.Length; i++) Assert.True(share.Ids[i - 1] < share.Ids[i], $"trial {trial}: vertex {i} out of id order");
+                for (int i = 1; i < share.Ids.Length; i++) Assert.True(share.Ids.Span[i - 1] < share.Ids.Span[i], $"trial {trial}: vertex {i} out of id order");
                 var used = new bool[share.Ids.Length];
-                foreach (int corner in share.Corners) used[corner] = true;
+                foreach (int corner in share.Corners.Span) used[corner] = true;
                 Assert.True(used.All(u => u), $"trial {trial}: {used.Count(u => !u)} vertices are no triangle's corner");
             }
         }
