@@ -75,11 +75,13 @@ public sealed class SurfacePiece
     public IReadOnlyList<LabelSection> Sections => Labelled ? SectionsOf(Parts) : [];
 
     /// <summary>A single surface's vertex ids, in id order (a label-surface piece is read by <see cref="Section"/>).</summary>
-    public ReadOnlySpan<ulong> VertexIds => Flat()._ids.AsSpan(0, VertexCount);
-    public ReadOnlySpan<float> VertexOffsets => Flat()._offsets.AsSpan(0, VertexCount);
-    public ReadOnlySpan<long> TriangleCells => Flat()._cells.AsSpan(0, TriangleCount);
+    public ReadOnlySpan<ulong> VertexIds => Single()._ids.AsSpan(0, VertexCount);
+    public ReadOnlySpan<float> VertexOffsets => Single()._offsets.AsSpan(0, VertexCount);
+    public ReadOnlySpan<long> TriangleCells => Single()._cells.AsSpan(0, TriangleCount);
     /// <summary>Three indices into this piece's vertices per triangle.</summary>
-    public ReadOnlySpan<int> TriangleCorners => Flat()._corners.AsSpan(0, 3 * TriangleCount);
+    public ReadOnlySpan<int> TriangleCorners => Single()._corners.AsSpan(0, 3 * TriangleCount);
+
+    private SurfacePiece Single() => Labelled ? throw new InvalidOperationException("a label-surface piece is read label by label (Sections, Section)") : this;
 
     /// <summary>
     /// Adds a vertex (in id order: per label for a label-surface piece) and returns its index: in the piece, or for a
@@ -124,8 +126,11 @@ public sealed class SurfacePiece
     private LabelPart PartOf(ulong label)
     {
         if (_lastPart?.Label == label) return _lastPart;
-        if (!_parts.TryGetValue(label, out var part)) _parts.Add(label, part = new LabelPart(label));
-        _ordered = null;
+        if (!_parts.TryGetValue(label, out var part))
+        {
+            _parts.Add(label, part = new LabelPart(label));
+            _ordered = null;
+        }
         return _lastPart = part;
     }
 
@@ -146,28 +151,6 @@ public sealed class SurfacePiece
             firstTriangle += part.Triangles;
         }
         return sections.ToArray();
-    }
-
-    /// <summary>This piece with flat arrays: itself, or a label-surface piece laid out label by label (as stored), corners numbered in the piece.</summary>
-    private SurfacePiece Flat()
-    {
-        if (!Labelled) return this;
-        var flat = new SurfacePiece(Chunk, VolumeShape, labelled: false)
-        {
-            _ids = new ulong[VertexCount], _offsets = new float[VertexCount], _cells = new long[TriangleCount], _corners = new int[3 * TriangleCount],
-            VertexCount = VertexCount, TriangleCount = TriangleCount,
-        };
-        int v = 0, t = 0;
-        foreach (var part in Parts)
-        {
-            part.Ids.AsSpan(0, part.Vertices).CopyTo(flat._ids.AsSpan(v));
-            part.Offsets.AsSpan(0, part.Vertices).CopyTo(flat._offsets.AsSpan(v));
-            part.Cells.AsSpan(0, part.Triangles).CopyTo(flat._cells.AsSpan(t));
-            for (int k = 0; k < 3 * part.Triangles; k++) flat._corners[3 * t + k] = v + part.Corners[k];
-            v += part.Vertices;
-            t += part.Triangles;
-        }
-        return flat;
     }
 
     /// <summary>One label's vertices (in id order) and triangles (in cell order), corners numbered within the label.</summary>
