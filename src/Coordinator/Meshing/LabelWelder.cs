@@ -67,74 +67,95 @@ public sealed class LabelWelder
 
     /// <summary>
     /// One object's positions (vertices in id order) and triangles (in cell order), from its sections. Each section's
-    /// ids and cells ascend, so both come out of a k-way merge; a section is drained for as long as its next key stays
-    /// below every other section's (a chunk's share of a row of the volume), so the queue is touched once per such run.
+    /// ids and cells ascend, so both come out of a k-way merge in runs: a section is drained for as long as its next
+    /// key stays below every other section's (a chunk's share of a row of the volume). The merges only plan the runs;
+    /// copying them (positions, renumbered corners) is spread over the workers, as one object can be most of a mesh.
+    /// <code>
+    ///   sections   s0: ids 3 4 9 …   s1: ids 5 7 9 …      (9: a border vertex, in both)
+    ///   runs       (s0, 0, 2) → vertex 0   (s1, 0, 2) → vertex 2   (s0, 2, 1) → vertex 4, and s1's 9 is vertex 4 too
+    /// </code>
     /// </summary>
     private (float[] Positions, int[] Corners) WeldOne(List<(PieceIndex Piece, LabelSection Section)> shares, Func<PieceIndex, LabelSection, PieceSection> read)
     {
         var sections = shares.Select(s => read(s.Piece, s.Section)).ToArray();
         var numbers = new int[sections.Length][];   // a section's vertex → the object's vertex
-        var heads = new int[sections.Length];
-        var queue = new PriorityQueue<int, ulong>(sections.Length);
-        for (int s = 0; s < sections.Length; s++)
-        {
-            numbers[s] = new int[sections[s].Ids.Length];
-            if (sections[s].Ids.Length > 0) queue.Enqueue(s, sections[s].Ids.Span[0]);
-        }
-        var mergedIds = new ulong[sections.Sum(s => s.Ids.Length)];
-        var mergedOffsets = new float[mergedIds.Length];
-        int n = 0;
-        while (queue.TryDequeue(out int s, out ulong id))
-        {
-            // A border vertex comes from every chunk around it, with the same offset bit for bit: keep it once.
-            while (queue.TryPeek(out int twin, out ulong other) && other == id)
-            {
-                queue.Dequeue();
-                numbers[twin][heads[twin]++] = n;
-                if (heads[twin] < sections[twin].Ids.Length) queue.Enqueue(twin, sections[twin].Ids.Span[heads[twin]]);
-            }
-            ulong bound = queue.TryPeek(out _, out ulong next) ? next : ulong.MaxValue;
-            ReadOnlySpan<ulong> ids = sections[s].Ids.Span;
-            ReadOnlySpan<float> offsets = sections[s].Offsets.Span;
-            var number = numbers[s];
-            int head = heads[s];
-            do
-            {
-                (mergedIds[n], mergedOffsets[n]) = (ids[head], offsets[head]);
-                number[head++] = n++;
-            }
-            while (head < ids.Length && ids[head] < bound);
-            heads[s] = head;
-            if (head < ids.Length) queue.Enqueue(s, ids[head]);
-        }
+        for (int s = 0; s < sections.Length; s++) numbers[s] = new int[sections[s].Ids.Length];
+        var vertexRuns = MergeRuns(sections.Select(s => s.Ids).ToArray(), (twin, at, vertex) => numbers[twin][at] = vertex, out int n);
         var positions = new float[3 * n];
-        _coordinates.PositionsOf(mergedIds.AsSpan(0, n), mergedOffsets.AsSpan(0, n), positions);
-
-        // A cell's triangles all lie in the one chunk that owns the cell: merge the sections' runs by cell.
-        var corners = new int[sections.Sum(s => s.Corners.Length)];
-        var cellQueue = new PriorityQueue<int, long>(sections.Length);
-        Array.Clear(heads);
-        for (int s = 0; s < sections.Length; s++)
-            if (sections[s].Cells.Length > 0) cellQueue.Enqueue(s, sections[s].Cells.Span[0]);
-        int k = 0;
-        while (cellQueue.TryDequeue(out int s, out _))
+        InParallel(vertexRuns, run =>
         {
-            ReadOnlySpan<long> cells = sections[s].Cells.Span;
-            ReadOnlySpan<int> local = sections[s].Corners.Span;
-            var number = numbers[s];
-            long bound = cellQueue.TryPeek(out _, out long next) ? next : long.MaxValue;
-            int head = heads[s];
-            do
-            {
-                for (int c = 3 * head; c < 3 * head + 3; c++) corners[k++] = number[local[c]];
-                head++;
-            }
-            while (head < cells.Length && cells[head] < bound);
-            heads[s] = head;
-            if (head < cells.Length) cellQueue.Enqueue(s, cells[head]);
-        }
+            var share = sections[run.Section];
+            var (ids, offsets) = (share.Ids.Slice(run.Start, run.Count), share.Offsets.Slice(run.Start, run.Count));
+            _coordinates.PositionsOf(ids.Span, offsets.Span, positions.AsSpan(3 * run.Destination, 3 * run.Count));
+            var number = numbers[run.Section].AsSpan(run.Start, run.Count);
+            for (int i = 0; i < number.Length; i++) number[i] = run.Destination + i;
+        });
+
+        // A cell's triangles all lie in the one chunk that owns the cell, so no cell is in two sections.
+        var cells = sections.Select(s => s.Cells).ToArray();
+        var triangleRuns = MergeRuns(cells, (_, _, _) => throw new InvalidOperationException("a cell in two chunks' label sections"), out int triangles);
+        var corners = new int[3 * triangles];
+        InParallel(triangleRuns, run =>
+        {
+            var local = sections[run.Section].Corners.Span.Slice(3 * run.Start, 3 * run.Count);
+            var number = numbers[run.Section];
+            var destination = corners.AsSpan(3 * run.Destination, 3 * run.Count);
+            for (int c = 0; c < local.Length; c++) destination[c] = number[local[c]];
+        });
         // z y x coordinates mirror x y z, so the winding flips too and normals still point outwards in the file's frame.
         if (_coordinates.ArrayOrder) ObjectOutput.ReverseWinding(corners);
         return (positions, corners);
+    }
+
+    /// <summary>Items [<see cref="Start"/>, + <see cref="Count"/>) of a section go to the merged order from <see cref="Destination"/> on.</summary>
+    private readonly record struct Run(int Section, int Start, int Count, int Destination);
+
+    /// <summary>
+    /// The runs that merge ascending key lists into one ascending list with each key once; a key equal to the one
+    /// just taken (a twin in another list) is handed to <paramref name="twin"/> (list, index, merged index) instead.
+    /// </summary>
+    private static List<Run> MergeRuns<T>(ReadOnlyMemory<T>[] lists, Action<int, int, int> twin, out int merged) where T : unmanaged, IComparable<T>
+    {
+        var runs = new List<Run>();
+        var heads = new int[lists.Length];
+        var queue = new PriorityQueue<int, T>(lists.Length);
+        for (int s = 0; s < lists.Length; s++)
+            if (lists[s].Length > 0) queue.Enqueue(s, lists[s].Span[0]);
+        merged = 0;
+        while (queue.TryDequeue(out int s, out T key))
+        {
+            while (queue.TryPeek(out int other, out T otherKey) && otherKey.CompareTo(key) == 0)
+            {
+                queue.Dequeue();
+                twin(other, heads[other]++, merged);
+                if (heads[other] < lists[other].Length) queue.Enqueue(other, lists[other].Span[heads[other]]);
+            }
+            var list = lists[s].Span;
+            int start = heads[s], head = start + 1;
+            if (queue.TryPeek(out _, out T bound))
+                while (head < list.Length && list[head].CompareTo(bound) < 0) head++;
+            else head = list.Length;
+            runs.Add(new Run(s, start, head - start, merged));
+            merged += head - start;
+            heads[s] = head;
+            if (head < list.Length) queue.Enqueue(s, list[head]);
+        }
+        return runs;
+    }
+
+    /// <summary>Runs <paramref name="body"/> on every run, in contiguous groups of about equal items on the workers.</summary>
+    private void InParallel(List<Run> runs, Action<Run> body)
+    {
+        const int GroupItems = 1 << 15;
+        var groups = new List<(int From, int To)>();
+        for (int from = 0, items = 0, r = 0; r < runs.Count; r++)
+        {
+            items += runs[r].Count;
+            if (items >= GroupItems || r == runs.Count - 1) { groups.Add((from, r + 1)); from = r + 1; items = 0; }
+        }
+        Parallel.ForEach(groups, new ParallelOptions { MaxDegreeOfParallelism = _workers }, g =>
+        {
+            for (int r = g.From; r < g.To; r++) body(runs[r]);
+        });
     }
 }
