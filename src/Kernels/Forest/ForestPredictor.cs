@@ -312,7 +312,7 @@ internal static unsafe class ForestEngine
                     if (m3 == n3 && v3 >= 0) v3 = Retire(end, v3, ref m3, ref v, hi, featureCount, rowStep, ref o3, ref live);
                     n0 = m0; n1 = m1; n2 = m2; n3 = m3;
                 }
-                v = count;
+                v = count;                                  // the two ends met: every voxel was walked
             }
         }
         if (v < count) Traverse(nodes, rows + (long)v * featureCount, featureCount, ends[v..]);
