@@ -276,7 +276,10 @@ internal static unsafe class ForestEngine
     /// 8 walks (lane i: voxel v + i), and four groups advance together so that the gathers' latencies overlap. Each
     /// lane's step is exactly <see cref="CompactNode.Next"/> (see <see cref="StepGather"/>). A group whose 8 walks
     /// all stopped moving has reached its leaves: it stores them and takes the next 8 voxels, so a group waits only
-    /// for its own deepest walk. The voxels after the last full 8 take the scalar walk.
+    /// for its own deepest walk. Beside the groups, four scalar walks (<see cref="StepOne"/>) take voxels one at a time
+    /// from the other end of the block: a gather's elements go through the core one by one, leaving load ports idle
+    /// that the scalar walks' plain loads use (about 10 % faster than the groups alone). Groups stop taking voxels when
+    /// fewer than 8 are left between the two ends; the scalar walks finish those.
     /// </summary>
     private static void TraverseCompact(CompactNode[] nodes, float* rows, int featureCount, Span<int> ends)
     {
@@ -287,32 +290,64 @@ internal static unsafe class ForestEngine
             fixed (int* end = ends)
             {
                 var rowStep = Vector256.Create(featureCount) * Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-                int full = count & ~7, live = 0;
+                int hi = count, live = 0, solo = 0;
                 Vector256<int> n0 = default, n1 = default, n2 = default, n3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
-                int v0 = Take(ref v, full, featureCount, rowStep, ref o0, ref live), v1 = Take(ref v, full, featureCount, rowStep, ref o1, ref live);
-                int v2 = Take(ref v, full, featureCount, rowStep, ref o2, ref live), v3 = Take(ref v, full, featureCount, rowStep, ref o3, ref live);
-                while (live > 0)
+                int v0 = Take(ref v, hi, featureCount, rowStep, ref o0, ref live), v1 = Take(ref v, hi, featureCount, rowStep, ref o1, ref live);
+                int v2 = Take(ref v, hi, featureCount, rowStep, ref o2, ref live), v3 = Take(ref v, hi, featureCount, rowStep, ref o3, ref live);
+                int q0 = TakeOne(ref hi, v, ref solo), q1 = TakeOne(ref hi, v, ref solo), q2 = TakeOne(ref hi, v, ref solo), q3 = TakeOne(ref hi, v, ref solo);
+                int s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                while (live + solo > 0)
                 {
                     var m0 = StepGather(root, rows, o0, n0);
                     var m1 = StepGather(root, rows, o1, n1);
                     var m2 = StepGather(root, rows, o2, n2);
                     var m3 = StepGather(root, rows, o3, n3);
-                    if (m0 == n0 && v0 >= 0) v0 = Retire(end, v0, ref m0, ref v, full, featureCount, rowStep, ref o0, ref live);
-                    if (m1 == n1 && v1 >= 0) v1 = Retire(end, v1, ref m1, ref v, full, featureCount, rowStep, ref o1, ref live);
-                    if (m2 == n2 && v2 >= 0) v2 = Retire(end, v2, ref m2, ref v, full, featureCount, rowStep, ref o2, ref live);
-                    if (m3 == n3 && v3 >= 0) v3 = Retire(end, v3, ref m3, ref v, full, featureCount, rowStep, ref o3, ref live);
+                    if (q0 >= 0) q0 = StepOne(root, rows, featureCount, end, q0, ref s0, ref hi, v, ref solo);
+                    if (q1 >= 0) q1 = StepOne(root, rows, featureCount, end, q1, ref s1, ref hi, v, ref solo);
+                    if (q2 >= 0) q2 = StepOne(root, rows, featureCount, end, q2, ref s2, ref hi, v, ref solo);
+                    if (q3 >= 0) q3 = StepOne(root, rows, featureCount, end, q3, ref s3, ref hi, v, ref solo);
+                    if (m0 == n0 && v0 >= 0) v0 = Retire(end, v0, ref m0, ref v, hi, featureCount, rowStep, ref o0, ref live);
+                    if (m1 == n1 && v1 >= 0) v1 = Retire(end, v1, ref m1, ref v, hi, featureCount, rowStep, ref o1, ref live);
+                    if (m2 == n2 && v2 >= 0) v2 = Retire(end, v2, ref m2, ref v, hi, featureCount, rowStep, ref o2, ref live);
+                    if (m3 == n3 && v3 >= 0) v3 = Retire(end, v3, ref m3, ref v, hi, featureCount, rowStep, ref o3, ref live);
                     n0 = m0; n1 = m1; n2 = m2; n3 = m3;
                 }
+                v = count;                                  // the two ends met: every voxel was walked
             }
         }
         if (v < count) Traverse(nodes, rows + (long)v * featureCount, featureCount, ends[v..]);
     }
 
-    /// <summary>Starts a group on the next 8 voxels, at the root; returns its first voxel, or −1 (an idle group) when none are left.</summary>
+    /// <summary>Starts a scalar walk on the last voxel not yet taken (below <paramref name="hi"/>, at or above the groups' <paramref name="next"/>), or returns −1 when none is left.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Take(ref int next, int full, int featureCount, Vector256<int> rowStep, ref Vector256<int> rowOffset, ref int live)
+    private static int TakeOne(ref int hi, int next, ref int solo)
     {
-        if (next >= full) return -1;
+        if (hi <= next) return -1;
+        solo++;
+        return --hi;
+    }
+
+    /// <summary>One step of the scalar walk of voxel <paramref name="q"/> (<see cref="CompactNode.Next"/>); at its leaf, stores it and takes another voxel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int StepOne(CompactNode* root, float* rows, int featureCount, int* end, int q, ref int node, ref int hi, int next, ref int solo)
+    {
+        int moved = CompactNode.Next(ref *root, rows + (long)q * featureCount, node);
+        if (moved != node)
+        {
+            node = moved;
+            return q;
+        }
+        end[q] = node;
+        node = 0;
+        solo--;
+        return TakeOne(ref hi, next, ref solo);
+    }
+
+    /// <summary>Starts a group on the next 8 voxels, at the root; returns its first voxel, or −1 (an idle group) when fewer than 8 are left below <paramref name="hi"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Take(ref int next, int hi, int featureCount, Vector256<int> rowStep, ref Vector256<int> rowOffset, ref int live)
+    {
+        if (next + 8 > hi) return -1;
         int first = next;
         next += 8;
         live++;
@@ -322,12 +357,12 @@ internal static unsafe class ForestEngine
 
     /// <summary>Stores the leaves of a finished group and restarts it on the next voxels (<see cref="Take"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Retire(int* end, int first, ref Vector256<int> node, ref int next, int full, int featureCount, Vector256<int> rowStep, ref Vector256<int> rowOffset, ref int live)
+    private static int Retire(int* end, int first, ref Vector256<int> node, ref int next, int hi, int featureCount, Vector256<int> rowStep, ref Vector256<int> rowOffset, ref int live)
     {
         node.Store(end + first);
         node = default;
         live--;
-        return Take(ref next, full, featureCount, rowStep, ref rowOffset, ref live);
+        return Take(ref next, hi, featureCount, rowStep, ref rowOffset, ref live);
     }
 
     /// <summary>

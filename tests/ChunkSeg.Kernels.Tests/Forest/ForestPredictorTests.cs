@@ -124,6 +124,48 @@ public sealed class ForestPredictorTests
         Assert.All(forest.Trees, t => Assert.Equal(t.MaxFeature <= byte.MaxValue, t.Packed.Compact is not null));
         if (columns > 256) Assert.Contains(forest.Trees, t => t.Packed.Compact is null);
 
+        var expected = PlainWalk(forest, features, n);
+        foreach (var (threads, block) in new[] { (1, 1), (1, 13), (2, 100), (1, ForestPredictor.BlockSize) })
+        {
+            var got = new float[n * classes];
+            ForestPredictor.PredictProbabilities(forest, features, n, got, threads, block, evaluation);
+            Assert.Equal(expected, got);
+        }
+    }
+
+    /// <summary>
+    /// Deep trees (up to 22 levels, a few hundred to thousands of nodes, as forests grown to purity are) against the plain
+    /// walk: the gather walk's groups, its scalar walks and the hand-over between them meet at every voxel count and block
+    /// size here; thresholds drawn among the feature values (equality goes right), NaNs in a tenth of the voxels.
+    /// </summary>
+    [Theory]
+    [InlineData(40, 2, 1)]
+    [InlineData(40, 3, 2)]
+    [InlineData(7, 2, 3)]
+    public void Deep_random_forests_equal_a_plain_walk(int columns, int classes, int seed)
+    {
+        var rng = new Random(seed);
+        int n = 3001;
+        var features = Enumerable.Range(0, columns * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        for (int v = 0; v < n; v += 10) features[rng.Next(columns) * n + v] = float.NaN;
+        var topologies = Enumerable.Range(0, 12).Select(_ => RandomTree(rng, columns, classes, out _,
+            () => rng.Next(2) == 0 ? features[rng.Next(features.Length)] : rng.NextDouble() * 2 - 1, maxDepth: 22)).ToArray();
+        var forest = VigraForestConverter.FromVigra(topologies.Select(t => t.Topology).ToArray(), topologies.Select(t => t.Parameters).ToArray(), columns, Enumerable.Range(1, classes).ToArray());
+        Assert.Contains(forest.Trees, t => t.NodeCount > 500);
+        var expected = PlainWalk(forest, features, n);
+        foreach (var (count, threads, block) in new[] { (n, 1, 1), (n, 1, 29), (n, 2, 1000), (n, 1, ForestPredictor.BlockSize), (37, 1, ForestPredictor.BlockSize), (5, 1, 64) })
+        {
+            var part = Enumerable.Range(0, columns).SelectMany(f => features.AsSpan(f * n, count).ToArray()).ToArray();
+            var got = new float[count * classes];
+            ForestPredictor.PredictProbabilities(forest, part, count, got, threads, block, ForestEvaluation.Walk);
+            Assert.Equal(expected.AsSpan(0, count * classes).ToArray(), got);
+        }
+    }
+
+    /// <summary>vigra's prediction by a plain walk of the DecisionTree arrays: double comparisons, float32 sums, a double total, NaN rows 0.</summary>
+    private static float[] PlainWalk(RandomForest forest, float[] features, int n)
+    {
+        int columns = forest.FeatureCount, classes = forest.ClassCount;
         var expected = new float[n * classes];
         for (int v = 0; v < n; v++)
         {
@@ -143,12 +185,7 @@ public sealed class ForestPredictorTests
             }
             for (int c = 0; c < classes; c++) expected[v * classes + c] = nan ? 0 : expected[v * classes + c] / (float)total;
         }
-        foreach (var (threads, block) in new[] { (1, 1), (1, 13), (2, 100), (1, ForestPredictor.BlockSize) })
-        {
-            var got = new float[n * classes];
-            ForestPredictor.PredictProbabilities(forest, features, n, got, threads, block, evaluation);
-            Assert.Equal(expected, got);
-        }
+        return expected;
     }
 
     /// <summary>Each leaf's values replaced by integers: one vote of 1 for a random class, or random counts up to <paramref name="max"/> (zeros included).</summary>
@@ -209,7 +246,7 @@ public sealed class ForestPredictorTests
     }
 
     /// <summary>A random vigra tree: splits on random columns and thresholds, random leaf values, nodes in vigra's layout.</summary>
-    internal static (int[] Topology, double[] Parameters) RandomTree(Random rng, int columns, int classes, out int leaves, Func<double>? threshold = null)
+    internal static (int[] Topology, double[] Parameters) RandomTree(Random rng, int columns, int classes, out int leaves, Func<double>? threshold = null, int maxDepth = 5)
     {
         var topology = new List<int> { columns, classes };
         var parameters = new List<double>();
@@ -221,7 +258,7 @@ public sealed class ForestPredictorTests
         int Build(int depth)
         {
             int at = topology.Count;
-            if (depth >= 5 || (depth > 1 && rng.Next(3) == 0))
+            if (depth >= maxDepth || (depth > 1 && rng.Next(3) == 0))
             {
                 topology.AddRange([0x40000000, parameters.Count]);
                 parameters.Add(1 + rng.Next(10));
