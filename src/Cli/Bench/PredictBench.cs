@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ChunkSeg.Cli.Commands;
+using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.GpuNode.Stages;
+using ChunkSeg.Storage;
 using ChunkSeg.Kernels.Forest;
 using ChunkSeg.Pipelines;
 using Spectre.Console;
@@ -11,7 +14,9 @@ namespace ChunkSeg.Cli.Bench;
 /// <summary>
 /// `chunkseg bench predict`: random-forest training and prediction on the same synthetic data (two
 /// overlapping classes in --features dimensions), ChunkSeg against scikit-learn and VIGRA on this machine.
-/// Each library trains its own forest of --trees trees on the same samples, then predicts the same voxels.
+/// Each library trains its own forest of --trees trees on the same samples, then predicts the same voxels. With
+/// --demo, the samples are a `chunkseg demo` folder's brush strokes with the demo's features (what `chunkseg train`
+/// collects there), and the voxels those features over the first chunk of its image.
 /// </summary>
 internal static class PredictBench
 {
@@ -22,19 +27,28 @@ internal static class PredictBench
         var voxels = new Option<int>("--voxels") { Description = "Voxels to predict", DefaultValueFactory = _ => 1_000_000 };
         var trees = new Option<int>("--trees") { Description = "Trees per forest", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "ChunkSeg threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var demo = new Option<string>("--demo") { Description = "A `chunkseg demo` output folder: train on its brush strokes with the demo's features and predict its first 64x128x128 voxels (--features, --samples, --voxels ignored)" };
         var repeats = BenchCommand.Repeats(3, "Prediction runs (best kept)");
         var python = BenchCommand.Python("scikit-learn and vigra");
         var command = new Command("predict", "Forest training time and prediction voxels/s of ChunkSeg vs scikit-learn and VIGRA")
         {
-            features, samples, voxels, trees, threads, repeats, python,
+            features, samples, voxels, trees, threads, demo, repeats, python,
         };
         command.SetAction(parse =>
         {
             int f = parse.GetValue(features), n = parse.GetValue(samples), m = parse.GetValue(voxels), t = parse.GetValue(trees);
             int threadCount = OptionValues.CheckWorkers(parse.GetValue(threads)), r = Math.Max(1, parse.GetValue(repeats));
             if (f < 2 || n < 10 || m < 1 || t < 1) throw new Contracts.Errors.UsageException("--features ≥ 2, --samples ≥ 10, --voxels ≥ 1 and --trees ≥ 1");
-            var (trainX, trainY) = Synthesize(n, f, seed: 1);
-            var (testX, _) = Synthesize(m, f, seed: 2);
+            string? demoDir = parse.GetValue(demo);
+            float[] trainX, testX;
+            int[] trainY;
+            if (demoDir is null)
+            {
+                (trainX, trainY) = Synthesize(n, f, seed: 1);
+                testX = Synthesize(m, f, seed: 2).X;
+            }
+            else (trainX, trainY, testX, f) = FromDemo(demoDir, threadCount);
+            (n, m) = (trainY.Length, testX.Length / f);
 
             var clock = Stopwatch.StartNew();
             var forest = ForestTrainer.Train(trainX, f, trainY, [1, 2], new ForestTrainingOptions(Trees: t, Seed: 0, MaxThreads: threadCount));
@@ -66,7 +80,7 @@ internal static class PredictBench
             var versions = reference.GetProperty("versions");
 
             var table = new Table().Border(TableBorder.Rounded)
-                .Title(Markup.Escape($"{t} trees, {f} features, 2 classes; trained on {n:N0} samples, predicting {m:N0} voxels"))
+                .Title(Markup.Escape($"{t} trees, {f} features, 2 classes; trained on {n:N0} {(demoDir is null ? "samples" : "brush-stroke voxels of the demo")}, predicting {m:N0} voxels"))
                 .AddColumns("implementation", "training s", "prediction Mvoxels/s", "vs faster reference");
             table.AddRow(Markup.Escape($"ChunkSeg ({threadCount} threads)"), F(ourFit), F(m / ourPredict / 1e6), F(fastest / ourPredict) + "x");
             table.AddRow(Markup.Escape($"scikit-learn {versions.GetProperty("sklearn").GetString()} (n_jobs=2)"), F(Get("sklearn_fit")), F(m / Get("sklearn_predict") / 1e6), F(fastest / Get("sklearn_predict")) + "x");
@@ -78,6 +92,31 @@ internal static class PredictBench
     }
 
     private static string F(double v) => v.ToString(v >= 100 ? "0" : v >= 1 ? "0.00" : "0.000", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The demo's training samples (its strokes, its features, as `chunkseg train` collects them; classes as indices)
+    /// and, row-major, the same features over the core of the image's first 64 x 128 x 128 chunk.
+    /// </summary>
+    private static (float[] TrainX, int[] TrainY, float[] TestX, int Features) FromDemo(string dir, int threads)
+    {
+        using var raw = VolumeStore.Open(Path.Combine(dir, "nuclei.zarr"));
+        using var strokes = VolumeStore.Open(Path.Combine(dir, "strokes.zarr"));
+        var set = OptionValues.FitToVolume(Options.SelectFeatures(null, DemoCommand.Features), raw.Info, anisotropic: false);
+        var samples = TrainingSampler.Collect(set, raw, strokes, Long3.Uniform(64), threads);
+        int[] classes = samples.Labels.Distinct().Order().ToArray();
+        if (classes.Length != 2) throw new Contracts.Errors.UsageException($"{dir}: the demo's strokes should hold 2 classes, not {classes.Length}");
+        var trainY = samples.Labels.Select(l => Array.IndexOf(classes, l)).ToArray();
+
+        var features = new ChunkFeatures(set, raw.Info.SpatialShape.Z, 1);
+        var chunk = new ChunkGrid(raw.Info.SpatialShape, 1, new Long3(64, 128, 128), features.RequiredHalo)[0];
+        int f = features.Channels, m = checked((int)chunk.Core.VoxelCount);
+        var testX = new float[(long)m * f];
+        features.Compute(chunk, raw, (channel, image) =>
+        {
+            for (int v = 0; v < m; v++) testX[(long)v * f + channel] = image[v];
+        });
+        return (samples.Features, trainY, testX, f);
+    }
 
     /// <summary>Two overlapping Gaussian classes: class 2's mean is shifted by 0.5 on every feature. Row-major [sample][feature].</summary>
     private static (float[] X, int[] Y) Synthesize(int count, int features, int seed)
