@@ -226,6 +226,18 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Bench_predict_on_a_demo_trains_every_library_on_its_strokes()
+    {
+        Assert.Equal(0, (await Run("demo", "--data-only", "--out", P("d"), "--shape", "20,48,40", "--nuclei", "12", "--workers", "2")).Code);
+        var (code, output, err) = await Run("bench", "predict", "--demo", P("d"), "--trees", "5", "--repeats", "1");
+        Assert.True(code == 0, err + output);
+        // 20 x 48 x 40 voxels (the first chunk is the whole image), the demo's 8 feature channels.
+        Assert.Contains("8 features", output);
+        Assert.Contains("38,400 voxels", output);
+        foreach (var word in new[] { "brush-stroke", "ChunkSeg", "scikit-learn", "VIGRA" }) Assert.Contains(word, output);
+    }
+
+    [Fact]
     public async Task Bench_split_times_chunkseg_beside_skimage_and_the_numpy_reference()
     {
         var (code, output, err) = await Run("bench", "split", "--shape", "24,40,40", "--chunk", "12,20,20", "--workers", "2", "--repeats", "1");
