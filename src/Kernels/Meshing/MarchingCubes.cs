@@ -249,22 +249,20 @@ public static class MarchingCubes
                     if (@case is not (0 or 255)) list.Add(x, @case, 0, 0, foreground && MarchingCubesTable.HasCentre[@case]);
                     continue;
                 }
-                // Most cells hold one label beside background: then its case is the non-zero corners.
-                int nonZero = 0, single = 1;
-                T only = T.Zero;
-                for (int k = 0; k < 8; k++)
+                // Most cells hold one label beside background: then its case is the non-zero corners. Without branches:
+                // every corner is 0 or the OR of all eight exactly when at most one label is there.
+                T v0 = c[0], v1 = c[1], v2 = c[sx], v3 = c[sx + 1], v4 = c[sxy], v5 = c[sxy + 1], v6 = c[sxy + sx], v7 = c[sxy + sx + 1];
+                T only = v0 | v1 | v2 | v3 | v4 | v5 | v6 | v7;
+                bool single = (v0 == T.Zero | v0 == only) & (v1 == T.Zero | v1 == only) & (v2 == T.Zero | v2 == only) & (v3 == T.Zero | v3 == only)
+                    & (v4 == T.Zero | v4 == only) & (v5 == T.Zero | v5 == only) & (v6 == T.Zero | v6 == only) & (v7 == T.Zero | v7 == only);
+                if (single)
                 {
-                    T v = l[k] = c[_cornerOffset[k]];
-                    if (v == T.Zero) continue;
-                    if (nonZero == 0) only = v;
-                    else if (v != only) single = 0;
-                    nonZero |= 1 << k;
-                }
-                if (single == 1)
-                {
+                    int nonZero = (v0 != T.Zero ? 1 : 0) | (v1 != T.Zero ? 2 : 0) | (v2 != T.Zero ? 4 : 0) | (v3 != T.Zero ? 8 : 0)
+                        | (v4 != T.Zero ? 16 : 0) | (v5 != T.Zero ? 32 : 0) | (v6 != T.Zero ? 64 : 0) | (v7 != T.Zero ? 128 : 0);
                     if (nonZero is not (0 or 255)) list.Add(x, nonZero, BitOperations.TrailingZeroCount(nonZero), ulong.CreateTruncating(only), MarchingCubesTable.HasCentre[nonZero]);
                     continue;
                 }
+                (l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]) = (v0, v1, v2, v3, v4, v5, v6, v7);
                 for (int first = 0; first < 8; first++)
                 {
                     T label = l[first];
