@@ -6,9 +6,9 @@ using ChunkSeg.Storage.Zarr;
 namespace ChunkSeg.Storage.Tests;
 
 /// <summary>
-/// A unit (chunk or shard) the box covers whole inside the array is encoded straight from the source, and a chunk that
-/// lies whole and contiguous in a read box is decoded straight into it. Both must give the bytes of the read-modify-write
-/// path, which the reference tests check against zarr-python and zarrita.
+/// A chunk the box covers whole inside the array is encoded straight from the source (a shard so covered is copied into
+/// the unit buffer without a fill first), and a chunk that lies whole and contiguous in a read box is decoded straight into
+/// it. All must give the bytes of the read-modify-write path, which the reference tests check against zarr-python and zarrita.
 /// </summary>
 public sealed class ZarrWritePathTests
 {

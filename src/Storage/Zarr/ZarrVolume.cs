@@ -316,8 +316,6 @@ internal sealed class ZarrVolume : IVolume
         int rank = box.Rank;
         Span<long> first = stackalloc long[rank], last = stackalloc long[rank], index = stackalloc long[rank];
         Span<long> inUnit = stackalloc long[rank], inBox = stackalloc long[rank], overlap = stackalloc long[rank];
-        Span<long> zero = stackalloc long[rank];
-        zero.Clear();
         GridRange(box, _unitShape, first, last);
         first.CopyTo(index);
         byte[] chunk = ArrayPool<byte>.Shared.Rent(_chunkBytes);
@@ -328,22 +326,25 @@ internal sealed class ZarrVolume : IVolume
             do
             {
                 bool whole = Overlap(box, index, _unitShape, inUnit, inBox, overlap);
+                bool inside = overlap.SequenceEqual(_unitShape);   // the box covers the unit, which lies inside the array
                 string key = UnitKey(index);
                 lock (UnitLocks[LockIndex(index)])
                 {
-                    // A unit wholly inside the box and the array is encoded straight from the source: nothing to read or fill.
-                    if (overlap.SequenceEqual(_unitShape))
+                    // Such a chunk is encoded straight from the source. (Shards are not: taking each inner chunk from the
+                    // source measured ~5 % slower than copying the shard into the unit buffer first.)
+                    if (inside && _sharding is null)
                     {
-                        StoreUnit(key, source, box.Shape, inBox, chunkSpan);
+                        StoreChunk(key, ChunkSource(source, box.Shape, inBox, chunkSpan));
                         continue;
                     }
                     unit ??= ArrayPool<byte>.Shared.Rent((int)_unitBytes);
                     var unitSpan = unit.AsSpan(0, (int)_unitBytes);
-                    // A unit the box covers up to the array edge need not be read, only filled past the edge.
-                    if (whole || !LoadUnit(key, unitSpan))
+                    // A unit the box covers need not be read, and is filled only where it reaches past the array's edge.
+                    if (!inside && (whole || !LoadUnit(key, unitSpan)))
                         Scalars.Fill(unitSpan, _fill);
                     Strided.CopyBox(source, box.Shape, inBox, unitSpan, _unitShape, inUnit, overlap, _elementSize);
-                    StoreUnit(key, unitSpan, _unitShape, zero, chunkSpan);
+                    if (_sharding is null) StoreChunk(key, unitSpan);
+                    else StoreShard(key, unitSpan, chunkSpan);
                 }
             }
             while (Next(index, first, last));
@@ -373,13 +374,6 @@ internal sealed class ZarrVolume : IVolume
         zero.Clear();
         Strided.CopyBox(src, srcShape, start, scratch, _chunkShape, zero, _chunkShape, _elementSize);
         return scratch;
-    }
-
-    /// <summary>Encodes the unit (chunk or shard) at <paramref name="start"/> of <paramref name="src"/> and renames it into place.</summary>
-    private void StoreUnit(string key, ReadOnlySpan<byte> src, ReadOnlySpan<long> srcShape, ReadOnlySpan<long> start, Span<byte> scratch)
-    {
-        if (_sharding is null) StoreChunk(key, ChunkSource(src, srcShape, start, scratch));
-        else StoreShard(key, src, srcShape, start, scratch);
     }
 
     /// <summary>Nothing to do: every chunk and shard file is complete and renamed into place before Write returns.</summary>
@@ -689,11 +683,10 @@ internal sealed class ZarrVolume : IVolume
     }
 
     /// <summary>
-    /// Encodes the shard at <paramref name="start"/> of <paramref name="src"/>: its inner chunks in C order, each skipped
-    /// (index entries 2⁶⁴-1) when it equals the fill value, then the index. A shard with no stored chunk has no file: an
-    /// existing one is deleted.
+    /// Encodes a whole shard: its inner chunks in C order, each skipped (index entries 2⁶⁴-1) when it equals the fill
+    /// value, then the index. A shard with no stored chunk has no file: an existing one is deleted.
     /// </summary>
-    private void StoreShard(string key, ReadOnlySpan<byte> src, ReadOnlySpan<long> srcShape, ReadOnlySpan<long> start, Span<byte> scratch)
+    private void StoreShard(string key, ReadOnlySpan<byte> unit, Span<byte> scratch)
     {
         var s = _sharding!;
         var index = new ulong[2 * s.InnerCount];
@@ -708,8 +701,8 @@ internal sealed class ZarrVolume : IVolume
             local.Clear();
             for (int i = 0; i < s.InnerCount; i++, Odometer(local, s.ChunksPerShard))
             {
-                for (int d = 0; d < rank; d++) corner[d] = start[d] + local[d] * _chunkShape[d];
-                var chunk = ChunkSource(src, srcShape, corner, scratch);
+                for (int d = 0; d < rank; d++) corner[d] = local[d] * _chunkShape[d];
+                var chunk = ChunkSource(unit, _unitShape, corner, scratch);
                 if (chunk.SequenceEqual(_fillChunk))
                 {
                     index[2 * i] = index[2 * i + 1] = ShardingCodec.Missing;
