@@ -7,6 +7,18 @@ namespace ChunkSeg.Storage.Tests;
 public class StridedTests
 {
     [Theory]
+    [InlineData(new long[] { 4, 5, 6 }, new long[] { 2, 5, 6 }, true)]
+    [InlineData(new long[] { 4, 5, 6 }, new long[] { 1, 3, 6 }, true)]
+    [InlineData(new long[] { 4, 5, 6 }, new long[] { 1, 1, 4 }, true)]
+    [InlineData(new long[] { 4, 5, 6 }, new long[] { 2, 3, 6 }, false)]
+    [InlineData(new long[] { 4, 5, 6 }, new long[] { 1, 2, 5 }, false)]
+    public void IsContiguous_is_one_run_of_elements(long[] shape, long[] box, bool contiguous)
+    {
+        Assert.Equal(contiguous, Strided.IsContiguous(shape, box));
+        Assert.Equal(2 * 30 + 3 * 6 + 4, Strided.Offset(shape, [2, 3, 4]));
+    }
+
+    [Theory]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]

@@ -3,7 +3,7 @@
 
 Usage: io_reference.py ZARR_STORE H5_FILE H5_DATASET REPEATS [TIFF_DIR TILE]
 Reads the Zarr array at ZARR_STORE/0 and the HDF5 dataset whole, then writes a copy of each with the same
-chunks and codec, keeping the best of REPEATS runs. With TIFF_DIR: writes the Zarr array's data with tifffile as
+chunks and codec (and, for Zarr, the same chunk key layout), keeping the best of REPEATS runs. With TIFF_DIR: writes the Zarr array's data with tifffile as
 TIFF_DIR/none.tif (uncompressed strips, tifffile's default: one strip per page), deflate.tif (deflate strips,
 tifffile's default rows per strip) and deflate-tiled.tif (deflate, TILE x TILE tiles), for ChunkSeg to read next, and
 times tifffile.imread of each (one thread: maxworkers=1) and tifffile.memmap (+ a copy into memory) of the
@@ -38,7 +38,9 @@ tmp = tempfile.mkdtemp()
 def zarr_write():
     target = os.path.join(tmp, "copy.zarr")
     shutil.rmtree(target, ignore_errors=True)
-    out = zarr.open_array(target, mode="w", shape=z.shape, chunks=z.chunks, dtype=z.dtype, compressor=z.compressor)
+    # The source's dimension_separator too ("/" for OME-Zarr): nested chunk directories make writing slower than flat keys.
+    out = zarr.open_array(target, mode="w", shape=z.shape, chunks=z.chunks, dtype=z.dtype, compressor=z.compressor,
+                          dimension_separator=z._dimension_separator)
     out[...] = data
 zarr_write_s = best(zarr_write)
 

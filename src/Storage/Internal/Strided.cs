@@ -54,6 +54,27 @@ internal static class Strided
         }
     }
 
+    /// <summary>
+    /// Whether a box of extent <paramref name="box"/> in a C-ordered array of <paramref name="shape"/> is one run of
+    /// elements (every axis after its first of extent &gt; 1 is whole), so it can be used in place instead of copied.
+    /// </summary>
+    public static bool IsContiguous(ReadOnlySpan<long> shape, ReadOnlySpan<long> box)
+    {
+        int d = 0;
+        while (d < box.Length - 1 && box[d] == 1) d++;
+        for (d++; d < box.Length; d++)
+            if (box[d] != shape[d]) return false;
+        return true;
+    }
+
+    /// <summary>Element offset of <paramref name="index"/> in a C-ordered array of <paramref name="shape"/>.</summary>
+    public static long Offset(ReadOnlySpan<long> shape, ReadOnlySpan<long> index)
+    {
+        long offset = 0;
+        for (int d = 0; d < shape.Length; d++) offset = offset * shape[d] + index[d];
+        return offset;
+    }
+
     /// <summary>Element strides of a C-ordered array.</summary>
     public static void RowMajorStrides(ReadOnlySpan<long> shape, Span<long> strides)
     {

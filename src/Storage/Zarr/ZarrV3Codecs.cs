@@ -86,6 +86,9 @@ internal sealed class ZarrV3Codecs
 
     public int FixedEncodedSize => ChunkBytes + 4 * _bytesCodecs.Length;
 
+    /// <summary>Whether an encoded chunk is the chunk's own bytes (no transpose, no byte swap, no bytes→bytes codec).</summary>
+    public bool IsRaw => Sharding is null && _orders.Length == 0 && (!_bigEndian || DataType.SizeInBytes() == 1) && _bytesCodecs.Length == 0;
+
     /// <summary>For people: "zstd(level 3)", "sharding_indexed(chunks [32, 32, 32]; blosc(lz4, clevel 5, shuffle))", "none".</summary>
     public string Description
     {

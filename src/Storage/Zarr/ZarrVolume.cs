@@ -54,6 +54,7 @@ internal sealed class ZarrVolume : IVolume
     private readonly int _chunkBytes;
     private readonly long _unitBytes;
     private readonly byte[] _fill;
+    private readonly bool _rawChunks;        // a stored chunk is the chunk's own bytes: read into and written from place
     private readonly int _pathHash;
     private byte[]? _fillChunk;              // one chunk of fill values, to spot inner chunks a shard need not store
 
@@ -78,6 +79,7 @@ internal sealed class ZarrVolume : IVolume
         if (writable && _unitBytes > Array.MaxLength)
             throw new VolumeException(arrayPath, $"shards [{string.Join(", ", _unitShape)}] hold {_unitBytes} bytes; at most {Array.MaxLength} can be written");
         _fill = Scalars.Encode(fill, type);
+        _rawChunks = _sharding?.Inner.IsRaw ?? v3?.Codecs.IsRaw ?? (v2!.Codec is NoCodec && (!v2.BigEndian || _elementSize == 1));
         _pathHash = StringComparer.Ordinal.GetHashCode(Path.GetFullPath(arrayPath));
         int[] chunks = _chunkShape.Select(c => (int)c).ToArray();
         Info = new VolumeInfo(arrayPath, VolumeFormat.Zarr, axes, _shape, type, chunks, voxelSize,
@@ -272,9 +274,11 @@ internal sealed class ZarrVolume : IVolume
                 if (_sharding is null)
                 {
                     Overlap(box, unit, _unitShape, inChunk, inBox, overlap);
-                    if (!LoadChunk(key, chunkSpan))
-                        Scalars.Fill(chunkSpan, _fill);
-                    Strided.CopyBox(chunkSpan, _chunkShape, inChunk, destination, box.Shape, inBox, overlap, _elementSize);
+                    var target = ChunkTarget(destination, box.Shape, inBox, overlap, chunkSpan);
+                    if (!LoadChunk(key, target))
+                        Scalars.Fill(target, _fill);
+                    if (target == chunkSpan)
+                        Strided.CopyBox(chunkSpan, _chunkShape, inChunk, destination, box.Shape, inBox, overlap, _elementSize);
                     continue;
                 }
                 // A shard: its index once, then each inner chunk the box touches.
@@ -286,9 +290,11 @@ internal sealed class ZarrVolume : IVolume
                 do
                 {
                     Overlap(box, index, _chunkShape, inChunk, inBox, overlap);
-                    if (handle is null || !ReadInnerChunk(handle, key, indexSpan, InnerLinear(index, unit), chunkSpan))
-                        Scalars.Fill(chunkSpan, _fill);
-                    Strided.CopyBox(chunkSpan, _chunkShape, inChunk, destination, box.Shape, inBox, overlap, _elementSize);
+                    var target = ChunkTarget(destination, box.Shape, inBox, overlap, chunkSpan);
+                    if (handle is null || !ReadInnerChunk(handle, key, indexSpan, InnerLinear(index, unit), target))
+                        Scalars.Fill(target, _fill);
+                    if (target == chunkSpan)
+                        Strided.CopyBox(chunkSpan, _chunkShape, inChunk, destination, box.Shape, inBox, overlap, _elementSize);
                 }
                 while (Next(index, cFirst, cLast));
             }
@@ -312,30 +318,62 @@ internal sealed class ZarrVolume : IVolume
         Span<long> inUnit = stackalloc long[rank], inBox = stackalloc long[rank], overlap = stackalloc long[rank];
         GridRange(box, _unitShape, first, last);
         first.CopyTo(index);
-        byte[] unit = ArrayPool<byte>.Shared.Rent((int)_unitBytes);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(_chunkBytes);
+        byte[]? unit = null;   // only for units the box covers in part or that reach past the array's edge
         try
         {
-            var unitSpan = unit.AsSpan(0, (int)_unitBytes);
+            var chunkSpan = chunk.AsSpan(0, _chunkBytes);
             do
             {
                 bool whole = Overlap(box, index, _unitShape, inUnit, inBox, overlap);
+                bool inside = overlap.SequenceEqual(_unitShape);   // the box covers the unit, which lies inside the array
                 string key = UnitKey(index);
                 lock (UnitLocks[LockIndex(index)])
                 {
-                    // A unit the box covers entirely (up to the array edge) need not be read first.
-                    if (whole || !LoadUnit(key, unitSpan))
+                    // Such a chunk is encoded straight from the source. (Shards are not: taking each inner chunk from the
+                    // source measured ~5 % slower than copying the shard into the unit buffer first.)
+                    if (inside && _sharding is null)
+                    {
+                        StoreChunk(key, ChunkSource(source, box.Shape, inBox, chunkSpan));
+                        continue;
+                    }
+                    unit ??= ArrayPool<byte>.Shared.Rent((int)_unitBytes);
+                    var unitSpan = unit.AsSpan(0, (int)_unitBytes);
+                    // A unit the box covers need not be read, and is filled only where it reaches past the array's edge.
+                    if (!inside && (whole || !LoadUnit(key, unitSpan)))
                         Scalars.Fill(unitSpan, _fill);
                     Strided.CopyBox(source, box.Shape, inBox, unitSpan, _unitShape, inUnit, overlap, _elementSize);
                     if (_sharding is null) StoreChunk(key, unitSpan);
-                    else StoreShard(key, unitSpan);
+                    else StoreShard(key, unitSpan, chunkSpan);
                 }
             }
             while (Next(index, first, last));
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(unit);
+            ArrayPool<byte>.Shared.Return(chunk);
+            if (unit is not null) ArrayPool<byte>.Shared.Return(unit);
         }
+    }
+
+    /// <summary>
+    /// Where to decode a chunk whose part <paramref name="overlap"/> lands at <paramref name="inBox"/> of the box: straight
+    /// into <paramref name="destination"/> when the chunk lies whole and contiguous in it, else into <paramref name="scratch"/>.
+    /// </summary>
+    private Span<byte> ChunkTarget(Span<byte> destination, ReadOnlySpan<long> boxShape, ReadOnlySpan<long> inBox, ReadOnlySpan<long> overlap, Span<byte> scratch) =>
+        overlap.SequenceEqual(_chunkShape) && Strided.IsContiguous(boxShape, _chunkShape)
+            ? destination.Slice(checked((int)(Strided.Offset(boxShape, inBox) * _elementSize)), _chunkBytes)
+            : scratch;
+
+    /// <summary>The chunk at <paramref name="start"/> of <paramref name="src"/>: in place where it lies contiguous there, else copied into <paramref name="scratch"/>.</summary>
+    private ReadOnlySpan<byte> ChunkSource(ReadOnlySpan<byte> src, ReadOnlySpan<long> srcShape, ReadOnlySpan<long> start, Span<byte> scratch)
+    {
+        if (Strided.IsContiguous(srcShape, _chunkShape))
+            return src.Slice(checked((int)(Strided.Offset(srcShape, start) * _elementSize)), _chunkBytes);
+        Span<long> zero = stackalloc long[start.Length];
+        zero.Clear();
+        Strided.CopyBox(src, srcShape, start, scratch, _chunkShape, zero, _chunkShape, _elementSize);
+        return scratch;
     }
 
     /// <summary>Nothing to do: every chunk and shard file is complete and renamed into place before Write returns.</summary>
@@ -481,6 +519,13 @@ internal sealed class ZarrVolume : IVolume
         long length = RandomAccess.GetLength(handle);
         if (length > Array.MaxLength)
             throw new VolumeException(_path, $"chunk {key} is corrupt: its file has {length} bytes");
+        if (_rawChunks)
+        {
+            if (length != chunk.Length)
+                throw new VolumeException(_path, $"chunk {key} is corrupt: uncompressed chunk has {length} bytes, expected {chunk.Length}");
+            ReadAt(handle, key, chunk, 0);
+            return true;
+        }
         byte[] compressed = ArrayPool<byte>.Shared.Rent((int)length);
         try
         {
@@ -524,9 +569,10 @@ internal sealed class ZarrVolume : IVolume
             zero.Clear();
             for (int i = 0; i < _sharding.InnerCount; i++, Odometer(local, _sharding.ChunksPerShard))
             {
-                if (!ReadInnerChunk(handle, key, index, i, chunkSpan)) continue;
                 for (int d = 0; d < rank; d++) corner[d] = local[d] * _chunkShape[d];
-                Strided.CopyBox(chunkSpan, _chunkShape, zero, unit, _unitShape, corner, _chunkShape, _elementSize);
+                var target = ChunkTarget(unit, _unitShape, corner, _chunkShape, chunkSpan);
+                if (ReadInnerChunk(handle, key, index, i, target) && target == chunkSpan)
+                    Strided.CopyBox(chunkSpan, _chunkShape, zero, unit, _unitShape, corner, _chunkShape, _elementSize);
             }
         }
         finally
@@ -582,6 +628,13 @@ internal sealed class ZarrVolume : IVolume
     {
         ulong offset = index[2 * inner], nbytes = index[2 * inner + 1];
         if (offset == ShardingCodec.Missing && nbytes == ShardingCodec.Missing) return false;
+        if (_rawChunks)
+        {
+            if (nbytes != (ulong)chunk.Length)
+                throw new VolumeException(_path, $"shard {key} is corrupt: inner chunk {inner} of {Path.Combine(_path, key)} has {nbytes} bytes, expected {chunk.Length}");
+            ReadAt(handle, key, chunk, (long)offset);
+            return true;
+        }
         byte[] encoded = ArrayPool<byte>.Shared.Rent((int)nbytes);
         try
         {
@@ -600,52 +653,69 @@ internal sealed class ZarrVolume : IVolume
         return true;
     }
 
-    /// <summary>Encodes <paramref name="chunk"/> (clobbered when a v2 file is big-endian) and renames it into place.</summary>
-    private void StoreChunk(string key, Span<byte> chunk)
+    /// <summary>Encodes <paramref name="chunk"/> and renames it into place.</summary>
+    private void StoreChunk(string key, ReadOnlySpan<byte> chunk)
     {
-        PooledBuffer encoded;
-        if (_v3 is not null) encoded = _v3.Codecs.Encode(chunk);
-        else
+        if (_rawChunks)
         {
-            if (_v2!.BigEndian) Strided.SwapBytes(chunk, _elementSize);
-            encoded = _v2.Codec.Encode(chunk, _elementSize);
+            WriteUnitFile(key, chunk);
+            return;
         }
-        using (encoded)
-            WriteUnitFile(key, encoded.Span);
+        using var encoded = _v3 is not null ? _v3.Codecs.Encode(chunk) : EncodeV2(chunk);
+        WriteUnitFile(key, encoded.Span);
+    }
+
+    private PooledBuffer EncodeV2(ReadOnlySpan<byte> chunk)
+    {
+        if (!_v2!.BigEndian) return _v2.Codec.Encode(chunk, _elementSize);
+        byte[] swapped = ArrayPool<byte>.Shared.Rent(chunk.Length);
+        try
+        {
+            var span = swapped.AsSpan(0, chunk.Length);
+            chunk.CopyTo(span);
+            Strided.SwapBytes(span, _elementSize);
+            return _v2.Codec.Encode(span, _elementSize);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(swapped);
+        }
     }
 
     /// <summary>
     /// Encodes a whole shard: its inner chunks in C order, each skipped (index entries 2⁶⁴-1) when it equals the fill
     /// value, then the index. A shard with no stored chunk has no file: an existing one is deleted.
     /// </summary>
-    private void StoreShard(string key, ReadOnlySpan<byte> unit)
+    private void StoreShard(string key, ReadOnlySpan<byte> unit, Span<byte> scratch)
     {
         var s = _sharding!;
         var index = new ulong[2 * s.InnerCount];
-        var output = new PooledBufferStream(_chunkBytes);
-        byte[] chunk = ArrayPool<byte>.Shared.Rent(_chunkBytes);
+        // Unencoded inner chunks make a shard of known size: no regrowing of the buffer.
+        var output = new PooledBufferStream(_rawChunks ? (int)Math.Min(_unitBytes + s.IndexBytes, Array.MaxLength) : _chunkBytes);
         try
         {
             _fillChunk ??= FillChunk();
             if (s.IndexAtStart) output.Write(new byte[s.IndexBytes]);
-            var chunkSpan = chunk.AsSpan(0, _chunkBytes);
             int rank = _unitShape.Length, stored = 0;
-            Span<long> local = stackalloc long[rank], corner = stackalloc long[rank], zero = stackalloc long[rank];
+            Span<long> local = stackalloc long[rank], corner = stackalloc long[rank];
             local.Clear();
-            zero.Clear();
             for (int i = 0; i < s.InnerCount; i++, Odometer(local, s.ChunksPerShard))
             {
                 for (int d = 0; d < rank; d++) corner[d] = local[d] * _chunkShape[d];
-                Strided.CopyBox(unit, _unitShape, corner, chunkSpan, _chunkShape, zero, _chunkShape, _elementSize);
-                if (chunkSpan.SequenceEqual(_fillChunk))
+                var chunk = ChunkSource(unit, _unitShape, corner, scratch);
+                if (chunk.SequenceEqual(_fillChunk))
                 {
                     index[2 * i] = index[2 * i + 1] = ShardingCodec.Missing;
                     continue;
                 }
-                using var encoded = s.Inner.Encode(chunkSpan);
                 index[2 * i] = (ulong)output.Length;
-                index[2 * i + 1] = (ulong)encoded.Length;
-                output.Write(encoded.Span);
+                if (_rawChunks) output.Write(chunk);
+                else
+                {
+                    using var encoded = s.Inner.Encode(chunk);
+                    output.Write(encoded.Span);
+                }
+                index[2 * i + 1] = (ulong)output.Length - index[2 * i];
                 stored++;
             }
             if (stored == 0)
@@ -661,7 +731,6 @@ internal sealed class ZarrVolume : IVolume
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
             output.Dispose();
         }
     }
@@ -730,7 +799,8 @@ internal sealed class ZarrVolume : IVolume
         string temp = $"{file}{TempMarker}{Guid.NewGuid():N}";
         try
         {
-            using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            // FileShare.Read: the name is unique already, and FileShare.None would cost an flock pair per file.
+            using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.Read))
             {
                 RandomAccess.Write(handle, content, 0);
                 if (VolumeStore.SyncWrites) RandomAccess.FlushToDisk(handle);
