@@ -45,15 +45,12 @@ public sealed class SurfacePiece
         return ((long)(id >> 4), slot >= 8 ? -1 : slot >> 1);
     }
 
-    private ulong[] _ids = new ulong[256];
-    private float[] _offsets = new float[256];
-    private long[] _cells = new long[256];
-    private int[] _corners = new int[768];
-
-    // A label-surface piece: one part per label, found by a dictionary and, along the sweep's runs, by the last one used.
-    private readonly Dictionary<ulong, LabelPart> _parts = new();
-    private LabelPart? _lastPart;
-    private LabelPart[]? _ordered;
+    // A single surface is one part; a label-surface piece has one per label, found by a dictionary and, along the
+    // sweep's runs, by the last one used.
+    private Part _single = new(0);
+    private readonly Dictionary<ulong, Part> _parts = new();
+    private Part? _lastPart;
+    private Part[]? _ordered;
 
     public SurfacePiece(long chunk, Long3 volumeShape, bool labelled)
     {
@@ -75,13 +72,13 @@ public sealed class SurfacePiece
     public IReadOnlyList<LabelSection> Sections => Labelled ? SectionsOf(Parts) : [];
 
     /// <summary>A single surface's vertex ids, in id order (a label-surface piece is read by <see cref="Section"/>).</summary>
-    public ReadOnlySpan<ulong> VertexIds => Single()._ids.AsSpan(0, VertexCount);
-    public ReadOnlySpan<float> VertexOffsets => Single()._offsets.AsSpan(0, VertexCount);
-    public ReadOnlySpan<long> TriangleCells => Single()._cells.AsSpan(0, TriangleCount);
+    public ReadOnlySpan<ulong> VertexIds => Single.Ids.AsSpan(0, VertexCount);
+    public ReadOnlySpan<float> VertexOffsets => Single.Offsets.AsSpan(0, VertexCount);
+    public ReadOnlySpan<long> TriangleCells => Single.Cells.AsSpan(0, TriangleCount);
     /// <summary>Three indices into this piece's vertices per triangle.</summary>
-    public ReadOnlySpan<int> TriangleCorners => Single()._corners.AsSpan(0, 3 * TriangleCount);
+    public ReadOnlySpan<int> TriangleCorners => Single.Corners.AsSpan(0, 3 * TriangleCount);
 
-    private SurfacePiece Single() => Labelled ? throw new InvalidOperationException("a label-surface piece is read label by label (Sections, Section)") : this;
+    private Part Single => Labelled ? throw new InvalidOperationException("a label-surface piece is read label by label (Sections, Section)") : _single;
 
     /// <summary>
     /// Adds a vertex (in id order: per label for a label-surface piece) and returns its index: in the piece, or for a
@@ -90,55 +87,32 @@ public sealed class SurfacePiece
     public int AddVertex(ulong id, float offset, ulong label)
     {
         VertexCount++;
-        if (Labelled) return PartOf(label).AddVertex(id, offset);
-        int v = VertexCount - 1;
-        if (v == _ids.Length)
-        {
-            Array.Resize(ref _ids, 2 * _ids.Length);
-            Array.Resize(ref _offsets, _ids.Length);
-        }
-        _ids[v] = id;
-        _offsets[v] = offset;
-        return v;
+        return (Labelled ? PartOf(label) : _single).AddVertex(id, offset);
     }
 
     /// <summary>Adds a triangle (in cell order) whose corners <see cref="AddVertex"/> returned; <paramref name="label"/> for a label-surface piece.</summary>
     public void AddTriangle(long cell, int a, int b, int c, ulong label = 0)
     {
         TriangleCount++;
-        if (Labelled)
-        {
-            PartOf(label).AddTriangle(cell, a, b, c);
-            return;
-        }
-        int t = TriangleCount - 1;
-        if (t == _cells.Length)
-        {
-            Array.Resize(ref _cells, 2 * _cells.Length);
-            Array.Resize(ref _corners, 3 * _cells.Length);
-        }
-        _cells[t] = cell;
-        _corners[3 * t] = a;
-        _corners[3 * t + 1] = b;
-        _corners[3 * t + 2] = c;
+        (Labelled ? PartOf(label) : _single).AddTriangle(cell, a, b, c);
     }
 
-    private LabelPart PartOf(ulong label)
+    private Part PartOf(ulong label)
     {
         if (_lastPart?.Label == label) return _lastPart;
         if (!_parts.TryGetValue(label, out var part))
         {
-            _parts.Add(label, part = new LabelPart(label));
+            _parts.Add(label, part = new Part(label));
             _ordered = null;
         }
         return _lastPart = part;
     }
 
     /// <summary>The label parts in label order.</summary>
-    private LabelPart[] Parts => _ordered ??= _parts.Values.OrderBy(p => p.Label).ToArray();
+    private Part[] Parts => _ordered ??= _parts.Values.OrderBy(p => p.Label).ToArray();
 
     /// <summary>Where each label's share lies in the piece laid out label by label (as stored); a label needs a triangle to have a section.</summary>
-    private LabelSection[] SectionsOf(LabelPart[] parts)
+    private LabelSection[] SectionsOf(Part[] parts)
     {
         var sections = new List<LabelSection>(parts.Length);
         int firstVertex = 0, firstTriangle = 0;
@@ -153,8 +127,8 @@ public sealed class SurfacePiece
         return sections.ToArray();
     }
 
-    /// <summary>One label's vertices (in id order) and triangles (in cell order), corners numbered within the label.</summary>
-    private sealed class LabelPart(ulong label)
+    /// <summary>One surface's vertices (in id order) and triangles (in cell order), corners numbered within it.</summary>
+    private sealed class Part(ulong label)
     {
         public readonly ulong Label = label;
         public ulong[] Ids = new ulong[64];
@@ -162,6 +136,10 @@ public sealed class SurfacePiece
         public long[] Cells = new long[64];
         public int[] Corners = new int[192];
         public int Vertices, Triangles;
+
+        /// <summary>A part holding arrays read from storage (<paramref name="vertices"/> and <paramref name="triangles"/> of them in use).</summary>
+        public Part(ulong label, ulong[] ids, float[] offsets, long[] cells, int[] corners, int vertices, int triangles) : this(label) =>
+            (Ids, Offsets, Cells, Corners, Vertices, Triangles) = (ids, offsets, cells, corners, vertices, triangles);
 
         public int AddVertex(ulong id, float offset)
         {
@@ -202,7 +180,7 @@ public sealed class SurfacePiece
             for (int i = 1; i < ids.Length; i++)
                 if (ids[i - 1] >= ids[i]) throw new InvalidOperationException($"chunk {Chunk}'s surface piece: vertex {i} is out of id order");
         }
-        var parts = Labelled ? Parts : [];
+        var parts = Labelled ? Parts : [_single];
         var sections = Labelled ? SectionsOf(parts) : [];
         var buffered = new BufferedStream(destination, 1 << 16);
         using var writer = new BinaryWriter(buffered, System.Text.Encoding.UTF8, leaveOpen: true);
@@ -221,18 +199,11 @@ public sealed class SurfacePiece
             writer.Write(section.FirstTriangle); writer.Write(section.TriangleCount);
         }
         writer.Flush();
-        if (!Labelled)
+        // Each array part by part (label by label); corners numbered in the piece, as a reader of the whole piece expects.
+        foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Ids.AsSpan(0, part.Vertices)));
+        foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Offsets.AsSpan(0, part.Vertices)));
+        if (Labelled)
         {
-            buffered.Write(MemoryMarshal.AsBytes(VertexIds));
-            buffered.Write(MemoryMarshal.AsBytes(VertexOffsets));
-            buffered.Write(MemoryMarshal.AsBytes(TriangleCells));
-            buffered.Write(MemoryMarshal.AsBytes(TriangleCorners));
-        }
-        else
-        {
-            // Each array label by label; corners are numbered in the piece, as a reader of the whole piece expects.
-            foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Ids.AsSpan(0, part.Vertices)));
-            foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Offsets.AsSpan(0, part.Vertices)));
             var labels = new ulong[4096];
             foreach (var part in parts)
             {
@@ -240,19 +211,19 @@ public sealed class SurfacePiece
                 for (int left = part.Vertices; left > 0; left -= labels.Length)
                     buffered.Write(MemoryMarshal.AsBytes(labels.AsSpan(0, Math.Min(left, labels.Length))));
             }
-            foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Cells.AsSpan(0, part.Triangles)));
-            int first = 0;
-            var corners = new int[3 * 4096];
-            foreach (var part in parts)
+        }
+        foreach (var part in parts) buffered.Write(MemoryMarshal.AsBytes(part.Cells.AsSpan(0, part.Triangles)));
+        int first = 0;
+        var corners = new int[3 * 4096];
+        foreach (var part in parts)
+        {
+            for (int from = 0; from < 3 * part.Triangles; from += corners.Length)
             {
-                for (int from = 0; from < 3 * part.Triangles; from += corners.Length)
-                {
-                    int count = Math.Min(corners.Length, 3 * part.Triangles - from);
-                    for (int k = 0; k < count; k++) corners[k] = first + part.Corners[from + k];
-                    buffered.Write(MemoryMarshal.AsBytes(corners.AsSpan(0, count)));
-                }
-                first += part.Vertices;
+                int count = Math.Min(corners.Length, 3 * part.Triangles - from);
+                for (int k = 0; k < count; k++) corners[k] = first + part.Corners[from + k];
+                buffered.Write(MemoryMarshal.AsBytes(corners.AsSpan(0, count)));
             }
+            first += part.Vertices;
         }
         buffered.Flush();
     }
@@ -369,16 +340,17 @@ public sealed class SurfacePiece
             var (vertices, triangles) = (index.Vertices, index.Triangles);
             var flat = new SurfacePiece(index.Chunk, index.VolumeShape, labelled: false)
             {
-                _ids = new ulong[Math.Max(vertices, 1)], _offsets = new float[Math.Max(vertices, 1)],
-                _cells = new long[Math.Max(triangles, 1)], _corners = new int[3 * Math.Max(triangles, 1)],
+                _single = new Part(0, new ulong[Math.Max(vertices, 1)], new float[Math.Max(vertices, 1)], new long[Math.Max(triangles, 1)],
+                    new int[3 * Math.Max(triangles, 1)], vertices, triangles),
                 VertexCount = vertices, TriangleCount = triangles,
             };
+            var stored = flat._single;
             var labels = new ulong[index.Labelled ? vertices : 0];
-            zip.ReadExactly(MemoryMarshal.AsBytes(flat._ids.AsSpan(0, vertices)));
-            zip.ReadExactly(MemoryMarshal.AsBytes(flat._offsets.AsSpan(0, vertices)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(stored.Ids.AsSpan(0, vertices)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(stored.Offsets.AsSpan(0, vertices)));
             zip.ReadExactly(MemoryMarshal.AsBytes(labels.AsSpan()));
-            zip.ReadExactly(MemoryMarshal.AsBytes(flat._cells.AsSpan(0, triangles)));
-            zip.ReadExactly(MemoryMarshal.AsBytes(flat._corners.AsSpan(0, 3 * triangles)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(stored.Cells.AsSpan(0, triangles)));
+            zip.ReadExactly(MemoryMarshal.AsBytes(stored.Corners.AsSpan(0, 3 * triangles)));
             foreach (int corner in flat.TriangleCorners)
                 if ((uint)corner >= (uint)vertices) throw new InvalidDataException($"a triangle names vertex {corner} of {vertices}");
             if (!index.Labelled)
@@ -393,21 +365,21 @@ public sealed class SurfacePiece
             Span<int> abc = stackalloc int[3];
             foreach (var section in index.Sections)
             {
-                var ids = flat._ids.AsSpan(section.FirstVertex, section.VertexCount);
+                var ids = stored.Ids.AsSpan(section.FirstVertex, section.VertexCount);
                 for (int i = 0; i < ids.Length; i++)
                 {
                     if (labels[section.FirstVertex + i] != section.Label) throw new InvalidDataException($"vertex {section.FirstVertex + i} is not label {section.Label}'s");
                     if (i > 0 && ids[i - 1] >= ids[i]) throw new InvalidDataException($"label {section.Label}'s vertex ids out of order at vertex {i}");
-                    piece.AddVertex(ids[i], flat._offsets[section.FirstVertex + i], section.Label);
+                    piece.AddVertex(ids[i], stored.Offsets[section.FirstVertex + i], section.Label);
                 }
                 for (int t = section.FirstTriangle; t < section.FirstTriangle + section.TriangleCount; t++)
                 {
                     for (int k = 0; k < 3; k++)
                     {
-                        abc[k] = flat._corners[3 * t + k] - section.FirstVertex;
+                        abc[k] = stored.Corners[3 * t + k] - section.FirstVertex;
                         if ((uint)abc[k] >= (uint)section.VertexCount) throw new InvalidDataException($"a triangle of label {section.Label} names a vertex outside its section");
                     }
-                    piece.AddTriangle(flat._cells[t], abc[0], abc[1], abc[2], section.Label);
+                    piece.AddTriangle(stored.Cells[t], abc[0], abc[1], abc[2], section.Label);
                 }
             }
             if (piece.VertexCount != vertices || piece.TriangleCount != triangles)
