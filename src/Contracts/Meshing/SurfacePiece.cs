@@ -280,20 +280,29 @@ public sealed class SurfacePiece
             ReadAt(stream, at + 8L * section.FirstTriangle, MemoryMarshal.AsBytes(cells.AsSpan()));
             at += 8 * t;
             ReadAt(stream, at + 12L * section.FirstTriangle, MemoryMarshal.AsBytes(corners.AsSpan()));
-            for (int k = 0; k < corners.Length; k++)
-            {
-                corners[k] -= section.FirstVertex;
-                if ((uint)corners[k] >= (uint)section.VertexCount)
-                    throw new InvalidDataException($"a triangle of label {section.Label} names a vertex outside its section");
-            }
-            for (int i = 1; i < ids.Length; i++)
-                if (ids[i - 1] >= ids[i]) throw new InvalidDataException($"label {section.Label}'s vertex ids out of order at vertex {i}");
+            CheckSection(section, ids, corners);
             return new PieceSection(index.Chunk, ids, offsets, cells, corners);
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
         {
             throw new Errors.VolumeException(source, $"unreadable surface piece: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Renumbers a stored section's corners (numbered in the piece) within the section and checks that they name its
+    /// vertices and that its ids ascend.
+    /// </summary>
+    private static void CheckSection(LabelSection section, ReadOnlySpan<ulong> ids, Span<int> corners)
+    {
+        for (int k = 0; k < corners.Length; k++)
+        {
+            corners[k] -= section.FirstVertex;
+            if ((uint)corners[k] >= (uint)section.VertexCount)
+                throw new InvalidDataException($"a triangle of label {section.Label} names a vertex outside its section");
+        }
+        for (int i = 1; i < ids.Length; i++)
+            if (ids[i - 1] >= ids[i]) throw new InvalidDataException($"label {section.Label}'s vertex ids out of order at vertex {i}");
     }
 
     private static void ReadAt(Stream stream, long position, Span<byte> destination)
@@ -362,25 +371,17 @@ public sealed class SurfacePiece
             }
             // Back into parts, label by label, from the sections' ranges.
             var piece = new SurfacePiece(index.Chunk, index.VolumeShape, labelled: true);
-            Span<int> abc = stackalloc int[3];
             foreach (var section in index.Sections)
             {
-                var ids = stored.Ids.AsSpan(section.FirstVertex, section.VertexCount);
-                for (int i = 0; i < ids.Length; i++)
-                {
-                    if (labels[section.FirstVertex + i] != section.Label) throw new InvalidDataException($"vertex {section.FirstVertex + i} is not label {section.Label}'s");
-                    if (i > 0 && ids[i - 1] >= ids[i]) throw new InvalidDataException($"label {section.Label}'s vertex ids out of order at vertex {i}");
-                    piece.AddVertex(ids[i], stored.Offsets[section.FirstVertex + i], section.Label);
-                }
-                for (int t = section.FirstTriangle; t < section.FirstTriangle + section.TriangleCount; t++)
-                {
-                    for (int k = 0; k < 3; k++)
-                    {
-                        abc[k] = stored.Corners[3 * t + k] - section.FirstVertex;
-                        if ((uint)abc[k] >= (uint)section.VertexCount) throw new InvalidDataException($"a triangle of label {section.Label} names a vertex outside its section");
-                    }
-                    piece.AddTriangle(stored.Cells[t], abc[0], abc[1], abc[2], section.Label);
-                }
+                for (int v = section.FirstVertex; v < section.FirstVertex + section.VertexCount; v++)
+                    if (labels[v] != section.Label) throw new InvalidDataException($"vertex {v} is not label {section.Label}'s");
+                var ids = stored.Ids.AsSpan(section.FirstVertex, section.VertexCount).ToArray();
+                var corners = stored.Corners.AsSpan(3 * section.FirstTriangle, 3 * section.TriangleCount).ToArray();
+                CheckSection(section, ids, corners);
+                piece._parts.Add(section.Label, new Part(section.Label, ids, stored.Offsets.AsSpan(section.FirstVertex, section.VertexCount).ToArray(),
+                    stored.Cells.AsSpan(section.FirstTriangle, section.TriangleCount).ToArray(), corners, section.VertexCount, section.TriangleCount));
+                piece.VertexCount += section.VertexCount;
+                piece.TriangleCount += section.TriangleCount;
             }
             if (piece.VertexCount != vertices || piece.TriangleCount != triangles)
                 throw new InvalidDataException("the label sections do not cover every vertex and triangle");
