@@ -77,8 +77,9 @@ public class FeatureEngineTests
         var engine = new FeatureEngine(FeatureSet.IlastikFull, edge);
         engine.Compute(volume, edge, edge, edge, (_, _, _) => { });
         long block = edge * edge * edge;
-        // The planner budgets MaxScratchBuffers values per block voxel; docs/performance.md states the measured peaks.
-        Assert.InRange(engine.PeakScratchValues, 20 * block, FeatureEngine.MaxScratchBuffers * block);
+        // The planner budgets MaxScratchBuffers values per block voxel; docs/performance.md states the measured peaks
+        // (the whole table holds a scale's pre-smoothed image, XY images and outputs at once: 17 block-sized images).
+        Assert.InRange(engine.PeakScratchValues, 10 * block, FeatureEngine.MaxScratchBuffers * block);
         long whole = engine.PeakScratchValues;
 
         // A 32³ core with the full table's halo (38 would exceed the block; 24 reaches every scale but σ = 10's edges):

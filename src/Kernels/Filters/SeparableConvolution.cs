@@ -129,6 +129,44 @@ public static class SeparableConvolution
             }
         }
     }
+    /// <summary>
+    /// The z pass at one output plane: <paramref name="dst"/> (<paramref name="planeLength"/> floats) = the kernel along z at
+    /// plane <paramref name="position"/> of the <paramref name="planeCount"/> planes that start <paramref name="planeStride"/>
+    /// floats apart at <paramref name="planes"/>, mirrored (reflect-101) at planes 0 and planeCount − 1. Each sample is the
+    /// same sequence as <see cref="Apply(ReadOnlySpan{float}, Span{float}, int, int, int, int, FirKernel, int)"/>'s along z,
+    /// so a pass fused plane by plane gives the whole pass's bits. A stride a little past the plane's length keeps the
+    /// 2R + 1 rows read together out of one cache set (planes a power of two apart would alias).
+    /// </summary>
+    internal static unsafe void ApplyAtPlane(float* planes, int planeCount, nint planeStride, nint planeLength, int position, float* dst,
+        FirKernel kernel, SimdWidth width)
+    {
+        int r = kernel.Radius;
+        if (planeCount > 1 && r > planeCount - 1)
+            throw new ArgumentOutOfRangeException(nameof(kernel),
+                $"kernel radius {r} (sigma {kernel.Sigma}) exceeds {planeCount - 1} = length - 1 along z; reflect-101 needs radius <= length - 1. Add halo or use a smaller sigma.");
+        if ((uint)position >= (uint)planeCount) throw new ArgumentOutOfRangeException(nameof(position), position, $"plane {position} is not one of the {planeCount}.");
+        nint* rows = stackalloc nint[2 * r + 1];
+        rows[0] = (nint)(planes + position * planeStride);
+        for (int k = 1; k <= r; k++)
+        {
+            rows[2 * k - 1] = (nint)(planes + ConvolutionEngine.Reflect101(position + k, planeCount) * planeStride);
+            rows[2 * k] = (nint)(planes + ConvolutionEngine.Reflect101(position - k, planeCount) * planeStride);
+        }
+        fixed (float* c = kernel.Taps)
+        {
+            switch (width, kernel.IsAntisymmetric)
+            {
+                case (SimdWidth.V512, false): ConvolutionEngine.Rows<Lanes512, Vector512<float>, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
+                case (SimdWidth.V512, true): ConvolutionEngine.Rows<Lanes512, Vector512<float>, OddKernel>(rows, dst, 0, planeLength, c, r); break;
+                case (SimdWidth.V256, false): ConvolutionEngine.Rows<Lanes256, Vector256<float>, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
+                case (SimdWidth.V256, true): ConvolutionEngine.Rows<Lanes256, Vector256<float>, OddKernel>(rows, dst, 0, planeLength, c, r); break;
+                case (SimdWidth.V128, false): ConvolutionEngine.Rows<Lanes128, Vector128<float>, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
+                case (SimdWidth.V128, true): ConvolutionEngine.Rows<Lanes128, Vector128<float>, OddKernel>(rows, dst, 0, planeLength, c, r); break;
+                case (_, false): ConvolutionEngine.Rows<Lanes1, float, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
+                default: ConvolutionEngine.Rows<Lanes1, float, OddKernel>(rows, dst, 0, planeLength, c, r); break;
+            }
+        }
+    }
 }
 
 /// <summary>
