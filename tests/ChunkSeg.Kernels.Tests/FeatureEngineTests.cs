@@ -138,6 +138,28 @@ public class FeatureEngineTests
     }
 
     [Fact]
+    public void Images_written_in_place_are_the_sinks_images()
+    {
+        var set = FeatureSet.Parse("gs:0.7;ste:1.0;hoge:1.6,0.7/2d;dog:1.0;ggm:1.0;log:0.7");
+        var volume = SmoothRandomVolume(22, 27, 31, 9);
+        var core = new Box3(new Long3(3, 4, 5), new Long3(15, 19, 21));
+        var sunk = new Dictionary<(int, int), float[]>();
+        var engine = new FeatureEngine(set, 22, maxThreads: 2);
+        engine.Compute(volume, 22, 27, 31, core, (e, c, img) => sunk[(e, c)] = img.ToArray());
+
+        // Destinations with room to spare, at an offset into a shared matrix: only the core's values are written.
+        int n = (int)core.VoxelCount;
+        var matrix = new float[(sunk.Count + 1) * n];
+        var slots = sunk.Keys.OrderBy(k => k).Select((k, i) => (k, i)).ToDictionary(x => x.k, x => x.i);
+        engine.Compute(volume, 22, 27, 31, core, (e, c) => matrix.AsMemory(slots[(e, c)] * n + 7));
+        foreach (var (key, image) in sunk)
+            Assert.True(MemoryMarshal.AsBytes(image.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(matrix.AsSpan(slots[key] * n + 7, n))), $"{key} differs");
+
+        var tooShort = Assert.Throws<ArgumentException>(() => engine.Compute(volume, 22, 27, 31, core, (_, _) => new float[n - 1]));
+        Assert.Contains($"the core has {n}", tooShort.Message);
+    }
+
+    [Fact]
     public void Thread_count_does_not_change_a_bit()
     {
         // 60000 voxels: passes split by rows and eigenvalues split into 3 element ranges.

@@ -49,7 +49,15 @@ public sealed class ChunkFeatures
     public int Channels => _layout.Channels;
     public Halo RequiredHalo => _set.RequiredHalo(_volumeZ);
 
-    public void Compute(ChunkSpec chunk, IVolume input, ChannelImageSink sink)
+    public void Compute(ChunkSpec chunk, IVolume input, ChannelImageSink sink) =>
+        Compute(chunk, input, (engine, block, size, core, channel) =>
+            engine.Compute(block, (int)size.Z, (int)size.Y, (int)size.X, core, (entry, component, image) =>
+                sink(_layout.ChannelOf(entry, channel, component), image)));
+
+    private delegate void ChannelFeatures(IFeatureEngine engine, ReadOnlySpan<float> block, Long3 size, Box3 core, int channel);
+
+    /// <summary>Each input channel's block of the chunk's read box, as float32, handed to <paramref name="compute"/>.</summary>
+    private void Compute(ChunkSpec chunk, IVolume input, ChannelFeatures compute)
     {
         int elementSize = input.Info.DataType.SizeInBytes();
         int n = checked((int)chunk.Read.VoxelCount);
@@ -58,15 +66,12 @@ public sealed class ChunkFeatures
         float[] block = ChunkBufferPool<float>.Shared.Rent(n);
         try
         {
-            var size = chunk.Read.Size;
             var core = new Box3(chunk.CoreOffsetInRead, chunk.Core.Size);
             var engine = _backend.FeatureEngine(_set, _volumeZ);
             for (int c = 0; c < _layout.InputChannels; c++)
             {
                 ToFloat.Convert(planar.AsSpan(c * n * elementSize, n * elementSize), input.Info.DataType, block.AsSpan(0, n));
-                int channel = c;
-                engine.Compute(block.AsSpan(0, n), (int)size.Z, (int)size.Y, (int)size.X, core, (entry, component, image) =>
-                    sink(_layout.ChannelOf(entry, channel, component), image));
+                compute(engine, block.AsSpan(0, n), chunk.Read.Size, core, c);
             }
         }
         finally
@@ -91,7 +96,10 @@ public sealed class ChunkFeatures
             float[] planarFeatures = ChunkBufferPool<float>.Shared.Rent(length);
             try
             {
-                Compute(chunk, input, (channel, image) => image.CopyTo(planarFeatures.AsSpan(channel * voxels)));
+                // The planar matrix is written in place: each image straight into its channel's rows.
+                Compute(chunk, input, (engine, block, size, core, channel) =>
+                    engine.Compute(block, (int)size.Z, (int)size.Y, (int)size.X, core, (entry, component) =>
+                        planarFeatures.AsMemory(_layout.ChannelOf(entry, channel, component) * voxels, voxels)));
                 _classifier.Predict(planarFeatures.AsSpan(0, length), voxels, probabilities[..(voxels * OutputChannels)]);
             }
             finally

@@ -10,6 +10,9 @@ namespace ChunkSeg.Kernels.Features;
 /// <summary>Receives one feature image (over the core box) of entry <paramref name="entry"/>, eigenvalue/component <paramref name="component"/>.</summary>
 public delegate void FeatureImageSink(int entry, int component, ReadOnlySpan<float> image);
 
+/// <summary>Where the image of entry <paramref name="entry"/>, eigenvalue/component <paramref name="component"/> is to be written (at least the core's voxel count).</summary>
+public delegate Memory<float> FeatureImageDestination(int entry, int component);
+
 /// <summary>
 /// Computes ilastik's feature images on one float32 block of one input channel, exactly as ilastik's
 /// release builds do (fastfilters semantics, ILASTIK_RECIPE §3):
@@ -94,6 +97,21 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
     public void Compute(ReadOnlySpan<float> block, int sz, int sy, int sx, Box3 core, FeatureImageSink sink)
     {
         ArgumentNullException.ThrowIfNull(sink);
+        Run(block, sz, sy, sx, core, destination: null, sink);
+    }
+
+    /// <summary>
+    /// Computes every feature image of the set over <paramref name="core"/> straight into the memory
+    /// <paramref name="destination"/> gives for it (core.VoxelCount values in C order), a scale's images at a time.
+    /// </summary>
+    public void Compute(ReadOnlySpan<float> block, int sz, int sy, int sx, Box3 core, FeatureImageDestination destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        Run(block, sz, sy, sx, core, destination, sink: null);
+    }
+
+    private void Run(ReadOnlySpan<float> block, int sz, int sy, int sx, Box3 core, FeatureImageDestination? destination, FeatureImageSink? sink)
+    {
         var blockBox = new Box3(Long3.Zero, new Long3(sz, sy, sx));
         int n = checked(sz * sy * sx);
         if (block.Length < n) throw new ArgumentException($"block holds {block.Length} values; shape {sz}x{sy}x{sx} needs {n}");
@@ -115,11 +133,12 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
                     flat ? null : FirKernel.Gaussian(0, p.Z, PresmoothWindow), FirKernel.Gaussian(0, p.Y, PresmoothWindow),
                     FirKernel.Gaussian(0, p.X, PresmoothWindow), pool);
 
-                var scale = new Scale(this, presmoothed, core, singleSlice, margins, pool);
+                var scale = new Scale(this, presmoothed, core, singleSlice, margins, pool, destination);
                 scale.Compute(group.Members);
-                foreach (var (entry, index, _) in group.Members)
-                    for (int c = 0; c < scale.Outputs[index].Length; c++)
-                        sink(index, c, scale.Outputs[index][c].AsSpan(0, scale.CoreLength));
+                if (sink is not null)
+                    foreach (var (_, index, _) in group.Members)
+                        for (int c = 0; c < scale.Outputs[index].Length; c++)
+                            sink(index, c, scale.Outputs[index][c].Span[..scale.CoreLength]);
                 scale.Release();
                 pool.Return(presmoothed);
             }
@@ -223,13 +242,14 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
     /// derivatives over the core, except the structure tensor, which reads its gradient over the core grown by its
     /// smoothing (the margin planned for that sigma).
     /// </summary>
-    private sealed class Scale(FeatureEngine engine, Planes source, Box3 core, bool singleSlice, Dictionary<(Sigma3 Sigma, bool Flat), Halo> margins, ScratchPool pool)
+    private sealed class Scale(FeatureEngine engine, Planes source, Box3 core, bool singleSlice, Dictionary<(Sigma3 Sigma, bool Flat), Halo> margins,
+        ScratchPool pool, FeatureImageDestination? destination)
     {
         public int CoreLength => (int)core.VoxelCount;
         private int PlaneLength => (int)(core.Size.Y * core.Size.X);
 
-        /// <summary>Per entry index, its component images over the core, filled by <see cref="Compute"/>.</summary>
-        public Dictionary<int, float[][]> Outputs { get; } = [];
+        /// <summary>Per entry index, its component images over the core (the destination's, or scratch), filled by <see cref="Compute"/>.</summary>
+        public Dictionary<int, Memory<float>[]> Outputs { get; } = [];
 
         public void Compute(IReadOnlyList<(FeatureEntry Entry, int Index, FeaturePlan Plan)> members)
         {
@@ -240,17 +260,30 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
                     StructureTensor(index, plan.Filter, plan.Filter2D || singleSlice);
         }
 
+        private readonly List<float[]> _scratchOutputs = [];
+
         public void Release()
         {
-            foreach (var images in Outputs.Values)
-                foreach (var image in images) pool.Return(image);
+            foreach (var image in _scratchOutputs) pool.Return(image);
+            _scratchOutputs.Clear();
             Outputs.Clear();
         }
 
-        private float[][] OutputsOf(int index, int components)
+        private Memory<float>[] OutputsOf(int index, int components)
         {
-            var images = new float[components][];
-            for (int c = 0; c < components; c++) images[c] = pool.Rent(CoreLength);
+            var images = new Memory<float>[components];
+            for (int c = 0; c < components; c++)
+            {
+                if (destination is not null) images[c] = destination(index, c);
+                else
+                {
+                    var scratch = pool.Rent(CoreLength);
+                    _scratchOutputs.Add(scratch);
+                    images[c] = scratch;
+                }
+                if (images[c].Length < CoreLength)
+                    throw new ArgumentException($"the destination of entry {index}, component {c} holds {images[c].Length} values; the core has {CoreLength}");
+            }
             return Outputs[index] = images;
         }
 
@@ -318,7 +351,7 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
                     {
                         var input = slots[m].Select(d => planes[d]).ToArray();
                         ReadOnlySpan<float> In(int i) => new((float*)input[i], plane);
-                        Span<float> Out(int c) => outputs[m][c].AsSpan(offset, plane);
+                        Span<float> Out(int c) => outputs[m][c].Span.Slice(offset, plane);
                         switch (members[m].Entry.Kind)
                         {
                             case FeatureKind.GaussianSmoothing:
@@ -407,14 +440,14 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
         /// Eigenvalues of the 2x2 (3 components) or 3x3 (6 components) tensor planes into the outputs at <paramref name="offset"/>,
         /// split in element ranges over <paramref name="threads"/> (each element's result is independent of the split).
         /// </summary>
-        private static void Eigenvalues(nint[] tensor, float[][] outputs, int offset, int length, int threads)
+        private static void Eigenvalues(nint[] tensor, Memory<float>[] outputs, int offset, int length, int threads)
         {
             const int MinRange = 1 << 14;
             int parts = Math.Clamp(length / MinRange, 1, threads);
             void Range(int start, int count)
             {
                 ReadOnlySpan<float> T(int i) => new((float*)tensor[i] + start, count);
-                Span<float> E(int i) => outputs[i].AsSpan(offset + start, count);
+                Span<float> E(int i) => outputs[i].Span.Slice(offset + start, count);
                 if (tensor.Length == 3) SymmetricEigen.Eigenvalues2(T(0), T(1), T(2), E(0), E(1));
                 else SymmetricEigen.Eigenvalues3(T(0), T(1), T(2), T(3), T(4), T(5), E(0), E(1), E(2));
             }

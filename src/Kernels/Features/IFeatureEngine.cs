@@ -16,4 +16,12 @@ public interface IFeatureEngine
     /// shape (sz, sy, sx), handed to <paramref name="sink"/> one at a time (core.VoxelCount values in C order).
     /// </summary>
     void Compute(ReadOnlySpan<float> block, int sz, int sy, int sx, Box3 core, FeatureImageSink sink);
+
+    /// <summary>
+    /// As <see cref="Compute(ReadOnlySpan{float}, int, int, int, Box3, FeatureImageSink)"/>, each image written into the memory
+    /// <paramref name="destination"/> gives for it (core.VoxelCount floats): a consumer assembling a feature matrix gets it
+    /// without a copy where the engine writes in place (the CPU engine does), with one copy otherwise.
+    /// </summary>
+    void Compute(ReadOnlySpan<float> block, int sz, int sy, int sx, Box3 core, FeatureImageDestination destination) =>
+        Compute(block, sz, sy, sx, core, (entry, component, image) => image.CopyTo(destination(entry, component).Span));
 }
