@@ -349,8 +349,8 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
                     int offset = (int)(z - core.Start.Z) * plane;
                     for (int m = 0; m < members.Count; m++)
                     {
-                        var input = slots[m].Select(d => planes[d]).ToArray();
-                        ReadOnlySpan<float> In(int i) => new((float*)input[i], plane);
+                        var input = slots[m];
+                        ReadOnlySpan<float> In(int i) => new((float*)planes[input[i]], plane);
                         Span<float> Out(int c) => outputs[m][c].Span.Slice(offset, plane);
                         switch (members[m].Entry.Kind)
                         {
@@ -368,7 +368,7 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
                                 Elementwise.Magnitude(In(0), In(1), flats[m] ? default : In(2), Out(0));
                                 break;
                             case FeatureKind.HessianOfGaussianEigenvalues:
-                                Eigenvalues(input, outputs[m], offset, plane, threads);
+                                Eigenvalues(planes, input, outputs[m], offset, plane, threads);
                                 break;
                         }
                     }
@@ -423,6 +423,7 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
             foreach (var xy in heldGradient) pool.Return(xy);
 
             var outputs = OutputsOf(index, flat ? 2 : 3);
+            var components = Enumerable.Range(0, pairs.Length).ToArray();
             int plane = PlaneLength;
             engine.ForPlanes(core.Start.Z, core.Size.Z, pairs.Length * plane, pool, (scratch, z, threads) =>
             {
@@ -430,23 +431,24 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
                 {
                     var tensor = new nint[pairs.Length];
                     for (int t = 0; t < pairs.Length; t++) tensor[t] = (nint)new DerivativeSource(smoothed[t], kz).PlaneAt(z, scratchData + t * plane);
-                    Eigenvalues(tensor, outputs, (int)(z - core.Start.Z) * plane, plane, threads);
+                    Eigenvalues(tensor, components, outputs, (int)(z - core.Start.Z) * plane, plane, threads);
                 }
             });
             foreach (var xy in smoothed) pool.Return(xy);
         }
 
         /// <summary>
-        /// Eigenvalues of the 2x2 (3 components) or 3x3 (6 components) tensor planes into the outputs at <paramref name="offset"/>,
+        /// Eigenvalues of the 2x2 (3 components) or 3x3 (6 components) tensor whose component i is the plane at planes[tensor[i]],
+        /// into the outputs at <paramref name="offset"/>,
         /// split in element ranges over <paramref name="threads"/> (each element's result is independent of the split).
         /// </summary>
-        private static void Eigenvalues(nint[] tensor, Memory<float>[] outputs, int offset, int length, int threads)
+        private static void Eigenvalues(nint[] planes, int[] tensor, Memory<float>[] outputs, int offset, int length, int threads)
         {
             const int MinRange = 1 << 14;
             int parts = Math.Clamp(length / MinRange, 1, threads);
             void Range(int start, int count)
             {
-                ReadOnlySpan<float> T(int i) => new((float*)tensor[i] + start, count);
+                ReadOnlySpan<float> T(int i) => new((float*)planes[tensor[i]] + start, count);
                 Span<float> E(int i) => outputs[i].Span.Slice(offset + start, count);
                 if (tensor.Length == 3) SymmetricEigen.Eigenvalues2(T(0), T(1), T(2), E(0), E(1));
                 else SymmetricEigen.Eigenvalues3(T(0), T(1), T(2), T(3), T(4), T(5), E(0), E(1), E(2));
