@@ -93,6 +93,39 @@ public class FeatureEngineTests
     }
 
     /// <summary>
+    /// The planner's budget holds for any selection, not just ilastik's table: random sets (several entries per scale,
+    /// 2D and 3D filters, both structure tensor orders), whole blocks and cores, one or two threads.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    public void Scratch_memory_stays_within_the_planners_budget_for_any_selection(int seed)
+    {
+        var rng = new Random(seed * 104729);
+        string[] kinds = ["gs", "log", "ggm", "dog", "ste", "hoge"];
+        double[] scales = [0.3, 0.7, 1.0, 1.6, 3.5];   // as ilastik, σ = 0.3 for smoothing only
+        var entries = new List<string>();
+        foreach (var kind in kinds)
+            foreach (var scale in scales)
+                if ((scale > 0.3 || kind == "gs") && rng.Next(3) > 0) entries.Add($"{kind}:{scale.ToString(System.Globalization.CultureInfo.InvariantCulture)}{(rng.Next(4) == 0 ? "/2d" : "")}");
+        var set = FeatureSet.Parse(string.Join(";", entries.DefaultIfEmpty("ste:1.0")));
+        if (seed % 2 == 0) set = set.WithVigraStructureTensor();
+        int sz = seed == 6 ? 1 : 34, sy = 36, sx = 38;
+        var volume = SmoothRandomVolume(sz, sy, sx, seed);
+        long block = (long)sz * sy * sx;
+        var engine = new FeatureEngine(set, sz, maxThreads: 1 + seed % 2);
+        engine.Compute(volume, sz, sy, sx, (_, _, _) => { });
+        Assert.InRange(engine.PeakScratchValues, 1, FeatureEngine.MaxScratchBuffers * block);
+        var core = new Box3(new Long3(sz == 1 ? 0 : 5, 7, 6), new Long3(sz == 1 ? 1 : 20, 22, 25));
+        engine.Compute(volume, sz, sy, sx, core, (_, _, _) => { });
+        Assert.InRange(engine.PeakScratchValues, 1, FeatureEngine.MaxScratchBuffers * block);
+    }
+
+    /// <summary>
     /// The core-only computation against the whole block's images cropped to that core, bit for bit: random feature
     /// sets, blocks and cores (touching the block's edges or not), 3D, 2D filters and one-slice blocks.
     /// </summary>

@@ -245,6 +245,8 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
     private sealed class Scale(FeatureEngine engine, Planes source, Box3 core, bool singleSlice, Dictionary<(Sigma3 Sigma, bool Flat), Halo> margins,
         ScratchPool pool, FeatureImageDestination? destination)
     {
+        private readonly List<float[]> _scratchOutputs = [];   // outputs rented here when there is no destination
+
         public int CoreLength => (int)core.VoxelCount;
         private int PlaneLength => (int)(core.Size.Y * core.Size.X);
 
@@ -259,8 +261,6 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
                 if (entry.Kind == FeatureKind.StructureTensorEigenvalues)
                     StructureTensor(index, plan.Filter, plan.Filter2D || singleSlice);
         }
-
-        private readonly List<float[]> _scratchOutputs = [];
 
         public void Release()
         {
@@ -340,12 +340,18 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
             var slots = reads.Select(r => r.Select(d => Array.IndexOf(derivatives, d)).ToArray()).ToArray();
             var outputs = members.Select((m, i) => OutputsOf(m.Index, m.Entry.Kind == FeatureKind.HessianOfGaussianEigenvalues ? (flats[i] ? 2 : 3) : 1)).ToArray();
             int plane = PlaneLength;
-            engine.ForPlanes(core.Start.Z, core.Size.Z, derivatives.Length * plane, pool, (scratch, z, threads) =>
+            int zPassed = derivatives.Count(d => sources[d].Kz is not null);   // 2D derivatives are their XY planes: no scratch
+            engine.ForPlanes(core.Start.Z, core.Size.Z, zPassed * plane, pool, (scratch, z, threads) =>
             {
                 fixed (float* scratchData = scratch)
                 {
                     var planes = new nint[derivatives.Length];
-                    for (int d = 0; d < derivatives.Length; d++) planes[d] = (nint)sources[derivatives[d]].PlaneAt(z, scratchData + d * plane);
+                    for (int d = 0, slot = 0; d < derivatives.Length; d++)
+                    {
+                        var source = sources[derivatives[d]];
+                        planes[d] = (nint)source.PlaneAt(z, scratchData + slot * plane);
+                        if (source.Kz is not null) slot++;
+                    }
                     int offset = (int)(z - core.Start.Z) * plane;
                     for (int m = 0; m < members.Count; m++)
                     {
@@ -403,14 +409,15 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
             var smoothed = pairs.Select(_ => pool.RentPlanes(xyBox, padded: kz is not null)).ToArray();
 
             int gradientPlane = (int)(gradientBox.Size.Y * gradientBox.Size.X), xPlane = (int)(xBox.Size.Y * xBox.Size.X);
-            engine.ForPlanes(xyBox.Start.Z, xyBox.Size.Z, (gradient.Length + 1) * gradientPlane + xPlane, pool, (scratch, z, threads) =>
+            int gradientScratch = flat ? 0 : gradient.Length * gradientPlane;   // 2D gradients are their XY planes
+            engine.ForPlanes(xyBox.Start.Z, xyBox.Size.Z, gradientScratch + gradientPlane + xPlane, pool, (scratch, z, threads) =>
             {
                 fixed (float* scratchData = scratch)
                 {
                     var planes = new nint[gradient.Length];
                     for (int g = 0; g < gradient.Length; g++) planes[g] = (nint)sources[gradient[g]].PlaneAt(z, scratchData + g * gradientPlane);
-                    var product = scratch.AsSpan(gradient.Length * gradientPlane, gradientPlane);
-                    var x = scratch.AsSpan((gradient.Length + 1) * gradientPlane, xPlane);
+                    var product = scratch.AsSpan(gradientScratch, gradientPlane);
+                    var x = scratch.AsSpan(gradientScratch + gradientPlane, xPlane);
                     for (int t = 0; t < pairs.Length; t++)
                     {
                         var (a, b) = pairs[t];
@@ -425,7 +432,7 @@ public sealed unsafe class FeatureEngine : IFeatureEngine
             var outputs = OutputsOf(index, flat ? 2 : 3);
             var components = Enumerable.Range(0, pairs.Length).ToArray();
             int plane = PlaneLength;
-            engine.ForPlanes(core.Start.Z, core.Size.Z, pairs.Length * plane, pool, (scratch, z, threads) =>
+            engine.ForPlanes(core.Start.Z, core.Size.Z, kz is null ? 0 : pairs.Length * plane, pool, (scratch, z, threads) =>
             {
                 fixed (float* scratchData = scratch)
                 {
