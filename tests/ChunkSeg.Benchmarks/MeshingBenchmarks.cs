@@ -42,7 +42,7 @@ public class MeshingBenchmarks
     [Benchmark(Baseline = true)]
     public int Isosurface()
     {
-        var piece = new SurfacePiece(0, Shape, labelled: false);
+        using var piece = new SurfacePiece(0, Shape, labelled: false);
         MarchingCubes.Extract(_field, Shape, Long3.Zero, Cells, 0f, piece);
         return piece.TriangleCount;
     }
@@ -50,7 +50,7 @@ public class MeshingBenchmarks
     [Benchmark]
     public int Foreground()
     {
-        var piece = new SurfacePiece(0, Shape, labelled: false);
+        using var piece = new SurfacePiece(0, Shape, labelled: false);
         MarchingCubes.ExtractLabels<uint>(_labels, Shape, Long3.Zero, Cells, perLabel: false, piece);
         return piece.TriangleCount;
     }
@@ -58,7 +58,7 @@ public class MeshingBenchmarks
     [Benchmark]
     public int PerLabel()
     {
-        var piece = new SurfacePiece(0, Shape, labelled: true);
+        using var piece = new SurfacePiece(0, Shape, labelled: true);
         MarchingCubes.ExtractLabels<uint>(_labels, Shape, Long3.Zero, Cells, perLabel: true, piece);
         return piece.TriangleCount;
     }

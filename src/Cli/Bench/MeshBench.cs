@@ -68,7 +68,7 @@ internal static class MeshBench
                     int triangles = 0;
                     double kernel = BenchCommand.Best(r, () =>
                     {
-                        var piece = new SurfacePiece(0, shape, labelled: mode == "per-label");
+                        using var piece = new SurfacePiece(0, shape, labelled: mode == "per-label");
                         if (mode == "iso") MarchingCubes.Extract(field, shape, Long3.Zero, cells, 0f, piece);
                         else MarchingCubes.ExtractLabels<uint>(labels, shape, Long3.Zero, cells, mode == "per-label", piece);
                         triangles = piece.TriangleCount;
@@ -97,6 +97,7 @@ internal static class MeshBench
                         welded = mode == "per-label"
                             ? new LabelWelder(coordinates, normals: false, finish: null, threads).Weld(pieces.Select(p => p.Index), (index, section) => pieces[index.Chunk].Section(section), sink).Triangles
                             : new SurfaceWelder(grid, c => pieces[c], coordinates, normals: false, finish: null).WeldSurface(0, sink).Triangles;
+                        foreach (var piece in pieces) piece.Dispose();
                     });
                     table.AddRow(title, Markup.Escape($"ChunkSeg, {edge}^3 chunks on {threads} threads + weld, one mesh in memory"), $"{welded:N0}", F(voxels / chunked / 1e6), F(skimage / chunked) + "x");
                     if (mode != "iso")

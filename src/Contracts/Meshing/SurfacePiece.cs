@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Memory;
 
 namespace ChunkSeg.Contracts.Meshing;
 
@@ -27,7 +28,7 @@ namespace ChunkSeg.Contracts.Meshing;
 /// behind a table of <see cref="LabelSection"/>s, so the welder reads one object's share of a chunk without the
 /// rest (<see cref="ReadSection"/>) and nothing is ever sorted by label.
 /// </summary>
-public sealed class SurfacePiece
+public sealed class SurfacePiece : IDisposable
 {
     private const uint Magic = 0x534D5343;   // "CSMS"
     private const int Version = 4;
@@ -64,6 +65,20 @@ public sealed class SurfacePiece
 
     /// <summary>True for per-label surfaces: vertices and triangles are kept label by label.</summary>
     public bool Labelled { get; }
+
+    /// <summary>
+    /// Gives the piece's large arrays back to the chunk buffer pool, once it is stored or welded: the piece, its sections
+    /// and any span read from it must not be used afterwards. (Not disposing only leaves them to the GC.)
+    /// </summary>
+    public void Dispose()
+    {
+        _single.Dispose();
+        foreach (var part in _parts.Values) part.Dispose();
+        _parts.Clear();
+        _lastPart = null;
+        _ordered = null;
+        VertexCount = TriangleCount = 0;
+    }
 
     public int VertexCount { get; private set; }
     public int TriangleCount { get; private set; }
@@ -127,26 +142,34 @@ public sealed class SurfacePiece
         return sections.ToArray();
     }
 
-    /// <summary>One surface's vertices (in id order) and triangles (in cell order), corners numbered within it.</summary>
+    /// <summary>
+    /// One surface's vertices (in id order) and triangles (in cell order), corners numbered within it. The kernel grows
+    /// the arrays by doubling; from <see cref="PooledFrom"/> elements on they come from the chunk buffer pool and go
+    /// back to it on <see cref="Dispose"/>: a chunk's surface reaches millions of triangles, and fresh arrays at every
+    /// doubling of every chunk cost more in page faults than the meshing itself.
+    /// </summary>
     private sealed class Part(ulong label)
     {
+        private const int PooledFrom = 1 << 16;
+
         public readonly ulong Label = label;
         public ulong[] Ids = new ulong[64];
         public float[] Offsets = new float[64];
         public long[] Cells = new long[64];
         public int[] Corners = new int[192];
         public int Vertices, Triangles;
+        private readonly bool _grown = true;   // false: arrays read from storage, not the pool's
 
         /// <summary>A part holding arrays read from storage (<paramref name="vertices"/> and <paramref name="triangles"/> of them in use).</summary>
         public Part(ulong label, ulong[] ids, float[] offsets, long[] cells, int[] corners, int vertices, int triangles) : this(label) =>
-            (Ids, Offsets, Cells, Corners, Vertices, Triangles) = (ids, offsets, cells, corners, vertices, triangles);
+            (Ids, Offsets, Cells, Corners, Vertices, Triangles, _grown) = (ids, offsets, cells, corners, vertices, triangles, false);
 
         public int AddVertex(ulong id, float offset)
         {
-            if (Vertices == Ids.Length)
+            if (Vertices == Ids.Length || Vertices == Offsets.Length)
             {
-                Array.Resize(ref Ids, 2 * Ids.Length);
-                Array.Resize(ref Offsets, Ids.Length);
+                Ids = Grown(Ids, Math.Max(64, 2 * Vertices), Vertices);
+                Offsets = Grown(Offsets, Math.Max(64, 2 * Vertices), Vertices);
             }
             Ids[Vertices] = id;
             Offsets[Vertices] = offset;
@@ -155,16 +178,38 @@ public sealed class SurfacePiece
 
         public void AddTriangle(long cell, int a, int b, int c)
         {
-            if (Triangles == Cells.Length)
+            if (Triangles == Cells.Length || 3 * Triangles + 3 > Corners.Length)
             {
-                Array.Resize(ref Cells, 2 * Cells.Length);
-                Array.Resize(ref Corners, 3 * Cells.Length);
+                Cells = Grown(Cells, Math.Max(64, 2 * Triangles), Triangles);
+                Corners = Grown(Corners, Math.Max(192, 6 * Triangles), 3 * Triangles);
             }
             Cells[Triangles] = cell;
             Corners[3 * Triangles] = a;
             Corners[3 * Triangles + 1] = b;
             Corners[3 * Triangles + 2] = c;
             Triangles++;
+        }
+
+        /// <summary>Gives the pooled arrays back; the part is empty afterwards.</summary>
+        public void Dispose()
+        {
+            if (!_grown) return;
+            Return(ref Ids); Return(ref Offsets); Return(ref Cells); Return(ref Corners);
+            Vertices = Triangles = 0;
+        }
+
+        private static T[] Grown<T>(T[] array, int length, int used)
+        {
+            var grown = length >= PooledFrom ? ChunkBufferPool<T>.Shared.Rent(length) : new T[length];
+            array.AsSpan(0, used).CopyTo(grown);
+            if (array.Length >= PooledFrom) ChunkBufferPool<T>.Shared.Return(array);
+            return grown;
+        }
+
+        private static void Return<T>(ref T[] array)
+        {
+            if (array.Length >= PooledFrom) ChunkBufferPool<T>.Shared.Return(array);
+            array = [];
         }
     }
 

@@ -102,7 +102,7 @@ public sealed class SurfaceTask
     {
         var info = _input.Info;
         var cells = Box3.FromBounds(chunk.Core.Start, Long3.Min(chunk.Core.End, _volumeShape - Long3.Uniform(1)));
-        var piece = new SurfacePiece(chunk.Id.Value, _volumeShape, labelled: _spec.Kind == SurfaceKind.PerLabel);
+        using var piece = new SurfacePiece(chunk.Id.Value, _volumeShape, labelled: _spec.Kind == SurfaceKind.PerLabel);
         if (!cells.IsEmpty)
         {
             byte[] planar = PlanarRead.Rent(_input, _spec.TimePoint, chunk.Read, out int bytes);
