@@ -198,8 +198,9 @@ public sealed class SurfacePiece : IDisposable
             Vertices = Triangles = 0;
         }
 
-        private static T[] Grown<T>(T[] array, int length, int used)
+        private T[] Grown<T>(T[] array, int length, int used)
         {
+            if (!_grown) throw new InvalidOperationException("a surface piece read from storage is not added to");
             var grown = length >= PooledFrom ? ChunkBufferPool<T>.Shared.Rent(length) : new T[length];
             array.AsSpan(0, used).CopyTo(grown);
             if (array.Length >= PooledFrom) ChunkBufferPool<T>.Shared.Return(array);
