@@ -154,16 +154,12 @@ public static class SeparableConvolution
         }
         fixed (float* c = kernel.Taps)
         {
-            switch (width, kernel.IsAntisymmetric)
+            switch (width)
             {
-                case (SimdWidth.V512, false): ConvolutionEngine.Rows<Lanes512, Vector512<float>, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
-                case (SimdWidth.V512, true): ConvolutionEngine.Rows<Lanes512, Vector512<float>, OddKernel>(rows, dst, 0, planeLength, c, r); break;
-                case (SimdWidth.V256, false): ConvolutionEngine.Rows<Lanes256, Vector256<float>, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
-                case (SimdWidth.V256, true): ConvolutionEngine.Rows<Lanes256, Vector256<float>, OddKernel>(rows, dst, 0, planeLength, c, r); break;
-                case (SimdWidth.V128, false): ConvolutionEngine.Rows<Lanes128, Vector128<float>, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
-                case (SimdWidth.V128, true): ConvolutionEngine.Rows<Lanes128, Vector128<float>, OddKernel>(rows, dst, 0, planeLength, c, r); break;
-                case (_, false): ConvolutionEngine.Rows<Lanes1, float, EvenKernel>(rows, dst, 0, planeLength, c, r); break;
-                default: ConvolutionEngine.Rows<Lanes1, float, OddKernel>(rows, dst, 0, planeLength, c, r); break;
+                case SimdWidth.V512: ConvolutionEngine.Rows<Lanes512, Vector512<float>>(kernel.IsAntisymmetric, rows, dst, planeLength, c, r); break;
+                case SimdWidth.V256: ConvolutionEngine.Rows<Lanes256, Vector256<float>>(kernel.IsAntisymmetric, rows, dst, planeLength, c, r); break;
+                case SimdWidth.V128: ConvolutionEngine.Rows<Lanes128, Vector128<float>>(kernel.IsAntisymmetric, rows, dst, planeLength, c, r); break;
+                default: ConvolutionEngine.Rows<Lanes1, float>(kernel.IsAntisymmetric, rows, dst, planeLength, c, r); break;
             }
         }
     }
@@ -197,6 +193,13 @@ internal static unsafe class ConvolutionEngine
     {
         if (p.Antisymmetric) Run<TL, TVec, OddKernel>(p);
         else Run<TL, TVec, EvenKernel>(p);
+    }
+
+    /// <summary><see cref="Rows{TL, TVec, TSym}"/> over [0, <paramref name="length"/>), with the kernel's symmetry chosen at run time.</summary>
+    public static void Rows<TL, TVec>(bool antisymmetric, nint* rows, float* dst, nint length, float* c, int r) where TL : struct, ILanes<TVec> where TVec : struct
+    {
+        if (antisymmetric) Rows<TL, TVec, OddKernel>(rows, dst, 0, length, c, r);
+        else Rows<TL, TVec, EvenKernel>(rows, dst, 0, length, c, r);
     }
 
     private static void Run<TL, TVec, TSym>(Pass p) where TL : struct, ILanes<TVec> where TVec : struct where TSym : struct, ISymmetry
