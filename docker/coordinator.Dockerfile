@@ -21,7 +21,7 @@ COPY --from=build --chown=root:root /app /app
 ENV DOTNET_NOLOGO=1 \
     DOTNET_CLI_TELEMETRY_OPTOUT=1
 USER 10001
-# 4053: Akka remoting (--port), how cluster members reach each other; 8080: --health-port (/healthz, /readyz).
+# 4053: Akka remoting (--port), how cluster members reach each other; 8080: --http-port (/healthz, /readyz, /metrics; the job page on coordinators).
 EXPOSE 4053 8080
 ENTRYPOINT ["dotnet", "/app/chunkseg.dll"]
 CMD ["coordinator"]

@@ -27,7 +27,7 @@ ENV DOTNET_NOLOGO=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     CHUNKSEG_GPU=cuda
 USER 10001
-# 4053: Akka remoting (--port), how cluster members reach each other; 8080: --health-port (/healthz, /readyz).
+# 4053: Akka remoting (--port), how cluster members reach each other; 8080: --http-port (/healthz, /readyz, /metrics; the job page on coordinators).
 EXPOSE 4053 8080
 ENTRYPOINT ["dotnet", "/app/chunkseg.dll"]
 CMD ["worker"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the native libraries ChunkSeg loads (HDF5, Blosc, Zstandard) and, with --test, the independent
 # reference implementations the tests compare against (h5py, zarr-python, VIGRA, scikit-learn, scikit-image, meshio, tifffile and Pillow (TIFF inputs) from Debian's /usr/bin/python3;
+# Debian's prometheus server and chromium browser for the monitoring tests;
 # zarrita, the Zarr v3 reader, and ajv, the JSON Schema validator, from npm into tools/reference/npm/node_modules, pinned by its package-lock.json).
 # The GPU backend's tests need nothing native: they run the ILGPU kernels on ILGPU's CPU accelerator.
 # Idempotent: does nothing when everything is present. Needs root (the project's machines run as root).
@@ -9,6 +10,8 @@ set -euo pipefail
 packages=(libblosc1 libzstd1)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3 python3-numpy python3-h5py python3-zarr python3-numcodecs python3-vigra python3-sklearn python3-scipy python3-skimage python3-meshio python3-tifffile python3-pil)
+  # The monitoring tests: a real Prometheus scraping the cluster, and a real browser (driven by Playwright) on the job page.
+  packages+=(prometheus chromium)
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
 

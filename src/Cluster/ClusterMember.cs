@@ -30,13 +30,15 @@ public sealed record CoordinatorOptions(string StateFolder, byte[]? Secret, int 
 public sealed class ClusterMember
 {
     private readonly ActorSystem _system;
+    private readonly IActorRef _jobs;
     private readonly IActorRef? _runner;
     private readonly (NodeBoard Board, IActorRef Region, DispatchSettings Dispatch)? _coordinator;
     private readonly ILogger _logger;
 
-    private ClusterMember(ActorSystem system, IActorRef? runner, (NodeBoard, IActorRef, DispatchSettings)? coordinator, ILogger logger)
+    private ClusterMember(ActorSystem system, IActorRef jobs, IActorRef? runner, (NodeBoard, IActorRef, DispatchSettings)? coordinator, ILogger logger)
     {
         _system = system;
+        _jobs = jobs;
         _runner = runner;
         _coordinator = coordinator;
         _logger = logger;
@@ -57,6 +59,12 @@ public sealed class ClusterMember
 
     public ActorSystem System => _system;
 
+    /// <summary>
+    /// Asks the job manager (the cluster singleton, on whichever coordinator it runs) through this member's proxy: what the
+    /// job page shows (<see cref="GetClusterStatus"/>, <see cref="GetChunkMap"/>).
+    /// </summary>
+    public Task<T> AskJobManager<T>(Contracts.Messages.IClusterMessage question, TimeSpan timeout) => _jobs.Ask<T>(question, timeout);
+
     /// <summary>Up in the cluster (readiness).</summary>
     public bool IsUp => !_system.WhenTerminated.IsCompleted && Akka.Cluster.Cluster.Get(_system).SelfMember.Status == MemberStatus.Up;
 
@@ -75,8 +83,9 @@ public sealed class ClusterMember
         ChunkSegTelemetry.SetClusterSources(
             () => cluster.State.Members.SelectMany(m => m.Roles.Select(r => (Role: r, Status: m.Status.ToString()))).GroupBy(x => x)
                 .Select(g => (g.Key.Role, g.Key.Status, (long)g.Count())),
-            () => board.Load().Select(l => (l.Node, (long)l.InFlight, (long)l.Shards)));
-        return new ClusterMember(system, null, (board, region, options.Dispatch), logs.CreateLogger<ClusterMember>());
+            () => board.Load().Select(l => (l.Node, board.TryGetNode(l.Node, out var node) ? NodeBoard.StateOf(node, DateTimeOffset.UtcNow) : "gone",
+                (long)l.InFlight, (long)l.Shards)));
+        return new ClusterMember(system, proxy, null, (board, region, options.Dispatch), logs.CreateLogger<ClusterMember>());
     }
 
     public static ClusterMember StartGpuNode(ClusterSettings settings, NodeIdentity identity, Func<JobSpec, IJobProcessor> open, ILoggerFactory logs)
@@ -88,7 +97,7 @@ public sealed class ClusterMember
         AddAdmin(system, region);
         var logger = logs.CreateLogger<ClusterMember>();
         DrainOnShutdown(system, runner, logger);
-        return new ClusterMember(system, runner, null, logger);
+        return new ClusterMember(system, proxy, runner, null, logger);
     }
 
     private static ActorSystem Create(ClusterSettings settings)

@@ -13,16 +13,21 @@ namespace ChunkSeg.Pipelines;
 ///   CHUNKSEG_FAULT_DRILL=STAGE:*:latency:MS   every chunk of that stage takes MS milliseconds longer (a device's time; a
 ///                                             node given three times the others' latency is a straggler)
 /// </code>
-/// STAGE is a pass's stage (label, relabel, mesh, …). Unset, nothing is wrapped.
+/// STAGE is a pass's stage (label, relabel, mesh, …). Several faults are separated by commas (label:5:error,label:*:latency:200:
+/// chunk 5 fails, every chunk is slow). Unset, nothing is wrapped.
 /// </summary>
 public sealed record FaultDrill(string Stage, long? Chunk, string Kind, int LatencyMs)
 {
     public const string Variable = "CHUNKSEG_FAULT_DRILL";
 
-    public static FaultDrill? FromEnvironment()
+    /// <summary>The faults the variable asks for (none when it is unset).</summary>
+    public static IReadOnlyList<FaultDrill> FromEnvironment() =>
+        Environment.GetEnvironmentVariable(Variable) is { } text && !string.IsNullOrWhiteSpace(text)
+            ? [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(Parse)]
+            : [];
+
+    private static FaultDrill Parse(string text)
     {
-        string? text = Environment.GetEnvironmentVariable(Variable);
-        if (string.IsNullOrWhiteSpace(text)) return null;
         var parts = text.Split(':');
         var ci = CultureInfo.InvariantCulture;
         if (parts.Length == 3 && parts[2] is "crash" or "error" && long.TryParse(parts[1], NumberStyles.None, ci, out long chunk))
@@ -34,6 +39,10 @@ public sealed record FaultDrill(string Stage, long? Chunk, string Kind, int Late
 
     /// <summary>The processor of a pass, with the fault in place when the pass is of the drill's stage.</summary>
     public IJobProcessor Wrap(JobSpec spec, IJobProcessor processor) => spec.Stage == Stage ? new Faulty(this, processor) : processor;
+
+    /// <summary>The processor of a pass with every fault of <paramref name="drills"/> in place.</summary>
+    public static IJobProcessor WrapAll(IReadOnlyList<FaultDrill> drills, JobSpec spec, IJobProcessor processor) =>
+        drills.Aggregate(processor, (inner, drill) => drill.Wrap(spec, inner));
 
     private sealed class Faulty(FaultDrill drill, IJobProcessor inner) : IJobProcessor
     {

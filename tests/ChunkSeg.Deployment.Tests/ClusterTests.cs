@@ -80,7 +80,7 @@ public sealed partial class ClusterTests
         int port = RemotingPort(c);
         Assert.Equal(4053, port);
         Assert.True(c.ResolvePort(port.ToString(CultureInfo.InvariantCulture)) == port, $"{c}: --port {port} is not a declared containerPort");
-        Assert.NotEqual(c.Option("--health-port"), port.ToString(CultureInfo.InvariantCulture));
+        Assert.NotEqual(c.Option("--http-port"), port.ToString(CultureInfo.InvariantCulture));
     }
 
     [Fact]

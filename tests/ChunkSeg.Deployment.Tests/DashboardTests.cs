@@ -20,6 +20,12 @@ public sealed class DashboardTests
         ("chunkseg.chunks.in_flight", "chunkseg_chunks_in_flight"),
         ("chunkseg.worker.memory", "chunkseg_worker_memory_bytes"),
         ("chunkseg.gpu.memory", "chunkseg_gpu_memory_bytes"),
+        ("chunkseg.cluster.members", "chunkseg_cluster_members"),
+        ("chunkseg.cluster.nodes", "chunkseg_cluster_nodes"),
+        ("chunkseg.cluster.shards", "chunkseg_cluster_shards"),
+        ("chunkseg.jobs", "chunkseg_jobs"),
+        ("chunkseg.job.chunks", "chunkseg_job_chunks"),
+        ("chunkseg.job.time_left", "chunkseg_job_time_left_seconds"),
     ];
 
     public static TheoryData<string, string> Metrics

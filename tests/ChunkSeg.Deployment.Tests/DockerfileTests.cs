@@ -107,7 +107,7 @@ public sealed partial class DockerfileTests
             Assert.True(port is not null && exposed.Contains(port.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                 $"{image}: the {probe} port {port} is not EXPOSEd (EXPOSE {string.Join(' ', exposed)})");
         }
-        Assert.Contains(container.Option("--health-port") ?? "", exposed);
+        Assert.Contains(container.Option("--http-port") ?? "", exposed);
         Assert.True(container.Option("--port") is { } remoting && exposed.Contains(remoting),
             $"{image}: the Akka remoting port --port {container.Option("--port")} is not EXPOSEd (EXPOSE {string.Join(' ', exposed)})");
     }

@@ -27,7 +27,7 @@ internal sealed partial record Container(Workload Owner, Map Spec)
     /// <summary>The value following the first <paramref name="option"/> in args (["--store-root", "/data"]).</summary>
     public string? Option(string option) => Options(option).FirstOrDefault();
 
-    /// <summary>The port number following <paramref name="option"/> ("--port", "--health-port"); fails when it is absent or not a number.</summary>
+    /// <summary>The port number following <paramref name="option"/> ("--port", "--http-port"); fails when it is absent or not a number.</summary>
     public int PortOption(string option)
     {
         string? value = Option(option);

@@ -58,12 +58,12 @@ public sealed class NetworkPolicyTests
 
     [Theory]
     [MemberData(nameof(Members))]
-    public void The_health_port_is_open_to_the_namespace(string command)
+    public void The_http_port_is_open_to_the_namespace(string command)
     {
         var c = _k8s.Command(command);
-        int port = c.PortOption("--health-port");
+        int port = c.PortOption("--http-port");
         var prober = _policies.Stranger("an unlabelled pod in chunkseg", Manifests.Namespace, new Map());
-        Assert.True(_policies.AllowsIngress(prober, PodRunning(command), port), $"the health port {port} of {c} is closed to the namespace");
+        Assert.True(_policies.AllowsIngress(prober, PodRunning(command), port), $"the http port {port} (probes, metrics, job page) of {c} is closed to the namespace");
     }
 
     [Theory]

@@ -63,7 +63,7 @@ public sealed partial class WiringTests
             .ToDictionary(m => m.Groups["image"].Value, m => m.Groups["file"].Value, StringComparer.Ordinal);
 
     [Fact]
-    public void Store_root_and_health_port_agree_with_the_mounts_and_probes()
+    public void Store_root_and_http_port_agree_with_the_mounts_and_probes()
     {
         foreach (string image in new[] { "coordinator", "gpu-node" })
         {
@@ -76,9 +76,9 @@ public sealed partial class WiringTests
             var pvc = _k8s.OfKind("PersistentVolumeClaim").Single(p => p.Name == claim);
             Assert.Contains("ReadWriteMany", pvc.Root.StringsAt("spec.accessModes"));
 
-            string? healthPort = c.Option("--health-port");
-            Assert.Equal(healthPort, c.ResolvePort(c.Spec.StringAt("livenessProbe.httpGet.port"))?.ToString(CultureInfo.InvariantCulture));
-            Assert.Equal(healthPort, c.ResolvePort(c.Spec.StringAt("readinessProbe.httpGet.port"))?.ToString(CultureInfo.InvariantCulture));
+            string? httpPort = c.Option("--http-port");
+            Assert.Equal(httpPort, c.ResolvePort(c.Spec.StringAt("livenessProbe.httpGet.port"))?.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(httpPort, c.ResolvePort(c.Spec.StringAt("readinessProbe.httpGet.port"))?.ToString(CultureInfo.InvariantCulture));
             Assert.Equal("/healthz", c.Spec.StringAt("livenessProbe.httpGet.path"));
             Assert.Equal("/readyz", c.Spec.StringAt("readinessProbe.httpGet.path"));
         }

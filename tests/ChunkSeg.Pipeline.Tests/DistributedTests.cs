@@ -18,7 +18,7 @@ namespace ChunkSeg.Pipeline.Tests;
 /// never a fixed delay.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
+public sealed partial class DistributedTests(ITestOutputHelper output) : IDisposable
 {
     private const string Secret = "test-cluster-secret";
     private readonly TempDir _dir = new();
@@ -684,14 +684,14 @@ public sealed class DistributedTests(ITestOutputHelper output) : IDisposable
         }
 
         public ChunkSegProcess StartNode(string name, string? drill = null, bool register = true, int? port = null,
-            IReadOnlyDictionary<string, string>? environment = null)
+            IReadOnlyDictionary<string, string>? environment = null, string[]? args = null)
         {
             port ??= FreePort();
             _nodePorts[name] = port.Value;
             var variables = new Dictionary<string, string>(environment ?? _environment);
             if (drill is not null) variables["CHUNKSEG_FAULT_DRILL"] = drill;
             var process = new ChunkSegProcess(dir[register ? $"{name}.log" : $"{name}-{Guid.NewGuid():N}.log"], variables, ["worker", "--hostname", "127.0.0.1", "--port", port.Value.ToString(CultureInfo.InvariantCulture),
-                .. SeedArgs, "--concurrency", "1", "--name", name, "--backend", "cpu"]);
+                .. SeedArgs, "--concurrency", "1", "--name", name, .. args ?? ["--backend", "cpu"]]);
             own(process);
             if (register) Nodes.Add(process);
             return process;

@@ -6,6 +6,7 @@ using ChunkSeg.Cluster;
 using ChunkSeg.Cluster.Dispatch;
 using ChunkSeg.Cluster.Node;
 using ChunkSeg.Cli.Distributed;
+using ChunkSeg.Cli.Monitoring;
 using ChunkSeg.Pipelines;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
@@ -46,10 +47,16 @@ internal static class ClusterCommands
         Description = "The address other members reach this one at (default: this machine's host name)",
     };
 
-    private static Option<int> HealthPortOption() => new("--health-port")
+    private static Option<int> HttpPortOption(string what) => new("--http-port")
     {
-        Description = "Serve /healthz and /readyz on this port for Kubernetes probes (0: none)",
+        Description = $"Serve /healthz and /readyz (Kubernetes' probes), /metrics (Prometheus){what} on this port (0: none)",
         DefaultValueFactory = _ => 0,
+    };
+
+    private static Option<string> HttpAddressOption() => new("--http-address")
+    {
+        Description = "The address --http-port listens on (default 0.0.0.0: all interfaces; 127.0.0.1: this machine only)",
+        DefaultValueFactory = _ => "0.0.0.0",
     };
 
     private static Option<bool> JsonOption(string what) => new("--json") { Description = $"Print {what} as JSON" };
@@ -67,14 +74,14 @@ internal static class ClusterCommands
 
     private static Command Worker(CommandContext context)
     {
-        var (seeds, port, hostname, health) = (SeedOption(), PortOption(), HostnameOption(), HealthPortOption());
+        var (seeds, port, hostname, http, httpAddress) = (SeedOption(), PortOption(), HostnameOption(), HttpPortOption(""), HttpAddressOption());
         var concurrency = new Option<int>("--concurrency") { Description = "Chunks processed at once (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var backend = Options.Backend("features, the forest, the segmentation and the split's blur");
         var storeRoot = new Option<string>("--store-root") { Description = "The shared store: every path a chunk names must lie below it", DefaultValueFactory = _ => "/" };
         var name = new Option<string?>("--name") { Description = "Node name in status (default: HOST-PID)" };
         var command = new Command("worker", "A gpu-node: hosts chunk actors of the cluster and processes their chunks until stopped (SIGTERM drains, then leaves)")
         {
-            seeds, port, hostname, concurrency, backend, storeRoot, name, health,
+            seeds, port, hostname, concurrency, backend, storeRoot, name, http, httpAddress,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -91,10 +98,11 @@ internal static class ClusterCommands
             var drill = FaultDrill.FromEnvironment();
             var identity = new NodeIdentity(nodeName, compute.Name, compute.Name == "cpu" ? null : compute.Device, n);
             var member = ClusterMember.StartGpuNode(settings, identity,
-                spec => RunPasses.Open(spec, guard, nodeName, compute) is var processor && drill is not null ? drill.Wrap(spec, processor) : processor, logs);
+                spec => FaultDrill.WrapAll(drill, spec, RunPasses.Open(spec, guard, nodeName, compute)), logs);
             logs.CreateLogger("worker").LogInformation("Node {Node} ({Backend}, {Concurrency} at once) joining through {Seeds} as {Host}:{Port}",
                 nodeName, compute.Name, n, string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port);
-            using var probes = HealthEndpoint.Start(parse.GetValue(health), () => member.IsUp);
+            await using var monitoring = await MonitoringServer.StartAsync(parse.GetValue(http), parse.GetValue(httpAddress)!, "chunkseg-worker", member,
+                jobPage: false, ct).ConfigureAwait(false);
             return await member.RunUntilStoppedAsync(ct).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;
@@ -102,14 +110,14 @@ internal static class ClusterCommands
 
     private static Command Coordinator(CommandContext context)
     {
-        var (seeds, port, hostname, health) = (SeedOption(), PortOption(), HostnameOption(), HealthPortOption());
+        var (seeds, port, hostname, http, httpAddress) = (SeedOption(), PortOption(), HostnameOption(), HttpPortOption(" and the job page at /"), HttpAddressOption());
         var storeRoot = new Option<string?>("--store-root") { Description = "The shared store; the job ledger goes to STORE/.chunkseg-cluster unless --state is given" };
         var state = new Option<string?>("--state") { Description = "Folder of the job ledger (jobs.jsonl); every coordinator of the cluster must see the same one" };
         var jobs = new Option<int>("--max-jobs") { Description = "Jobs run side by side, at most (the rest wait in order)", DefaultValueFactory = _ => 1 };
         var lease = new Option<double>("--chunk-lease") { Description = "Seconds a gpu-node may hold a chunk before it is sent elsewhere", DefaultValueFactory = _ => 600 };
         var command = new Command("coordinator", "A coordinator: hosts the job manager (a cluster singleton; run two for failover) and runs the jobs' passes over the gpu-nodes")
         {
-            seeds, port, hostname, storeRoot, state, jobs, lease, health,
+            seeds, port, hostname, storeRoot, state, jobs, lease, http, httpAddress,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -130,7 +138,8 @@ internal static class ClusterCommands
             var member = ClusterMember.StartCoordinator(settings, options, logs);
             logger.LogInformation("Coordinator joining through {Seeds} as {Host}:{Port}; ledger in {State}",
                 string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port, stateDir);
-            using var probes = HealthEndpoint.Start(parse.GetValue(health), () => member.IsUp);
+            await using var monitoring = await MonitoringServer.StartAsync(parse.GetValue(http), parse.GetValue(httpAddress)!, "chunkseg-coordinator", member,
+                jobPage: true, ct).ConfigureAwait(false);
             return await member.RunUntilStoppedAsync(ct).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;

@@ -1,9 +1,12 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using ChunkSeg.Cluster.Dispatch;
+using ChunkSeg.Contracts.Geometry;
 using ChunkSeg.Contracts.Messages;
+using ChunkSeg.Contracts.Telemetry;
 using ChunkSeg.Coordinator.Execution;
 using ChunkSeg.Pipelines;
 using Microsoft.Extensions.Logging;
@@ -37,13 +40,48 @@ public sealed class JobManager : ReceiveActor, IWithTimers
 
     private sealed class Job(SubmitJob submitted, JobStatus status)
     {
+        private readonly List<PassTracker> _passes = [];
+
         public SubmitJob Submitted { get; } = submitted;
         public JobStatus Status { get; set; } = status;
         public CancellationTokenSource? Cancel { get; set; }
         public Task? Running { get; set; }
         public bool Resuming { get; set; }
         public bool IsFinal => Status.State is "done" or "failed" or "cancelled";
+
+        /// <summary>The tracker of a chunk pass this job starts (called from the job's own thread).</summary>
+        public PassTracker Track(JobSpec pass, ChunkGrid grid)
+        {
+            lock (_passes)
+            {
+                var tracker = new PassTracker(Submitted.Id, _passes.Count, pass, grid);
+                _passes.Add(tracker);
+                return tracker;
+            }
+        }
+
+        public PassTracker? Pass(int index)
+        {
+            lock (_passes) return index >= 0 && index < _passes.Count ? _passes[index] : null;
+        }
+
+        public IReadOnlyList<PassStatus> Passes()
+        {
+            lock (_passes) return [.. _passes.Select(p => p.Snapshot())];
+        }
+
+        /// <summary>Forgets the passes (a job restarted, or finished long ago): their chunk maps cost a byte per chunk.</summary>
+        public void ForgetPasses()
+        {
+            lock (_passes) _passes.Clear();
+        }
     }
+
+    /// <summary>Finished jobs whose passes (chunk maps, failures) are kept for the job page; older ones keep their status only.</summary>
+    private const int FinishedJobsTracked = 8;
+
+    /// <summary>A plane of the chunk map holds at most this many chunks (a message must stay within the cluster's frame size).</summary>
+    public const int MaxMapChunks = 65536;
 
     private readonly JobLedger _ledger;
     private readonly byte[]? _secret;
@@ -53,7 +91,8 @@ public sealed class JobManager : ReceiveActor, IWithTimers
     private readonly DispatchSettings _dispatch;
     private readonly ILoggerFactory _logs;
     private readonly ILogger _logger;
-    private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+    // Concurrent: the metrics' collection thread reads it; only this actor writes.
+    private readonly ConcurrentDictionary<string, Job> _jobs = new(StringComparer.Ordinal);
     private bool _stopping;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -91,6 +130,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         Receive<CancelJob>(OnCancel);
         Receive<ChangeMember>(OnChangeMember);
         Receive<GetClusterStatus>(q => Sender.Tell(Status(q.Job, null)));
+        Receive<GetChunkMap>(q => Sender.Tell(Map(q)));
         Receive<Progressed>(p =>
         {
             if (_jobs.TryGetValue(p.Id, out var job)) job.Status = job.Status with { Stage = p.Stage, ChunksDone = p.Done, ChunksTotal = p.Total };
@@ -121,6 +161,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
             }
             _jobs[entry.Job.Id] = job;
         }
+        ChunkSegTelemetry.SetJobSource(() => _jobs.Values.Select(j => (j.Submitted.Id, j.Status.State, j.Passes())));
         int resumed = _jobs.Values.Count(j => !j.IsFinal);
         _logger.LogInformation("Coordinator singleton started on {Address}: {Jobs} job(s) in the ledger, {Resumed} to run", 
             Akka.Cluster.Cluster.Get(Context.System).SelfAddress, _jobs.Count, resumed);
@@ -132,6 +173,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         // Hand-over: this coordinator's jobs stop here and are resumed by the next singleton, which must not find them still
         // writing; so wait (bounded) for them to notice the cancellation.
         _stopping = true;
+        ChunkSegTelemetry.SetJobSource(null);
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         var running = _jobs.Values.Where(j => j.Running is { IsCompleted: false }).ToList();
         foreach (var job in running) job.Cancel?.Cancel();
@@ -221,6 +263,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
     {
         var cts = new CancellationTokenSource();
         job.Cancel = cts;
+        job.ForgetPasses();
         job.Status = job.Status with { State = "running", Started = DateTimeOffset.UtcNow, Error = null, FailedChunks = [] };
         _ledger.Append(job.Submitted, job.Status);
         _logger.LogInformation("Job {Job} {Verb}: {Output}", job.Submitted.Id, job.Resuming ? "resumed" : "started", job.Submitted.Output);
@@ -232,7 +275,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         string run = job.Submitted.Run;
         job.Running = Task.Run(async () =>
         {
-            Func<IChunkTransport> transport = () => new ClusterChunkTransport(region, board, dispatch, transportLogger);
+            Func<IChunkTransport> transport = () => new ClusterChunkTransport(region, board, dispatch, transportLogger, job.Track);
             try
             {
                 if (BatchSpec.IsBatchJson(run))
@@ -266,6 +309,7 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         job.Cancel = null;
         if (ended.Error is { } error && ended.State == "failed") _logger.LogError("Job {Job} failed: {Error}", ended.Id, error);
         Finish(job, ended.State, ended.Error);
+        foreach (var old in _jobs.Values.Where(j => j.IsFinal).OrderByDescending(j => j.Status.Finished).Skip(FinishedJobsTracked)) old.ForgetPasses();
         StartQueued();
     }
 
@@ -279,12 +323,34 @@ public sealed class JobManager : ReceiveActor, IWithTimers
 
     private ClusterStatus Status(string? id, string? message)
     {
-        var jobs = _jobs.Values.Where(j => id is null || j.Submitted.Id == id).OrderBy(j => j.Submitted.Submitted).Select(j => j.Status).ToList();
+        // Passes (chunk counts, rates, failures) for the job asked about, or for the running jobs: all jobs' would not fit a message.
+        var jobs = _jobs.Values.Where(j => id is null || j.Submitted.Id == id).OrderBy(j => j.Submitted.Submitted)
+            .Select(j => id is not null || j.Running is not null ? j.Status with { Passes = j.Passes() } : j.Status).ToList();
         if (id is not null && jobs.Count == 0) message ??= $"job {id}: not known to the coordinator";
         // The board holds each node's latest heartbeat.
-        var workers = _board.Nodes.Where(n => n.Reachable && DateTimeOffset.UtcNow - n.Beat.Time < TimeSpan.FromMinutes(1)).Select(n => n.Beat)
-            .OrderBy(b => b.Node, StringComparer.Ordinal).ToList();
-        return new ClusterStatus(Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), jobs, workers, _board.Load(), message);
+        var now = DateTimeOffset.UtcNow;
+        var nodes = _board.Nodes.OrderBy(n => n.Beat.Node, StringComparer.Ordinal).ToList();
+        return new ClusterStatus(Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), jobs,
+            [.. nodes.Where(n => !NodeBoard.IsGone(n, now)).Select(n => n.Beat)], _board.Load(), message,
+            [.. nodes.Where(n => NodeBoard.IsGone(n, now)).Select(n => n.Beat)]);
+    }
+
+    private ChunkMap Map(GetChunkMap q)
+    {
+        ChunkMap Refuse(string error) => new(q.Job, q.Pass, q.T, q.Z, 0, 0, "", error);
+        if (!_jobs.TryGetValue(q.Job, out var job)) return Refuse($"job {q.Job}: not known to the coordinator");
+        if (job.Pass(q.Pass) is not { } pass) return Refuse($"job {q.Job}: no pass {q.Pass} tracked (passes are kept while a job runs and for the latest finished jobs)");
+        var status = pass.Snapshot();
+        long height = status.Grid[2], width = status.Grid[3];
+        if (height * width > MaxMapChunks) return Refuse($"a plane of this pass has {height * width} chunks, more than the {MaxMapChunks} a map shows");
+        try
+        {
+            return new ChunkMap(q.Job, q.Pass, q.T, q.Z, height, width, pass.Plane(q.T, q.Z));
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            return Refuse(e.Message.Split(" (Parameter")[0]);
+        }
     }
 
     /// <summary>A run's stage and chunk counts, reported to the manager (what status shows).</summary>

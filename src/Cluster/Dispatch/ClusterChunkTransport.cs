@@ -63,6 +63,8 @@ public sealed class ClusterChunkTransport : IChunkTransport
     private TaskCompletionSource _changed = NewSignal();
     private JobSpec? _job;
     private ChunkGrid? _grid;
+    private readonly Func<JobSpec, ChunkGrid, PassTracker>? _track;
+    private PassTracker? _tracker;
     private Timer? _tick;
     private int _passSalt;
     private long _sent, _received, _duplicates, _resent;
@@ -86,12 +88,15 @@ public sealed class ClusterChunkTransport : IChunkTransport
     }
 
     /// <param name="region">The <c>chunk</c> shard region (the coordinator's, which hosts no shards).</param>
-    public ClusterChunkTransport(IActorRef region, NodeBoard board, DispatchSettings settings, ILogger logger)
+    /// <param name="track">Gives the pass a tracker of its chunks' states (the job page, status, metrics); null: none.</param>
+    public ClusterChunkTransport(IActorRef region, NodeBoard board, DispatchSettings settings, ILogger logger,
+        Func<JobSpec, ChunkGrid, PassTracker>? track = null)
     {
         _region = region;
         _board = board;
         _settings = settings;
         _logger = logger;
+        _track = track;
     }
 
     /// <summary>Chunk messages sent (first copies, resends and speculative copies) and node messages received, for the bench.</summary>
@@ -109,6 +114,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
         _job = job;
         _grid = grid;
         _passSalt = (int)(StableHash(job.Id.Value) % ShardCount);
+        _tracker = _track?.Invoke(job, grid);
         _board.Register(job.Id.Value, this);
         _tick = new Timer(_ => Pump(), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
         return Task.CompletedTask;
@@ -140,9 +146,12 @@ public sealed class ClusterChunkTransport : IChunkTransport
 
     public IAsyncEnumerable<object> Results(CancellationToken cancellationToken) => _results.Reader.ReadAllAsync(cancellationToken);
 
+    public void Recorded(long chunk) => _tracker?.Recorded(chunk);
+
     public Task CompleteAsync()
     {
         _tick?.Dispose();
+        _tracker?.End();
         if (_job is { } job) _board.Unregister(job.Id.Value, this);
         _results.Writer.TryComplete();
         lock (_gate) Signal();
@@ -224,6 +233,8 @@ public sealed class ClusterChunkTransport : IChunkTransport
         {
             return;   // the chunk was already answered (a straggler's second copy, or a stale attempt)
         }
+        if (result.Completed is { } completed) _tracker?.Completed(completed);
+        else _tracker?.Failed(result.Failed!);
         _results.Writer.TryWrite(result.Result);
         Signal();
     }
@@ -254,9 +265,11 @@ public sealed class ClusterChunkTransport : IChunkTransport
                     if (losses < MaxLosses || flight.Copies.Count > 1) continue;
                     _flights.Remove(chunk);
                     _losses.Remove(chunk);
-                    _results.Writer.TryWrite(new ChunkFailed(flight.Command.Job, flight.Command.Chunk, flight.Command.Attempt,
+                    var poison = new ChunkFailed(flight.Command.Job, flight.Command.Chunk, flight.Command.Attempt,
                         $"the gpu-node running it stopped without answering {losses} times (killed, out of memory or crashed; last {node})",
-                        Retryable: false, Worker: node));
+                        Retryable: false, Worker: node);
+                    _tracker?.Failed(poison);
+                    _results.Writer.TryWrite(poison);
                 }
             }
             foreach (var flight in _flights.Values.ToList())
@@ -390,6 +403,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
         var command = flight.Command;
         string? node = _board.NodeOfShard(shard);
         flight.Copies.Add(new Copy(node, shard, now));
+        _tracker?.Sent(command.Chunk.Value, command.Attempt);
         if (node is not null) load[node] = load.GetValueOrDefault(node) + 1;
         _region.Tell(new ChunkWork(job, command.Chunk.Value, command.Attempt, shard, flight.Trace.Parent, flight.Trace.State));
         Interlocked.Increment(ref _sent);
@@ -411,6 +425,7 @@ public sealed class ClusterChunkTransport : IChunkTransport
         _flights.Remove(flight.Command.Chunk.Value);
         _pending.AddFirst(new Pending(flight.Command, 0, flight.Trace));
         Interlocked.Increment(ref _resent);
+        _tracker?.Dropped(flight.Command.Chunk.Value, why);
         _logger.LogWarning("Chunk {Chunk} of {Job} sent again: {Why}", flight.Command.Chunk.Value, flight.Command.Job, why);
     }
 

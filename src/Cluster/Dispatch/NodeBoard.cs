@@ -42,6 +42,16 @@ public sealed class NodeBoard
 
     public bool IsAvailable(string node) => _nodes.TryGetValue(node, out var s) && s.Available;
 
+    /// <summary>A node not heard from for this long is shown gone (its heartbeats come every second).</summary>
+    public static readonly TimeSpan Silence = TimeSpan.FromMinutes(1);
+
+    /// <summary>Whether a node is lost to the coordinator: unreachable, left, removed or silent for <see cref="Silence"/>.</summary>
+    public static bool IsGone(NodeState node, DateTimeOffset now) => !node.Reachable || now - node.Beat.Time >= Silence;
+
+    /// <summary>A node's state as status and the metrics show it: up, draining or gone.</summary>
+    public static string StateOf(NodeState node, DateTimeOffset now) =>
+        IsGone(node, now) ? "gone" : node.Draining || node.Beat.Draining ? "draining" : "up";
+
     /// <summary>A heartbeat: the node exists, with this capacity (it gets work once its shard region is registered too).</summary>
     public void Heard(NodeHeartbeat beat)
     {

@@ -142,7 +142,7 @@ public sealed class NodeRunner : ReceiveActor, IWithTimers
         if (finished.Result is ChunkFailed f)
         {
             _failed++;
-            _coordinator.Tell(new ChunkResult(_identity.Name, null, f));
+            _coordinator.Tell(new ChunkResult(_identity.Name, null, f with { Worker = _identity.Name }));
         }
         else
         {

@@ -70,14 +70,41 @@ public sealed record ClusterReply(bool Ok, string Message) : IClusterMessage;
 
 /// <summary>A job as the coordinator reports it.</summary>
 public sealed record JobStatus(string Id, string State, string Output, string? Stage, long ChunksDone, long ChunksTotal,
-    DateTimeOffset Submitted, DateTimeOffset? Started, DateTimeOffset? Finished, string? Error, IReadOnlyList<string> FailedChunks);
+    DateTimeOffset Submitted, DateTimeOffset? Started, DateTimeOffset? Finished, string? Error, IReadOnlyList<string> FailedChunks,
+    IReadOnlyList<PassStatus>? Passes = null);
+
+/// <summary>
+/// One chunk pass of a running or finished job, as its coordinator saw it: chunks done (<paramref name="ChunksDoneHere"/> of
+/// them by this run, the rest recorded by an earlier one), failed now, sent again; rate and time left from this run's chunks;
+/// the chunk grid's shape (time points, z, y, x); the latest failures and re-sends.
+/// </summary>
+public sealed record PassStatus(int Index, string Pass, string Stage, string State, long ChunksDone, long ChunksTotal, long ChunksDoneHere,
+    long ChunksFailed, long ChunksResent, long VoxelsDone, long VoxelsTotal, double Seconds, double VoxelsPerSecond, double? SecondsLeft,
+    long[] Grid, IReadOnlyList<ChunkFailure> Failures, IReadOnlyList<ChunkResend> Resends);
+
+/// <summary>An attempt of a chunk that failed on <paramref name="Node"/>; <paramref name="Retried"/> once it was sent again.</summary>
+public sealed record ChunkFailure(long Chunk, int Attempt, string Node, string Reason, DateTimeOffset Time, bool Retried = false);
+
+/// <summary>A chunk sent again because its node went away, its lease ran out or it was refused.</summary>
+public sealed record ChunkResend(long Chunk, string Why, DateTimeOffset Time);
+
+/// <summary>Ask the coordinator for the states of one z-plane of a pass's chunk grid (the job page's picture).</summary>
+public sealed record GetChunkMap(string Job, int Pass, long T, long Z) : IClusterMessage;
+
+/// <summary>
+/// The answer to <see cref="GetChunkMap"/>: one character per chunk of the plane, row by row (<c>.</c> waiting, <c>i</c> in
+/// flight, <c>r</c> sent again, <c>d</c> done, <c>f</c> failed); <paramref name="Error"/> when there is no such plane.
+/// </summary>
+public sealed record ChunkMap(string Job, int Pass, long T, long Z, long Height, long Width, string States, string? Error = null) : IClusterMessage;
 
 /// <summary>Chunks a gpu-node holds for the coordinator now (accepted, not yet answered).</summary>
 public sealed record NodeLoad(string Node, int InFlight, int Window, int Shards);
 
 /// <summary>The coordinator's answer to <see cref="GetClusterStatus"/>.</summary>
+/// <paramref name="Lost"/>: gpu-nodes the coordinator heard from that are gone now (unreachable, left, removed or silent for a
+/// minute), with their last heartbeat.
 public sealed record ClusterStatus(string Coordinator, IReadOnlyList<JobStatus> Jobs, IReadOnlyList<NodeHeartbeat> Workers,
-    IReadOnlyList<NodeLoad> Load, string? Message = null) : IClusterMessage;
+    IReadOnlyList<NodeLoad> Load, string? Message = null, IReadOnlyList<NodeHeartbeat>? Lost = null) : IClusterMessage;
 
 /// <summary>One member as a member sees it.</summary>
 public sealed record MemberView(string Address, string Status, IReadOnlyList<string> Roles, bool Reachable);

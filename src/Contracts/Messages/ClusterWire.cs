@@ -45,6 +45,8 @@ public static class ClusterWire
         [typeof(ClusterReply)] = "reply.v1",
         [typeof(ClusterStatus)] = "status.v1",
         [typeof(ClusterView)] = "view.v1",
+        [typeof(GetChunkMap)] = "get-chunk-map.v1",
+        [typeof(ChunkMap)] = "chunk-map.v1",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, Type> Types = Manifests.ToFrozenDictionary(p => p.Value, p => p.Key, StringComparer.Ordinal);

@@ -22,6 +22,12 @@ public interface IChunkTransport : IAsyncDisposable
 
     ValueTask SendAsync(ProcessChunk command, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Chunk <paramref name="chunk"/> was recorded by an earlier run and will not be sent (a resumed job): a transport that
+    /// shows the pass's chunks (the cluster's job page) shows it done.
+    /// </summary>
+    void Recorded(long chunk) { }
+
     /// <summary>Replies from the workers: <see cref="ChunkCompleted"/> or <see cref="ChunkFailed"/>.</summary>
     IAsyncEnumerable<object> Results(CancellationToken cancellationToken);
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
+using ChunkSeg.Contracts.Messages;
 
 namespace ChunkSeg.Contracts.Telemetry;
 
@@ -31,7 +32,10 @@ public static class ChunkSegTelemetry
     public static Counter<long> ChunksCompleted { get; } =
         Meter.CreateCounter<long>("chunkseg.chunks.completed", "{chunk}", "Chunks whose core was written");
 
-    /// <summary>Chunk attempts that failed (tags <c>stage</c>, <c>worker</c>); a retried chunk can count more than once.</summary>
+    /// <summary>
+    /// Chunk attempts that failed (tags <c>stage</c>, <c>worker</c>); a retried chunk can count more than once. Counted where
+    /// the answers arrive (the coordinator, or the embedded run), so a chunk whose node died counts too.
+    /// </summary>
     public static Counter<long> ChunksFailed { get; } =
         Meter.CreateCounter<long>("chunkseg.chunks.failed", "{chunk}", "Chunk attempts that failed");
 
@@ -39,19 +43,27 @@ public static class ChunkSegTelemetry
     public static Counter<long> VoxelsProcessed { get; } =
         Meter.CreateCounter<long>("chunkseg.voxels.processed", "{voxel}", "Core voxels written");
 
-    /// <summary>Seconds per completed chunk: read, compute and write (tag <c>stage</c>).</summary>
+    /// <summary>Seconds per completed chunk: read, compute and write (tags <c>stage</c>, <c>worker</c>).</summary>
     public static Histogram<double> StageDuration { get; } =
-        Meter.CreateHistogram<double>("chunkseg.stage.duration", "s", "Seconds to process one chunk (read, compute, write)");
+        Meter.CreateHistogram("chunkseg.stage.duration", "s", "Seconds to process one chunk (read, compute, write)", tags: null,
+            // Seconds, not the SDK's default millisecond-scale buckets (0 – 10,000).
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] });
 
     private static Func<long?>? _gpuMemory;
 
     private static Func<IEnumerable<(string Role, string Status, long Count)>>? _members;
-    private static Func<IEnumerable<(string Node, long InFlight, long Shards)>>? _nodes;
+    private static Func<IEnumerable<(string Node, string State, long InFlight, long Shards)>>? _nodes;
+    private static Func<IEnumerable<(string Job, string State, IReadOnlyList<PassStatus> Passes)>>? _jobs;
 
     /// <summary>Cluster members by role and status (tags <c>role</c>, <c>status</c>), as this member sees them.</summary>
     public static ObservableGauge<long> ClusterMembers { get; } =
         Meter.CreateObservableGauge("chunkseg.cluster.members", () => Observe(_members, m => new Measurement<long>(m.Count,
             new KeyValuePair<string, object?>("role", m.Role), new KeyValuePair<string, object?>("status", m.Status))), "{member}", "Cluster members by role and status");
+
+    /// <summary>Each gpu-node the coordinator knows, 1 in its state (tags <c>node</c>, <c>state</c>: up, draining or gone).</summary>
+    public static ObservableGauge<long> ClusterNodes { get; } =
+        Meter.CreateObservableGauge("chunkseg.cluster.nodes", () => Observe(_nodes, n => new Measurement<long>(1,
+            new KeyValuePair<string, object?>("node", n.Node), new KeyValuePair<string, object?>("state", n.State))), "{node}", "gpu-nodes the coordinator knows, by state");
 
     /// <summary>Chunks a gpu-node holds for the coordinator (tag <c>node</c>); reported by the coordinator.</summary>
     public static ObservableGauge<long> ChunksInFlight { get; } =
@@ -65,11 +77,51 @@ public static class ChunkSegTelemetry
 
     /// <summary>Feeds the cluster gauges (called at each collection; keep them cheap). Null stops them.</summary>
     public static void SetClusterSources(Func<IEnumerable<(string Role, string Status, long Count)>>? members,
-        Func<IEnumerable<(string Node, long InFlight, long Shards)>>? nodes)
+        Func<IEnumerable<(string Node, string State, long InFlight, long Shards)>>? nodes)
     {
         Volatile.Write(ref _members, members);
         Volatile.Write(ref _nodes, nodes);
     }
+
+    /// <summary>Jobs the coordinator knows, by state (tag <c>state</c>: queued, running, done, failed, cancelled).</summary>
+    public static ObservableGauge<long> Jobs { get; } =
+        Meter.CreateObservableGauge("chunkseg.jobs", ObserveJobStates, "{job}", "Jobs the coordinator knows, by state");
+
+    /// <summary>
+    /// Chunks of each pass of the coordinator's jobs (tags <c>job.id</c>, <c>pass</c>, <c>stage</c>, <c>state</c>: total, done,
+    /// failed, resent); the jobs the coordinator tracks (running ones and the latest finished).
+    /// </summary>
+    public static ObservableGauge<long> JobChunks { get; } =
+        Meter.CreateObservableGauge("chunkseg.job.chunks", ObserveJobChunks, "{chunk}", "Chunks of a job's pass, by state");
+
+    /// <summary>Seconds until a running pass ends at its rate so far (tags <c>job.id</c>, <c>pass</c>, <c>stage</c>), once known.</summary>
+    public static ObservableGauge<double> JobTimeLeft { get; } =
+        Meter.CreateObservableGauge("chunkseg.job.time_left", ObserveTimeLeft, "s", "Seconds until a running pass ends, at its rate so far");
+
+    /// <summary>Feeds the job gauges from the active coordinator's jobs (called at each collection). Null stops them.</summary>
+    public static void SetJobSource(Func<IEnumerable<(string Job, string State, IReadOnlyList<PassStatus> Passes)>>? jobs) =>
+        Volatile.Write(ref _jobs, jobs);
+
+    private static IEnumerable<Measurement<long>> ObserveJobStates() =>
+        Volatile.Read(ref _jobs)?.Invoke().GroupBy(j => j.State).Select(g => new Measurement<long>(g.LongCount(),
+            new KeyValuePair<string, object?>("state", g.Key))).ToArray() ?? [];
+
+    private static IEnumerable<Measurement<long>> ObserveJobChunks()
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (var (job, _, passes) in Volatile.Read(ref _jobs)?.Invoke() ?? [])
+            foreach (var pass in passes)
+                foreach (var (state, count) in new[] { ("total", pass.ChunksTotal), ("done", pass.ChunksDone), ("failed", pass.ChunksFailed), ("resent", pass.ChunksResent) })
+                    measurements.Add(new Measurement<long>(count, PassTags(job, pass, ("state", state))));
+        return measurements;
+    }
+
+    private static IEnumerable<Measurement<double>> ObserveTimeLeft() =>
+        (Volatile.Read(ref _jobs)?.Invoke() ?? []).SelectMany(j => j.Passes.Where(p => p.State == "running" && p.SecondsLeft is not null)
+            .Select(p => new Measurement<double>(p.SecondsLeft!.Value, PassTags(j.Job, p)))).ToArray();
+
+    private static KeyValuePair<string, object?>[] PassTags(string job, PassStatus pass, params (string Key, string Value)[] more) =>
+        [new("job.id", job), new("pass", pass.Pass), new("stage", pass.Stage), .. more.Select(m => new KeyValuePair<string, object?>(m.Key, m.Value))];
 
     private static IEnumerable<Measurement<long>> Observe<T>(Func<IEnumerable<T>>? source, Func<T, Measurement<long>> measure) =>
         source is null ? [] : source().Select(measure).ToArray();

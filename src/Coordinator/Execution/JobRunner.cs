@@ -60,7 +60,12 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
                 producerToken.ThrowIfCancellationRequested();
                 while (retries.Reader.TryRead(out var retry))
                     await transport.SendAsync(retry, producerToken).ConfigureAwait(false);
-                if (manifest.IsDone(i)) { Interlocked.Add(ref voxelsSkipped, grid[i].Core.VoxelCount); continue; }
+                if (manifest.IsDone(i))
+                {
+                    Interlocked.Add(ref voxelsSkipped, grid[i].Core.VoxelCount);
+                    transport.Recorded(i);
+                    continue;
+                }
                 await transport.SendAsync(new ProcessChunk(job.Id, new ChunkId(i), 1), producerToken).ConfigureAwait(false);
             }
             await foreach (var retry in retries.Reader.ReadAllAsync(producerToken).ConfigureAwait(false))
@@ -90,6 +95,7 @@ public sealed class JobRunner(IChunkTransport transport, ILogger logger, int max
                         break;
                     case ChunkFailed fail when fail.Job == job.Id:
                         if (resolved[(int)fail.Chunk.Value]) break;
+                        ChunkSegTelemetry.ChunksFailed.Add(1, new KeyValuePair<string, object?>("stage", job.Stage), new KeyValuePair<string, object?>("worker", fail.Worker));
                         if (fail.Retryable && fail.Attempt < maxAttempts)
                         {
                             logger.LogWarning("Chunk {Chunk} failed on {Worker} (attempt {Attempt}): {Reason}; retrying", fail.Chunk, fail.Worker, fail.Attempt, fail.Reason);

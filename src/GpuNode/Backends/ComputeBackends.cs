@@ -1,4 +1,5 @@
 using ChunkSeg.Contracts.Errors;
+using ChunkSeg.Contracts.Telemetry;
 using ChunkSeg.IlgpuKernels.Runtime;
 
 namespace ChunkSeg.GpuNode.Backends;
@@ -25,11 +26,11 @@ public static class ComputeBackends
             case "gpu":
                 if (!GpuDevice.TryOpen(choice, out var device, out string whyNot))
                     throw new UsageException($"--backend gpu: {whyNot}" + (string.IsNullOrWhiteSpace(choice) ? "" : $" ({GpuDevice.SelectionVariable}={choice})"));
-                return new GpuBackend(device!);
+                return Watched(device!);
             case "auto":
                 // A GPU when one is present. ILGPU's CPU accelerator is no GPU: auto never takes it, whatever CHUNKSEG_GPU says.
                 if (string.Equals(choice?.Trim(), "cpu", StringComparison.OrdinalIgnoreCase)) choice = null;
-                if (GpuDevice.TryOpen(choice, out var gpu, out string none)) return new GpuBackend(gpu!);
+                if (GpuDevice.TryOpen(choice, out var gpu, out string none)) return Watched(gpu!);
                 if (File.Exists(nvidiaDeviceNode))
                     warn?.Invoke($"--backend auto: this machine has an NVIDIA GPU ({nvidiaDeviceNode}) but ILGPU cannot use it: {none}; computing on the CPU. " +
                         "A container needs NVIDIA's container toolkit with the driver's 'compute' capability (it mounts libcuda.so.1), as the gpu-node image's pod spec asks");
@@ -37,5 +38,12 @@ public static class ComputeBackends
             default:
                 throw new UsageException($"--backend {name}: use cpu, gpu or auto");
         }
+    }
+
+    /// <summary>The device's backend, its buffers' memory reported as <c>chunkseg.gpu.memory</c> from now on.</summary>
+    private static GpuBackend Watched(GpuDevice device)
+    {
+        ChunkSegTelemetry.SetGpuMemorySource(() => device.BufferBytes);
+        return new GpuBackend(device);
     }
 }

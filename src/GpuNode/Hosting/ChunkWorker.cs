@@ -68,21 +68,21 @@ public sealed class ChunkWorker
             var done = new ChunkCompleted(_job.Id, command.Chunk, command.Attempt, chunk.Core.VoxelCount, checksum, clock.Elapsed, _name);
             ChunkSegTelemetry.ChunksCompleted.Add(1, tags);
             ChunkSegTelemetry.VoxelsProcessed.Add(done.Voxels, new KeyValuePair<string, object?>("stage", _job.Stage));
-            ChunkSegTelemetry.StageDuration.Record(done.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("stage", _job.Stage));
+            ChunkSegTelemetry.StageDuration.Record(done.Elapsed.TotalSeconds, tags);
             return done;
         }
         catch (ChunkSegException e)
         {
             // Data errors (corrupt chunk, unsupported dtype) fail the same way every time: do not retry.
-            return Failed(span, tags, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, e.Message, Retryable: false, _name));
+            return Failed(span, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, e.Message, Retryable: false, _name));
         }
         catch (IOException e)
         {
-            return Failed(span, tags, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"I/O error: {e.Message}", Retryable: true, _name));
+            return Failed(span, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"I/O error: {e.Message}", Retryable: true, _name));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return Failed(span, tags, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"{e.GetType().Name}: {e.Message}", Retryable: true, _name));
+            return Failed(span, e, new ChunkFailed(_job.Id, command.Chunk, command.Attempt, $"{e.GetType().Name}: {e.Message}", Retryable: true, _name));
         }
     }
 
@@ -106,9 +106,8 @@ public sealed class ChunkWorker
         }
     }
 
-    private static ChunkFailed Failed(Activity? span, in TagList tags, Exception e, ChunkFailed failed)
+    private static ChunkFailed Failed(Activity? span, Exception e, ChunkFailed failed)
     {
-        ChunkSegTelemetry.ChunksFailed.Add(1, tags);
         span?.AddException(e).SetStatus(ActivityStatusCode.Error, failed.Reason);
         return failed;
     }

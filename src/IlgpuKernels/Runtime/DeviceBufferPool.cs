@@ -19,7 +19,10 @@ namespace ChunkSeg.IlgpuKernels.Runtime;
 internal sealed class DeviceBufferPool(Accelerator accelerator, long idleLimitBytes) : IDisposable
 {
     private readonly ConcurrentDictionary<long, ConcurrentBag<MemoryBuffer1D<float, Stride1D.Dense>>> _idle = new();
-    private long _idleBytes;
+    private long _idleBytes, _heldBytes;
+
+    /// <summary>Device memory allocated through this pool and not freed: buffers in use and idle ones kept for reuse.</summary>
+    public long HeldBytes => Interlocked.Read(ref _heldBytes);
 
     /// <summary>Idle bytes kept (the device gives a quarter of its memory), at least 64 MiB.</summary>
     public long IdleLimitBytes { get; } = Math.Max(1L << 26, idleLimitBytes);
@@ -33,7 +36,9 @@ internal sealed class DeviceBufferPool(Accelerator accelerator, long idleLimitBy
             Interlocked.Add(ref _idleBytes, -size * sizeof(float));
             return buffer;
         }
-        return accelerator.Allocate1D<float>(size);
+        var allocated = accelerator.Allocate1D<float>(size);
+        Interlocked.Add(ref _heldBytes, size * sizeof(float));
+        return allocated;
     }
 
     public void Return(MemoryBuffer1D<float, Stride1D.Dense> buffer)
@@ -42,6 +47,7 @@ internal sealed class DeviceBufferPool(Accelerator accelerator, long idleLimitBy
         if (Interlocked.Add(ref _idleBytes, bytes) > IdleLimitBytes)
         {
             Interlocked.Add(ref _idleBytes, -bytes);
+            Interlocked.Add(ref _heldBytes, -bytes);
             buffer.Dispose();
             return;
         }
@@ -59,7 +65,11 @@ internal sealed class DeviceBufferPool(Accelerator accelerator, long idleLimitBy
     public void Dispose()
     {
         foreach (var bag in _idle.Values)
-            while (bag.TryTake(out var buffer)) buffer.Dispose();
+            while (bag.TryTake(out var buffer))
+            {
+                Interlocked.Add(ref _heldBytes, -buffer.Length * sizeof(float));
+                buffer.Dispose();
+            }
         _idleBytes = 0;
     }
 }

@@ -59,6 +59,9 @@ public sealed class GpuDevice : IDisposable
 
     internal DeviceBufferPool Buffers { get; }
 
+    /// <summary>Device memory ChunkSeg's image buffers hold now (in use by chunks, or idle for reuse): what <c>chunkseg.gpu.memory</c> reports.</summary>
+    public long BufferBytes => Buffers.HeldBytes;
+
     /// <summary>Every kernel, compiled for this accelerator on first use (ILGPU caches each compiled kernel).</summary>
     internal DeviceKernels Kernels => _kernels.Value;
 
