@@ -509,6 +509,14 @@ public sealed partial class DistributedTests(ITestOutputHelper output) : IDispos
         await Cli.Expect(2, "run: give a classifier, --ilp PROJECT.ilp or --model MODEL", "submit", Data3D, "--out", _dir["x"], "--seed", "127.0.0.1:1");
         await Cli.Expect(1, "no answer from the coordinator", "status", "--seed", $"127.0.0.1:{FreePort()}");
         await Cli.Expect(2, "--state or --store-root", "coordinator", "--seed", "127.0.0.1:1");
+        await Cli.Expect(2, "--http-port 70000: not a port number", "coordinator", "--seed", "127.0.0.1:1", "--state", _dir["s"], "--http-port", "70000");
+        await Cli.Expect(2, "--http-address localhost: not an IP address", "worker", "--seed", "127.0.0.1:1", "--http-port", "8080", "--http-address", "localhost");
+        // A port already taken is found out once the member has joined: it leaves again and the command fails.
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        string busy = ((IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture), self = FreePort().ToString(CultureInfo.InvariantCulture);
+        await Cli.Expect(2, $"--http-port {busy}: cannot listen on 127.0.0.1", "coordinator", "--hostname", "127.0.0.1", "--port", self, "--seed", $"127.0.0.1:{self}",
+            "--state", _dir["busy"], "--http-port", busy, "--http-address", "127.0.0.1");
     }
 
     /// <summary>

@@ -86,6 +86,7 @@ internal static class ClusterCommands
         command.SetAction(async (parse, ct) =>
         {
             var settings = Member(parse, hostname, port, seeds, ClusterSettings.GpuNodeRole);
+            var endpoint = MonitoringServer.EndpointOf(parse.GetValue(http), parse.GetValue(httpAddress)!);
             int n = parse.GetValue(concurrency);
             if (n is < 1 or > 256) throw new UsageException($"--concurrency {n}: use 1 to 256");
             using var compute = Options.OpenBackend(parse.GetValue(backend));
@@ -101,8 +102,7 @@ internal static class ClusterCommands
                 spec => FaultDrill.WrapAll(drill, spec, RunPasses.Open(spec, guard, nodeName, compute)), logs);
             logs.CreateLogger("worker").LogInformation("Node {Node} ({Backend}, {Concurrency} at once) joining through {Seeds} as {Host}:{Port}",
                 nodeName, compute.Name, n, string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port);
-            await using var monitoring = await MonitoringServer.StartAsync(parse.GetValue(http), parse.GetValue(httpAddress)!, "chunkseg-worker", member,
-                jobPage: false, ct).ConfigureAwait(false);
+            await using var monitoring = await Monitor(endpoint, "chunkseg-worker", member, jobPage: false, ct).ConfigureAwait(false);
             return await member.RunUntilStoppedAsync(ct).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;
@@ -122,6 +122,7 @@ internal static class ClusterCommands
         command.SetAction(async (parse, ct) =>
         {
             var settings = Member(parse, hostname, port, seeds, ClusterSettings.CoordinatorRole);
+            var endpoint = MonitoringServer.EndpointOf(parse.GetValue(http), parse.GetValue(httpAddress)!);
             string stateDir = parse.GetValue(state) ?? (parse.GetValue(storeRoot) is { } root ? Path.Combine(root, ".chunkseg-cluster")
                 : throw new UsageException("--state or --store-root: the job ledger must be on the store all coordinators share; give one of them"));
             int maxJobs = parse.GetValue(jobs);
@@ -138,11 +139,28 @@ internal static class ClusterCommands
             var member = ClusterMember.StartCoordinator(settings, options, logs);
             logger.LogInformation("Coordinator joining through {Seeds} as {Host}:{Port}; ledger in {State}",
                 string.Join(",", settings.Seeds.Select(s => $"{s.Host}:{s.Port}")), settings.Hostname, settings.Port, stateDir);
-            await using var monitoring = await MonitoringServer.StartAsync(parse.GetValue(http), parse.GetValue(httpAddress)!, "chunkseg-coordinator", member,
-                jobPage: true, ct).ConfigureAwait(false);
+            await using var monitoring = await Monitor(endpoint, "chunkseg-coordinator", member, jobPage: true, ct).ConfigureAwait(false);
             return await member.RunUntilStoppedAsync(ct).ConfigureAwait(false) ? CliApp.Ok : CliApp.DataError;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The member's HTTP port (none when <paramref name="endpoint"/> is null). A port that cannot be bound is only found out
+    /// now, after the member joined: it leaves the cluster again before the error is reported.
+    /// </summary>
+    private static async Task<MonitoringServer?> Monitor(IPEndPoint? endpoint, string service, ClusterMember member, bool jobPage, CancellationToken ct)
+    {
+        if (endpoint is null) return null;
+        try
+        {
+            return await MonitoringServer.StartAsync(endpoint, service, member, jobPage, ct).ConfigureAwait(false);
+        }
+        catch (UsageException)
+        {
+            await member.RunUntilStoppedAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+            throw;
+        }
     }
 
     private static Command Submit(CommandContext context)

@@ -43,15 +43,22 @@ internal sealed class MonitoringServer : IAsyncDisposable
         _meters = meters;
     }
 
-    /// <summary>Starts serving; null when <paramref name="port"/> is 0 (no endpoint).</summary>
-    /// <param name="service">service.name of the metrics' target_info (chunkseg-coordinator, chunkseg-worker).</param>
-    /// <param name="jobPage">Serve the job page and its API (coordinators).</param>
-    public static async Task<MonitoringServer?> StartAsync(int port, string address, string service, ClusterMember member, bool jobPage,
-        CancellationToken cancellationToken)
+    /// <summary>Where to listen, checked before the member joins the cluster; null when <paramref name="port"/> is 0 (no endpoint).</summary>
+    public static IPEndPoint? EndpointOf(int port, string address)
     {
         if (port == 0) return null;
         if (port is < 0 or > 65535) throw new UsageException($"--http-port {port}: not a port number (1-65535, or 0 for none)");
         if (!IPAddress.TryParse(address, out var ip)) throw new UsageException($"--http-address {address}: not an IP address (0.0.0.0 for all interfaces)");
+        return new IPEndPoint(ip, port);
+    }
+
+    /// <summary>Starts serving on <paramref name="endpoint"/> (from <see cref="EndpointOf"/>).</summary>
+    /// <param name="service">service.name of the metrics' target_info (chunkseg-coordinator, chunkseg-worker).</param>
+    /// <param name="jobPage">Serve the job page and its API (coordinators).</param>
+    public static async Task<MonitoringServer> StartAsync(IPEndPoint endpoint, string service, ClusterMember member, bool jobPage,
+        CancellationToken cancellationToken)
+    {
+        int port = endpoint.Port;
 
         string? version = typeof(MonitoringServer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         var meters = Sdk.CreateMeterProviderBuilder()
@@ -65,7 +72,7 @@ internal sealed class MonitoringServer : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(ip, port));
+        builder.WebHost.UseKestrel(k => k.Listen(endpoint));
         var app = builder.Build();
         app.MapGet("/healthz", () => "ok\n");
         app.MapGet("/readyz", () => member.IsUp ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
@@ -79,7 +86,7 @@ internal sealed class MonitoringServer : IAsyncDisposable
         {
             await app.DisposeAsync().ConfigureAwait(false);
             meters.Dispose();
-            throw new UsageException($"--http-port {port}: cannot listen on {address} ({e.Message})");
+            throw new UsageException($"--http-port {port}: cannot listen on {endpoint.Address} ({e.Message})");
         }
         return new MonitoringServer(app, meters);
     }
