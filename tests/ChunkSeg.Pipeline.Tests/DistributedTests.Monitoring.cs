@@ -138,6 +138,10 @@ public sealed partial class DistributedTests
         // The page ends showing the job failed (chunk 5), as `status` does.
         Assert.Equal("failed", (await Finished(cluster, job))["state"]!.GetValue<string>());
         await Assertions.Expect(jobRow).ToHaveAttributeAsync("data-state", "failed", timeout);
+        // `status JOB` shows the same passes and failures in the terminal, and the killed node as gone.
+        var (code, text, err) = await Cli.Run(["status", job, .. cluster.SeedArgs]);
+        Assert.True(code == 0, err);
+        foreach (string expected in new[] { $"passes of {job}", "chunk 5 attempt 1", "fails on purpose", "gone" }) StringAssert(text, expected);
     }
 
     private static void StringAssert(string? text, string expected) => Assert.Contains(expected, text ?? "", StringComparison.Ordinal);

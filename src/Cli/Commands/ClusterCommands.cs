@@ -369,7 +369,25 @@ internal static class ClusterCommands
             workers.AddRow(Markup.Escape(w.Node), Markup.Escape(w.Host), w.Backend, Markup.Escape(w.Gpu ?? "-"), $"{w.Running}/{w.Concurrency}" + (w.Draining ? " (draining)" : ""),
                 (load.TryGetValue(w.Node, out var l) ? l.InFlight : 0).ToString(ci), w.ChunksDone.ToString(ci), w.ChunksFailed.ToString(ci),
                 string.Format(ci, "{0:0} MB", w.MemoryBytes / 1e6), string.Format(ci, "{0:0.0} s ago", (DateTimeOffset.UtcNow - w.Time).TotalSeconds));
+        foreach (var w in status.Lost ?? [])
+            workers.AddRow(Markup.Escape(w.Node), Markup.Escape(w.Host), w.Backend, Markup.Escape(w.Gpu ?? "-"), "gone", "-", w.ChunksDone.ToString(ci),
+                w.ChunksFailed.ToString(ci), "-", string.Format(ci, "{0:0.0} s ago", (DateTimeOffset.UtcNow - w.Time).TotalSeconds));
         context.Stdout.Write(jobs);
+        // One job asked about: its passes and their latest failures (what the job page shows).
+        foreach (var j in status.Jobs.Where(j => j.Passes is { Count: > 0 }))
+        {
+            var passes = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"passes of {j.Id}")).AddColumn("#").AddColumn("stage").AddColumn("state")
+                .AddColumn(new TableColumn("chunks").RightAligned()).AddColumn(new TableColumn("failed").RightAligned())
+                .AddColumn(new TableColumn("sent again").RightAligned()).AddColumn(new TableColumn("voxels/s").RightAligned()).AddColumn(new TableColumn("time left").RightAligned());
+            foreach (var p in j.Passes!)
+                passes.AddRow(p.Index.ToString(ci), Markup.Escape(p.Stage), p.State, $"{p.ChunksDone}/{p.ChunksTotal}", p.ChunksFailed.ToString(ci),
+                    p.ChunksResent.ToString(ci), string.Format(ci, "{0:0.###e0}", p.VoxelsPerSecond),
+                    p.State == "running" && p.SecondsLeft is { } left ? string.Format(ci, "{0:0} s", left) : "");
+            context.Stdout.Write(passes);
+            foreach (var p in j.Passes!)
+                foreach (var f in p.Failures)
+                    context.Out.WriteLine($"pass {p.Index} ({p.Stage}) chunk {f.Chunk} attempt {f.Attempt} on {f.Node}: {f.Reason}{(f.Retried ? " (sent again)" : "")}");
+        }
         context.Stdout.Write(workers);
     }
 

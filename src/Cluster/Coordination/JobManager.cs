@@ -323,9 +323,9 @@ public sealed class JobManager : ReceiveActor, IWithTimers
 
     private ClusterStatus Status(string? id, string? message)
     {
-        // Passes (chunk counts, rates, failures) for the job asked about, or for the running jobs: all jobs' would not fit a message.
+        // Passes (chunk counts, rates, failures) for the job asked about only: every job's would not fit a message.
         var jobs = _jobs.Values.Where(j => id is null || j.Submitted.Id == id).OrderBy(j => j.Submitted.Submitted)
-            .Select(j => id is not null || j.Running is not null ? j.Status with { Passes = j.Passes() } : j.Status).ToList();
+            .Select(j => id is not null ? j.Status with { Passes = j.Passes() } : j.Status).ToList();
         if (id is not null && jobs.Count == 0) message ??= $"job {id}: not known to the coordinator";
         // The board holds each node's latest heartbeat.
         var now = DateTimeOffset.UtcNow;
