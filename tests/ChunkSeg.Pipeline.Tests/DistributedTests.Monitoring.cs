@@ -90,6 +90,21 @@ public sealed partial class DistributedTests
         await cluster.UntilNodes(3);
         string job = await Submit(cluster, _dir["watched"], []);
 
+        // The page's JSON answers, and what they say to a wrong question.
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{pageHttp}/") })
+        {
+            var ct = TestContext.Current.CancellationToken;
+            Assert.Equal("ok", (await http.GetStringAsync("healthz", ct)).Trim());
+            Assert.Equal("ready", (await http.GetStringAsync("readyz", ct)).Trim());
+            Assert.Contains("chunkseg_cluster_members", await http.GetStringAsync("metrics", ct), StringComparison.Ordinal);
+            using var bad = await http.GetAsync("api/map?job=" + job, ct);
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+            StringAssert(await bad.Content.ReadAsStringAsync(ct), "expected ?job=ID&pass=N&z=Z");
+            StringAssert(await http.GetStringAsync("api/map?job=nosuchjob&pass=0&z=0", ct), "job nosuchjob: not known to the coordinator");
+            using var home = await http.GetAsync("", ct);
+            Assert.Contains("default-src 'self'", home.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        }
+
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new()
         {

@@ -340,17 +340,10 @@ public sealed class JobManager : ReceiveActor, IWithTimers
         ChunkMap Refuse(string error) => new(q.Job, q.Pass, q.T, q.Z, 0, 0, "", error);
         if (!_jobs.TryGetValue(q.Job, out var job)) return Refuse($"job {q.Job}: not known to the coordinator");
         if (job.Pass(q.Pass) is not { } pass) return Refuse($"job {q.Job}: no pass {q.Pass} tracked (passes are kept while a job runs and for the latest finished jobs)");
-        var status = pass.Snapshot();
-        long height = status.Grid[2], width = status.Grid[3];
+        var (height, width) = pass.PlaneShape;
         if (height * width > MaxMapChunks) return Refuse($"a plane of this pass has {height * width} chunks, more than the {MaxMapChunks} a map shows");
-        try
-        {
-            return new ChunkMap(q.Job, q.Pass, q.T, q.Z, height, width, pass.Plane(q.T, q.Z));
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            return Refuse(e.Message.Split(" (Parameter")[0]);
-        }
+        return pass.HasPlane(q.T, q.Z) ? new ChunkMap(q.Job, q.Pass, q.T, q.Z, height, width, pass.Plane(q.T, q.Z))
+            : Refuse($"pass {q.Pass} of job {q.Job} has no plane t={q.T} z={q.Z}");
     }
 
     /// <summary>A run's stage and chunk counts, reported to the manager (what status shows).</summary>

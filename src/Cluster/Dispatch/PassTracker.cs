@@ -145,11 +145,14 @@ public sealed class PassTracker
         }
     }
 
+    /// <summary>Chunks in one z-plane of the grid: its rows (y) and columns (x).</summary>
+    public (long Height, long Width) PlaneShape => (_grid.Blocks.Y, _grid.Blocks.X);
+
     /// <summary>The states of the chunks of one z-plane of the grid at time point <paramref name="t"/>, row by row (y, then x).</summary>
     public string Plane(long t, long z)
     {
         var blocks = _grid.Blocks;
-        if (t < 0 || t >= _grid.TimePoints || z < 0 || z >= blocks.Z)
+        if (!HasPlane(t, z))
             throw new ArgumentOutOfRangeException(nameof(z), $"no plane t={t} z={z} in a grid of {_grid.TimePoints} × {blocks.Z} × {blocks.Y} × {blocks.X} chunks");
         int start = checked((int)_grid.IndexOfBlock(t, new Long3(z, 0, 0))), length = checked((int)(blocks.Y * blocks.X));
         lock (_gate) return string.Create(length, (_states, start), static (span, s) =>
@@ -157,6 +160,8 @@ public sealed class PassTracker
             for (int i = 0; i < span.Length; i++) span[i] = (char)s._states[s.start + i];
         });
     }
+
+    public bool HasPlane(long t, long z) => t >= 0 && t < _grid.TimePoints && z >= 0 && z < _grid.Blocks.Z;
 
     private static void Add<T>(LinkedList<T> list, T item)
     {
