@@ -177,18 +177,11 @@ public sealed partial class DistributedTests
     /// <summary>Every (panel title, PromQL expression) of the Grafana dashboard, rows' nested panels included.</summary>
     private static IEnumerable<(string Panel, string Expr)> DashboardQueries()
     {
-        var dashboard = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoRoot(), "k8s", "grafana", "chunkseg-dashboard.json")))!;
+        var dashboard = JsonNode.Parse(File.ReadAllText(Path.Combine(RepositoryRoot.Require(), "k8s", "grafana", "chunkseg-dashboard.json")))!;
         static IEnumerable<JsonNode> Panels(JsonNode parent) =>
             parent["panels"]?.AsArray().OfType<JsonNode>().SelectMany(p => Panels(p).Prepend(p)) ?? [];
         return Panels(dashboard).SelectMany(p => (p["targets"]?.AsArray() ?? []).OfType<JsonNode>()
             .Select(t => (p["title"]!.GetValue<string>(), t["expr"]!.GetValue<string>())));
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ChunkSeg.sln"))) return dir.FullName;
-        throw new InvalidOperationException("ChunkSeg.sln not found above the test's folder");
     }
 
     private static async Task<JsonNode?> GetJson(HttpClient http, string path)

@@ -23,11 +23,7 @@ internal static class NodeReference
     /// </summary>
     public static (int ExitCode, string Stdout, string Stderr) Exec(string script, params string[] args)
     {
-        string? root = AppContext.BaseDirectory;
-        while (root is not null && !File.Exists(Path.Combine(root, "ChunkSeg.sln")))
-            root = Path.GetDirectoryName(root);
-        if (root is null) throw new InvalidOperationException($"no ChunkSeg.sln above {AppContext.BaseDirectory}");
-        string tools = Path.Combine(root, "tools", "reference");
+        string tools = Path.Combine(RepositoryRoot.Require(), "tools", "reference");
         foreach (string package in Packages)
             if (!Directory.Exists(Path.Combine(tools, "npm", "node_modules", package)))
                 Assert.Fail($"tools/reference/npm/node_modules/{package} is missing: run scripts/install-deps.sh --test (npm ci --prefix tools/reference/npm)");

@@ -8,9 +8,7 @@ internal static class SharedData
 {
     public static string Require(string relative)
     {
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "ChunkSeg.sln")))
-            dir = Path.GetDirectoryName(dir);
+        string? dir = RepositoryRoot.Find();
         string? path = dir is null ? null : Path.GetFullPath(Path.Combine(dir, "..", "shared", "data", relative));
         if (path is not null && File.Exists(path)) return path;
         string message = $"../shared/data/{relative} not found beside the repository holding ChunkSeg.sln";
