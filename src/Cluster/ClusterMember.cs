@@ -83,8 +83,7 @@ public sealed class ClusterMember
         ChunkSegTelemetry.SetClusterSources(
             () => cluster.State.Members.SelectMany(m => m.Roles.Select(r => (Role: r, Status: m.Status.ToString()))).GroupBy(x => x)
                 .Select(g => (g.Key.Role, g.Key.Status, (long)g.Count())),
-            () => board.Load().Select(l => (l.Node, board.TryGetNode(l.Node, out var node) ? NodeBoard.StateOf(node, DateTimeOffset.UtcNow) : "gone",
-                (long)l.InFlight, (long)l.Shards)));
+            () => board.Load().Select(l => (l.Node, l.State, (long)l.InFlight, (long)l.Shards)));
         return new ClusterMember(system, proxy, null, (board, region, options.Dispatch), logs.CreateLogger<ClusterMember>());
     }
 

@@ -34,7 +34,7 @@ public sealed class ClusterWireTests
         new ClusterStatus("akka.tcp://chunkseg@c0:4053", [new JobStatus("j", "running", "/out", "classify + label", 3, 10, Now, Now, null, null, [],
             [new PassStatus(0, "p0", "label", "running", 3, 10, 2, 1, 1, 3000, 10000, 2.5, 800, 8.75, [1, 2, 2, 3],
                 [new ChunkFailure(5, 1, "n2", "drill", Now, Retried: true)], [new ChunkResend(7, "n1 is unreachable", Now)])])],
-            [], [], null, [new NodeHeartbeat("n1", "akka.tcp://chunkseg@10.0.0.5:4053", "gpu-7", 42, "cpu", null, 4, 0, 0, 10, 0, 1L << 30, false, Now)]),
+            [], [new NodeLoad("n1", 0, 8, 0, "gone")], null, [new NodeHeartbeat("n1", "akka.tcp://chunkseg@10.0.0.5:4053", "gpu-7", 42, "cpu", null, 4, 0, 0, 10, 0, 1L << 30, false, Now)]),
         new GetChunkMap("j", 0, 0, 1),
         new ChunkMap("j", 0, 0, 1, 2, 3, "ddi.rf"),
     };

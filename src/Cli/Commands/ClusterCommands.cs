@@ -366,9 +366,12 @@ internal static class ClusterCommands
             .AddColumn(new TableColumn("chunks done").RightAligned()).AddColumn(new TableColumn("failed").RightAligned())
             .AddColumn(new TableColumn("memory").RightAligned()).AddColumn("last heartbeat");
         foreach (var w in status.Workers)
-            workers.AddRow(Markup.Escape(w.Node), Markup.Escape(w.Host), w.Backend, Markup.Escape(w.Gpu ?? "-"), $"{w.Running}/{w.Concurrency}" + (w.Draining ? " (draining)" : ""),
-                (load.TryGetValue(w.Node, out var l) ? l.InFlight : 0).ToString(ci), w.ChunksDone.ToString(ci), w.ChunksFailed.ToString(ci),
+        {
+            var l = load.GetValueOrDefault(w.Node);
+            workers.AddRow(Markup.Escape(w.Node), Markup.Escape(w.Host), w.Backend, Markup.Escape(w.Gpu ?? "-"), $"{w.Running}/{w.Concurrency}" + (l?.State == "draining" ? " (draining)" : ""),
+                (l?.InFlight ?? 0).ToString(ci), w.ChunksDone.ToString(ci), w.ChunksFailed.ToString(ci),
                 string.Format(ci, "{0:0} MB", w.MemoryBytes / 1e6), string.Format(ci, "{0:0.0} s ago", (DateTimeOffset.UtcNow - w.Time).TotalSeconds));
+        }
         foreach (var w in status.Lost ?? [])
             workers.AddRow(Markup.Escape(w.Node), Markup.Escape(w.Host), w.Backend, Markup.Escape(w.Gpu ?? "-"), "gone", "-", w.ChunksDone.ToString(ci),
                 w.ChunksFailed.ToString(ci), "-", string.Format(ci, "{0:0.0} s ago", (DateTimeOffset.UtcNow - w.Time).TotalSeconds));

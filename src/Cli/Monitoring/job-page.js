@@ -144,8 +144,8 @@ function drawJob(job) {
 
 function drawNodes(status) {
   const load = Object.fromEntries(status.load.map((l) => [l.node, l]));
-  const nodes = [...status.workers.map((w) => ({ beat: w, state: w.draining ? "draining" : "up" })),
-                 ...(status.lost || []).map((w) => ({ beat: w, state: "gone" }))];
+  // The coordinator's view of each node (up, draining, gone), as the metrics have it.
+  const nodes = [...status.workers, ...(status.lost || [])].map((w) => ({ beat: w, state: load[w.node] ? load[w.node].state : "gone" }));
   fill($("nodes").tBodies[0], nodes, (row, { beat, state }) => {
     row.dataset.node = beat.node;
     row.dataset.state = state;

@@ -48,8 +48,7 @@ public sealed class NodeBoard
     /// <summary>Whether a node is lost to the coordinator: unreachable, left, removed or silent for <see cref="Silence"/>.</summary>
     public static bool IsGone(NodeState node, DateTimeOffset now) => !node.Reachable || now - node.Beat.Time >= Silence;
 
-    /// <summary>A node's state as status and the metrics show it: up, draining or gone.</summary>
-    public static string StateOf(NodeState node, DateTimeOffset now) =>
+    private static string StateOf(NodeState node, DateTimeOffset now) =>
         IsGone(node, now) ? "gone" : node.Draining || node.Beat.Draining ? "draining" : "up";
 
     /// <summary>A heartbeat: the node exists, with this capacity (it gets work once its shard region is registered too).</summary>
@@ -125,14 +124,15 @@ public sealed class NodeBoard
         return true;
     }
 
-    /// <summary>Chunks held by each node for all passes (accepted, unanswered), for status and metrics.</summary>
+    /// <summary>Chunks held by each node for all passes (accepted, unanswered) and its state, for status and metrics.</summary>
     public IReadOnlyList<NodeLoad> Load()
     {
         var inFlight = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var pass in _passes.Values)
             foreach (var (node, count) in pass.LoadByNode()) inFlight[node] = inFlight.GetValueOrDefault(node) + count;
+        var now = DateTimeOffset.UtcNow;
         return _nodes.Values.OrderBy(n => n.Beat.Node, StringComparer.Ordinal)
-            .Select(n => new NodeLoad(n.Beat.Node, inFlight.GetValueOrDefault(n.Beat.Node), n.Window, _shards.Count(s => s.Value == n.Beat.Node))).ToList();
+            .Select(n => new NodeLoad(n.Beat.Node, inFlight.GetValueOrDefault(n.Beat.Node), n.Window, _shards.Count(s => s.Value == n.Beat.Node), StateOf(n, now))).ToList();
     }
 
     // The node's shards stay mapped to it (stranded) until the shard coordinator reports them elsewhere.

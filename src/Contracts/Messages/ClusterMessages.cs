@@ -97,8 +97,11 @@ public sealed record GetChunkMap(string Job, int Pass, long T, long Z) : ICluste
 /// </summary>
 public sealed record ChunkMap(string Job, int Pass, long T, long Z, long Height, long Width, string States, string? Error = null) : IClusterMessage;
 
-/// <summary>Chunks a gpu-node holds for the coordinator now (accepted, not yet answered).</summary>
-public sealed record NodeLoad(string Node, int InFlight, int Window, int Shards);
+/// <summary>
+/// Chunks a gpu-node holds for the coordinator now (accepted, not yet answered), and the node's state as the coordinator
+/// sees it: up, draining or gone (what status, the job page and the metrics show).
+/// </summary>
+public sealed record NodeLoad(string Node, int InFlight, int Window, int Shards, string State = "up");
 
 /// <summary>The coordinator's answer to <see cref="GetClusterStatus"/>.</summary>
 /// <paramref name="Lost"/>: gpu-nodes the coordinator heard from that are gone now (unreachable, left, removed or silent for a
