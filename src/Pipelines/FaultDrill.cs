@@ -38,7 +38,7 @@ public sealed record FaultDrill(string Stage, long? Chunk, string Kind, int Late
     }
 
     /// <summary>The processor of a pass, with the fault in place when the pass is of the drill's stage.</summary>
-    public IJobProcessor Wrap(JobSpec spec, IJobProcessor processor) => spec.Stage == Stage ? new Faulty(this, processor) : processor;
+    private IJobProcessor Wrap(JobSpec spec, IJobProcessor processor) => spec.Stage == Stage ? new Faulty(this, processor) : processor;
 
     /// <summary>The processor of a pass with every fault of <paramref name="drills"/> in place.</summary>
     public static IJobProcessor WrapAll(IReadOnlyList<FaultDrill> drills, JobSpec spec, IJobProcessor processor) =>

@@ -1,5 +1,5 @@
 using System.Net;
-using System.Reflection;
+using ChunkSeg.Cli.Telemetry;
 using ChunkSeg.Cluster;
 using ChunkSeg.Contracts.Errors;
 using ChunkSeg.Contracts.Messages;
@@ -10,7 +10,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
 
 namespace ChunkSeg.Cli.Monitoring;
 
@@ -60,9 +59,8 @@ internal sealed class MonitoringServer : IAsyncDisposable
     {
         int port = endpoint.Port;
 
-        string? version = typeof(MonitoringServer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         var meters = Sdk.CreateMeterProviderBuilder()
-            .ConfigureResource(r => r.AddService(service, serviceVersion: version, serviceInstanceId: member.System.Name + "@" + Environment.MachineName + ":" + port))
+            .ConfigureResource(r => TelemetrySetup.Describe(r, service, Environment.GetEnvironmentVariable))
             .AddMeter(ChunkSegTelemetry.Name)
             .AddRuntimeInstrumentation()
             .AddProcessInstrumentation()

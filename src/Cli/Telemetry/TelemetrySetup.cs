@@ -39,14 +39,7 @@ internal static class TelemetrySetup
         bool metrics = (Set(Endpoint) || Set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) && !Off("OTEL_METRICS_EXPORTER");
         if (!traces && !metrics) return null;
 
-        string name = Set("OTEL_SERVICE_NAME") ? variables("OTEL_SERVICE_NAME")!.Trim() : serviceName;
-        string? version = typeof(TelemetrySetup).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
-        // Ours first, then OTEL_RESOURCE_ATTRIBUTES: a later resource wins, so the user can override host.name.
-        void Describe(ResourceBuilder resource) => resource.Clear()
-            .AddService(name, serviceVersion: version)
-            .AddAttributes([new("host.name", Environment.MachineName)])
-            .AddTelemetrySdk()
-            .AddEnvironmentVariableDetector();
+        void Describe(ResourceBuilder resource) => TelemetrySetup.Describe(resource, serviceName, variables);
 
         _ = ChunkSegTelemetry.Meter;   // publishes the gauges (worker memory) even in commands that process no chunk
         var tracer = traces
@@ -58,6 +51,22 @@ internal static class TelemetrySetup
                 .AddOtlpExporter(o => ApplySignalVariables(o, "METRICS", variables)).Build()
             : null;
         return new Providers(tracer, meter);
+    }
+
+    /// <summary>
+    /// Who is reporting, the same for every exporter (OTLP, and the cluster processes' /metrics): service.name (OTEL_SERVICE_NAME
+    /// if set, else <paramref name="serviceName"/>), service.version, host.name, then OTEL_RESOURCE_ATTRIBUTES (a later
+    /// resource wins, so the user can override host.name).
+    /// </summary>
+    public static void Describe(ResourceBuilder resource, string serviceName, Func<string, string?> variables)
+    {
+        string name = variables("OTEL_SERVICE_NAME") is { } set && !string.IsNullOrWhiteSpace(set) ? set.Trim() : serviceName;
+        string? version = typeof(TelemetrySetup).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        resource.Clear()
+            .AddService(name, serviceVersion: version)
+            .AddAttributes([new("host.name", Environment.MachineName)])
+            .AddTelemetrySdk()
+            .AddEnvironmentVariableDetector();
     }
 
     /// <summary>
