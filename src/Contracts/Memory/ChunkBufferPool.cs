@@ -48,6 +48,19 @@ public sealed class ChunkBufferPool<T>
         return GC.AllocateUninitializedArray<T>(length);
     }
 
+    /// <summary>
+    /// For arrays whose size varies from tiny to chunk-sized (a surface piece's, a weld's): from
+    /// <see cref="ChunkBufferPool.LargeFrom"/> elements on an array of the pool (not cleared), below it a fresh one (a
+    /// gen-0 allocation costs less than the lock). Give it back with <see cref="ReturnLarge"/>.
+    /// </summary>
+    public T[] RentLarge(int length) => length >= ChunkBufferPool.LargeFrom ? Rent(length) : new T[length];
+
+    /// <summary>Gives back an array from <see cref="RentLarge"/> (one below the pool's sizes is left to the GC).</summary>
+    public void ReturnLarge(T[] array)
+    {
+        if (array.Length >= ChunkBufferPool.LargeFrom) Return(array);
+    }
+
     /// <summary>Gives back an array from <see cref="Rent"/>; the pool keeps it or lets the GC have it.</summary>
     public void Return(T[] array)
     {
@@ -106,6 +119,12 @@ public sealed class ChunkBufferPool<T>
 public static class ChunkBufferPool
 {
     private static readonly List<Action> Trims = [];
+
+    /// <summary>
+    /// The length from which <see cref="ChunkBufferPool{T}.RentLarge"/> pools: 64 Ki elements, where fresh memory starts
+    /// to cost page faults (a quarter megabyte and up) rather than a gen-0 allocation.
+    /// </summary>
+    public const int LargeFrom = 1 << 16;
 
     /// <summary>Trims every shared pool (<see cref="ChunkBufferPool{T}.Trim"/>): call it when a pass over the chunks is over.</summary>
     public static void TrimShared()

@@ -144,14 +144,12 @@ public sealed class SurfacePiece : IDisposable
 
     /// <summary>
     /// One surface's vertices (in id order) and triangles (in cell order), corners numbered within it. The kernel grows
-    /// the arrays by doubling; from <see cref="PooledFrom"/> elements on they come from the chunk buffer pool and go
+    /// the arrays by doubling; from <see cref="ChunkBufferPool.LargeFrom"/> elements on they come from the chunk buffer pool and go
     /// back to it on <see cref="Dispose"/>: a chunk's surface reaches millions of triangles, and fresh arrays at every
     /// doubling of every chunk cost more in page faults than the meshing itself.
     /// </summary>
     private sealed class Part(ulong label)
     {
-        private const int PooledFrom = 1 << 16;
-
         public readonly ulong Label = label;
         public ulong[] Ids = new ulong[64];
         public float[] Offsets = new float[64];
@@ -201,15 +199,15 @@ public sealed class SurfacePiece : IDisposable
         private T[] Grown<T>(T[] array, int length, int used)
         {
             if (!_grown) throw new InvalidOperationException("a surface piece read from storage is not added to");
-            var grown = length >= PooledFrom ? ChunkBufferPool<T>.Shared.Rent(length) : new T[length];
+            var grown = ChunkBufferPool<T>.Shared.RentLarge(length);
             array.AsSpan(0, used).CopyTo(grown);
-            if (array.Length >= PooledFrom) ChunkBufferPool<T>.Shared.Return(array);
+            ChunkBufferPool<T>.Shared.ReturnLarge(array);
             return grown;
         }
 
         private static void Return<T>(ref T[] array)
         {
-            if (array.Length >= PooledFrom) ChunkBufferPool<T>.Shared.Return(array);
+            ChunkBufferPool<T>.Shared.ReturnLarge(array);
             array = [];
         }
     }

@@ -49,6 +49,7 @@ public sealed class SurfaceWelder
         long peak = 0;
         foreach (var slab in Slabs(t))
         {
+            using var release = slab;   // its pooled arrays serve the next slab
             stream.Add(slab);
             peak = Math.Max(peak, slab.VertexCount);
         }
@@ -64,6 +65,7 @@ public sealed class SurfaceWelder
         Held held = Held.None;
         foreach (var slab in Slabs(t))
         {
+            using var release = slab;
             peak = Math.Max(peak, slab.VertexCount);
             var positions = slab.Positions(_coordinates);
             var local = new int[slab.VertexCount];
@@ -133,7 +135,7 @@ public sealed class SurfaceWelder
         public int VertexCount { get; private set; }
 
         /// <summary>Adds vertex <paramref name="i"/> of <paramref name="positions"/> (three floats each); returns its number here.</summary>
-        public int AddVertex(float[] positions, int i)
+        public int AddVertex(ReadOnlySpan<float> positions, int i)
         {
             if (3 * VertexCount == _positions.Length) Array.Resize(ref _positions, 2 * _positions.Length);
             int at = 3 * VertexCount;
@@ -173,7 +175,7 @@ public sealed class SurfaceWelder
             var held = new int[3 * _held.Count];
             for (int k = 0; k < held.Length; k++)
                 held[k] = _held.Corners[k] >= 0 ? checked((int)(_held.Corners[k] - first)) : slab.Find(_held.Ids[k]);
-            var own = slab.Corners.AsSpan(0, 3 * slab.HeldStart);
+            var own = slab.Corners[..(3 * slab.HeldStart)];
             if (coordinates.ArrayOrder)
             {
                 ObjectOutput.ReverseWinding(held);
@@ -195,7 +197,7 @@ public sealed class SurfaceWelder
         /// (computed when they were held) to the corners they did not reach yet, the slab's written triangles, then
         /// its top layer's faces to the corners written now (their other corners get them with the next slab).
         /// </summary>
-        private float[] Normals(WeldSlab slab, float[] positions, int[] held, ReadOnlySpan<int> own)
+        private float[] Normals(WeldSlab slab, ReadOnlySpan<float> positions, int[] held, ReadOnlySpan<int> own)
         {
             int n = slab.VertexCount;
             var sums = new double[3 * n];
@@ -209,20 +211,20 @@ public sealed class SurfaceWelder
             for (int k = 0; k < own.Length; k += 3)
             {
                 int a = own[k], b = own[k + 1], c = own[k + 2];
-                var (nx, ny, nz) = MeshNormals.Face(positions.AsSpan(3 * a, 3), positions.AsSpan(3 * b, 3), positions.AsSpan(3 * c, 3));
+                var (nx, ny, nz) = MeshNormals.Face(positions.Slice(3 * a, 3), positions.Slice(3 * b, 3), positions.Slice(3 * c, 3));
                 foreach (int v in (ReadOnlySpan<int>)[a, b, c]) { sums[3 * v] += nx; sums[3 * v + 1] += ny; sums[3 * v + 2] += nz; }
             }
             int count = slab.TriangleCount - slab.HeldStart;
             _heldFaces = new double[3 * count];
             Span<float> corner = stackalloc float[9];
-            var top = slab.Corners.AsSpan(3 * slab.HeldStart);
+            var top = slab.Corners[(3 * slab.HeldStart)..];
             for (int h = 0; h < count; h++)
             {
                 for (int j = 0; j < 3; j++)
                 {
                     int c = top[3 * h + j];
                     if (c == WeldSlab.Pending) coordinates.PositionOf(slab.HeldIds[3 * h + j], slab.HeldOffsets[3 * h + j], corner.Slice(3 * j, 3));
-                    else positions.AsSpan(3 * c, 3).CopyTo(corner.Slice(3 * j, 3));
+                    else positions.Slice(3 * c, 3).CopyTo(corner.Slice(3 * j, 3));
                 }
                 int second = coordinates.ArrayOrder ? 2 : 1, third = coordinates.ArrayOrder ? 1 : 2;
                 var (nx, ny, nz) = MeshNormals.Face(corner[..3], corner.Slice(3 * second, 3), corner.Slice(3 * third, 3));

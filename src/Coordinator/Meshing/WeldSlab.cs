@@ -1,4 +1,5 @@
 using ChunkSeg.Contracts.Geometry;
+using ChunkSeg.Contracts.Memory;
 using ChunkSeg.Contracts.Meshing;
 
 namespace ChunkSeg.Coordinator.Meshing;
@@ -16,8 +17,11 @@ namespace ChunkSeg.Coordinator.Meshing;
 /// Vertices a piece shares with a neighbour along y or x are found in the owner's piece by binary search; those
 /// on the slab's top plane belong to the next slab, so the triangles of the top cell layer (the tail in cell
 /// order) are handed on with the ids of those vertices (<see cref="Pending"/>). Each step runs on all pieces at once.
+/// The slab's arrays (a few bytes per vertex and triangle: hundreds of megabytes for a dense surface) come from the
+/// chunk buffer pool and go back on <see cref="Dispose"/>, so the next slab reuses them instead of page-faulting
+/// fresh memory, which cost as much as the weld itself.
 /// </summary>
-internal sealed class WeldSlab
+internal sealed class WeldSlab : IDisposable
 {
     /// <summary>A triangle corner that names a vertex of the next slab.</summary>
     public const int Pending = -1;
@@ -29,6 +33,10 @@ internal sealed class WeldSlab
     private readonly Long3 _chunk;
     private readonly int _chunksX;
     private readonly int[][] _map;
+    private readonly ulong[] _ids;
+    private readonly float[] _offsets;
+    private readonly int[] _corners;
+    private float[]? _positions;
 
     /// <param name="pieces">The slab's pieces, chunks along y then x (grid order).</param>
     /// <param name="start">The slab's first voxel plane.</param>
@@ -51,8 +59,8 @@ internal sealed class WeldSlab
         var vertexRows = new RowWalk(pieces.Length, chunksY, _chunksX, zOwned, cy => Owned(cy * _chunk.Y, (cy + 1) * _chunk.Y, _shape.Y));
         Parallel.For(0, pieces.Length, p => _map[p] = RankOwnVertices(p, vertexRows));
         VertexCount = vertexRows.Number();
-        Ids = new ulong[VertexCount];
-        Offsets = new float[VertexCount];
+        _ids = ChunkBufferPool<ulong>.Shared.RentLarge(VertexCount);
+        _offsets = ChunkBufferPool<float>.Shared.RentLarge(VertexCount);
         Parallel.For(0, pieces.Length, p => PlaceOwnVertices(p, vertexRows));
         Parallel.For(0, pieces.Length, p => FindForeignVertices(p));
 
@@ -66,23 +74,22 @@ internal sealed class WeldSlab
         // Not the last slab: its top plane is below the volume's last, so its top layer end − 1 is a cell layer.
         HeldLayer = isLast ? long.MaxValue : end - 1;
         HeldStart = isLast ? TriangleCount : triangleRows.FirstOfLayer(end - 1 - start);
-        Corners = new int[3 * TriangleCount];
+        _corners = ChunkBufferPool<int>.Shared.RentLarge(3 * TriangleCount);
         int held = TriangleCount - HeldStart;
         HeldIds = new ulong[3 * held];
         HeldOffsets = new float[3 * held];
         Parallel.For(0, pieces.Length, p => PlaceTriangles(p, rank[p], triangleRows));
+        foreach (var ranks in rank) ChunkBufferPool<int>.Shared.ReturnLarge(ranks);
     }
 
     public bool IsLast { get; }
 
     /// <summary>The vertices this slab owns, in id order.</summary>
     public int VertexCount { get; }
-    public ulong[] Ids { get; }
-    public float[] Offsets { get; }
 
     /// <summary>The slab's triangles in cell order, three vertex numbers each (<see cref="Pending"/> for a vertex of the next slab).</summary>
     public int TriangleCount { get; }
-    public int[] Corners { get; }
+    public Span<int> Corners => _corners.AsSpan(0, 3 * TriangleCount);
 
     /// <summary>The first triangle of the top cell layer, handed on to the next slab (<see cref="TriangleCount"/> when none is).</summary>
     public int HeldStart { get; }
@@ -94,17 +101,33 @@ internal sealed class WeldSlab
     public ulong[] HeldIds { get; }
     public float[] HeldOffsets { get; }
 
-    /// <summary>The vertices' positions, three per vertex, computed on all cores.</summary>
-    public float[] Positions(MeshCoordinates coordinates)
+    /// <summary>The vertices' positions, three per vertex, computed on all cores (once; the slab holds them).</summary>
+    public ReadOnlySpan<float> Positions(MeshCoordinates coordinates)
     {
-        var positions = new float[3 * VertexCount];
-        const int block = 1 << 14;
-        Parallel.For(0, (VertexCount + block - 1) / block, b =>
+        if (_positions is null)
         {
-            int start = b * block, count = Math.Min(VertexCount - start, block);
-            coordinates.PositionsOf(Ids.AsSpan(start, count), Offsets.AsSpan(start, count), positions.AsSpan(3 * start, 3 * count));
-        });
-        return positions;
+            var positions = ChunkBufferPool<float>.Shared.RentLarge(3 * VertexCount);
+            const int block = 1 << 14;
+            Parallel.For(0, (VertexCount + block - 1) / block, b =>
+            {
+                int start = b * block, count = Math.Min(VertexCount - start, block);
+                coordinates.PositionsOf(_ids.AsSpan(start, count), _offsets.AsSpan(start, count), positions.AsSpan(3 * start, 3 * count));
+            });
+            _positions = positions;
+        }
+        return _positions.AsSpan(0, 3 * VertexCount);
+    }
+
+    /// <summary>Gives the slab's arrays back to the pool; the slab is not used afterwards (<see cref="HeldIds"/> and <see cref="HeldOffsets"/> stay valid).</summary>
+    public void Dispose()
+    {
+        foreach (var map in _map) if (map is not null) ChunkBufferPool<int>.Shared.ReturnLarge(map);
+        Array.Clear(_map);
+        ChunkBufferPool<ulong>.Shared.ReturnLarge(_ids);
+        ChunkBufferPool<float>.Shared.ReturnLarge(_offsets);
+        ChunkBufferPool<int>.Shared.ReturnLarge(_corners);
+        if (_positions is not null) ChunkBufferPool<float>.Shared.ReturnLarge(_positions);
+        _positions = null;
     }
 
     /// <summary>The number of a vertex this slab owns, by id (a vertex the previous slab handed on).</summary>
@@ -136,7 +159,7 @@ internal sealed class WeldSlab
     private int[] RankOwnVertices(int p, RowWalk rows)
     {
         var ids = _pieces[p].VertexIds;
-        var map = new int[ids.Length];
+        var map = ChunkBufferPool<int>.Shared.RentLarge(ids.Length);
         var counts = rows.Counts[p];
         var (z0, z1) = rows.Z;
         var (y0, y1) = rows.YOf(p);
@@ -169,8 +192,8 @@ internal sealed class WeldSlab
             if (map[i] < 0) continue;
             at.Move((long)(ids[i] >> 4));
             int n = map[i] += starts[rows.RowOf(p, at.Z, at.Y)];
-            Ids[n] = ids[i];
-            Offsets[n] = offsets[i];
+            _ids[n] = ids[i];
+            _offsets[n] = offsets[i];
         }
     }
 
@@ -179,7 +202,7 @@ internal sealed class WeldSlab
     {
         var map = _map[p];
         var ids = _pieces[p].VertexIds;
-        for (int i = 0; i < map.Length; i++)
+        for (int i = 0; i < ids.Length; i++)
             if (map[i] == Foreign) map[i] = Find(ids[i]);
     }
 
@@ -187,7 +210,7 @@ internal sealed class WeldSlab
     private int[] RankTriangles(int p, RowWalk rows)
     {
         var cells = _pieces[p].TriangleCells;
-        var rank = new int[cells.Length];
+        var rank = ChunkBufferPool<int>.Shared.RentLarge(cells.Length);
         var counts = rows.Counts[p];
         var at = new RowOf(_shape);
         int row = -1, inRow = 0;
@@ -219,7 +242,7 @@ internal sealed class WeldSlab
                 int number = map[corners[3 * t + j]];
                 if (number == Pending && n < HeldStart)
                     throw new InvalidDataException($"chunk {piece.Chunk}'s surface piece has a triangle below the slab's top layer that names a vertex above it");
-                Corners[3 * n + j] = number;
+                _corners[3 * n + j] = number;
             }
             if (n < HeldStart) continue;
             int h = n - HeldStart;
