@@ -226,6 +226,20 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Bench_mesh_times_every_surface_in_rounds_beside_skimage()
+    {
+        var (code, output, err) = await Run("bench", "mesh", "--size", "24", "--chunk", "12", "--repeats", "2");
+        Assert.True(code == 0, err + output);
+        // The table wraps in a narrow console: look for words, not whole cells.
+        foreach (var word in new[] { "isosurface", "foreground", "per", "kernel", "weld", "Zarr", "PLY", "skimage", "marching_cubes", "bounding" })
+            Assert.Contains(word, output);
+        // skimage was timed in every round: an untimed reference would make every ratio astronomical.
+        var ratios = System.Text.RegularExpressions.Regex.Matches(output, @"│ ([0-9.E+]+)x +│").Select(m => double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(11, ratios.Count);   // per surface kernel, chunked and skimage (1x), and the command for two of them
+        Assert.All(ratios, r => Assert.InRange(r, 0, 1e4));
+    }
+
+    [Fact]
     public async Task Bench_predict_on_a_demo_trains_every_library_on_its_strokes()
     {
         Assert.Equal(0, (await Run("demo", "--data-only", "--out", P("d"), "--shape", "20,48,40", "--nuclei", "12", "--workers", "2")).Code);
