@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using ChunkSeg.Cli.Commands;
@@ -65,21 +64,18 @@ internal static class MeshBench
                 foreach (var (mode, title) in new[] { ("iso", "isosurface of the field at 0"), ("foreground", "foreground of the labels"), ("per-label", "one surface per label") })
                 {
                     int triangles = 0;
-                    double Kernel()
+                    void Kernel()
                     {
-                        var clock = Stopwatch.StartNew();
                         using var piece = new SurfacePiece(0, shape, labelled: mode == "per-label");
                         if (mode == "iso") MarchingCubes.Extract(field, shape, Long3.Zero, cells, 0f, piece);
                         else MarchingCubes.ExtractLabels<uint>(labels, shape, Long3.Zero, cells, mode == "per-label", piece);
                         triangles = piece.TriangleCount;
-                        return clock.Elapsed.TotalSeconds;
                     }
                     // What skimage returns: one welded mesh in memory. ChunkSeg's way to it: chunks on all workers, then the weld.
                     var grid = new ChunkGrid(shape, 1, Long3.Uniform(edge), Halo.None);
                     long welded = 0;
-                    double Chunked()
+                    void Chunked()
                     {
-                        var clock = Stopwatch.StartNew();
                         var pieces = new SurfacePiece[grid.Count];
                         Parallel.For(0, grid.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
                         {
@@ -98,19 +94,15 @@ internal static class MeshBench
                         welded = mode == "per-label"
                             ? new LabelWelder(coordinates, normals: false, finish: null, threads).Weld(pieces.Select(p => p.Index), (index, section) => pieces[index.Chunk].Section(section), sink).Triangles
                             : new SurfaceWelder(grid, c => pieces[c], coordinates, normals: false, finish: null).WeldSurface(0, sink).Triangles;
-                        double seconds = clock.Elapsed.TotalSeconds;
                         foreach (var piece in pieces) piece.Dispose();
-                        return seconds;
                     }
                     long written = 0;
                     using var source = VolumeStore.Open(labelsZarr);
-                    double Command()
+                    void Command()
                     {
                         var request = new MeshRequest(source, Path.Combine(dir, "mesh.ply"), new SurfaceSpec(mode == "per-label" ? SurfaceKind.PerLabel : SurfaceKind.Foreground),
                             VoxelSize.Isotropic, ArrayOrder: false, Normals: false, 0, 1, Long3.Uniform(edge), threads, Overwrite: true);
-                        var clock = Stopwatch.StartNew();
                         written = MeshJob.RunAsync(request, null, null, ct).GetAwaiter().GetResult().Weld.Triangles;
-                        return clock.Elapsed.TotalSeconds;
                     }
 
                     // Rounds: skimage once, then each ChunkSeg row once; every row keeps its best round. This VM's speed
@@ -121,9 +113,9 @@ internal static class MeshBench
                     {
                         reference = BenchCommand.RunPython(parse.GetValue(python)!, script, "time", mode == "iso" ? fieldNpy : labelsNpy, mode, "1");
                         skimage = Math.Min(skimage, reference.GetProperty("seconds").GetDouble());
-                        kernel = Math.Min(kernel, Kernel());
-                        chunked = Math.Min(chunked, Chunked());
-                        if (mode != "iso") command = Math.Min(command, Command());
+                        kernel = Math.Min(kernel, BenchCommand.Best(1, Kernel));
+                        chunked = Math.Min(chunked, BenchCommand.Best(1, Chunked));
+                        if (mode != "iso") command = Math.Min(command, BenchCommand.Best(1, Command));
                     }
                     table.AddRow(title, "ChunkSeg kernel, whole volume in memory (1 thread)", $"{triangles:N0}", F(voxels / kernel / 1e6), F(skimage / kernel) + "x");
                     table.AddRow(title, Markup.Escape($"ChunkSeg, {edge}^3 chunks on {threads} threads + weld, one mesh in memory"), $"{welded:N0}", F(voxels / chunked / 1e6), F(skimage / chunked) + "x");
